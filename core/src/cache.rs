@@ -1,0 +1,143 @@
+//! The object cache: verified, decoded objects that outlive one operation.
+
+use std::{cell::Cell, collections::HashMap};
+
+use gix_hash::ObjectId;
+
+use crate::{limits::Limits, object::Object};
+
+/// Decoded objects by id, shared by every operation that is given it.
+///
+/// Objects enter only verified (read from storage and hashed, or built by core), so the
+/// cache is never wrong, only incomplete. Keep one per store for as long as the process
+/// lives (a Worker isolate, a server) and warm commits need no reads at all.
+///
+/// The cache holds at most [`ObjectCache::capacity`] bytes (approximate); past that the
+/// least recently used objects are dropped. Operations keep what they are using, so a
+/// small capacity costs rounds, never correctness.
+#[derive(Debug)]
+pub struct ObjectCache {
+    hash_kind: gix_hash::Kind,
+    limits: Limits,
+    capacity: usize,
+    weight: usize,
+    clock: Cell<u64>,
+    objects: HashMap<ObjectId, Slot>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    object: Object,
+    weight: usize,
+    used: Cell<u64>,
+}
+
+/// The default capacity of a cache, in bytes.
+pub const DEFAULT_CAPACITY: usize = 64 << 20;
+
+impl ObjectCache {
+    /// An empty cache for objects hashed with `hash_kind`, with default limits and capacity.
+    pub fn new(hash_kind: gix_hash::Kind) -> Self {
+        Self::with_limits(hash_kind, Limits::default())
+    }
+
+    /// An empty cache with the given limits, applied to every operation that uses it.
+    pub fn with_limits(hash_kind: gix_hash::Kind, limits: Limits) -> Self {
+        ObjectCache {
+            hash_kind,
+            limits,
+            capacity: DEFAULT_CAPACITY,
+            weight: 0,
+            clock: Cell::new(0),
+            objects: HashMap::new(),
+        }
+    }
+
+    /// Set the approximate number of bytes the cache may hold.
+    pub fn set_capacity(&mut self, bytes: usize) {
+        self.capacity = bytes;
+        self.shrink();
+    }
+
+    /// The approximate number of bytes the cache may hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The hash kind of every id in this cache.
+    pub fn hash_kind(&self) -> gix_hash::Kind {
+        self.hash_kind
+    }
+
+    /// The limits operations on this cache apply.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The number of objects held.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// `true` if no object is held.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The object `id`, if held.
+    pub fn get(&self, id: &ObjectId) -> Option<&Object> {
+        self.objects.get(id).map(|slot| {
+            slot.used.set(self.tick());
+            &slot.object
+        })
+    }
+
+    /// `true` if `id` is held.
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.objects.contains_key(id)
+    }
+
+    /// Drop every object.
+    pub fn clear(&mut self) {
+        self.objects.clear();
+        self.weight = 0;
+    }
+
+    /// Add an object whose id was verified by the caller.
+    pub(crate) fn insert(&mut self, id: ObjectId, object: Object) {
+        let weight = object.weight();
+        let used = Cell::new(self.tick());
+        if let Some(old) = self.objects.insert(id, Slot { object, weight, used }) {
+            self.weight -= old.weight;
+        }
+        self.weight += weight;
+        if self.weight > self.capacity {
+            self.shrink();
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        let now = self.clock.get().wrapping_add(1);
+        self.clock.set(now);
+        now
+    }
+
+    /// Drop the least recently used objects until at most three quarters of the capacity
+    /// is used; evicting in batches keeps the cost per insert constant on average.
+    fn shrink(&mut self) {
+        if self.weight <= self.capacity {
+            return;
+        }
+        let target = self.capacity / 4 * 3;
+        let mut by_age: Vec<(u64, ObjectId)> = self.objects.iter().map(|(id, s)| (s.used.get(), *id)).collect();
+        by_age.sort_unstable();
+        for (_, id) in by_age {
+            if self.weight <= target {
+                break;
+            }
+            if let Some(slot) = self.objects.remove(&id) {
+                self.weight -= slot.weight;
+            }
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Git objects in their loose format: encoding, and decoding with verification.
+//!
+//! Every object that enters core through [`decode_loose`] is inflated with a size limit,
+//! hashed and compared with the id it was asked for, and parsed strictly: trees must be in
+//! git's canonical form (sorted, no duplicate names, known modes, valid names).
+
+use std::{collections::HashSet, sync::Arc};
+
+use bstr::ByteSlice;
+use gix_hash::ObjectId;
+use gix_object::{Kind, WriteTo};
+
+use crate::path;
+
+/// A decoded, verified object, cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Object {
+    /// File contents.
+    Blob(Arc<[u8]>),
+    /// A folder listing, in canonical order.
+    Tree(Arc<gix_object::Tree>),
+    /// A commit.
+    Commit(Arc<gix_object::Commit>),
+    /// An annotated tag; core keeps only that it is one.
+    Tag,
+}
+
+impl Object {
+    /// The kind of this object.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Blob(_) => Kind::Blob,
+            Object::Tree(_) => Kind::Tree,
+            Object::Commit(_) => Kind::Commit,
+            Object::Tag => Kind::Tag,
+        }
+    }
+
+    /// Approximate bytes this object holds in memory, for cache accounting.
+    pub(crate) fn weight(&self) -> usize {
+        const ENTRY: usize = 64;
+        match self {
+            Object::Blob(data) => data.len() + ENTRY,
+            Object::Tree(tree) => tree.entries.iter().map(|e| e.filename.len() + ENTRY).sum::<usize>() + ENTRY,
+            Object::Commit(commit) => commit.message.len() + 4 * ENTRY,
+            Object::Tag => ENTRY,
+        }
+    }
+}
+
+/// An object core built that storage does not have yet, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewObject {
+    /// The object id, the hash of its uncompressed loose form.
+    pub id: ObjectId,
+    /// Blob, tree or commit.
+    pub kind: Kind,
+    /// The bytes to store: git's loose format (zlib-compressed `<kind> <size>\0<content>`).
+    pub loose: Vec<u8>,
+}
+
+impl NewObject {
+    /// The storage key of this object inside a store, as git lays it out.
+    pub fn key(&self) -> String {
+        loose_key(&self.id)
+    }
+}
+
+/// An object from storage that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Storage has no object with this id.
+    #[error("object {id} not found")]
+    NotFound {
+        /// The id asked for.
+        id: ObjectId,
+    },
+    /// The bytes are not a valid loose object, or its content is malformed.
+    #[error("object {id} is corrupt: {reason}")]
+    Corrupt {
+        /// The id asked for.
+        id: ObjectId,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The bytes are a valid object, but not the one asked for.
+    #[error("object {id} is corrupt: its content hashes to {actual}")]
+    HashMismatch {
+        /// The id asked for.
+        id: ObjectId,
+        /// The hash of the bytes provided.
+        actual: ObjectId,
+    },
+    /// The object inflates to more than the limit allows.
+    #[error("object {id} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The id asked for.
+        id: ObjectId,
+        /// The limit in force, in bytes.
+        limit: u64,
+    },
+    /// The object has another kind than the place that names it requires.
+    #[error("object {id} is a {actual}, expected a {expected}")]
+    WrongKind {
+        /// The id asked for.
+        id: ObjectId,
+        /// The kind required.
+        expected: Kind,
+        /// The kind found.
+        actual: Kind,
+    },
+}
+
+/// Content that cannot be hashed safely: SHA-1 collision detection fired on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("content of {size} bytes is refused: it carries a SHA-1 collision attack")]
+pub struct CollisionError {
+    /// The size of the refused content, in bytes.
+    pub size: usize,
+}
+
+/// The storage key of an object inside a store: `objects/<2 hex>/<rest of hex>`.
+pub fn loose_key(id: &ObjectId) -> String {
+    let hex = id.to_hex().to_string();
+    format!("objects/{}/{}", &hex[..2], &hex[2..])
+}
+
+/// Hash `content` as an object of `kind`, without encoding it.
+pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<ObjectId, CollisionError> {
+    gix_object::compute_hash(hash_kind, kind, content).map_err(|_| CollisionError { size: content.len() })
+}
+
+/// Encode `content` as a loose object of `kind`: its id and its compressed bytes.
+pub fn encode_loose(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<NewObject, CollisionError> {
+    let header = gix_object::encode::loose_header(kind, content.len() as u64);
+    let mut raw = Vec::with_capacity(header.len() + content.len());
+    raw.extend_from_slice(&header);
+    raw.extend_from_slice(content);
+    let mut hasher = gix_hash::hasher(hash_kind);
+    hasher.update(&raw);
+    let id = hasher.try_finalize().map_err(|_| CollisionError { size: content.len() })?;
+    // Level 1, as git's default `core.looseCompression`: loose objects favour speed.
+    let loose = miniz_oxide::deflate::compress_to_vec_zlib(&raw, 1);
+    Ok(NewObject { id, kind, loose })
+}
+
+/// Encode a tree or commit built by core.
+pub(crate) fn encode_object(hash_kind: gix_hash::Kind, object: &dyn WriteTo) -> Result<NewObject, CollisionError> {
+    let mut content = Vec::with_capacity(object.size() as usize);
+    object
+        .write_to(&mut content)
+        .expect("writing to a Vec cannot fail, and core only builds trees with valid names");
+    encode_loose(hash_kind, object.kind(), &content)
+}
+
+/// Room for the loose header (`commit 18446744073709551615\0` is 28 bytes).
+const HEADER_ROOM: u64 = 32;
+
+/// Inflate, verify and parse the stored bytes of the object `id`.
+///
+/// `max_bytes` bounds the inflated content; larger objects fail with [`Error::TooLarge`]
+/// without being inflated beyond the limit.
+pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Object, Error> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        id: *id,
+        reason: reason.to_owned(),
+    };
+    let cap = usize::try_from(max_bytes.saturating_add(HEADER_ROOM)).unwrap_or(usize::MAX);
+    let raw = match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
+        Ok(raw) => raw,
+        // The error carries the partial output; only its status is looked at.
+        Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+            return Err(Error::TooLarge { id: *id, limit: max_bytes });
+        }
+        Err(_) => return Err(corrupt("not a valid zlib stream")),
+    };
+    let (kind, size, consumed) =
+        gix_object::decode::loose_header(&raw).map_err(|_| corrupt("malformed loose object header"))?;
+    if size > max_bytes {
+        return Err(Error::TooLarge { id: *id, limit: max_bytes });
+    }
+    let content = &raw[consumed..];
+    if content.len() as u64 != size {
+        return Err(corrupt("the header's size does not match the content"));
+    }
+    let mut hasher = gix_hash::hasher(id.kind());
+    hasher.update(&raw);
+    let actual = hasher
+        .try_finalize()
+        .map_err(|_| corrupt("SHA-1 collision attack detected"))?;
+    if actual != *id {
+        return Err(Error::HashMismatch { id: *id, actual });
+    }
+    parse(id, kind, content)
+}
+
+/// Parse verified content of `kind`.
+fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error> {
+    let corrupt = |reason: String| Error::Corrupt { id: *id, reason };
+    Ok(match kind {
+        Kind::Blob => Object::Blob(Arc::from(content)),
+        Kind::Tree => {
+            let tree = gix_object::TreeRef::from_bytes(content, id.kind())
+                .map_err(|_| corrupt("malformed tree".into()))?
+                .into_owned();
+            check_tree(&tree, content).map_err(corrupt)?;
+            Object::Tree(Arc::new(tree))
+        }
+        Kind::Commit => {
+            let commit = gix_object::CommitRef::from_bytes(content, id.kind())
+                .and_then(|c| c.into_owned())
+                .map_err(|_| corrupt("malformed commit".into()))?;
+            Object::Commit(Arc::new(commit))
+        }
+        Kind::Tag => Object::Tag,
+    })
+}
+
+/// Git's canonical form: known modes, valid names, strictly sorted, no name twice,
+/// and the bytes exactly what encoding the parsed tree gives back.
+fn check_tree(tree: &gix_object::Tree, content: &[u8]) -> Result<(), String> {
+    let mut names = HashSet::with_capacity(tree.entries.len());
+    for (index, entry) in tree.entries.iter().enumerate() {
+        let mode = entry.mode.value();
+        if !matches!(mode, 0o040000 | 0o100644 | 0o100755 | 0o120000 | 0o160000) {
+            return Err(format!("entry {:?} has the invalid mode {mode:o}", entry.filename));
+        }
+        if let Err(reason) = path::validate_name(entry.filename.as_bstr()) {
+            return Err(format!("entry name {:?} is refused: {reason}", entry.filename));
+        }
+        if !names.insert(entry.filename.as_slice()) {
+            return Err(format!("entry {:?} appears twice", entry.filename));
+        }
+        if let Some(prev) = index.checked_sub(1).and_then(|i| tree.entries.get(i))
+            && prev >= entry
+        {
+            return Err(format!("entries {:?} and {:?} are not sorted", prev.filename, entry.filename));
+        }
+    }
+    let mut encoded = Vec::with_capacity(content.len());
+    tree.write_to(&mut encoded)
+        .map_err(|_| "tree cannot be re-encoded".to_owned())?;
+    if encoded != content {
+        return Err("tree is not in canonical form (zero-padded or unknown mode)".into());
+    }
+    Ok(())
+}

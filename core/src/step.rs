@@ -1,0 +1,194 @@
+//! The sans-IO contract shared by every operation.
+//!
+//! An operation never performs IO. The driver calls [`Operation::poll`] until it returns
+//! [`Step::Done`], and answers every [`Step::Get`] with [`Operation::provide`], passing one
+//! answer per id in the order asked (`None` where storage has no such object).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use gix_hash::ObjectId;
+use gix_object::Kind;
+
+use crate::{
+    cache::ObjectCache,
+    object::{self, Object},
+};
+
+/// What an operation needs next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an operation makes progress only when its step is carried out"]
+#[non_exhaustive]
+pub enum Step<T> {
+    /// Read these objects from storage (at the keys [`object::loose_key`] gives) and pass
+    /// their stored bytes to `provide`, in this order, `None` for an object that is absent.
+    /// A batch holds every object that can be known to be needed at this point, so fetch
+    /// them in parallel.
+    Get(Vec<ObjectId>),
+    /// The operation finished with this result; polling again is a misuse.
+    Done(T),
+}
+
+/// The driver broke the protocol: polled after `Done`, or answered what was not asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation misused: {0}")]
+pub struct Misuse(pub &'static str);
+
+/// The error of a storage adapter, kept as it was raised.
+pub type StorageError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A resumable operation: the one state-machine API every driver runs.
+///
+/// Call [`poll`](Operation::poll) until it returns [`Step::Done`]; answer every
+/// [`Step::Get`] with [`provide`](Operation::provide) before polling again.
+pub trait Operation {
+    /// What the operation produces.
+    type Output;
+    /// Why it can fail. Drivers wrap their storage failures in it.
+    type Error: From<StorageError>;
+
+    /// Advance as far as the objects at hand allow, and say what is needed next.
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<Self::Output>, Self::Error>;
+
+    /// Answer the last [`Step::Get`]: stored bytes per id, in the order asked.
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Self::Error>;
+}
+
+/// The objects one operation holds and the ones it still needs.
+///
+/// Objects it has looked at are kept here for the operation's whole life, so a cache
+/// that evicts can never make an operation ask for the same object twice.
+#[derive(Debug, Default)]
+pub(crate) struct Fetch {
+    held: HashMap<ObjectId, Object>,
+    want: Vec<ObjectId>,
+    wanted: HashSet<ObjectId>,
+    asked: Vec<ObjectId>,
+    rounds: u32,
+}
+
+impl Fetch {
+    /// The object `id` if held or cached; otherwise remember to ask for it.
+    pub fn get(&mut self, cache: &ObjectCache, id: &ObjectId) -> Option<Object> {
+        if let Some(object) = self.held.get(id) {
+            return Some(object.clone());
+        }
+        if let Some(object) = cache.get(id) {
+            self.held.insert(*id, object.clone());
+            return Some(object.clone());
+        }
+        if self.wanted.insert(*id) {
+            self.want.push(*id);
+        }
+        None
+    }
+
+    /// The tree `id`, `None` if it must be fetched first.
+    pub fn tree(&mut self, cache: &ObjectCache, id: &ObjectId) -> Result<Option<Arc<gix_object::Tree>>, object::Error> {
+        match self.get(cache, id) {
+            None => Ok(None),
+            Some(Object::Tree(tree)) => Ok(Some(tree)),
+            Some(other) => Err(wrong_kind(id, Kind::Tree, &other)),
+        }
+    }
+
+    /// The blob `id`, `None` if it must be fetched first.
+    pub fn blob(&mut self, cache: &ObjectCache, id: &ObjectId) -> Result<Option<Arc<[u8]>>, object::Error> {
+        match self.get(cache, id) {
+            None => Ok(None),
+            Some(Object::Blob(data)) => Ok(Some(data)),
+            Some(other) => Err(wrong_kind(id, Kind::Blob, &other)),
+        }
+    }
+
+    /// The commit `id`, `None` if it must be fetched first.
+    pub fn commit(
+        &mut self,
+        cache: &ObjectCache,
+        id: &ObjectId,
+    ) -> Result<Option<Arc<gix_object::Commit>>, object::Error> {
+        match self.get(cache, id) {
+            None => Ok(None),
+            Some(Object::Commit(commit)) => Ok(Some(commit)),
+            Some(other) => Err(wrong_kind(id, Kind::Commit, &other)),
+        }
+    }
+
+    /// The tree `id` if this operation holds it.
+    pub fn held_tree(&self, id: &ObjectId) -> Option<Arc<gix_object::Tree>> {
+        match self.held.get(id) {
+            Some(Object::Tree(tree)) => Some(tree.clone()),
+            _ => None,
+        }
+    }
+
+    /// The blob `id` if this operation holds it.
+    pub fn held_blob(&self, id: &ObjectId) -> Option<Arc<[u8]>> {
+        match self.held.get(id) {
+            Some(Object::Blob(data)) => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Every object held so far.
+    pub fn held_objects(&self) -> impl Iterator<Item = (&ObjectId, &Object)> {
+        self.held.iter()
+    }
+
+    /// Forget the wishes of an unfinished pass.
+    pub fn reset_want(&mut self) {
+        self.want.clear();
+        self.wanted.clear();
+    }
+
+    /// `true` if the last pass found everything it looked for.
+    pub fn complete(&self) -> bool {
+        self.want.is_empty()
+    }
+
+    /// Turn the wishes of this pass into a `Get`, or `None` if there are none.
+    pub fn take_get<T>(&mut self) -> Option<Step<T>> {
+        if self.want.is_empty() {
+            return None;
+        }
+        self.wanted.clear();
+        self.asked = std::mem::take(&mut self.want);
+        self.rounds += 1;
+        Some(Step::Get(self.asked.clone()))
+    }
+
+    /// The number of `Get` rounds asked so far.
+    pub fn rounds(&self) -> u32 {
+        self.rounds
+    }
+
+    /// Verify and keep the answers to the last `Get`.
+    pub fn provide<E: From<object::Error> + From<Misuse>>(
+        &mut self,
+        cache: &mut ObjectCache,
+        answers: Vec<Option<Vec<u8>>>,
+    ) -> Result<(), E> {
+        if self.asked.is_empty() {
+            return Err(Misuse("provide called without an outstanding Get").into());
+        }
+        if answers.len() != self.asked.len() {
+            return Err(Misuse("provide must answer every id of the Get, in order").into());
+        }
+        let max = cache.limits().max_object_bytes;
+        for (id, answer) in std::mem::take(&mut self.asked).into_iter().zip(answers) {
+            let stored = answer.ok_or(object::Error::NotFound { id })?;
+            let object = object::decode_loose(&id, &stored, max)?;
+            cache.insert(id, object.clone());
+            self.held.insert(id, object);
+        }
+        Ok(())
+    }
+}
+
+fn wrong_kind(id: &ObjectId, expected: Kind, actual: &Object) -> object::Error {
+    object::Error::WrongKind {
+        id: *id,
+        expected,
+        actual: actual.kind(),
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by the cross-part tests and benchmarks.
