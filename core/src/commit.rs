@@ -699,12 +699,11 @@ impl Commit {
             if !written {
                 continue;
             }
-            let blob = object::encode_loose(self.hash_kind, Kind::Blob, &put.data).map_err(|source| {
-                Error::Collision {
+            let blob =
+                object::encode_loose(self.hash_kind, Kind::Blob, &put.data).map_err(|source| Error::Collision {
                     path: put.path.clone(),
                     source,
-                }
-            })?;
+                })?;
             cache.insert(put.id, Object::Blob(Arc::from(put.data.as_slice())));
             objects.push(blob);
         }
@@ -753,8 +752,13 @@ impl Commit {
                 ChangeKind::Renamed { .. } => (false, Some(diff::LineStats::default())),
                 _ => {
                     let old_side = event.old.map(|_| old_data.as_deref().unwrap_or_default());
-                    let binary = old_data.as_deref().is_some_and(diff::is_binary) || new_data.is_some_and(diff::is_binary);
-                    let lines = if self.line_stats { diff::line_stats(old_side, new_data) } else { None };
+                    let binary =
+                        old_data.as_deref().is_some_and(diff::is_binary) || new_data.is_some_and(diff::is_binary);
+                    let lines = if self.line_stats {
+                        diff::line_stats(old_side, new_data)
+                    } else {
+                        None
+                    };
                     (binary, lines)
                 }
             };

@@ -139,7 +139,9 @@ pub fn encode_loose(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Re
     raw.extend_from_slice(content);
     let mut hasher = gix_hash::hasher(hash_kind);
     hasher.update(&raw);
-    let id = hasher.try_finalize().map_err(|_| CollisionError { size: content.len() })?;
+    let id = hasher
+        .try_finalize()
+        .map_err(|_| CollisionError { size: content.len() })?;
     // Level 1, as git's default `core.looseCompression`: loose objects favour speed.
     let loose = miniz_oxide::deflate::compress_to_vec_zlib(&raw, 1);
     Ok(NewObject { id, kind, loose })
@@ -171,14 +173,20 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
         Ok(raw) => raw,
         // The error carries the partial output; only its status is looked at.
         Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            return Err(Error::TooLarge { id: *id, limit: max_bytes });
+            return Err(Error::TooLarge {
+                id: *id,
+                limit: max_bytes,
+            });
         }
         Err(_) => return Err(corrupt("not a valid zlib stream")),
     };
     let (kind, size, consumed) =
         gix_object::decode::loose_header(&raw).map_err(|_| corrupt("malformed loose object header"))?;
     if size > max_bytes {
-        return Err(Error::TooLarge { id: *id, limit: max_bytes });
+        return Err(Error::TooLarge {
+            id: *id,
+            limit: max_bytes,
+        });
     }
     let content = &raw[consumed..];
     if content.len() as u64 != size {
@@ -235,7 +243,10 @@ fn check_tree(tree: &gix_object::Tree, content: &[u8]) -> Result<(), String> {
         if let Some(prev) = index.checked_sub(1).and_then(|i| tree.entries.get(i))
             && prev >= entry
         {
-            return Err(format!("entries {:?} and {:?} are not sorted", prev.filename, entry.filename));
+            return Err(format!(
+                "entries {:?} and {:?} are not sorted",
+                prev.filename, entry.filename
+            ));
         }
     }
     let mut encoded = Vec::with_capacity(content.len());

@@ -9,8 +9,7 @@ use gix_hash::ObjectId;
 use crate::{
     cache::ObjectCache,
     commit::{Signature, Time},
-    object,
-    path,
+    object, path,
     step::{Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
@@ -350,7 +349,14 @@ impl ListTree {
     }
 
     fn attempt(&self, fetch: &mut Fetch, cache: &ObjectCache) -> Result<Option<Vec<Entry>>, Error> {
-        list_below(fetch, cache, &self.commit, self.path.as_bstr(), &self.components, self.recursive)
+        list_below(
+            fetch,
+            cache,
+            &self.commit,
+            self.path.as_bstr(),
+            &self.components,
+            self.recursive,
+        )
     }
 }
 operation!(ListTree, Vec<Entry>);
