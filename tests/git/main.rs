@@ -1,1 +1,3 @@
-fn main() {}
+//! Real git as the oracle: ids, fsck, numstat and reading git-written repositories.
+
+mod commit;

@@ -1,1 +1,209 @@
-//! Helpers shared by the cross-part tests and benchmarks.
+//! Helpers shared by the cross-part tests and benchmarks: real `git` as the oracle.
+//!
+//! A [`GitRepo`] is a temporary bare repository driven through git plumbing with a fixed
+//! identity and clock, so its ids are reproducible and comparable with snapgit's.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use snapgit_core::{
+    ObjectCache, ObjectId,
+    commit::{self, Signature},
+    drive::{self, MemoryStore, ObjectStore},
+    object::NewObject,
+};
+
+/// The identity every oracle commit uses.
+pub const NAME: &str = "Agent Smith";
+/// The email every oracle commit uses.
+pub const EMAIL: &str = "agent@example.com";
+
+/// A signature at `seconds` with the oracle identity and a `+0130` offset.
+pub fn signature(seconds: i64) -> Signature {
+    Signature {
+        name: NAME.into(),
+        email: EMAIL.into(),
+        time: commit::Time {
+            seconds,
+            offset_minutes: 90,
+        },
+    }
+}
+
+/// A temporary bare git repository.
+pub struct GitRepo {
+    dir: tempfile::TempDir,
+}
+
+impl Default for GitRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GitRepo {
+    /// `git init --bare` in a fresh temporary folder.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder can be created");
+        let repo = GitRepo { dir };
+        repo.git(&["init", "--quiet", "--bare", "--initial-branch=main", "."]);
+        repo
+    }
+
+    /// The repository folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A `git` command in this repository with a fixed, isolated environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("GIT_DIR", self.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", NAME)
+            .env("GIT_AUTHOR_EMAIL", EMAIL)
+            .env("GIT_COMMITTER_NAME", NAME)
+            .env("GIT_COMMITTER_EMAIL", EMAIL)
+            .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// Run git; panic with its stderr if it fails. Returns stdout.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_with_input(args, &[])
+    }
+
+    /// Run git with `input` on stdin; panic with its stderr if it fails. Returns stdout.
+    pub fn git_with_input(&self, args: &[&str], input: &[u8]) -> String {
+        let out = self.git_output(args, input, &[]);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Run git with `input` and extra environment; return its raw output, success or not.
+    pub fn git_output(&self, args: &[&str], input: &[u8], env: &[(&str, String)]) -> std::process::Output {
+        let mut cmd = self.command(args);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("git runs");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            // git may exit before reading everything; a broken pipe then is its answer.
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("git finishes");
+        let _ = writer.join();
+        out
+    }
+
+    /// `git hash-object -w` for `data`; returns the blob id.
+    pub fn write_blob(&self, data: &[u8]) -> ObjectId {
+        oid(&self.git_with_input(&["hash-object", "-w", "--stdin"], data))
+    }
+
+    /// Write every object snapgit produced as a loose object file, as git lays them out.
+    pub fn write_objects(&self, objects: &[NewObject]) {
+        for object in objects {
+            let path = self.path().join(object.key());
+            std::fs::create_dir_all(path.parent().expect("object keys have a folder")).expect("mkdir");
+            std::fs::write(&path, &object.loose).expect("object file written");
+        }
+    }
+
+    /// Copy every object of a [`MemoryStore`] into this repository.
+    pub fn write_store(&self, store: &MemoryStore) {
+        for id in store.ids() {
+            let loose = store.get(&id).expect("listed ids are stored");
+            let key = snapgit_core::object::loose_key(&id);
+            let path = self.path().join(key);
+            std::fs::create_dir_all(path.parent().expect("object keys have a folder")).expect("mkdir");
+            std::fs::write(&path, &loose).expect("object file written");
+        }
+    }
+
+    /// `git fsck --strict` must pass, with no warnings about our objects.
+    pub fn fsck(&self) {
+        let out = self.git_output(&["fsck", "--strict", "--no-dangling", "--no-progress"], &[], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Notices about an unborn HEAD or no refs say nothing about the objects.
+        let complaints = stderr.lines().filter(|l| !l.starts_with("notice:")).count();
+        assert!(
+            out.status.success() && complaints == 0,
+            "git fsck --strict failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Point `refs/heads/<branch>` at `id`.
+    pub fn set_branch(&self, branch: &str, id: &ObjectId) {
+        self.git(&["update-ref", &format!("refs/heads/{branch}"), &id.to_string()]);
+    }
+
+    /// Every loose object file of this repository, as (id, stored bytes).
+    pub fn loose_objects(&self) -> Vec<(ObjectId, Vec<u8>)> {
+        let mut out = Vec::new();
+        let objects = self.path().join("objects");
+        for dir in std::fs::read_dir(&objects).expect("objects folder") {
+            let dir = dir.expect("entry").path();
+            let Some(prefix) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
+            if prefix.len() != 2 {
+                continue;
+            }
+            for file in std::fs::read_dir(&dir).expect("fan-out folder") {
+                let file: PathBuf = file.expect("entry").path();
+                let rest = file.file_name().and_then(|n| n.to_str()).expect("hex name").to_owned();
+                let id = oid(&format!("{prefix}{rest}"));
+                out.push((id, std::fs::read(&file).expect("object file")));
+            }
+        }
+        out
+    }
+
+    /// A [`MemoryStore`] holding every loose object of this repository.
+    pub fn to_store(&self) -> MemoryStore {
+        let store = MemoryStore::new();
+        for (id, bytes) in self.loose_objects() {
+            store.insert_raw(id, bytes);
+        }
+        store
+    }
+}
+
+/// Parse a hex id printed by git.
+pub fn oid(hex: &str) -> ObjectId {
+    ObjectId::from_hex(hex.trim().as_bytes()).unwrap_or_else(|_| panic!("{hex:?} is not an object id"))
+}
+
+/// Run a snapgit commit to completion and store its objects.
+pub fn commit(
+    cache: &mut ObjectCache,
+    store: &MemoryStore,
+    request: commit::Request,
+) -> Result<commit::Output, commit::Error> {
+    let mut op = commit::Commit::new(cache, request)?;
+    let out = drive::run(&mut op, cache, store)?;
+    store
+        .put_many(&out.objects)
+        .expect("the memory store accepts every put");
+    Ok(out)
+}
