@@ -203,8 +203,10 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
     parse(id, kind, content)
 }
 
-/// Parse verified content of `kind`.
-fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error> {
+/// Parse the content of an object of `kind` whose bytes were already checked against `id`
+/// (no hashing here); trees must be canonical. `id` names the object in errors and gives
+/// the hash kind.
+pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error> {
     let corrupt = |reason: String| Error::Corrupt { id: *id, reason };
     Ok(match kind {
         Kind::Blob => Object::Blob(Arc::from(content)),
