@@ -748,8 +748,9 @@ impl Commit {
                 }
                 _ => None,
             };
+            let same_content = matches!((event.old, event.new), (Some((a, _)), Some((b, _))) if a == b);
             let (binary, lines) = match event.kind {
-                ChangeKind::Renamed { .. } => (false, Some(diff::LineStats::default())),
+                _ if same_content => (false, Some(diff::LineStats::default())),
                 _ => {
                     let old_side = event.old.map(|_| old_data.as_deref().unwrap_or_default());
                     let binary =

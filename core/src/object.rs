@@ -10,7 +10,7 @@ use bstr::ByteSlice;
 use gix_hash::ObjectId;
 use gix_object::{Kind, WriteTo};
 
-use crate::path;
+use crate::{path, tree::Mode};
 
 /// A decoded, verified object, cheap to clone.
 #[derive(Debug, Clone)]
@@ -232,9 +232,12 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
 fn check_tree(tree: &gix_object::Tree, content: &[u8]) -> Result<(), String> {
     let mut names = HashSet::with_capacity(tree.entries.len());
     for (index, entry) in tree.entries.iter().enumerate() {
-        let mode = entry.mode.value();
-        if !matches!(mode, 0o040000 | 0o100644 | 0o100755 | 0o120000 | 0o160000) {
-            return Err(format!("entry {:?} has the invalid mode {mode:o}", entry.filename));
+        // Only git's five modes, spelled as git spells them ("40000", never "040000").
+        let mut spelled = [0u8; 6];
+        let spelled = entry.mode.as_bytes(&mut spelled);
+        let canonical = Mode::from_u32(u32::from(entry.mode.value())).map(Mode::as_octal);
+        if canonical != Some(spelled.to_str_lossy().as_ref()) {
+            return Err(format!("entry {:?} has the invalid mode {spelled}", entry.filename));
         }
         if let Err(reason) = path::validate_name(entry.filename.as_bstr()) {
             return Err(format!("entry name {:?} is refused: {reason}", entry.filename));

@@ -1,1 +1,7 @@
+//! Tests of snapgit-core through its public API.
+
+mod commit;
+mod object;
+mod path;
+mod read;
 mod support;

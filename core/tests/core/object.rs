@@ -1,0 +1,175 @@
+use gix_object::Kind;
+use snapgit_core::{
+    ObjectId,
+    object::{self, Error, Object},
+};
+
+fn sha1_null() -> ObjectId {
+    gix_hash::Kind::Sha1.null()
+}
+
+/// Loose bytes and id of raw `content` of `kind`, exactly as git would store them.
+fn loose(kind: Kind, content: &[u8]) -> (ObjectId, Vec<u8>) {
+    let encoded = object::encode_loose(gix_hash::Kind::Sha1, kind, content).unwrap();
+    (encoded.id, encoded.loose)
+}
+
+fn decode(kind: Kind, content: &[u8]) -> Result<Object, Error> {
+    let (id, bytes) = loose(kind, content);
+    object::decode_loose(&id, &bytes, 1 << 20)
+}
+
+fn tree_entry(mode: &str, name: &[u8], id: &ObjectId) -> Vec<u8> {
+    let mut out = format!("{mode} ").into_bytes();
+    out.extend_from_slice(name);
+    out.push(0);
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+fn reason(err: Error) -> String {
+    match err {
+        Error::Corrupt { reason, .. } => reason,
+        other => panic!("expected corrupt, got {other}"),
+    }
+}
+
+#[test]
+fn blobs_round_trip() {
+    let Object::Blob(data) = decode(Kind::Blob, b"hello\n").unwrap() else {
+        panic!("a blob")
+    };
+    assert_eq!(&*data, b"hello\n");
+    let (id, _) = loose(Kind::Blob, b"hello\n");
+    assert_eq!(
+        id.to_string(),
+        "ce013625030ba8dba906f756967f9e9ca394464a",
+        "git hash-object"
+    );
+}
+
+#[test]
+fn broken_loose_bytes_are_corrupt() {
+    let (id, bytes) = loose(Kind::Blob, b"some content that is long enough\n");
+    let err = |stored: &[u8]| object::decode_loose(&id, stored, 1 << 20).unwrap_err();
+    assert!(matches!(err(b"garbage"), Error::Corrupt { .. }));
+    assert!(
+        matches!(err(&bytes[..bytes.len() / 2]), Error::Corrupt { .. }),
+        "truncated"
+    );
+    assert!(matches!(err(&[]), Error::Corrupt { .. }));
+    // Valid zlib, bad header or size.
+    let zlib = |raw: &[u8]| miniz_oxide::deflate::compress_to_vec_zlib(raw, 1);
+    assert!(
+        matches!(err(&zlib(b"blob 5\0abc")), Error::Corrupt { .. }),
+        "size mismatch"
+    );
+    assert!(
+        matches!(err(&zlib(b"bogus 3\0abc")), Error::Corrupt { .. }),
+        "unknown kind"
+    );
+    assert!(matches!(err(&zlib(b"blob 3abc")), Error::Corrupt { .. }), "no NUL");
+    // Valid object, other id.
+    let (other, other_bytes) = loose(Kind::Blob, b"other\n");
+    assert!(
+        matches!(object::decode_loose(&id, &other_bytes, 1 << 20), Err(Error::HashMismatch { id: a, actual }) if a == id && actual == other)
+    );
+}
+
+#[test]
+fn inflated_size_is_limited() {
+    let (id, bytes) = loose(Kind::Blob, &vec![0u8; 1 << 16]);
+    assert!(matches!(
+        object::decode_loose(&id, &bytes, 1000),
+        Err(Error::TooLarge { limit: 1000, .. })
+    ));
+    assert!(object::decode_loose(&id, &bytes, 1 << 16).is_ok());
+    // A header that claims more than the limit is refused even if the content is small.
+    let lying = miniz_oxide::deflate::compress_to_vec_zlib(b"blob 99999\0abc", 1);
+    assert!(matches!(
+        object::decode_loose(&id, &lying, 1000),
+        Err(Error::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn trees_must_be_canonical() {
+    let blob = loose(Kind::Blob, b"x").0;
+    let tree = |entries: &[Vec<u8>]| decode(Kind::Tree, &entries.concat());
+    assert!(tree(&[tree_entry("100644", b"a", &blob), tree_entry("100644", b"b", &blob)]).is_ok());
+    assert!(tree(&[]).is_ok(), "the empty tree");
+
+    let unsorted = tree(&[tree_entry("100644", b"b", &blob), tree_entry("100644", b"a", &blob)]).unwrap_err();
+    assert!(reason(unsorted).contains("not sorted"));
+    let duplicate = tree(&[tree_entry("100644", b"a", &blob), tree_entry("100644", b"a", &blob)]).unwrap_err();
+    assert!(reason(duplicate).contains("twice"));
+    // A file and a folder with one name are duplicates too, even though they sort apart.
+    let twin = tree(&[
+        tree_entry("100644", b"a", &blob),
+        tree_entry("100644", b"a-b", &blob),
+        tree_entry("40000", b"a", &blob),
+    ])
+    .unwrap_err();
+    assert!(reason(twin).contains("twice"));
+    for mode in ["100664", "100600", "644", "0100644", "70000"] {
+        let err = tree(&[tree_entry(mode, b"a", &blob)]).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "mode {mode}");
+    }
+    let padded = tree(&[tree_entry("040000", b"a", &blob)]).unwrap_err();
+    assert!(reason(padded).contains("invalid mode 040000"));
+    for name in [&b".."[..], b".", b".git", b".GIT", b"", b"a/b", b"git~1"] {
+        let err = tree(&[tree_entry("100644", name, &blob)]).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { .. }),
+            "name {:?}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    let mut truncated = tree_entry("100644", b"a", &blob);
+    truncated.truncate(truncated.len() - 3);
+    assert!(matches!(tree(&[truncated]), Err(Error::Corrupt { .. })));
+}
+
+#[test]
+fn commits_must_parse() {
+    let tree = loose(Kind::Tree, b"").0;
+    let good = format!(
+        "tree {tree}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\n\nmsg\n"
+    );
+    assert!(matches!(decode(Kind::Commit, good.as_bytes()), Ok(Object::Commit(_))));
+    assert!(matches!(
+        decode(Kind::Commit, b"not a commit"),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        decode(Kind::Commit, format!("tree {tree}\n").as_bytes()),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        decode(Kind::Commit, b"tree 123\n"),
+        Err(Error::Corrupt { .. })
+    ));
+    let _ = sha1_null();
+}
+
+#[test]
+fn keys_follow_git_layout() {
+    let (id, _) = loose(Kind::Blob, b"hello\n");
+    assert_eq!(
+        object::loose_key(&id),
+        "objects/ce/013625030ba8dba906f756967f9e9ca394464a"
+    );
+}
+
+proptest::proptest! {
+    /// No bytes make a decoder panic.
+    #[test]
+    fn decoders_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let id = sha1_null();
+        let _ = object::decode_loose(&id, &data, 1 << 20);
+        for kind in [Kind::Blob, Kind::Tree, Kind::Commit, Kind::Tag] {
+            let _ = object::parse(&id, kind, &data);
+            let _ = decode(kind, &data);
+        }
+    }
+}
