@@ -33,9 +33,10 @@ pub fn signature(seconds: i64) -> Signature {
     }
 }
 
-/// A temporary bare git repository.
+/// A git repository: a temporary bare one, or an existing `.git` folder.
 pub struct GitRepo {
-    dir: tempfile::TempDir,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Default for GitRepo {
@@ -47,15 +48,26 @@ impl Default for GitRepo {
 impl GitRepo {
     /// `git init --bare` in a fresh temporary folder.
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary folder can be created");
-        let repo = GitRepo { dir };
+        let temp = tempfile::tempdir().expect("a temporary folder can be created");
+        let repo = GitRepo {
+            dir: temp.path().to_owned(),
+            _temp: Some(temp),
+        };
         repo.git(&["init", "--quiet", "--bare", "--initial-branch=main", "."]);
         repo
     }
 
+    /// An existing git folder (a bare repository or a work tree's `.git`).
+    pub fn from_existing(git_dir: PathBuf) -> Self {
+        GitRepo {
+            dir: git_dir,
+            _temp: None,
+        }
+    }
+
     /// The repository folder.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// A `git` command in this repository with a fixed, isolated environment.
