@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs, then checks
+# formatting, lints, the wasm build of core, every test, and the fuzz crate's build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "toolchain"
+command -v git >/dev/null || { echo "git is required (apt-get install git)" >&2; exit 1; }
+installed_components=$(rustup component list --installed 2>/dev/null || true)
+for component in rustfmt clippy; do
+  grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
+done
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "core for wasm32-unknown-unknown"
+cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
+
+step "tests"
+cargo test --workspace --locked
+
+if [ -f fuzz/Cargo.toml ]; then
+  step "fuzz targets build"
+  cargo build --manifest-path fuzz/Cargo.toml --locked
+  if [ -x fuzz/smoke.sh ]; then fuzz/smoke.sh; fi
+fi
