@@ -1,4 +1,4 @@
-//! A blocking driver over a small object-store trait, and an in-memory store.
+//! A blocking driver over a small store trait, and an in-memory store.
 //!
 //! This is the convenience for native callers and tests; the state machines are the API.
 
@@ -6,7 +6,7 @@ use std::{
     collections::HashMap,
     sync::{
         Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
     },
 };
 
@@ -14,28 +14,78 @@ use gix_hash::ObjectId;
 
 use crate::{
     cache::ObjectCache,
-    object::NewObject,
-    step::{Operation, Step, StorageError},
+    object::{NewObject, loose_key},
+    step::{Answer, CasOutcome, CasRef, Listed, LockRequest, Operation, RefState, Step, StorageError},
 };
 
-/// Where objects live, as the blocking driver sees it.
+/// Where objects (and, for stores that hold repositories, refs and locks) live, as the
+/// blocking driver sees it. Only the object methods are required; the others answer
+/// with an error saying the store does not support them.
 pub trait ObjectStore {
     /// The stored (loose, compressed) bytes of each object, `None` where absent, in order.
     fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
     /// Store objects; an object already present is left as it is.
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError>;
+
+    /// The value and version of the ref at `key`.
+    fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
+        Err(unsupported("refs", key))
+    }
+    /// Compare-and-swap the ref `cas.key`.
+    fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, StorageError> {
+        Err(unsupported("refs", &cas.key))
+    }
+    /// Every key under `prefix`.
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
+        Err(unsupported("listing", prefix))
+    }
+    /// Delete `keys`; absent keys are fine.
+    fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+        Err(unsupported("deletes", keys.first().map_or("", String::as_str)))
+    }
+    /// Take the lock, returning its token, or `None` if it is held.
+    fn acquire(&self, lock: &LockRequest) -> Result<Option<String>, StorageError> {
+        Err(unsupported("locks", &lock.name))
+    }
+    /// Release the lock if `token` still holds it.
+    fn release(&self, name: &str, token: &str) -> Result<(), StorageError> {
+        let _ = token;
+        Err(unsupported("locks", name))
+    }
+}
+
+fn unsupported(what: &str, key: &str) -> StorageError {
+    format!("this store does not support {what} (at {key:?})").into()
 }
 
 /// Run `op` to completion against `store`, keeping what it reads in `cache`.
 pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error> {
     loop {
-        match op.poll(cache)? {
+        let answer = match op.poll(cache)? {
             Step::Get(ids) => {
                 let objects = store.get_many(&ids)?;
                 op.provide(cache, objects)?;
+                continue;
             }
             Step::Done(output) => return Ok(output),
-        }
+            Step::Put(objects) => {
+                store.put_many(&objects)?;
+                Answer::Put
+            }
+            Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
+            Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
+            Step::List(prefix) => Answer::List(store.list(&prefix)?),
+            Step::Delete(keys) => {
+                store.delete(&keys)?;
+                Answer::Deleted
+            }
+            Step::Lock(lock) => Answer::Lock(store.acquire(&lock)?),
+            Step::Unlock { name, token } => {
+                store.release(&name, &token)?;
+                Answer::Unlocked
+            }
+        };
+        op.answer(cache, answer)?;
     }
 }
 
@@ -52,23 +102,58 @@ pub struct Counts {
     pub puts: u64,
     /// Bytes written.
     pub put_bytes: u64,
+    /// Ref reads, compare-and-swaps, lists, deletes and lock calls.
+    pub other: u64,
 }
 
-/// Objects in memory, with request counters.
+impl Counts {
+    /// Every request, each batch counted once.
+    pub fn requests(&self) -> u64 {
+        self.get_rounds + self.put_rounds + self.other
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stored {
+    bytes: Vec<u8>,
+    modified_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    objects: HashMap<ObjectId, Stored>,
+    refs: HashMap<String, (ObjectId, u64, i64)>,
+    locks: HashMap<String, (String, i64)>,
+    next_version: u64,
+}
+
+/// A store in memory: objects, refs with compare-and-swap, locks, request counters, and
+/// a clock that tests set.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    objects: Mutex<HashMap<ObjectId, Vec<u8>>>,
+    state: Mutex<State>,
+    now_ms: AtomicI64,
     get_rounds: AtomicU64,
     gets: AtomicU64,
     put_rounds: AtomicU64,
     puts: AtomicU64,
     put_bytes: AtomicU64,
+    other: AtomicU64,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store whose clock reads 0.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Set the clock that stamps writes and expires locks, in ms since the epoch.
+    pub fn set_time_ms(&self, now_ms: i64) {
+        self.now_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    fn now(&self) -> i64 {
+        self.now_ms.load(Ordering::Relaxed)
     }
 
     /// The request counts so far.
@@ -79,38 +164,55 @@ impl MemoryStore {
             put_rounds: self.put_rounds.load(Ordering::Relaxed),
             puts: self.puts.load(Ordering::Relaxed),
             put_bytes: self.put_bytes.load(Ordering::Relaxed),
+            other: self.other.load(Ordering::Relaxed),
         }
     }
 
     /// Number of objects stored.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().objects.len()
     }
 
-    /// `true` if nothing is stored.
+    /// `true` if no object is stored.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().objects.is_empty()
     }
 
     /// The stored bytes of `id`.
     pub fn get(&self, id: &ObjectId) -> Option<Vec<u8>> {
-        self.lock().get(id).cloned()
+        self.lock().objects.get(id).map(|s| s.bytes.clone())
     }
 
     /// Store raw bytes under `id` as they are, unverified (for tests that need bad data).
     pub fn insert_raw(&self, id: ObjectId, bytes: Vec<u8>) {
-        self.lock().insert(id, bytes);
+        let modified_ms = self.now();
+        self.lock().objects.insert(id, Stored { bytes, modified_ms });
+    }
+
+    /// Remove an object (for tests that need a missing one).
+    pub fn remove(&self, id: &ObjectId) {
+        self.lock().objects.remove(id);
     }
 
     /// Every stored object id.
     pub fn ids(&self) -> Vec<ObjectId> {
-        self.lock().keys().copied().collect()
+        self.lock().objects.keys().copied().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectId, Vec<u8>>> {
-        // A panic while holding the lock cannot leave the map half-updated: every
-        // critical section is a single map operation.
-        self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Every ref, as (key, value).
+    pub fn refs(&self) -> Vec<(String, ObjectId)> {
+        let mut refs: Vec<_> = self.lock().refs.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+        refs.sort();
+        refs
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every critical section is a few map operations that cannot panic halfway.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn count_other(&self) {
+        self.other.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -118,8 +220,11 @@ impl ObjectStore for MemoryStore {
     fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         self.get_rounds.fetch_add(1, Ordering::Relaxed);
         self.gets.fetch_add(ids.len() as u64, Ordering::Relaxed);
-        let objects = self.lock();
-        Ok(ids.iter().map(|id| objects.get(id).cloned()).collect())
+        let state = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| state.objects.get(id).map(|s| s.bytes.clone()))
+            .collect())
     }
 
     fn put_many(&self, new: &[NewObject]) -> Result<(), StorageError> {
@@ -127,9 +232,111 @@ impl ObjectStore for MemoryStore {
         self.puts.fetch_add(new.len() as u64, Ordering::Relaxed);
         let bytes: u64 = new.iter().map(|o| o.loose.len() as u64).sum();
         self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
-        let mut objects = self.lock();
+        let now = self.now();
+        let mut state = self.lock();
         for object in new {
-            objects.entry(object.id).or_insert_with(|| object.loose.clone());
+            state.objects.entry(object.id).or_insert_with(|| Stored {
+                bytes: object.loose.clone(),
+                modified_ms: now,
+            });
+        }
+        Ok(())
+    }
+
+    fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
+        self.count_other();
+        Ok(self.lock().refs.get(key).map(|(value, version, _)| RefState {
+            value: *value,
+            version: version.to_string(),
+        }))
+    }
+
+    fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, StorageError> {
+        self.count_other();
+        let now = self.now();
+        let mut state = self.lock();
+        let current = state.refs.get(&cas.key).map(|(value, version, _)| RefState {
+            value: *value,
+            version: version.to_string(),
+        });
+        if current != cas.expected {
+            return Ok(CasOutcome::Lost { current });
+        }
+        match cas.new {
+            Some(new) => {
+                state.next_version += 1;
+                let version = state.next_version;
+                state.refs.insert(cas.key.clone(), (new, version, now));
+                Ok(CasOutcome::Won {
+                    version: version.to_string(),
+                })
+            }
+            None => {
+                state.refs.remove(&cas.key);
+                Ok(CasOutcome::Won { version: String::new() })
+            }
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
+        self.count_other();
+        let state = self.lock();
+        let mut out: Vec<Listed> = state
+            .objects
+            .iter()
+            .map(|(id, s)| Listed {
+                key: loose_key(id),
+                size: s.bytes.len() as u64,
+                modified_ms: s.modified_ms,
+            })
+            .chain(state.refs.iter().map(|(key, (value, _, modified_ms))| Listed {
+                key: key.clone(),
+                size: value.to_string().len() as u64 + 1,
+                modified_ms: *modified_ms,
+            }))
+            .filter(|l| l.key.starts_with(prefix))
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+        self.count_other();
+        let mut state = self.lock();
+        for key in keys {
+            if let Some(hex) = key.strip_prefix("objects/") {
+                let hex: String = hex.chars().filter(|c| *c != '/').collect();
+                if let Ok(id) = ObjectId::from_hex(hex.as_bytes()) {
+                    state.objects.remove(&id);
+                }
+            } else {
+                state.refs.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn acquire(&self, lock: &LockRequest) -> Result<Option<String>, StorageError> {
+        self.count_other();
+        let now = self.now();
+        let mut state = self.lock();
+        if let Some((_, expires)) = state.locks.get(&lock.name)
+            && *expires > now
+        {
+            return Ok(None);
+        }
+        state.next_version += 1;
+        let token = format!("token-{}", state.next_version);
+        let expires = now.saturating_add(i64::try_from(lock.ttl_ms).unwrap_or(i64::MAX));
+        state.locks.insert(lock.name.clone(), (token.clone(), expires));
+        Ok(Some(token))
+    }
+
+    fn release(&self, name: &str, token: &str) -> Result<(), StorageError> {
+        self.count_other();
+        let mut state = self.lock();
+        if state.locks.get(name).is_some_and(|(held, _)| held == token) {
+            state.locks.remove(name);
         }
         Ok(())
     }

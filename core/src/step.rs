@@ -16,6 +16,9 @@ use crate::{
 };
 
 /// What an operation needs next.
+///
+/// Answer each step with the matching call: `Get` with [`Operation::provide`], every
+/// other step with [`Operation::answer`] and the [`Answer`] variant named on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "an operation makes progress only when its step is carried out"]
 #[non_exhaustive]
@@ -25,8 +28,115 @@ pub enum Step<T> {
     /// A batch holds every object that can be known to be needed at this point, so fetch
     /// them in parallel.
     Get(Vec<ObjectId>),
+    /// Store these objects at their keys if absent (an existing object is left as it is),
+    /// in parallel; then answer [`Answer::Put`]. Objects always come before the ref update
+    /// that makes them reachable.
+    Put(Vec<object::NewObject>),
+    /// Read the ref at this key; answer [`Answer::Ref`] with its value and version, or
+    /// `None` if it does not exist.
+    ReadRef(String),
+    /// Compare-and-swap a ref; answer [`Answer::Cas`]. This is the only write that can
+    /// lose a race, and the only one that makes anything visible.
+    CasRef(CasRef),
+    /// List every key under this prefix; answer [`Answer::List`].
+    List(String),
+    /// Delete these keys (absent ones are fine); answer [`Answer::Deleted`].
+    Delete(Vec<String>),
+    /// Try to take an advisory lock; answer [`Answer::Lock`] with a token, or `None` if
+    /// someone else holds it. Locks only reduce contention: the CAS stays the fence.
+    Lock(LockRequest),
+    /// Release a lock taken earlier, only if `token` still holds it; answer
+    /// [`Answer::Unlocked`].
+    Unlock {
+        /// The lock's name.
+        name: String,
+        /// The token [`Answer::Lock`] returned.
+        token: String,
+    },
     /// The operation finished with this result; polling again is a misuse.
     Done(T),
+}
+
+/// A ref's value and the storage's version of it (an ETag, a generation, a counter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefState {
+    /// The commit the ref points at.
+    pub value: ObjectId,
+    /// The backend's version of the stored ref, passed back in a compare-and-swap.
+    pub version: String,
+}
+
+/// A compare-and-swap of one ref, as `git update-ref <ref> <new> <old>` does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasRef {
+    /// The ref's storage key, e.g. `refs/namespaces/agent-1/refs/heads/main`.
+    pub key: String,
+    /// The state the ref must still be in; `None` means it must not exist.
+    pub expected: Option<RefState>,
+    /// The new value; `None` deletes the ref.
+    pub new: Option<ObjectId>,
+}
+
+impl CasRef {
+    /// The bytes to store for the new value: git's loose ref format, `<hex>\n`.
+    pub fn new_bytes(&self) -> Option<Vec<u8>> {
+        self.new.map(|id| format!("{id}\n").into_bytes())
+    }
+}
+
+/// How a compare-and-swap went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// The ref now holds the new value (or is deleted), at this version.
+    Won {
+        /// The new version; empty after a delete.
+        version: String,
+    },
+    /// Someone else moved the ref first; here is what it holds now.
+    Lost {
+        /// The current state, `None` if the ref does not exist.
+        current: Option<RefState>,
+    },
+}
+
+/// One listed key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The key, relative to the store.
+    pub key: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Last modification, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
+}
+
+/// An advisory lock to take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRequest {
+    /// The lock's name (derived by core from validated names).
+    pub name: String,
+    /// How long the lock lives unless released, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+/// The answer to a step other than `Get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Every object of a `Put` is stored.
+    Put,
+    /// The state of the ref read.
+    Ref(Option<RefState>),
+    /// The outcome of a `CasRef`.
+    Cas(CasOutcome),
+    /// The keys of a `List`.
+    List(Vec<Listed>),
+    /// The keys of a `Delete` are gone.
+    Deleted,
+    /// The lock's token, or `None` if it is held by someone else.
+    Lock(Option<String>),
+    /// The lock was released (or had already expired).
+    Unlocked,
 }
 
 /// The driver broke the protocol: polled after `Done`, or answered what was not asked.
@@ -45,13 +155,20 @@ pub trait Operation {
     /// What the operation produces.
     type Output;
     /// Why it can fail. Drivers wrap their storage failures in it.
-    type Error: From<StorageError>;
+    type Error: From<StorageError> + From<Misuse>;
 
     /// Advance as far as the objects at hand allow, and say what is needed next.
     fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<Self::Output>, Self::Error>;
 
     /// Answer the last [`Step::Get`]: stored bytes per id, in the order asked.
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Self::Error>;
+
+    /// Answer the last step that was not a `Get`. Operations that only read objects
+    /// never ask for one, and refuse every answer.
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Self::Error> {
+        let _ = (cache, answer);
+        Err(Misuse("this operation asked for no such step").into())
+    }
 }
 
 /// The objects one operation holds and the ones it still needs.
