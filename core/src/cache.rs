@@ -4,7 +4,7 @@ use std::{cell::Cell, collections::HashMap};
 
 use gix_hash::ObjectId;
 
-use crate::{limits::Limits, object::Object};
+use crate::{limits::Limits, object::Object, step::RefState};
 
 /// Decoded objects by id, shared by every operation that is given it.
 ///
@@ -23,6 +23,7 @@ pub struct ObjectCache {
     weight: usize,
     clock: Cell<u64>,
     objects: HashMap<ObjectId, Slot>,
+    refs: HashMap<String, RefState>,
 }
 
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl ObjectCache {
             weight: 0,
             clock: Cell::new(0),
             objects: HashMap::new(),
+            refs: HashMap::new(),
         }
     }
 
@@ -97,10 +99,29 @@ impl ObjectCache {
         self.objects.contains_key(id)
     }
 
-    /// Drop every object.
+    /// Drop every object and remembered ref.
     pub fn clear(&mut self) {
         self.objects.clear();
+        self.refs.clear();
         self.weight = 0;
+    }
+
+    /// The last state of the ref at `key` that an operation saw, if any. It may be stale:
+    /// it is only ever used as the expected value of a compare-and-swap, which catches that.
+    pub fn known_ref(&self, key: &str) -> Option<&RefState> {
+        self.refs.get(key)
+    }
+
+    /// Remember (or, with `None`, forget) the state of the ref at `key`.
+    pub fn remember_ref(&mut self, key: &str, state: Option<RefState>) {
+        match state {
+            Some(state) => {
+                self.refs.insert(key.to_owned(), state);
+            }
+            None => {
+                self.refs.remove(key);
+            }
+        }
     }
 
     /// Add an object whose id was verified by the caller.

@@ -62,6 +62,7 @@ pub mod object;
 pub mod path;
 pub mod read;
 pub mod step;
+pub mod store;
 pub mod tree;
 
 pub use cache::ObjectCache;
