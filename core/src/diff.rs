@@ -1,4 +1,9 @@
 //! Per-file changes and their line counts, with `git diff --numstat` semantics.
+//!
+//! [`tree`] compares the trees of two commits; [`patch`] writes unified patch text.
+
+pub mod patch;
+pub mod tree;
 
 use bstr::BString;
 use gix_hash::ObjectId;
@@ -15,11 +20,15 @@ pub enum ChangeKind {
     Modified,
     /// The file is gone.
     Deleted,
-    /// The file moved from `from`, with its content and mode unchanged.
+    /// The file moved from `from`, with its content unchanged (the mode may change
+    /// between regular and executable).
     Renamed {
         /// The path it had before.
         from: BString,
     },
+    /// The path changed its type: a regular file became a symlink or a submodule, or
+    /// the other way round (git's `T` status).
+    TypeChanged,
 }
 
 /// Lines added and removed, as `git diff --numstat` counts them.

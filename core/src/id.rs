@@ -1,0 +1,54 @@
+//! Object ids given as text: full hex of the right length, nothing else.
+
+use gix_hash::ObjectId;
+
+/// Why a text is not an object id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// It has another length than a full id of the hash kind.
+    Length,
+    /// It has a character that is not a hex digit.
+    NotHex,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reason::Length => "it is not a full id (abbreviated ids are not accepted)",
+            Reason::NotHex => "it has a character that is not a hex digit",
+        })
+    }
+}
+
+/// A text that is not a valid object id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed object id {value:?}: {reason}")]
+pub struct Error {
+    /// The text given (cut to 100 characters).
+    pub value: String,
+    /// Why it was refused.
+    pub reason: Reason,
+}
+
+/// Parse a full hex object id of `kind`, in either case.
+///
+/// ```
+/// let id = snapgit_core::id::parse(gix_hash::Kind::Sha1, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391")?;
+/// assert_eq!(id, gix_hash::ObjectId::empty_blob(gix_hash::Kind::Sha1));
+/// assert!(snapgit_core::id::parse(gix_hash::Kind::Sha1, "e69de29").is_err());
+/// # Ok::<(), snapgit_core::id::Error>(())
+/// ```
+pub fn parse(kind: gix_hash::Kind, hex: &str) -> Result<ObjectId, Error> {
+    let fail = |reason| Error {
+        value: hex.chars().take(100).collect(),
+        reason,
+    };
+    if hex.len() != kind.len_in_hex() {
+        return Err(fail(Reason::Length));
+    }
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(fail(Reason::NotHex));
+    }
+    ObjectId::from_hex(hex.as_bytes()).map_err(|_| fail(Reason::NotHex))
+}
