@@ -61,32 +61,45 @@ fn unsupported(what: &str, key: &str) -> StorageError {
 /// Run `op` to completion against `store`, keeping what it reads in `cache`.
 pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error> {
     loop {
-        let answer = match op.poll(cache)? {
-            Step::Get(ids) => {
-                let objects = store.get_many(&ids)?;
-                op.provide(cache, objects)?;
-                continue;
-            }
-            Step::Done(output) => return Ok(output),
-            Step::Put(objects) => {
-                store.put_many(&objects)?;
-                Answer::Put
-            }
-            Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
-            Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
-            Step::List(prefix) => Answer::List(store.list(&prefix)?),
-            Step::Delete(keys) => {
-                store.delete(&keys)?;
-                Answer::Deleted
-            }
-            Step::Lock(lock) => Answer::Lock(store.acquire(&lock)?),
-            Step::Unlock { name, token } => {
-                store.release(&name, &token)?;
-                Answer::Unlocked
-            }
-        };
-        op.answer(cache, answer)?;
+        if let Some(output) = step(op, cache, store)? {
+            return Ok(output);
+        }
     }
+}
+
+/// Carry out exactly one step of `op`: its result once it is done, else `None`. Drivers
+/// that interleave many operations (simulations, schedulers) call this in their own order.
+pub fn step<O: Operation>(
+    op: &mut O,
+    cache: &mut ObjectCache,
+    store: &impl ObjectStore,
+) -> Result<Option<O::Output>, O::Error> {
+    let answer = match op.poll(cache)? {
+        Step::Get(ids) => {
+            let objects = store.get_many(&ids)?;
+            op.provide(cache, objects)?;
+            return Ok(None);
+        }
+        Step::Done(output) => return Ok(Some(output)),
+        Step::Put(objects) => {
+            store.put_many(&objects)?;
+            Answer::Put
+        }
+        Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
+        Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
+        Step::List(prefix) => Answer::List(store.list(&prefix)?),
+        Step::Delete(keys) => {
+            store.delete(&keys)?;
+            Answer::Deleted
+        }
+        Step::Lock(lock) => Answer::Lock(store.acquire(&lock)?),
+        Step::Unlock { name, token } => {
+            store.release(&name, &token)?;
+            Answer::Unlocked
+        }
+    };
+    op.answer(cache, answer)?;
+    Ok(None)
 }
 
 /// Request counts of a [`MemoryStore`].

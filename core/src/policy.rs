@@ -1,0 +1,160 @@
+//! Write policies for a repo: file size, excluded paths, objects per commit.
+//!
+//! A policy is checked when a commit is requested (nothing is read or written when it
+//! fails) and can be checked on its own with [`Policy::check`]. Each violation names the
+//! path and the rule.
+
+use bstr::{BStr, BString, ByteSlice};
+
+use crate::commit::Change;
+
+/// What commits to a repo must respect.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// The largest file a commit may write, in bytes.
+    pub max_file_bytes: Option<u64>,
+    /// The most objects one commit may write (blobs, trees and the commit).
+    pub max_objects_per_commit: Option<usize>,
+    exclude: Vec<(String, gix_glob::Pattern)>,
+}
+
+/// One rule a change breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// The path matches an exclude pattern.
+    #[error("path {path:?} is excluded by the pattern {pattern:?}")]
+    Excluded {
+        /// The path written.
+        path: BString,
+        /// The pattern that excludes it.
+        pattern: String,
+    },
+    /// The file is larger than the policy allows.
+    #[error("file {path:?} is {size} bytes, over the policy's limit of {limit} bytes")]
+    FileTooLarge {
+        /// The file.
+        path: BString,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The commit would write more objects than the policy allows.
+    #[error("the commit writes {count} objects, over the policy's limit of {limit}")]
+    TooManyObjects {
+        /// Objects the commit writes.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// An exclude pattern git's gitignore syntax cannot parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid exclude pattern {pattern:?}")]
+pub struct PatternError {
+    /// The pattern, as given.
+    pub pattern: String,
+}
+
+impl Policy {
+    /// A policy that allows everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add gitignore-style exclude patterns (`*.log`, `node_modules/`, `/build`, `!keep.log`);
+    /// later patterns win over earlier ones, as in a `.gitignore` file.
+    pub fn exclude<I, S>(mut self, patterns: I) -> Result<Self, PatternError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        for pattern in patterns {
+            let pattern = pattern.into();
+            let parsed = gix_glob::parse(pattern.as_bytes()).ok_or_else(|| PatternError {
+                pattern: pattern.clone(),
+            })?;
+            self.exclude.push((pattern, parsed));
+        }
+        Ok(self)
+    }
+
+    /// The exclude patterns, as given.
+    pub fn exclude_patterns(&self) -> impl Iterator<Item = &str> {
+        self.exclude.iter().map(|(p, _)| p.as_str())
+    }
+
+    /// The first violation among `changes`, if any.
+    pub fn check(&self, changes: &[Change]) -> Result<(), Violation> {
+        for change in changes {
+            let (path, size) = match change {
+                Change::Put { path, data, .. } => (path, Some(data.len() as u64)),
+                Change::Rename { to, .. } => (to, None),
+                Change::Delete { .. } => continue,
+            };
+            if let Some(pattern) = self.excluded(path.as_bstr()) {
+                return Err(Violation::Excluded {
+                    path: path.clone(),
+                    pattern: pattern.to_owned(),
+                });
+            }
+            if let (Some(size), Some(limit)) = (size, self.max_file_bytes)
+                && size > limit
+            {
+                return Err(Violation::FileTooLarge {
+                    path: path.clone(),
+                    size,
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Check the number of objects a built commit writes.
+    pub fn check_objects(&self, count: usize) -> Result<(), Violation> {
+        match self.max_objects_per_commit {
+            Some(limit) if count > limit => Err(Violation::TooManyObjects { count, limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pattern that excludes `path`, if one does: a path is excluded when it or one
+    /// of its folders is, the last matching pattern deciding (a `!` pattern re-includes).
+    pub fn excluded(&self, path: &BStr) -> Option<&str> {
+        let mut end = 0;
+        loop {
+            let next = path[end..].find_byte(b'/').map(|i| end + i);
+            let (prefix, is_dir) = match next {
+                Some(slash) => (&path[..slash], true),
+                None => (path, false),
+            };
+            if let Some(pattern) = self.decide(prefix.as_bstr(), is_dir) {
+                return Some(pattern);
+            }
+            match next {
+                Some(slash) => end = slash + 1,
+                None => return None,
+            }
+        }
+    }
+
+    fn decide(&self, path: &BStr, is_dir: bool) -> Option<&str> {
+        let basename = path.rfind_byte(b'/').map(|i| i + 1);
+        let mut verdict = None;
+        for (text, pattern) in &self.exclude {
+            if pattern.matches_repo_relative_path(
+                path,
+                basename,
+                Some(is_dir),
+                gix_glob::pattern::Case::Sensitive,
+                gix_glob::wildmatch::Mode::NO_MATCH_SLASH_LITERAL,
+            ) {
+                verdict = (!pattern.is_negative()).then_some(text.as_str());
+            }
+        }
+        verdict
+    }
+}
