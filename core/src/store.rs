@@ -74,6 +74,9 @@ fn check(kind: NameKind, name: &str, full: &str) -> Result<(), NameError> {
     if name.len() > MAX_NAME_BYTES {
         return Err(fail(format!("it is longer than {MAX_NAME_BYTES} bytes")));
     }
+    if name.starts_with('-') {
+        return Err(fail("it starts with '-'".into()));
+    }
     if name.chars().any(|c| c.is_control() || c == ' ') {
         return Err(fail("it contains a space or control character".into()));
     }

@@ -4,4 +4,5 @@ mod commit;
 mod object;
 mod path;
 mod read;
+mod repo;
 mod support;

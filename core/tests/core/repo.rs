@@ -1,0 +1,399 @@
+use snapgit_core::{
+    ObjectCache, ObjectId, Operation, Step,
+    commit::Change,
+    drive::{self, MemoryStore, ObjectStore},
+    merge::ConflictPolicy,
+    policy::{Policy, Violation},
+    repo::{AdminOutput, Commit, CommitRequest, Error, RepoOp, Start},
+    step::{Answer, LockRequest},
+};
+
+use crate::support::{files, me, sha1};
+
+fn admin(cache: &mut ObjectCache, store: &MemoryStore, mut op: RepoOp) -> Result<AdminOutput, Error> {
+    drive::run(&mut op, cache, store)
+}
+
+fn create(store: &MemoryStore, repo: &str) -> ObjectId {
+    let mut cache = sha1();
+    let op = RepoOp::create_repo(
+        &cache,
+        repo,
+        "main",
+        vec![Change::put("README.md", "hello\n")],
+        me(),
+        "create",
+    )
+    .unwrap();
+    match admin(&mut cache, store, op).unwrap() {
+        AdminOutput::Created { commit, .. } => commit,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn commit_to(
+    cache: &mut ObjectCache,
+    store: &MemoryStore,
+    request: CommitRequest,
+) -> Result<snapgit_core::repo::CommitOutput, Error> {
+    let mut op = Commit::new(cache, request)?;
+    drive::run(&mut op, cache, store)
+}
+
+fn put(path: &str, data: &str) -> Change {
+    Change::put(path, data)
+}
+
+#[test]
+fn repos_and_branches() {
+    let store = MemoryStore::new();
+    let mut cache = sha1();
+    let first = create(&store, "agent-1");
+    create(&store, "agent-2");
+    assert_eq!(
+        admin(&mut cache, &store, RepoOp::list_repos()).unwrap(),
+        AdminOutput::Repos(vec!["agent-1".into(), "agent-2".into()])
+    );
+    let op = RepoOp::create_repo(&cache, "agent-1", "main", vec![], me(), "again").unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::RepoExists { repo }) if repo == "agent-1"));
+
+    let op = RepoOp::create_branch("agent-1", "feature/x", Start::Branch("main".into())).unwrap();
+    assert_eq!(
+        admin(&mut cache, &store, op).unwrap(),
+        AdminOutput::BranchCreated(first)
+    );
+    let op = RepoOp::create_branch("agent-1", "pinned", Start::Commit(first)).unwrap();
+    admin(&mut cache, &store, op).unwrap();
+    let op = RepoOp::create_branch("agent-1", "pinned", Start::Commit(first)).unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::BranchExists { .. })));
+    let op = RepoOp::create_branch("agent-1", "other", Start::Branch("nope".into())).unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::BranchNotFound { branch, .. }) if branch == "nope"));
+    let unknown = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+    let op = RepoOp::create_branch("agent-1", "other", Start::Commit(unknown)).unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::Object(_))));
+
+    let op = RepoOp::list_branches("agent-1").unwrap();
+    assert_eq!(
+        admin(&mut cache, &store, op).unwrap(),
+        AdminOutput::Branches(vec!["feature/x".into(), "main".into(), "pinned".into()])
+    );
+    let op = RepoOp::read_head("agent-1", "feature/x").unwrap();
+    assert_eq!(admin(&mut cache, &store, op).unwrap(), AdminOutput::Head(first));
+    let op = RepoOp::delete_branch("agent-1", "feature/x").unwrap();
+    admin(&mut cache, &store, op).unwrap();
+    let op = RepoOp::read_head("agent-1", "feature/x").unwrap();
+    assert!(matches!(
+        admin(&mut cache, &store, op),
+        Err(Error::BranchNotFound { .. })
+    ));
+
+    let op = RepoOp::delete_repo("agent-2").unwrap();
+    admin(&mut cache, &store, op).unwrap();
+    assert_eq!(
+        admin(&mut cache, &store, RepoOp::list_repos()).unwrap(),
+        AdminOutput::Repos(vec!["agent-1".into()])
+    );
+    let op = RepoOp::delete_repo("agent-2").unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::RepoNotFound { .. })));
+    let op = RepoOp::list_branches("agent-2").unwrap();
+    assert!(matches!(admin(&mut cache, &store, op), Err(Error::RepoNotFound { .. })));
+}
+
+#[test]
+fn names_follow_git_rules() {
+    for bad in [
+        "", "a/b", "..", "a..b", "a.lock", "a b", "a~b", "a^b", "a:b", "-", "@{x", ".hidden", "x\u{7f}",
+    ] {
+        assert!(
+            matches!(RepoOp::delete_repo(bad), Err(Error::InvalidName(_))),
+            "repo {bad:?}"
+        );
+    }
+    for bad in ["", "a..b", "a/", "/a", "a//b", "x.lock", "a b", "HEAD", "a/.b"] {
+        assert!(
+            matches!(RepoOp::read_head("r", bad), Err(Error::InvalidName(_))),
+            "branch {bad:?}"
+        );
+    }
+    assert!(RepoOp::read_head("agent-7", "feature/sub-topic").is_ok());
+    let err = RepoOp::delete_repo("a..b").unwrap_err();
+    assert!(err.to_string().contains("\"a..b\""), "{err}");
+}
+
+#[test]
+fn a_warm_commit_is_one_put_and_one_swap() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut cache = sha1();
+    let first = commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new("r", "main", vec![put("a.md", "1\n")], me(), "m"),
+    )
+    .unwrap();
+    assert_eq!(first.attempts, 1);
+    let before = store.counts();
+    let second = commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new("r", "main", vec![put("a.md", "2\n")], me(), "m"),
+    )
+    .unwrap();
+    let after = store.counts();
+    assert_eq!(second.parent, first.commit);
+    assert_eq!(after.get_rounds - before.get_rounds, 0, "no reads");
+    assert_eq!(after.requests() - before.requests(), 2, "one Put, one CAS");
+    assert_eq!(second.objects_written, 3, "blob, root tree, commit");
+}
+
+#[test]
+fn a_cold_commit_reads_the_ref_then_depth_plus_two_object_rounds() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut cache = sha1();
+    commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new("r", "main", vec![put("a/b/c.md", "1\n")], me(), "m"),
+    )
+    .unwrap();
+    let before = store.counts();
+    let mut cold = sha1();
+    commit_to(
+        &mut cold,
+        &store,
+        CommitRequest::new("r", "main", vec![put("a/b/c.md", "2\n")], me(), "m"),
+    )
+    .unwrap();
+    let after = store.counts();
+    // ref + (commit, root, a, a/b, old blob) + put + cas
+    assert_eq!(after.requests() - before.requests(), 8);
+    assert_eq!(after.get_rounds - before.get_rounds, 5);
+}
+
+/// Two writers build on the same head; the second to swap replays onto the first.
+fn race(
+    policy: ConflictPolicy,
+    ours: Vec<Change>,
+    theirs: Vec<Change>,
+) -> (MemoryStore, Result<snapgit_core::repo::CommitOutput, Error>) {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut slow = sha1();
+    let mut request = CommitRequest::new("r", "main", ours, me(), "slow");
+    request.on_conflict = policy;
+    let mut op = Commit::new(&slow, request).unwrap();
+    // Run the slow writer up to its compare-and-swap.
+    loop {
+        match op.poll(&mut slow).unwrap() {
+            Step::CasRef(cas) => {
+                // Meanwhile another writer lands.
+                let mut fast = sha1();
+                commit_to(&mut fast, &store, CommitRequest::new("r", "main", theirs, me(), "fast")).unwrap();
+                let outcome = store.cas_ref(&cas).unwrap();
+                op.answer(&mut slow, Answer::Cas(outcome)).unwrap();
+                break;
+            }
+            Step::Get(ids) => {
+                let objects = store.get_many(&ids).unwrap();
+                op.provide(&mut slow, objects).unwrap();
+            }
+            Step::ReadRef(key) => op
+                .answer(&mut slow, Answer::Ref(store.read_ref(&key).unwrap()))
+                .unwrap(),
+            Step::Put(objects) => {
+                store.put_many(&objects).unwrap();
+                op.answer(&mut slow, Answer::Put).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let result = drive::run(&mut op, &mut slow, &store);
+    (store, result)
+}
+
+fn head(store: &MemoryStore) -> ObjectId {
+    let mut cache = sha1();
+    match admin(&mut cache, store, RepoOp::read_head("r", "main").unwrap()).unwrap() {
+        AdminOutput::Head(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn disjoint_concurrent_commits_both_survive() {
+    let (store, result) = race(
+        ConflictPolicy::Fail,
+        vec![put("ours.md", "o\n")],
+        vec![put("theirs.md", "t\n")],
+    );
+    let out = result.unwrap();
+    assert_eq!(out.attempts, 2);
+    assert_eq!(head(&store), out.commit);
+    let tree = files(&store, out.commit);
+    assert_eq!(tree["ours.md"], b"o\n");
+    assert_eq!(tree["theirs.md"], b"t\n");
+    assert_eq!(tree["README.md"], b"hello\n");
+}
+
+#[test]
+fn same_path_conflicts_follow_the_policy() {
+    let (store, result) = race(
+        ConflictPolicy::Fail,
+        vec![put("README.md", "ours\n")],
+        vec![put("README.md", "theirs\n")],
+    );
+    match result {
+        Err(Error::Conflict(conflict)) => {
+            assert_eq!(conflict.path, "README.md");
+            assert!(conflict.ours.is_some() && conflict.theirs.is_some() && conflict.ours != conflict.theirs);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        files(&store, head(&store))["README.md"],
+        b"theirs\n",
+        "nothing of ours was published"
+    );
+
+    let (store, result) = race(
+        ConflictPolicy::Ours,
+        vec![put("README.md", "ours\n"), put("x.md", "x\n")],
+        vec![put("README.md", "theirs\n")],
+    );
+    let out = result.unwrap();
+    assert_eq!(out.settled.len(), 1);
+    let tree = files(&store, head(&store));
+    assert_eq!(
+        (tree["README.md"].as_slice(), tree["x.md"].as_slice()),
+        (&b"ours\n"[..], &b"x\n"[..])
+    );
+
+    let (store, result) = race(
+        ConflictPolicy::Theirs,
+        vec![put("README.md", "ours\n"), put("x.md", "x\n")],
+        vec![put("README.md", "theirs\n")],
+    );
+    result.unwrap();
+    let tree = files(&store, head(&store));
+    assert_eq!(
+        (tree["README.md"].as_slice(), tree["x.md"].as_slice()),
+        (&b"theirs\n"[..], &b"x\n"[..])
+    );
+
+    // They already made our change: nothing left to commit, and that is success.
+    let (store, result) = race(
+        ConflictPolicy::Fail,
+        vec![put("README.md", "same\n")],
+        vec![put("README.md", "same\n")],
+    );
+    let out = result.unwrap();
+    assert!(!out.created);
+    assert_eq!(out.commit, head(&store));
+}
+
+#[test]
+fn strict_expected_head_fails_instead_of_replaying() {
+    let store = MemoryStore::new();
+    let first = create(&store, "r");
+    let mut cache = sha1();
+    let moved = commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m"),
+    )
+    .unwrap();
+    let mut request = CommitRequest::new("r", "main", vec![put("b", "2")], me(), "m");
+    request.expected_head = Some(first);
+    let err = commit_to(&mut sha1(), &store, request).unwrap_err();
+    assert!(
+        matches!(err, Error::HeadMoved { expected, actual: Some(actual) } if expected == first && actual == moved.commit)
+    );
+
+    let mut request = CommitRequest::new("r", "main", vec![put("b", "2")], me(), "m");
+    request.expected_head = Some(moved.commit);
+    commit_to(&mut sha1(), &store, request).unwrap();
+}
+
+#[test]
+fn locks_are_taken_and_released_but_never_required() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut request = CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m");
+    request.lock_ttl_ms = Some(5_000);
+    let out = commit_to(&mut sha1(), &store, request.clone()).unwrap();
+    assert!(out.locked);
+    // Released: another holder can take it now; while held, commits still go through.
+    let token = store
+        .acquire(&LockRequest {
+            name: "locks/r/main".into(),
+            ttl_ms: 60_000,
+        })
+        .unwrap();
+    assert!(token.is_some(), "the commit released its lock");
+    request.changes = vec![put("a", "2")];
+    let out = commit_to(&mut sha1(), &store, request).unwrap();
+    assert!(!out.locked, "busy lock: the CAS alone keeps it safe");
+}
+
+#[test]
+fn policies_and_bad_commits_are_refused_with_nothing_written() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let objects_before = store.len();
+    let cache = sha1();
+    let mut policy = Policy::new().exclude(["*.log", "node_modules/", "!keep.log"]).unwrap();
+    policy.max_file_bytes = Some(10);
+    policy.max_objects_per_commit = Some(3);
+    let with = |changes: Vec<Change>| {
+        let mut request = CommitRequest::new("r", "main", changes, me(), "m");
+        request.policy = policy.clone();
+        request
+    };
+    let err = Commit::new(&cache, with(vec![put("debug.log", "x")])).unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(Violation::Excluded { ref path, ref pattern }) if path == "debug.log" && pattern == "*.log")
+    );
+    let err = Commit::new(&cache, with(vec![put("web/node_modules/x/y.js", "x")])).unwrap_err();
+    assert!(matches!(err, Error::Policy(Violation::Excluded { .. })), "{err}");
+    assert!(Commit::new(&cache, with(vec![put("keep.log", "x")])).is_ok());
+    let err = Commit::new(&cache, with(vec![put("big.md", "01234567890")])).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::Policy(Violation::FileTooLarge {
+            size: 11,
+            limit: 10,
+            ..
+        })
+    ));
+    let err = commit_to(&mut sha1(), &store, with(vec![put("a/b/c.md", "x")])).unwrap_err();
+    assert!(
+        matches!(err, Error::Policy(Violation::TooManyObjects { count: 5, limit: 3 })),
+        "{err}"
+    );
+
+    let err = commit_to(
+        &mut sha1(),
+        &store,
+        CommitRequest::new("r", "nope", vec![put("a", "1")], me(), "m"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::BranchNotFound { .. }), "{err}");
+    let err = commit_to(
+        &mut sha1(),
+        &store,
+        CommitRequest::new("ghost", "main", vec![put("a", "1")], me(), "m"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::RepoNotFound { .. }), "{err}");
+    let err = Commit::new(
+        &cache,
+        CommitRequest::new("r", "main", vec![put("../x", "1")], me(), "m"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Build(snapgit_core::commit::Error::InvalidPath(_))),
+        "{err}"
+    );
+    assert_eq!(store.len(), objects_before, "nothing was written");
+}
