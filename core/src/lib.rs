@@ -57,6 +57,7 @@ pub mod cache;
 pub mod commit;
 pub mod diff;
 pub mod drive;
+pub mod gc;
 pub mod history;
 pub mod id;
 pub mod limits;
