@@ -1,6 +1,7 @@
 //! Tests of snapgit-core through its public API.
 
 mod commit;
+mod gc;
 mod object;
 mod path;
 mod read;
