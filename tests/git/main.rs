@@ -1,3 +1,5 @@
 //! Real git as the oracle: ids, fsck, numstat and reading git-written repositories.
 
 mod commit;
+mod generated;
+mod history;
