@@ -1,5 +1,6 @@
 //! Real git as the oracle: ids, fsck, numstat and reading git-written repositories.
 
 mod commit;
+mod gc;
 mod generated;
 mod history;

@@ -1,0 +1,205 @@
+//! Retention and GC on a store of several repos, checked by git: the store passes
+//! `git fsck --strict`, each branch's `git --namespace=<repo> log` is the kept chain, and
+//! what git finds reachable is exactly what is left.
+
+use std::collections::BTreeSet;
+
+use snapgit_core::{
+    ObjectCache, ObjectId,
+    commit::{Change, Request},
+    drive::{self, MemoryStore, ObjectStore},
+    gc::{Collect, CollectOptions, Footprint, Prune, PruneRequest, Retention},
+    history,
+    step::CasRef,
+};
+use snapgit_tests::{GitRepo, commit, oid, signature};
+
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
+fn key(repo: &str, branch: &str) -> String {
+    format!("refs/namespaces/{repo}/refs/heads/{branch}")
+}
+
+/// `count` commits on `parent` at 1000-second steps from `start`, then the branch created
+/// at the last. Returns the commits, oldest first.
+fn chain(
+    store: &MemoryStore,
+    repo: &str,
+    branch: &str,
+    parent: Option<ObjectId>,
+    count: usize,
+    start: i64,
+) -> Vec<ObjectId> {
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut head = parent;
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let seconds = start + 1000 * i as i64;
+        let changes = vec![
+            Change::put("memory.md", format!("# {repo} {branch}\nturn {i}\n")),
+            Change::put(format!("notes/{branch}/{i}.md"), format!("note {i}\n")),
+            // The same file in every repo: one blob for the whole store.
+            Change::put("shared/prompt.md", "You are a helpful agent.\n"),
+        ];
+        let request = Request::new(head, changes, signature(seconds), format!("{branch} {i}"));
+        let out = commit(&mut cache, store, request).expect("commit");
+        ids.push(out.id);
+        head = Some(out.id);
+    }
+    let outcome = store
+        .cas_ref(&CasRef {
+            key: key(repo, branch),
+            expected: None,
+            new: head,
+        })
+        .expect("memory store");
+    assert!(matches!(outcome, snapgit_core::step::CasOutcome::Won { .. }));
+    ids
+}
+
+fn newest_first(ids: &[ObjectId]) -> Vec<ObjectId> {
+    ids.iter().rev().copied().collect()
+}
+
+/// Our history of `head`, newest first.
+fn our_log(store: &MemoryStore, head: ObjectId) -> Vec<ObjectId> {
+    let mut op = history::Log::new(history::Request::new(head, 1000)).expect("valid request");
+    let page = drive::run(&mut op, &mut ObjectCache::new(gix_hash::Kind::Sha1), store).expect("log");
+    page.commits.into_iter().map(|c| c.id).collect()
+}
+
+/// A bare clone of one repo of the store, made through `git --namespace=<repo>
+/// upload-pack` as a server would serve it: its branches are the repo's branches. Made
+/// once per repo.
+fn clone_repo(store: &GitRepo, repo: &str, into: &std::path::Path) -> GitRepo {
+    let target = into.join(format!("{repo}.git"));
+    if target.exists() {
+        return GitRepo::from_existing(target);
+    }
+    let upload_pack = format!("git --namespace={repo} upload-pack");
+    let out = std::process::Command::new("git")
+        .args([
+            "clone",
+            "--bare",
+            "--quiet",
+            "--no-local",
+            "--upload-pack",
+            &upload_pack,
+        ])
+        .arg(store.path())
+        .arg(&target)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "clone of {repo}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    GitRepo::from_existing(target)
+}
+
+#[test]
+fn retention_and_gc_leave_a_store_git_agrees_with() {
+    let store = MemoryStore::new();
+    let one = chain(&store, "agent-1", "main", None, 6, 1_000_000);
+    let feature = chain(&store, "agent-1", "feature", Some(one[2]), 2, 1_100_000);
+    let two = chain(&store, "agent-2", "main", None, 5, 2_000_000);
+    let three = chain(&store, "agent-3", "main", None, 2, 3_000_000);
+
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let request = PruneRequest::new("agent-1", "main", Retention::last(3));
+    let pruned_one = drive::run(&mut Prune::new(request).expect("valid"), &mut cache, &store).expect("prune");
+    assert_eq!((pruned_one.kept, pruned_one.dropped), (3, Some(3)));
+    // Committed at 2_000_000 + 1000 i s: within 2500 s of the last keeps the last three.
+    let now_ms = 2_004_000 * 1000;
+    let request = PruneRequest::new("agent-2", "main", Retention::within(2_500 * 1000, now_ms));
+    let pruned_two = drive::run(&mut Prune::new(request).expect("valid"), &mut cache, &store).expect("prune");
+    assert_eq!((pruned_two.kept, pruned_two.dropped), (3, Some(2)));
+
+    let before = store.len();
+    let mut op = Collect::new(&cache, CollectOptions::new(3 * HOUR_MS)).expect("valid");
+    let collected = drive::run(&mut op, &mut cache, &store).expect("gc");
+    assert!(collected.deleted > 0);
+    assert_eq!(collected.young, 0);
+    assert_eq!(store.len() as u64, collected.reachable);
+    assert_eq!(before as u64 - collected.deleted, collected.reachable);
+
+    // The store on disk, as a bare repository.
+    let git = GitRepo::new();
+    git.write_store(&store);
+    for (key, id) in store.refs() {
+        let path = git.path().join(&key);
+        std::fs::create_dir_all(path.parent().expect("refs have a folder")).expect("mkdir");
+        std::fs::write(&path, format!("{id}\n")).expect("ref written");
+    }
+    git.fsck();
+
+    let expected = [
+        ("agent-1", "main", newest_first(&pruned_one.written)),
+        (
+            "agent-1",
+            "feature",
+            [newest_first(&feature), newest_first(&one[..3])].concat(),
+        ),
+        ("agent-2", "main", newest_first(&pruned_two.written)),
+        ("agent-3", "main", newest_first(&three)),
+    ];
+    let clones = tempfile::tempdir().expect("a temporary folder");
+    for (repo, branch, commits) in &expected {
+        let head = store
+            .read_ref(&key(repo, branch))
+            .expect("memory store")
+            .expect("ref")
+            .value;
+        let namespace = format!("--namespace={repo}");
+        let full = key(repo, branch);
+        let logged = git.git(&[&namespace, "log", "--format=%H", &full]);
+        assert_eq!(
+            &logged.lines().map(oid).collect::<Vec<_>>(),
+            commits,
+            "git log of {repo} {branch}"
+        );
+        let clone = clone_repo(&git, repo, clones.path());
+        let logged = clone.git(&["log", "--format=%H", branch]);
+        assert_eq!(
+            &logged.lines().map(oid).collect::<Vec<_>>(),
+            commits,
+            "git log of {repo} {branch} in a clone"
+        );
+        clone.fsck();
+        assert_eq!(&our_log(&store, head), commits, "our log of {repo} {branch}");
+    }
+    assert_eq!(pruned_two.written.len(), 3);
+    assert!(
+        two.iter().all(|id| store.get(id).is_none()),
+        "agent-2's old commits are gone"
+    );
+    assert!(
+        one[..3].iter().all(|id| store.get(id).is_some()),
+        "the feature branch keeps its base"
+    );
+    assert!(one[3..].iter().all(|id| store.get(id).is_none()));
+
+    // What git finds reachable from every ref is exactly what is stored.
+    let git_reachable: BTreeSet<ObjectId> = git
+        .git(&["rev-list", "--objects", "--all"])
+        .lines()
+        .map(|line| oid(line.split(' ').next().expect("an id")))
+        .collect();
+    let stored: BTreeSet<ObjectId> = store.ids().into_iter().collect();
+    assert_eq!(git_reachable, stored);
+
+    // And the footprint report agrees.
+    let report = drive::run(&mut Footprint::new(&cache), &mut cache, &store).expect("footprint");
+    assert_eq!(report.objects.count, stored.len() as u64);
+    assert_eq!(report.unreachable.count, 0);
+    assert_eq!(report.repos.len(), 3);
+    for usage in &report.repos {
+        let prefix = format!("--glob=refs/namespaces/{}/refs/heads/*", usage.repo);
+        let count = git.git(&["rev-list", "--objects", &prefix]).lines().count() as u64;
+        assert_eq!(usage.reachable.count, count, "objects of {}", usage.repo);
+    }
+}
