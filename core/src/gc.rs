@@ -112,8 +112,9 @@ pub struct Retention {
     pub keep_within: Option<Within>,
 }
 
-/// A time window ending now, for [`Retention::keep_within`]. Core has no clock: the
-/// caller says what time it is.
+/// A time window ending now, for [`Retention::keep_within`]: a commit is in it if its
+/// committer time is at or after `now_ms - duration_ms`. Core has no clock: the caller
+/// says what time it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Within {
     /// The window's length, in milliseconds.
@@ -151,8 +152,8 @@ impl Retention {
         self
     }
 
-    /// `true` if `commit`, the `position`-th of the history (0 for the head), is kept,
-    /// deciding by position alone; `None` if its time must be looked at.
+    /// Whether the commit at `position` in the history (0 for the head) is kept, if its
+    /// position decides it; `None` if its time must be looked at.
     fn keeps_by_position(&self, position: usize) -> Option<bool> {
         if position == 0 || self.keep_last.is_some_and(|n| position < n) {
             return Some(true);
@@ -421,7 +422,7 @@ impl Prune {
                 let by_position = self.retention.keeps_by_position(walk.kept.len());
                 if by_position != Some(false) {
                     let Some(commit) = self.fetch.commit(cache, &id)? else {
-                        return Ok(self.fetch.take_get());
+                        return Ok(Some(self.need()));
                     };
                     if by_position == Some(true) || self.retention.keeps_by_time(&commit) {
                         walk.next = commit.parents.first().copied();
@@ -435,12 +436,19 @@ impl Prune {
                 }
             }
             let Some(commit) = self.fetch.commit(cache, &id)? else {
-                return Ok(self.fetch.take_get());
+                return Ok(Some(self.need()));
             };
             walk.dropped += 1;
             walk.next = commit.parents.first().copied();
         }
         Ok(None)
+    }
+
+    /// The `Get` for the commit the walk is missing.
+    fn need(&mut self) -> Step<Pruned> {
+        // A pass that found a commit missing always wants it; an empty `Get` would only
+        // be refused by `provide`, never taken for a finished walk.
+        self.fetch.take_get().unwrap_or(Step::Get(Vec::new()))
     }
 
     /// Write the kept commits again as a new chain, oldest first.
@@ -1019,7 +1027,7 @@ impl Footprint {
         let mut other_keys = Usage::default();
         let mut unreachable = Usage::default();
         for listed in &self.survey.objects {
-            match store::parse_object_key(&listed.key, self.hash_kind) {
+            match loose_id(&listed.key, self.hash_kind) {
                 Some(id) => {
                     objects.add(listed.size);
                     sizes.insert(id, listed.size);
@@ -1075,6 +1083,12 @@ impl Footprint {
             other_keys,
         }
     }
+}
+
+/// The id of the loose object stored at `key`, if `key` is exactly the key core builds
+/// for it (anything else under `objects/` is left alone).
+fn loose_id(key: &str, hash_kind: gix_hash::Kind) -> Option<ObjectId> {
+    store::parse_object_key(key, hash_kind).filter(|id| object::loose_key(id) == key)
 }
 
 /// The repo whose namespace holds the ref `key`, if any.
@@ -1284,7 +1298,7 @@ impl Collect {
                 break;
             };
             self.cursor += 1;
-            let Some(id) = store::parse_object_key(&listed.key, self.hash_kind) else {
+            let Some(id) = loose_id(&listed.key, self.hash_kind) else {
                 continue;
             };
             self.examined += 1;

@@ -930,3 +930,75 @@ fn footprint_after_retention_and_gc() {
     assert_eq!(report.unreachable.count, 0);
     assert_eq!(report.objects.count, live.len() as u64);
 }
+
+#[test]
+fn gc_and_footprint_leave_keys_that_are_not_loose_objects_alone() {
+    let store = MemoryStore::new();
+    branch(&store, "agent-1", "main", None, 3);
+    prune(&store, PruneRequest::new("agent-1", "main", Retention::last(1))).expect("prune");
+    let garbage = (store.len() - reachable(&store).len()) as u64;
+    let some_id = store.ids()[0].to_hex().to_string();
+    let strangers = [
+        "objects/pack/pack-1234.pack".to_owned(),
+        "objects/info/packs".to_owned(),
+        format!("objects/{}/{}", &some_id[..2], some_id[2..].to_uppercase()),
+        format!("objects/{some_id}"),
+    ];
+    let extra = |listed: &mut Vec<snapgit_core::step::Listed>| {
+        listed.extend(strangers.iter().map(|key| snapgit_core::step::Listed {
+            key: key.clone(),
+            size: 7,
+            modified_ms: 0,
+        }));
+    };
+
+    // A driver whose listing of objects also holds packs and oddly spelled keys.
+    fn run_listing<O: Operation>(
+        op: &mut O,
+        store: &MemoryStore,
+        extra: &dyn Fn(&mut Vec<snapgit_core::step::Listed>),
+        deleted: &mut Vec<String>,
+    ) -> O::Output
+    where
+        O::Error: std::fmt::Debug,
+    {
+        let mut cache = sha1();
+        loop {
+            let answer = match op.poll(&mut cache).expect("no error") {
+                Step::Get(ids) => {
+                    let objects = ids.iter().map(|id| store.get(id)).collect();
+                    op.provide(&mut cache, objects).expect("valid objects");
+                    continue;
+                }
+                Step::Done(out) => return out,
+                Step::ReadRef(key) => Answer::Ref(store.read_ref(&key).expect("memory store")),
+                Step::List(prefix) => {
+                    let mut listed = store.list(&prefix).expect("memory store");
+                    if prefix == "objects/" {
+                        extra(&mut listed);
+                    }
+                    Answer::List(listed)
+                }
+                Step::Delete(keys) => {
+                    store.delete(&keys).expect("memory store");
+                    deleted.extend(keys);
+                    Answer::Deleted
+                }
+                _ => panic!("unexpected step"),
+            };
+            op.answer(&mut cache, answer).expect("answer taken");
+        }
+    }
+
+    let mut deleted = Vec::new();
+    let mut footprint = Footprint::new(&sha1());
+    let report = run_listing(&mut footprint, &store, &extra, &mut deleted);
+    assert_eq!((report.other_keys.count, report.other_keys.bytes), (4, 28));
+    assert_eq!(report.objects.count, store.len() as u64);
+
+    let mut op = Collect::new(&sha1(), CollectOptions::new(10 * HOUR_MS)).expect("valid");
+    let collected = run_listing(&mut op, &store, &extra, &mut deleted);
+    assert_eq!(collected.deleted, garbage);
+    assert_eq!(deleted.len() as u64, garbage);
+    assert!(deleted.iter().all(|key| !strangers.contains(key)), "{deleted:?}");
+}
