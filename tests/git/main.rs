@@ -5,3 +5,4 @@ mod diff_tree;
 mod gc;
 mod generated;
 mod history;
+mod restore;
