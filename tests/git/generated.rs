@@ -403,7 +403,7 @@ pub fn import(nodes: &[Node]) -> (GitRepo, Vec<ObjectId>) {
             stream.extend_from_slice(format!("merge :{}\n", p + 1).as_bytes());
         }
         for path in base.keys() {
-            if node.tree.get(path).is_none() {
+            if !node.tree.contains_key(path) {
                 stream.extend_from_slice(format!("D {}\n", quote(path)).as_bytes());
             }
         }
