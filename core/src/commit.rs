@@ -283,6 +283,13 @@ impl From<StorageError> for Error {
     }
 }
 
+/// Trees a commit writes, children first, with their decoded form for the cache.
+#[derive(Default)]
+struct NewTrees {
+    trees: Vec<(NewObject, gix_object::Tree)>,
+    ids: HashSet<ObjectId>,
+}
+
 /// A file to write, validated and hashed.
 #[derive(Debug)]
 struct Put {
@@ -604,7 +611,7 @@ impl Commit {
         dir: &Dir,
         tree_id: Option<&ObjectId>,
         known: &HashSet<ObjectId>,
-        out: &mut Vec<NewObject>,
+        out: &mut NewTrees,
     ) -> Result<Option<ObjectId>, Error> {
         let old = tree_id.and_then(|id| self.fetch.held_tree(id));
         let mut entries: Vec<Entry> = old.as_ref().map(|t| t.entries.clone()).unwrap_or_default();
@@ -656,12 +663,12 @@ impl Commit {
         &self,
         tree: gix_object::Tree,
         known: &HashSet<ObjectId>,
-        out: &mut Vec<NewObject>,
+        out: &mut NewTrees,
     ) -> Result<ObjectId, Error> {
         let encoded = object::encode_object(self.hash_kind, &tree).map_err(internal_collision)?;
         let id = encoded.id;
-        if !known.contains(&id) && !out.iter().any(|o| o.id == id) {
-            out.push(encoded);
+        if !known.contains(&id) && out.ids.insert(id) {
+            out.trees.push((encoded, tree));
         }
         Ok(id)
     }
@@ -676,7 +683,7 @@ impl Commit {
             }
         }
 
-        let mut trees = Vec::new();
+        let mut trees = NewTrees::default();
         let root = std::mem::take(&mut self.root);
         let built = self.build_dir(&root, base.as_ref(), &known, &mut trees);
         self.root = root;
@@ -691,12 +698,9 @@ impl Commit {
 
         let mut objects = Vec::new();
         let mut emitted = HashSet::new();
+        let written: HashSet<ObjectId> = self.events.iter().filter_map(|e| e.new.map(|(id, _)| id)).collect();
         for put in &self.puts {
-            if known.contains(&put.id) || !emitted.insert(put.id) {
-                continue;
-            }
-            let written = self.events.iter().any(|e| e.new.is_some_and(|(id, _)| id == put.id));
-            if !written {
+            if known.contains(&put.id) || !written.contains(&put.id) || !emitted.insert(put.id) {
                 continue;
             }
             let blob =
@@ -707,11 +711,10 @@ impl Commit {
             cache.insert(put.id, Object::Blob(Arc::from(put.data.as_slice())));
             objects.push(blob);
         }
-        for tree in &trees {
-            let decoded = object::decode_loose(&tree.id, &tree.loose, u64::MAX)?;
-            cache.insert(tree.id, decoded);
+        for (encoded, tree) in trees.trees {
+            cache.insert(encoded.id, Object::Tree(Arc::new(tree)));
+            objects.push(encoded);
         }
-        objects.extend(trees);
 
         let commit = gix_object::Commit {
             tree: tree_id,

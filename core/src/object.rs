@@ -9,6 +9,7 @@ use std::{collections::HashSet, sync::Arc};
 use bstr::ByteSlice;
 use gix_hash::ObjectId;
 use gix_object::{Kind, WriteTo};
+use miniz_oxide::deflate::core::CompressorOxide;
 
 use crate::{path, tree::Mode};
 
@@ -142,9 +143,59 @@ pub fn encode_loose(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Re
     let id = hasher
         .try_finalize()
         .map_err(|_| CollisionError { size: content.len() })?;
-    // Level 1, as git's default `core.looseCompression`: loose objects favour speed.
-    let loose = miniz_oxide::deflate::compress_to_vec_zlib(&raw, 1);
+    let loose = deflate(&raw);
     Ok(NewObject { id, kind, loose })
+}
+
+/// Objects below this size are compressed with static Huffman tables: for the small
+/// trees, commits and memory files core writes, building dynamic tables costs more time
+/// than it saves bytes.
+const SMALL_OBJECT: usize = 1024;
+
+thread_local! {
+    /// One compressor for small objects and one for the rest, reused: setting up a
+    /// compressor costs more than compressing a few hundred bytes.
+    static COMPRESSORS: std::cell::RefCell<[Option<Box<CompressorOxide>>; 2]> =
+        const { std::cell::RefCell::new([None, None]) };
+}
+
+/// zlib-compress `raw` at level 1, as git's default `core.looseCompression` does:
+/// loose objects favour speed.
+fn deflate(raw: &[u8]) -> Vec<u8> {
+    use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params};
+    let small = raw.len() < SMALL_OBJECT;
+    let compressed = COMPRESSORS.with(|cell| {
+        let mut slots = cell.try_borrow_mut().ok()?;
+        let compressor = slots[usize::from(small)].get_or_insert_with(|| {
+            // Level 1, zlib header (positive window bits), default strategy.
+            let mut flags = create_comp_flags_from_zip_params(1, 15, 0);
+            if small {
+                flags |= miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
+            }
+            Box::new(CompressorOxide::new(flags))
+        });
+        compressor.reset();
+        let mut out = vec![0; raw.len() / 2 + 64];
+        let (mut read, mut written) = (0, 0);
+        loop {
+            let (status, consumed, produced) =
+                compress(compressor, &raw[read..], &mut out[written..], TDEFLFlush::Finish);
+            read += consumed;
+            written += produced;
+            match status {
+                TDEFLStatus::Done => {
+                    out.truncate(written);
+                    return Some(out);
+                }
+                TDEFLStatus::Okay => {
+                    let grown = out.len() * 2;
+                    out.resize(grown, 0);
+                }
+                _ => return None,
+            }
+        }
+    });
+    compressed.unwrap_or_else(|| miniz_oxide::deflate::compress_to_vec_zlib(raw, 1))
 }
 
 /// Encode a tree or commit built by core.
@@ -221,6 +272,13 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
             let commit = gix_object::CommitRef::from_bytes(content, id.kind())
                 .and_then(|c| c.into_owned())
                 .map_err(|_| corrupt("malformed commit".into()))?;
+            // Accept only what encodes back to the same bytes: a commit git would refuse
+            // (an email with '>', an odd time zone) may parse leniently, but must not
+            // enter as if it were valid.
+            let mut encoded = Vec::with_capacity(content.len());
+            if commit.write_to(&mut encoded).is_err() || encoded != content {
+                return Err(corrupt("commit is not in canonical form".into()));
+            }
             Object::Commit(Arc::new(commit))
         }
         Kind::Tag => Object::Tag,

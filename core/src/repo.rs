@@ -174,7 +174,8 @@ pub struct CommitOutput {
     pub tree: ObjectId,
     /// The commit it was built on: the branch's previous head.
     pub parent: ObjectId,
-    /// `false` when a replay found every change already made by another writer.
+    /// `false` when the branch already held every change (a retry after a lost reply, or
+    /// another writer made the same change): nothing was written, `commit` is the head.
     pub created: bool,
     /// Every file that changed relative to `parent`, sorted by path.
     pub files: Vec<FileChange>,
@@ -267,6 +268,22 @@ impl Commit {
         };
     }
 
+    /// The result when the branch already holds every change: no new commit.
+    fn unchanged(&mut self, head: ObjectId, tree: ObjectId) -> CommitOutput {
+        CommitOutput {
+            commit: head,
+            tree,
+            parent: head,
+            created: false,
+            files: Vec::new(),
+            attempts: self.attempts,
+            settled: std::mem::take(&mut self.settled),
+            objects_written: 0,
+            bytes_written: 0,
+            locked: self.token.is_some(),
+        }
+    }
+
     fn fail(&mut self, err: Error) {
         self.phase = Phase::Finish(Err(err));
     }
@@ -307,18 +324,7 @@ impl Commit {
                 self.settled.extend(replay.settled);
                 if replay.changes.is_empty() && !self.request.allow_empty {
                     // Another writer already made every change: the branch has our intent.
-                    self.phase = Phase::Finish(Ok(CommitOutput {
-                        commit: theirs.value,
-                        tree: their_commit.tree,
-                        parent: theirs.value,
-                        created: false,
-                        files: Vec::new(),
-                        attempts: self.attempts,
-                        settled: std::mem::take(&mut self.settled),
-                        objects_written: 0,
-                        bytes_written: 0,
-                        locked: self.token.is_some(),
-                    }));
+                    self.phase = Phase::Finish(Ok(self.unchanged(theirs.value, their_commit.tree)));
                 } else {
                     self.changes = replay.changes;
                     self.begin(cache, theirs.clone());
@@ -391,6 +397,18 @@ impl Operation for Commit {
                         return Ok(Step::Put(objects));
                     }
                     Ok(_) => self.fail(Misuse("a commit build asks only for objects").into()),
+                    Err(commit::Error::EmptyCommit) if !self.changes.is_empty() => {
+                        // The branch already holds exactly these changes (a retry after a
+                        // lost reply, or another writer did the same): that is success.
+                        let tree = match cache.get(&head.value) {
+                            Some(crate::object::Object::Commit(c)) => c.tree,
+                            _ => {
+                                self.fail(commit::Error::EmptyCommit.into());
+                                continue;
+                            }
+                        };
+                        self.phase = Phase::Finish(Ok(self.unchanged(head.value, tree)));
+                    }
                     Err(err) => self.fail(err.into()),
                 },
                 Phase::RepoCheck => {

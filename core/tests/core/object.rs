@@ -173,3 +173,19 @@ proptest::proptest! {
         }
     }
 }
+
+/// Found by the `commit` fuzz target: a committer email containing `>` parsed, but git
+/// refuses it and it does not encode back.
+#[test]
+fn regression_commit_with_angle_bracket_in_email() {
+    let data = b"tree aaf8ca0829b7e4b5b93be8e5650565fa32f43d5d\nauthor Agent S\xff\xff$ith <agent@e1xample.com> 1700000000 +0130\ncommitter Agent Smith <mpne.com> 0200ageft@exampne.com> 020007100000 +0130\n\nfirst turn\n";
+    assert!(matches!(decode(Kind::Commit, data), Err(Error::Corrupt { .. })));
+}
+
+/// Found by the `commit` fuzz target: a `+000130` time zone parsed as another offset,
+/// so the parsed commit was not the stored one.
+#[test]
+fn regression_commit_with_long_time_zone() {
+    let data = b"tree aaf8ca0829b7e4b8b93be8e5650565fa32f43d5d\nauthor Agent Smith <agent@example.com> 17000000 +000130\ncommitter Agent Smith <agent@example.com> 1700000000 +0130\n\nfirst turn\n";
+    assert!(matches!(decode(Kind::Commit, data), Err(Error::Corrupt { .. })));
+}

@@ -1,0 +1,263 @@
+//! Many writers, one branch, faults everywhere: no acknowledged commit is ever lost.
+//!
+//! A deterministic scheduler interleaves the steps of 8 writers' commits (each writer
+//! makes 100 acknowledged commits). The store fails or loses the replies of puts and
+//! compare-and-swaps, fails reads, and writers crash between steps. Afterwards the
+//! branch's history contains every acknowledged commit and its changes, and the store,
+//! copied to disk, passes `git fsck --strict`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use snapgit_core::{
+    ObjectCache, ObjectId,
+    commit::Change,
+    drive::{self, MemoryStore, ObjectStore},
+    merge::ConflictPolicy,
+    object::NewObject,
+    repo::{AdminOutput, Commit, CommitRequest, RepoOp},
+    step::{CasOutcome, CasRef, Listed, LockRequest, RefState, StorageError},
+};
+use snapgit_tests::{GitRepo, signature};
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(AtomicU64);
+
+impl Rng {
+    fn next(&self) -> u64 {
+        let mut x = self.0.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// `true` with probability `percent`/100.
+    fn chance(&self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// A store that fails, and loses replies, at random.
+struct Faulty<'a> {
+    inner: &'a MemoryStore,
+    rng: &'a Rng,
+    faults: AtomicU64,
+}
+
+impl Faulty<'_> {
+    fn fault(&self, what: &str) -> StorageError {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        format!("injected fault: {what}").into()
+    }
+}
+
+impl ObjectStore for Faulty<'_> {
+    fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        if self.rng.chance(2) {
+            return Err(self.fault("get failed"));
+        }
+        self.inner.get_many(ids)
+    }
+
+    fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError> {
+        if self.rng.chance(4) {
+            return Err(self.fault("put failed"));
+        }
+        if self.rng.chance(50) && objects.len() > 1 {
+            // Part of the batch lands before the failure.
+            self.inner.put_many(&objects[..objects.len() / 2])?;
+            return Err(self.fault("put failed halfway"));
+        }
+        self.inner.put_many(objects)?;
+        if self.rng.chance(4) {
+            return Err(self.fault("put reply lost"));
+        }
+        Ok(())
+    }
+
+    fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
+        if self.rng.chance(2) {
+            return Err(self.fault("ref read failed"));
+        }
+        self.inner.read_ref(key)
+    }
+
+    fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, StorageError> {
+        if self.rng.chance(3) {
+            return Err(self.fault("cas failed"));
+        }
+        let outcome = self.inner.cas_ref(cas)?;
+        if self.rng.chance(3) {
+            return Err(self.fault("cas reply lost"));
+        }
+        Ok(outcome)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
+        self.inner.list(prefix)
+    }
+
+    fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+        self.inner.delete(keys)
+    }
+
+    fn acquire(&self, lock: &LockRequest) -> Result<Option<String>, StorageError> {
+        self.inner.acquire(lock)
+    }
+
+    fn release(&self, name: &str, token: &str) -> Result<(), StorageError> {
+        self.inner.release(name, token)
+    }
+}
+
+struct Writer {
+    id: usize,
+    cache: ObjectCache,
+    op: Option<Commit>,
+    /// The change in flight: its number, path and content.
+    pending: Option<(usize, String, String)>,
+    acknowledged: Vec<(ObjectId, String, String)>,
+    failures: usize,
+}
+
+const WRITERS: usize = 8;
+const COMMITS: usize = 100;
+
+fn simulate(seed: u64) {
+    let store = MemoryStore::new();
+    let rng = Rng(AtomicU64::new(seed | 1));
+    let faulty = Faulty {
+        inner: &store,
+        rng: &rng,
+        faults: AtomicU64::new(0),
+    };
+    let mut setup = ObjectCache::new(gix_hash::Kind::Sha1);
+    let create = RepoOp::create_repo(
+        &setup,
+        "team",
+        "main",
+        vec![Change::put("README.md", "shared\n")],
+        signature(0),
+        "create",
+    );
+    drive::run(&mut create.expect("valid"), &mut setup, &store).expect("created");
+
+    let mut writers: Vec<Writer> = (0..WRITERS)
+        .map(|id| Writer {
+            id,
+            cache: ObjectCache::new(gix_hash::Kind::Sha1),
+            op: None,
+            pending: None,
+            acknowledged: Vec::new(),
+            failures: 0,
+        })
+        .collect();
+    let mut crashes = 0;
+    let mut steps = 0u64;
+    while writers.iter().any(|w| w.acknowledged.len() < COMMITS) {
+        steps += 1;
+        assert!(steps < 2_000_000, "the simulation makes progress");
+        let busy: Vec<usize> = (0..WRITERS)
+            .filter(|i| writers[*i].acknowledged.len() < COMMITS)
+            .collect();
+        let writer = &mut writers[busy[(rng.next() % busy.len() as u64) as usize]];
+        if writer.op.is_none() {
+            let (n, path, content) = writer.pending.get_or_insert_with(|| {
+                let n = writer.acknowledged.len();
+                (
+                    n,
+                    format!("w{}/turn-{n:03}.md", writer.id),
+                    format!("writer {} turn {n}\n", writer.id),
+                )
+            });
+            let mut changes = vec![Change::put(path.as_str(), content.as_str())];
+            // Every fourth commit also touches a file every writer touches.
+            if *n % 4 == 0 {
+                changes.push(Change::put("shared/last.md", format!("last writer {}\n", writer.id)));
+            }
+            let mut request = CommitRequest::new("team", "main", changes, signature(1_700_000_000 + *n as i64), "turn");
+            request.on_conflict = ConflictPolicy::Ours;
+            request.max_attempts = 4;
+            if writer.id % 2 == 0 {
+                request.lock_ttl_ms = Some(1_000);
+            }
+            writer.op = Some(Commit::new(&writer.cache, request).expect("valid request"));
+        }
+        if rng.chance(1) {
+            // The writer crashes between two steps: its change is never acknowledged.
+            writer.op = None;
+            writer.cache = ObjectCache::new(gix_hash::Kind::Sha1);
+            crashes += 1;
+            continue;
+        }
+        let op = writer.op.as_mut().expect("set above");
+        match drive::step(op, &mut writer.cache, &faulty) {
+            Ok(None) => {}
+            Ok(Some(out)) => {
+                let (_, path, content) = writer.pending.take().expect("a change was in flight");
+                writer.acknowledged.push((out.commit, path, content));
+                writer.op = None;
+            }
+            Err(_) => {
+                // Not acknowledged: try the same change again with a new operation.
+                writer.failures += 1;
+                writer.op = None;
+            }
+        }
+    }
+
+    // Copy the store to disk and let git judge it.
+    let mut reader = ObjectCache::new(gix_hash::Kind::Sha1);
+    let AdminOutput::Head(head) = drive::run(
+        &mut RepoOp::read_head("team", "main").expect("valid"),
+        &mut reader,
+        &store,
+    )
+    .expect("head") else {
+        panic!("a head")
+    };
+    let git = GitRepo::new();
+    git.write_store(&store);
+    git.set_branch("main", &head);
+    git.fsck();
+    let history: BTreeSet<ObjectId> = git.git(&["rev-list", "main"]).lines().map(snapgit_tests::oid).collect();
+    let tree: BTreeMap<String, String> = git
+        .git(&["ls-tree", "-r", "main"])
+        .lines()
+        .map(|line| {
+            let (meta, path) = line.split_once('\t').expect("ls-tree line");
+            (path.to_owned(), meta.rsplit(' ').next().expect("id").to_owned())
+        })
+        .collect();
+    for writer in &writers {
+        for (commit, path, content) in &writer.acknowledged {
+            assert!(
+                history.contains(commit),
+                "acknowledged commit {commit} is in the history"
+            );
+            let blob = git.write_blob(content.as_bytes()).to_string();
+            assert_eq!(tree.get(path), Some(&blob), "acknowledged change to {path} survives");
+        }
+    }
+    let acknowledged: usize = writers.iter().map(|w| w.acknowledged.len()).sum();
+    let failures: usize = writers.iter().map(|w| w.failures).sum();
+    eprintln!(
+        "seed {seed}: {acknowledged} acknowledged commits, {} in history, {} faults injected, {failures} failed attempts, {crashes} crashes, {steps} steps",
+        history.len(),
+        faulty.faults.load(Ordering::Relaxed)
+    );
+    assert_eq!(acknowledged, WRITERS * COMMITS);
+    assert!(faulty.faults.load(Ordering::Relaxed) > 100, "faults were injected");
+}
+
+#[test]
+fn eight_writers_with_faults_lose_nothing() {
+    simulate(0x5eed_0001);
+}
+
+#[test]
+fn another_interleaving() {
+    simulate(0x0dd_ba11);
+}
