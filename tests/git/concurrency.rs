@@ -180,7 +180,7 @@ fn simulate(seed: u64) {
             let mut request = CommitRequest::new("team", "main", changes, signature(1_700_000_000 + *n as i64), "turn");
             request.on_conflict = ConflictPolicy::Ours;
             request.max_attempts = 4;
-            if writer.id % 2 == 0 {
+            if writer.id.is_multiple_of(2) {
                 request.lock_ttl_ms = Some(1_000);
             }
             writer.op = Some(Commit::new(&writer.cache, request).expect("valid request"));

@@ -1,5 +1,7 @@
 //! Real git as the oracle: ids, fsck, numstat and reading git-written repositories.
 
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
 mod commit;
 mod concurrency;
 mod diff_tree;

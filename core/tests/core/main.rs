@@ -1,5 +1,7 @@
 //! Tests of snapgit-core through its public API.
 
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
 mod commit;
 mod diff_tree;
 mod gc;
