@@ -86,6 +86,11 @@ impl Request {
 /// It is an opaque string (hex), safe in URLs and JSON. It holds the commits the walk
 /// will look at next, and is bound to the walk's start, path and parent mode: a cursor
 /// given to another walk is refused.
+///
+/// Pages joined always equal one walk when following first parents. Following all
+/// parents, a cursor also carries the commits already shown that a later branch could
+/// lead back to; that is exact when committer times never decrease from parent to child
+/// (ties included). Where a clock went backwards, a later page can repeat a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cursor(String);
 
@@ -550,6 +555,9 @@ pub struct FilePage {
 ///
 /// After the walk it reads the file's two versions for every commit of the page: the
 /// trees are those the walk already read, so this is usually one more round.
+///
+/// Create it with [`FileLog::new`], then call [`poll`](Operation::poll) until it returns
+/// [`Step::Done`], answering every [`Step::Get`] with [`provide`](Operation::provide).
 #[derive(Debug)]
 pub struct FileLog {
     log: Log,

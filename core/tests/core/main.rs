@@ -6,6 +6,7 @@ mod commit;
 mod diff_tree;
 mod gc;
 mod history;
+mod id;
 mod object;
 mod path;
 mod read;
