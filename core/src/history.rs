@@ -15,6 +15,41 @@
 //!
 //! [`FileLog`] runs the same walk for one file and adds, for each commit, how the file
 //! changed and its lines added and removed.
+//!
+//! ```
+//! use snapgit_core::{
+//!     ObjectCache, commit::{self, Change, Signature}, drive::{self, MemoryStore, ObjectStore},
+//!     history::{FileLog, Log, Request},
+//! };
+//!
+//! let store = MemoryStore::new();
+//! let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+//! let me = Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let mut head = None;
+//! for turn in 0..3 {
+//!     let changes = vec![Change::put("notes.md", format!("turn {turn}\n")), Change::put(format!("log/{turn}"), "")];
+//!     let request = commit::Request::new(head, changes, me.clone(), format!("turn {turn}"));
+//!     let mut op = commit::Commit::new(&cache, request)?;
+//!     let out = drive::run(&mut op, &mut cache, &store)?;
+//!     store.put_many(&out.objects)?;
+//!     head = Some(out.id);
+//! }
+//! let head = head.expect("three commits");
+//!
+//! // Two commits per page, only those that changed `notes.md`.
+//! let request = Request::new(head, 2).with_path("notes.md");
+//! let page = drive::run(&mut Log::new(request.clone())?, &mut cache, &store)?;
+//! assert_eq!(page.commits[0].message, "turn 2\n");
+//! let rest = drive::run(&mut Log::new(request.clone().after(page.next.expect("a next page")))?, &mut cache, &store)?;
+//! assert_eq!(rest.commits.len(), 1);
+//! assert!(rest.next.is_none());
+//!
+//! // The same walk with the file's lines added and removed in each commit.
+//! let file = drive::run(&mut FileLog::new(request)?, &mut cache, &store)?;
+//! let lines = file.commits[0].change.lines.expect("text");
+//! assert_eq!((lines.added, lines.removed), (1, 1));
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -8,6 +8,38 @@
 //! No blob is read or rewritten: the restored entries point at the objects the earlier
 //! commit already has, so the new objects are only the trees along the path and the
 //! commit.
+//!
+//! ```
+//! use snapgit_core::{
+//!     ObjectCache, commit::{self, Change, Signature}, drive::{self, MemoryStore, ObjectStore},
+//!     read::ReadFile, restore::{Request, Restore},
+//! };
+//!
+//! let store = MemoryStore::new();
+//! let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+//! let me = Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let mut commit = |parent, text: &str| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+//!     let changes = vec![Change::put("memory.md", text), Change::put("other.md", format!("{text} elsewhere"))];
+//!     let mut op = commit::Commit::new(&cache, commit::Request::new(parent, changes, me.clone(), "turn"))?;
+//!     let out = drive::run(&mut op, &mut cache, &store)?;
+//!     store.put_many(&out.objects)?;
+//!     Ok(out.id)
+//! };
+//! let good = commit(None, "good\n")?;
+//! let bad = commit(Some(good), "bad\n")?;
+//!
+//! // Bring back `memory.md` as it was in `good`, in a new commit on top of `bad`.
+//! let request = Request::new(bad, good, me.clone()).with_path("memory.md");
+//! let restored = drive::run(&mut Restore::new(&cache, request)?, &mut cache, &store)?;
+//! store.put_many(&restored.objects)?; // then move the ref from `bad` to `restored.id`
+//! assert_eq!(restored.parent, Some(bad));
+//!
+//! let file = drive::run(&mut ReadFile::new(restored.id, "memory.md")?, &mut cache, &store)?;
+//! assert_eq!(file.data, b"good\n");
+//! let other = drive::run(&mut ReadFile::new(restored.id, "other.md")?, &mut cache, &store)?;
+//! assert_eq!(other.data, b"bad\n elsewhere");
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -5,6 +5,35 @@
 //! of the tree are never read. Blobs are read (all in one round) only when line counts
 //! or a patch are asked for. Renames are found by identical content, as
 //! `git diff -M100%` finds them.
+//!
+//! ```
+//! use snapgit_core::{
+//!     ObjectCache, commit::{self, Change, Signature}, diff::{ChangeKind, tree::{Diff, Request}},
+//!     drive::{self, MemoryStore, ObjectStore},
+//! };
+//!
+//! let store = MemoryStore::new();
+//! let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+//! let me = Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let mut commit = |parent, changes| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+//!     let mut op = commit::Commit::new(&cache, commit::Request::new(parent, changes, me.clone(), "turn"))?;
+//!     let out = drive::run(&mut op, &mut cache, &store)?;
+//!     store.put_many(&out.objects)?;
+//!     Ok(out.id)
+//! };
+//! let first = commit(None, vec![Change::put("a.md", "one\ntwo\n"), Change::put("b.md", "b\n")])?;
+//! let second = commit(Some(first), vec![Change::put("a.md", "one\n2\n"), Change::rename("b.md", "c.md")])?;
+//!
+//! // The commit against its parent, with line counts and a patch `git apply` accepts.
+//! let request = Request::new(None, second).with_line_stats().with_patch();
+//! let out = drive::run(&mut Diff::new(request)?, &mut cache, &store)?;
+//! assert_eq!(out.files[0].kind, ChangeKind::Modified);
+//! assert_eq!(out.files[1].kind, ChangeKind::Renamed { from: "b.md".into() });
+//! let lines = out.files[0].lines.expect("text");
+//! assert_eq!((lines.added, lines.removed), (1, 1));
+//! assert!(out.patch.expect("asked for").starts_with(b"diff --git a/a.md b/a.md\n"));
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -272,24 +301,23 @@ impl Diff {
 
     fn finish(&mut self) -> Output {
         let mut files = std::mem::take(&mut self.files);
-        let read = self.request.line_stats || self.request.patch;
         let mut text = self.request.patch.then(Vec::new);
-        for file in &mut files {
-            if !read {
-                continue;
-            }
-            let old = file.old.map(|side| self.content(side));
-            let new = file.new.map(|side| self.content(side));
-            file.binary = old.as_deref().is_some_and(diff::is_binary) || new.as_deref().is_some_and(diff::is_binary);
-            if self.request.line_stats {
-                file.lines = diff::line_stats(old.as_deref(), new.as_deref());
-            }
-            if let Some(out) = &mut text {
-                let options = patch::Options {
-                    binary: self.request.binary_patch,
-                    ..patch::Options::default()
-                };
-                patch::write(out, file, old.as_deref(), new.as_deref(), &options);
+        let options = patch::Options {
+            binary: self.request.binary_patch,
+            ..patch::Options::default()
+        };
+        if self.request.line_stats || self.request.patch {
+            for file in &mut files {
+                let old = file.old.map(|side| self.content(side));
+                let new = file.new.map(|side| self.content(side));
+                file.binary =
+                    old.as_deref().is_some_and(diff::is_binary) || new.as_deref().is_some_and(diff::is_binary);
+                if self.request.line_stats {
+                    file.lines = diff::line_stats(old.as_deref(), new.as_deref());
+                }
+                if let Some(out) = &mut text {
+                    patch::write(out, file, old.as_deref(), new.as_deref(), &options);
+                }
             }
         }
         Output {

@@ -317,7 +317,9 @@ proptest! {
             out
         };
         let (old, new) = (text(&old, old_nl), text(&new, new_nl));
-        let id = |data: &[u8]| snapgit_core::object::hash(gix_hash::Kind::Sha1, gix_object::Kind::Blob, data).expect("hash");
+        let id = |data: &[u8]| {
+            snapgit_core::object::hash(gix_hash::Kind::Sha1, gix_object::Kind::Blob, data).expect("hash")
+        };
         let change = FileChange {
             path: "f".into(),
             kind: ChangeKind::Modified,

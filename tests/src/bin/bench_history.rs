@@ -257,7 +257,8 @@ fn main() -> ExitCode {
     }
 
     println!(
-        "\nrepository: {FILES} files three folders deep, {COMMITS} single-file commits; cold cache unless said, median of {RUNS} runs\n"
+        "\nrepository: {FILES} files three folders deep, {COMMITS} single-file commits; \
+         cold cache unless said, median of {RUNS} runs\n"
     );
     println!(
         "| {:<31} | {:>12} | {:>10} | {:>11} | {:>11} | {:>10} |",
