@@ -278,10 +278,17 @@ impl Walk {
         self.queue.insert(at, item);
     }
 
-    /// How many commits past the first undecided one to read ahead: enough for the tree
-    /// comparisons of the commits in between to overlap with reading the chain.
+    /// How many commits past the first undecided one to read ahead. With a path: enough
+    /// for the tree comparisons of the commits in between to overlap with reading the
+    /// chain. Without one, following all parents: a few queued commits, whose parents
+    /// can be read together when branches run side by side. A first-parent chain without
+    /// a path has nothing to overlap.
     fn window(&self) -> usize {
-        if self.filtered() { self.components.len() + 3 } else { 0 }
+        match (self.filtered(), self.first_parent) {
+            (true, _) => self.components.len() + 3,
+            (false, false) => 4,
+            (false, true) => 0,
+        }
     }
 
     /// Decide `id`, asking for whatever is missing.
