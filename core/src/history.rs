@@ -259,7 +259,7 @@ struct Walk {
     queue: Vec<Queued>,
     /// Every commit ever queued.
     seen: HashSet<ObjectId>,
-    /// Commits looked at, for the cursor.
+    /// Commits looked at, for the cursor (a first-parent chain never leads back to one).
     popped: Vec<Queued>,
 }
 
@@ -468,7 +468,9 @@ impl Log {
             match self.walk.decide(&mut self.fetch, cache, &head.id)? {
                 Outcome::Ready { shown, follow } => {
                     self.walk.queue.remove(0);
-                    self.walk.popped.push(head);
+                    if !self.walk.first_parent {
+                        self.walk.popped.push(head);
+                    }
                     for parent in follow {
                         if self.walk.seen.insert(parent.id) {
                             self.walk.push(parent);
@@ -532,11 +534,7 @@ impl Log {
     /// made older than something still queued are kept as well.
     fn cursor(&self) -> Cursor {
         let newest = self.walk.queue.iter().map(|q| q.time).max().unwrap_or(i64::MIN);
-        let seen: Vec<Queued> = if self.walk.first_parent {
-            Vec::new()
-        } else {
-            self.walk.popped.iter().copied().filter(|q| q.time <= newest).collect()
-        };
+        let seen: Vec<Queued> = self.walk.popped.iter().copied().filter(|q| q.time <= newest).collect();
         encode_cursor(self.fingerprint, &self.walk.queue, &seen)
     }
 
