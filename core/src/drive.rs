@@ -58,11 +58,52 @@ fn unsupported(what: &str, key: &str) -> StorageError {
     format!("this store does not support {what} (at {key:?})").into()
 }
 
-/// Run `op` to completion against `store`, keeping what it reads in `cache`.
+/// Run `op` to completion against `store`, keeping what it reads in `cache`. Retries
+/// after a lost race follow at once; use [`run_with`] to back off between them.
 pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error> {
+    run_with(op, cache, store, |_| {})
+}
+
+/// Contention an operation met, reported to the driver so it can back off before the
+/// next attempt (core has no clock: waiting is the driver's choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contention {
+    /// A compare-and-swap was lost; this many have been lost so far in this operation.
+    LostRace {
+        /// Swaps lost so far.
+        lost: u32,
+    },
+    /// The advisory lock is held by someone else; this many tries so far.
+    LockBusy {
+        /// Tries so far.
+        tries: u32,
+    },
+}
+
+/// Run `op` to completion, calling `wait` whenever it meets contention (before its next
+/// attempt), e.g. to sleep with jittered exponential backoff.
+pub fn run_with<O: Operation>(
+    op: &mut O,
+    cache: &mut ObjectCache,
+    store: &impl ObjectStore,
+    mut wait: impl FnMut(Contention),
+) -> Result<O::Output, O::Error> {
+    let (mut lost, mut busy) = (0, 0);
     loop {
-        if let Some(output) = step(op, cache, store)? {
+        let (output, answer) = step_inner(op, cache, store)?;
+        if let Some(output) = output {
             return Ok(output);
+        }
+        match answer {
+            Some(Answer::Cas(CasOutcome::Lost { .. })) => {
+                lost += 1;
+                wait(Contention::LostRace { lost });
+            }
+            Some(Answer::Lock(None)) => {
+                busy += 1;
+                wait(Contention::LockBusy { tries: busy });
+            }
+            _ => {}
         }
     }
 }
@@ -74,13 +115,22 @@ pub fn step<O: Operation>(
     cache: &mut ObjectCache,
     store: &impl ObjectStore,
 ) -> Result<Option<O::Output>, O::Error> {
+    Ok(step_inner(op, cache, store)?.0)
+}
+
+/// One step; also returns the answer given, if the step was not a `Get`.
+fn step_inner<O: Operation>(
+    op: &mut O,
+    cache: &mut ObjectCache,
+    store: &impl ObjectStore,
+) -> Result<(Option<O::Output>, Option<Answer>), O::Error> {
     let answer = match op.poll(cache)? {
         Step::Get(ids) => {
             let objects = store.get_many(&ids)?;
             op.provide(cache, objects)?;
-            return Ok(None);
+            return Ok((None, None));
         }
-        Step::Done(output) => return Ok(Some(output)),
+        Step::Done(output) => return Ok((Some(output), None)),
         Step::Put(objects) => {
             store.put_many(&objects)?;
             Answer::Put
@@ -98,8 +148,8 @@ pub fn step<O: Operation>(
             Answer::Unlocked
         }
     };
-    op.answer(cache, answer)?;
-    Ok(None)
+    op.answer(cache, answer.clone())?;
+    Ok((None, Some(answer)))
 }
 
 /// Request counts of a [`MemoryStore`].

@@ -131,7 +131,9 @@ pub struct CommitRequest {
     pub on_conflict: ConflictPolicy,
     /// Attempts before [`Error::LostRace`] (at least 1).
     pub max_attempts: u32,
-    /// Take the branch's advisory lock for this long while committing.
+    /// Take the branch's advisory lock for this long while committing. A busy lock is
+    /// asked for again up to `max_attempts` times (drivers back off in between), then the
+    /// commit goes ahead without it: the compare-and-swap stays the fence.
     pub lock_ttl_ms: Option<u64>,
     /// Rules the changes must follow.
     pub policy: Policy,
@@ -230,6 +232,7 @@ pub struct Commit {
     phase: Phase,
     attempts: u32,
     token: Option<String>,
+    lock_tries: u32,
     settled: Vec<Conflict>,
     fetch: Fetch,
     hash_kind: gix_hash::Kind,
@@ -253,6 +256,7 @@ impl Commit {
             phase: Phase::Start,
             attempts: 0,
             token: None,
+            lock_tries: 0,
             settled: Vec::new(),
             fetch: Fetch::default(),
             hash_kind: cache.hash_kind(),
@@ -460,9 +464,15 @@ impl Operation for Commit {
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         match (std::mem::replace(&mut self.phase, Phase::Finished), answer) {
             (Phase::AwaitLock, Answer::Lock(token)) => {
-                // A busy lock only means contention: go ahead, the CAS stays the fence.
+                self.lock_tries += 1;
                 self.token = token;
-                self.phase = Phase::Head;
+                self.phase = if self.token.is_none() && self.lock_tries < self.request.max_attempts.max(1) {
+                    // Busy: ask again (the driver backs off first). After the last try go
+                    // ahead without it: the lock only reduces contention, the CAS is the fence.
+                    Phase::Start
+                } else {
+                    Phase::Head
+                };
             }
             (Phase::AwaitHead, Answer::Ref(state)) => {
                 cache.remember_ref(&self.key, state.clone());
