@@ -26,8 +26,5 @@ cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
 step "tests"
 cargo test --workspace --locked
 
-if [ -f fuzz/Cargo.toml ]; then
-  step "fuzz targets build"
-  cargo build --manifest-path fuzz/Cargo.toml --locked
-  if [ -x fuzz/smoke.sh ]; then fuzz/smoke.sh; fi
-fi
+step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
