@@ -499,9 +499,15 @@ impl Commit {
                             if self.line_stats && e.oid != put.id && !diff::is_binary(&put.data) {
                                 self.fetch.blob(cache, &e.oid)?;
                             }
+                            // A file becoming a symlink or back is git's type change.
+                            let type_changed = (mode == Mode::Symlink) != (put.mode == Mode::Symlink);
                             self.events.push(Event {
                                 path: child_path,
-                                kind: ChangeKind::Modified,
+                                kind: if type_changed {
+                                    ChangeKind::TypeChanged
+                                } else {
+                                    ChangeKind::Modified
+                                },
                                 old: Some((e.oid, mode)),
                                 new,
                                 put: Some(*index),
@@ -920,7 +926,7 @@ fn internal_collision(source: CollisionError) -> Error {
     }
 }
 
-fn to_actor(signature: &Signature) -> gix_actor::Signature {
+pub(crate) fn to_actor(signature: &Signature) -> gix_actor::Signature {
     gix_actor::Signature {
         name: signature.name.as_str().into(),
         email: signature.email.as_str().into(),
@@ -931,20 +937,28 @@ fn to_actor(signature: &Signature) -> gix_actor::Signature {
 /// The largest offset git can write (`+9959`), in minutes.
 const MAX_OFFSET_MINUTES: i32 = 99 * 60 + 59;
 
-fn check_signature(signature: &Signature) -> Result<(), Error> {
+/// What makes `signature` unwritable, if anything: the offending value and why.
+pub(crate) fn signature_problem(signature: &Signature) -> Option<(String, &'static str)> {
     for value in [&signature.name, &signature.email] {
         if value.contains(['<', '>', '\n', '\0']) {
-            return Err(Error::InvalidSignature {
-                value: value.clone(),
-                reason: "names and emails may not contain '<', '>', a newline or NUL",
-            });
+            return Some((
+                value.clone(),
+                "names and emails may not contain '<', '>', a newline or NUL",
+            ));
         }
     }
     if signature.time.offset_minutes.abs() > MAX_OFFSET_MINUTES {
-        return Err(Error::InvalidSignature {
-            value: signature.time.offset_minutes.to_string(),
-            reason: "the time zone offset must be within +/-99:59",
-        });
+        return Some((
+            signature.time.offset_minutes.to_string(),
+            "the time zone offset must be within +/-99:59",
+        ));
     }
-    Ok(())
+    None
+}
+
+fn check_signature(signature: &Signature) -> Result<(), Error> {
+    match signature_problem(signature) {
+        Some((value, reason)) => Err(Error::InvalidSignature { value, reason }),
+        None => Ok(()),
+    }
 }

@@ -118,12 +118,16 @@ pub fn step<O: Operation>(
     Ok(step_inner(op, cache, store)?.0)
 }
 
+/// What one step produced: the output once done, and the answer given to a step that
+/// was not a `Get`.
+type Stepped<T> = (Option<T>, Option<Answer>);
+
 /// One step; also returns the answer given, if the step was not a `Get`.
 fn step_inner<O: Operation>(
     op: &mut O,
     cache: &mut ObjectCache,
     store: &impl ObjectStore,
-) -> Result<(Option<O::Output>, Option<Answer>), O::Error> {
+) -> Result<Stepped<O::Output>, O::Error> {
     let answer = match op.poll(cache)? {
         Step::Get(ids) => {
             let objects = store.get_many(&ids)?;

@@ -9,6 +9,21 @@
 //! form) and kept in an [`ObjectCache`] that can outlive one operation: a commit on top
 //! of the last one asks for nothing.
 //!
+//! The operations:
+//!
+//! | module | operations |
+//! |---|---|
+//! | [`commit`] | build a commit from a parent and changes (put, delete, rename) |
+//! | [`read`] | one file, a tree listing, all files, a commit's metadata |
+//! | [`history`] | paged history with a path filter; one file's history with line counts |
+//! | [`diff::tree`] | diff two commits: kinds, renames, line counts, unified patches |
+//! | [`restore`] | a new commit whose tree (or one path) equals an earlier commit's |
+//! | [`repo`] | repos and branches in a store; commit to a branch with compare-and-swap |
+//! | [`gc`] | retention (prune a branch's history), footprint, garbage collection |
+//!
+//! Drive any of them with [`drive::run`] over an [`drive::ObjectStore`], or answer
+//! their [`Step`]s yourself.
+//!
 //! ```
 //! use snapgit_core::{
 //!     ObjectCache, commit::{self, Change, Signature}, drive::{self, MemoryStore, ObjectStore}, read,

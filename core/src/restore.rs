@@ -375,8 +375,8 @@ impl Restore {
         let commit = gix_object::Commit {
             tree: root,
             parents: vec![self.head].into(),
-            author: to_actor(&self.author),
-            committer: to_actor(&self.committer),
+            author: commit::to_actor(&self.author),
+            committer: commit::to_actor(&self.committer),
             encoding: None,
             message: self.message.clone(),
             extra_headers: Vec::new(),
@@ -435,31 +435,9 @@ impl Operation for Restore {
     }
 }
 
-fn to_actor(signature: &Signature) -> gix_actor::Signature {
-    gix_actor::Signature {
-        name: signature.name.as_str().into(),
-        email: signature.email.as_str().into(),
-        time: gix_object::date::Time::new(signature.time.seconds, signature.time.offset_minutes * 60),
-    }
-}
-
-/// The largest offset git can write (`+9959`), in minutes.
-const MAX_OFFSET_MINUTES: i32 = 99 * 60 + 59;
-
 fn check_signature(signature: &Signature) -> Result<(), Error> {
-    for value in [&signature.name, &signature.email] {
-        if value.contains(['<', '>', '\n', '\0']) {
-            return Err(Error::InvalidSignature {
-                value: value.clone(),
-                reason: "names and emails may not contain '<', '>', a newline or NUL",
-            });
-        }
+    match commit::signature_problem(signature) {
+        Some((value, reason)) => Err(Error::InvalidSignature { value, reason }),
+        None => Ok(()),
     }
-    if signature.time.offset_minutes.abs() > MAX_OFFSET_MINUTES {
-        return Err(Error::InvalidSignature {
-            value: signature.time.offset_minutes.to_string(),
-            reason: "the time zone offset must be within +/-99:59",
-        });
-    }
-    Ok(())
 }
