@@ -58,7 +58,7 @@ failed=()
 for target in "${targets[@]}"; do
     echo "== $target: $runs runs"
     status=0
-    "$fuzz_dir/target/$host/release/$target" -runs="$runs" -max_len=4096 \
+    "${CARGO_TARGET_DIR:-$fuzz_dir/target}/$host/release/$target" -runs="$runs" -max_len=4096 \
         -artifact_prefix="$fuzz_dir/artifacts/$target/" "$work/corpus/$target" > "$work/$target.log" 2>&1 ||
         status=$?
     if [ "$status" -eq 0 ]; then
