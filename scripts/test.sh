@@ -24,7 +24,14 @@ step "core for wasm32-unknown-unknown"
 cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
 
 step "tests"
-cargo test --workspace --locked
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$results"
+sum() { grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
+passed="$(sum passed)"
+failed="$(sum failed)"
 
 step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
+
+printf '\nsnapgit: %s passed, %s failed\n' "$passed" "$failed"
