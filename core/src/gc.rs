@@ -60,7 +60,7 @@ use gix_object::{Kind, WriteTo};
 use crate::{
     cache::ObjectCache,
     object::{self, NewObject, Object},
-    step::{Answer, CasOutcome, CasRef, Fetch, Listed, Misuse, Operation, RefState, Step, StorageError},
+    step::{self, Answer, CasOutcome, CasRef, Fetch, Listed, Misuse, Operation, RefState, Step, StorageError},
     store::{self, BranchName, NameError, RepoName},
 };
 
@@ -690,16 +690,10 @@ impl Mark {
         cache: &mut ObjectCache,
         answers: Vec<Option<Vec<u8>>>,
     ) -> Result<(), E> {
-        if self.asked.is_empty() {
-            return Err(Misuse("provide called without an outstanding Get").into());
-        }
-        if answers.len() != self.asked.len() {
-            return Err(Misuse("provide must answer every id of the Get, in order").into());
-        }
-        let max = cache.limits().max_object_bytes;
-        for ((id, kind), answer) in std::mem::take(&mut self.asked).into_iter().zip(answers) {
-            let stored = answer.ok_or(object::Error::NotFound { id })?;
-            let object = object::decode_loose(&id, &stored, max)?;
+        let asked = std::mem::take(&mut self.asked);
+        let ids: Vec<ObjectId> = asked.iter().map(|(id, _)| *id).collect();
+        let objects = step::decode_answers::<E>(cache, &ids, answers)?;
+        for ((id, object), (_, kind)) in objects.into_iter().zip(asked) {
             self.expand(id, kind, &object)?;
             cache.insert(id, object);
         }

@@ -285,21 +285,37 @@ impl Fetch {
         cache: &mut ObjectCache,
         answers: Vec<Option<Vec<u8>>>,
     ) -> Result<(), E> {
-        if self.asked.is_empty() {
-            return Err(Misuse("provide called without an outstanding Get").into());
-        }
-        if answers.len() != self.asked.len() {
-            return Err(Misuse("provide must answer every id of the Get, in order").into());
-        }
-        let max = cache.limits().max_object_bytes;
-        for (id, answer) in std::mem::take(&mut self.asked).into_iter().zip(answers) {
-            let stored = answer.ok_or(object::Error::NotFound { id })?;
-            let object = object::decode_loose(&id, &stored, max)?;
+        let asked = std::mem::take(&mut self.asked);
+        for (id, object) in decode_answers::<E>(cache, &asked, answers)? {
             cache.insert(id, object.clone());
             self.held.insert(id, object);
         }
         Ok(())
     }
+}
+
+/// Check that `answers` answer `asked` (one per id, in order) and decode each: missing,
+/// corrupt or oversized objects are errors naming the id.
+pub(crate) fn decode_answers<E: From<object::Error> + From<Misuse>>(
+    cache: &ObjectCache,
+    asked: &[ObjectId],
+    answers: Vec<Option<Vec<u8>>>,
+) -> Result<Vec<(ObjectId, Object)>, E> {
+    if asked.is_empty() {
+        return Err(Misuse("provide called without an outstanding Get").into());
+    }
+    if answers.len() != asked.len() {
+        return Err(Misuse("provide must answer every id of the Get, in order").into());
+    }
+    let max = cache.limits().max_object_bytes;
+    asked
+        .iter()
+        .zip(answers)
+        .map(|(id, answer)| {
+            let stored = answer.ok_or(object::Error::NotFound { id: *id })?;
+            Ok((*id, object::decode_loose(id, &stored, max)?))
+        })
+        .collect()
 }
 
 fn wrong_kind(id: &ObjectId, expected: Kind, actual: &Object) -> object::Error {
