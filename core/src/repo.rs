@@ -17,6 +17,7 @@ use crate::{
     merge::{self, Conflict, ConflictPolicy},
     object,
     policy::{Policy, Violation},
+    restore,
     step::{Answer, CasOutcome, CasRef, Fetch, Listed, LockRequest, Misuse, Operation, RefState, Step, StorageError},
     store::{self, BranchName, NameError, RepoName},
 };
@@ -79,6 +80,9 @@ pub enum Error {
     /// The commit could not be built (invalid changes, missing paths, ...).
     #[error(transparent)]
     Build(#[from] commit::Error),
+    /// The restore could not be built (unknown target, missing path, ...).
+    #[error(transparent)]
+    Restore(#[from] restore::Error),
     /// An object from storage is missing, corrupt or of the wrong kind.
     #[error(transparent)]
     Object(#[from] object::Error),
@@ -167,6 +171,50 @@ impl CommitRequest {
     }
 }
 
+/// A restore on a branch: a new commit on its head whose tree (or one path) equals an
+/// earlier commit's. History is never rewritten; a lost race rebuilds on the new head.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The repo.
+    pub repo: String,
+    /// The branch; it must exist.
+    pub branch: String,
+    /// The commit whose content comes back.
+    pub target: ObjectId,
+    /// Only this file or folder; `None` for the whole tree.
+    pub path: Option<BString>,
+    /// Who restores (also the committer).
+    pub author: Signature,
+    /// The message; `None` for one naming the path and the restored commit.
+    pub message: Option<String>,
+    /// Count lines added and removed per restored file.
+    pub line_stats: bool,
+    /// Fail with [`Error::HeadMoved`] if the branch is not here.
+    pub expected_head: Option<ObjectId>,
+    /// Attempts before [`Error::LostRace`] (at least 1).
+    pub max_attempts: u32,
+    /// Take the branch's advisory lock for this long while restoring.
+    pub lock_ttl_ms: Option<u64>,
+}
+
+impl RestoreRequest {
+    /// Restore all of `target` on `repo`/`branch`.
+    pub fn new(repo: impl Into<String>, branch: impl Into<String>, target: ObjectId, author: Signature) -> Self {
+        RestoreRequest {
+            repo: repo.into(),
+            branch: branch.into(),
+            target,
+            path: None,
+            author,
+            message: None,
+            line_stats: true,
+            expected_head: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            lock_ttl_ms: None,
+        }
+    }
+}
+
 /// A commit that landed on its branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitOutput {
@@ -210,7 +258,7 @@ enum Phase {
     AwaitHead,
     RepoCheck,
     AwaitRepoCheck,
-    Build(Box<commit::Commit>, RefState),
+    Build(Box<Builder>, RefState),
     AwaitPut(Built),
     Cas(Built),
     AwaitCas(Built),
@@ -218,6 +266,29 @@ enum Phase {
     Finish(Result<CommitOutput, Error>),
     AwaitUnlock(Result<CommitOutput, Error>),
     Finished,
+}
+
+/// What an attempt builds: a commit from changes, or a restore.
+#[derive(Debug)]
+enum Builder {
+    Changes(commit::Commit),
+    Restore(restore::Restore),
+}
+
+impl Builder {
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<commit::Output>, Error> {
+        match self {
+            Builder::Changes(op) => Ok(op.poll(cache)?),
+            Builder::Restore(op) => Ok(op.poll(cache)?),
+        }
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
+        match self {
+            Builder::Changes(op) => Ok(op.provide(cache, objects)?),
+            Builder::Restore(op) => Ok(op.provide(cache, objects)?),
+        }
+    }
 }
 
 /// Commit to a branch: the operation. Drive it like every [`Operation`]: poll until
@@ -229,6 +300,7 @@ pub struct Commit {
     key: String,
     request: CommitRequest,
     changes: Vec<Change>,
+    restore: Option<RestoreRequest>,
     phase: Phase,
     attempts: u32,
     token: Option<String>,
@@ -252,7 +324,44 @@ impl Commit {
             repo,
             branch,
             changes: request.changes.clone(),
+            restore: None,
             request,
+            phase: Phase::Start,
+            attempts: 0,
+            token: None,
+            lock_tries: 0,
+            settled: Vec::new(),
+            fetch: Fetch::default(),
+            hash_kind: cache.hash_kind(),
+        })
+    }
+
+    /// Restore an earlier commit's content on a branch, with the same protocol as a
+    /// commit: put the new objects, compare-and-swap the ref, rebuild on a lost race.
+    /// If the branch already has that content the result has `created: false`.
+    pub fn restore(cache: &ObjectCache, request: RestoreRequest) -> Result<Self, Error> {
+        let mut template = CommitRequest::new(
+            request.repo.clone(),
+            request.branch.clone(),
+            Vec::new(),
+            request.author.clone(),
+            request.message.clone().unwrap_or_default(),
+        );
+        template.expected_head = request.expected_head;
+        template.max_attempts = request.max_attempts;
+        template.lock_ttl_ms = request.lock_ttl_ms;
+        template.line_stats = request.line_stats;
+        let repo = RepoName::new(request.repo.clone())?;
+        let branch = BranchName::new(request.branch.clone())?;
+        // Validate path, signature and message now, so bad input fails before any IO.
+        restore::Restore::new(cache, restore_request(&request, request.target))?;
+        Ok(Commit {
+            key: repo.branch_key(&branch),
+            repo,
+            branch,
+            changes: Vec::new(),
+            restore: Some(request),
+            request: template,
             phase: Phase::Start,
             attempts: 0,
             token: None,
@@ -265,10 +374,20 @@ impl Commit {
 
     fn begin(&mut self, cache: &ObjectCache, head: RefState) {
         self.attempts += 1;
-        let request = build_request(&self.request, Some(head.value), self.changes.clone());
-        self.phase = match commit::Commit::new(cache, request) {
+        let builder = match &self.restore {
+            Some(restore) => restore::Restore::new(cache, restore_request(restore, head.value))
+                .map(Builder::Restore)
+                .map_err(Error::from),
+            None => {
+                let request = build_request(&self.request, Some(head.value), self.changes.clone());
+                commit::Commit::new(cache, request)
+                    .map(Builder::Changes)
+                    .map_err(Error::from)
+            }
+        };
+        self.phase = match builder {
             Ok(op) => Phase::Build(Box::new(op), head),
-            Err(err) => Phase::Finish(Err(err.into())),
+            Err(err) => Phase::Finish(Err(err)),
         };
     }
 
@@ -339,6 +458,19 @@ impl Commit {
     }
 }
 
+fn restore_request(request: &RestoreRequest, head: ObjectId) -> restore::Request {
+    restore::Request {
+        head,
+        target: request.target,
+        path: request.path.clone(),
+        author: request.author.clone(),
+        committer: request.author.clone(),
+        message: request.message.clone(),
+        allow_empty: false,
+        line_stats: request.line_stats,
+    }
+}
+
 fn build_request(request: &CommitRequest, parent: Option<ObjectId>, changes: Vec<Change>) -> commit::Request {
     commit::Request {
         parent,
@@ -401,7 +533,9 @@ impl Operation for Commit {
                         return Ok(Step::Put(objects));
                     }
                     Ok(_) => self.fail(Misuse("a commit build asks only for objects").into()),
-                    Err(commit::Error::EmptyCommit) if !self.changes.is_empty() => {
+                    Err(
+                        Error::Build(commit::Error::EmptyCommit) | Error::Restore(restore::Error::NothingToRestore),
+                    ) if !self.changes.is_empty() || self.restore.is_some() => {
                         // The branch already holds exactly these changes (a retry after a
                         // lost reply, or another writer did the same): that is success.
                         let tree = match cache.get(&head.value) {
@@ -413,7 +547,7 @@ impl Operation for Commit {
                         };
                         self.phase = Phase::Finish(Ok(self.unchanged(head.value, tree)));
                     }
-                    Err(err) => self.fail(err.into()),
+                    Err(err) => self.fail(err),
                 },
                 Phase::RepoCheck => {
                     self.phase = Phase::AwaitRepoCheck;
@@ -529,6 +663,9 @@ impl Operation for Commit {
                                 self.fail(Error::LostRace {
                                     attempts: self.attempts,
                                 });
+                            } else if self.restore.is_some() {
+                                // A restore states an end result: rebuild it on the new head.
+                                self.begin(cache, current);
                             } else {
                                 self.phase = Phase::Probe {
                                     base: built.base,
@@ -863,8 +1000,11 @@ impl RepoOp {
                 None => self.read_ref(),
                 Some(None) => Err(branch_not_found(self.repo()?, self.branch()?)),
                 Some(Some(state)) => {
+                    let key = self.key()?;
+                    let head = state.value;
+                    cache.remember_ref(&key, Some(state));
                     self.wait = Wait::Done;
-                    Ok(Step::Done(AdminOutput::Head(state.value)))
+                    Ok(Step::Done(AdminOutput::Head(head)))
                 }
             },
             Admin::DeleteBranch => match (self.head.clone(), self.cas.take()) {

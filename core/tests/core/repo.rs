@@ -397,3 +397,75 @@ fn policies_and_bad_commits_are_refused_with_nothing_written() {
     );
     assert_eq!(store.len(), objects_before, "nothing was written");
 }
+
+fn restore_on(
+    cache: &mut ObjectCache,
+    store: &MemoryStore,
+    request: snapgit_core::repo::RestoreRequest,
+) -> Result<snapgit_core::repo::CommitOutput, Error> {
+    let mut op = Commit::restore(cache, request)?;
+    drive::run(&mut op, cache, store)
+}
+
+#[test]
+fn restore_on_a_branch_is_a_new_commit_with_the_old_content() {
+    use snapgit_core::repo::RestoreRequest;
+    let store = MemoryStore::new();
+    let first = create(&store, "r");
+    let mut cache = sha1();
+    let second = commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new(
+            "r",
+            "main",
+            vec![put("README.md", "changed\n"), put("notes/a.md", "a\n")],
+            me(),
+            "m",
+        ),
+    )
+    .unwrap();
+
+    // One path back.
+    let mut request = RestoreRequest::new("r", "main", first, me());
+    request.path = Some("README.md".into());
+    let out = restore_on(&mut cache, &store, request.clone()).unwrap();
+    assert!(out.created);
+    assert_eq!(out.parent, second.commit, "history is never rewritten");
+    let tree = files(&store, out.commit);
+    assert_eq!(tree["README.md"], b"hello\n");
+    assert_eq!(tree["notes/a.md"], b"a\n");
+
+    // Again: nothing to restore, which is success without a commit.
+    let again = restore_on(&mut cache, &store, request).unwrap();
+    assert!(!again.created);
+    assert_eq!(again.commit, out.commit);
+
+    // The whole tree, from a stale cache while another writer moved the branch.
+    let mut stale = sha1();
+    let AdminOutput::Head(_) = admin(&mut stale, &store, RepoOp::read_head("r", "main").unwrap()).unwrap() else {
+        panic!()
+    };
+    let moved = commit_to(
+        &mut sha1(),
+        &store,
+        CommitRequest::new("r", "main", vec![put("late.md", "l\n")], me(), "m"),
+    )
+    .unwrap();
+    let out = restore_on(&mut stale, &store, RestoreRequest::new("r", "main", first, me())).unwrap();
+    assert_eq!(out.attempts, 2, "lost the race once, rebuilt on the new head");
+    assert_eq!(out.parent, moved.commit);
+    assert_eq!(files(&store, out.commit).keys().collect::<Vec<_>>(), ["README.md"]);
+
+    // Bad input.
+    let unknown = ObjectId::from_hex(b"2222222222222222222222222222222222222222").unwrap();
+    let err = restore_on(&mut sha1(), &store, RestoreRequest::new("r", "main", unknown, me())).unwrap_err();
+    assert!(matches!(err, Error::Restore(_)), "{err}");
+    let mut bad = RestoreRequest::new("r", "main", first, me());
+    bad.path = Some("../x".into());
+    assert!(matches!(Commit::restore(&sha1(), bad), Err(Error::Restore(_))));
+    assert!(matches!(
+        Commit::restore(&sha1(), RestoreRequest::new("r", "a..b", first, me())),
+        Err(Error::InvalidName(_))
+    ));
+}
