@@ -272,7 +272,7 @@ enum Phase {
 #[derive(Debug)]
 enum Builder {
     Changes(commit::Commit),
-    Restore(restore::Restore),
+    Restore(Box<restore::Restore>),
 }
 
 impl Builder {
@@ -376,7 +376,7 @@ impl Commit {
         self.attempts += 1;
         let builder = match &self.restore {
             Some(restore) => restore::Restore::new(cache, restore_request(restore, head.value))
-                .map(Builder::Restore)
+                .map(|op| Builder::Restore(Box::new(op)))
                 .map_err(Error::from),
             None => {
                 let request = build_request(&self.request, Some(head.value), self.changes.clone());
