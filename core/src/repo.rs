@@ -258,7 +258,7 @@ enum Phase {
     AwaitHead,
     RepoCheck,
     AwaitRepoCheck,
-    Build(Box<Builder>, RefState),
+    Build(Builder, RefState),
     AwaitPut(Built),
     Cas(Built),
     AwaitCas(Built),
@@ -271,7 +271,7 @@ enum Phase {
 /// What an attempt builds: a commit from changes, or a restore.
 #[derive(Debug)]
 enum Builder {
-    Changes(commit::Commit),
+    Changes(Box<commit::Commit>),
     Restore(Box<restore::Restore>),
 }
 
@@ -381,12 +381,12 @@ impl Commit {
             None => {
                 let request = build_request(&self.request, Some(head.value), self.changes.clone());
                 commit::Commit::new(cache, request)
-                    .map(Builder::Changes)
+                    .map(|op| Builder::Changes(Box::new(op)))
                     .map_err(Error::from)
             }
         };
         self.phase = match builder {
-            Ok(op) => Phase::Build(Box::new(op), head),
+            Ok(op) => Phase::Build(op, head),
             Err(err) => Phase::Finish(Err(err)),
         };
     }
