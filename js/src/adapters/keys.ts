@@ -1,0 +1,148 @@
+/**
+ * Checks shared by every adapter: what a key, a ref value and a lock name may be, and how a
+ * ref's value is stored (git's loose ref format).
+ *
+ * Core builds every key from validated names, so these checks should never fire; they are the
+ * last line that keeps a key from escaping its store (`..`, an absolute path) or a ref file from
+ * holding something git cannot read.
+ */
+import { StorageError } from "../adapter.js";
+
+const MAX_KEY_LENGTH = 1024;
+
+/** Throws unless `key` is a relative, `/`-separated path with no empty, `.` or `..` component. */
+export function checkKey(key: string): void {
+  if (typeof key !== "string" || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new StorageError(`invalid key ${JSON.stringify(key)}: empty or longer than ${MAX_KEY_LENGTH}`);
+  }
+  // Control characters cannot appear in XML 1.0 listings, and backslashes are separators on Windows.
+  if (/[\u0000-\u001f\u007f\\]/.test(key)) {
+    throw new StorageError(`invalid key ${JSON.stringify(key)}: control character or backslash`);
+  }
+  for (const part of key.split("/")) {
+    if (part === "" || part === "." || part === "..") {
+      throw new StorageError(`invalid key ${JSON.stringify(key)}: empty, "." or ".." component`);
+    }
+  }
+}
+
+/** Throws unless `prefix` is empty or a key prefix (it may end with `/`). */
+export function checkPrefix(prefix: string): void {
+  if (typeof prefix !== "string") throw new StorageError(`invalid prefix ${JSON.stringify(prefix)}`);
+  if (prefix === "") return;
+  checkKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix);
+}
+
+const REF_VALUE = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/** Throws unless `value` is a full lowercase object id (SHA-1 or SHA-256). */
+export function checkRefValue(value: string): void {
+  if (typeof value !== "string" || !REF_VALUE.test(value)) {
+    throw new StorageError(`invalid ref value ${JSON.stringify(value)}: expected a full hex object id`);
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/** A ref's stored bytes: git's loose ref format, `<hex>\n`. */
+export function encodeRef(value: string): Uint8Array {
+  return encoder.encode(`${value}\n`);
+}
+
+/** The value of a stored ref; throws a `StorageError` naming the key if it is not `<hex>\n`. */
+export function decodeRef(key: string, bytes: Uint8Array | string): string {
+  const text = typeof bytes === "string" ? bytes : decoder.decode(bytes);
+  const value = text.endsWith("\n") ? text.slice(0, -1) : text;
+  if (!REF_VALUE.test(value)) {
+    const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
+    throw new StorageError(
+      text.startsWith("ref: ")
+        ? `ref ${key} is a symbolic ref (${shown}); only direct refs are supported`
+        : `ref ${key} holds ${shown}, not an object id`,
+    );
+  }
+  return value;
+}
+
+/**
+ * A lock name as one file or object name: URL-encoded, with `~` encoded too so adapters can use
+ * `~` to build names that never collide with a lock's own.
+ */
+export function lockKey(name: string): string {
+  if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+    throw new StorageError(`invalid lock name ${JSON.stringify(name)}`);
+  }
+  checkKey(name);
+  return `locks/${encodeURIComponent(name).replace(/~/g, "%7E")}`;
+}
+
+/** A random token (128 bits, hex) for a lock holder. */
+export function newToken(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  let out = "";
+  for (const b of bytes) out += b.toString(16).padStart(2, "0");
+  return out;
+}
+
+/** Checks `ttlMs` for `acquire`. */
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new StorageError(`invalid lock ttl ${ttlMs}: expected a positive number of milliseconds`);
+  }
+}
+
+/** The stored form of a lock: who holds it and until when (milliseconds since the epoch). */
+export interface LockRecord {
+  token: string;
+  expiresMs: number;
+}
+
+export function encodeLock(record: LockRecord): Uint8Array {
+  return encoder.encode(JSON.stringify(record));
+}
+
+/** A lock record, or `null` when the bytes are not one (treated as expired by every adapter). */
+export function decodeLock(bytes: Uint8Array | string): LockRecord | null {
+  try {
+    const parsed: unknown = JSON.parse(typeof bytes === "string" ? bytes : decoder.decode(bytes));
+    if (
+      parsed !== null &&
+      typeof parsed === "object" &&
+      typeof (parsed as LockRecord).token === "string" &&
+      typeof (parsed as LockRecord).expiresMs === "number"
+    ) {
+      return { token: (parsed as LockRecord).token, expiresMs: (parsed as LockRecord).expiresMs };
+    }
+  } catch {
+    // Not JSON: a torn or foreign file; the caller treats it as expired.
+  }
+  return null;
+}
+
+/** Whether a ref's current state satisfies the `expected` argument of `casRef`. */
+export function sameRef(
+  current: { value: string; version: string } | null,
+  expected: { value: string; version: string } | null,
+  compare: "value" | "version",
+): boolean {
+  if (current === null || expected === null) return current === expected;
+  return compare === "value" ? current.value === expected.value : current.version === expected.version;
+}
+
+/** Checks the arguments of `casRef`, shared so every adapter rejects the same inputs. */
+export function checkCas(
+  key: string,
+  expected: { value: string; version: string } | null,
+  value: string | null,
+): void {
+  checkKey(key);
+  if (expected !== null) {
+    if (typeof expected !== "object" || typeof expected.version !== "string") {
+      throw new StorageError(`invalid expected state for ${key}: ${JSON.stringify(expected)}`);
+    }
+    checkRefValue(expected.value);
+  }
+  if (value !== null) checkRefValue(value);
+}
