@@ -2,9 +2,9 @@
  * A store under a prefix of a Cloudflare R2 bucket, through a Worker's R2 binding.
  *
  * - Objects: `put` with `onlyIf: { etagDoesNotMatch: "*" }` (only if absent); `put` returns
- *   `null` when the object exists, which is fine (content-addressed), and it is then written
- *   again unconditionally with the same content, to refresh its upload time for a
- *   concurrent garbage collection.
+ *   `null` when the object exists, which is fine (content-addressed, never rewritten); its
+ *   own bytes are then read and written back (conditional on its ETag), which refreshes its
+ *   upload time for a concurrent garbage collection.
  * - Refs: the version is the object's ETag (R2's, unquoted; the MD5 of the content for a
  *   plain put, so the version behaves like the value). The compare-and-swap is `put` with
  *   `onlyIf: { etagMatches }` (or `etagDoesNotMatch: "*"` to create); `null` means lost,
@@ -124,9 +124,19 @@ export class R2Adapter implements StorageAdapter {
     }
     await this.#guard("writing objects", () =>
       mapLimit(objects, this.#concurrency, async ({ key, bytes }) => {
-        const stored = await this.#bucket.put(this.#prefix + key, bytes, { onlyIf: { etagDoesNotMatch: "*" } });
-        // It exists, with the same content: write it again to refresh its upload time.
-        if (stored === null) await this.#bucket.put(this.#prefix + key, bytes);
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const stored = await this.#bucket.put(this.#prefix + key, bytes, { onlyIf: { etagDoesNotMatch: "*" } });
+          if (stored !== null) return;
+          // It exists. Write its own bytes back (never ours: objects are never rewritten),
+          // which refreshes its upload time; if it changed meanwhile, that refreshed it too.
+          const existing = await this.#bucket.get(this.#prefix + key);
+          if (existing === null) continue; // deleted by a collection meanwhile: create it again
+          await this.#bucket.put(this.#prefix + key, await existing.arrayBuffer(), {
+            onlyIf: { etagMatches: existing.etag },
+          });
+          return;
+        }
+        throw new StorageError(`r2: writing ${key}: it keeps disappearing`);
       }),
     );
   }

@@ -3,8 +3,8 @@
  * (`aws4fetch`), so it runs in Node, Deno, browsers and Workers alike.
  *
  * - Objects: `PUT` with `If-None-Match: *`; 412 means the object exists, which is fine
- *   (objects are content-addressed), and it is then written again unconditionally with the
- *   same content, to refresh its modification time for a concurrent garbage collection.
+ *   (objects are content-addressed and never rewritten); it is then copied onto itself,
+ *   which refreshes its modification time for a concurrent garbage collection.
  * - Refs: `GET` returns the value and its ETag, which is the version. The compare-and-swap
  *   is `PUT` with `If-Match: <etag>` (or `If-None-Match: *` to create); 412 (or 404, which
  *   AWS returns for `If-Match` on a missing key) means lost, and the current state is read
@@ -147,6 +147,7 @@ export class S3Adapter implements StorageAdapter {
   readonly #objectBase: string;
   readonly #bucketUrl: string;
   readonly #prefix: string;
+  readonly #bucket: string;
   readonly #concurrency: number;
   readonly #retries: number;
   readonly #timeoutMs: number;
@@ -159,6 +160,7 @@ export class S3Adapter implements StorageAdapter {
   constructor(options: S3AdapterOptions) {
     const endpoint = new URL(options.endpoint);
     if (!options.bucket) throw new StorageError("s3: a bucket name is required");
+    this.#bucket = options.bucket;
     const base = `${endpoint.protocol}//${endpoint.host}${endpoint.pathname.replace(/\/+$/, "")}`;
     if (options.pathStyle) {
       this.#bucketUrl = `${base}/${encodeSegment(options.bucket)}`;
@@ -340,11 +342,46 @@ export class S3Adapter implements StorageAdapter {
       }
       if (response.status !== 412) throw await this.#error(response, `writing ${key}`, key);
       await drain(response);
-      // It exists, with the same content: write it again to refresh its modification time.
-      const again = await this.#send("PUT", url, { headers, body: bytes, idempotent: true }, key);
-      if (!again.ok) throw await this.#error(again, `refreshing ${key}`, key);
-      return drain(again);
+      if (await this.#refresh(key)) return;
+      // Deleted (by a collection) between the two requests: write it again.
+      if (attempt >= this.#retries) throw new S3Error(`s3: writing ${key}: it keeps disappearing`, { status: 404, key });
     }
+  }
+
+  /**
+   * Sets an existing object's modification time to now without touching its bytes: a copy
+   * onto itself, replacing its metadata (S3 refuses a copy that changes nothing). False if
+   * the object no longer exists.
+   */
+  async #refresh(key: string): Promise<boolean> {
+    const response = await this.#send(
+      "PUT",
+      this.#url(key),
+      {
+        headers: {
+          "content-type": "application/octet-stream",
+          "x-amz-copy-source": `/${encodeSegment(this.#bucket)}/${encodeKeyPath(this.#prefix + key)}`,
+          "x-amz-metadata-directive": "REPLACE",
+        },
+        idempotent: true,
+      },
+      key,
+    );
+    if (response.status === 404) {
+      await drain(response);
+      return false;
+    }
+    if (!response.ok) throw await this.#error(response, `refreshing ${key}`, key);
+    // A copy can fail after its 200 has been sent: the error is then in the body.
+    const body = await response.text();
+    if (elements(body, "Error").length > 0) {
+      throw new S3Error(`s3: refreshing ${key}: ${text(body, "Code") ?? "error"}: ${text(body, "Message") ?? ""}`, {
+        status: response.status,
+        s3Code: text(body, "Code"),
+        key,
+      });
+    }
+    return true;
   }
 
   async list(prefix: string): Promise<Listed[]> {
