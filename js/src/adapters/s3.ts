@@ -239,6 +239,24 @@ export class S3Adapter implements StorageAdapter {
     );
   }
 
+  /**
+   * Whether a response means "no such key". A 404 for a missing bucket is an error, so a
+   * misconfigured store never reads as an empty one.
+   */
+  async #absent(response: Response, what: string, key: string): Promise<boolean> {
+    if (response.status !== 404) return false;
+    const body = await response.text().catch(() => "");
+    const s3Code = text(body, "Code");
+    if (s3Code === "NoSuchBucket") {
+      throw new S3Error(`s3: ${what}: HTTP 404 NoSuchBucket: ${text(body, "Message") ?? this.#bucketUrl}`, {
+        status: 404,
+        s3Code,
+        key,
+      });
+    }
+    return true;
+  }
+
   /** Runs `fn`, turning any error that is not already a `StorageError` into an `S3Error`. */
   async #guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -301,10 +319,7 @@ export class S3Adapter implements StorageAdapter {
       keys.forEach(checkKey);
       return mapLimit(keys, this.#concurrency, async (key) => {
         const response = await this.#send("GET", this.#url(key), { idempotent: true }, key);
-        if (response.status === 404) {
-          await drain(response);
-          return null;
-        }
+        if (await this.#absent(response, `reading ${key}`, key)) return null;
         if (!response.ok) throw await this.#error(response, `reading ${key}`, key);
         return new Uint8Array(await response.arrayBuffer());
       });
@@ -470,10 +485,7 @@ export class S3Adapter implements StorageAdapter {
 
   async #readRef(key: string): Promise<RefState | null> {
     const response = await this.#send("GET", this.#url(key), { idempotent: true, noStore: true }, key);
-    if (response.status === 404) {
-      await drain(response);
-      return null;
-    }
+    if (await this.#absent(response, `reading ref ${key}`, key)) return null;
     if (!response.ok) throw await this.#error(response, `reading ref ${key}`, key);
     const etag = response.headers.get("etag");
     const value = decodeRef(key, await response.text());
@@ -664,10 +676,7 @@ export class S3Adapter implements StorageAdapter {
 
   async #readLock(key: string): Promise<{ token: string; etag: string; expired: boolean } | null> {
     const response = await this.#send("GET", this.#url(key), { idempotent: true, noStore: true }, key);
-    if (response.status === 404) {
-      await drain(response);
-      return null;
-    }
+    if (await this.#absent(response, `reading lock ${key}`, key)) return null;
     if (!response.ok) throw await this.#error(response, `reading lock ${key}`, key);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const etag = response.headers.get("etag") ?? "";
