@@ -1,0 +1,500 @@
+/**
+ * The API: a {@link Store} (one storage prefix, many repos) and its {@link Repo}s.
+ *
+ * Every method returns a promise and fails with a {@link SnapgitError}. The engine (in
+ * WebAssembly) decides everything; this layer fills in defaults, resolves refs and runs
+ * the engine's operations through the async driver.
+ */
+
+import { Engine } from "../pkg/snapgit_wasm.js";
+import type { StorageAdapter } from "./adapter.js";
+import { type DriverOptions, type EngineOp, drive, engine } from "./driver.js";
+import { invalidArgument } from "./errors.js";
+import type {
+  Change,
+  CommitInfo,
+  CommitResult,
+  ConflictPolicy,
+  CreatedRepo,
+  DiffResult,
+  Entry,
+  File,
+  FileLogPage,
+  FileWithPath,
+  Files,
+  Footprint,
+  GcResult,
+  LogPage,
+  Policy,
+  PruneResult,
+  Ref,
+  SignatureInput,
+} from "./types.js";
+import { type WasmSource, init } from "./wasm.js";
+
+/** How to open a store. */
+export interface OpenOptions {
+  /** Where the store lives. */
+  adapter: StorageAdapter;
+  /**
+   * The WebAssembly to use instead of the entry's own (required with the `slim` entry,
+   * unless `init` was called): a `WebAssembly.Module`, bytes, a URL or a `Response`.
+   */
+  wasm?: WasmSource;
+  /** The branch used when a method is given none. Default `"main"`. */
+  defaultBranch?: string;
+  /**
+   * The approximate bytes of objects kept in memory between operations (default 64 MiB).
+   * A warm cache lets a commit on top of the last one read nothing.
+   */
+  cacheBytes?: number;
+  /** The largest object read from storage, inflated, in bytes (default 100 MiB). */
+  maxObjectBytes?: number;
+  /** The largest file a commit may write, in bytes (default 100 MiB). */
+  maxFileBytes?: number;
+  /** The most changes one commit may carry (default 100,000). */
+  maxChanges?: number;
+  /** The most object reads in flight at once (default 16). */
+  concurrency?: number;
+  /** The first backoff window after a lost compare-and-swap or a busy lock, in ms (default 10). */
+  backoffBaseMs?: number;
+  /** The largest backoff window, in ms (default 1000). */
+  backoffMaxMs?: number;
+}
+
+/** Options of {@link Repo.commit}. */
+export interface CommitOptions {
+  /** The branch to commit to; it must exist. Default: the store's default branch. */
+  branch?: string;
+  /** Changes: puts (with an optional mode), deletes and renames. */
+  changes?: Change[];
+  /** Path → new content, or `null` to delete. Applied after `changes`. */
+  files?: Files;
+  author: SignatureInput;
+  /** Default: the author. */
+  committer?: SignatureInput;
+  message: string;
+  /**
+   * Fail with `HEAD_MOVED` instead of replaying if the branch is not at this commit id.
+   * Without it, a commit that loses the race to another writer is replayed on the new
+   * head: changes to different paths both survive.
+   */
+  expectedHead?: string;
+  /** A path changed by us and by a concurrent writer: fail (default), keep ours or theirs. */
+  onConflict?: ConflictPolicy;
+  /** Hold the branch's advisory lock for this long while committing (the adapter must support locks). */
+  lockTtlMs?: number;
+  /** Commit even when nothing changes. Default `false` (`EMPTY_COMMIT`). */
+  allowEmpty?: boolean;
+  /** Count lines added and removed per file. Default `true`. */
+  lineStats?: boolean;
+  /** Attempts before `LOST_RACE`. Default 10. */
+  maxAttempts?: number;
+  /** Rules the changes must follow; default: the repo's policy. */
+  policy?: Policy;
+}
+
+/** Options of {@link Repo.restore}. */
+export interface RestoreOptions {
+  /** The branch to restore on. Default: the store's default branch. */
+  branch?: string;
+  /** The commit whose content comes back. */
+  from: Ref;
+  /** Restore only this file or folder (deleted if `from` lacks it); default the whole tree. */
+  path?: string;
+  author: SignatureInput;
+  /** Default: a message naming the path and the restored commit. */
+  message?: string;
+  /** Fail with `HEAD_MOVED` if the branch is not at this commit id. */
+  expectedHead?: string;
+  lockTtlMs?: number;
+  lineStats?: boolean;
+  maxAttempts?: number;
+}
+
+/** Options of {@link Repo.log}. */
+export interface LogOptions {
+  /** Where the walk starts. Default: the store's default branch. */
+  ref?: Ref;
+  /** Only commits that changed this file or folder. */
+  path?: string;
+  /** The most commits per page. Default 50. */
+  limit?: number;
+  /**
+   * The `next` of the previous page. A cursor belongs to its walk's start: to page a
+   * branch that may move meanwhile, pass the first page's `start` as `ref`.
+   */
+  cursor?: string;
+  /** Follow every parent (newest first), not only first parents. */
+  allParents?: boolean;
+}
+
+/** Options of {@link Repo.diff}. */
+export interface DiffOptions {
+  /** The old side. Default: the first parent of `to`. */
+  from?: Ref;
+  /** The new side. Default: the store's default branch. */
+  to?: Ref;
+  /** Compare only this file or folder. */
+  path?: string;
+  /** Pair deleted and added files with identical content as renames. Default `true`. */
+  renames?: boolean;
+  /** Count lines added and removed (reads the changed blobs). Default `false`. */
+  lineStats?: boolean;
+  /** Write a unified patch (reads the changed blobs). Default `false`. */
+  patch?: boolean;
+  /** In the patch, write binary files as `GIT binary patch` data. Default `false`. */
+  binaryPatch?: boolean;
+}
+
+/** Options of {@link Repo.prune}. */
+export interface PruneOptions {
+  branch?: string;
+  /** Keep this many commits, counting the head. */
+  keepLast?: number;
+  /** Keep the commits committed within this many milliseconds before `now`. */
+  keepWithinMs?: number;
+  /** What time it is (a `Date` or ms since the epoch). Default: now. */
+  now?: Date | number;
+  maxAttempts?: number;
+  /** Walk the whole dropped history to count it. Default `true`. */
+  countDropped?: boolean;
+}
+
+/** Options of {@link Store.gc}. */
+export interface GcOptions {
+  /**
+   * Unreachable objects younger than this are kept, in ms (default one hour). It must
+   * exceed the longest time a writer takes from its first write to its ref update.
+   */
+  graceMs?: number;
+  /** What time it is (a `Date` or ms since the epoch). Default: now. */
+  now?: Date | number;
+  /** The most keys per delete call. Default 1000. */
+  batch?: number;
+}
+
+const ADAPTER_METHODS = ["getMany", "putMany", "list", "delete", "readRef", "casRef"] as const;
+
+function options<T extends object>(value: T | undefined, name: string): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== "object") throw invalidArgument(name, "an object", value);
+  return value;
+}
+
+function ms(value: Date | number | undefined, name: string): number {
+  if (value === undefined) return Date.now();
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === "number") return value;
+  throw invalidArgument(name, "a Date or milliseconds since the epoch", value);
+}
+
+/**
+ * A store: one storage prefix laid out as a bare git repository, holding many repos (git
+ * namespaces) that share objects. Keep one `Store` per adapter for as long as the
+ * process or isolate lives: its cache makes a commit on top of the last one read
+ * nothing.
+ */
+export class Store {
+  readonly #engine: Engine;
+  readonly #adapter: StorageAdapter;
+  readonly #driver: DriverOptions;
+  /** The branch used when a method is given none. */
+  readonly defaultBranch: string;
+
+  private constructor(engine: Engine, adapter: StorageAdapter, driver: DriverOptions, defaultBranch: string) {
+    this.#engine = engine;
+    this.#adapter = adapter;
+    this.#driver = driver;
+    this.defaultBranch = defaultBranch;
+  }
+
+  /** Load the WebAssembly (once per process) and open a store on `adapter`. */
+  static async open(openOptions: OpenOptions): Promise<Store> {
+    const o = options(openOptions, "options");
+    const adapter = o.adapter;
+    if (!adapter || typeof adapter !== "object" || ADAPTER_METHODS.some((m) => typeof adapter[m] !== "function")) {
+      throw invalidArgument("adapter", `a StorageAdapter (${ADAPTER_METHODS.join(", ")})`, adapter);
+    }
+    const count = (value: number | undefined, name: string, fallback: number, min: number) => {
+      if (value === undefined) return fallback;
+      if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+        throw invalidArgument(name, `a whole number of at least ${min}`, value);
+      }
+      return value;
+    };
+    const driver: DriverOptions = {
+      concurrency: count(o.concurrency, "concurrency", 16, 1),
+      backoffBaseMs: count(o.backoffBaseMs, "backoffBaseMs", 10, 0),
+      backoffMaxMs: count(o.backoffMaxMs, "backoffMaxMs", 1000, 0),
+    };
+    const defaultBranch = o.defaultBranch ?? "main";
+    if (typeof defaultBranch !== "string") throw invalidArgument("defaultBranch", "a string", defaultBranch);
+    await init(o.wasm);
+    const e = engine(
+      () =>
+        new Engine({
+          cacheBytes: o.cacheBytes,
+          maxObjectBytes: o.maxObjectBytes,
+          maxFileBytes: o.maxFileBytes,
+          maxChanges: o.maxChanges,
+        }),
+    );
+    return new Store(e, adapter, driver, defaultBranch);
+  }
+
+  /** @internal Run one engine operation to completion. */
+  run<T>(make: (engine: Engine) => EngineOp): Promise<T> {
+    let op: EngineOp;
+    try {
+      op = engine(() => make(this.#engine));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return drive<T>(op, this.#adapter, this.#driver);
+  }
+
+  /** @internal `text` as a full commit id, or `undefined` if it is not one (then it names a branch). */
+  parseId(text: Ref): string | undefined {
+    return engine(() => this.#engine.parseId(text));
+  }
+
+  /** @internal `ref` as a commit id: a full id as it is, otherwise the head of that branch of `repo`. */
+  async resolve(repo: string, ref: Ref | undefined): Promise<string> {
+    const name = ref ?? this.defaultBranch;
+    return this.parseId(name) ?? this.run<string>((e) => e.readHead({ repo, branch: name }));
+  }
+
+  /** A handle on the repo `name` (nothing is read until it is used). */
+  repo(name: string, repoOptions?: { policy?: Policy }): Repo {
+    if (typeof name !== "string") throw invalidArgument("repo", "a string", name);
+    return new Repo(this, name, options(repoOptions, "options").policy);
+  }
+
+  /**
+   * Create a repo with a first commit on `branch` holding `files` (may be empty). Fails
+   * with `ALREADY_EXISTS` if the repo has any ref.
+   */
+  async createRepo(
+    name: string,
+    createOptions: {
+      branch?: string;
+      files?: Record<string, string | Uint8Array>;
+      changes?: Change[];
+      author: SignatureInput;
+      message?: string;
+    },
+  ): Promise<CreatedRepo> {
+    const o = options(createOptions, "options");
+    return this.run((e) =>
+      e.createRepo({
+        ...o,
+        repo: name,
+        branch: o.branch ?? this.defaultBranch,
+        message: o.message ?? "initial commit",
+      }),
+    );
+  }
+
+  /** Every repo of the store, sorted. */
+  listRepos(): Promise<string[]> {
+    return this.run((e) => e.listRepos());
+  }
+
+  /** Delete a repo: every ref of it (its objects go at the next GC). Returns the refs removed. */
+  deleteRepo(name: string): Promise<string[]> {
+    return this.run((e) => e.deleteRepo({ repo: name }));
+  }
+
+  /**
+   * Garbage collection: delete the objects no ref of any repo reaches that are older
+   * than `graceMs`. Safe while writers run; never reads a blob.
+   */
+  gc(gcOptions?: GcOptions): Promise<GcResult> {
+    try {
+      const o = options(gcOptions, "options");
+      const nowMs = ms(o.now, "now");
+      return this.run((e) => e.gc({ nowMs, graceMs: o.graceMs, batch: o.batch }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The store's size: every object, what each repo reaches, what is unreachable. */
+  footprint(): Promise<Footprint> {
+    return this.run((e) => e.footprint());
+  }
+
+  /** The number of objects in the cache. */
+  get cachedObjects(): number {
+    return this.#engine.cachedObjects;
+  }
+
+  /** Drop every cached object and remembered head. */
+  clearCache(): void {
+    this.#engine.clearCache();
+  }
+
+  /** Release the engine's memory; the store cannot be used afterwards. */
+  close(): void {
+    this.#engine.free();
+  }
+}
+
+/** One repo of a store. Get it with {@link Store.repo}. */
+export class Repo {
+  readonly #store: Store;
+  readonly #policy: Policy | undefined;
+  /** The repo's name. */
+  readonly name: string;
+
+  /** @internal */
+  constructor(store: Store, name: string, policy: Policy | undefined) {
+    this.#store = store;
+    this.name = name;
+    this.#policy = policy;
+  }
+
+  #branch(branch: string | undefined): string {
+    return branch ?? this.#store.defaultBranch;
+  }
+
+  /**
+   * Commit changes to a branch, never losing a concurrent writer's update: the new
+   * objects are written, then the branch is moved with a compare-and-swap; if another
+   * writer moved it first, the changes are replayed on its head (changes to different
+   * paths both survive; the same path changed on both sides follows `onConflict`).
+   */
+  async commit(commitOptions: CommitOptions): Promise<CommitResult> {
+    const o = options(commitOptions, "options");
+    return this.#store.run((e) =>
+      e.commit({
+        ...o,
+        policy: o.policy ?? this.#policy,
+        repo: this.name,
+        branch: this.#branch(o.branch),
+      }),
+    );
+  }
+
+  /**
+   * Restore an earlier commit's content — the whole tree or one path — as a new commit on
+   * the branch. History is kept: the current head is the new commit's parent.
+   */
+  async restore(restoreOptions: RestoreOptions): Promise<CommitResult> {
+    const o = options(restoreOptions, "options");
+    if (o.from === undefined) throw invalidArgument("from", "a branch name or commit id", o.from);
+    const target = await this.#store.resolve(this.name, o.from);
+    return this.#store.run((e) =>
+      e.restore({ ...o, target, repo: this.name, branch: this.#branch(o.branch) }),
+    );
+  }
+
+  /** One file at a ref (default: the default branch). */
+  async readFile(path: string, readOptions?: { ref?: Ref }): Promise<File> {
+    const commit = await this.#store.resolve(this.name, options(readOptions, "options").ref);
+    return this.#store.run((e) => e.readFile({ commit, path }));
+  }
+
+  /** One file as text (UTF-8). */
+  async readText(path: string, readOptions?: { ref?: Ref }): Promise<string> {
+    const file = await this.readFile(path, readOptions);
+    return new TextDecoder().decode(file.data);
+  }
+
+  /**
+   * The files (and submodules) below `path` (default: all) with their ids and modes,
+   * without reading any file's content. With `recursive: false`, one level, folders included.
+   */
+  async listFiles(listOptions?: { ref?: Ref; path?: string; recursive?: boolean }): Promise<Entry[]> {
+    const o = options(listOptions, "options");
+    const commit = await this.#store.resolve(this.name, o.ref);
+    return this.#store.run((e) => e.listTree({ commit, path: o.path, recursive: o.recursive }));
+  }
+
+  /** Every file below `path` (default: all) with its content. */
+  async readFiles(readOptions?: { ref?: Ref; path?: string }): Promise<FileWithPath[]> {
+    const o = options(readOptions, "options");
+    const commit = await this.#store.resolve(this.name, o.ref);
+    return this.#store.run((e) => e.readFiles({ commit, path: o.path }));
+  }
+
+  /** A commit's metadata. */
+  async readCommit(ref?: Ref): Promise<CommitInfo> {
+    const commit = await this.#store.resolve(this.name, ref);
+    return this.#store.run((e) => e.readCommit({ commit }));
+  }
+
+  /**
+   * A page of history, newest first, optionally only the commits that changed `path`
+   * (git's answer to `git log -- path`). `start` is the commit the walk started from.
+   */
+  async log(logOptions?: LogOptions): Promise<LogPage & { start: string }> {
+    const o = options(logOptions, "options");
+    const start = await this.#store.resolve(this.name, o.ref);
+    const page = await this.#store.run<LogPage>((e) =>
+      e.log({ start, path: o.path, limit: o.limit ?? 50, cursor: o.cursor, allParents: o.allParents }),
+    );
+    return { ...page, start };
+  }
+
+  /** A page of one file's history: the commits that changed it, each with its change and line counts. */
+  async fileLog(logOptions: Omit<LogOptions, "path" | "allParents"> & { path: string }): Promise<
+    FileLogPage & { start: string }
+  > {
+    const o = options(logOptions, "options");
+    const start = await this.#store.resolve(this.name, o.ref);
+    const page = await this.#store.run<FileLogPage>((e) =>
+      e.fileLog({ start, path: o.path, limit: o.limit ?? 50, cursor: o.cursor }),
+    );
+    return { ...page, start };
+  }
+
+  /** The difference between two commits: kinds, renames, and on request line counts and a patch. */
+  async diff(diffOptions?: DiffOptions): Promise<DiffResult> {
+    const o = options(diffOptions, "options");
+    const to = await this.#store.resolve(this.name, o.to);
+    const from = o.from === undefined ? undefined : await this.#store.resolve(this.name, o.from);
+    return this.#store.run((e) => e.diff({ ...o, from, to }));
+  }
+
+  /** The head of a branch (default: the default branch). */
+  head(branch?: string): Promise<string> {
+    return this.#store.run((e) => e.readHead({ repo: this.name, branch: this.#branch(branch) }));
+  }
+
+  /** Every branch, sorted. */
+  listBranches(): Promise<string[]> {
+    return this.#store.run((e) => e.listBranches({ repo: this.name }));
+  }
+
+  /** Create a branch at `from` (a branch or commit id; default: the default branch). Returns its head. */
+  async createBranch(name: string, branchOptions?: { from?: Ref }): Promise<string> {
+    const from = options(branchOptions, "options").from ?? this.#store.defaultBranch;
+    const id = this.#store.parseId(from);
+    const start = id === undefined ? { fromBranch: from } : { fromCommit: id };
+    return this.#store.run((e) => e.createBranch({ repo: this.name, branch: name, ...start }));
+  }
+
+  /** Delete a branch. Returns the refs removed. */
+  deleteBranch(name: string): Promise<string[]> {
+    return this.#store.run((e) => e.deleteBranch({ repo: this.name, branch: name }));
+  }
+
+  /**
+   * Keep only the newest commits of a branch (`keepLast`, `keepWithinMs` or both): the
+   * kept commits are rewritten as a new history and the branch moved with a
+   * compare-and-swap. Old objects stay until {@link Store.gc}.
+   */
+  prune(pruneOptions: PruneOptions): Promise<PruneResult> {
+    try {
+      const o = options(pruneOptions, "options");
+      const nowMs = ms(o.now, "now");
+      return this.#store.run((e) =>
+        e.prune({ ...o, nowMs, repo: this.name, branch: this.#branch(o.branch) }),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}

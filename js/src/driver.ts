@@ -1,0 +1,176 @@
+/**
+ * The async driver: one loop that carries out the steps an engine operation asks for
+ * against a storage adapter. It makes no decisions of its own — which objects, which
+ * keys, what to retry and when to give up are the engine's — except how long to wait
+ * after contention (a lost compare-and-swap or a busy lock), which is the driver's:
+ * jittered exponential backoff, as the engine's blocking driver documents it.
+ */
+
+import type { StorageAdapter } from "./adapter.js";
+import { SnapgitError, fromEngine } from "./errors.js";
+
+/** A running engine operation (the WebAssembly `Op`). */
+export interface EngineOp {
+  poll(): unknown;
+  provide(objects: unknown): void;
+  answer(value: unknown): void;
+  free(): void;
+}
+
+/** What the engine asks for, as the WebAssembly reports it. */
+type Step =
+  | { type: "get"; keys: string[] }
+  | { type: "put"; objects: { key: string; bytes: Uint8Array }[] }
+  | { type: "readRef"; key: string }
+  | { type: "cas"; key: string; expected: { value: string; version: string } | null; value: string | null }
+  | { type: "list"; prefix: string }
+  | { type: "delete"; keys: string[] }
+  | { type: "lock"; name: string; ttlMs: number }
+  | { type: "unlock"; name: string; token: string }
+  | { type: "done"; value: unknown };
+
+/** How the driver runs. */
+export interface DriverOptions {
+  /** The most object reads in flight at once. */
+  concurrency: number;
+  /** The first backoff window after contention, in milliseconds. */
+  backoffBaseMs: number;
+  /** The largest backoff window, in milliseconds. */
+  backoffMaxMs: number;
+}
+
+/** Call into the engine, turning its errors into `SnapgitError`s. */
+export function engine<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw fromEngine(error);
+  }
+}
+
+/** Call the adapter; anything it throws becomes a `STORAGE` error that keeps it as `cause`. */
+async function storage<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new SnapgitError("STORAGE", `storage failed: ${what}: ${message}`, { cause: error });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Full jitter: a random wait up to base x 2^(n-1), capped. */
+function backoff(options: DriverOptions, n: number): Promise<void> {
+  const window = Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** Math.min(n - 1, 30));
+  return sleep(Math.random() * window);
+}
+
+function noLocks(method: "acquire" | "release"): never {
+  throw new SnapgitError("STORAGE", `storage failed: this adapter does not support locks (no ${method} method)`);
+}
+
+function checkedBatch(result: unknown, count: number): (Uint8Array | null)[] {
+  if (!Array.isArray(result) || result.length !== count) {
+    throw new SnapgitError(
+      "STORAGE",
+      `storage adapter answered badly: getMany must return one entry per key (${count})`,
+      { value: result },
+    );
+  }
+  return result as (Uint8Array | null)[];
+}
+
+/**
+ * Read `keys` with at most `limit` reads in flight: one `getMany` call when the batch
+ * fits, otherwise a pool of `limit` workers reading one key each.
+ */
+async function getAll(adapter: StorageAdapter, keys: string[], limit: number): Promise<(Uint8Array | null)[]> {
+  if (keys.length <= limit) {
+    return checkedBatch(await storage("getMany", () => adapter.getMany(keys)), keys.length);
+  }
+  const out: (Uint8Array | null)[] = new Array(keys.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < keys.length) {
+      const index = next++;
+      const key = keys[index] as string;
+      try {
+        const [bytes] = checkedBatch(await storage("getMany", () => adapter.getMany([key])), 1);
+        out[index] = bytes ?? null;
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  return out;
+}
+
+/**
+ * Run `op` to completion against `adapter` and return its result. The operation is
+ * freed whatever happens.
+ */
+export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: DriverOptions): Promise<T> {
+  let lost = 0;
+  let busy = 0;
+  try {
+    for (;;) {
+      const step = engine(() => op.poll()) as Step;
+      switch (step.type) {
+        case "done":
+          return step.value as T;
+        case "get": {
+          const objects = await getAll(adapter, step.keys, options.concurrency);
+          engine(() => op.provide(objects));
+          break;
+        }
+        case "put":
+          await storage("putMany", () => adapter.putMany(step.objects));
+          engine(() => op.answer(undefined));
+          break;
+        case "readRef": {
+          const state = await storage("readRef", () => adapter.readRef(step.key));
+          engine(() => op.answer(state));
+          break;
+        }
+        case "cas": {
+          const result = await storage("casRef", () => adapter.casRef(step.key, step.expected, step.value));
+          engine(() => op.answer(result));
+          if (result && result.won === false) await backoff(options, ++lost);
+          break;
+        }
+        case "list": {
+          const listed = await storage("list", () => adapter.list(step.prefix));
+          engine(() => op.answer(listed));
+          break;
+        }
+        case "delete":
+          await storage("delete", () => adapter.delete(step.keys));
+          engine(() => op.answer(undefined));
+          break;
+        case "lock": {
+          const acquire = adapter.acquire?.bind(adapter) ?? noLocks("acquire");
+          const token = await storage("acquire", () => acquire(step.name, step.ttlMs));
+          engine(() => op.answer(token));
+          if (token === null || token === undefined) await backoff(options, ++busy);
+          break;
+        }
+        case "unlock": {
+          const release = adapter.release?.bind(adapter) ?? noLocks("release");
+          await storage("release", () => release(step.name, step.token));
+          engine(() => op.answer(undefined));
+          break;
+        }
+        default:
+          throw new SnapgitError("MISUSE", `the engine asked for an unknown step: ${String((step as { type: unknown }).type)}`);
+      }
+    }
+  } finally {
+    op.free();
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * The values the API takes and returns. Ids are full lowercase hex commit, tree or blob
+ * ids; paths are relative and `/`-separated (`notes/today.md`).
+ */
+
+/**
+ * A commit given by a branch name (`"main"`) or a full commit id. A full id of the
+ * right length is always taken as an id, as git does.
+ */
+export type Ref = string;
+
+/** A tree entry's mode. */
+export type Mode = "regular" | "executable" | "symlink" | "tree" | "submodule";
+
+/** The modes a file written by a commit may have. */
+export type FileMode = "regular" | "executable" | "symlink";
+
+/** Who made a change, and when. */
+export interface SignatureInput {
+  name: string;
+  email: string;
+  /** When: a `Date` or seconds since the epoch; now if absent. */
+  date?: Date | number;
+  /**
+   * The time zone as git writes it, in minutes east of UTC (`120` for `+0200`; note
+   * this is the opposite sign of `Date.prototype.getTimezoneOffset`). UTC if absent.
+   */
+  offsetMinutes?: number;
+}
+
+/** A signature read from a commit. */
+export interface Signature {
+  name: string;
+  email: string;
+  date: Date;
+  /** Minutes east of UTC, as git writes it. */
+  offsetMinutes: number;
+}
+
+/** File content: text (stored as UTF-8) or bytes. */
+export type Content = string | Uint8Array;
+
+/** One change of a commit. */
+export type Change =
+  | { type: "put"; path: string; content: Content; mode?: FileMode }
+  | { type: "delete"; path: string }
+  | { type: "rename"; from: string; to: string };
+
+/** A path's new content, or `null` to delete the file or folder. */
+export type Files = Record<string, Content | null>;
+
+/** What commits must respect; checked before anything is read or written. */
+export interface Policy {
+  /** The largest file a commit may write, in bytes. */
+  maxFileBytes?: number;
+  /** The most objects one commit may write (blobs, trees and the commit). */
+  maxObjectsPerCommit?: number;
+  /** gitignore-style patterns of paths that may not be written (`*.log`, `node_modules/`). */
+  exclude?: string[];
+}
+
+/** How to settle a path changed by us and, concurrently, by another writer. */
+export type ConflictPolicy = "fail" | "ours" | "theirs";
+
+/** A blob (or tree, or submodule commit) and its mode. */
+export interface EntryId {
+  id: string;
+  mode: Mode;
+}
+
+/** How a file changed. */
+export type ChangeKind = "added" | "modified" | "deleted" | "renamed" | "typeChanged";
+
+/** One changed file, as `git diff --name-status --numstat` reports it. */
+export interface FileChange {
+  /** The path (after the change, for a rename). */
+  path: string;
+  kind: ChangeKind;
+  /** The path before a rename. */
+  from?: string;
+  /** Before; `null` if added. */
+  old: EntryId | null;
+  /** After; `null` if deleted. */
+  new: EntryId | null;
+  /** Either side is binary (a NUL byte in its first 8000 bytes). Known only when line counts or a patch were asked for. */
+  binary: boolean;
+  /** Lines added and removed; `null` for binary files or when not counted. */
+  lines: { added: number; removed: number } | null;
+}
+
+/** A path both sides changed during a replay, and what each side has there. */
+export interface Conflict {
+  path: string;
+  ours: EntryId | null;
+  theirs: EntryId | null;
+}
+
+/** A commit (or restore) that landed on its branch. */
+export interface CommitResult {
+  /** The branch's new head (or, when nothing was left to do, its head). */
+  commit: string;
+  /** Its tree. */
+  tree: string;
+  /** The branch's previous head. */
+  parent: string;
+  /** `false` when the branch already had every change: nothing was written. */
+  created: boolean;
+  /** Every file that changed relative to `parent`, sorted by path. */
+  files: FileChange[];
+  /** Lines added over all files. */
+  added: number;
+  /** Lines removed over all files. */
+  removed: number;
+  /** Attempts made: 1 when no other writer interfered. */
+  attempts: number;
+  /** Conflicts settled by `onConflict: 'ours' | 'theirs'`. */
+  settled: Conflict[];
+  /** Objects written by the attempt that landed. */
+  objectsWritten: number;
+  /** Bytes written by the attempt that landed. */
+  bytesWritten: number;
+  /** Whether the advisory lock was held. */
+  locked: boolean;
+}
+
+/** A new repo's first commit. */
+export interface CreatedRepo {
+  commit: string;
+  files: FileChange[];
+  added: number;
+  removed: number;
+}
+
+/** A file's content at a commit. */
+export interface File {
+  /** The blob id. */
+  id: string;
+  mode: FileMode;
+  /** The content (a symlink's target). */
+  data: Uint8Array;
+}
+
+/** A file with its path. */
+export interface FileWithPath extends File {
+  path: string;
+}
+
+/** An entry of a listing: no content is read to produce it. */
+export interface Entry {
+  path: string;
+  mode: Mode;
+  /** The blob, tree or submodule commit id. */
+  id: string;
+}
+
+/** A commit's metadata. */
+export interface CommitInfo {
+  id: string;
+  tree: string;
+  /** First parent first. */
+  parents: string[];
+  author: Signature;
+  committer: Signature;
+  message: string;
+}
+
+/** A page of history. */
+export interface LogPage {
+  /** Newest first. */
+  commits: CommitInfo[];
+  /** Pass it as `cursor` to the same query for the next page; `null` at the end. */
+  next: string | null;
+}
+
+/** A page of a file's history. */
+export interface FileLogPage {
+  /** The commits that changed the file, newest first, each with the change. */
+  commits: { commit: CommitInfo; change: FileChange }[];
+  next: string | null;
+}
+
+/** The difference between two commits. */
+export interface DiffResult {
+  /** The commit compared from; `null` when `to` is a root commit compared with nothing. */
+  from: string | null;
+  to: string;
+  /** Sorted by path. */
+  files: FileChange[];
+  /** Lines added over all files (0 unless line counts or a patch were asked for). */
+  added: number;
+  removed: number;
+  /** The unified patch, when asked for, as `git diff` prints it. */
+  patch?: string;
+}
+
+/** What a prune did. */
+export interface PruneResult {
+  oldHead: string;
+  /** Equal to `oldHead` when the history already fit. */
+  newHead: string;
+  rewritten: boolean;
+  /** Commits kept, counting the head. */
+  kept: number;
+  /** First-parent commits dropped; `null` if not counted. */
+  dropped: number | null;
+  /** The commits written, oldest first. */
+  written: string[];
+  attempts: number;
+}
+
+/** A count of stored objects and their stored size. */
+export interface Usage {
+  count: number;
+  bytes: number;
+}
+
+/** The size of a store. */
+export interface Footprint {
+  /** Every loose object. */
+  objects: Usage;
+  /** Per repo: the objects its refs reach (shared objects count in each). */
+  repos: { repo: string; refs: number; reachable: Usage }[];
+  /** Objects reached from refs outside any repo. */
+  otherRefs: Usage;
+  /** Objects no ref reaches: what GC deletes once they are old enough. */
+  unreachable: Usage;
+  /** Keys under `objects/` that are not loose objects (packs). */
+  otherKeys: Usage;
+}
+
+/** What a GC did. */
+export interface GcResult {
+  refs: number;
+  reachable: number;
+  listed: number;
+  deleted: number;
+  deletedBytes: number;
+  /** Unreachable objects kept because they are younger than the grace period. */
+  young: number;
+  youngBytes: number;
+  rounds: number;
+}

@@ -1,0 +1,616 @@
+//! The wasm-bindgen exports: an [`Engine`] that holds the object cache of one store, and
+//! an [`Op`] handle per running operation that a JS driver polls.
+
+mod convert;
+pub mod error;
+
+use std::{cell::RefCell, rc::Rc};
+
+use js_sys::{Array, Uint8Array};
+use snapgit_core::{
+    HashKind, Limits, ObjectCache, Operation, Step,
+    diff::tree as diff,
+    gc, history,
+    object::loose_key,
+    read,
+    repo::{self, RepoOp, Start},
+    step::{Answer, CasOutcome, Listed, RefState},
+};
+use wasm_bindgen::{JsCast, prelude::*};
+
+use convert::{JsResult, Out, core, field, flag, object, opt_count, opt_i64, opt_id, opt_string, opt_u32, string};
+use error::ToJs;
+
+/// The engine of one store: it holds the object cache every operation shares, so that a
+/// commit on top of the last one reads nothing. Keep one per store for as long as the
+/// isolate or process lives.
+///
+/// Each method validates its arguments and returns an [`Op`] to drive; nothing is read
+/// or written before the first `poll`. Ids are full lowercase hex; names follow git's
+/// ref-name rules; paths are relative and `/`-separated.
+#[wasm_bindgen]
+pub struct Engine {
+    cache: Rc<RefCell<ObjectCache>>,
+}
+
+/// What the last `poll` asked for, so `provide` and `answer` can read the JS answer.
+#[derive(Debug, Clone)]
+enum Pending {
+    Nothing,
+    Get(usize),
+    Put,
+    Ref(String),
+    Cas(String),
+    List,
+    Delete,
+    Lock,
+    Unlock,
+}
+
+/// A running operation. Call `poll()` until it returns `{ type: 'done', value }`,
+/// carry out every other step against storage, and hand the result back:
+///
+/// - `{ type: 'get', keys }`: `provide(bytes)` with one `Uint8Array` (or `null` if
+///   absent) per key, in order. Fetch them in parallel.
+/// - `{ type: 'put', objects: [{ key, bytes }] }`: store each unless present, then `answer()`.
+/// - `{ type: 'readRef', key }`: `answer(state)` with `{ value, version }` or `null`.
+/// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answer(result)` with
+///   `{ won: true, version }` or `{ won: false, current }`.
+/// - `{ type: 'list', prefix }`: `answer(listed)` with `[{ key, size, modifiedMs }]`.
+/// - `{ type: 'delete', keys }`: delete them, then `answer()`.
+/// - `{ type: 'lock', name, ttlMs }`: `answer(token)` with a string, or `null` if busy.
+/// - `{ type: 'unlock', name, token }`: release, then `answer()`.
+///
+/// A storage failure ends the operation: drop the handle (`free()`).
+#[wasm_bindgen]
+pub struct Op {
+    inner: Box<dyn Erased>,
+    cache: Rc<RefCell<ObjectCache>>,
+    pending: Pending,
+}
+
+/// An operation with its output conversion, behind one type.
+trait Erased {
+    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<(JsValue, Pending)>;
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()>;
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()>;
+}
+
+struct Driven<O: Operation> {
+    op: O,
+    output: fn(O::Output) -> JsValue,
+}
+
+impl<O: Operation> Erased for Driven<O>
+where
+    O::Error: ToJs,
+{
+    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<(JsValue, Pending)> {
+        step(core(self.op.poll(cache))?, self.output)
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()> {
+        core(self.op.provide(cache, objects))
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()> {
+        core(self.op.answer(cache, answer))
+    }
+}
+
+fn strings(items: impl IntoIterator<Item = String>) -> JsValue {
+    items.into_iter().map(JsValue::from).collect::<Array>().into()
+}
+
+fn ref_state(state: &RefState) -> JsValue {
+    Out::new()
+        .set("value", convert::hex(&state.value))
+        .set("version", state.version.as_str())
+        .into()
+}
+
+/// A step as a plain JS object, and what its answer will be.
+fn step<T>(step: Step<T>, output: fn(T) -> JsValue) -> JsResult<(JsValue, Pending)> {
+    let out = Out::new();
+    Ok(match step {
+        Step::Get(ids) => (
+            out.set("type", "get")
+                .set("keys", strings(ids.iter().map(loose_key)))
+                .into(),
+            Pending::Get(ids.len()),
+        ),
+        Step::Put(objects) => {
+            let objects = convert::array(objects, |o| {
+                Out::new()
+                    .set("key", o.key())
+                    .set("bytes", convert::uint8(&o.loose))
+                    .into()
+            });
+            (out.set("type", "put").set("objects", objects).into(), Pending::Put)
+        }
+        Step::ReadRef(key) => (
+            out.set("type", "readRef").set("key", key.as_str()).into(),
+            Pending::Ref(key),
+        ),
+        Step::CasRef(cas) => {
+            let expected = cas.expected.as_ref().map_or(JsValue::NULL, ref_state);
+            let js = out
+                .set("type", "cas")
+                .set("key", cas.key.as_str())
+                .set("expected", expected)
+                .set("value", convert::opt_hex(cas.new.as_ref()));
+            (js.into(), Pending::Cas(cas.key))
+        }
+        Step::List(prefix) => (out.set("type", "list").set("prefix", prefix).into(), Pending::List),
+        Step::Delete(keys) => (
+            out.set("type", "delete").set("keys", strings(keys)).into(),
+            Pending::Delete,
+        ),
+        Step::Lock(lock) => (
+            out.set("type", "lock")
+                .set("name", lock.name)
+                .set("ttlMs", lock.ttl_ms as f64)
+                .into(),
+            Pending::Lock,
+        ),
+        Step::Unlock { name, token } => (
+            out.set("type", "unlock").set("name", name).set("token", token).into(),
+            Pending::Unlock,
+        ),
+        Step::Done(value) => (
+            out.set("type", "done").set("value", output(value)).into(),
+            Pending::Nothing,
+        ),
+        _ => return Err(error::misuse("core asked for a step this binding does not know")),
+    })
+}
+
+/// A ref state from storage: `{ value, version }` or `null`.
+fn read_ref_state(kind: HashKind, key: &str, value: &JsValue) -> JsResult<Option<RefState>> {
+    if value.is_null() || value.is_undefined() {
+        return Ok(None);
+    }
+    let (Some(hex), Some(version)) = (field(value, "value").as_string(), field(value, "version").as_string()) else {
+        return Err(error::bad_answer(
+            "a ref must be null or { value: string, version: string }",
+            value,
+        ));
+    };
+    let id = snapgit_core::id::parse(kind, hex.trim_end()).map_err(|e| error::bad_ref(key, &e))?;
+    Ok(Some(RefState { value: id, version }))
+}
+
+fn read_cas(kind: HashKind, key: &str, value: &JsValue) -> JsResult<CasOutcome> {
+    match field(value, "won").as_bool() {
+        Some(true) => match field(value, "version").as_string() {
+            Some(version) => Ok(CasOutcome::Won { version }),
+            None => Err(error::bad_answer(
+                "a won compare-and-swap must carry a string version",
+                value,
+            )),
+        },
+        Some(false) => Ok(CasOutcome::Lost {
+            current: read_ref_state(kind, key, &field(value, "current"))?,
+        }),
+        None => Err(error::bad_answer(
+            "a compare-and-swap result must be { won: boolean, ... }",
+            value,
+        )),
+    }
+}
+
+fn read_listed(value: &JsValue) -> JsResult<Vec<Listed>> {
+    let shape = "a listing must be an array of { key: string, size: number, modifiedMs: number }";
+    let array = value
+        .dyn_ref::<Array>()
+        .ok_or_else(|| error::bad_answer(shape, value))?;
+    array
+        .iter()
+        .map(|item| {
+            let key = field(&item, "key").as_string();
+            let size = field(&item, "size").as_f64();
+            let modified = field(&item, "modifiedMs").as_f64();
+            match (key, size, modified) {
+                (Some(key), Some(size), Some(modified_ms)) if size >= 0.0 => Ok(Listed {
+                    key,
+                    size: size as u64,
+                    modified_ms: modified_ms as i64,
+                }),
+                _ => Err(error::bad_answer(shape, &item)),
+            }
+        })
+        .collect()
+}
+
+#[wasm_bindgen]
+impl Op {
+    /// What the operation needs next, as a plain object (see the type's docs).
+    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
+        let mut cache = self.cache.borrow_mut();
+        let (step, pending) = self.inner.poll(&mut cache)?;
+        self.pending = pending;
+        Ok(step)
+    }
+
+    /// Answer a `get` step: one `Uint8Array` or `null` per key, in the order asked.
+    pub fn provide(&mut self, objects: JsValue) -> Result<(), JsValue> {
+        let Pending::Get(count) = self.pending else {
+            return Err(error::misuse("provide called without an outstanding get"));
+        };
+        let shape = "get must answer an array with one Uint8Array or null per key";
+        let array = objects
+            .dyn_ref::<Array>()
+            .ok_or_else(|| error::bad_answer(shape, &objects))?;
+        if array.length() as usize != count {
+            return Err(error::bad_answer(shape, &objects));
+        }
+        let objects = array
+            .iter()
+            .map(|item| {
+                if item.is_null() || item.is_undefined() {
+                    Ok(None)
+                } else {
+                    match item.dyn_ref::<Uint8Array>() {
+                        Some(bytes) => Ok(Some(bytes.to_vec())),
+                        None => Err(error::bad_answer(shape, &item)),
+                    }
+                }
+            })
+            .collect::<JsResult<Vec<_>>>()?;
+        self.pending = Pending::Nothing;
+        self.inner.provide(&mut self.cache.borrow_mut(), objects)
+    }
+
+    /// Answer any step but `get`, with what the storage call returned (see the type's docs).
+    pub fn answer(&mut self, value: JsValue) -> Result<(), JsValue> {
+        let kind = self.cache.borrow().hash_kind();
+        let answer = match &self.pending {
+            Pending::Put => Answer::Put,
+            Pending::Ref(key) => Answer::Ref(read_ref_state(kind, key, &value)?),
+            Pending::Cas(key) => Answer::Cas(read_cas(kind, key, &value)?),
+            Pending::List => Answer::List(read_listed(&value)?),
+            Pending::Delete => Answer::Deleted,
+            Pending::Lock if value.is_null() || value.is_undefined() => Answer::Lock(None),
+            Pending::Lock => match value.as_string() {
+                Some(token) => Answer::Lock(Some(token)),
+                None => return Err(error::bad_answer("a lock must answer a string token or null", &value)),
+            },
+            Pending::Unlock => Answer::Unlocked,
+            Pending::Get(_) => return Err(error::misuse("a get is answered with provide")),
+            Pending::Nothing => return Err(error::misuse("answer called without an outstanding step")),
+        };
+        self.pending = Pending::Nothing;
+        self.inner.answer(&mut self.cache.borrow_mut(), answer)
+    }
+}
+
+impl Engine {
+    fn op<O: Operation + 'static>(&self, op: O, output: fn(O::Output) -> JsValue) -> Op
+    where
+        O::Error: ToJs,
+    {
+        Op {
+            inner: Box::new(Driven { op, output }),
+            cache: self.cache.clone(),
+            pending: Pending::Nothing,
+        }
+    }
+
+    fn kind(&self) -> HashKind {
+        self.cache.borrow().hash_kind()
+    }
+
+    fn admin(&self, op: Result<RepoOp, repo::Error>) -> JsResult<Op> {
+        Ok(self.op(core(op)?, convert::admin_output))
+    }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// A new engine with an empty cache. Options (all optional): `cacheBytes`, the cache's
+    /// approximate capacity; `maxObjectBytes`, the largest object read from storage;
+    /// `maxFileBytes`, the largest file a commit writes; `maxChanges`, the most changes
+    /// one commit carries.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<Engine, JsValue> {
+        let mut limits = Limits::default();
+        if let Some(n) = opt_count(&field(&options, "maxObjectBytes"), "maxObjectBytes")? {
+            limits.max_object_bytes = n;
+        }
+        if let Some(n) = opt_count(&field(&options, "maxFileBytes"), "maxFileBytes")? {
+            limits.max_file_bytes = n;
+        }
+        if let Some(n) = opt_count(&field(&options, "maxChanges"), "maxChanges")? {
+            limits.max_changes = n as usize;
+        }
+        let mut cache = ObjectCache::with_limits(HashKind::Sha1, limits);
+        if let Some(n) = opt_count(&field(&options, "cacheBytes"), "cacheBytes")? {
+            cache.set_capacity(n as usize);
+        }
+        Ok(Engine {
+            cache: Rc::new(RefCell::new(cache)),
+        })
+    }
+
+    /// `text` as a full object id in lowercase hex, or `undefined` if it is not one.
+    #[wasm_bindgen(js_name = parseId)]
+    pub fn parse_id(&self, text: JsValue) -> Result<Option<String>, JsValue> {
+        let text = string(&text, "ref")?;
+        Ok(snapgit_core::id::parse(self.kind(), &text)
+            .ok()
+            .map(|id| id.to_string()))
+    }
+
+    /// The number of objects cached.
+    #[wasm_bindgen(getter, js_name = cachedObjects)]
+    pub fn cached_objects(&self) -> usize {
+        self.cache.borrow().len()
+    }
+
+    /// Drop every cached object and remembered ref.
+    #[wasm_bindgen(js_name = clearCache)]
+    pub fn clear_cache(&self) {
+        self.cache.borrow_mut().clear();
+    }
+
+    /// Commit changes to a branch. `request`: `{ repo, branch, changes, author, committer?,
+    /// message, allowEmpty?, lineStats?, expectedHead?, onConflict?, maxAttempts?,
+    /// lockTtlMs?, policy? }`; a signature is `{ name, email, seconds, offsetMinutes? }`.
+    /// Done with `{ commit, tree, parent, created, files, added, removed, attempts,
+    /// settled, objectsWritten, bytesWritten, locked }`.
+    pub fn commit(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let author = convert::signature(&field(r, "author"), "author")?;
+        let committer = match field(r, "committer") {
+            c if c.is_undefined() || c.is_null() => author.clone(),
+            c => convert::signature(&c, "committer")?,
+        };
+        let mut request = repo::CommitRequest::new(
+            string(&field(r, "repo"), "repo")?,
+            string(&field(r, "branch"), "branch")?,
+            convert::changes(r)?,
+            author,
+            string(&field(r, "message"), "message")?,
+        );
+        request.committer = committer;
+        request.allow_empty = flag(&field(r, "allowEmpty"), "allowEmpty", false)?;
+        request.line_stats = flag(&field(r, "lineStats"), "lineStats", true)?;
+        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), "expectedHead")?;
+        request.on_conflict = convert::conflict_policy(&field(r, "onConflict"))?;
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+            request.max_attempts = n;
+        }
+        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), "lockTtlMs")?;
+        request.policy = convert::policy(&field(r, "policy"))?;
+        let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
+        Ok(self.op(op, convert::commit_output))
+    }
+
+    /// Restore an earlier commit's content (all of it, or one path) as a new commit on a
+    /// branch. `request`: `{ repo, branch, target, path?, author, message?, lineStats?,
+    /// expectedHead?, maxAttempts?, lockTtlMs? }`. Done with what `commit` gives.
+    pub fn restore(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let mut request = repo::RestoreRequest::new(
+            string(&field(r, "repo"), "repo")?,
+            string(&field(r, "branch"), "branch")?,
+            convert::id(self.kind(), &field(r, "target"), "target")?,
+            convert::signature(&field(r, "author"), "author")?,
+        );
+        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
+        request.message = opt_string(&field(r, "message"), "message")?;
+        request.line_stats = flag(&field(r, "lineStats"), "lineStats", true)?;
+        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), "expectedHead")?;
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+            request.max_attempts = n;
+        }
+        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), "lockTtlMs")?;
+        let op = core(repo::Commit::restore(&self.cache.borrow(), request))?;
+        Ok(self.op(op, convert::commit_output))
+    }
+
+    /// Create a repo with a first commit. `request`: `{ repo, branch, changes, author,
+    /// message }` (puts only). Done with `{ commit, files, added, removed }`.
+    #[wasm_bindgen(js_name = createRepo)]
+    pub fn create_repo(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let op = RepoOp::create_repo(
+            &self.cache.borrow(),
+            &string(&field(r, "repo"), "repo")?,
+            &string(&field(r, "branch"), "branch")?,
+            convert::changes(r)?,
+            convert::signature(&field(r, "author"), "author")?,
+            &string(&field(r, "message"), "message")?,
+        );
+        self.admin(op)
+    }
+
+    /// List every repo of the store. Done with the names, sorted.
+    #[wasm_bindgen(js_name = listRepos)]
+    pub fn list_repos(&self) -> Op {
+        self.op(RepoOp::list_repos(), convert::admin_output)
+    }
+
+    /// Delete a repo (every ref of it; objects go at the next GC). `request`: `{ repo }`.
+    /// Done with the refs removed.
+    #[wasm_bindgen(js_name = deleteRepo)]
+    pub fn delete_repo(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        self.admin(RepoOp::delete_repo(&string(&field(r, "repo"), "repo")?))
+    }
+
+    /// Create a branch at a commit or at another branch's head. `request`: `{ repo, branch,
+    /// fromCommit }` or `{ repo, branch, fromBranch }`. Done with the commit it starts at.
+    #[wasm_bindgen(js_name = createBranch)]
+    pub fn create_branch(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let start = match (
+            opt_id(self.kind(), &field(r, "fromCommit"), "fromCommit")?,
+            opt_string(&field(r, "fromBranch"), "fromBranch")?,
+        ) {
+            (Some(id), None) => Start::Commit(id),
+            (None, Some(name)) => Start::Branch(name),
+            _ => return Err(error::argument("request", "{ fromCommit } or { fromBranch }", r)),
+        };
+        let (repo, branch) = self.repo_branch(r)?;
+        self.admin(RepoOp::create_branch(&repo, &branch, start))
+    }
+
+    /// List the branches of a repo. `request`: `{ repo }`. Done with the names, sorted.
+    #[wasm_bindgen(js_name = listBranches)]
+    pub fn list_branches(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        self.admin(RepoOp::list_branches(&string(&field(r, "repo"), "repo")?))
+    }
+
+    /// Delete a branch. `request`: `{ repo, branch }`. Done with the refs removed.
+    #[wasm_bindgen(js_name = deleteBranch)]
+    pub fn delete_branch(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (repo, branch) = self.repo_branch(object(&request, "request")?)?;
+        self.admin(RepoOp::delete_branch(&repo, &branch))
+    }
+
+    /// Read a branch's head. `request`: `{ repo, branch }`. Done with the commit id.
+    #[wasm_bindgen(js_name = readHead)]
+    pub fn read_head(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (repo, branch) = self.repo_branch(object(&request, "request")?)?;
+        self.admin(RepoOp::read_head(&repo, &branch))
+    }
+
+    /// Read one file at a commit. `request`: `{ commit, path }`. Done with `{ id, mode, data }`.
+    #[wasm_bindgen(js_name = readFile)]
+    pub fn read_file(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (commit, r) = self.at_commit(&request)?;
+        let path = string(&field(r, "path"), "path")?;
+        Ok(self.op(core(read::ReadFile::new(commit, path))?, convert::file))
+    }
+
+    /// List a folder at a commit without reading blobs. `request`: `{ commit, path?,
+    /// recursive? }`: the root by default; `recursive` (the default) lists every file and
+    /// submodule below, otherwise one level. Done with `[{ path, mode, id }]`.
+    #[wasm_bindgen(js_name = listTree)]
+    pub fn list_tree(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (commit, r) = self.at_commit(&request)?;
+        let path = opt_string(&field(r, "path"), "path")?.unwrap_or_default();
+        let recursive = flag(&field(r, "recursive"), "recursive", true)?;
+        Ok(self.op(core(read::ListTree::new(commit, path, recursive))?, convert::entries))
+    }
+
+    /// Read every file below a folder at a commit. `request`: `{ commit, path? }` (all
+    /// files by default). Done with `[{ path, id, mode, data }]`.
+    #[wasm_bindgen(js_name = readFiles)]
+    pub fn read_files(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (commit, r) = self.at_commit(&request)?;
+        let path = opt_string(&field(r, "path"), "path")?.unwrap_or_default();
+        Ok(self.op(core(read::ReadFiles::new(commit, path))?, convert::files_with_paths))
+    }
+
+    /// Read a commit's metadata. `request`: `{ commit }`. Done with `{ id, tree, parents,
+    /// author, committer, message }`.
+    #[wasm_bindgen(js_name = readCommit)]
+    pub fn read_commit(&self, request: JsValue) -> Result<Op, JsValue> {
+        let (commit, _) = self.at_commit(&request)?;
+        Ok(self.op(read::ReadCommit::new(commit), |info| convert::commit_info(&info)))
+    }
+
+    /// One page of history. `request`: `{ start, path?, allParents?, limit, cursor? }`.
+    /// Done with `{ commits, next }`.
+    pub fn log(&self, request: JsValue) -> Result<Op, JsValue> {
+        let request = self.history_request(&request)?;
+        Ok(self.op(core(history::Log::new(request))?, convert::page))
+    }
+
+    /// One page of a file's history with its change in each commit. `request` as for
+    /// `log`, with a `path`. Done with `{ commits: [{ commit, change }], next }`.
+    #[wasm_bindgen(js_name = fileLog)]
+    pub fn file_log(&self, request: JsValue) -> Result<Op, JsValue> {
+        let request = self.history_request(&request)?;
+        Ok(self.op(core(history::FileLog::new(request))?, convert::file_page))
+    }
+
+    /// Compare two commits. `request`: `{ from?, to, path?, renames?, lineStats?, patch?,
+    /// binaryPatch? }`; without `from`, `to` is compared with its first parent. Done with
+    /// `{ from, to, files, added, removed, patch? }`.
+    pub fn diff(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let kind = self.kind();
+        let mut request = diff::Request::new(
+            opt_id(kind, &field(r, "from"), "from")?,
+            convert::id(kind, &field(r, "to"), "to")?,
+        );
+        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
+        request.renames = flag(&field(r, "renames"), "renames", true)?;
+        request.line_stats = flag(&field(r, "lineStats"), "lineStats", false)?;
+        request.patch = flag(&field(r, "patch"), "patch", false)?;
+        request.binary_patch = flag(&field(r, "binaryPatch"), "binaryPatch", false)?;
+        Ok(self.op(core(diff::Diff::new(request))?, convert::diff))
+    }
+
+    /// Apply a retention to a branch. `request`: `{ repo, branch, keepLast?, keepWithinMs?,
+    /// nowMs?, maxAttempts?, countDropped? }`. Done with `{ oldHead, newHead, rewritten,
+    /// kept, dropped, written, attempts }`.
+    pub fn prune(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let mut request = gc::PruneRequest::new(
+            string(&field(r, "repo"), "repo")?,
+            string(&field(r, "branch"), "branch")?,
+            convert::retention(r)?,
+        );
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+            request.max_attempts = n;
+        }
+        request.count_dropped = flag(&field(r, "countDropped"), "countDropped", true)?;
+        Ok(self.op(core(gc::Prune::new(request))?, convert::pruned))
+    }
+
+    /// Survey the store's size. Done with `{ objects, repos, otherRefs, unreachable, otherKeys }`.
+    pub fn footprint(&self) -> Op {
+        let op = gc::Footprint::new(&self.cache.borrow());
+        self.op(op, convert::footprint)
+    }
+
+    /// Garbage-collect the store. `request`: `{ nowMs, graceMs?, batch? }`. Done with
+    /// `{ refs, reachable, listed, deleted, deletedBytes, young, youngBytes, rounds }`.
+    pub fn gc(&self, request: JsValue) -> Result<Op, JsValue> {
+        let r = object(&request, "request")?;
+        let now = opt_i64(&field(r, "nowMs"), "nowMs")?
+            .ok_or_else(|| error::argument("nowMs", "a whole number", &field(r, "nowMs")))?;
+        let mut options = gc::CollectOptions::new(now);
+        if let Some(n) = opt_count(&field(r, "graceMs"), "graceMs")? {
+            options.grace_ms = n;
+        }
+        if let Some(n) = opt_count(&field(r, "batch"), "batch")? {
+            options.batch = n as usize;
+        }
+        let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
+        Ok(self.op(op, convert::collected))
+    }
+}
+
+impl Engine {
+    fn repo_branch(&self, r: &JsValue) -> JsResult<(String, String)> {
+        Ok((
+            string(&field(r, "repo"), "repo")?,
+            string(&field(r, "branch"), "branch")?,
+        ))
+    }
+
+    fn at_commit<'a>(&self, request: &'a JsValue) -> JsResult<(snapgit_core::ObjectId, &'a JsValue)> {
+        let r = object(request, "request")?;
+        Ok((convert::id(self.kind(), &field(r, "commit"), "ref")?, r))
+    }
+
+    fn history_request(&self, request: &JsValue) -> JsResult<history::Request> {
+        let r = object(request, "request")?;
+        let limit = opt_count(&field(r, "limit"), "limit")?
+            .ok_or_else(|| error::argument("limit", "a whole number", &field(r, "limit")))?;
+        let mut request = history::Request::new(
+            convert::id(self.kind(), &field(r, "start"), "ref")?,
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        );
+        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
+        request.first_parent = !flag(&field(r, "allParents"), "allParents", false)?;
+        request.cursor = opt_string(&field(r, "cursor"), "cursor")?.map(Into::into);
+        Ok(request)
+    }
+}

@@ -1,0 +1,568 @@
+//! Values across the boundary: JS arguments into core's requests, core's results into
+//! plain JS objects. Names are camelCase; ids are lowercase hex; times are `Date`s.
+
+use bstr::{BStr, ByteSlice};
+use js_sys::{Array, Date, Object, Reflect, Uint8Array};
+use snapgit_core::{
+    HashKind, Mode, ObjectId,
+    commit::{Change, Signature, Time},
+    diff::{ChangeKind, FileChange},
+    gc, history,
+    merge::{Conflict, ConflictPolicy},
+    policy::Policy,
+    read, repo,
+};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::error::{self, ToJs};
+
+/// A result whose error is a JS error.
+pub type JsResult<T> = Result<T, JsValue>;
+
+// ---------------------------------------------------------------------------------------
+// Reading arguments
+// ---------------------------------------------------------------------------------------
+
+/// `object[name]`, `undefined` if absent or if `object` is not an object.
+pub fn field(object: &JsValue, name: &str) -> JsValue {
+    if !object.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn absent(value: &JsValue) -> bool {
+    value.is_undefined() || value.is_null()
+}
+
+/// Check that `value` is an object (an options bag or a request).
+pub fn object<'a>(value: &'a JsValue, name: &str) -> JsResult<&'a JsValue> {
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(error::argument(name, "an object", value))
+    }
+}
+
+/// A required string.
+pub fn string(value: &JsValue, name: &str) -> JsResult<String> {
+    value
+        .as_string()
+        .ok_or_else(|| error::argument(name, "a string", value))
+}
+
+/// An optional string (`undefined` or `null` for none).
+pub fn opt_string(value: &JsValue, name: &str) -> JsResult<Option<String>> {
+    if absent(value) {
+        Ok(None)
+    } else {
+        string(value, name).map(Some)
+    }
+}
+
+/// An optional boolean, `default` when absent.
+pub fn flag(value: &JsValue, name: &str, default: bool) -> JsResult<bool> {
+    if absent(value) {
+        return Ok(default);
+    }
+    value.as_bool().ok_or_else(|| error::argument(name, "a boolean", value))
+}
+
+/// An optional whole number in `0..=max`.
+fn opt_whole(value: &JsValue, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
+    if absent(value) {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 && (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(error::argument(name, "a whole number in range", value)),
+    }
+}
+
+/// The largest integer a JS number holds exactly.
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+
+/// An optional count (a non-negative safe integer).
+pub fn opt_count(value: &JsValue, name: &str) -> JsResult<Option<u64>> {
+    Ok(opt_whole(value, name, 0.0, MAX_SAFE)?.map(|n| n as u64))
+}
+
+/// An optional count that fits `u32`.
+pub fn opt_u32(value: &JsValue, name: &str) -> JsResult<Option<u32>> {
+    Ok(opt_whole(value, name, 0.0, f64::from(u32::MAX))?.map(|n| n as u32))
+}
+
+/// An optional signed time in whole milliseconds or seconds.
+pub fn opt_i64(value: &JsValue, name: &str) -> JsResult<Option<i64>> {
+    Ok(opt_whole(value, name, -MAX_SAFE, MAX_SAFE)?.map(|n| n as i64))
+}
+
+/// A required object id.
+pub fn id(kind: HashKind, value: &JsValue, name: &str) -> JsResult<ObjectId> {
+    let text = string(value, name)?;
+    snapgit_core::id::parse(kind, &text).map_err(|e| error::to_js(&e))
+}
+
+/// An optional object id.
+pub fn opt_id(kind: HashKind, value: &JsValue, name: &str) -> JsResult<Option<ObjectId>> {
+    if absent(value) {
+        Ok(None)
+    } else {
+        id(kind, value, name).map(Some)
+    }
+}
+
+/// File content: a string (stored as UTF-8) or a `Uint8Array`.
+pub fn bytes(value: &JsValue, name: &str) -> JsResult<Vec<u8>> {
+    if let Some(text) = value.as_string() {
+        return Ok(text.into_bytes());
+    }
+    match value.dyn_ref::<Uint8Array>() {
+        Some(array) => Ok(array.to_vec()),
+        None => Err(error::argument(name, "a string or a Uint8Array", value)),
+    }
+}
+
+/// A signature: `{ name, email, date?, offsetMinutes? }`, `date` a `Date` or seconds since
+/// the epoch (now when absent), `offsetMinutes` the time zone as git writes it (`120` for
+/// `+0200`, UTC when absent).
+pub fn signature(value: &JsValue, name: &str) -> JsResult<Signature> {
+    let value = object(value, name)?;
+    let date = field(value, "date");
+    let seconds = if absent(&date) {
+        (Date::now() / 1000.0).floor() as i64
+    } else if let Some(date) = date.dyn_ref::<Date>() {
+        let ms = date.get_time();
+        if !ms.is_finite() {
+            return Err(error::argument(&format!("{name}.date"), "a valid Date", &date.into()));
+        }
+        (ms / 1000.0).floor() as i64
+    } else {
+        opt_i64(&date, &format!("{name}.date"))?.unwrap_or_default()
+    };
+    let offset = opt_whole(
+        &field(value, "offsetMinutes"),
+        &format!("{name}.offsetMinutes"),
+        -1e6,
+        1e6,
+    )?;
+    Ok(Signature {
+        name: string(&field(value, "name"), &format!("{name}.name"))?,
+        email: string(&field(value, "email"), &format!("{name}.email"))?,
+        time: Time {
+            seconds,
+            offset_minutes: offset.map_or(0, |n| n as i32),
+        },
+    })
+}
+
+fn file_mode(value: &JsValue, name: &str) -> JsResult<Mode> {
+    match value.as_string().as_deref() {
+        None if absent(value) => Ok(Mode::Regular),
+        Some("regular") => Ok(Mode::Regular),
+        Some("executable") => Ok(Mode::Executable),
+        Some("symlink") => Ok(Mode::Symlink),
+        _ => Err(error::argument(name, "'regular', 'executable' or 'symlink'", value)),
+    }
+}
+
+/// The changes of a commit: `changes`, an array of `{ type: 'put', path, content, mode? }`,
+/// `{ type: 'delete', path }` and `{ type: 'rename', from, to }`; then `files`, an object
+/// mapping each path to its new content (a string or `Uint8Array`), or `null` to delete it.
+/// Either may be absent.
+pub fn changes(request: &JsValue) -> JsResult<Vec<Change>> {
+    let mut out = Vec::new();
+    let value = field(request, "changes");
+    if !absent(&value) {
+        let array = value
+            .dyn_ref::<Array>()
+            .ok_or_else(|| error::argument("changes", "an array", &value))?;
+        out.reserve(array.length() as usize);
+        for (index, change) in array.iter().enumerate() {
+            let at = |field: &str| format!("changes[{index}].{field}");
+            object(&change, &format!("changes[{index}]"))?;
+            let kind = field(&change, "type");
+            out.push(match kind.as_string().as_deref() {
+                Some("put") => Change::Put {
+                    path: string(&field(&change, "path"), &at("path"))?.into(),
+                    data: bytes(&field(&change, "content"), &at("content"))?,
+                    mode: file_mode(&field(&change, "mode"), &at("mode"))?,
+                },
+                Some("delete") => Change::delete(string(&field(&change, "path"), &at("path"))?),
+                Some("rename") => Change::rename(
+                    string(&field(&change, "from"), &at("from"))?,
+                    string(&field(&change, "to"), &at("to"))?,
+                ),
+                _ => return Err(error::argument(&at("type"), "'put', 'delete' or 'rename'", &kind)),
+            });
+        }
+    }
+    let files = field(request, "files");
+    if !absent(&files) {
+        object(&files, "files")?;
+        for entry in Object::entries(files.unchecked_ref::<Object>()).iter() {
+            let entry: Array = entry.unchecked_into();
+            let path = string(&entry.get(0), "files")?;
+            let content = entry.get(1);
+            out.push(if content.is_null() {
+                Change::delete(path)
+            } else {
+                let data = bytes(&content, &format!("files[{path:?}]"))?;
+                Change::put(path, data)
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How to settle a conflict: `'fail'` (the default), `'ours'` or `'theirs'`.
+pub fn conflict_policy(value: &JsValue) -> JsResult<ConflictPolicy> {
+    match value.as_string().as_deref() {
+        None if absent(value) => Ok(ConflictPolicy::Fail),
+        Some("fail") => Ok(ConflictPolicy::Fail),
+        Some("ours") => Ok(ConflictPolicy::Ours),
+        Some("theirs") => Ok(ConflictPolicy::Theirs),
+        _ => Err(error::argument("onConflict", "'fail', 'ours' or 'theirs'", value)),
+    }
+}
+
+/// A write policy: `{ maxFileBytes?, maxObjectsPerCommit?, exclude?: string[] }`.
+pub fn policy(value: &JsValue) -> JsResult<Policy> {
+    if absent(value) {
+        return Ok(Policy::default());
+    }
+    object(value, "policy")?;
+    let mut policy = Policy::new();
+    policy.max_file_bytes = opt_count(&field(value, "maxFileBytes"), "policy.maxFileBytes")?;
+    policy.max_objects_per_commit =
+        opt_count(&field(value, "maxObjectsPerCommit"), "policy.maxObjectsPerCommit")?.map(|n| n as usize);
+    let exclude = field(value, "exclude");
+    if absent(&exclude) {
+        return Ok(policy);
+    }
+    let patterns = exclude
+        .dyn_ref::<Array>()
+        .ok_or_else(|| error::argument("policy.exclude", "an array of strings", &exclude))?
+        .iter()
+        .enumerate()
+        .map(|(i, p)| string(&p, &format!("policy.exclude[{i}]")))
+        .collect::<JsResult<Vec<_>>>()?;
+    policy.exclude(patterns).map_err(|e| error::to_js(&e))
+}
+
+/// A retention: `{ keepLast?, keepWithinMs?, nowMs? }` (`nowMs` is required with `keepWithinMs`).
+pub fn retention(value: &JsValue) -> JsResult<gc::Retention> {
+    let keep_last = opt_count(&field(value, "keepLast"), "keepLast")?;
+    let within = opt_count(&field(value, "keepWithinMs"), "keepWithinMs")?;
+    let now = opt_i64(&field(value, "nowMs"), "nowMs")?;
+    Ok(gc::Retention {
+        keep_last: keep_last.map(|n| n as usize),
+        keep_within: match (within, now) {
+            (Some(duration_ms), Some(now_ms)) => Some(gc::Within { duration_ms, now_ms }),
+            (Some(_), None) => {
+                return Err(error::argument(
+                    "nowMs",
+                    "a whole number with keepWithinMs",
+                    &field(value, "nowMs"),
+                ));
+            }
+            (None, _) => None,
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Building results
+// ---------------------------------------------------------------------------------------
+
+/// A plain object under construction.
+pub struct Out(Object);
+
+impl Out {
+    /// An empty object.
+    pub fn new() -> Self {
+        Out(Object::new())
+    }
+
+    /// Set a field.
+    pub fn set(self, name: &str, value: impl Into<JsValue>) -> Self {
+        // Defining a property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&self.0, &JsValue::from_str(name), &value.into());
+        self
+    }
+}
+
+impl From<Out> for JsValue {
+    fn from(out: Out) -> Self {
+        out.0.into()
+    }
+}
+
+/// An id as lowercase hex.
+pub fn hex(id: &ObjectId) -> JsValue {
+    JsValue::from_str(&id.to_string())
+}
+
+/// An optional id, `null` when absent.
+pub fn opt_hex(id: Option<&ObjectId>) -> JsValue {
+    id.map_or(JsValue::NULL, hex)
+}
+
+/// A path as text (invalid UTF-8 replaced).
+pub fn text(path: &BStr) -> JsValue {
+    JsValue::from_str(&path.to_str_lossy())
+}
+
+/// An array of the converted items.
+pub fn array<T>(items: impl IntoIterator<Item = T>, convert: impl Fn(T) -> JsValue) -> JsValue {
+    items.into_iter().map(convert).collect::<Array>().into()
+}
+
+/// Bytes as a new `Uint8Array`.
+pub fn uint8(data: &[u8]) -> JsValue {
+    Uint8Array::from(data).into()
+}
+
+fn number(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+/// A mode's name: `'regular'`, `'executable'`, `'symlink'`, `'tree'` or `'submodule'`.
+pub fn mode(mode: Mode) -> JsValue {
+    JsValue::from_str(match mode {
+        Mode::Regular => "regular",
+        Mode::Executable => "executable",
+        Mode::Symlink => "symlink",
+        Mode::Tree => "tree",
+        Mode::Submodule => "submodule",
+    })
+}
+
+fn entry(side: Option<(ObjectId, Mode)>) -> JsValue {
+    side.map_or(JsValue::NULL, |(id, m)| {
+        Out::new().set("id", hex(&id)).set("mode", mode(m)).into()
+    })
+}
+
+fn signature_out(signature: &Signature) -> JsValue {
+    let ms = signature.time.seconds as f64 * 1000.0;
+    Out::new()
+        .set("name", signature.name.as_str())
+        .set("email", signature.email.as_str())
+        .set("date", Date::new(&JsValue::from_f64(ms)))
+        .set("offsetMinutes", signature.time.offset_minutes)
+        .into()
+}
+
+/// A changed file: `{ path, kind, from?, old, new, binary, lines }`.
+pub fn file_change(change: &FileChange) -> JsValue {
+    let kind = match &change.kind {
+        ChangeKind::Added => "added",
+        ChangeKind::Modified => "modified",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Renamed { .. } => "renamed",
+        ChangeKind::TypeChanged => "typeChanged",
+        _ => "modified",
+    };
+    let mut out = Out::new().set("path", text(change.path.as_bstr())).set("kind", kind);
+    if let ChangeKind::Renamed { from } = &change.kind {
+        out = out.set("from", text(from.as_bstr()));
+    }
+    let lines = change.lines.map_or(JsValue::NULL, |l| {
+        Out::new()
+            .set("added", number(l.added))
+            .set("removed", number(l.removed))
+            .into()
+    });
+    out.set("old", entry(change.old))
+        .set("new", entry(change.new))
+        .set("binary", change.binary)
+        .set("lines", lines)
+        .into()
+}
+
+fn files_out(files: &[FileChange], out: Out) -> Out {
+    let (added, removed) = files
+        .iter()
+        .filter_map(|f| f.lines)
+        .fold((0, 0), |(a, r), l| (a + l.added, r + l.removed));
+    out.set("files", array(files, file_change))
+        .set("added", number(added))
+        .set("removed", number(removed))
+}
+
+fn conflict_out(conflict: &Conflict) -> JsValue {
+    Out::new()
+        .set("path", text(conflict.path.as_bstr()))
+        .set("ours", entry(conflict.ours))
+        .set("theirs", entry(conflict.theirs))
+        .into()
+}
+
+/// A commit (or restore) that landed on its branch.
+pub fn commit_output(out: repo::CommitOutput) -> JsValue {
+    files_out(
+        &out.files,
+        Out::new()
+            .set("commit", hex(&out.commit))
+            .set("tree", hex(&out.tree))
+            .set("parent", hex(&out.parent))
+            .set("created", out.created),
+    )
+    .set("attempts", out.attempts)
+    .set("settled", array(&out.settled, conflict_out))
+    .set("objectsWritten", number(out.objects_written as u64))
+    .set("bytesWritten", number(out.bytes_written))
+    .set("locked", out.locked)
+    .into()
+}
+
+/// What a repo operation returns.
+pub fn admin_output(out: repo::AdminOutput) -> JsValue {
+    use repo::AdminOutput as A;
+    let strings = |names: Vec<String>| array(names, |n| JsValue::from_str(&n));
+    match out {
+        A::Created { commit, files } => files_out(&files, Out::new().set("commit", hex(&commit))).into(),
+        A::Repos(names) | A::Branches(names) | A::Deleted(names) => strings(names),
+        A::Head(id) | A::BranchCreated(id) => hex(&id),
+        _ => JsValue::UNDEFINED,
+    }
+}
+
+/// A commit's metadata.
+pub fn commit_info(info: &read::CommitInfo) -> JsValue {
+    Out::new()
+        .set("id", hex(&info.id))
+        .set("tree", hex(&info.tree))
+        .set("parents", array(&info.parents, hex))
+        .set("author", signature_out(&info.author))
+        .set("committer", signature_out(&info.committer))
+        .set("message", info.message.as_str())
+        .into()
+}
+
+/// A file's content.
+pub fn file(file: read::File) -> JsValue {
+    Out::new()
+        .set("id", hex(&file.id))
+        .set("mode", mode(file.mode))
+        .set("data", uint8(&file.data))
+        .into()
+}
+
+/// A listing: `[{ path, mode, id }]`.
+pub fn entries(entries: Vec<read::Entry>) -> JsValue {
+    array(entries, |e| {
+        Out::new()
+            .set("path", text(e.path.as_bstr()))
+            .set("mode", mode(e.mode))
+            .set("id", hex(&e.id))
+            .into()
+    })
+}
+
+/// Every file: `[{ path, id, mode, data }]`.
+pub fn files_with_paths(files: Vec<read::FileWithPath>) -> JsValue {
+    array(files, |f| {
+        Out::new()
+            .set("path", text(f.path.as_bstr()))
+            .set("id", hex(&f.file.id))
+            .set("mode", mode(f.file.mode))
+            .set("data", uint8(&f.file.data))
+            .into()
+    })
+}
+
+fn cursor(next: Option<history::Cursor>) -> JsValue {
+    next.map_or(JsValue::NULL, |c| JsValue::from_str(c.as_str()))
+}
+
+/// A page of history: `{ commits, next }`.
+pub fn page(page: history::Page) -> JsValue {
+    Out::new()
+        .set("commits", array(&page.commits, commit_info))
+        .set("next", cursor(page.next))
+        .into()
+}
+
+/// A page of a file's history: `{ commits: [{ commit, change }], next }`.
+pub fn file_page(page: history::FilePage) -> JsValue {
+    let commits = array(&page.commits, |c| {
+        Out::new()
+            .set("commit", commit_info(&c.commit))
+            .set("change", file_change(&c.change))
+            .into()
+    });
+    Out::new().set("commits", commits).set("next", cursor(page.next)).into()
+}
+
+/// A diff: `{ from, to, files, added, removed, patch? }`.
+pub fn diff(out: snapgit_core::diff::tree::Output) -> JsValue {
+    let mut js = files_out(
+        &out.files,
+        Out::new()
+            .set("from", opt_hex(out.from.as_ref()))
+            .set("to", hex(&out.to)),
+    );
+    if let Some(patch) = out.patch {
+        js = js.set("patch", text(patch.as_bstr()));
+    }
+    js.into()
+}
+
+/// What a prune did.
+pub fn pruned(out: gc::Pruned) -> JsValue {
+    Out::new()
+        .set("oldHead", hex(&out.old_head))
+        .set("newHead", hex(&out.new_head))
+        .set("rewritten", out.rewritten)
+        .set("kept", number(out.kept as u64))
+        .set("dropped", out.dropped.map_or(JsValue::NULL, number))
+        .set("written", array(&out.written, hex))
+        .set("attempts", out.attempts)
+        .into()
+}
+
+fn usage(usage: &gc::Usage) -> JsValue {
+    Out::new()
+        .set("count", number(usage.count))
+        .set("bytes", number(usage.bytes))
+        .into()
+}
+
+/// The footprint report.
+pub fn footprint(report: gc::FootprintReport) -> JsValue {
+    let repos = array(&report.repos, |r| {
+        Out::new()
+            .set("repo", r.repo.as_str())
+            .set("refs", number(r.refs as u64))
+            .set("reachable", usage(&r.reachable))
+            .into()
+    });
+    Out::new()
+        .set("objects", usage(&report.objects))
+        .set("repos", repos)
+        .set("otherRefs", usage(&report.other_refs))
+        .set("unreachable", usage(&report.unreachable))
+        .set("otherKeys", usage(&report.other_keys))
+        .into()
+}
+
+/// What a GC did.
+pub fn collected(out: gc::Collected) -> JsValue {
+    Out::new()
+        .set("refs", number(out.refs as u64))
+        .set("reachable", number(out.reachable))
+        .set("listed", number(out.listed))
+        .set("deleted", number(out.deleted))
+        .set("deletedBytes", number(out.deleted_bytes))
+        .set("young", number(out.young))
+        .set("youngBytes", number(out.young_bytes))
+        .set("rounds", out.rounds)
+        .into()
+}
+
+/// Map a core result's error to its JS error.
+pub fn core<T, E: ToJs>(result: Result<T, E>) -> JsResult<T> {
+    result.map_err(|e| error::to_js(&e))
+}

@@ -1,0 +1,24 @@
+//! snapgit-wasm: the WebAssembly face of [`snapgit_core`] for the npm package `snapgit`.
+//!
+//! Thin by design: conversions between JS values and core's requests and results, JS
+//! names, and the one error mapping ([`js::error`]). Every decision stays in core; the
+//! package's async driver only carries out the steps an operation asks for.
+//!
+//! An [`js::Engine`] holds the object cache of one store; each of its methods validates
+//! a request and returns an [`js::Op`] to drive. From JavaScript (the package does this
+//! for you):
+//!
+//! ```text
+//! const engine = new Engine({});
+//! const op = engine.readFile(commitId, "notes/today.md");
+//! for (;;) {
+//!   const step = op.poll();
+//!   if (step.type === "done") return step.value;            // { id, mode, data }
+//!   if (step.type === "get") op.provide(await adapter.getMany(step.keys));
+//!   // ... put, readRef, cas, list, delete, lock, unlock: op.answer(result)
+//! }
+//! ```
+//!
+//! Build it with `scripts/build-wasm.sh`, which runs `wasm-bindgen --target web`.
+
+pub mod js;
