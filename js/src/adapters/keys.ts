@@ -77,10 +77,14 @@ export function lockKey(name: string): string {
   return `locks/${encodeURIComponent(name).replace(/~/g, "%7E")}`;
 }
 
-/** A random token (128 bits, hex) for a lock holder. */
+/**
+ * A random token (128 bits, hex) for a lock holder or a temporary name. Tokens need to be
+ * unique, not secret: without Web Crypto (Node 18 without its flag) `Math.random` serves.
+ */
 export function newToken(): string {
   const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
+  if (globalThis.crypto?.getRandomValues) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
   let out = "";
   for (const b of bytes) out += b.toString(16).padStart(2, "0");
   return out;

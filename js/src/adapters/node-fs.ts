@@ -390,7 +390,7 @@ export class NodeFsAdapter implements StorageAdapter {
         return { path: lockPath, handle, ino: stat.ino, dev: stat.dev };
       } catch (error) {
         const failure = code(error);
-        if (failure === "ENOENT") {
+        if (failure === "ENOENT" && Date.now() <= deadline) {
           // The folder is missing, or was pruned after a delete between our mkdir and open.
           await fs.mkdir(path.dirname(lockPath), { recursive: true }).catch((mkdirError: unknown) => {
             throw refConflict(lockPath, mkdirError);

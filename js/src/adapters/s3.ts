@@ -285,7 +285,7 @@ export class S3Adapter implements StorageAdapter {
     const body = encoder.encode("probe\n");
     const refuse = (why: string) =>
       new S3Error(
-        `s3: ${this.#bucketUrl} ${why}; refusing to write there, since concurrent commits could overwrite each other. Use a server with conditional writes (AWS S3, R2, ministack, MinIO)`,
+        `s3: ${this.#bucketUrl} ${why}; refusing to write there, since concurrent commits could overwrite each other. Use a server that honours If-None-Match and If-Match on PUT`,
         { status: 0, s3Code: "snapgit:NoConditionalWrites" },
       );
     const put = async (headers: Record<string, string>) => {
