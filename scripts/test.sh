@@ -27,9 +27,19 @@ step "tests"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$results"
-sum() { grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'; }
-passed="$(sum passed)"
-failed="$(sum failed)"
+
+step "JS storage adapters: conformance suite, S3 against a local server"
+bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
+
+# cargo's "test result:" lines and node's "# pass N" / "# fail N" lines.
+sum() {
+  {
+    grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
+    grep -E "^# $2 [0-9]+$" "$results" | awk '{ print $3 }'
+  } | awk '{ n += $1 } END { print n + 0 }'
+}
+passed="$(sum passed pass)"
+failed="$(sum failed fail)"
 
 step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
