@@ -62,10 +62,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Full jitter: a random wait up to base x 2^(n-1), capped. */
+/** Equal jitter: half of base x 2^(n-1) (capped), plus a random part of the other half. */
 function backoff(options: DriverOptions, n: number): Promise<void> {
   const window = Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** Math.min(n - 1, 30));
-  return sleep(Math.random() * window);
+  return sleep(window / 2 + (Math.random() * window) / 2);
 }
 
 function noLocks(method: "acquire" | "release"): never {

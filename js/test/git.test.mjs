@@ -1,0 +1,55 @@
+// Git is the oracle: what the package writes through the local-folder adapter is a
+// repository `git` reads and verifies, with the same history, files and diffs.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import { NodeFsAdapter } from "../dist/adapters/node-fs.js";
+import { Store, at } from "./helpers.mjs";
+
+const dirs = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+function git(dir, ...args) {
+  return execFileSync("git", ["--git-dir", dir, ...args], { encoding: "utf8" });
+}
+
+const ref = (branch) => `refs/namespaces/agent/refs/heads/${branch}`;
+
+test("commits, restores and branches pass git fsck --strict and read back the same in git", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "snapgit-js-"));
+  dirs.push(dir);
+  const store = await Store.open({ adapter: await NodeFsAdapter.open(dir) });
+  await store.createRepo("agent", { author: at(0), files: { "memory.md": "# Memory\n", "notes/a.md": "a\n" } });
+  const repo = store.repo("agent");
+  const ids = [await repo.head()];
+  for (let i = 1; i <= 4; i++) {
+    const files = { "memory.md": `# Memory\nturn ${i}\n`, [`notes/t${i}.md`]: `${i}\n` };
+    if (i === 3) files["notes/a.md"] = null;
+    ids.push((await repo.commit({ author: at(i), message: `turn ${i}`, files })).commit);
+  }
+  await repo.restore({ from: ids[1], path: "notes", author: at(5) });
+  await repo.createBranch("side", { from: ids[2] });
+
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict", "--no-dangling"], { stdio: "pipe" });
+  const log = (await repo.log({ limit: 100 })).commits.map((c) => c.id);
+  assert.deepEqual(git(dir, "log", "--format=%H", ref("main")).trim().split("\n"), log);
+  const pathLog = (await repo.log({ path: "notes/a.md", limit: 100 })).commits.map((c) => c.id);
+  assert.deepEqual(git(dir, "log", "--format=%H", ref("main"), "--", "notes/a.md").trim().split("\n"), pathLog);
+  assert.equal(git(dir, "show", `${ref("main")}:memory.md`), await repo.readText("memory.md"));
+  assert.equal(git(dir, "rev-parse", ref("side")).trim(), ids[2]);
+
+  const diff = await repo.diff({ from: ids[0], to: ids[4], lineStats: true, patch: true });
+  const numstat = git(dir, "diff", "--numstat", ids[0], ids[4])
+    .trim()
+    .split("\n")
+    .map((line) => line.split("\t"));
+  assert.deepEqual(
+    diff.files.map((f) => [String(f.lines.added), String(f.lines.removed), f.path]),
+    numstat,
+  );
+  assert.equal(diff.patch, git(dir, "diff", "--full-index", ids[0], ids[4]).replace(/^index ([0-9a-f]{7})[0-9a-f]*\.\.([0-9a-f]{7})[0-9a-f]*/gm, "index $1..$2"));
+});
