@@ -1,0 +1,13 @@
+//! The host's tests, in one binary: the storage conformance suite on every backend, locks,
+//! the fs backend next to real git, and configuration of the cloud backends.
+//!
+//! Tests that need the S3 and Redis servers run when `SNAPGIT_SERVICES=1` (set by
+//! `host/scripts/test.sh`); without it they return at once and a notice says so.
+
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
+mod cloud;
+mod conformance;
+mod fs;
+mod locks;
+mod support;
