@@ -26,10 +26,17 @@ cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
 step "tests"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$results"
+# The host runs its tests below, with real servers.
+cargo test --workspace --locked --exclude snapgit-host 2>&1 | tee "$results"
+
+step "npm package: wasm build, Node tests (ESM and CommonJS)"
+bash js/scripts/test.sh 2>&1 | tee -a "$results"
 
 step "JS storage adapters: conformance suite, S3 against a local server"
 bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
+
+step "host backends: conformance suite against ministack and redis-server on loopback"
+bash host/scripts/test.sh 2>&1 | tee -a "$results"
 
 # cargo's "test result:" lines and node's "# pass N" / "# fail N" lines.
 sum() {
