@@ -32,6 +32,26 @@ export function setDefaultWasm(source: () => WasmSource | Promise<WasmSource>): 
   defaultSource = source;
 }
 
+function isBytes(source: unknown): source is BufferSource {
+  return source instanceof ArrayBuffer || ArrayBuffer.isView(source);
+}
+
+/**
+ * Instantiate from `source`. A module or bytes are compiled (asynchronously) and
+ * instantiated here, without touching `fetch` or `Response`: in Node, the first use of
+ * either loads the whole fetch implementation, which costs more than the WebAssembly.
+ * URLs and responses go to the glue's streaming path.
+ */
+async function load(source: WasmSource): Promise<void> {
+  const settled = await source;
+  if (settled instanceof WebAssembly.Module || isBytes(settled)) {
+    const module = settled instanceof WebAssembly.Module ? settled : await WebAssembly.compile(settled);
+    glue.initSync({ module });
+  } else {
+    await initGlue({ module_or_path: settled });
+  }
+}
+
 /**
  * Load the WebAssembly once; later calls return the same promise (a failed load can be
  * retried). Pass `source` to override the entry's default; the slim entry requires it.
@@ -46,7 +66,7 @@ export function init(source?: WasmSource): Promise<void> {
         "no WebAssembly to load: pass it to init(wasm) or Store.open({ wasm }) (a WebAssembly.Module, bytes, a URL or a Response)",
       );
     }
-    await initGlue({ module_or_path: from });
+    await load(from);
   })();
   loading = started;
   started.catch(() => {

@@ -314,17 +314,17 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<Engine, JsValue> {
         let mut limits = Limits::default();
-        if let Some(n) = opt_count(&field(&options, "maxObjectBytes"), "maxObjectBytes")? {
+        if let Some(n) = opt_count(&field(&options, "maxObjectBytes"), &"maxObjectBytes")? {
             limits.max_object_bytes = n;
         }
-        if let Some(n) = opt_count(&field(&options, "maxFileBytes"), "maxFileBytes")? {
+        if let Some(n) = opt_count(&field(&options, "maxFileBytes"), &"maxFileBytes")? {
             limits.max_file_bytes = n;
         }
-        if let Some(n) = opt_count(&field(&options, "maxChanges"), "maxChanges")? {
+        if let Some(n) = opt_count(&field(&options, "maxChanges"), &"maxChanges")? {
             limits.max_changes = n as usize;
         }
         let mut cache = ObjectCache::with_limits(HashKind::Sha1, limits);
-        if let Some(n) = opt_count(&field(&options, "cacheBytes"), "cacheBytes")? {
+        if let Some(n) = opt_count(&field(&options, "cacheBytes"), &"cacheBytes")? {
             cache.set_capacity(n as usize);
         }
         Ok(Engine {
@@ -335,7 +335,7 @@ impl Engine {
     /// `text` as a full object id in lowercase hex, or `undefined` if it is not one.
     #[wasm_bindgen(js_name = parseId)]
     pub fn parse_id(&self, text: JsValue) -> Result<Option<String>, JsValue> {
-        let text = string(&text, "ref")?;
+        let text = string(&text, &"ref")?;
         Ok(snapgit_core::id::parse(self.kind(), &text)
             .ok()
             .map(|id| id.to_string()))
@@ -359,28 +359,28 @@ impl Engine {
     /// Done with `{ commit, tree, parent, created, files, added, removed, attempts,
     /// settled, objectsWritten, bytesWritten, locked }`.
     pub fn commit(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let author = convert::signature(&field(r, "author"), "author")?;
         let committer = match field(r, "committer") {
             c if c.is_undefined() || c.is_null() => author.clone(),
             c => convert::signature(&c, "committer")?,
         };
         let mut request = repo::CommitRequest::new(
-            string(&field(r, "repo"), "repo")?,
-            string(&field(r, "branch"), "branch")?,
+            string(&field(r, "repo"), &"repo")?,
+            string(&field(r, "branch"), &"branch")?,
             convert::changes(r)?,
             author,
-            string(&field(r, "message"), "message")?,
+            string(&field(r, "message"), &"message")?,
         );
         request.committer = committer;
-        request.allow_empty = flag(&field(r, "allowEmpty"), "allowEmpty", false)?;
-        request.line_stats = flag(&field(r, "lineStats"), "lineStats", true)?;
-        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), "expectedHead")?;
+        request.allow_empty = flag(&field(r, "allowEmpty"), &"allowEmpty", false)?;
+        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
+        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
         request.on_conflict = convert::conflict_policy(&field(r, "onConflict"))?;
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
             request.max_attempts = n;
         }
-        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), "lockTtlMs")?;
+        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
         request.policy = convert::policy(&field(r, "policy"))?;
         let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
         Ok(self.op(op, convert::commit_output))
@@ -390,21 +390,21 @@ impl Engine {
     /// branch. `request`: `{ repo, branch, target, path?, author, message?, lineStats?,
     /// expectedHead?, maxAttempts?, lockTtlMs? }`. Done with what `commit` gives.
     pub fn restore(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let mut request = repo::RestoreRequest::new(
-            string(&field(r, "repo"), "repo")?,
-            string(&field(r, "branch"), "branch")?,
-            convert::id(self.kind(), &field(r, "target"), "target")?,
+            string(&field(r, "repo"), &"repo")?,
+            string(&field(r, "branch"), &"branch")?,
+            convert::id(self.kind(), &field(r, "target"), &"target")?,
             convert::signature(&field(r, "author"), "author")?,
         );
-        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
-        request.message = opt_string(&field(r, "message"), "message")?;
-        request.line_stats = flag(&field(r, "lineStats"), "lineStats", true)?;
-        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), "expectedHead")?;
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
+        request.message = opt_string(&field(r, "message"), &"message")?;
+        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
+        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
             request.max_attempts = n;
         }
-        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), "lockTtlMs")?;
+        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
         let op = core(repo::Commit::restore(&self.cache.borrow(), request))?;
         Ok(self.op(op, convert::commit_output))
     }
@@ -413,14 +413,14 @@ impl Engine {
     /// message }` (puts only). Done with `{ commit, files, added, removed }`.
     #[wasm_bindgen(js_name = createRepo)]
     pub fn create_repo(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let op = RepoOp::create_repo(
             &self.cache.borrow(),
-            &string(&field(r, "repo"), "repo")?,
-            &string(&field(r, "branch"), "branch")?,
+            &string(&field(r, "repo"), &"repo")?,
+            &string(&field(r, "branch"), &"branch")?,
             convert::changes(r)?,
             convert::signature(&field(r, "author"), "author")?,
-            &string(&field(r, "message"), "message")?,
+            &string(&field(r, "message"), &"message")?,
         );
         self.admin(op)
     }
@@ -435,22 +435,22 @@ impl Engine {
     /// Done with the refs removed.
     #[wasm_bindgen(js_name = deleteRepo)]
     pub fn delete_repo(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
-        self.admin(RepoOp::delete_repo(&string(&field(r, "repo"), "repo")?))
+        let r = object(&request, &"request")?;
+        self.admin(RepoOp::delete_repo(&string(&field(r, "repo"), &"repo")?))
     }
 
     /// Create a branch at a commit or at another branch's head. `request`: `{ repo, branch,
     /// fromCommit }` or `{ repo, branch, fromBranch }`. Done with the commit it starts at.
     #[wasm_bindgen(js_name = createBranch)]
     pub fn create_branch(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let start = match (
-            opt_id(self.kind(), &field(r, "fromCommit"), "fromCommit")?,
-            opt_string(&field(r, "fromBranch"), "fromBranch")?,
+            opt_id(self.kind(), &field(r, "fromCommit"), &"fromCommit")?,
+            opt_string(&field(r, "fromBranch"), &"fromBranch")?,
         ) {
             (Some(id), None) => Start::Commit(id),
             (None, Some(name)) => Start::Branch(name),
-            _ => return Err(error::argument("request", "{ fromCommit } or { fromBranch }", r)),
+            _ => return Err(error::argument(&"request", "{ fromCommit } or { fromBranch }", r)),
         };
         let (repo, branch) = self.repo_branch(r)?;
         self.admin(RepoOp::create_branch(&repo, &branch, start))
@@ -459,21 +459,21 @@ impl Engine {
     /// List the branches of a repo. `request`: `{ repo }`. Done with the names, sorted.
     #[wasm_bindgen(js_name = listBranches)]
     pub fn list_branches(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
-        self.admin(RepoOp::list_branches(&string(&field(r, "repo"), "repo")?))
+        let r = object(&request, &"request")?;
+        self.admin(RepoOp::list_branches(&string(&field(r, "repo"), &"repo")?))
     }
 
     /// Delete a branch. `request`: `{ repo, branch }`. Done with the refs removed.
     #[wasm_bindgen(js_name = deleteBranch)]
     pub fn delete_branch(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (repo, branch) = self.repo_branch(object(&request, "request")?)?;
+        let (repo, branch) = self.repo_branch(object(&request, &"request")?)?;
         self.admin(RepoOp::delete_branch(&repo, &branch))
     }
 
     /// Read a branch's head. `request`: `{ repo, branch }`. Done with the commit id.
     #[wasm_bindgen(js_name = readHead)]
     pub fn read_head(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (repo, branch) = self.repo_branch(object(&request, "request")?)?;
+        let (repo, branch) = self.repo_branch(object(&request, &"request")?)?;
         self.admin(RepoOp::read_head(&repo, &branch))
     }
 
@@ -481,7 +481,7 @@ impl Engine {
     #[wasm_bindgen(js_name = readFile)]
     pub fn read_file(&self, request: JsValue) -> Result<Op, JsValue> {
         let (commit, r) = self.at_commit(&request)?;
-        let path = string(&field(r, "path"), "path")?;
+        let path = string(&field(r, "path"), &"path")?;
         Ok(self.op(core(read::ReadFile::new(commit, path))?, convert::file))
     }
 
@@ -491,8 +491,8 @@ impl Engine {
     #[wasm_bindgen(js_name = listTree)]
     pub fn list_tree(&self, request: JsValue) -> Result<Op, JsValue> {
         let (commit, r) = self.at_commit(&request)?;
-        let path = opt_string(&field(r, "path"), "path")?.unwrap_or_default();
-        let recursive = flag(&field(r, "recursive"), "recursive", true)?;
+        let path = opt_string(&field(r, "path"), &"path")?.unwrap_or_default();
+        let recursive = flag(&field(r, "recursive"), &"recursive", true)?;
         Ok(self.op(core(read::ListTree::new(commit, path, recursive))?, convert::entries))
     }
 
@@ -501,7 +501,7 @@ impl Engine {
     #[wasm_bindgen(js_name = readFiles)]
     pub fn read_files(&self, request: JsValue) -> Result<Op, JsValue> {
         let (commit, r) = self.at_commit(&request)?;
-        let path = opt_string(&field(r, "path"), "path")?.unwrap_or_default();
+        let path = opt_string(&field(r, "path"), &"path")?.unwrap_or_default();
         Ok(self.op(core(read::ReadFiles::new(commit, path))?, convert::files_with_paths))
     }
 
@@ -532,17 +532,17 @@ impl Engine {
     /// binaryPatch? }`; without `from`, `to` is compared with its first parent. Done with
     /// `{ from, to, files, added, removed, patch? }`.
     pub fn diff(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let kind = self.kind();
         let mut request = diff::Request::new(
-            opt_id(kind, &field(r, "from"), "from")?,
-            convert::id(kind, &field(r, "to"), "to")?,
+            opt_id(kind, &field(r, "from"), &"from")?,
+            convert::id(kind, &field(r, "to"), &"to")?,
         );
-        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
-        request.renames = flag(&field(r, "renames"), "renames", true)?;
-        request.line_stats = flag(&field(r, "lineStats"), "lineStats", false)?;
-        request.patch = flag(&field(r, "patch"), "patch", false)?;
-        request.binary_patch = flag(&field(r, "binaryPatch"), "binaryPatch", false)?;
+        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
+        request.renames = flag(&field(r, "renames"), &"renames", true)?;
+        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", false)?;
+        request.patch = flag(&field(r, "patch"), &"patch", false)?;
+        request.binary_patch = flag(&field(r, "binaryPatch"), &"binaryPatch", false)?;
         Ok(self.op(core(diff::Diff::new(request))?, convert::diff))
     }
 
@@ -550,16 +550,16 @@ impl Engine {
     /// nowMs?, maxAttempts?, countDropped? }`. Done with `{ oldHead, newHead, rewritten,
     /// kept, dropped, written, attempts }`.
     pub fn prune(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
+        let r = object(&request, &"request")?;
         let mut request = gc::PruneRequest::new(
-            string(&field(r, "repo"), "repo")?,
-            string(&field(r, "branch"), "branch")?,
+            string(&field(r, "repo"), &"repo")?,
+            string(&field(r, "branch"), &"branch")?,
             convert::retention(r)?,
         );
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), "maxAttempts")? {
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
             request.max_attempts = n;
         }
-        request.count_dropped = flag(&field(r, "countDropped"), "countDropped", true)?;
+        request.count_dropped = flag(&field(r, "countDropped"), &"countDropped", true)?;
         Ok(self.op(core(gc::Prune::new(request))?, convert::pruned))
     }
 
@@ -572,14 +572,14 @@ impl Engine {
     /// Garbage-collect the store. `request`: `{ nowMs, graceMs?, batch? }`. Done with
     /// `{ refs, reachable, listed, deleted, deletedBytes, young, youngBytes, rounds }`.
     pub fn gc(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, "request")?;
-        let now = opt_i64(&field(r, "nowMs"), "nowMs")?
-            .ok_or_else(|| error::argument("nowMs", "a whole number", &field(r, "nowMs")))?;
+        let r = object(&request, &"request")?;
+        let now = opt_i64(&field(r, "nowMs"), &"nowMs")?
+            .ok_or_else(|| error::argument(&"nowMs", "a whole number", &field(r, "nowMs")))?;
         let mut options = gc::CollectOptions::new(now);
-        if let Some(n) = opt_count(&field(r, "graceMs"), "graceMs")? {
+        if let Some(n) = opt_count(&field(r, "graceMs"), &"graceMs")? {
             options.grace_ms = n;
         }
-        if let Some(n) = opt_count(&field(r, "batch"), "batch")? {
+        if let Some(n) = opt_count(&field(r, "batch"), &"batch")? {
             options.batch = n as usize;
         }
         let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
@@ -590,27 +590,27 @@ impl Engine {
 impl Engine {
     fn repo_branch(&self, r: &JsValue) -> JsResult<(String, String)> {
         Ok((
-            string(&field(r, "repo"), "repo")?,
-            string(&field(r, "branch"), "branch")?,
+            string(&field(r, "repo"), &"repo")?,
+            string(&field(r, "branch"), &"branch")?,
         ))
     }
 
     fn at_commit<'a>(&self, request: &'a JsValue) -> JsResult<(snapgit_core::ObjectId, &'a JsValue)> {
-        let r = object(request, "request")?;
-        Ok((convert::id(self.kind(), &field(r, "commit"), "ref")?, r))
+        let r = object(request, &"request")?;
+        Ok((convert::id(self.kind(), &field(r, "commit"), &"ref")?, r))
     }
 
     fn history_request(&self, request: &JsValue) -> JsResult<history::Request> {
-        let r = object(request, "request")?;
-        let limit = opt_count(&field(r, "limit"), "limit")?
-            .ok_or_else(|| error::argument("limit", "a whole number", &field(r, "limit")))?;
+        let r = object(request, &"request")?;
+        let limit = opt_count(&field(r, "limit"), &"limit")?
+            .ok_or_else(|| error::argument(&"limit", "a whole number", &field(r, "limit")))?;
         let mut request = history::Request::new(
-            convert::id(self.kind(), &field(r, "start"), "ref")?,
+            convert::id(self.kind(), &field(r, "start"), &"ref")?,
             usize::try_from(limit).unwrap_or(usize::MAX),
         );
-        request.path = opt_string(&field(r, "path"), "path")?.map(Into::into);
-        request.first_parent = !flag(&field(r, "allParents"), "allParents", false)?;
-        request.cursor = opt_string(&field(r, "cursor"), "cursor")?.map(Into::into);
+        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
+        request.first_parent = !flag(&field(r, "allParents"), &"allParents", false)?;
+        request.cursor = opt_string(&field(r, "cursor"), &"cursor")?.map(Into::into);
         Ok(request)
     }
 }

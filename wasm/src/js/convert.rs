@@ -1,5 +1,15 @@
 //! Values across the boundary: JS arguments into core's requests, core's results into
 //! plain JS objects. Names are camelCase; ids are lowercase hex; times are `Date`s.
+//!
+//! Property names are made into JS strings once and kept ([`key`]), and results are built
+//! with plain property stores, so a warm commit spends its time in core, not here.
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    fmt::Display,
+    hash::{BuildHasherDefault, Hasher},
+};
 
 use bstr::{BStr, ByteSlice};
 use js_sys::{Array, Date, Object, Reflect, Uint8Array};
@@ -12,23 +22,108 @@ use snapgit_core::{
     policy::Policy,
     read, repo,
 };
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
 use super::error::{self, ToJs};
 
 /// A result whose error is a JS error.
 pub type JsResult<T> = Result<T, JsValue>;
 
+#[wasm_bindgen]
+extern "C" {
+    /// A plain object this binding made: storing a property on it cannot throw.
+    #[wasm_bindgen(extends = Object)]
+    pub type Plain;
+
+    /// `this[key] = value`.
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    fn put(this: &Plain, key: &JsValue, value: &JsValue);
+}
+
+/// Hashes a static string by its address and length: the names are literals, so that
+/// is enough, and cheaper than hashing their bytes.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Keys = HashMap<(usize, usize), &'static JsValue, BuildHasherDefault<AddressHasher>>;
+
+thread_local! {
+    static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
+}
+
+/// `name` as a JS string, made once per name and kept for the life of the module.
+pub fn key(name: &'static str) -> &'static JsValue {
+    let id = (name.as_ptr() as usize, name.len());
+    if let Some(value) = KEYS.with(|keys| keys.borrow().get(&id).copied()) {
+        return value;
+    }
+    let value: &'static JsValue = Box::leak(Box::new(JsValue::from_str(name)));
+    KEYS.with(|keys| keys.borrow_mut().insert(id, value));
+    value
+}
+
 // ---------------------------------------------------------------------------------------
 // Reading arguments
 // ---------------------------------------------------------------------------------------
 
+/// An argument's name for error messages, made only when an error needs it: `author`,
+/// `author.email` ([`Dot`]), `changes[2].path` ([`Item`]), `files["a.md"]` ([`Entry`]).
+pub type Name<'a> = &'a dyn Display;
+
+/// `parent.child`.
+pub struct Dot<'a>(pub &'a str, pub &'a str);
+
+impl Display for Dot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// `list[index]` or `list[index].field`.
+pub struct Item<'a>(pub &'a str, pub usize, pub Option<&'a str>);
+
+impl Display for Item<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.0, self.1)?;
+        match self.2 {
+            Some(field) => write!(f, ".{field}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `map["key"]`.
+pub struct Entry<'a>(pub &'a str, pub &'a str);
+
+impl Display for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{:?}]", self.0, self.1)
+    }
+}
+
 /// `object[name]`, `undefined` if absent or if `object` is not an object.
-pub fn field(object: &JsValue, name: &str) -> JsValue {
+pub fn field(object: &JsValue, name: &'static str) -> JsValue {
     if !object.is_object() {
         return JsValue::UNDEFINED;
     }
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+    // A getter or proxy of the caller's may throw: caught, and read as absent.
+    Reflect::get(object, key(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn absent(value: &JsValue) -> bool {
@@ -36,7 +131,7 @@ fn absent(value: &JsValue) -> bool {
 }
 
 /// Check that `value` is an object (an options bag or a request).
-pub fn object<'a>(value: &'a JsValue, name: &str) -> JsResult<&'a JsValue> {
+pub fn object<'a>(value: &'a JsValue, name: Name) -> JsResult<&'a JsValue> {
     if value.is_object() {
         Ok(value)
     } else {
@@ -45,14 +140,14 @@ pub fn object<'a>(value: &'a JsValue, name: &str) -> JsResult<&'a JsValue> {
 }
 
 /// A required string.
-pub fn string(value: &JsValue, name: &str) -> JsResult<String> {
+pub fn string(value: &JsValue, name: Name) -> JsResult<String> {
     value
         .as_string()
         .ok_or_else(|| error::argument(name, "a string", value))
 }
 
 /// An optional string (`undefined` or `null` for none).
-pub fn opt_string(value: &JsValue, name: &str) -> JsResult<Option<String>> {
+pub fn opt_string(value: &JsValue, name: Name) -> JsResult<Option<String>> {
     if absent(value) {
         Ok(None)
     } else {
@@ -61,15 +156,15 @@ pub fn opt_string(value: &JsValue, name: &str) -> JsResult<Option<String>> {
 }
 
 /// An optional boolean, `default` when absent.
-pub fn flag(value: &JsValue, name: &str, default: bool) -> JsResult<bool> {
+pub fn flag(value: &JsValue, name: Name, default: bool) -> JsResult<bool> {
     if absent(value) {
         return Ok(default);
     }
     value.as_bool().ok_or_else(|| error::argument(name, "a boolean", value))
 }
 
-/// An optional whole number in `0..=max`.
-fn opt_whole(value: &JsValue, name: &str, min: f64, max: f64) -> JsResult<Option<f64>> {
+/// An optional whole number in `min..=max`.
+fn opt_whole(value: &JsValue, name: Name, min: f64, max: f64) -> JsResult<Option<f64>> {
     if absent(value) {
         return Ok(None);
     }
@@ -83,28 +178,28 @@ fn opt_whole(value: &JsValue, name: &str, min: f64, max: f64) -> JsResult<Option
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 /// An optional count (a non-negative safe integer).
-pub fn opt_count(value: &JsValue, name: &str) -> JsResult<Option<u64>> {
+pub fn opt_count(value: &JsValue, name: Name) -> JsResult<Option<u64>> {
     Ok(opt_whole(value, name, 0.0, MAX_SAFE)?.map(|n| n as u64))
 }
 
 /// An optional count that fits `u32`.
-pub fn opt_u32(value: &JsValue, name: &str) -> JsResult<Option<u32>> {
+pub fn opt_u32(value: &JsValue, name: Name) -> JsResult<Option<u32>> {
     Ok(opt_whole(value, name, 0.0, f64::from(u32::MAX))?.map(|n| n as u32))
 }
 
 /// An optional signed time in whole milliseconds or seconds.
-pub fn opt_i64(value: &JsValue, name: &str) -> JsResult<Option<i64>> {
+pub fn opt_i64(value: &JsValue, name: Name) -> JsResult<Option<i64>> {
     Ok(opt_whole(value, name, -MAX_SAFE, MAX_SAFE)?.map(|n| n as i64))
 }
 
 /// A required object id.
-pub fn id(kind: HashKind, value: &JsValue, name: &str) -> JsResult<ObjectId> {
+pub fn id(kind: HashKind, value: &JsValue, name: Name) -> JsResult<ObjectId> {
     let text = string(value, name)?;
     snapgit_core::id::parse(kind, &text).map_err(|e| error::to_js(&e))
 }
 
 /// An optional object id.
-pub fn opt_id(kind: HashKind, value: &JsValue, name: &str) -> JsResult<Option<ObjectId>> {
+pub fn opt_id(kind: HashKind, value: &JsValue, name: Name) -> JsResult<Option<ObjectId>> {
     if absent(value) {
         Ok(None)
     } else {
@@ -113,7 +208,7 @@ pub fn opt_id(kind: HashKind, value: &JsValue, name: &str) -> JsResult<Option<Ob
 }
 
 /// File content: a string (stored as UTF-8) or a `Uint8Array`.
-pub fn bytes(value: &JsValue, name: &str) -> JsResult<Vec<u8>> {
+pub fn bytes(value: &JsValue, name: Name) -> JsResult<Vec<u8>> {
     if let Some(text) = value.as_string() {
         return Ok(text.into_bytes());
     }
@@ -126,29 +221,24 @@ pub fn bytes(value: &JsValue, name: &str) -> JsResult<Vec<u8>> {
 /// A signature: `{ name, email, date?, offsetMinutes? }`, `date` a `Date` or seconds since
 /// the epoch (now when absent), `offsetMinutes` the time zone as git writes it (`120` for
 /// `+0200`, UTC when absent).
-pub fn signature(value: &JsValue, name: &str) -> JsResult<Signature> {
-    let value = object(value, name)?;
+pub fn signature(value: &JsValue, name: &'static str) -> JsResult<Signature> {
+    let value = object(value, &name)?;
     let date = field(value, "date");
     let seconds = if absent(&date) {
         (Date::now() / 1000.0).floor() as i64
     } else if let Some(date) = date.dyn_ref::<Date>() {
         let ms = date.get_time();
         if !ms.is_finite() {
-            return Err(error::argument(&format!("{name}.date"), "a valid Date", &date.into()));
+            return Err(error::argument(&Dot(name, "date"), "a valid Date", &date.into()));
         }
         (ms / 1000.0).floor() as i64
     } else {
-        opt_i64(&date, &format!("{name}.date"))?.unwrap_or_default()
+        opt_i64(&date, &Dot(name, "date"))?.unwrap_or_default()
     };
-    let offset = opt_whole(
-        &field(value, "offsetMinutes"),
-        &format!("{name}.offsetMinutes"),
-        -1e6,
-        1e6,
-    )?;
+    let offset = opt_whole(&field(value, "offsetMinutes"), &Dot(name, "offsetMinutes"), -1e6, 1e6)?;
     Ok(Signature {
-        name: string(&field(value, "name"), &format!("{name}.name"))?,
-        email: string(&field(value, "email"), &format!("{name}.email"))?,
+        name: string(&field(value, "name"), &Dot(name, "name"))?,
+        email: string(&field(value, "email"), &Dot(name, "email"))?,
         time: Time {
             seconds,
             offset_minutes: offset.map_or(0, |n| n as i32),
@@ -156,7 +246,7 @@ pub fn signature(value: &JsValue, name: &str) -> JsResult<Signature> {
     })
 }
 
-fn file_mode(value: &JsValue, name: &str) -> JsResult<Mode> {
+fn file_mode(value: &JsValue, name: Name) -> JsResult<Mode> {
     match value.as_string().as_deref() {
         None if absent(value) => Ok(Mode::Regular),
         Some("regular") => Ok(Mode::Regular),
@@ -176,11 +266,11 @@ pub fn changes(request: &JsValue) -> JsResult<Vec<Change>> {
     if !absent(&value) {
         let array = value
             .dyn_ref::<Array>()
-            .ok_or_else(|| error::argument("changes", "an array", &value))?;
+            .ok_or_else(|| error::argument(&"changes", "an array", &value))?;
         out.reserve(array.length() as usize);
         for (index, change) in array.iter().enumerate() {
-            let at = |field: &str| format!("changes[{index}].{field}");
-            object(&change, &format!("changes[{index}]"))?;
+            let at = |field| Item("changes", index, Some(field));
+            object(&change, &Item("changes", index, None))?;
             let kind = field(&change, "type");
             out.push(match kind.as_string().as_deref() {
                 Some("put") => Change::Put {
@@ -199,15 +289,15 @@ pub fn changes(request: &JsValue) -> JsResult<Vec<Change>> {
     }
     let files = field(request, "files");
     if !absent(&files) {
-        object(&files, "files")?;
+        object(&files, &"files")?;
         for entry in Object::entries(files.unchecked_ref::<Object>()).iter() {
             let entry: Array = entry.unchecked_into();
-            let path = string(&entry.get(0), "files")?;
+            let path = string(&entry.get(0), &"files")?;
             let content = entry.get(1);
             out.push(if content.is_null() {
                 Change::delete(path)
             } else {
-                let data = bytes(&content, &format!("files[{path:?}]"))?;
+                let data = bytes(&content, &Entry("files", &path))?;
                 Change::put(path, data)
             });
         }
@@ -222,7 +312,7 @@ pub fn conflict_policy(value: &JsValue) -> JsResult<ConflictPolicy> {
         Some("fail") => Ok(ConflictPolicy::Fail),
         Some("ours") => Ok(ConflictPolicy::Ours),
         Some("theirs") => Ok(ConflictPolicy::Theirs),
-        _ => Err(error::argument("onConflict", "'fail', 'ours' or 'theirs'", value)),
+        _ => Err(error::argument(&"onConflict", "'fail', 'ours' or 'theirs'", value)),
     }
 }
 
@@ -231,37 +321,37 @@ pub fn policy(value: &JsValue) -> JsResult<Policy> {
     if absent(value) {
         return Ok(Policy::default());
     }
-    object(value, "policy")?;
+    object(value, &"policy")?;
     let mut policy = Policy::new();
-    policy.max_file_bytes = opt_count(&field(value, "maxFileBytes"), "policy.maxFileBytes")?;
+    policy.max_file_bytes = opt_count(&field(value, "maxFileBytes"), &"policy.maxFileBytes")?;
     policy.max_objects_per_commit =
-        opt_count(&field(value, "maxObjectsPerCommit"), "policy.maxObjectsPerCommit")?.map(|n| n as usize);
+        opt_count(&field(value, "maxObjectsPerCommit"), &"policy.maxObjectsPerCommit")?.map(|n| n as usize);
     let exclude = field(value, "exclude");
     if absent(&exclude) {
         return Ok(policy);
     }
     let patterns = exclude
         .dyn_ref::<Array>()
-        .ok_or_else(|| error::argument("policy.exclude", "an array of strings", &exclude))?
+        .ok_or_else(|| error::argument(&"policy.exclude", "an array of strings", &exclude))?
         .iter()
         .enumerate()
-        .map(|(i, p)| string(&p, &format!("policy.exclude[{i}]")))
+        .map(|(i, p)| string(&p, &Item("policy.exclude", i, None)))
         .collect::<JsResult<Vec<_>>>()?;
     policy.exclude(patterns).map_err(|e| error::to_js(&e))
 }
 
 /// A retention: `{ keepLast?, keepWithinMs?, nowMs? }` (`nowMs` is required with `keepWithinMs`).
 pub fn retention(value: &JsValue) -> JsResult<gc::Retention> {
-    let keep_last = opt_count(&field(value, "keepLast"), "keepLast")?;
-    let within = opt_count(&field(value, "keepWithinMs"), "keepWithinMs")?;
-    let now = opt_i64(&field(value, "nowMs"), "nowMs")?;
+    let keep_last = opt_count(&field(value, "keepLast"), &"keepLast")?;
+    let within = opt_count(&field(value, "keepWithinMs"), &"keepWithinMs")?;
+    let now = opt_i64(&field(value, "nowMs"), &"nowMs")?;
     Ok(gc::Retention {
         keep_last: keep_last.map(|n| n as usize),
         keep_within: match (within, now) {
             (Some(duration_ms), Some(now_ms)) => Some(gc::Within { duration_ms, now_ms }),
             (Some(_), None) => {
                 return Err(error::argument(
-                    "nowMs",
+                    &"nowMs",
                     "a whole number with keepWithinMs",
                     &field(value, "nowMs"),
                 ));
@@ -276,18 +366,18 @@ pub fn retention(value: &JsValue) -> JsResult<gc::Retention> {
 // ---------------------------------------------------------------------------------------
 
 /// A plain object under construction.
-pub struct Out(Object);
+pub struct Out(Plain);
 
 impl Out {
     /// An empty object.
     pub fn new() -> Self {
-        Out(Object::new())
+        Out(Object::new().unchecked_into())
     }
 
     /// Set a field.
-    pub fn set(self, name: &str, value: impl Into<JsValue>) -> Self {
-        // Defining a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&self.0, &JsValue::from_str(name), &value.into());
+    pub fn set(self, name: &'static str, value: impl Into<JsValue>) -> Self {
+        let value = value.into();
+        self.0.put(key(name), &value);
         self
     }
 }
@@ -300,7 +390,8 @@ impl From<Out> for JsValue {
 
 /// An id as lowercase hex.
 pub fn hex(id: &ObjectId) -> JsValue {
-    JsValue::from_str(&id.to_string())
+    let mut buf = [0u8; 64];
+    JsValue::from_str(id.hex_to_buf(&mut buf))
 }
 
 /// An optional id, `null` when absent.

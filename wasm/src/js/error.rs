@@ -94,7 +94,8 @@ impl From<Thrown> for JsValue {
 }
 
 /// An argument of the wrong type or shape: `field` must be `expected`.
-pub fn argument(field: &str, expected: &str, given: &JsValue) -> JsValue {
+pub fn argument(field: &dyn std::fmt::Display, expected: &str, given: &JsValue) -> JsValue {
+    let field = field.to_string();
     Thrown::new(
         Code::InvalidInput,
         &format!("invalid argument: {field} must be {expected}"),
