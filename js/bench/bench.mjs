@@ -83,9 +83,24 @@ const instantiation = {
   instantiateMs: median(probes.map((p) => p.instantiate)),
 };
 instantiation.totalMs = median(probes.map((p) => p.compile + p.instantiate));
+// What a fresh process pays before its first call: import the package, read, compile and
+// instantiate the .wasm, make the engine.
+const coldOpen = `
+  const t0 = performance.now();
+  const { Store } = await import(${JSON.stringify(new URL("../dist/node.js", import.meta.url).href)});
+  const { MemoryAdapter } = await import(${JSON.stringify(new URL("../dist/adapters/memory.js", import.meta.url).href)});
+  await Store.open({ adapter: new MemoryAdapter() });
+  process.stdout.write(JSON.stringify({ open: performance.now() - t0 }));
+`;
+instantiation.firstOpenMs = median(
+  Array.from({ length: 7 }, () =>
+    JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", coldOpen], { encoding: "utf8" })).open,
+  ),
+);
 log(
   `instantiation in Node ${process.version}: ${instantiation.totalMs.toFixed(2)} ms ` +
-    `(compile ${instantiation.compileMs.toFixed(2)} ms, instantiate ${instantiation.instantiateMs.toFixed(2)} ms; median of ${probes.length} fresh processes)`,
+    `(compile ${instantiation.compileMs.toFixed(2)} ms, instantiate ${instantiation.instantiateMs.toFixed(2)} ms; median of ${probes.length} fresh processes); ` +
+    `import + first Store.open: ${instantiation.firstOpenMs.toFixed(2)} ms`,
 );
 
 // --- commit workload: package vs native -------------------------------------------------

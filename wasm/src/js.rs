@@ -355,7 +355,8 @@ impl Engine {
 
     /// Commit changes to a branch. `request`: `{ repo, branch, changes, author, committer?,
     /// message, allowEmpty?, lineStats?, expectedHead?, onConflict?, maxAttempts?,
-    /// lockTtlMs?, policy? }`; a signature is `{ name, email, seconds, offsetMinutes? }`.
+    /// lockTtlMs?, policy? }`, with `changes` (an array) and `files` (path to content, `null`
+    /// to delete); a signature is `{ name, email, date?, offsetMinutes? }`.
     /// Done with `{ commit, tree, parent, created, files, added, removed, attempts,
     /// settled, objectsWritten, bytesWritten, locked }`.
     pub fn commit(&self, request: JsValue) -> Result<Op, JsValue> {
@@ -414,14 +415,14 @@ impl Engine {
     #[wasm_bindgen(js_name = createRepo)]
     pub fn create_repo(&self, request: JsValue) -> Result<Op, JsValue> {
         let r = object(&request, &"request")?;
-        let op = RepoOp::create_repo(
-            &self.cache.borrow(),
-            &string(&field(r, "repo"), &"repo")?,
-            &string(&field(r, "branch"), &"branch")?,
-            convert::changes(r)?,
-            convert::signature(&field(r, "author"), "author")?,
-            &string(&field(r, "message"), &"message")?,
-        );
+        // Every argument is read before the cache is borrowed: reading may run the
+        // caller's code (a getter), which must find the cache free.
+        let repo = string(&field(r, "repo"), &"repo")?;
+        let branch = string(&field(r, "branch"), &"branch")?;
+        let changes = convert::changes(r)?;
+        let author = convert::signature(&field(r, "author"), "author")?;
+        let message = string(&field(r, "message"), &"message")?;
+        let op = RepoOp::create_repo(&self.cache.borrow(), &repo, &branch, changes, author, &message);
         self.admin(op)
     }
 
