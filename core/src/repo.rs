@@ -305,6 +305,8 @@ pub struct Commit {
     attempts: u32,
     token: Option<String>,
     lock_tries: u32,
+    /// Swaps retried because the ref changed version but not value.
+    cas_retries: u32,
     settled: Vec<Conflict>,
     fetch: Fetch,
     hash_kind: gix_hash::Kind,
@@ -330,6 +332,7 @@ impl Commit {
             attempts: 0,
             token: None,
             lock_tries: 0,
+            cas_retries: 0,
             settled: Vec::new(),
             fetch: Fetch::default(),
             hash_kind: cache.hash_kind(),
@@ -366,6 +369,7 @@ impl Commit {
             attempts: 0,
             token: None,
             lock_tries: 0,
+            cas_retries: 0,
             settled: Vec::new(),
             fetch: Fetch::default(),
             hash_kind: cache.hash_kind(),
@@ -649,10 +653,18 @@ impl Operation for Commit {
                     cache.remember_ref(&self.key, current.clone());
                     match current {
                         None => self.fail(branch_not_found(&self.repo, &self.branch)),
-                        // Same commit, new version (rewritten in place): swap again.
-                        Some(current) if current.value == built.base.value => {
+                        // Same commit, new version (rewritten in place): swap again, but
+                        // count it, so a store that always answers this way cannot loop us.
+                        Some(current)
+                            if current.value == built.base.value
+                                && self.cas_retries < self.request.max_attempts.max(1) =>
+                        {
+                            self.cas_retries += 1;
                             self.phase = Phase::Cas(Built { base: current, ..built })
                         }
+                        Some(current) if current.value == built.base.value => self.fail(Error::LostRace {
+                            attempts: self.attempts + self.cas_retries,
+                        }),
                         Some(current) => {
                             if let Some(expected) = self.request.expected_head {
                                 self.fail(Error::HeadMoved {

@@ -469,3 +469,43 @@ fn restore_on_a_branch_is_a_new_commit_with_the_old_content() {
         Err(Error::InvalidName(_))
     ));
 }
+
+/// A store that answers every swap with "lost, still at the value you expected" must not
+/// keep the commit swapping forever.
+#[test]
+fn a_store_that_always_loses_the_same_way_ends_in_lost_race() {
+    use snapgit_core::step::{CasOutcome, RefState};
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut cache = sha1();
+    let mut request = CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m");
+    request.max_attempts = 3;
+    let mut op = Commit::new(&cache, request).unwrap();
+    let mut swaps = 0;
+    let err = loop {
+        match op.poll(&mut cache) {
+            Err(err) => break err,
+            Ok(Step::Get(ids)) => {
+                let objects = store.get_many(&ids).unwrap();
+                op.provide(&mut cache, objects).unwrap();
+            }
+            Ok(Step::ReadRef(key)) => op
+                .answer(&mut cache, Answer::Ref(store.read_ref(&key).unwrap()))
+                .unwrap(),
+            Ok(Step::Put(_)) => op.answer(&mut cache, Answer::Put).unwrap(),
+            Ok(Step::CasRef(cas)) => {
+                swaps += 1;
+                assert!(swaps < 100, "the commit keeps swapping");
+                let expected = cas.expected.unwrap();
+                let current = RefState {
+                    value: expected.value,
+                    version: format!("{}x", expected.version),
+                };
+                op.answer(&mut cache, Answer::Cas(CasOutcome::Lost { current: Some(current) }))
+                    .unwrap();
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(matches!(err, Error::LostRace { .. }), "{err}");
+}
