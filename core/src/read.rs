@@ -37,6 +37,20 @@ pub enum Error {
         /// What it is.
         mode: Mode,
     },
+    /// No commit with this id exists in the store.
+    #[error("commit {id} not found")]
+    UnknownCommit {
+        /// The id given.
+        id: ObjectId,
+    },
+    /// The id names an object that is not a commit.
+    #[error("{id} is a {kind}, not a commit")]
+    NotACommit {
+        /// The id given.
+        id: ObjectId,
+        /// What it is.
+        kind: gix_object::Kind,
+    },
     /// A folder was asked for, but the path is something else.
     #[error("path {path:?} is not a folder")]
     NotAFolder {
@@ -236,6 +250,17 @@ fn drive<T>(
     }
 }
 
+/// Name the commit the caller gave when it is missing or not a commit.
+fn named(commit: &ObjectId, err: Error) -> Error {
+    match err {
+        Error::Object(object::Error::NotFound { id }) if id == *commit => Error::UnknownCommit { id },
+        Error::Object(object::Error::WrongKind { id, actual, .. }) if id == *commit => {
+            Error::NotACommit { id, kind: actual }
+        }
+        other => other,
+    }
+}
+
 macro_rules! operation {
     ($ty:ty, $out:ty) => {
         impl Operation for $ty {
@@ -248,11 +273,13 @@ macro_rules! operation {
                 let result = drive(&mut fetch, &mut done, |fetch| self.attempt(fetch, cache));
                 self.fetch = fetch;
                 self.done = done;
-                result
+                result.map_err(|err| named(&self.commit, err))
             }
 
             fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
-                self.fetch.provide(cache, objects)
+                self.fetch
+                    .provide(cache, objects)
+                    .map_err(|err| named(&self.commit, err))
             }
         }
 

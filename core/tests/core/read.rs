@@ -136,6 +136,12 @@ fn bad_reads_are_typed_errors() {
     let mut op = ReadCommit::new(unknown);
     assert!(matches!(
         drive(&mut op, &mut sha1(), &store).result,
-        Err(Error::Object(snapgit_core::object::Error::NotFound { id })) if id == unknown
+        Err(Error::UnknownCommit { id }) if id == unknown
+    ));
+    // A tree id where a commit belongs.
+    let mut op = ReadFile::new(head.tree, "run.sh").unwrap();
+    assert!(matches!(
+        drive(&mut op, &mut sha1(), &store).result,
+        Err(Error::NotACommit { id, kind: gix_object::Kind::Tree }) if id == head.tree
     ));
 }

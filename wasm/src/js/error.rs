@@ -295,6 +295,8 @@ impl ToJs for read::Error {
             E::NotAFile { path, .. } | E::NotAFolder { path } => {
                 thrown(Code::InvalidInput, self).value(text(path.as_bstr()))
             }
+            E::UnknownCommit { id } => thrown(Code::NotFound, self).value(hex(id)),
+            E::NotACommit { id, .. } => thrown(Code::InvalidInput, self).value(hex(id)),
             E::Object(e) => e.to_js(),
             E::Storage(e) => storage(e),
             E::Misuse(e) => e.to_js(),
