@@ -20,8 +20,10 @@
 //! - Before its first write, a store checks once that the server honours conditional
 //!   writes (a second create of one key must fail, an update with a wrong ETag must fail,
 //!   ETags must be returned); a server that ignores them would let two writers both win a
-//!   compare-and-swap, so every write is then refused with [`Error::Unsafe`]. The first
-//!   write also creates `HEAD`, so a copy of the prefix is a git repository.
+//!   compare-and-swap, so every write is then refused with [`Error::Unsafe`]. A server
+//!   that honours them on `PUT` but not on `DELETE` takes every write except deleting a
+//!   ref by compare-and-swap. The first write also creates `HEAD`, so a copy of the
+//!   prefix is a git repository.
 
 use std::{fmt, sync::Arc, time::Duration};
 
@@ -133,8 +135,12 @@ impl fmt::Debug for Signed {
 }
 
 /// The outcome of the once-per-store check of conditional writes: `Err` holds why the
-/// server cannot be trusted.
-type Verdict = Result<(), String>;
+/// server cannot be trusted with writes, or with conditional deletes of refs.
+#[derive(Debug, Clone)]
+struct Verdict {
+    writes: Result<(), String>,
+    deletes: Result<(), String>,
+}
 
 /// A store under a prefix of a bucket.
 #[derive(Debug)]
@@ -313,10 +319,23 @@ impl ObjectStoreStorage {
     /// to write if it does not. Runs before the first write; call it to fail early.
     pub async fn check_conditional_writes(&self) -> Result<(), Error> {
         let verdict = self.verdict.get_or_try_init(|| self.probe()).await?;
-        verdict.clone().map_err(|reason| Error::Unsafe {
+        verdict.writes.clone().map_err(|reason| self.unsafe_store(reason))
+    }
+
+    /// Like [`Self::check_conditional_writes`], and also that conditional deletes are
+    /// honoured. A server that ignores them still takes every other write; only deleting
+    /// a ref by compare-and-swap (deleting a branch) is refused.
+    async fn check_conditional_deletes(&self) -> Result<(), Error> {
+        self.check_conditional_writes().await?;
+        let verdict = self.verdict.get_or_try_init(|| self.probe()).await?;
+        verdict.deletes.clone().map_err(|reason| self.unsafe_store(reason))
+    }
+
+    fn unsafe_store(&self, reason: String) -> Error {
+        Error::Unsafe {
             location: self.location.clone(),
             reason,
-        })
+        }
     }
 
     async fn probe(&self) -> Result<Verdict, Error> {
@@ -332,13 +351,22 @@ impl ObjectStoreStorage {
                 },
             )
         };
-        let failed = self.backend("check conditional writes with", &key);
-        let first = put(PutMode::Create, b"1").await.map_err(failed)?;
+        let first = match put(PutMode::Create, b"1").await {
+            Ok(first) => first,
+            Err(StoreError::NotImplemented { .. }) => {
+                let reason = "conditional writes are turned off for this store (aws_conditional_put)".to_owned();
+                return Ok(Verdict {
+                    writes: Err(reason.clone()),
+                    deletes: Err(reason),
+                });
+            }
+            Err(err) => return Err(self.backend("check conditional writes with", &key)(err)),
+        };
         let verdict = self.judge(&path, &key, first.e_tag.is_some(), put).await;
         let cleanup = self.store.delete_stream(stream::iter([Ok(path.clone())]).boxed());
         let _ = cleanup.collect::<Vec<_>>().await;
         let verdict = verdict?;
-        if verdict.is_ok() {
+        if verdict.writes.is_ok() {
             let head = self.path("HEAD")?;
             let payload = PutPayload::from_static(snapgit_core::store::HEAD.as_bytes());
             match self.store.put_opts(&head, payload, PutMode::Create.into()).await {
@@ -354,17 +382,17 @@ impl ObjectStoreStorage {
         F: Fn(PutMode, &'static [u8]) -> Fut,
         Fut: Future<Output = Result<::object_store::PutResult, StoreError>>,
     {
+        let refuse = |reason: &str| {
+            Ok(Verdict {
+                writes: Err(reason.to_owned()),
+                deletes: Err(reason.to_owned()),
+            })
+        };
         if !has_etag {
-            return Ok(Err(
-                "the server returns no ETag, so a ref cannot be compared and swapped".into(),
-            ));
+            return refuse("the server returns no ETag, so a ref cannot be compared and swapped");
         }
         match put(PutMode::Create, b"2").await {
-            Ok(_) => {
-                return Ok(Err(
-                    "the server ignores If-None-Match: a second create of one key succeeded".into(),
-                ));
-            }
+            Ok(_) => return refuse("the server ignores If-None-Match: a second create of one key succeeded"),
             Err(StoreError::AlreadyExists { .. }) => {}
             Err(err) => return Err(self.backend("check conditional writes with", key)(err)),
         }
@@ -373,30 +401,33 @@ impl ObjectStoreStorage {
             version: Some("1".into()),
         };
         match put(PutMode::Update(wrong), b"3").await {
-            Ok(_) => {
-                return Ok(Err(
-                    "the server ignores If-Match: an update with a wrong ETag succeeded".into(),
-                ));
-            }
+            Ok(_) => return refuse("the server ignores If-Match: an update with a wrong ETag succeeded"),
             Err(StoreError::Precondition { .. }) => {}
             Err(err) => return Err(self.backend("check conditional writes with", key)(err)),
         }
         let stored = self.get(key).await?;
         if stored.as_deref() != Some(b"1".as_slice()) {
-            return Ok(Err("a refused conditional write changed the object anyway".into()));
+            return refuse("a refused conditional write changed the object anyway");
         }
-        if let Some(signed) = &self.signed {
-            let wrong = Version {
-                e_tag: Some("\"snapgit-probe-mismatch\"".into()),
-                version: Some("1".into()),
-            };
-            if self.delete_if(signed, path, key, &wrong).await? {
-                return Ok(Err(
-                    "the server ignores If-Match on DELETE: a delete with a wrong ETag succeeded".into(),
-                ));
+        let deletes = match &self.signed {
+            Some(signed) => {
+                let wrong = Version {
+                    e_tag: Some("\"snapgit-probe-mismatch\"".into()),
+                    version: Some("1".into()),
+                };
+                if self.delete_if(signed, path, key, &wrong).await? {
+                    Err("the server ignores If-Match on DELETE: a delete with a wrong ETag succeeded".to_owned())
+                } else {
+                    Ok(())
+                }
             }
-        }
-        Ok(Ok(()))
+            // Checked when a delete is asked for: without signed requests there is none.
+            None => Ok(()),
+        };
+        Ok(Verdict {
+            writes: Ok(()),
+            deletes,
+        })
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
@@ -804,6 +835,7 @@ impl Storage for ObjectStoreStorage {
                 current => Ok(CasOutcome::Lost { current }),
             },
             (Some(state), None) => {
+                self.check_conditional_deletes().await?;
                 let Some(signed) = &self.signed else {
                     return Err(Error::Unsupported {
                         location: self.location.clone(),

@@ -400,7 +400,7 @@ async fn sixteen_writers_race_one_ref(make: Make) {
         "increments were lost ({lost} swaps lost)"
     );
     eprintln!(
-        "{}: {WRITERS} writers x {ROUNDS} increments, {lost} lost swaps",
+        "[{}] {WRITERS} writers x {ROUNDS} increments, {lost} lost swaps",
         store.location()
     );
 }
@@ -437,15 +437,24 @@ async fn concurrent_commits_all_survive(make: Make) {
                 let mut op = Commit::new(&cache, request).unwrap();
                 let out = driver::run(&mut op, &mut cache, &*store, None).await.unwrap();
                 assert!(out.created);
-                commits.push(out.commit);
+                commits.push((out.commit, out.attempts));
             }
             commits
         }));
     }
     let mut commits = Vec::new();
+    let mut attempts = 0;
     for task in tasks {
-        commits.extend(task.await.unwrap());
+        for (commit, tries) in task.await.unwrap() {
+            commits.push(commit);
+            attempts += tries;
+        }
     }
+    eprintln!(
+        "[{}] {} commits from {TASKS} tasks took {attempts} attempts",
+        store.location(),
+        commits.len()
+    );
 
     // Every file is in the head's tree, read back through the driver with a cold cache.
     let head = store

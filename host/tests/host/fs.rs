@@ -4,7 +4,10 @@
 use std::{
     collections::BTreeSet,
     path::Path,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
@@ -221,15 +224,17 @@ async fn a_held_lock_is_waited_for() {
     // Another writer (git, say) holds the lock and finishes a moment later.
     let lock = dir.path().join(format!("{MAIN}.lock"));
     std::fs::write(&lock, format!("{}\n", id(1))).unwrap();
-    let released = {
-        let lock = lock.clone();
+    let releasing = Arc::new(AtomicBool::new(false));
+    {
+        let (lock, releasing) = (lock.clone(), releasing.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            releasing.store(true, Ordering::SeqCst);
             std::fs::remove_file(lock).unwrap();
-        })
-    };
+        });
+    }
     let outcome = store.cas_ref(&cas(state.clone(), id(2))).await.unwrap();
-    assert!(released.is_finished(), "the swap waited for the lock");
+    assert!(releasing.load(Ordering::SeqCst), "the swap waited for the lock");
     assert!(matches!(outcome, CasOutcome::Won { .. }), "{outcome:?}");
 
     // A lock held past the wait (and not stale) is reported.
