@@ -10,7 +10,9 @@
 #   scripts/services.sh stop  [STATE_DIR]   stop the servers started with that STATE_DIR
 #
 # The variables: SNAPGIT_SERVICES=1, SNAPGIT_S3_ENDPOINT, SNAPGIT_S3_BUCKET,
-# SNAPGIT_S3_ACCESS_KEY_ID, SNAPGIT_S3_SECRET_ACCESS_KEY, SNAPGIT_REDIS_URL.
+# SNAPGIT_S3_ACCESS_KEY_ID, SNAPGIT_S3_SECRET_ACCESS_KEY, SNAPGIT_REDIS_URL, and for S3
+# clients the usual AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# AWS_REGION and AWS_ALLOW_HTTP.
 # STATE_DIR (default $TMPDIR/snapgit-services) keeps pids, logs and the variables.
 #
 # The S3 server is started by js/scripts/s3-server.sh (shared with the JS package's tests):
@@ -105,6 +107,16 @@ print_env() {
   done
   echo "export SNAPGIT_SERVICES=1"
   sed 's/^/export /' "$state/s3/env" "$state/redis/env"
+  # The same server under the names S3 tools (and snapgit's s3:// stores) read.
+  (
+    # shellcheck disable=SC1091
+    . "$state/s3/env"
+    echo "export AWS_ENDPOINT_URL=$SNAPGIT_S3_ENDPOINT"
+    echo "export AWS_ACCESS_KEY_ID=$SNAPGIT_S3_ACCESS_KEY_ID"
+    echo "export AWS_SECRET_ACCESS_KEY=$SNAPGIT_S3_SECRET_ACCESS_KEY"
+    echo "export AWS_REGION=us-east-1"
+    echo "export AWS_ALLOW_HTTP=true"
+  )
 }
 
 case "$command" in

@@ -233,3 +233,36 @@ async fn a_server_that_ignores_conditional_writes_is_refused() {
     };
     assert!(matches!(honest.cas_ref(&delete).await, Err(Error::Unsupported { .. })));
 }
+
+/// An `s3://` URL with the usual `AWS_*` variables (as `scripts/services.sh` exports
+/// them) opens the test server, and commits land there.
+#[tokio::test]
+async fn s3_opens_from_the_environment() {
+    let Some(services) = crate::support::services() else {
+        return;
+    };
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ALLOW_HTTP",
+    ] {
+        assert!(
+            std::env::var(name).is_ok(),
+            "SNAPGIT_SERVICES=1 but {name} is not set; run host/scripts/test.sh, or start the servers with \
+             `eval \"$(scripts/services.sh start)\"`"
+        );
+    }
+    let url = format!("s3://{}/env-{}", services.s3_bucket, crate::support::unique());
+    let store = storage::open(&url, &Options::from_env()).unwrap();
+    let mut cache = snapgit_core::ObjectCache::new(snapgit_core::HashKind::Sha1);
+    let files = vec![snapgit_core::commit::Change::put("memory.md", "remember\n")];
+    let mut op =
+        snapgit_core::repo::RepoOp::create_repo(&cache, "agent", "main", files, crate::support::me(), "create")
+            .unwrap();
+    snapgit_host::driver::run(&mut op, &mut cache, store.as_ref(), None)
+        .await
+        .unwrap();
+    let head = store.read_ref("refs/namespaces/agent/refs/heads/main").await.unwrap();
+    assert!(head.is_some());
+}
