@@ -1,0 +1,73 @@
+// The shared scenarios in workerd (the Cloudflare Workers runtime, from npm's `workerd`
+// package): a Worker bundled as wrangler bundles it (the package through its `workerd`
+// condition, the `.wasm` imported as a module), served on a free loopback port, runs the
+// scenarios on each request, with the memory adapter and with the R2 adapter on an R2
+// binding. workerd has no R2 storage of its own (its config binds a bucket to a service
+// that speaks R2's protocol), so the binding is served by examples/worker/local-r2.js.
+import assert from "node:assert/strict";
+import { copyFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { bundle } from "../../examples/worker/build.mjs";
+import { scenarioSuite } from "./report.mjs";
+import { cleanup, root, scratch } from "./tools.mjs";
+import { startWorkerd } from "./workerd.mjs";
+
+let server;
+let inputs;
+const started = (async () => {
+  const out = await scratch("workerd");
+  const built = await bundle({ entry: path.join(root, "test/runtimes/workerd/worker.mjs"), outdir: out });
+  inputs = Object.keys(built.metafile.inputs);
+  await copyFile(path.join(root, "test/runtimes/workerd/config.capnp"), path.join(out, "config.capnp"));
+  await copyFile(path.join(root, "examples/worker/local-r2.js"), path.join(out, "local-r2.js"));
+  server = await startWorkerd(path.join(out, "config.capnp"));
+  return server;
+})();
+// Keep the rejection for the tests that await it, not as an unhandled one.
+started.catch(() => {});
+
+after(async () => {
+  await server?.stop();
+  await cleanup();
+});
+
+async function get(pathname) {
+  const { url } = await started;
+  const response = await fetch(`${url}${pathname}`);
+  const body = await response.text();
+  assert.equal(response.status, 200, body);
+  return JSON.parse(body);
+}
+
+describe("workerd", () => {
+  before(() => started);
+
+  test("the bundle takes the package's `workerd` entry", () => {
+    assert.ok(inputs.includes("dist/workerd.js"), inputs.join("\n"));
+    for (const other of ["dist/node.js", "dist/browser.js", "dist/deno.js"]) assert.ok(!inputs.includes(other), other);
+  });
+
+  test("the R2 binding honours onlyIf (null when a condition fails)", async () => {
+    assert.deepEqual(await get("/conditions"), {
+      created: true,
+      again: null,
+      wrong: null,
+      right: true,
+      value: "d",
+      missing: null,
+    });
+  });
+});
+
+scenarioSuite("workerd, memory adapter", async () => {
+  const report = await get("/?adapter=memory");
+  assert.equal(report.runtime, "Cloudflare-Workers");
+  return report.results;
+});
+
+scenarioSuite("workerd, r2 adapter on an R2 binding", async () => (await get("/?adapter=r2")).results);
+
+// A second request to the same isolate: module state (the loaded WebAssembly) is reused.
+scenarioSuite("workerd, memory adapter, second request", async () => (await get("/?adapter=memory")).results);

@@ -1,0 +1,49 @@
+// A Worker that runs the shared scenarios on each request, with the package imported by
+// name (bundled through its `workerd` condition, the `.wasm` a module of its own).
+//
+//   GET /?adapter=memory   the memory adapter
+//   GET /?adapter=r2       the R2 adapter on the `BUCKET` binding
+//   GET /conditions        what the binding returns for conditional puts (a check of the
+//                          bucket service behind it)
+//
+// Answers `{ runtime, adapter, results }` as JSON.
+import * as snapgit from "snapgit";
+import { MemoryAdapter } from "snapgit/adapters/memory";
+import { R2Adapter } from "snapgit/adapters/r2";
+
+import { runScenarios } from "../scenarios.mjs";
+
+let runs = 0;
+
+/** Conditional puts through the binding: `null` when the condition fails, as on R2. */
+async function conditions(bucket) {
+  const key = `conditions/${++runs}`;
+  const created = await bucket.put(key, "a", { onlyIf: { etagDoesNotMatch: "*" } });
+  const again = await bucket.put(key, "b", { onlyIf: { etagDoesNotMatch: "*" } });
+  const wrong = await bucket.put(key, "c", { onlyIf: { etagMatches: "0".repeat(32) } });
+  const right = await bucket.put(key, "d", { onlyIf: { etagMatches: created.etag } });
+  const stored = await bucket.get(key);
+  return {
+    created: created !== null,
+    again: again === null ? null : "stored",
+    wrong: wrong === null ? null : "stored",
+    right: right !== null,
+    value: await stored.text(),
+    missing: await bucket.get(`${key}/missing`),
+  };
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/conditions") return Response.json(await conditions(env.BUCKET));
+    const kind = url.searchParams.get("adapter") ?? "memory";
+    const run = ++runs;
+    let adapter;
+    if (kind === "memory") adapter = () => new MemoryAdapter({ latencyMs: 1 });
+    else if (kind === "r2") adapter = (name) => new R2Adapter(env.BUCKET, { prefix: `run-${run}/${name}` });
+    else return new Response(`unknown adapter ${kind}`, { status: 400 });
+    const results = await runScenarios({ snapgit, adapter });
+    return Response.json({ runtime: navigator.userAgent, adapter: kind, results });
+  },
+};
