@@ -6,6 +6,7 @@
 //!   and Azure through the `object_store` crate). [`storage::open`] picks one from a URL.
 //! - [`lock`]: optional advisory locks ([`Locks`]): in-process and Redis. The
 //!   compare-and-swap of a ref stays the fence; locks only reduce contention.
+//! - [`cli`]: what the `snapgit` command does, one method per command, as a library.
 //! - [`driver`]: [`driver::run`] carries out any core [`snapgit_core::Operation`]
 //!   against a storage and optional locks, fetching and writing each batch in parallel
 //!   and backing off when it loses a race.
@@ -31,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod cli;
 pub mod driver;
 pub mod lock;
 pub mod storage;

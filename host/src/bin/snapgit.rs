@@ -1,0 +1,597 @@
+//! The `snapgit` command: argument parsing and printing over [`snapgit_host::cli`].
+
+use std::{
+    io::{self, Read, Write},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
+
+use bstr::BString;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use snapgit_core::{
+    commit::{Change, Signature},
+    gc::{Phase, Progress},
+    id,
+    merge::ConflictPolicy,
+    policy::Policy,
+};
+use snapgit_host::cli::{
+    self, CommitArgs, Config, Error, Inputs, Report, Session,
+    output::{DiffFormat, ErrorReport},
+};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success (a commit that changes nothing also succeeds, with created: false)
+  1  internal error
+  2  invalid input: arguments, names, paths, ids, URLs, credentials, unreadable or excluded files
+  3  not found: store, repo, branch, commit or path
+  4  conflict: same path changed on both sides, already exists, --expect-head not met
+  5  lost the race to other writers after every retry
+  6  storage or lock service failed or unreachable
+  7  corrupt data in the store
+  8  a size or count limit exceeded
+
+Environment: SNAPGIT_STORE, SNAPGIT_REPO, SNAPGIT_BRANCH, SNAPGIT_AUTHOR, SNAPGIT_DATE,
+SNAPGIT_REDIS_URL; for s3:// the usual AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP), for gs:// GOOGLE_*, for az://
+AZURE_*; SNAPGIT_INSTANCE_CREDENTIALS=1 lets cloud metadata supply credentials.";
+
+/// Git-compatible snapshots of agent memory: commit files to a store any `git` can read.
+#[derive(Debug, Parser)]
+#[command(name = "snapgit", version, after_long_help = EXIT_CODES)]
+struct Cli {
+    /// The store: a folder (a bare git repository), file:///abs/path, s3://bucket/prefix,
+    /// gs://bucket/prefix, az://container/prefix or memory:
+    #[arg(long, global = true, env = "SNAPGIT_STORE", default_value = cli::DEFAULT_STORE)]
+    store: String,
+
+    /// The repo in the store (a git namespace)
+    #[arg(long, global = true, env = "SNAPGIT_REPO", default_value = cli::DEFAULT_REPO)]
+    repo: String,
+
+    /// The branch to commit to, and the ref read when none is given
+    #[arg(short, long, global = true, env = "SNAPGIT_BRANCH", default_value = cli::DEFAULT_BRANCH)]
+    branch: String,
+
+    /// A Redis server for advisory commit locks (redis://host:port/db); optional
+    #[arg(long, global = true, env = "SNAPGIT_REDIS_URL")]
+    redis_url: Option<String>,
+
+    /// How long a commit holds its lock (with --redis-url)
+    #[arg(long, global = true, default_value = "30s", value_parser = duration)]
+    lock_ttl: Duration,
+
+    /// Machine output: JSON on stdout, and errors as JSON on stderr
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// No progress bars
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Who and when, for commands that write commits.
+#[derive(Debug, Args)]
+struct Who {
+    /// The author and committer, "Name <email>"
+    #[arg(long, env = "SNAPGIT_AUTHOR", default_value = "snapgit <snapgit@localhost>")]
+    author: String,
+
+    /// The commit time in seconds since the Unix epoch (default: now)
+    #[arg(long, env = "SNAPGIT_DATE")]
+    date: Option<i64>,
+}
+
+impl Who {
+    fn signature(&self) -> Result<Signature, Error> {
+        cli::parse_author(&self.author, self.date.unwrap_or_else(cli::now_seconds))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store (if missing) and its repo with an empty first commit
+    Init {
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Create, list or delete repos in the store
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Commit files (from paths or stdin), deletes and renames to a branch
+    Commit(CommitCommand),
+    /// History, newest first
+    Log {
+        /// Where to start: a branch or a full commit id (default: --branch)
+        reference: Option<String>,
+        /// Only commits that changed this file or folder
+        #[arg(long)]
+        path: Option<String>,
+        /// The most commits to show
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+        /// Continue where an earlier page stopped (its `next`)
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow every parent, not only the first
+        #[arg(long)]
+        all_parents: bool,
+        /// One line per commit
+        #[arg(long)]
+        oneline: bool,
+    },
+    /// A commit's metadata and the files it changed
+    Show {
+        /// A branch or a full commit id (default: --branch)
+        reference: Option<String>,
+        /// Also print the patch
+        #[arg(short, long)]
+        patch: bool,
+    },
+    /// Print a file as it is at a ref
+    Cat {
+        /// The file's path in the repo
+        path: String,
+        /// A branch or a full commit id (default: --branch)
+        #[arg(long = "ref")]
+        at: Option<String>,
+    },
+    /// List a folder at a ref, without reading file contents
+    Ls {
+        /// The folder (default: the root)
+        path: Option<String>,
+        /// A branch or a full commit id (default: --branch)
+        #[arg(long = "ref")]
+        at: Option<String>,
+        /// List every file below the folder
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Compare two commits (default: the head of --branch against its parent)
+    Diff {
+        /// The old side (default: the first parent of the new side)
+        from: Option<String>,
+        /// The new side (default: --branch)
+        to: Option<String>,
+        /// Only this file or folder
+        #[arg(long)]
+        path: Option<String>,
+        /// Files with a +/- graph and a summary
+        #[arg(long)]
+        stat: bool,
+        /// Lines added and removed per file, tab-separated
+        #[arg(long)]
+        numstat: bool,
+        /// Status letter and path per file
+        #[arg(long)]
+        name_status: bool,
+        /// The unified patch (the default when no other format is asked for)
+        #[arg(short, long)]
+        patch: bool,
+    },
+    /// Bring back a commit's tree (or one path of it) as a new commit on --branch
+    Restore {
+        /// The commit to restore: a branch or a full commit id
+        target: String,
+        /// Only this file or folder
+        path: Option<String>,
+        /// The message (default: one naming the path and the commit)
+        #[arg(short, long)]
+        message: Option<String>,
+        /// Fail (exit 4) unless the branch is at this commit
+        #[arg(long)]
+        expect_head: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// List, create or delete branches
+    Branch {
+        #[command(subcommand)]
+        action: Option<BranchCommand>,
+    },
+    /// Keep only the newest commits of --branch; older history is rewritten away
+    Prune {
+        /// Keep this many commits, counting the head
+        #[arg(long)]
+        keep_last: Option<usize>,
+        /// Keep the commits of this last period (90s, 15m, 12h, 7d, 2w)
+        #[arg(long, value_parser = duration)]
+        keep_within: Option<Duration>,
+    },
+    /// Delete objects no ref of any repo reaches, once older than the grace period
+    Gc {
+        /// How old an unreachable object must be to go; longer than any commit takes
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        grace: Duration,
+    },
+    /// The store's footprint: objects and bytes, per repo, and unreachable
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum RepoCommand {
+    /// Create a repo, with files as its first commit
+    Create {
+        /// The repo's name
+        name: String,
+        /// Files and folders for the first commit
+        paths: Vec<PathBuf>,
+        /// Paths in the repo are relative to this folder
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
+        /// The first commit's message
+        #[arg(short, long, default_value = "create")]
+        message: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// List the repos
+    List,
+    /// Delete a repo's refs (its objects go at the next gc)
+    Delete {
+        /// The repo's name
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BranchCommand {
+    /// List branches with their heads (the default)
+    List,
+    /// Create a branch
+    Create {
+        /// The new branch
+        name: String,
+        /// Where it starts: a branch or a full commit id (default: --branch)
+        #[arg(long)]
+        from: Option<String>,
+    },
+    /// Delete a branch
+    Delete {
+        /// The branch
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CommitCommand {
+    /// Files and folders to commit (a folder brings every file below it)
+    paths: Vec<PathBuf>,
+    /// The message
+    #[arg(short, long)]
+    message: String,
+    /// Read a file's content from stdin and commit it at this path
+    #[arg(long, value_name = "PATH")]
+    stdin: Option<String>,
+    /// Delete this file or folder (repeatable)
+    #[arg(long, value_name = "PATH")]
+    delete: Vec<String>,
+    /// Move a file or folder (repeatable)
+    #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
+    rename: Vec<String>,
+    /// Paths in the repo are relative to this folder
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Leave out files matching this gitignore-style pattern (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Make each folder named match the disk: delete files the branch has below it that
+    /// are gone locally
+    #[arg(long)]
+    sync: bool,
+    /// Fail (exit 4) unless the branch is at this commit, instead of replaying onto it
+    #[arg(long)]
+    expect_head: Option<String>,
+    /// When another writer changed the same path meanwhile
+    #[arg(long, value_enum, default_value_t = OnConflict::Fail)]
+    on_conflict: OnConflict,
+    /// Commit even when nothing changes
+    #[arg(long)]
+    allow_empty: bool,
+    /// Attempts before giving up the race (exit 5)
+    #[arg(long, default_value_t = snapgit_core::repo::DEFAULT_MAX_ATTEMPTS)]
+    max_attempts: u32,
+    #[command(flatten)]
+    who: Who,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnConflict {
+    /// Fail and report the path (exit 4); nothing is written
+    Fail,
+    /// Our change wins
+    Ours,
+    /// Their version stays
+    Theirs,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    cli::parse_duration(text).map_err(|err| err.to_string())
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let json = args.json;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(err) => Err(Error::invalid(format!("cannot start the async runtime: {err}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = err.code();
+            let message = err.message();
+            let mut stderr = io::stderr().lock();
+            let _ = if json {
+                let report = ErrorReport {
+                    code,
+                    exit: code.exit_code(),
+                    message,
+                };
+                writeln!(stderr, "{}", serde_json::to_string(&report).unwrap_or_default())
+            } else {
+                writeln!(stderr, "error: {message}")
+            };
+            ExitCode::from(code.exit_code())
+        }
+    }
+}
+
+fn config(args: &Cli) -> Config {
+    let mut config = Config::new(&args.store);
+    config.repo = args.repo.clone();
+    config.redis_url = args.redis_url.clone().filter(|url| !url.is_empty());
+    config.lock_ttl = args.lock_ttl;
+    config
+}
+
+fn object_id(text: &str) -> Result<snapgit_core::ObjectId, Error> {
+    Ok(id::parse(snapgit_core::HashKind::Sha1, text)?)
+}
+
+async fn run(args: Cli) -> Result<(), Error> {
+    let config = config(&args);
+    let json = args.json;
+    let branch = args.branch.clone();
+    if let Command::Init { who } = &args.command {
+        let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
+        return emit(&report, json);
+    }
+    let mut session = Session::open(&config).await?;
+    match args.command {
+        Command::Init { .. } => Ok(()),
+        Command::Repo(RepoCommand::Create {
+            name,
+            paths,
+            root,
+            message,
+            who,
+        }) => {
+            let author = who.signature()?;
+            let collected = Inputs {
+                root,
+                paths,
+                skip: store_folder(&config),
+                policy: Policy::new(),
+            }
+            .collect()?;
+            emit(
+                &session
+                    .create_repo(&name, &branch, collected.changes, author, &message)
+                    .await?,
+                json,
+            )
+        }
+        Command::Repo(RepoCommand::List) => emit(&session.list_repos().await?, json),
+        Command::Repo(RepoCommand::Delete { name }) => emit(&session.delete_repo(&name).await?, json),
+        Command::Commit(commit) => {
+            let args = commit_args(commit, &branch, &config)?;
+            emit(&session.commit(args).await?, json)
+        }
+        Command::Log {
+            reference,
+            path,
+            limit,
+            cursor,
+            all_parents,
+            oneline,
+        } => {
+            let start = session.resolve(reference.as_deref().unwrap_or(&branch)).await?;
+            let mut report = session
+                .log(&start, path.map(BString::from), limit, cursor, all_parents)
+                .await?;
+            report.oneline = oneline;
+            emit(&report, json)?;
+            if let (false, Some(next)) = (json, &report.next) {
+                eprintln!("(more: --cursor {next})");
+            }
+            Ok(())
+        }
+        Command::Show { reference, patch } => {
+            let commit = session.resolve(reference.as_deref().unwrap_or(&branch)).await?;
+            emit(&session.show(&commit, patch).await?, json)
+        }
+        Command::Cat { path, at } => {
+            let commit = session.resolve(at.as_deref().unwrap_or(&branch)).await?;
+            emit(&session.cat(&commit, &path).await?, json)
+        }
+        Command::Ls { path, at, recursive } => {
+            let commit = session.resolve(at.as_deref().unwrap_or(&branch)).await?;
+            emit(
+                &session.ls(&commit, path.as_deref().unwrap_or(""), recursive).await?,
+                json,
+            )
+        }
+        Command::Diff {
+            from,
+            to,
+            path,
+            stat,
+            numstat,
+            name_status,
+            patch,
+        } => {
+            let from = match from {
+                Some(from) => Some(session.resolve(&from).await?),
+                None => None,
+            };
+            let to = session.resolve(to.as_deref().unwrap_or(&branch)).await?;
+            let mut format = DiffFormat {
+                name_status,
+                numstat,
+                stat,
+                patch,
+            };
+            if format == DiffFormat::default() {
+                format.patch = true;
+            }
+            emit(&session.diff(from, &to, path.map(BString::from), format).await?, json)
+        }
+        Command::Restore {
+            target,
+            path,
+            message,
+            expect_head,
+            who,
+        } => {
+            let author = who.signature()?;
+            let expect_head = expect_head.as_deref().map(object_id).transpose()?;
+            let report = session
+                .restore(&branch, &target, path.map(BString::from), author, message, expect_head)
+                .await?;
+            emit(&report, json)
+        }
+        Command::Branch { action } => match action.unwrap_or(BranchCommand::List) {
+            BranchCommand::List => emit(&session.list_branches().await?, json),
+            BranchCommand::Create { name, from } => emit(
+                &session.create_branch(&name, from.as_deref().unwrap_or(&branch)).await?,
+                json,
+            ),
+            BranchCommand::Delete { name } => emit(&session.delete_branch(&name).await?, json),
+        },
+        Command::Prune { keep_last, keep_within } => {
+            if keep_last.is_none() && keep_within.is_none() {
+                return Err(Error::invalid("prune needs --keep-last, --keep-within or both"));
+            }
+            emit(&session.prune(&branch, keep_last, keep_within).await?, json)
+        }
+        Command::Gc { grace } => {
+            let bar = progress_bar(args.quiet);
+            let report = session.gc(grace, |progress| show_progress(&bar, progress)).await;
+            bar.finish_and_clear();
+            emit(&report?, json)
+        }
+        Command::Status => emit(&session.status().await?, json),
+    }
+}
+
+/// The folder of a local store, never read as files to commit.
+fn store_folder(config: &Config) -> Vec<PathBuf> {
+    cli::local_folder(&config.store).ok().flatten().into_iter().collect()
+}
+
+fn commit_args(command: CommitCommand, branch: &str, config: &Config) -> Result<CommitArgs, Error> {
+    let author = command.who.signature()?;
+    let policy = Policy::new()
+        .exclude(command.exclude.iter().cloned())
+        .map_err(|err| Error::invalid(err.to_string()))?;
+    let collected = Inputs {
+        root: command.root,
+        paths: command.paths,
+        skip: store_folder(config),
+        policy,
+    }
+    .collect()?;
+    let mut args = CommitArgs::new(branch, author, command.message);
+    args.changes = collected.changes;
+    args.skipped = collected.skipped;
+    if command.sync {
+        args.sync = collected.folders;
+    }
+    if let Some(path) = command.stdin {
+        let mut data = Vec::new();
+        io::stdin().read_to_end(&mut data).map_err(|source| Error::Unreadable {
+            path: "stdin".into(),
+            source,
+        })?;
+        args.changes.push(Change::put(path, data));
+    }
+    args.changes.extend(command.delete.into_iter().map(Change::delete));
+    for pair in command.rename.chunks(2) {
+        if let [from, to] = pair {
+            args.changes.push(Change::rename(from.as_str(), to.as_str()));
+        }
+    }
+    args.expect_head = command.expect_head.as_deref().map(object_id).transpose()?;
+    args.on_conflict = match command.on_conflict {
+        OnConflict::Fail => ConflictPolicy::Fail,
+        OnConflict::Ours => ConflictPolicy::Ours,
+        OnConflict::Theirs => ConflictPolicy::Theirs,
+    };
+    args.allow_empty = command.allow_empty;
+    args.max_attempts = command.max_attempts;
+    Ok(args)
+}
+
+/// Print a report on stdout. A closed pipe (`snapgit log | head`) is not an error.
+fn emit<R: Report>(report: &R, json: bool) -> Result<(), Error> {
+    let mut out = Vec::new();
+    if json {
+        serde_json::to_writer(&mut out, report).map_err(|err| Error::invalid(err.to_string()))?;
+        out.push(b'\n');
+    } else {
+        report.write_text(&mut out);
+    }
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(&out).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => Err(Error::Unreadable {
+            path: "stdout".into(),
+            source: err,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} gc: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn show_progress(bar: &indicatif::ProgressBar, progress: &Progress) {
+    let message = match progress.phase {
+        Phase::ListRefs => "listing refs".to_owned(),
+        Phase::ReadRefs => format!("reading refs {}/{}", progress.refs_read, progress.refs_listed),
+        Phase::Mark => format!(
+            "marking: {} reachable objects, {} rounds",
+            progress.reachable, progress.rounds
+        ),
+        Phase::ListObjects => "listing objects".to_owned(),
+        Phase::Sweep => {
+            if bar.length().is_none() {
+                bar.set_length(progress.objects_listed);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("gc: sweeping {bar:30} {pos}/{len} {msg} [{elapsed}]")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+            }
+            bar.set_position(progress.examined);
+            format!("{} deleted, {} young", progress.deleted, progress.young)
+        }
+        _ => "done".to_owned(),
+    };
+    bar.set_message(message);
+}

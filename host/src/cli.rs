@@ -1,0 +1,775 @@
+//! What the `snapgit` command does, as a library: open a store by URL, then one method
+//! per command, each returning a [`Report`] the binary prints as text or JSON.
+//!
+//! The binary (`src/bin/snapgit.rs`) only parses arguments and prints; everything here
+//! is callable from tests and other programs.
+//!
+//! - A store is named by URL ([`crate::storage::open`]): a folder (the default,
+//!   [`DEFAULT_STORE`] in the current directory), `file:///abs/path`, `s3://bucket/prefix`,
+//!   `gs://…`, `az://…`, or `memory:`.
+//! - Every command works on one repo of the store ([`DEFAULT_REPO`] unless named).
+//! - A ref is a branch of that repo or a full commit id.
+//! - Errors carry a stable [`Code`] and exit status ([`error`]).
+//!
+//! ```
+//! use snapgit_host::cli::{CommitArgs, Config, Session};
+//! use snapgit_core::commit::{Change, Signature};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), snapgit_host::cli::Error> {
+//! let config = Config::new("memory:");
+//! let me = Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let (mut session, _) = Session::init(&config, "main", me.clone()).await?;
+//! let mut args = CommitArgs::new("main", me, "turn 1");
+//! args.changes.push(Change::put("memory.md", "# Memory\n"));
+//! let report = session.commit(args).await?;
+//! assert_eq!(report.changes.files_changed, 1);
+//! let head = session.resolve("main").await?;
+//! let log = session.log(&head, None, 10, None, false).await?;
+//! assert_eq!(log.commits.len(), 2); // the commit, and the repo's first (empty) commit
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod error;
+pub mod input;
+pub mod output;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use bstr::{BString, ByteSlice};
+use snapgit_core::{
+    HashKind, ObjectCache, ObjectId, Operation, Step,
+    commit::{self, Change, Signature},
+    diff::tree::{self as diff_tree, Diff},
+    gc, history, id,
+    merge::ConflictPolicy,
+    read,
+    repo::{self, AdminOutput, CommitRequest, RepoOp, RestoreRequest, Start},
+    step::Answer,
+};
+
+pub use error::{Code, Error};
+pub use input::Inputs;
+pub use output::Report;
+use output::{
+    BranchCreated, BranchJson, BranchList, CatReport, Changes, CommitJson, CommitReport, Deleted, DiffFormat,
+    DiffReport, EntryJson, GcReport, InitReport, LogReport, LsReport, PruneReport, RepoCreated, RepoList, ShowReport,
+    Skipped, StatusReport,
+};
+
+use crate::{
+    driver,
+    lock::{Locks, redis::RedisLocks},
+    storage::{self, Storage},
+};
+
+/// The store used when none is named: this folder in the current directory.
+pub const DEFAULT_STORE: &str = ".snapgit";
+
+/// The repo used when none is named.
+pub const DEFAULT_REPO: &str = "default";
+
+/// The branch used when none is named.
+pub const DEFAULT_BRANCH: &str = "main";
+
+/// How long a commit holds the branch's advisory lock, by default, when a lock service
+/// is configured.
+pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(30);
+
+/// Where and how to open a store.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The store's URL, or a folder.
+    pub store: String,
+    /// The repo commands work on.
+    pub repo: String,
+    /// A Redis server for advisory locks (`redis://host:port/db`); `None` for none.
+    pub redis_url: Option<String>,
+    /// How long a commit holds the branch's lock.
+    pub lock_ttl: Duration,
+    /// Backend options (credentials, limits).
+    pub storage: storage::Options,
+}
+
+impl Config {
+    /// The store at `store`, repo [`DEFAULT_REPO`], no locks, options from the
+    /// environment.
+    pub fn new(store: impl Into<String>) -> Self {
+        Config {
+            store: store.into(),
+            repo: DEFAULT_REPO.into(),
+            redis_url: None,
+            lock_ttl: DEFAULT_LOCK_TTL,
+            storage: storage::Options::from_env(),
+        }
+    }
+}
+
+/// The folder a store URL names, if it names one.
+pub fn local_folder(url: &str) -> Result<Option<PathBuf>, Error> {
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|s| s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    match scheme {
+        None => Ok(Some(PathBuf::from(url))),
+        Some("file") => {
+            let parsed =
+                url::Url::parse(url).map_err(|err| Error::invalid(format!("invalid store URL {url:?}: {err}")))?;
+            let path = parsed.to_file_path().map_err(|()| {
+                Error::invalid(format!(
+                    "{url:?} does not name a local folder (use file:///absolute/path)"
+                ))
+            })?;
+            Ok(Some(path))
+        }
+        Some(_) => Ok(None),
+    }
+}
+
+/// What a commit takes.
+#[derive(Debug, Clone)]
+pub struct CommitArgs {
+    /// The branch; it must exist.
+    pub branch: String,
+    /// Changes given directly (files from stdin, deletes, renames, files read with
+    /// [`Inputs::collect`]).
+    pub changes: Vec<Change>,
+    /// Folders (repo paths; empty for the root) to mirror: files on the branch below
+    /// them that are not among `changes` are deleted.
+    pub sync: Vec<BString>,
+    /// Local files passed over, reported back.
+    pub skipped: Vec<(BString, String)>,
+    /// Who.
+    pub author: Signature,
+    /// The message.
+    pub message: String,
+    /// Fail with `HEAD_MOVED` instead of replaying onto a branch that is not here.
+    pub expect_head: Option<ObjectId>,
+    /// How to settle a path changed on both sides during a replay.
+    pub on_conflict: ConflictPolicy,
+    /// Commit even when nothing changes.
+    pub allow_empty: bool,
+    /// Attempts before giving up the race.
+    pub max_attempts: u32,
+}
+
+impl CommitArgs {
+    /// A commit to `branch`, no changes yet, conflicts failing.
+    pub fn new(branch: impl Into<String>, author: Signature, message: impl Into<String>) -> Self {
+        CommitArgs {
+            branch: branch.into(),
+            changes: Vec::new(),
+            sync: Vec::new(),
+            skipped: Vec::new(),
+            author,
+            message: message.into(),
+            expect_head: None,
+            on_conflict: ConflictPolicy::Fail,
+            allow_empty: false,
+            max_attempts: repo::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// An open store and the repo commands work on, with a cache that lives as long as the
+/// session (so a second operation reads only what the first did not).
+#[derive(Debug)]
+pub struct Session {
+    storage: Arc<dyn Storage>,
+    locks: Option<Arc<dyn Locks>>,
+    cache: ObjectCache,
+    repo: String,
+    lock_ttl_ms: Option<u64>,
+}
+
+/// Drives an operation and reports its progress after every step.
+struct Observed<'a, O, F> {
+    op: &'a mut O,
+    on_step: F,
+}
+
+impl<O: Operation, F: FnMut(&O)> Operation for Observed<'_, O, F> {
+    type Output = O::Output;
+    type Error = O::Error;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<O::Output>, O::Error> {
+        let step = self.op.poll(cache);
+        (self.on_step)(self.op);
+        step
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), O::Error> {
+        self.op.provide(cache, objects)
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), O::Error> {
+        self.op.answer(cache, answer)
+    }
+}
+
+impl Session {
+    /// Open an existing store. A folder store must exist already (nothing is created);
+    /// an object-storage store is not contacted until the first command.
+    pub async fn open(config: &Config) -> Result<Self, Error> {
+        if let Some(folder) = local_folder(&config.store)? {
+            // Opening a folder creates it; a typo must not leave a new store behind.
+            if !folder.join("HEAD").is_file() || !folder.join("objects").is_dir() {
+                return Err(Error::NoStore {
+                    location: folder.display().to_string(),
+                });
+            }
+        }
+        Self::connect(config).await
+    }
+
+    async fn connect(config: &Config) -> Result<Self, Error> {
+        repo::RepoOp::list_branches(&config.repo)?;
+        let storage = storage::open(&config.store, &config.storage)?;
+        let locks: Option<Arc<dyn Locks>> = match &config.redis_url {
+            Some(url) => {
+                let locks = RedisLocks::connect(url).await?;
+                // Core names locks by repo and branch only; keep stores apart.
+                Some(Arc::new(locks.with_prefix(format!("snapgit:{}:", storage.location()))))
+            }
+            None => None,
+        };
+        let lock_ttl_ms = locks
+            .as_ref()
+            .map(|_| u64::try_from(config.lock_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        Ok(Session {
+            storage,
+            locks,
+            cache: ObjectCache::new(HashKind::Sha1),
+            repo: config.repo.clone(),
+            lock_ttl_ms,
+        })
+    }
+
+    /// Create the store if missing, and its repo with an empty first commit on `branch`
+    /// if missing. Running it again changes nothing.
+    pub async fn init(config: &Config, branch: &str, author: Signature) -> Result<(Self, InitReport), Error> {
+        // Refuse bad names and signatures before the store's folder is created.
+        let probe = ObjectCache::new(HashKind::Sha1);
+        RepoOp::create_repo(&probe, &config.repo, branch, Vec::new(), author.clone(), "init")?;
+        let mut session = Self::connect(config).await?;
+        let created = match session.read_head(branch).await {
+            Ok(head) => Err(head),
+            Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {
+                let branches = session.branch_names().await;
+                match branches {
+                    Ok(_) => {
+                        return Err(Error::Repo(repo::Error::RepoExists {
+                            repo: session.repo.clone(),
+                        }));
+                    }
+                    Err(Error::Repo(repo::Error::RepoNotFound { .. })) => {
+                        let repo = session.repo.clone();
+                        let created = session.create_repo(&repo, branch, Vec::new(), author, "init").await?;
+                        Ok(created.commit)
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            Err(err) => return Err(err),
+        };
+        let (commit, created) = match created {
+            Ok(commit) => (commit, true),
+            Err(head) => (head.to_string(), false),
+        };
+        let report = InitReport {
+            store: session.storage.location(),
+            repo: session.repo.clone(),
+            branch: branch.to_owned(),
+            commit,
+            created,
+        };
+        Ok((session, report))
+    }
+
+    /// The store.
+    pub fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
+    }
+
+    /// The repo commands work on.
+    pub fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    async fn run<O: Operation>(&mut self, op: &mut O) -> Result<O::Output, O::Error> {
+        driver::run(op, &mut self.cache, self.storage.as_ref(), self.locks.as_deref()).await
+    }
+
+    async fn admin(&mut self, mut op: RepoOp) -> Result<AdminOutput, Error> {
+        Ok(self.run(&mut op).await?)
+    }
+
+    async fn read_head(&mut self, branch: &str) -> Result<ObjectId, Error> {
+        match self.admin(RepoOp::read_head(&self.repo, branch)?).await? {
+            AdminOutput::Head(id) => Ok(id),
+            _ => Err(snapgit_core::step::Misuse("read_head returned something else").into()),
+        }
+    }
+
+    /// The commit a ref names: a full commit id, or the head of a branch of the repo.
+    pub async fn resolve(&mut self, name: &str) -> Result<ObjectId, Error> {
+        let kind = self.cache.hash_kind();
+        if name.len() == kind.len_in_hex() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(id::parse(kind, name)?);
+        }
+        match self.read_head(name).await {
+            Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {
+                // Say whether the repo itself is missing: that is the likelier mistake.
+                self.branch_names().await?;
+                Err(Error::UnknownRef {
+                    name: name.to_owned(),
+                    repo: self.repo.clone(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn branch_names(&mut self) -> Result<Vec<String>, Error> {
+        match self.admin(RepoOp::list_branches(&self.repo)?).await? {
+            AdminOutput::Branches(names) => Ok(names),
+            _ => Err(snapgit_core::step::Misuse("list_branches returned something else").into()),
+        }
+    }
+
+    /// `repo create`: a new repo with a first commit of `files` on `branch`.
+    pub async fn create_repo(
+        &mut self,
+        name: &str,
+        branch: &str,
+        files: Vec<Change>,
+        author: Signature,
+        message: &str,
+    ) -> Result<RepoCreated, Error> {
+        let op = RepoOp::create_repo(&self.cache, name, branch, files, author, message)?;
+        match self.admin(op).await? {
+            AdminOutput::Created { commit, files } => Ok(RepoCreated {
+                repo: name.to_owned(),
+                branch: branch.to_owned(),
+                commit: commit.to_string(),
+                changes: Changes::new(&files),
+            }),
+            _ => Err(snapgit_core::step::Misuse("create_repo returned something else").into()),
+        }
+    }
+
+    /// `repo list`.
+    pub async fn list_repos(&mut self) -> Result<RepoList, Error> {
+        match self.admin(RepoOp::list_repos()).await? {
+            AdminOutput::Repos(repos) => Ok(RepoList { repos }),
+            _ => Err(snapgit_core::step::Misuse("list_repos returned something else").into()),
+        }
+    }
+
+    /// `repo delete`: every ref of the repo (its objects go at the next GC).
+    pub async fn delete_repo(&mut self, name: &str) -> Result<Deleted, Error> {
+        match self.admin(RepoOp::delete_repo(name)?).await? {
+            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
+            _ => Err(snapgit_core::step::Misuse("delete_repo returned something else").into()),
+        }
+    }
+
+    /// `branch list`: each branch with its head.
+    pub async fn list_branches(&mut self) -> Result<BranchList, Error> {
+        let mut branches = Vec::new();
+        for name in self.branch_names().await? {
+            match self.read_head(&name).await {
+                Ok(head) => branches.push(BranchJson {
+                    name,
+                    head: head.to_string(),
+                }),
+                // Deleted between the listing and the read.
+                Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(BranchList {
+            repo: self.repo.clone(),
+            branches,
+        })
+    }
+
+    /// `branch create`: `branch` at `start` (a ref).
+    pub async fn create_branch(&mut self, branch: &str, start: &str) -> Result<BranchCreated, Error> {
+        let start = self.resolve(start).await?;
+        match self
+            .admin(RepoOp::create_branch(&self.repo, branch, Start::Commit(start))?)
+            .await?
+        {
+            AdminOutput::BranchCreated(commit) => Ok(BranchCreated {
+                branch: branch.to_owned(),
+                commit: commit.to_string(),
+            }),
+            _ => Err(snapgit_core::step::Misuse("create_branch returned something else").into()),
+        }
+    }
+
+    /// `branch delete`.
+    pub async fn delete_branch(&mut self, branch: &str) -> Result<Deleted, Error> {
+        match self.admin(RepoOp::delete_branch(&self.repo, branch)?).await? {
+            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
+            _ => Err(snapgit_core::step::Misuse("delete_branch returned something else").into()),
+        }
+    }
+
+    /// `commit`: the changes onto the branch, with compare-and-swap and replay.
+    pub async fn commit(&mut self, mut args: CommitArgs) -> Result<CommitReport, Error> {
+        if !args.sync.is_empty() {
+            let deletes = self.sync_deletes(&args).await?;
+            args.changes.extend(deletes);
+        }
+        if args.changes.is_empty() && !args.allow_empty {
+            return Err(Error::invalid(
+                "nothing to commit: name files or folders, or use --stdin, --delete or --rename",
+            ));
+        }
+        let mut request = CommitRequest::new(
+            self.repo.clone(),
+            args.branch.clone(),
+            args.changes,
+            args.author.clone(),
+            args.message.clone(),
+        );
+        request.expected_head = args.expect_head;
+        request.on_conflict = args.on_conflict;
+        request.allow_empty = args.allow_empty;
+        request.max_attempts = args.max_attempts;
+        request.lock_ttl_ms = self.lock_ttl_ms;
+        let skipped = skipped(&args.skipped);
+        let mut op = repo::Commit::new(&self.cache, request)?;
+        match self.run(&mut op).await {
+            Ok(out) => Ok(commit_report(
+                &self.repo,
+                &args.branch,
+                &args.message,
+                &args.author,
+                out,
+                skipped,
+            )),
+            Err(repo::Error::Build(commit::Error::EmptyCommit)) => {
+                let head = self.read_head(&args.branch).await?;
+                let info = self.run(&mut read::ReadCommit::new(head)).await?;
+                Ok(CommitReport {
+                    repo: self.repo.clone(),
+                    branch: args.branch,
+                    commit: head.to_string(),
+                    parent: info.parents.first().map(ToString::to_string),
+                    tree: info.tree.to_string(),
+                    created: false,
+                    message: args.message,
+                    author: (&args.author).into(),
+                    attempts: 1,
+                    objects_written: 0,
+                    bytes_written: 0,
+                    locked: false,
+                    settled: Vec::new(),
+                    skipped,
+                    changes: Changes::new(&[]),
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The deletes that make each synced folder on the branch hold only the files put.
+    async fn sync_deletes(&mut self, args: &CommitArgs) -> Result<Vec<Change>, Error> {
+        let head = self.read_head(&args.branch).await?;
+        let named: std::collections::HashSet<&BString> = args
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::Put { path, .. } | Change::Delete { path } => path,
+                Change::Rename { to, .. } => to,
+            })
+            .collect();
+        let renamed_from: std::collections::HashSet<&BString> = args
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Rename { from, .. } => Some(from),
+                _ => None,
+            })
+            .collect();
+        let skipped: std::collections::HashSet<&BString> = args.skipped.iter().map(|(p, _)| p).collect();
+        let mut deletes = Vec::new();
+        for folder in &args.sync {
+            let mut op = read::ListTree::new(head, folder.clone(), true)?;
+            let entries = match self.run(&mut op).await {
+                Ok(entries) => entries,
+                Err(read::Error::PathNotFound { .. }) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            for entry in entries {
+                let gone = !named.contains(&entry.path)
+                    && !renamed_from.contains(&entry.path)
+                    && !skipped.contains(&entry.path);
+                if gone && entry.mode.is_file() {
+                    deletes.push(Change::delete(entry.path));
+                }
+            }
+        }
+        Ok(deletes)
+    }
+
+    /// `restore`: a new commit on the branch whose tree (or `path`) equals `target`'s.
+    pub async fn restore(
+        &mut self,
+        branch: &str,
+        target: &str,
+        path: Option<BString>,
+        author: Signature,
+        message: Option<String>,
+        expect_head: Option<ObjectId>,
+    ) -> Result<CommitReport, Error> {
+        let target = self.resolve(target).await?;
+        let mut request = RestoreRequest::new(self.repo.clone(), branch, target, author.clone());
+        request.path = path.filter(|p| !p.is_empty());
+        request.message = message;
+        request.expected_head = expect_head;
+        request.lock_ttl_ms = self.lock_ttl_ms;
+        let mut op = repo::Commit::restore(&self.cache, request)?;
+        let out = self.run(&mut op).await?;
+        let info = self.run(&mut read::ReadCommit::new(out.commit)).await?;
+        Ok(commit_report(
+            &self.repo,
+            branch,
+            &info.message,
+            &author,
+            out,
+            Vec::new(),
+        ))
+    }
+
+    /// `log`: a page of history from `start`, newest first.
+    pub async fn log(
+        &mut self,
+        start: &ObjectId,
+        path: Option<BString>,
+        limit: usize,
+        cursor: Option<String>,
+        all_parents: bool,
+    ) -> Result<LogReport, Error> {
+        let mut request = history::Request::new(*start, limit);
+        request.path = path.filter(|p| !p.is_empty());
+        request.cursor = cursor.map(history::Cursor::from);
+        if all_parents {
+            request = request.all_parents();
+        }
+        let page = self.run(&mut history::Log::new(request)?).await?;
+        Ok(LogReport {
+            commits: page.commits.iter().map(CommitJson::from).collect(),
+            next: page.next.map(|c| c.to_string()),
+            oneline: false,
+        })
+    }
+
+    /// `show`: a commit's metadata and what it changed against its first parent.
+    pub async fn show(&mut self, commit: &ObjectId, patch: bool) -> Result<ShowReport, Error> {
+        let info = self.run(&mut read::ReadCommit::new(*commit)).await?;
+        let mut request = diff_tree::Request::new(None, *commit).with_line_stats();
+        request.patch = patch;
+        let out = self.run(&mut Diff::new(request)?).await?;
+        Ok(ShowReport {
+            commit: CommitJson::from(&info),
+            changes: Changes::new(&out.files),
+            patch: out.patch.as_ref().map(|p| p.to_str_lossy().into_owned()),
+            patch_bytes: out.patch,
+        })
+    }
+
+    /// `cat`: one file at a commit.
+    pub async fn cat(&mut self, commit: &ObjectId, path: &str) -> Result<CatReport, Error> {
+        let file = self.run(&mut read::ReadFile::new(*commit, path)?).await?;
+        Ok(CatReport::new(path.to_owned(), file.id, file.mode, file.data))
+    }
+
+    /// `ls`: a folder at a commit (the root when `path` is empty), without reading blobs.
+    pub async fn ls(&mut self, commit: &ObjectId, path: &str, recursive: bool) -> Result<LsReport, Error> {
+        let entries = self.run(&mut read::ListTree::new(*commit, path, recursive)?).await?;
+        Ok(LsReport {
+            commit: commit.to_string(),
+            entries: entries.iter().map(EntryJson::from).collect(),
+        })
+    }
+
+    /// `diff`: `from` (or the first parent of `to`) against `to`.
+    pub async fn diff(
+        &mut self,
+        from: Option<ObjectId>,
+        to: &ObjectId,
+        path: Option<BString>,
+        format: DiffFormat,
+    ) -> Result<DiffReport, Error> {
+        let mut request = diff_tree::Request::new(from, *to).with_line_stats();
+        request.path = path.filter(|p| !p.is_empty());
+        request.patch = format.patch;
+        let out = self.run(&mut Diff::new(request)?).await?;
+        Ok(DiffReport {
+            from: out.from.map(|id| id.to_string()),
+            to: out.to.to_string(),
+            changes: Changes::new(&out.files),
+            patch: out.patch.as_ref().map(|p| p.to_str_lossy().into_owned()),
+            patch_bytes: out.patch,
+            format,
+        })
+    }
+
+    /// `prune`: keep the last `keep_last` commits and/or those of the last `keep_within`
+    /// on `branch`, rewriting older history away.
+    pub async fn prune(
+        &mut self,
+        branch: &str,
+        keep_last: Option<usize>,
+        keep_within: Option<Duration>,
+    ) -> Result<PruneReport, Error> {
+        let retention = gc::Retention {
+            keep_last,
+            keep_within: keep_within.map(|d| gc::Within {
+                duration_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                now_ms: crate::util::now_ms(),
+            }),
+        };
+        let request = gc::PruneRequest::new(self.repo.clone(), branch, retention);
+        let pruned = self.run(&mut gc::Prune::new(request)?).await?;
+        Ok(PruneReport::from(&pruned))
+    }
+
+    /// `gc`: delete the objects no ref of any repo reaches and that are older than
+    /// `grace`, calling `on_progress` as it goes.
+    pub async fn gc(&mut self, grace: Duration, mut on_progress: impl FnMut(&gc::Progress)) -> Result<GcReport, Error> {
+        let mut options = gc::CollectOptions::new(crate::util::now_ms());
+        options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let mut op = gc::Collect::new(&self.cache, options)?;
+        let mut observed = Observed {
+            op: &mut op,
+            on_step: |op: &gc::Collect| on_progress(&op.progress()),
+        };
+        let collected = self.run(&mut observed).await?;
+        Ok(GcReport::from(&collected))
+    }
+
+    /// `status`: objects and bytes in the store, per repo, and unreachable.
+    pub async fn status(&mut self) -> Result<StatusReport, Error> {
+        let report = self.run(&mut gc::Footprint::new(&self.cache)).await?;
+        Ok(StatusReport::new(self.storage.location(), &report))
+    }
+}
+
+fn skipped(list: &[(BString, String)]) -> Vec<Skipped> {
+    list.iter()
+        .map(|(path, reason)| Skipped {
+            path: path.to_str_lossy().into_owned(),
+            reason: reason.clone(),
+        })
+        .collect()
+}
+
+fn commit_report(
+    repo: &str,
+    branch: &str,
+    message: &str,
+    author: &Signature,
+    out: repo::CommitOutput,
+    skipped: Vec<Skipped>,
+) -> CommitReport {
+    CommitReport {
+        repo: repo.to_owned(),
+        branch: branch.to_owned(),
+        commit: out.commit.to_string(),
+        parent: Some(out.parent.to_string()),
+        tree: out.tree.to_string(),
+        created: out.created,
+        message: message.to_owned(),
+        author: author.into(),
+        attempts: out.attempts,
+        objects_written: out.objects_written,
+        bytes_written: out.bytes_written,
+        locked: out.locked,
+        settled: out.settled.iter().map(|c| c.path.to_str_lossy().into_owned()).collect(),
+        skipped,
+        changes: Changes::new(&out.files),
+    }
+}
+
+/// Parse `Name <email>` into a signature at `seconds` (UTC).
+pub fn parse_author(text: &str, seconds: i64) -> Result<Signature, Error> {
+    let invalid = || Error::invalid(format!("invalid author {text:?}: expected \"Name <email>\""));
+    let (name, rest) = text.split_once('<').ok_or_else(invalid)?;
+    let email = rest.strip_suffix('>').ok_or_else(invalid)?;
+    let name = name.trim();
+    if name.is_empty() || email.contains(['<', '>']) {
+        return Err(invalid());
+    }
+    Ok(Signature::new(name, email.trim(), seconds))
+}
+
+/// Parse a duration: a number with a unit, `s`, `m`, `h`, `d` or `w` (`90s`, `12h`,
+/// `7d`); a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, Error> {
+    let invalid = || {
+        Error::invalid(format!(
+            "invalid duration {text:?}: expected e.g. 90s, 15m, 12h, 7d or 2w"
+        ))
+    };
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(invalid)
+}
+
+/// The current time in seconds since the Unix epoch.
+pub fn now_seconds() -> i64 {
+    crate::util::now_ms() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authors_and_durations_parse() {
+        let sig = parse_author("Agent Smith <agent@example.com>", 5).expect("valid");
+        assert_eq!(
+            (sig.name.as_str(), sig.email.as_str()),
+            ("Agent Smith", "agent@example.com")
+        );
+        assert!(parse_author("no email", 0).is_err());
+        assert!(parse_author("<a@b>", 0).is_err());
+        assert_eq!(parse_duration("90").expect("valid"), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").expect("valid"), Duration::from_secs(7200));
+        assert_eq!(parse_duration("7d").expect("valid"), Duration::from_secs(604_800));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn local_stores_are_recognised() {
+        assert_eq!(
+            local_folder(".snapgit").expect("valid"),
+            Some(PathBuf::from(".snapgit"))
+        );
+        assert_eq!(
+            local_folder("file:///tmp/x").expect("valid"),
+            Some(PathBuf::from("/tmp/x"))
+        );
+        assert_eq!(local_folder("s3://bucket/p").expect("valid"), None);
+        assert_eq!(local_folder("memory:").expect("valid"), None);
+        assert!(local_folder("file://host/x").is_err());
+    }
+}

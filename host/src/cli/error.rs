@@ -1,0 +1,400 @@
+//! Every error the `snapgit` command reports, and its exit code: made here and nowhere
+//! else.
+//!
+//! Each error has a stable [`Code`] (the same names the npm package uses) and a human
+//! message; the code decides the exit status:
+//!
+//! | exit | code | what |
+//! |---|---|---|
+//! | 0 | | success (also a commit that found nothing to change) |
+//! | 1 | `MISUSE` | an internal error: please report it |
+//! | 2 | `INVALID_INPUT`, `POLICY` | bad arguments: names, paths, ids, URLs, options, credentials missing, unreadable files, excluded or oversized files |
+//! | 3 | `NOT_FOUND` | no such store, repo, branch, commit or path |
+//! | 4 | `CONFLICT`, `ALREADY_EXISTS`, `HEAD_MOVED`, `EMPTY_COMMIT` | the change cannot apply: the same path changed on both sides, something in the way, the repo or branch exists, the branch is not at `--expect-head`, nothing to restore |
+//! | 5 | `LOST_RACE` | every attempt lost the compare-and-swap to other writers |
+//! | 6 | `STORAGE` | storage or the lock service failed or cannot be reached |
+//! | 7 | `CORRUPT` | stored data is not what it must be |
+//! | 8 | `LIMIT` | a size or count limit was exceeded |
+//!
+//! Usage errors found by the argument parser also exit with 2.
+
+use std::{fmt, path::PathBuf};
+
+use snapgit_core::{
+    commit, diff::tree as diff, gc, history, id, object, read, repo, restore, step::Misuse, store::NameError,
+};
+
+use crate::{driver::NoLocks, lock, storage};
+
+/// The cause of an error, as a stable machine-readable string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    /// A bad argument: invalid path, name, id, URL, option or configuration; an unreadable file.
+    InvalidInput,
+    /// A store, repo, branch, commit, path or object that does not exist.
+    NotFound,
+    /// A repo or branch that already exists.
+    AlreadyExists,
+    /// Stored data that is not what it must be.
+    Corrupt,
+    /// A path changed on both sides, or something stands where a change writes.
+    Conflict,
+    /// Every attempt lost the compare-and-swap to other writers.
+    LostRace,
+    /// The branch is not at the head the caller expected.
+    HeadMoved,
+    /// Nothing to commit or restore, and that was asked to fail.
+    EmptyCommit,
+    /// The changes break the write policy (excluded path, file too large).
+    Policy,
+    /// A size or count limit was exceeded.
+    Limit,
+    /// Storage or the lock service failed.
+    Storage,
+    /// An internal error.
+    Misuse,
+}
+
+impl Code {
+    /// The code as text: `INVALID_INPUT`, `NOT_FOUND`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::InvalidInput => "INVALID_INPUT",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::Corrupt => "CORRUPT",
+            Code::Conflict => "CONFLICT",
+            Code::LostRace => "LOST_RACE",
+            Code::HeadMoved => "HEAD_MOVED",
+            Code::EmptyCommit => "EMPTY_COMMIT",
+            Code::Policy => "POLICY",
+            Code::Limit => "LIMIT",
+            Code::Storage => "STORAGE",
+            Code::Misuse => "MISUSE",
+        }
+    }
+
+    /// The process exit status for this cause (see the module overview).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Code::Misuse => 1,
+            Code::InvalidInput | Code::Policy => 2,
+            Code::NotFound => 3,
+            Code::Conflict | Code::AlreadyExists | Code::HeadMoved | Code::EmptyCommit => 4,
+            Code::LostRace => 5,
+            Code::Storage => 6,
+            Code::Corrupt => 7,
+            Code::Limit => 8,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a command failed. Core's errors are kept whole; [`Error::code`] classifies them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+    /// A local file or folder to commit cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A local folder store does not exist yet.
+    #[error("no store at {location} (create one with `snapgit init`, or name another with --store)")]
+    NoStore {
+        /// Where it was looked for.
+        location: String,
+    },
+    /// A ref that is neither a branch of the repo nor a full commit id.
+    #[error("unknown ref {name:?}: not a branch of repo {repo:?}, nor a full commit id")]
+    UnknownRef {
+        /// The ref given.
+        name: String,
+        /// The repo.
+        repo: String,
+    },
+    /// The store cannot be opened.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    /// The lock service cannot be reached.
+    #[error(transparent)]
+    Lock(#[from] lock::Error),
+    /// A text that is not a full object id.
+    #[error(transparent)]
+    Id(#[from] id::Error),
+    /// A repo or branch name refused by git's rules.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A repo operation failed (create, list, branches, commit, restore).
+    #[error(transparent)]
+    Repo(#[from] repo::Error),
+    /// A read failed.
+    #[error(transparent)]
+    Read(#[from] read::Error),
+    /// A history walk failed.
+    #[error(transparent)]
+    History(#[from] history::Error),
+    /// A diff failed.
+    #[error(transparent)]
+    Diff(#[from] diff::Error),
+    /// A prune failed.
+    #[error(transparent)]
+    Prune(#[from] gc::PruneError),
+    /// The footprint report failed.
+    #[error(transparent)]
+    Footprint(#[from] gc::FootprintError),
+    /// Garbage collection failed.
+    #[error(transparent)]
+    Collect(#[from] gc::CollectError),
+}
+
+impl Error {
+    /// An invalid argument, with a message naming it.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
+    /// The cause.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
+            Error::NoStore { .. } | Error::UnknownRef { .. } => Code::NotFound,
+            Error::Storage(err) => storage_code(err),
+            Error::Lock(err) => lock_code(err),
+            Error::Repo(err) => repo_code(err),
+            Error::Read(err) => read_code(err),
+            Error::History(err) => history_code(err),
+            Error::Diff(err) => diff_code(err),
+            Error::Prune(err) => prune_code(err),
+            Error::Footprint(err) => match err {
+                gc::FootprintError::Object(e) => object_code(e),
+                gc::FootprintError::Storage(e) => boxed_code(e.as_ref()),
+                gc::FootprintError::Misuse(_) => Code::Misuse,
+                _ => Code::Corrupt,
+            },
+            Error::Collect(err) => match err {
+                gc::CollectError::InvalidOption { .. } => Code::InvalidInput,
+                gc::CollectError::Object(e) => object_code(e),
+                gc::CollectError::Storage(e) => boxed_code(e.as_ref()),
+                gc::CollectError::Misuse(_) => Code::Misuse,
+                _ => Code::Corrupt,
+            },
+        }
+    }
+
+    /// The message, with every underlying cause that is not already part of it.
+    pub fn message(&self) -> String {
+        let mut message = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        message
+    }
+}
+
+fn storage_code(err: &storage::Error) -> Code {
+    use storage::Error as E;
+    match err {
+        E::InvalidKey { .. } | E::Config { .. } => Code::InvalidInput,
+        E::TooLarge { .. } => Code::Limit,
+        E::CorruptRef { .. } => Code::Corrupt,
+        _ => Code::Storage,
+    }
+}
+
+fn lock_code(err: &lock::Error) -> Code {
+    match err {
+        lock::Error::InvalidTtl { .. } | lock::Error::Config { .. } => Code::InvalidInput,
+        _ => Code::Storage,
+    }
+}
+
+/// A storage or lock error as core carries it (boxed whole by the driver).
+fn boxed_code(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
+    if let Some(err) = err.downcast_ref::<storage::Error>() {
+        storage_code(err)
+    } else if let Some(err) = err.downcast_ref::<lock::Error>() {
+        lock_code(err)
+    } else if err.downcast_ref::<NoLocks>().is_some() {
+        Code::Misuse
+    } else {
+        Code::Storage
+    }
+}
+
+fn object_code(err: &object::Error) -> Code {
+    match err {
+        // An object a commit or tree names is missing: the store lost it.
+        object::Error::NotFound { .. } => Code::Corrupt,
+        object::Error::TooLarge { .. } => Code::Limit,
+        _ => Code::Corrupt,
+    }
+}
+
+fn commit_code(err: &commit::Error) -> Code {
+    use commit::Error as E;
+    match err {
+        E::EmptyCommit => Code::EmptyCommit,
+        E::PathNotFound { .. } => Code::NotFound,
+        E::PathConflict { .. } => Code::Conflict,
+        E::FileTooLarge { .. } | E::TooManyChanges { .. } => Code::Limit,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn restore_code(err: &restore::Error) -> Code {
+    use restore::Error as E;
+    match err {
+        E::UnknownCommit { .. } | E::PathNotFound { .. } => Code::NotFound,
+        E::PathConflict { .. } => Code::Conflict,
+        E::NothingToRestore => Code::EmptyCommit,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn repo_code(err: &repo::Error) -> Code {
+    use repo::Error as E;
+    match err {
+        E::InvalidName(_) => Code::InvalidInput,
+        E::RepoExists { .. } | E::BranchExists { .. } => Code::AlreadyExists,
+        E::RepoNotFound { .. } | E::BranchNotFound { .. } => Code::NotFound,
+        E::Policy(_) => Code::Policy,
+        E::HeadMoved { .. } => Code::HeadMoved,
+        E::Conflict(_) => Code::Conflict,
+        E::LostRace { .. } => Code::LostRace,
+        E::Build(e) => commit_code(e),
+        E::Restore(e) => restore_code(e),
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn read_code(err: &read::Error) -> Code {
+    use read::Error as E;
+    match err {
+        E::PathNotFound { .. } | E::UnknownCommit { .. } => Code::NotFound,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn history_code(err: &history::Error) -> Code {
+    use history::Error as E;
+    match err {
+        E::UnknownCommit { .. } => Code::NotFound,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn diff_code(err: &diff::Error) -> Code {
+    use diff::Error as E;
+    match err {
+        E::UnknownCommit { .. } | E::PathNotFound { .. } => Code::NotFound,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+fn prune_code(err: &gc::PruneError) -> Code {
+    use gc::PruneError as E;
+    match err {
+        E::BranchNotFound { .. } => Code::NotFound,
+        E::Contention { .. } => Code::LostRace,
+        E::Unrewritable { .. } => Code::Corrupt,
+        E::Object(e) => object_code(e),
+        E::Storage(e) => boxed_code(e.as_ref()),
+        E::Misuse(_) => Code::Misuse,
+        _ => Code::InvalidInput,
+    }
+}
+
+impl From<Misuse> for Error {
+    fn from(err: Misuse) -> Self {
+        Error::Repo(repo::Error::Misuse(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_distinct_name_and_a_nonzero_exit() {
+        let codes = [
+            Code::InvalidInput,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::Corrupt,
+            Code::Conflict,
+            Code::LostRace,
+            Code::HeadMoved,
+            Code::EmptyCommit,
+            Code::Policy,
+            Code::Limit,
+            Code::Storage,
+            Code::Misuse,
+        ];
+        let mut names: Vec<_> = codes.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), codes.len());
+        assert!(codes.iter().all(|c| c.exit_code() != 0));
+        assert_eq!(Code::LostRace.exit_code(), 5);
+        assert_eq!(
+            serde_json::to_string(&Code::InvalidInput).expect("a unit variant serializes"),
+            "\"INVALID_INPUT\""
+        );
+    }
+
+    #[test]
+    fn storage_errors_inside_core_errors_keep_their_cause() {
+        let config = storage::Error::Config {
+            reason: "no credentials".into(),
+            source: None,
+        };
+        let err = Error::Repo(repo::Error::Storage(config.boxed()));
+        assert_eq!(err.code(), Code::InvalidInput);
+        let io = storage::Error::Io {
+            op: "read",
+            path: "x".into(),
+            source: std::io::Error::other("down"),
+        };
+        let err = Error::Read(read::Error::Storage(io.boxed()));
+        assert_eq!(err.code(), Code::Storage);
+        assert!(err.message().contains("down"));
+    }
+}

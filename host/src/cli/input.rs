@@ -1,0 +1,270 @@
+//! Local files as changes: the paths named on the command line, read from disk, with
+//! their paths in the repo relative to a root folder.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Component, Path, PathBuf},
+};
+
+use bstr::{BString, ByteSlice};
+use snapgit_core::{Mode, commit::Change, policy::Policy};
+
+use super::Error;
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Paths in the repo are relative to this folder (the current directory by default).
+    pub root: PathBuf,
+    /// Files and folders to commit; a folder brings every file below it.
+    pub paths: Vec<PathBuf>,
+    /// Folders never read (the store's own folder, when it lies below the root).
+    pub skip: Vec<PathBuf>,
+    /// Files and folders left out: gitignore-style patterns, matched on repo paths.
+    pub policy: Policy,
+}
+
+/// Files read from disk.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// One put per file, sorted by path.
+    pub changes: Vec<Change>,
+    /// The repo path of each folder named (empty for the root), for `--sync`.
+    pub folders: Vec<BString>,
+    /// Files passed over, with why: excluded by a pattern, or not a file.
+    pub skipped: Vec<(BString, String)>,
+}
+
+impl Inputs {
+    /// Read every file named, or below a folder named. A path outside the root, or one
+    /// that cannot be read, fails the whole collection: nothing is committed.
+    pub fn collect(&self) -> Result<Collected, Error> {
+        let root = absolute(&self.root)?;
+        let skip: Vec<PathBuf> = self.skip.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
+        let mut files = BTreeMap::new();
+        let mut out = Collected::default();
+        for path in &self.paths {
+            let full = absolute(&root.join(path))?;
+            let repo_path = repo_path(&root, &full, path)?;
+            let meta = fs::symlink_metadata(&full).map_err(|source| Error::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
+            if meta.is_dir() {
+                out.folders.push(repo_path.clone());
+                self.walk(&full, repo_path, &skip, &mut files, &mut out.skipped)?;
+            } else if repo_path.is_empty() {
+                return Err(Error::invalid(format!("{} is not a file", path.display())));
+            } else {
+                self.file(&full, repo_path, &meta, &mut files, &mut out.skipped)?;
+            }
+        }
+        out.changes = files.into_values().collect();
+        Ok(out)
+    }
+
+    fn walk(
+        &self,
+        dir: &Path,
+        repo_dir: BString,
+        skip: &[PathBuf],
+        files: &mut BTreeMap<BString, Change>,
+        skipped: &mut Vec<(BString, String)>,
+    ) -> Result<(), Error> {
+        if fs::canonicalize(dir).is_ok_and(|real| skip.contains(&real)) {
+            return Ok(());
+        }
+        let unreadable = |source| Error::Unreadable {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .map_err(unreadable)?
+            .collect::<Result<_, _>>()
+            .map_err(unreadable)?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                skipped.push((
+                    BString::from(entry.path().to_string_lossy().as_bytes()),
+                    "its name is not UTF-8".into(),
+                ));
+                continue;
+            };
+            // A nested git repository's own folder is never part of a snapshot.
+            if name.eq_ignore_ascii_case(".git") {
+                continue;
+            }
+            let repo_path = if repo_dir.is_empty() {
+                BString::from(name)
+            } else {
+                BString::from(format!("{repo_dir}/{name}"))
+            };
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(|source| Error::Unreadable {
+                path: path.clone(),
+                source,
+            })?;
+            if meta.is_dir() {
+                if let Some(pattern) = self.policy.excluded(format!("{repo_path}/").as_bytes().as_bstr()) {
+                    skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                    continue;
+                }
+                self.walk(&path, repo_path, skip, files, skipped)?;
+            } else {
+                self.file(&path, repo_path, &meta, files, skipped)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn file(
+        &self,
+        path: &Path,
+        repo_path: BString,
+        meta: &fs::Metadata,
+        files: &mut BTreeMap<BString, Change>,
+        skipped: &mut Vec<(BString, String)>,
+    ) -> Result<(), Error> {
+        if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
+            skipped.push((repo_path, format!("excluded by {pattern:?}")));
+            return Ok(());
+        }
+        let unreadable = |source| Error::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        let (data, mode) = if meta.file_type().is_symlink() {
+            let target = fs::read_link(path).map_err(unreadable)?;
+            (target.into_os_string().into_encoded_bytes(), Mode::Symlink)
+        } else if meta.is_file() {
+            (fs::read(path).map_err(unreadable)?, file_mode(meta))
+        } else {
+            skipped.push((repo_path, "not a regular file, folder or symlink".into()));
+            return Ok(());
+        };
+        files.insert(
+            repo_path.clone(),
+            Change::Put {
+                path: repo_path,
+                data,
+                mode,
+            },
+        );
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(meta: &fs::Metadata) -> Mode {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o111 != 0 {
+        Mode::Executable
+    } else {
+        Mode::Regular
+    }
+}
+
+#[cfg(not(unix))]
+fn file_mode(_meta: &fs::Metadata) -> Mode {
+    Mode::Regular
+}
+
+/// `path` made absolute against the current directory, with `.` and `..` resolved by
+/// name (as a shell does for `cd`), so `notes/../x` is `x`.
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    let full = std::path::absolute(path).map_err(|source| Error::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut out = PathBuf::new();
+    for component in full.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// The repo path of `full` below `root`: `/`-separated, empty for the root itself.
+fn repo_path(root: &Path, full: &Path, given: &Path) -> Result<BString, Error> {
+    let relative = full.strip_prefix(root).map_err(|_| {
+        Error::invalid(format!(
+            "{} is outside the root folder {} (paths in the repo are relative to it; set it with --root)",
+            given.display(),
+            root.display()
+        ))
+    })?;
+    let mut parts = Vec::new();
+    for component in relative.components() {
+        let part = component
+            .as_os_str()
+            .to_str()
+            .ok_or_else(|| Error::invalid(format!("{} is not valid UTF-8", given.display())))?;
+        parts.push(part);
+    }
+    Ok(BString::from(parts.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put_paths(collected: &Collected) -> Vec<String> {
+        collected
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::Put { path, .. } => path.to_string(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn folders_bring_their_files_relative_to_the_root() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let root = dir.path();
+        fs::create_dir_all(root.join("notes/deep")).expect("folders");
+        fs::create_dir_all(root.join(".git")).expect("folders");
+        fs::create_dir_all(root.join("store")).expect("folders");
+        fs::write(root.join("notes/a.md"), "a").expect("write");
+        fs::write(root.join("notes/deep/b.log"), "b").expect("write");
+        fs::write(root.join(".git/config"), "x").expect("write");
+        fs::write(root.join("store/HEAD"), "x").expect("write");
+        fs::write(root.join("top.md"), "t").expect("write");
+        let inputs = Inputs {
+            root: root.to_owned(),
+            paths: vec![".".into(), "notes/../top.md".into()],
+            skip: vec![root.join("store")],
+            policy: Policy::new().exclude(["*.log"]).expect("a pattern"),
+        };
+        let collected = inputs.collect().expect("readable");
+        assert_eq!(put_paths(&collected), ["notes/a.md", "top.md"]);
+        assert_eq!(collected.folders, [BString::from("")]);
+        assert_eq!(collected.skipped[0].0, "notes/deep/b.log");
+    }
+
+    #[test]
+    fn paths_outside_the_root_and_missing_files_are_refused() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let inputs = Inputs {
+            root: dir.path().join("root"),
+            paths: vec!["../elsewhere.md".into()],
+            ..Inputs::default()
+        };
+        assert!(matches!(inputs.collect(), Err(Error::Invalid(m)) if m.contains("outside")));
+        let inputs = Inputs {
+            root: dir.path().to_owned(),
+            paths: vec!["missing.md".into()],
+            ..Inputs::default()
+        };
+        assert!(matches!(inputs.collect(), Err(Error::Unreadable { .. })));
+    }
+}

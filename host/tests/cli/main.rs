@@ -1,0 +1,1 @@
+//! The `snapgit` binary's tests.
