@@ -14,8 +14,15 @@ import { build } from "esbuild";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Bundle `entry` into `outdir`/worker.js, with each `.wasm` it imports copied next to it. */
-export async function bundle({ entry = path.join(here, "worker.js"), outdir = path.join(here, "dist") } = {}) {
+/**
+ * Bundle `entry` into `outdir`/worker.js, with each `.wasm` it imports copied next to it.
+ * `conditions` are wrangler's; Vercel Edge resolves `edge-light` first instead.
+ */
+export async function bundle({
+  entry = path.join(here, "worker.js"),
+  outdir = path.join(here, "dist"),
+  conditions = ["workerd", "worker", "browser"],
+} = {}) {
   await mkdir(outdir, { recursive: true });
   const wasm = {
     name: "compiled-wasm",
@@ -35,7 +42,7 @@ export async function bundle({ entry = path.join(here, "worker.js"), outdir = pa
     format: "esm",
     platform: "neutral",
     target: "es2022",
-    conditions: ["workerd", "worker", "browser"],
+    conditions,
     mainFields: ["module", "main"],
     metafile: true,
     logLevel: "warning",

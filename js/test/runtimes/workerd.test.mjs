@@ -4,6 +4,8 @@
 // scenarios on each request, with the memory adapter and with the R2 adapter on an R2
 // binding. workerd has no R2 storage of its own (its config binds a bucket to a service
 // that speaks R2's protocol), so the binding is served by examples/worker/local-r2.js.
+// The `edge-light` entry (Vercel Edge, which imports `.wasm?module`) is bundled the same
+// way and run in workerd too, the closest runtime at hand.
 import assert from "node:assert/strict";
 import { copyFile } from "node:fs/promises";
 import path from "node:path";
@@ -14,27 +16,29 @@ import { scenarioSuite } from "./report.mjs";
 import { cleanup, root, scratch } from "./tools.mjs";
 import { startWorkerd } from "./workerd.mjs";
 
-let server;
-let inputs;
-const started = (async () => {
-  const out = await scratch("workerd");
-  const built = await bundle({ entry: path.join(root, "test/runtimes/workerd/worker.mjs"), outdir: out });
-  inputs = Object.keys(built.metafile.inputs);
-  await copyFile(path.join(root, "test/runtimes/workerd/config.capnp"), path.join(out, "config.capnp"));
-  await copyFile(path.join(root, "examples/worker/local-r2.js"), path.join(out, "local-r2.js"));
-  server = await startWorkerd(path.join(out, "config.capnp"));
-  return server;
-})();
-// Keep the rejection for the tests that await it, not as an unhandled one.
-started.catch(() => {});
-
+const servers = [];
 after(async () => {
-  await server?.stop();
+  await Promise.all(servers.map((server) => server.stop()));
   await cleanup();
 });
 
-async function get(pathname) {
-  const { url } = await started;
+/** The scenarios Worker bundled under `conditions` and served: `{ url, inputs }`. */
+async function serveScenarios(conditions) {
+  const out = await scratch("workerd");
+  const built = await bundle({ entry: path.join(root, "test/runtimes/workerd/worker.mjs"), outdir: out, conditions });
+  await copyFile(path.join(root, "test/runtimes/workerd/config.capnp"), path.join(out, "config.capnp"));
+  await copyFile(path.join(root, "examples/worker/local-r2.js"), path.join(out, "local-r2.js"));
+  const server = await startWorkerd(path.join(out, "config.capnp"));
+  servers.push(server);
+  return { url: server.url, inputs: Object.keys(built.metafile.inputs) };
+}
+
+const started = serveScenarios(["workerd", "worker", "browser"]);
+// Keep the rejection for the tests that await it, not as an unhandled one.
+started.catch(() => {});
+
+async function get(pathname, server = started) {
+  const { url } = await server;
   const response = await fetch(`${url}${pathname}`);
   const body = await response.text();
   assert.equal(response.status, 200, body);
@@ -44,7 +48,8 @@ async function get(pathname) {
 describe("workerd", () => {
   before(() => started);
 
-  test("the bundle takes the package's `workerd` entry", () => {
+  test("the bundle takes the package's `workerd` entry", async () => {
+    const { inputs } = await started;
     assert.ok(inputs.includes("dist/workerd.js"), inputs.join("\n"));
     for (const other of ["dist/node.js", "dist/browser.js", "dist/deno.js"]) assert.ok(!inputs.includes(other), other);
   });
@@ -71,3 +76,11 @@ scenarioSuite("workerd, r2 adapter on an R2 binding", async () => (await get("/?
 
 // A second request to the same isolate: module state (the loaded WebAssembly) is reused.
 scenarioSuite("workerd, memory adapter, second request", async () => (await get("/?adapter=memory")).results);
+
+scenarioSuite("workerd, edge-light entry, memory adapter", async () => {
+  const edgeLight = serveScenarios(["edge-light", "worker", "browser"]);
+  const { inputs } = await edgeLight;
+  assert.ok(inputs.includes("dist/edge-light.js"), inputs.join("\n"));
+  assert.ok(!inputs.includes("dist/workerd.js"));
+  return (await get("/?adapter=memory", edgeLight)).results;
+});
