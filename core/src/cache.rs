@@ -4,7 +4,7 @@ use std::{cell::Cell, collections::HashMap};
 
 use gix_hash::ObjectId;
 
-use crate::{limits::Limits, object::Object, step::RefState};
+use crate::{id::IdMap, limits::Limits, object::Object, step::RefState};
 
 /// Decoded objects by id, shared by every operation that is given it.
 ///
@@ -22,7 +22,7 @@ pub struct ObjectCache {
     capacity: usize,
     weight: usize,
     clock: Cell<u64>,
-    objects: HashMap<ObjectId, Slot>,
+    objects: IdMap<Slot>,
     refs: HashMap<String, RefState>,
 }
 
@@ -50,7 +50,7 @@ impl ObjectCache {
             capacity: DEFAULT_CAPACITY,
             weight: 0,
             clock: Cell::new(0),
-            objects: HashMap::new(),
+            objects: IdMap::default(),
             refs: HashMap::new(),
         }
     }
@@ -151,7 +151,8 @@ impl ObjectCache {
         }
         let target = self.capacity / 4 * 3;
         let mut by_age: Vec<(u64, ObjectId)> = self.objects.iter().map(|(id, s)| (s.used.get(), *id)).collect();
-        by_age.sort_unstable();
+        // The pairs are distinct (one per id), so a stable sort gives the same order.
+        crate::order::sort(&mut by_age);
         for (_, id) in by_age {
             if self.weight <= target {
                 break;

@@ -17,8 +17,9 @@ use gix_object::{Kind, tree::Entry};
 use crate::{
     cache::ObjectCache,
     diff::{self, ChangeKind, FileChange},
+    id::IdSet,
     object::{self, CollisionError, NewObject, Object},
-    path,
+    order, path,
     step::{Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
@@ -287,7 +288,7 @@ impl From<StorageError> for Error {
 #[derive(Default)]
 struct NewTrees {
     trees: Vec<(NewObject, gix_object::Tree)>,
-    ids: HashSet<ObjectId>,
+    ids: IdSet,
 }
 
 /// A file to write, validated and hashed.
@@ -616,7 +617,7 @@ impl Commit {
         &self,
         dir: &Dir,
         tree_id: Option<&ObjectId>,
-        known: &HashSet<ObjectId>,
+        known: &IdSet,
         out: &mut NewTrees,
     ) -> Result<Option<ObjectId>, Error> {
         let old = tree_id.and_then(|id| self.fetch.held_tree(id));
@@ -652,7 +653,7 @@ impl Commit {
                 (None, None) => {}
             }
         }
-        entries.sort();
+        order::sort(&mut entries);
         if entries.is_empty() {
             return Ok(None);
         }
@@ -665,12 +666,7 @@ impl Commit {
     }
 
     /// Encode a tree and add it to `out` unless the parent or `out` has it already.
-    fn emit_tree(
-        &self,
-        tree: gix_object::Tree,
-        known: &HashSet<ObjectId>,
-        out: &mut NewTrees,
-    ) -> Result<ObjectId, Error> {
+    fn emit_tree(&self, tree: gix_object::Tree, known: &IdSet, out: &mut NewTrees) -> Result<ObjectId, Error> {
         let encoded = object::encode_object(self.hash_kind, &tree).map_err(internal_collision)?;
         let id = encoded.id;
         if !known.contains(&id) && out.ids.insert(id) {
@@ -681,7 +677,7 @@ impl Commit {
 
     fn finish(&mut self, cache: &mut ObjectCache, base: Option<ObjectId>) -> Result<Output, Error> {
         // Everything reachable from the parent that this operation has seen.
-        let mut known = HashSet::new();
+        let mut known = IdSet::default();
         for (id, object) in self.fetch.held_objects() {
             known.insert(*id);
             if let Object::Tree(tree) = object {
@@ -703,8 +699,8 @@ impl Commit {
         }
 
         let mut objects = Vec::new();
-        let mut emitted = HashSet::new();
-        let written: HashSet<ObjectId> = self.events.iter().filter_map(|e| e.new.map(|(id, _)| id)).collect();
+        let mut emitted = IdSet::default();
+        let written: IdSet = self.events.iter().filter_map(|e| e.new.map(|(id, _)| id)).collect();
         for put in &self.puts {
             if known.contains(&put.id) || !written.contains(&put.id) || !emitted.insert(put.id) {
                 continue;
@@ -781,7 +777,7 @@ impl Commit {
                 lines,
             });
         }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        order::sort_by(&mut files, |a, b| a.path.cmp(&b.path));
         files
     }
 }

@@ -51,7 +51,7 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gix_hash::ObjectId;
@@ -59,7 +59,9 @@ use gix_object::{Kind, WriteTo};
 
 use crate::{
     cache::ObjectCache,
+    id::{IdMap, IdSet},
     object::{self, NewObject, Object},
+    order,
     step::{self, Answer, CasOutcome, CasRef, Fetch, Listed, Misuse, Operation, RefState, Step, StorageError},
     store::{self, BranchName, NameError, RepoName},
 };
@@ -643,20 +645,20 @@ impl Operation for Prune {
 #[derive(Debug, Default)]
 struct Mark {
     /// Every object found reachable, blobs included.
-    reachable: HashSet<ObjectId>,
+    reachable: IdSet,
     /// Commits and trees found but not yet looked into, with the kind they must have.
     queue: Vec<(ObjectId, Kind)>,
     /// The ids of the `Get` that is out.
     asked: Vec<(ObjectId, Kind)>,
     /// Children of every commit and tree looked into, if recorded.
-    edges: Option<HashMap<ObjectId, Vec<ObjectId>>>,
+    edges: Option<IdMap<Vec<ObjectId>>>,
     rounds: u32,
 }
 
 impl Mark {
     fn recording_edges() -> Self {
         Mark {
-            edges: Some(HashMap::new()),
+            edges: Some(IdMap::default()),
             ..Mark::default()
         }
     }
@@ -893,7 +895,7 @@ impl Survey {
                     // A `.lock` file is a ref being written by git's own protocol, not a ref.
                     .filter(|key| key.starts_with("refs/") && !key.ends_with(".lock"))
                     .collect();
-                keys.sort();
+                order::sort(&mut keys);
                 keys.dedup();
                 self.refs = keys;
                 self.phase = Phase::ReadRefs;
@@ -1016,7 +1018,7 @@ impl Footprint {
     }
 
     fn report(&self) -> FootprintReport {
-        let mut sizes: HashMap<ObjectId, u64> = HashMap::with_capacity(self.survey.objects.len());
+        let mut sizes: IdMap<u64> = IdMap::with_capacity_and_hasher(self.survey.objects.len(), Default::default());
         let mut objects = Usage::default();
         let mut other_keys = Usage::default();
         let mut unreachable = Usage::default();
@@ -1048,7 +1050,7 @@ impl Footprint {
         let edges = self.survey.mark.edges.as_ref();
         let usage = |roots: &[ObjectId]| {
             let mut usage = Usage::default();
-            let mut seen: HashSet<ObjectId> = HashSet::new();
+            let mut seen = IdSet::default();
             let mut stack: Vec<ObjectId> = roots.to_vec();
             while let Some(id) = stack.pop() {
                 if !seen.insert(id) {

@@ -51,7 +51,6 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bstr::{BString, ByteSlice};
@@ -63,6 +62,7 @@ use crate::{
         self, FileChange,
         tree::{Side, entry_at, file_change},
     },
+    id::IdSet,
     object, path,
     read::CommitInfo,
     step::{Fetch, Misuse, Operation, Step, StorageError},
@@ -258,7 +258,7 @@ struct Walk {
     /// Commits to look at, newest first; among equal times, first queued first.
     queue: Vec<Queued>,
     /// Every commit ever queued.
-    seen: HashSet<ObjectId>,
+    seen: IdSet,
     /// Commits looked at, for the cursor (a first-parent chain never leads back to one).
     popped: Vec<Queued>,
 }
@@ -418,7 +418,7 @@ impl Log {
             components,
             first_parent: request.first_parent,
             queue: Vec::new(),
-            seen: HashSet::new(),
+            seen: IdSet::default(),
             popped: Vec::new(),
         };
         let started = match &request.cursor {
@@ -495,7 +495,7 @@ impl Log {
             return Ok(());
         }
         let mut queue = self.walk.queue.clone();
-        let mut queued = HashSet::new();
+        let mut queued = IdSet::default();
         for _ in 0..=window {
             if queue.is_empty() {
                 break;

@@ -1,6 +1,15 @@
-//! Object ids given as text: full hex of the right length, nothing else.
+//! Object ids given as text: full hex of the right length, nothing else; and the maps
+//! keyed by ids.
 
 use gix_hash::ObjectId;
+
+/// A map keyed by object ids, with a fast seeded hasher (std's SipHash costs more than
+/// the lookups it serves, in wasm most). Ids are SHA-1 outputs, so sending many into one
+/// bucket would take a brute-force search per id against an unknown seed.
+pub(crate) type IdMap<V> = foldhash::HashMap<ObjectId, V>;
+
+/// A set of object ids; see [`IdMap`].
+pub(crate) type IdSet = foldhash::HashSet<ObjectId>;
 
 /// Why a text is not an object id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -78,6 +78,7 @@ pub mod id;
 pub mod limits;
 pub mod merge;
 pub mod object;
+mod order;
 pub mod path;
 pub mod policy;
 pub mod read;

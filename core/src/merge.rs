@@ -16,6 +16,7 @@ use crate::{
     cache::ObjectCache,
     commit::Change,
     object::{self, CollisionError},
+    order,
     step::Fetch,
     tree::{self, Mode},
 };
@@ -170,7 +171,7 @@ pub(crate) fn replay(
 /// Every path touched by `changes`, once.
 pub(crate) fn all_touched(changes: &[Change]) -> Vec<BString> {
     let mut paths: Vec<BString> = changes.iter().flat_map(touched).cloned().collect();
-    paths.sort();
+    order::sort(&mut paths);
     paths.dedup();
     paths
 }

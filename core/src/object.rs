@@ -13,6 +13,8 @@ use miniz_oxide::deflate::core::CompressorOxide;
 
 use crate::{path, tree::Mode};
 
+mod zlib;
+
 /// A decoded, verified object, cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Object {
@@ -147,33 +149,30 @@ pub fn encode_loose(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Re
     Ok(NewObject { id, kind, loose })
 }
 
-/// Objects below this size are compressed with static Huffman tables: for the small
-/// trees, commits and memory files core writes, building dynamic tables costs more time
-/// than it saves bytes.
+/// Objects below this size are compressed with fixed Huffman codes by [`zlib`]: for the
+/// small trees, commits and memory files core writes, building dynamic tables costs more
+/// time than it saves bytes, and so does setting up miniz's compressor.
 const SMALL_OBJECT: usize = 1024;
+const _: () = assert!(SMALL_OBJECT <= zlib::MAX_INPUT);
 
 thread_local! {
-    /// One compressor for small objects and one for the rest, reused: setting up a
-    /// compressor costs more than compressing a few hundred bytes.
-    static COMPRESSORS: std::cell::RefCell<[Option<Box<CompressorOxide>>; 2]> =
-        const { std::cell::RefCell::new([None, None]) };
+    /// The compressor for larger objects, reused: allocating one costs more than
+    /// clearing it.
+    static COMPRESSOR: std::cell::RefCell<Option<Box<CompressorOxide>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// zlib-compress `raw` at level 1, as git's default `core.looseCompression` does:
 /// loose objects favour speed.
 fn deflate(raw: &[u8]) -> Vec<u8> {
     use miniz_oxide::deflate::core::{TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params};
-    let small = raw.len() < SMALL_OBJECT;
-    let compressed = COMPRESSORS.with(|cell| {
-        let mut slots = cell.try_borrow_mut().ok()?;
-        let compressor = slots[usize::from(small)].get_or_insert_with(|| {
-            // Level 1, zlib header (positive window bits), default strategy.
-            let mut flags = create_comp_flags_from_zip_params(1, 15, 0);
-            if small {
-                flags |= miniz_oxide::deflate::core::deflate_flags::TDEFL_FORCE_ALL_STATIC_BLOCKS;
-            }
-            Box::new(CompressorOxide::new(flags))
-        });
+    if raw.len() < SMALL_OBJECT {
+        return zlib::compress(raw);
+    }
+    let compressed = COMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        // Level 1, zlib header (positive window bits), default strategy.
+        let compressor =
+            slot.get_or_insert_with(|| Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(1, 15, 0))));
         compressor.reset();
         let mut out = vec![0; raw.len() / 2 + 64];
         let (mut read, mut written) = (0, 0);

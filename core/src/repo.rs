@@ -15,7 +15,7 @@ use crate::{
     commit::{self, Change, Signature},
     diff::FileChange,
     merge::{self, Conflict, ConflictPolicy},
-    object,
+    object, order,
     policy::{Policy, Violation},
     restore,
     step::{Answer, CasOutcome, CasRef, Fetch, Listed, LockRequest, Misuse, Operation, RefState, Step, StorageError},
@@ -964,7 +964,7 @@ impl RepoOp {
                         .filter_map(|l| store::parse_branch_key(&l.key))
                         .map(|(repo, _)| repo.to_string())
                         .collect();
-                    repos.sort();
+                    order::sort(&mut repos);
                     repos.dedup();
                     self.wait = Wait::Done;
                     Ok(Step::Done(AdminOutput::Repos(repos)))
@@ -986,7 +986,7 @@ impl RepoOp {
                     if branches.is_empty() {
                         return Err(not_found());
                     }
-                    branches.sort();
+                    order::sort(&mut branches);
                     self.wait = Wait::Done;
                     Ok(Step::Done(AdminOutput::Branches(branches)))
                 }

@@ -41,7 +41,6 @@
 //! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 //! ```
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bstr::{BString, ByteSlice};
@@ -55,8 +54,9 @@ use crate::{
         FileChange,
         tree::{self as tree_diff, Diff, Side, entry_at},
     },
+    id::IdSet,
     object::{self, CollisionError, NewObject, Object},
-    path,
+    order, path,
     step::{Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
@@ -317,7 +317,7 @@ impl Restore {
                     oid: id,
                 });
             }
-            entries.sort();
+            order::sort(&mut entries);
             child = if entries.is_empty() {
                 None
             } else {
@@ -336,8 +336,8 @@ impl Restore {
     }
 
     /// Every object this operation has seen, and every entry of the trees among them.
-    fn known(&self) -> HashSet<ObjectId> {
-        let mut known = HashSet::new();
+    fn known(&self) -> IdSet {
+        let mut known = IdSet::default();
         for (id, object) in self.fetch.held_objects() {
             known.insert(*id);
             if let Object::Tree(tree) = object {
@@ -347,12 +347,7 @@ impl Restore {
         known
     }
 
-    fn emit_tree(
-        &self,
-        tree: gix_object::Tree,
-        known: &HashSet<ObjectId>,
-        out: &mut Vec<NewObject>,
-    ) -> Result<ObjectId, Error> {
+    fn emit_tree(&self, tree: gix_object::Tree, known: &IdSet, out: &mut Vec<NewObject>) -> Result<ObjectId, Error> {
         let encoded = object::encode_object(self.hash_kind, &tree)?;
         let id = encoded.id;
         if !known.contains(&id) && !out.iter().any(|o| o.id == id) {

@@ -4,7 +4,6 @@
 //! [`Step::Done`], and answers every [`Step::Get`] with [`Operation::provide`], passing one
 //! answer per id in the order asked (`None` where storage has no such object).
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gix_hash::ObjectId;
@@ -12,6 +11,7 @@ use gix_object::Kind;
 
 use crate::{
     cache::ObjectCache,
+    id::{IdMap, IdSet},
     object::{self, Object},
 };
 
@@ -177,9 +177,9 @@ pub trait Operation {
 /// that evicts can never make an operation ask for the same object twice.
 #[derive(Debug, Default)]
 pub(crate) struct Fetch {
-    held: HashMap<ObjectId, Object>,
+    held: IdMap<Object>,
     want: Vec<ObjectId>,
-    wanted: HashSet<ObjectId>,
+    wanted: IdSet,
     asked: Vec<ObjectId>,
     rounds: u32,
 }

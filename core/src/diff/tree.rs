@@ -45,7 +45,8 @@ use gix_object::tree::Entry;
 use crate::{
     cache::ObjectCache,
     diff::{self, ChangeKind, FileChange, patch},
-    object, path,
+    id::IdMap,
+    object, order, path,
     step::{Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
@@ -373,7 +374,7 @@ impl Diff {
                     if !self.pairs.is_empty() {
                         return Ok(self.get());
                     }
-                    self.files.sort_by(|a, b| a.path.cmp(&b.path));
+                    order::sort_by(&mut self.files, |a, b| a.path.cmp(&b.path));
                     if self.request.renames {
                         detect_renames(&mut self.files);
                     }
@@ -559,7 +560,7 @@ fn detect_renames(files: &mut Vec<FileChange>) {
     if sources.is_empty() {
         return;
     }
-    let mut by_id: std::collections::HashMap<ObjectId, Vec<usize>> = std::collections::HashMap::new();
+    let mut by_id: IdMap<Vec<usize>> = IdMap::default();
     for &i in &sources {
         if let Some((id, _)) = files[i].old {
             by_id.entry(id).or_default().push(i);

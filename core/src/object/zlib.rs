@@ -1,0 +1,172 @@
+//! A zlib encoder for small objects: the trees, commits and short files most commits write.
+//!
+//! miniz's compressor is built for streams: before each object it clears about 300 KB of
+//! tables and buffers, which costs far more than compressing a few hundred bytes (it was
+//! a third of a warm one-file commit). This encoder keeps its state on the stack: one
+//! block with the fixed Huffman codes of RFC 1951 (section 3.2.6) and greedy matching
+//! against the last position of each 3-byte sequence, as miniz's fastest level does.
+
+/// Inputs must be shorter than this: positions are kept in `u16`, and every distance
+/// must fit deflate's 32 KiB window.
+pub(super) const MAX_INPUT: usize = 32 * 1024;
+
+const HASH_BITS: u32 = 10;
+const MIN_MATCH: usize = 3;
+const MAX_MATCH: usize = 258;
+
+/// The first length of each length code 257..=285, and its extra bits.
+const LENGTH_BASE: [u16; 29] = [
+    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258,
+];
+const LENGTH_EXTRA: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
+
+/// The first distance of each distance code 0..=29, and its extra bits.
+const DISTANCE_BASE: [u16; 30] = [
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+    8193, 12289, 16385, 24577,
+];
+const DISTANCE_EXTRA: [u8; 30] = [
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+];
+
+/// zlib-compress `raw`, shorter than [`MAX_INPUT`], as one fixed-code block.
+pub(super) fn compress(raw: &[u8]) -> Vec<u8> {
+    debug_assert!(raw.len() < MAX_INPUT);
+    let mut out = Bits {
+        bytes: Vec::with_capacity(raw.len() + raw.len() / 8 + 16),
+        pending: 0,
+        count: 0,
+    };
+    // CMF: deflate with a 32 KiB window; FLG: the fastest level, and a check that makes
+    // the pair a multiple of 31 (what miniz writes at level 1).
+    out.bytes.extend_from_slice(&[0x78, 0x01]);
+    out.put(0b011, 3); // BFINAL = 1, BTYPE = 01 (fixed codes).
+
+    // Position + 1 of the last occurrence of each hashed 3-byte sequence, 0 for none.
+    let mut last = [0u16; 1 << HASH_BITS];
+    let mut at = 0;
+    while at < raw.len() {
+        if let Some(key) = hash(raw, at) {
+            let candidate = usize::from(last[key]);
+            last[key] = (at + 1) as u16;
+            if let Some(start) = candidate.checked_sub(1) {
+                let len = raw[at..]
+                    .iter()
+                    .zip(&raw[start..])
+                    .take(MAX_MATCH)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if len >= MIN_MATCH {
+                    out.length(len);
+                    out.distance(at - start);
+                    // Index the positions inside the match too, for later repeats.
+                    for inside in at + 1..at + len {
+                        if let Some(key) = hash(raw, inside) {
+                            last[key] = (inside + 1) as u16;
+                        }
+                    }
+                    at += len;
+                    continue;
+                }
+            }
+        }
+        out.symbol(u16::from(raw[at]));
+        at += 1;
+    }
+    out.symbol(256); // End of block.
+    out.flush();
+    out.bytes.extend_from_slice(&adler32(raw).to_be_bytes());
+    out.bytes
+}
+
+/// The bucket of the 3 bytes at `at`, `None` near the end.
+fn hash(raw: &[u8], at: usize) -> Option<usize> {
+    let bytes = raw.get(at..at + MIN_MATCH)?;
+    let key = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
+    Some((key.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize)
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 bytes is the most that can be summed before `b` could overflow.
+    for chunk in data.chunks(5552) {
+        for &byte in chunk {
+            a += u32::from(byte);
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    b << 16 | a
+}
+
+/// Bits written least significant first, as deflate packs them.
+struct Bits {
+    bytes: Vec<u8>,
+    pending: u64,
+    count: u32,
+}
+
+impl Bits {
+    fn put(&mut self, value: u32, count: u32) {
+        self.pending |= u64::from(value) << self.count;
+        self.count += count;
+        while self.count >= 8 {
+            self.bytes.push(self.pending as u8);
+            self.pending >>= 8;
+            self.count -= 8;
+        }
+    }
+
+    /// A Huffman code of `len` bits: those are packed most significant bit first.
+    fn code(&mut self, code: u32, len: u32) {
+        self.put(code.reverse_bits() >> (32 - len), len);
+    }
+
+    /// A literal/length symbol in the fixed code.
+    fn symbol(&mut self, symbol: u16) {
+        let symbol = u32::from(symbol);
+        match symbol {
+            0..=143 => self.code(0x30 + symbol, 8),
+            144..=255 => self.code(0x190 + symbol - 144, 9),
+            256..=279 => self.code(symbol - 256, 7),
+            _ => self.code(0xc0 + symbol - 280, 8),
+        }
+    }
+
+    fn length(&mut self, len: usize) {
+        let index = LENGTH_BASE
+            .iter()
+            .rposition(|&base| usize::from(base) <= len)
+            .unwrap_or(0);
+        self.symbol(257 + index as u16);
+        self.put(
+            (len - usize::from(LENGTH_BASE[index])) as u32,
+            u32::from(LENGTH_EXTRA[index]),
+        );
+    }
+
+    fn distance(&mut self, distance: usize) {
+        let index = DISTANCE_BASE
+            .iter()
+            .rposition(|&base| usize::from(base) <= distance)
+            .unwrap_or(0);
+        self.code(index as u32, 5);
+        self.put(
+            (distance - usize::from(DISTANCE_BASE[index])) as u32,
+            u32::from(DISTANCE_EXTRA[index]),
+        );
+    }
+
+    /// Pad the last byte with zero bits.
+    fn flush(&mut self) {
+        if self.count > 0 {
+            self.bytes.push(self.pending as u8);
+        }
+        self.pending = 0;
+        self.count = 0;
+    }
+}

@@ -1,0 +1,62 @@
+//! One sort for every list core orders.
+//!
+//! `slice::sort` is generic: each element type (and each comparison closure) sorted
+//! with it gets its own copy of the standard library's sort, several KB of code each,
+//! which the npm package's `.wasm` carries too. Core's lists are short (tree entries,
+//! changed files, ref names), so they all go through one copy instead: a stable sort of
+//! positions, comparing through a `dyn Fn`, after which the elements are moved into
+//! that order. The result is exactly what `slice::sort_by` gives.
+
+use std::cmp::Ordering;
+
+/// Sort `items` stably by `compare`, as `items.sort_by(compare)` would.
+pub(crate) fn sort_by<T>(items: &mut Vec<T>, compare: impl Fn(&T, &T) -> Ordering) {
+    if items.len() < 2 {
+        return;
+    }
+    let order = positions(items.len(), &|a, b| compare(&items[a], &items[b]));
+    let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
+    // `order` is a permutation of the positions, so every slot is taken exactly once.
+    items.extend(
+        order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take)),
+    );
+}
+
+/// Sort `items` stably by their order, as `items.sort()` would.
+pub(crate) fn sort<T: Ord>(items: &mut Vec<T>) {
+    sort_by(items, T::cmp);
+}
+
+/// The positions `0..len` in the order `compare` sorts them, stably. Not generic, so
+/// there is one copy of the standard sort for all of core.
+#[inline(never)]
+fn positions(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_by(|&a, &b| compare(a, b));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_standard_sort_and_is_stable() {
+        let mut seed = 7u32;
+        for len in 0..200 {
+            let items: Vec<(u8, usize)> = (0..len)
+                .map(|i| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    ((seed >> 16) as u8 % 13, i)
+                })
+                .collect();
+            let mut ours = items.clone();
+            let mut std = items;
+            sort_by(&mut ours, |a, b| a.0.cmp(&b.0));
+            std.sort_by_key(|item| item.0);
+            assert_eq!(ours, std);
+        }
+    }
+}
