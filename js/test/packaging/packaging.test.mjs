@@ -138,6 +138,9 @@ async function workerd(config) {
 
 const browserImports = ["snapgit", "snapgit/adapters/memory", "snapgit/adapters/indexeddb"];
 
+// Install every project at once; each test awaits its own (and reports its failure).
+for (const make of [nodeProject, denoProject, browserProject, workerProject]) make().catch(() => {});
+
 function assertScenarios(results, label) {
   assert.deepEqual(
     results.map((r) => [r.name, r.ok ? "ok" : r.error]),
