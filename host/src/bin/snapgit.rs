@@ -107,7 +107,7 @@ enum Command {
     Commit(CommitCommand),
     /// History, newest first
     Log {
-        /// Where to start: a branch or a full commit id (default: --branch)
+        /// Where to start: a branch or full commit id, optionally with ~N (default: --branch)
         reference: Option<String>,
         /// Only commits that changed this file or folder
         #[arg(long)]
@@ -176,7 +176,7 @@ enum Command {
     },
     /// Bring back a commit's tree (or one path of it) as a new commit on --branch
     Restore {
-        /// The commit to restore: a branch or a full commit id
+        /// The commit to restore: a branch or full commit id, optionally with ~N
         target: String,
         /// Only this file or folder
         path: Option<String>,
@@ -247,7 +247,7 @@ enum BranchCommand {
     Create {
         /// The new branch
         name: String,
-        /// Where it starts: a branch or a full commit id (default: --branch)
+        /// Where it starts: a branch or full commit id, optionally with ~N (default: --branch)
         #[arg(long)]
         from: Option<String>,
     },
@@ -363,9 +363,9 @@ async fn run(args: Cli) -> Result<(), Error> {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
         return emit(&report, json);
     }
-    let mut session = Session::open(&config).await?;
-    match args.command {
-        Command::Init { .. } => Ok(()),
+    // Local files are read before the store is opened: a bad path fails at once.
+    let command = match args.command {
+        Command::Commit(commit) => Prepared::Commit(commit_args(commit, &branch, &config)?),
         Command::Repo(RepoCommand::Create {
             name,
             paths,
@@ -381,19 +381,35 @@ async fn run(args: Cli) -> Result<(), Error> {
                 policy: Policy::new(),
             }
             .collect()?;
-            emit(
-                &session
-                    .create_repo(&name, &branch, collected.changes, author, &message)
-                    .await?,
-                json,
-            )
+            Prepared::CreateRepo {
+                name,
+                files: collected.changes,
+                author,
+                message,
+            }
         }
+        other => Prepared::Other(other),
+    };
+    let mut session = Session::open(&config).await?;
+    let command = match command {
+        Prepared::Commit(args) => return emit(&session.commit(args).await?, json),
+        Prepared::CreateRepo {
+            name,
+            files,
+            author,
+            message,
+        } => {
+            let report = session.create_repo(&name, &branch, files, author, &message).await?;
+            return emit(&report, json);
+        }
+        Prepared::Other(command) => command,
+    };
+    match command {
+        Command::Init { .. } => Ok(()),
+        Command::Repo(RepoCommand::Create { .. }) => Ok(()),
         Command::Repo(RepoCommand::List) => emit(&session.list_repos().await?, json),
         Command::Repo(RepoCommand::Delete { name }) => emit(&session.delete_repo(&name).await?, json),
-        Command::Commit(commit) => {
-            let args = commit_args(commit, &branch, &config)?;
-            emit(&session.commit(args).await?, json)
-        }
+        Command::Commit(_) => Ok(()),
         Command::Log {
             reference,
             path,
@@ -489,6 +505,18 @@ async fn run(args: Cli) -> Result<(), Error> {
         }
         Command::Status => emit(&session.status().await?, json),
     }
+}
+
+/// A command whose local input is read.
+enum Prepared {
+    Commit(CommitArgs),
+    CreateRepo {
+        name: String,
+        files: Vec<Change>,
+        author: Signature,
+        message: String,
+    },
+    Other(Command),
 }
 
 /// The folder of a local store, never read as files to commit.

@@ -126,6 +126,14 @@ pub enum Error {
         /// The repo.
         repo: String,
     },
+    /// `<ref>~N` went past a root commit.
+    #[error("{name:?} names no commit: {commit} has no parent")]
+    NoParent {
+        /// The ref given.
+        name: String,
+        /// The root commit reached.
+        commit: snapgit_core::ObjectId,
+    },
     /// The store cannot be opened.
     #[error(transparent)]
     Storage(#[from] storage::Error),
@@ -171,7 +179,7 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
-            Error::NoStore { .. } | Error::UnknownRef { .. } => Code::NotFound,
+            Error::NoStore { .. } | Error::UnknownRef { .. } | Error::NoParent { .. } => Code::NotFound,
             Error::Storage(err) => storage_code(err),
             Error::Lock(err) => lock_code(err),
             Error::Repo(err) => repo_code(err),
