@@ -32,17 +32,22 @@ cargo test --workspace --locked --exclude snapgit-host 2>&1 | tee "$results"
 step "npm package: wasm build, Node tests (ESM and CommonJS)"
 bash js/scripts/test.sh 2>&1 | tee -a "$results"
 
+step "npm package in Deno, workerd and Chromium; packaging into throwaway projects"
+bash js/scripts/test-runtimes.sh 2>&1 | tee -a "$results"
+
 step "JS storage adapters: conformance suite, S3 against a local server"
 bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
 
 step "host backends: conformance suite against ministack and redis-server on loopback"
 bash host/scripts/test.sh 2>&1 | tee -a "$results"
 
-# cargo's "test result:" lines and node's "# pass N" / "# fail N" lines.
+# cargo's "test result:" lines, node's "# pass N" / "# fail N" lines, and the runtime
+# suite's own "runtimes: N passed, M failed" line.
 sum() {
   {
     grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
     grep -E "^# $2 [0-9]+$" "$results" | awk '{ print $3 }'
+    grep -E "^runtimes: [0-9]+ passed, [0-9]+ failed$" "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
   } | awk '{ n += $1 } END { print n + 0 }'
 }
 passed="$(sum passed pass)"
