@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Build the npm package's WebAssembly: snapgit-wasm for wasm32-unknown-unknown with the
 # size-first `wasm` profile, then `wasm-bindgen --target web` into js/pkg/ (ESM glue whose
-# init takes a WebAssembly.Module, bytes, a URL or a Response). Installs what it needs if
-# missing: the rustup target, and wasm-bindgen-cli at exactly the version Cargo.toml pins.
-# Prints the .wasm size raw and gzipped, and fails above the hard limit of 250 KB gzipped.
+# init takes a WebAssembly.Module, bytes, a URL or a Response), then binaryen's
+# `wasm-opt` on the module.
 #
-# No wasm-opt: Debian's binaryen (108) breaks modules with two tables (it exports the
-# function table in place of wasm-bindgen's externref table), and a newer one would
-# save about 10% raw and 3% gzipped.
+# Installs what it needs if missing: the rustup target, wasm-bindgen-cli at exactly the
+# version Cargo.toml pins, and binaryen at the version pinned below (its npm package, run
+# by Node, under the target folder; Debian's binaryen 108 breaks modules with two tables:
+# it exports the function table in place of wasm-bindgen's externref table).
+# Prints the .wasm size raw and gzipped, and fails above the hard limit of 250 KB gzipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=js/pkg
 hard_limit_gzip=$((250 * 1024))
+binaryen_version=132.0.0
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
@@ -27,18 +29,38 @@ if ! { [ -x "$bindgen" ] && "$bindgen" --version | grep -qx "wasm-bindgen $pinne
   cargo install wasm-bindgen-cli --version "$pinned" --force
 fi
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+binaryen="$target_dir/tools/binaryen-$binaryen_version"
+wasm_opt="$binaryen/node_modules/binaryen/bin/wasm-opt"
+if [ ! -f "$wasm_opt" ]; then
+  npm install --prefix "$binaryen" --no-save --no-package-lock --no-audit --no-fund \
+    "binaryen@$binaryen_version" >&2
+fi
+
 step "cargo build -p snapgit-wasm (wasm32-unknown-unknown, profile wasm)"
 cargo build -p snapgit-wasm --target wasm32-unknown-unknown --profile wasm --locked
-target_dir="${CARGO_TARGET_DIR:-target}"
 built="$target_dir/wasm32-unknown-unknown/wasm/snapgit_wasm.wasm"
 
 step "wasm-bindgen --target web -> $out"
 rm -rf "$out"
 # No default module path: every entry of the package passes the module in, so the glue
-# carries no `import.meta.url` and bundles into the CommonJS entry as it is.
-"$bindgen" "$built" --target web --omit-default-module-path --remove-name-section --remove-producers-section \
-  --out-dir "$out" --out-name snapgit_wasm
+# carries no `import.meta.url` and bundles into the CommonJS entry as it is. Function
+# names stay for wasm-opt, which orders functions by them and then drops them.
+"$bindgen" "$built" --target web --omit-default-module-path --out-dir "$out" --out-name snapgit_wasm
 wasm="$out/snapgit_wasm_bg.wasm"
+
+step "wasm-opt (binaryen $binaryen_version)"
+# -Oz, but without binaryen's inlining and with functions ordered by name rather than by
+# use: both of those shrink the module yet make it compress worse (together, about 5%
+# more gzipped than no wasm-opt at all). Ordered by name, the copies of each generic
+# function sit side by side, which suits gzip. Measured against the module as
+# wasm-bindgen leaves it: about 10% smaller raw, 5% gzipped, and commits about 7% faster.
+# The features are the ones Rust enables for wasm32-unknown-unknown.
+node "$wasm_opt" "$wasm" -o "$wasm" -Oz \
+  --one-caller-inline-max-function-size 0 --always-inline-max-function-size 0 \
+  --reorder-functions-by-name --strip-debug --strip-producers --strip-target-features \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue
 
 raw=$(wc -c <"$wasm")
 gzipped=$(gzip -9 -c "$wasm" | wc -c)
