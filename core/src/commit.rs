@@ -667,7 +667,7 @@ impl Commit {
 
     /// Encode a tree and add it to `out` unless the parent or `out` has it already.
     fn emit_tree(&self, tree: gix_object::Tree, known: &IdSet, out: &mut NewTrees) -> Result<ObjectId, Error> {
-        let encoded = object::encode_object(self.hash_kind, &tree).map_err(internal_collision)?;
+        let encoded = object::encode_tree(self.hash_kind, &tree).map_err(internal_collision)?;
         let id = encoded.id;
         if !known.contains(&id) && out.ids.insert(id) {
             out.trees.push((encoded, tree));
@@ -705,11 +705,8 @@ impl Commit {
             if known.contains(&put.id) || !written.contains(&put.id) || !emitted.insert(put.id) {
                 continue;
             }
-            let blob =
-                object::encode_loose(self.hash_kind, Kind::Blob, &put.data).map_err(|source| Error::Collision {
-                    path: put.path.clone(),
-                    source,
-                })?;
+            // Hashed (and checked for collision attacks) when the request was taken.
+            let blob = object::encode_hashed_blob(put.id, &put.data);
             cache.insert(put.id, Object::Blob(Arc::from(put.data.as_slice())));
             objects.push(blob);
         }

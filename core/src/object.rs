@@ -125,8 +125,14 @@ pub struct CollisionError {
 
 /// The storage key of an object inside a store: `objects/<2 hex>/<rest of hex>`.
 pub fn loose_key(id: &ObjectId) -> String {
-    let hex = id.to_hex().to_string();
-    format!("objects/{}/{}", &hex[..2], &hex[2..])
+    let mut buf = [0u8; 64];
+    let hex = id.hex_to_buf(&mut buf);
+    let mut key = String::with_capacity("objects/".len() + hex.len() + 1);
+    key.push_str("objects/");
+    key.push_str(&hex[..2]);
+    key.push('/');
+    key.push_str(&hex[2..]);
+    key
 }
 
 /// Hash `content` as an object of `kind`, without encoding it.
@@ -136,15 +142,36 @@ pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<Obj
 
 /// Encode `content` as a loose object of `kind`: its id and its compressed bytes.
 pub fn encode_loose(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<NewObject, CollisionError> {
-    let header = gix_object::encode::loose_header(kind, content.len() as u64);
-    let mut raw = Vec::with_capacity(header.len() + content.len());
-    raw.extend_from_slice(&header);
+    let mut raw = loose_header(kind, content.len());
     raw.extend_from_slice(content);
+    finish(hash_kind, kind, raw, content.len())
+}
+
+/// Encode a blob whose id [`hash`] already gave: only compress it, no second hashing.
+pub(crate) fn encode_hashed_blob(id: ObjectId, content: &[u8]) -> NewObject {
+    let mut raw = loose_header(Kind::Blob, content.len());
+    raw.extend_from_slice(content);
+    debug_assert_eq!(hash(id.kind(), Kind::Blob, content).ok(), Some(id));
+    NewObject {
+        id,
+        kind: Kind::Blob,
+        loose: deflate(&raw),
+    }
+}
+
+/// `<kind> <size>\0`, with room for the content after it.
+fn loose_header(kind: Kind, size: usize) -> Vec<u8> {
+    let header = gix_object::encode::loose_header(kind, size as u64);
+    let mut raw = Vec::with_capacity(header.len() + size);
+    raw.extend_from_slice(&header);
+    raw
+}
+
+/// Hash and compress an object's uncompressed loose form.
+fn finish(hash_kind: gix_hash::Kind, kind: Kind, raw: Vec<u8>, size: usize) -> Result<NewObject, CollisionError> {
     let mut hasher = gix_hash::hasher(hash_kind);
     hasher.update(&raw);
-    let id = hasher
-        .try_finalize()
-        .map_err(|_| CollisionError { size: content.len() })?;
+    let id = hasher.try_finalize().map_err(|_| CollisionError { size })?;
     let loose = deflate(&raw);
     Ok(NewObject { id, kind, loose })
 }
@@ -197,13 +224,37 @@ fn deflate(raw: &[u8]) -> Vec<u8> {
     compressed.unwrap_or_else(|| miniz_oxide::deflate::compress_to_vec_zlib(raw, 1))
 }
 
-/// Encode a tree or commit built by core.
+/// Encode a commit built by core.
 pub(crate) fn encode_object(hash_kind: gix_hash::Kind, object: &dyn WriteTo) -> Result<NewObject, CollisionError> {
-    let mut content = Vec::with_capacity(object.size() as usize);
-    object
-        .write_to(&mut content)
-        .expect("writing to a Vec cannot fail, and core only builds trees with valid names");
-    encode_loose(hash_kind, object.kind(), &content)
+    let size = object.size() as usize;
+    let mut raw = loose_header(object.kind(), size);
+    // Not `expect`: that would format the `io::Error` and keep its formatting code alive.
+    if object.write_to(&mut raw).is_err() {
+        panic!("writing to a Vec cannot fail, and core only builds commits git accepts");
+    }
+    finish(hash_kind, object.kind(), raw, size)
+}
+
+/// Encode a tree built by core, as `gix_object::Tree::write_to` would, written directly
+/// (the tree writer goes through `dyn io::Write` a few times per entry).
+pub(crate) fn encode_tree(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) -> Result<NewObject, CollisionError> {
+    let mut mode = [0u8; 6];
+    let size = tree
+        .entries
+        .iter()
+        .map(|e| e.mode.as_bytes(&mut mode).len() + 1 + e.filename.len() + 1 + e.oid.as_bytes().len())
+        .sum();
+    let mut raw = loose_header(Kind::Tree, size);
+    for entry in &tree.entries {
+        // Names come from validated paths or validated trees; a NUL would end the name early.
+        assert!(!entry.filename.contains(&0), "core only builds trees with valid names");
+        raw.extend_from_slice(entry.mode.as_bytes(&mut mode));
+        raw.push(b' ');
+        raw.extend_from_slice(&entry.filename);
+        raw.push(0);
+        raw.extend_from_slice(entry.oid.as_bytes());
+    }
+    finish(hash_kind, Kind::Tree, raw, size)
 }
 
 /// Room for the loose header (`commit 18446744073709551615\0` is 28 bytes).

@@ -348,7 +348,7 @@ impl Restore {
     }
 
     fn emit_tree(&self, tree: gix_object::Tree, known: &IdSet, out: &mut Vec<NewObject>) -> Result<ObjectId, Error> {
-        let encoded = object::encode_object(self.hash_kind, &tree)?;
+        let encoded = object::encode_tree(self.hash_kind, &tree)?;
         let id = encoded.id;
         if !known.contains(&id) && !out.iter().any(|o| o.id == id) {
             out.push(encoded);

@@ -103,6 +103,31 @@ fn adler32(data: &[u8]) -> u32 {
     b << 16 | a
 }
 
+/// The fixed code of each literal/length symbol, bit-reversed: Huffman codes are packed
+/// most significant bit first, everything else least significant first.
+const FIXED_CODES: [u16; 288] = fixed_codes();
+
+const fn fixed_codes() -> [u16; 288] {
+    let mut codes = [0u16; 288];
+    let mut symbol = 0;
+    while symbol < 288 {
+        let (code, len) = fixed_code(symbol as u32);
+        codes[symbol] = (code.reverse_bits() >> (32 - len)) as u16;
+        symbol += 1;
+    }
+    codes
+}
+
+/// A symbol's code in the fixed Huffman code, and its length in bits.
+const fn fixed_code(symbol: u32) -> (u32, u32) {
+    match symbol {
+        0..=143 => (0x30 + symbol, 8),
+        144..=255 => (0x190 + symbol - 144, 9),
+        256..=279 => (symbol - 256, 7),
+        _ => (0xc0 + symbol - 280, 8),
+    }
+}
+
 /// Bits written least significant first, as deflate packs them.
 struct Bits {
     bytes: Vec<u8>,
@@ -111,6 +136,7 @@ struct Bits {
 }
 
 impl Bits {
+    #[inline]
     fn put(&mut self, value: u32, count: u32) {
         self.pending |= u64::from(value) << self.count;
         self.count += count;
@@ -121,20 +147,11 @@ impl Bits {
         }
     }
 
-    /// A Huffman code of `len` bits: those are packed most significant bit first.
-    fn code(&mut self, code: u32, len: u32) {
-        self.put(code.reverse_bits() >> (32 - len), len);
-    }
-
     /// A literal/length symbol in the fixed code.
+    #[inline]
     fn symbol(&mut self, symbol: u16) {
-        let symbol = u32::from(symbol);
-        match symbol {
-            0..=143 => self.code(0x30 + symbol, 8),
-            144..=255 => self.code(0x190 + symbol - 144, 9),
-            256..=279 => self.code(symbol - 256, 7),
-            _ => self.code(0xc0 + symbol - 280, 8),
-        }
+        let (_, len) = fixed_code(u32::from(symbol));
+        self.put(u32::from(FIXED_CODES[usize::from(symbol)]), len);
     }
 
     fn length(&mut self, len: usize) {
@@ -154,7 +171,8 @@ impl Bits {
             .iter()
             .rposition(|&base| usize::from(base) <= distance)
             .unwrap_or(0);
-        self.code(index as u32, 5);
+        // The fixed distance codes are the 5-bit numbers themselves.
+        self.put((index as u32).reverse_bits() >> 27, 5);
         self.put(
             (distance - usize::from(DISTANCE_BASE[index])) as u32,
             u32::from(DISTANCE_EXTRA[index]),
