@@ -217,3 +217,30 @@ fn regression_commit_with_long_time_zone() {
     let data = b"tree aaf8ca0829b7e4b8b93be8e5650565fa32f43d5d\nauthor Agent Smith <agent@example.com> 17000000 +000130\ncommitter Agent Smith <agent@example.com> 1700000000 +0130\n\nfirst turn\n";
     assert!(matches!(decode(Kind::Commit, data), Err(Error::Corrupt { .. })));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Whatever the content — random bytes, or runs and repeats that make long matches —
+    /// the loose bytes core writes inflate back to it, for every size either compressor
+    /// handles.
+    #[test]
+    fn encoded_objects_inflate_back(
+        seed in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64),
+        repeats in 0usize..600,
+        tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+    ) {
+        let mut content = Vec::new();
+        for i in 0..repeats {
+            content.extend_from_slice(&seed[..(i % seed.len()) + 1]);
+        }
+        content.extend_from_slice(&tail);
+        for kind in [Kind::Blob, Kind::Tree] {
+            let encoded = object::encode_loose(gix_hash::Kind::Sha1, kind, &content).unwrap();
+            let raw = miniz_oxide::inflate::decompress_to_vec_zlib(&encoded.loose).unwrap();
+            let header = format!("{} {}\0", kind, content.len());
+            proptest::prop_assert_eq!(&raw[..header.len()], header.as_bytes());
+            proptest::prop_assert_eq!(&raw[header.len()..], &content[..]);
+        }
+    }
+}
