@@ -7,6 +7,7 @@
 //! - [`lock`]: optional advisory locks ([`Locks`]): in-process and Redis. The
 //!   compare-and-swap of a ref stays the fence; locks only reduce contention.
 //! - [`cli`]: what the `snapgit` command does, one method per command, as a library.
+//! - `runtime` (feature `component`): the core component under wasmtime, with limits.
 //! - [`driver`]: [`driver::run`] carries out any core [`snapgit_core::Operation`]
 //!   against a storage and optional locks, fetching and writing each batch in parallel
 //!   and backing off when it loses a race.
@@ -35,6 +36,8 @@
 pub mod cli;
 pub mod driver;
 pub mod lock;
+#[cfg(feature = "component")]
+pub mod runtime;
 pub mod storage;
 mod util;
 

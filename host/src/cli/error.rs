@@ -180,7 +180,7 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
             Error::NoStore { .. } | Error::UnknownRef { .. } | Error::NoParent { .. } => Code::NotFound,
-            Error::Storage(err) => storage_code(err),
+            Error::Storage(err) => storage_error_code(err),
             Error::Lock(err) => lock_code(err),
             Error::Repo(err) => repo_code(err),
             Error::Read(err) => read_code(err),
@@ -219,7 +219,8 @@ impl Error {
     }
 }
 
-fn storage_code(err: &storage::Error) -> Code {
+/// The code of a storage error.
+pub fn storage_error_code(err: &storage::Error) -> Code {
     use storage::Error as E;
     match err {
         E::InvalidKey { .. } | E::Config { .. } => Code::InvalidInput,
@@ -239,7 +240,7 @@ fn lock_code(err: &lock::Error) -> Code {
 /// A storage or lock error as core carries it (boxed whole by the driver).
 fn boxed_code(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     if let Some(err) = err.downcast_ref::<storage::Error>() {
-        storage_code(err)
+        storage_error_code(err)
     } else if let Some(err) = err.downcast_ref::<lock::Error>() {
         lock_code(err)
     } else if err.downcast_ref::<NoLocks>().is_some() {

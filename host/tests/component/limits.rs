@@ -1,0 +1,228 @@
+//! What the component may import, and what a call may use: memory and time.
+
+use std::{sync::Arc, time::Duration};
+
+use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
+use snapgit_host::{
+    runtime::{Change, CommitRequest, Config, ConflictPolicy, Error, Io, Limits, Mode, Put, Signature},
+    storage::{self, Object, Storage, memory::MemoryStorage},
+};
+
+use crate::runtime;
+
+fn signature() -> Signature {
+    Signature {
+        name: "Agent".into(),
+        email: "agent@example.com".into(),
+        time: 1_700_000_000,
+        offset_minutes: 0,
+    }
+}
+
+fn commit_of(path: &str, data: Vec<u8>) -> CommitRequest {
+    CommitRequest {
+        repo: "agent".into(),
+        branch: "main".into(),
+        changes: vec![Change::Put(Put {
+            path: path.into(),
+            data,
+            mode: Mode::Regular,
+        })],
+        author: signature(),
+        committer: signature(),
+        message: "big".into(),
+        allow_empty: false,
+        line_stats: true,
+        expected_head: None,
+        on_conflict: ConflictPolicy::Fail,
+        max_attempts: 10,
+        lock_ttl_ms: None,
+        max_file_bytes: None,
+        exclude: Vec::new(),
+    }
+}
+
+/// Bytes that do not compress: deflate and hashing get real work.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+async fn store_with_repo(runtime: &snapgit_host::runtime::Runtime) -> Io {
+    let io = Io::new(Arc::new(MemoryStorage::new()));
+    runtime
+        .create_repo(&io, "agent", "main", &[], &signature(), "create")
+        .await
+        .unwrap();
+    io
+}
+
+#[tokio::test]
+async fn the_component_imports_only_snapgit_interfaces() {
+    let runtime = runtime(Config::default());
+    let mut imports = runtime.imports();
+    imports.sort();
+    assert_eq!(
+        imports,
+        [
+            "snapgit:core/locks@0.1.0",
+            "snapgit:core/storage@0.1.0",
+            "snapgit:core/types@0.1.0"
+        ]
+    );
+    // Bytes that are not a component do not load.
+    let err = snapgit_host::runtime::Runtime::new(b"\0asm not really", Config::default()).unwrap_err();
+    assert!(matches!(err, Error::Load(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_its_memory_limit_fails_and_the_next_works() {
+    let config = Config {
+        limits: Limits {
+            memory_bytes: 24 << 20,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let runtime = runtime(config);
+    let io = store_with_repo(&runtime).await;
+    let err = runtime
+        .commit(&io, &commit_of("big.bin", vec![7; 32 << 20]))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Memory { limit, asked } => {
+            assert_eq!(*limit, 24 << 20);
+            assert!(*asked > 24 << 20);
+        }
+        other => panic!("expected a memory error, got {other}"),
+    }
+    assert!(err.to_string().contains("memory limit"), "{err}");
+    // Nothing was committed, and the next call on the same runtime works.
+    let head = runtime.read_head(&io, "agent", "main").await.unwrap();
+    let page = runtime
+        .log(
+            &io,
+            &snapgit_host::runtime::LogRequest {
+                start: head,
+                path: None,
+                first_parent: true,
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.commits.len(), 1);
+    let small = runtime
+        .commit(&io, &commit_of("small.md", b"fits\n".to_vec()))
+        .await
+        .unwrap();
+    assert!(small.created);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_its_deadline_is_stopped_and_the_next_works() {
+    let config = Config {
+        limits: Limits {
+            deadline: Duration::from_millis(50),
+            tick: Duration::from_millis(5),
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let runtime = runtime(config);
+    let io = store_with_repo(&runtime).await;
+    // Hashing and compressing 48 MiB of noise takes far longer than 50 ms.
+    let err = runtime
+        .commit(&io, &commit_of("noise.bin", noise(48 << 20)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert_eq!(runtime.list_branches(&io, "agent").await.unwrap(), ["main"]);
+}
+
+/// A store whose ref reads never answer.
+#[derive(Debug)]
+struct Hanging(MemoryStorage);
+
+#[async_trait::async_trait]
+impl Storage for Hanging {
+    fn location(&self) -> String {
+        "hanging:".into()
+    }
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, storage::Error> {
+        self.0.get_many(keys).await
+    }
+    async fn put_many(&self, objects: Vec<Object>) -> Result<(), storage::Error> {
+        self.0.put_many(objects).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, storage::Error> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, keys: &[String]) -> Result<(), storage::Error> {
+        self.0.delete(keys).await
+    }
+    async fn read_ref(&self, _key: &str) -> Result<Option<RefState>, storage::Error> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(None)
+    }
+    async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, storage::Error> {
+        self.0.cas_ref(cas).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_call_that_hangs_ends_at_the_deadline() {
+    let config = Config {
+        limits: Limits {
+            deadline: Duration::from_millis(200),
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let runtime = runtime(config);
+    let hanging = Io::new(Arc::new(Hanging(MemoryStorage::new())));
+    let err = runtime.read_head(&hanging, "agent", "main").await.unwrap_err();
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    let io = store_with_repo(&runtime).await;
+    assert_eq!(runtime.list_repos(&io).await.unwrap(), ["agent"]);
+}
+
+#[tokio::test]
+async fn compiled_code_is_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        cache_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    };
+    let first = runtime(config.clone());
+    drop(first);
+    let cached: Vec<_> = walk(dir.path());
+    assert!(!cached.is_empty(), "nothing was cached in {}", dir.path().display());
+    // A second runtime loads from the cache and works.
+    let second = runtime(config);
+    let io = store_with_repo(&second).await;
+    assert_eq!(second.list_repos(&io).await.unwrap(), ["agent"]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
