@@ -35,7 +35,14 @@ fn encode(input: &str, output: &str) -> Result<Vec<String>, String> {
         .module(&module)
         .and_then(|encoder| encoder.validate(true).encode())
         .map_err(|err| format!("cannot encode {input} as a component: {err:#}"))?;
-    let imports = imports(&component)?;
+    let imports = check(&component)?;
+    std::fs::write(output, &component).map_err(|err| format!("cannot write {output}: {err}"))?;
+    Ok(imports)
+}
+
+/// The component's imports, or why it may not be used: it imports something else.
+fn check(component: &[u8]) -> Result<Vec<String>, String> {
+    let imports = imports(component)?;
     if let Some(other) = imports
         .iter()
         .find(|i| !ALLOWED_IMPORTS.iter().any(|a| i.starts_with(a)))
@@ -45,7 +52,6 @@ fn encode(input: &str, output: &str) -> Result<Vec<String>, String> {
             ALLOWED_IMPORTS.join(", ")
         ));
     }
-    std::fs::write(output, &component).map_err(|err| format!("cannot write {output}: {err}"))?;
     Ok(imports)
 }
 
@@ -68,4 +74,51 @@ fn imports(component: &[u8]) -> Result<Vec<String>, String> {
         }
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component of the snapgit world plus `extra` lines, with dummy code.
+    fn component(extra: &str) -> Vec<u8> {
+        let mut resolve = wit_parser::Resolve::default();
+        resolve
+            .push_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit"))
+            .expect("the snapgit WIT parses");
+        let probe = format!(
+            "package test:probe;\ninterface env {{ get: func() -> string; }}\n\
+             world probe {{ include snapgit:core/snapgit@0.1.0; {extra} }}"
+        );
+        let package = resolve.push_str("probe.wit", &probe).expect("the probe WIT parses");
+        let world = resolve.select_world(&[package], Some("probe")).expect("the world");
+        let mangling = wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync);
+        let mut module = wit_component::dummy_module(&resolve, world, mangling);
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+            false,
+        )
+        .expect("metadata");
+        wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|encoder| encoder.validate(true).encode())
+            .expect("a component")
+    }
+
+    #[test]
+    fn the_snapgit_world_passes() {
+        let imports = check(&component("")).expect("only snapgit's imports");
+        assert_eq!(imports.len(), 3, "{imports:?}");
+    }
+
+    #[test]
+    fn any_other_import_is_refused() {
+        let err = check(&component("import env;")).expect_err("an import of another interface");
+        assert!(err.contains("test:probe/env"), "{err}");
+        let err = check(&component("import now: func() -> u64;")).expect_err("an imported function");
+        assert!(err.contains("\"now\""), "{err}");
+    }
 }
