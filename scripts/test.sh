@@ -38,8 +38,8 @@ bash js/scripts/test-runtimes.sh 2>&1 | tee -a "$results"
 step "JS storage adapters: conformance suite, S3 against a local server"
 bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
 
-step "host backends: conformance suite against ministack and redis-server on loopback"
-bash host/scripts/test.sh 2>&1 | tee -a "$results"
+step "host: storage backends, locks, the snapgit command and the core component under wasmtime, against ministack and redis-server on loopback"
+bash host/scripts/test-cli.sh 2>&1 | tee -a "$results"
 
 # cargo's "test result:" lines, node's "# pass N" / "# fail N" lines, and the runtime
 # suite's own "runtimes: N passed, M failed" line.
