@@ -309,6 +309,9 @@ impl ops::Guest for Component {
 }
 
 /// The export glue `wit-bindgen` writes (its `unsafe` ABI code is allowed here only).
+/// Only for wasm: the export names (`snapgit:core/operations#commit`) are not symbols a
+/// native linker accepts, and natively the crate is only type-checked and unit-tested.
+#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod export {
     use super::Component;
