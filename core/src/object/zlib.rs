@@ -47,33 +47,32 @@ pub(super) fn compress(raw: &[u8]) -> Vec<u8> {
     // Position + 1 of the last occurrence of each hashed 3-byte sequence, 0 for none.
     let mut last = [0u16; 1 << HASH_BITS];
     let mut at = 0;
-    while at < raw.len() {
-        if let Some(key) = hash(raw, at) {
-            let candidate = usize::from(last[key]);
-            last[key] = (at + 1) as u16;
-            if let Some(start) = candidate.checked_sub(1) {
-                let len = raw[at..]
-                    .iter()
-                    .zip(&raw[start..])
-                    .take(MAX_MATCH)
-                    .take_while(|(a, b)| a == b)
-                    .count();
-                if len >= MIN_MATCH {
-                    out.length(len);
-                    out.distance(at - start);
-                    // Index the positions inside the match too, for later repeats.
-                    for inside in at + 1..at + len {
-                        if let Some(key) = hash(raw, inside) {
-                            last[key] = (inside + 1) as u16;
-                        }
-                    }
-                    at += len;
-                    continue;
+    while let Some(key) = hash(raw, at) {
+        let candidate = usize::from(last[key]);
+        last[key] = (at + 1) as u16;
+        // Another sequence may share the bucket: look at the first bytes before the rest.
+        if let Some(start) = candidate.checked_sub(1)
+            && raw.get(start..start + MIN_MATCH) == raw.get(at..at + MIN_MATCH)
+        {
+            let len =
+                MIN_MATCH + common_prefix(&raw[at + MIN_MATCH..], &raw[start + MIN_MATCH..], MAX_MATCH - MIN_MATCH);
+            out.length(len);
+            out.distance(at - start);
+            // Index the positions inside the match too, for later repeats.
+            for inside in at + 1..at + len {
+                if let Some(key) = hash(raw, inside) {
+                    last[key] = (inside + 1) as u16;
                 }
             }
+            at += len;
+            continue;
         }
-        out.symbol(u16::from(raw[at]));
+        out.literal(raw[at]);
         at += 1;
+    }
+    // The last bytes are too few to start a match.
+    for &byte in raw.get(at..).unwrap_or_default() {
+        out.literal(byte);
     }
     out.symbol(256); // End of block.
     out.flush();
@@ -82,10 +81,31 @@ pub(super) fn compress(raw: &[u8]) -> Vec<u8> {
 }
 
 /// The bucket of the 3 bytes at `at`, `None` near the end.
+#[inline]
 fn hash(raw: &[u8], at: usize) -> Option<usize> {
-    let bytes = raw.get(at..at + MIN_MATCH)?;
-    let key = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
+    let &[a, b, c] = raw.get(at..at + MIN_MATCH)? else {
+        return None;
+    };
+    let key = u32::from_le_bytes([a, b, c, 0]);
     Some((key.wrapping_mul(0x9e37_79b1) >> (32 - HASH_BITS)) as usize)
+}
+
+/// How many leading bytes `a` and `b` share, at most `max`; compared 8 at a time.
+fn common_prefix(a: &[u8], b: &[u8], max: usize) -> usize {
+    let len = a.len().min(b.len()).min(max);
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut same = 0;
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
+            break;
+        };
+        let differ = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if differ != 0 {
+            return same + (differ.trailing_zeros() / 8) as usize;
+        }
+        same += 8;
+    }
+    same + a[same..].iter().zip(&b[same..]).take_while(|(x, y)| x == y).count()
 }
 
 fn adler32(data: &[u8]) -> u32 {
@@ -136,15 +156,23 @@ struct Bits {
 }
 
 impl Bits {
+    /// Add `count` bits (at most 32 in all are ever pending before a call, and calls add
+    /// at most 13), writing out whole 32-bit words.
     #[inline]
     fn put(&mut self, value: u32, count: u32) {
         self.pending |= u64::from(value) << self.count;
         self.count += count;
-        while self.count >= 8 {
-            self.bytes.push(self.pending as u8);
-            self.pending >>= 8;
-            self.count -= 8;
+        if self.count >= 32 {
+            self.bytes.extend_from_slice(&(self.pending as u32).to_le_bytes());
+            self.pending >>= 32;
+            self.count -= 32;
         }
+    }
+
+    /// A literal byte: symbols 0..=143 have 8-bit codes, 144..=255 9-bit ones.
+    #[inline]
+    fn literal(&mut self, byte: u8) {
+        self.put(u32::from(FIXED_CODES[usize::from(byte)]), 8 + u32::from(byte >= 144));
     }
 
     /// A literal/length symbol in the fixed code.
@@ -179,11 +207,10 @@ impl Bits {
         );
     }
 
-    /// Pad the last byte with zero bits.
+    /// Write out what is pending, the last byte padded with zero bits.
     fn flush(&mut self) {
-        if self.count > 0 {
-            self.bytes.push(self.pending as u8);
-        }
+        let bytes = self.count.div_ceil(8) as usize;
+        self.bytes.extend_from_slice(&self.pending.to_le_bytes()[..bytes]);
         self.pending = 0;
         self.count = 0;
     }
