@@ -19,6 +19,8 @@ cargo fmt --all --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The wasmtime runtime is behind a feature; lint it too.
+cargo clippy -p snapgit-host --all-targets --features component --locked -- -D warnings
 
 step "core for wasm32-unknown-unknown"
 cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
