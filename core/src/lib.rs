@@ -72,6 +72,7 @@ pub mod cache;
 pub mod commit;
 pub mod diff;
 pub mod drive;
+pub mod error;
 pub mod gc;
 pub mod history;
 pub mod id;

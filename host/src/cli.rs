@@ -49,7 +49,7 @@ use snapgit_core::{
     step::Answer,
 };
 
-pub use error::{Code, Error};
+pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
 pub use output::Report;
 use output::{

@@ -330,15 +330,15 @@ fn main() -> ExitCode {
             let mut stderr = io::stderr().lock();
             let _ = if json {
                 let report = ErrorReport {
-                    code,
-                    exit: code.exit_code(),
+                    code: code.as_str(),
+                    exit: snapgit_host::cli::exit_code(code),
                     message,
                 };
                 writeln!(stderr, "{}", serde_json::to_string(&report).unwrap_or_default())
             } else {
                 writeln!(stderr, "error: {message}")
             };
-            ExitCode::from(code.exit_code())
+            ExitCode::from(snapgit_host::cli::exit_code(code))
         }
     }
 }

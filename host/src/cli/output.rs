@@ -936,8 +936,8 @@ impl Report for StatusReport {
 /// An error, as `--json` prints it on stderr.
 #[derive(Debug, Serialize)]
 pub struct ErrorReport {
-    /// The stable code.
-    pub code: super::Code,
+    /// The stable code, e.g. `NOT_FOUND`.
+    pub code: &'static str,
     /// The exit status.
     pub exit: u8,
     /// The message.

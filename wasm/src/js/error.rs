@@ -13,54 +13,8 @@ use snapgit_core::{
 };
 use wasm_bindgen::JsValue;
 
-/// The cause of an error, as the stable `code` string JavaScript sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    /// A bad argument: wrong type, invalid path, name, id, signature, message or option.
-    InvalidInput,
-    /// A repo, branch, commit, path or object that does not exist.
-    NotFound,
-    /// A repo or branch that already exists.
-    AlreadyExists,
-    /// Stored data that is not what it must be: bad bytes, wrong hash, wrong kind.
-    Corrupt,
-    /// A path changed on both sides of a replay, or something stands where a change writes.
-    Conflict,
-    /// Every attempt lost the compare-and-swap to other writers.
-    LostRace,
-    /// The branch is not at the head the caller expected.
-    HeadMoved,
-    /// The commit would change nothing and empty commits were not allowed.
-    EmptyCommit,
-    /// The changes break the repo's write policy.
-    Policy,
-    /// A size or count limit was exceeded.
-    Limit,
-    /// The storage adapter failed or answered with a value of the wrong shape.
-    Storage,
-    /// The operation was driven out of order.
-    Misuse,
-}
-
-impl Code {
-    /// The code as JavaScript sees it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::InvalidInput => "INVALID_INPUT",
-            Code::NotFound => "NOT_FOUND",
-            Code::AlreadyExists => "ALREADY_EXISTS",
-            Code::Corrupt => "CORRUPT",
-            Code::Conflict => "CONFLICT",
-            Code::LostRace => "LOST_RACE",
-            Code::HeadMoved => "HEAD_MOVED",
-            Code::EmptyCommit => "EMPTY_COMMIT",
-            Code::Policy => "POLICY",
-            Code::Limit => "LIMIT",
-            Code::Storage => "STORAGE",
-            Code::Misuse => "MISUSE",
-        }
-    }
-}
+/// The cause of an error: the stable `code` string JavaScript sees.
+pub use snapgit_core::error::Code;
 
 /// A JS error under construction.
 pub struct Thrown(Object);
