@@ -22,6 +22,7 @@
 
 pub mod fs;
 pub mod memory;
+pub mod metered;
 pub mod object_store;
 
 use std::{fmt, path::PathBuf, sync::Arc};
