@@ -4,6 +4,7 @@
 
 mod commit;
 mod diff_tree;
+mod error;
 mod gc;
 mod history;
 mod id;
