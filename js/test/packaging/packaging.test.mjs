@@ -192,6 +192,11 @@ describe("the tarball", () => {
     assert.deepEqual(missing, []);
   });
 
+  test("exports the five adapters by name and none of their internal modules", () => {
+    const subpaths = Object.keys(manifest.exports).filter((subpath) => subpath.startsWith("./adapters/"));
+    assert.deepEqual(subpaths.sort(), ["indexeddb", "memory", "node-fs", "r2", "s3"].map((n) => `./adapters/${n}`));
+  });
+
   test("every condition of `.` puts types first", () => {
     const check = (value, where) => {
       if (value === null || typeof value !== "object") return;
