@@ -12,6 +12,15 @@
 //! compare-and-swap or a busy lock is answered after a jittered backoff, since the
 //! component has no clock.
 //!
+//! Since every call starts with an empty guest, the component's own object cache never
+//! outlives a call. The runtime keeps one for it instead: loose objects
+//! (`objects/ab/cdef…`) the component read or wrote, by store, bounded in bytes
+//! ([`Config::object_cache_bytes`], 64 MiB by default), least recently used dropped
+//! first. A loose object's key is its content's hash, so a cached one can never be
+//! stale, and the component verifies every object it is given anyway. Refs and every
+//! other key are always read from storage. So a commit on a branch this runtime committed
+//! to before reads no object from storage.
+//!
 //! ```no_run
 //! use snapgit_host::{runtime::{Config, Io, Runtime}, storage};
 //!
@@ -25,13 +34,16 @@
 //! ```
 
 use std::{
+    collections::HashMap,
     path::PathBuf,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
+
+use bytes::Bytes;
 
 use snapgit_core::{
     HashKind, id,
@@ -92,8 +104,11 @@ impl Default for Limits {
     }
 }
 
+/// The default of [`Config::object_cache_bytes`]: 64 MiB.
+pub const DEFAULT_OBJECT_CACHE_BYTES: usize = 64 << 20;
+
 /// How a [`Runtime`] is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Bounds on each call.
     pub limits: Limits,
@@ -103,6 +118,21 @@ pub struct Config {
     pub cache_dir: Option<PathBuf>,
     /// How storage calls are made: batch concurrency and backoff.
     pub driver: driver::Options,
+    /// The most bytes of loose objects kept between calls, for every store together (see
+    /// the module overview); `0` keeps none. Objects larger than half of it are not kept.
+    /// [`DEFAULT_OBJECT_CACHE_BYTES`] by default.
+    pub object_cache_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            cache_dir: None,
+            driver: driver::Options::default(),
+            object_cache_bytes: DEFAULT_OBJECT_CACHE_BYTES,
+        }
+    }
 }
 
 /// Why a call failed.
@@ -145,6 +175,9 @@ impl Error {
 }
 
 /// The storage and optional locks one call works against.
+///
+/// The runtime's object cache is per store instance: pass clones of one `Io` (or of its
+/// `Arc`) to share it across calls.
 #[derive(Debug, Clone)]
 pub struct Io {
     /// The store.
@@ -166,6 +199,7 @@ pub struct Runtime {
     pre: SnapgitPre<Call>,
     limits: Limits,
     driver: driver::Options,
+    objects: Option<Arc<SharedObjects>>,
     ticker: Arc<AtomicBool>,
 }
 
@@ -187,6 +221,7 @@ impl Drop for Runtime {
 struct Call {
     io: Io,
     driver: driver::Options,
+    objects: Option<Arc<SharedObjects>>,
     memory_limit: usize,
     memory_asked: Option<usize>,
     lost: u32,
@@ -236,6 +271,7 @@ impl Runtime {
             pre,
             limits: config.limits,
             driver: config.driver,
+            objects: (config.object_cache_bytes > 0).then(|| Arc::new(SharedObjects::new(config.object_cache_bytes))),
             ticker,
         })
     }
@@ -251,11 +287,17 @@ impl Runtime {
             .collect()
     }
 
+    /// The loose objects held between calls: how many, and their bytes.
+    pub fn cached_objects(&self) -> (usize, usize) {
+        self.objects.as_ref().map_or((0, 0), |objects| objects.size())
+    }
+
     /// A fresh store and instance for one call.
     async fn instance(&self, io: &Io) -> Result<(Store<Call>, Snapgit), Error> {
         let call = Call {
             io: io.clone(),
             driver: self.driver,
+            objects: self.objects.clone(),
             memory_limit: self.limits.memory_bytes,
             memory_asked: None,
             lost: 0,
@@ -441,22 +483,65 @@ impl bindings::snapgit::core::types::Host for Call {}
 
 impl wit::Host for Call {
     async fn get_many(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, Failure> {
-        driver::get_all(self.io.storage.as_ref(), keys, self.driver.concurrency)
+        let storage = &self.io.storage;
+        let Some(cache) = &self.objects else {
+            return driver::get_all(storage.as_ref(), keys, self.driver.concurrency)
+                .await
+                .map_err(storage_failure);
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        let (mut slots, mut missing) = (Vec::new(), Vec::new());
+        for (slot, key) in keys.into_iter().enumerate() {
+            match cache.get(storage, &key) {
+                Some(bytes) => out.push(Some(bytes.to_vec())),
+                None => {
+                    out.push(None);
+                    slots.push(slot);
+                    missing.push(key);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let got = driver::get_all(storage.as_ref(), missing.clone(), self.driver.concurrency)
             .await
-            .map_err(storage_failure)
+            .map_err(storage_failure)?;
+        cache.insert(
+            storage,
+            missing
+                .into_iter()
+                .zip(&got)
+                .filter_map(|(key, value)| Some((key, Bytes::copy_from_slice(value.as_deref()?)))),
+        );
+        for (slot, value) in slots.into_iter().zip(got) {
+            if let Some(place) = out.get_mut(slot) {
+                *place = value;
+            }
+        }
+        Ok(out)
     }
 
     async fn put_many(&mut self, objects: Vec<wit::Object>) -> Result<(), Failure> {
-        let objects = objects
+        let objects: Vec<store_mod::Object> = objects
             .into_iter()
             .map(|o| store_mod::Object {
                 key: o.key,
                 bytes: o.bytes.into(),
             })
             .collect();
+        // Kept only once stored: a failed put may have stored none of them.
+        let written: Vec<(String, Bytes)> = match &self.objects {
+            Some(_) => objects.iter().map(|o| (o.key.clone(), o.bytes.clone())).collect(),
+            None => Vec::new(),
+        };
         driver::put_all(self.io.storage.as_ref(), objects, self.driver.concurrency)
             .await
-            .map_err(storage_failure)
+            .map_err(storage_failure)?;
+        if let Some(cache) = &self.objects {
+            cache.insert(&self.io.storage, written);
+        }
+        Ok(())
     }
 
     async fn list(&mut self, prefix: String) -> Result<Vec<wit::Listed>, Failure> {
@@ -472,6 +557,10 @@ impl wit::Host for Call {
     }
 
     async fn delete(&mut self, keys: Vec<String>) -> Result<(), Failure> {
+        // Forgotten before the delete: a failed delete may have removed some of them.
+        if let Some(cache) = &self.objects {
+            cache.remove(&self.io.storage, &keys);
+        }
         driver::delete_all(self.io.storage.as_ref(), keys, self.driver.concurrency)
             .await
             .map_err(storage_failure)
@@ -531,5 +620,241 @@ impl bindings::snapgit::core::locks::Host for Call {
         };
         locks.release(&name, &token).await.map_err(lock_failure)?;
         Ok(())
+    }
+}
+
+/// Loose objects kept between calls, per store: two generations of at most half the budget
+/// each. Inserts go to the newer one; a hit in the older one moves the object to the
+/// newer; when the newer is full it becomes the older and the older is dropped. So the
+/// cache stays within its budget and what was used recently survives.
+///
+/// A store is known by the address of its `Arc`; a weak reference to it is kept while
+/// any of its objects is, so the address cannot be reused by another store meanwhile.
+#[derive(Debug)]
+struct SharedObjects {
+    budget: usize,
+    inner: Mutex<Generations>,
+}
+
+type StoreId = usize;
+
+#[derive(Debug, Default)]
+struct Generations {
+    newer: HashMap<StoreId, HashMap<String, Bytes>>,
+    newer_bytes: usize,
+    newer_count: usize,
+    older: HashMap<StoreId, HashMap<String, Bytes>>,
+    older_bytes: usize,
+    older_count: usize,
+    stores: HashMap<StoreId, Weak<dyn Storage>>,
+}
+
+/// What an entry counts against the budget beyond its key and bytes: map and `Bytes`
+/// bookkeeping, roughly.
+const ENTRY_OVERHEAD: usize = 96;
+
+fn store_id(storage: &Arc<dyn Storage>) -> StoreId {
+    Arc::as_ptr(storage).cast::<()>() as usize
+}
+
+/// `objects/` + two hex digits + `/` + the rest of a SHA-1 or SHA-256 id in hex: the
+/// only keys whose value never changes.
+fn is_loose_object(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix("objects/") else {
+        return false;
+    };
+    matches!(rest.len(), 41 | 65)
+        && rest.bytes().enumerate().all(|(i, b)| {
+            if i == 2 {
+                b == b'/'
+            } else {
+                matches!(b, b'0'..=b'9' | b'a'..=b'f')
+            }
+        })
+}
+
+impl SharedObjects {
+    fn new(budget: usize) -> Self {
+        SharedObjects {
+            budget,
+            inner: Mutex::new(Generations::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+        // The maps are consistent after every statement; a panic elsewhere cannot leave
+        // them half-changed.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The number of objects held and their cost in bytes.
+    fn size(&self) -> (usize, usize) {
+        let g = self.lock();
+        (g.newer_count + g.older_count, g.newer_bytes + g.older_bytes)
+    }
+
+    fn get(&self, storage: &Arc<dyn Storage>, key: &str) -> Option<Bytes> {
+        if !is_loose_object(key) {
+            return None;
+        }
+        let id = store_id(storage);
+        let mut g = self.lock();
+        if let Some(bytes) = g.newer.get(&id).and_then(|objects| objects.get(key)) {
+            return Some(bytes.clone());
+        }
+        let bytes = g.older.get_mut(&id)?.remove(key)?;
+        g.older_bytes = g.older_bytes.saturating_sub(cost(key, &bytes));
+        g.older_count = g.older_count.saturating_sub(1);
+        self.add(&mut g, storage, key.to_owned(), bytes.clone());
+        Some(bytes)
+    }
+
+    fn insert(&self, storage: &Arc<dyn Storage>, objects: impl IntoIterator<Item = (String, Bytes)>) {
+        let mut g = self.lock();
+        for (key, bytes) in objects {
+            if is_loose_object(&key) {
+                self.add(&mut g, storage, key, bytes);
+            }
+        }
+    }
+
+    fn remove(&self, storage: &Arc<dyn Storage>, keys: &[String]) {
+        let id = store_id(storage);
+        let mut g = self.lock();
+        for key in keys {
+            if let Some(bytes) = g.newer.get_mut(&id).and_then(|objects| objects.remove(key)) {
+                g.newer_bytes = g.newer_bytes.saturating_sub(cost(key, &bytes));
+                g.newer_count = g.newer_count.saturating_sub(1);
+            }
+            if let Some(bytes) = g.older.get_mut(&id).and_then(|objects| objects.remove(key)) {
+                g.older_bytes = g.older_bytes.saturating_sub(cost(key, &bytes));
+                g.older_count = g.older_count.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Put one object into the newer generation, turning generations over first if it
+    /// would not fit.
+    fn add(&self, g: &mut Generations, storage: &Arc<dyn Storage>, key: String, bytes: Bytes) {
+        let half = self.budget / 2;
+        let weight = cost(&key, &bytes);
+        if weight > half {
+            return;
+        }
+        let id = store_id(storage);
+        if g.newer.get(&id).is_some_and(|objects| objects.contains_key(&key)) {
+            return;
+        }
+        if g.newer_bytes + weight > half {
+            g.older = std::mem::take(&mut g.newer);
+            g.older_bytes = std::mem::take(&mut g.newer_bytes);
+            g.older_count = std::mem::take(&mut g.newer_count);
+            // Objects of stores that are gone can never be asked for again.
+            let Generations { older, stores, .. } = &mut *g;
+            older.retain(|id, _| stores.get(id).is_some_and(|store| store.strong_count() > 0));
+            stores.retain(|id, _| older.contains_key(id));
+            g.older_count = g.older.values().map(HashMap::len).sum();
+            g.older_bytes = g
+                .older
+                .values()
+                .flat_map(|objects| objects.iter().map(|(key, bytes)| cost(key, bytes)))
+                .sum();
+        }
+        g.stores.entry(id).or_insert_with(|| Arc::downgrade(storage));
+        g.newer.entry(id).or_default().insert(key, bytes);
+        g.newer_bytes += weight;
+        g.newer_count += 1;
+    }
+}
+
+fn cost(key: &str, bytes: &Bytes) -> usize {
+    key.len() + bytes.len() + ENTRY_OVERHEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::memory::MemoryStorage;
+
+    fn key(n: usize) -> String {
+        format!("objects/{:02x}/{n:038x}", n % 256)
+    }
+
+    fn store() -> Arc<dyn Storage> {
+        Arc::new(MemoryStorage::new())
+    }
+
+    #[test]
+    fn only_loose_object_keys_are_kept() {
+        assert!(is_loose_object(&key(7)));
+        assert!(is_loose_object(&format!("objects/ab/{}", "c".repeat(62))));
+        for other in [
+            "HEAD",
+            "refs/namespaces/a/refs/heads/main",
+            "objects/info/packs",
+            "objects/pack/pack-0000000000000000000000000000000000000000.pack",
+            "objects/AB/cccccccccccccccccccccccccccccccccccccc",
+            "objects/ab/ccc",
+        ] {
+            assert!(!is_loose_object(other), "{other}");
+        }
+        let cache = SharedObjects::new(1 << 20);
+        let storage = store();
+        cache.insert(
+            &storage,
+            [
+                ("objects/info/packs".to_owned(), Bytes::from_static(b"P pack-1.pack\n")),
+                (key(1), Bytes::from_static(b"one")),
+            ],
+        );
+        assert_eq!(cache.get(&storage, "objects/info/packs"), None);
+        assert_eq!(cache.get(&storage, &key(1)).as_deref(), Some(&b"one"[..]));
+        assert_eq!(cache.size().0, 1);
+    }
+
+    #[test]
+    fn stores_do_not_share_objects() {
+        let cache = SharedObjects::new(1 << 20);
+        let (a, b) = (store(), store());
+        cache.insert(&a, [(key(1), Bytes::from_static(b"one"))]);
+        assert!(cache.get(&a, &key(1)).is_some());
+        assert!(cache.get(&b, &key(1)).is_none());
+        cache.remove(&a, &[key(1)]);
+        assert!(cache.get(&a, &key(1)).is_none());
+        assert_eq!(cache.size(), (0, 0));
+    }
+
+    #[test]
+    fn stays_within_budget_and_keeps_what_is_used() {
+        let budget = 100 * (key(0).len() + 100 + ENTRY_OVERHEAD);
+        let cache = SharedObjects::new(budget);
+        let storage = store();
+        let value = Bytes::from(vec![1; 100]);
+        cache.insert(&storage, [(key(0), value.clone())]);
+        for n in 1..1000 {
+            cache.insert(&storage, [(key(n), value.clone())]);
+            // Key 0 is used all along, so it stays.
+            assert!(cache.get(&storage, &key(0)).is_some(), "lost at {n}");
+            assert!(cache.size().1 <= budget);
+        }
+        assert!(cache.get(&storage, &key(1)).is_none(), "an unused early object stayed");
+        assert!(cache.get(&storage, &key(999)).is_some());
+        // Too large for the cache: not kept, and nothing else is dropped for it.
+        let before = cache.size();
+        cache.insert(&storage, [(key(5000), Bytes::from(vec![0; budget]))]);
+        assert_eq!(cache.size(), before);
+    }
+
+    #[test]
+    fn objects_of_dropped_stores_go_at_the_next_turn() {
+        let budget = 10 * (key(0).len() + 10 + ENTRY_OVERHEAD);
+        let cache = SharedObjects::new(budget);
+        let (kept, dropped) = (store(), store());
+        cache.insert(&dropped, (0..4).map(|n| (key(n), Bytes::from(vec![0; 10]))));
+        drop(dropped);
+        cache.insert(&kept, (10..15).map(|n| (key(n), Bytes::from(vec![0; 10]))));
+        let g = cache.lock();
+        assert_eq!(g.stores.len(), 1, "{:?}", g.stores.keys());
+        assert_eq!(g.older_count + g.newer_count, 5);
     }
 }

@@ -75,19 +75,26 @@ impl Counts {
 }
 
 impl fmt::Display for Counts {
-    /// `5 (get 0, put 3, list 0, ref 1, cas 1, delete 0)`.
+    /// The total and the kinds that occurred: `6 (1 ref, 4 put, 1 cas)`, or `0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} (get {}, put {}, list {}, ref {}, cas {}, delete {})",
-            self.total(),
-            self.get,
-            self.put,
-            self.list,
-            self.read_ref,
-            self.cas,
-            self.delete
-        )
+        write!(f, "{}", self.total())?;
+        let kinds = [
+            (self.list, "list"),
+            (self.read_ref, "ref"),
+            (self.get, "get"),
+            (self.put, "put"),
+            (self.cas, "cas"),
+            (self.delete, "delete"),
+        ];
+        let mut first = true;
+        for (n, kind) in kinds.into_iter().filter(|(n, _)| *n > 0) {
+            write!(f, "{}{n} {kind}", if first { " (" } else { ", " })?;
+            first = false;
+        }
+        if !first {
+            write!(f, ")")?;
+        }
+        Ok(())
     }
 }
 
@@ -234,6 +241,8 @@ mod tests {
             }
         );
         assert_eq!(counts.total(), 263);
+        assert_eq!(counts.to_string(), "263 (1 list, 1 ref, 3 get, 256 put, 2 delete)");
+        assert_eq!(Counts::default().to_string(), "0");
         assert_eq!(counts.since(&counts).total(), 0);
     }
 

@@ -1,0 +1,192 @@
+//! The runtime's object cache: a commit after a commit reads no object from storage, and
+//! what it writes is what a runtime without the cache writes.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use bstr::ByteSlice;
+use snapgit_core::{HashKind, ObjectCache, ObjectId, read};
+use snapgit_host::{
+    driver,
+    runtime::{Change, CommitOutput, CommitRequest, Config, ConflictPolicy, Io, Mode, Put, Runtime, Signature},
+    storage::{Storage, memory::MemoryStorage, metered::Metered},
+};
+
+use crate::runtime;
+
+fn signature() -> Signature {
+    Signature {
+        name: "Agent".into(),
+        email: "agent@example.com".into(),
+        time: 1_700_000_000,
+        offset_minutes: 0,
+    }
+}
+
+fn put(path: &str, data: &str) -> Change {
+    Change::Put(Put {
+        path: path.into(),
+        data: data.as_bytes().to_vec(),
+        mode: Mode::Regular,
+    })
+}
+
+fn commit_of(changes: Vec<Change>, message: &str) -> CommitRequest {
+    CommitRequest {
+        repo: "agent".into(),
+        branch: "main".into(),
+        changes,
+        author: signature(),
+        committer: signature(),
+        message: message.into(),
+        allow_empty: false,
+        line_stats: true,
+        expected_head: None,
+        on_conflict: ConflictPolicy::Fail,
+        max_attempts: 10,
+        lock_ttl_ms: None,
+        max_file_bytes: None,
+        exclude: Vec::new(),
+    }
+}
+
+/// The files of the first commit: 60 files in three levels of folders.
+fn files() -> Vec<(String, String)> {
+    (0..60)
+        .map(|i| {
+            (
+                format!("dir-{}/sub-{}/file-{i}.md", i % 3, i % 5),
+                format!("# file {i}\n"),
+            )
+        })
+        .collect()
+}
+
+/// Create the repo, then commit two turns; the outputs of both commits, and what the
+/// second one asked of storage.
+async fn two_turns(runtime: &Runtime, metered: &Arc<Metered>) -> (CommitOutput, CommitOutput, u64, u64) {
+    let io = Io::new(metered.clone());
+    let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
+    runtime
+        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
+        .await
+        .unwrap();
+    let first = runtime
+        .commit(
+            &io,
+            &commit_of(vec![put("dir-0/sub-0/file-0.md", "turn 1\n")], "turn 1"),
+        )
+        .await
+        .unwrap();
+    let before = metered.counts();
+    let second = runtime
+        .commit(
+            &io,
+            &commit_of(
+                vec![
+                    put("dir-1/sub-1/file-1.md", "turn 2\n"),
+                    put("dir-0/sub-0/file-0.md", "turn 2 again\n"),
+                ],
+                "turn 2",
+            ),
+        )
+        .await
+        .unwrap();
+    let counts = metered.counts().since(&before);
+    assert_eq!(counts.read_ref, 1, "{counts}");
+    assert_eq!(counts.cas, 1, "{counts}");
+    assert_eq!(counts.put, second.objects_written, "{counts}");
+    (first, second, counts.get, counts.total())
+}
+
+/// Every file at `commit`, read by native core with an empty cache straight from storage.
+async fn files_at(storage: &dyn Storage, commit: &str) -> BTreeMap<String, String> {
+    let id = ObjectId::from_hex(commit.as_bytes()).unwrap();
+    let mut cache = ObjectCache::new(HashKind::Sha1);
+    let mut op = read::ReadFiles::new(id, "").unwrap();
+    let files = driver::run(&mut op, &mut cache, storage, None).await.unwrap();
+    files
+        .into_iter()
+        .map(|f| {
+            (
+                f.path.to_str_lossy().into_owned(),
+                String::from_utf8(f.file.data).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_commit_reads_no_object_and_writes_the_same() {
+    let cached = runtime(Config::default());
+    let metered = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let (first, second, gets, total) = two_turns(&cached, &metered).await;
+    assert_eq!(gets, 0, "the second commit read objects from storage");
+    // Ref read, one put per new object (2 blobs, 5 trees, the commit), compare-and-swap.
+    assert_eq!(second.objects_written, 8);
+    assert_eq!(total, 10);
+    let (objects, bytes) = cached.cached_objects();
+    assert!(objects > 0 && bytes > 0, "{objects} objects, {bytes} bytes");
+
+    // The same turns on a runtime without the cache: the same commits and files, and
+    // the second commit reads the trees it changes (and the old blobs, for line counts).
+    let uncached = runtime(Config {
+        object_cache_bytes: 0,
+        ..Config::default()
+    });
+    let plain = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let (plain_first, plain_second, plain_gets, _) = two_turns(&uncached, &plain).await;
+    assert_eq!(uncached.cached_objects(), (0, 0));
+    assert!(plain_gets >= 8, "{plain_gets} object reads without the cache");
+    assert_eq!(first.commit, plain_first.commit);
+    assert_eq!(second.commit, plain_second.commit);
+    assert_eq!(second.tree, plain_second.tree);
+    let lines = |out: &CommitOutput| {
+        out.files
+            .iter()
+            .map(|f| (f.path.clone(), f.lines.map(|l| (l.added, l.removed))))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines(&second), lines(&plain_second));
+
+    let mut expected: BTreeMap<String, String> = files().into_iter().collect();
+    expected.insert("dir-1/sub-1/file-1.md".into(), "turn 2\n".into());
+    expected.insert("dir-0/sub-0/file-0.md".into(), "turn 2 again\n".into());
+    assert_eq!(files_at(metered.as_ref(), &second.commit).await, expected);
+    assert_eq!(files_at(plain.as_ref(), &plain_second.commit).await, expected);
+}
+
+#[tokio::test]
+async fn the_cache_is_per_store_and_forgets_deleted_objects() {
+    let runtime = runtime(Config::default());
+    let first = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let (_, second_commit, _, _) = two_turns(&runtime, &first).await;
+
+    // Another store with the same history: its objects are not taken from the first's.
+    let other = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let io = Io::new(other.clone());
+    let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
+    runtime
+        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
+        .await
+        .unwrap();
+    let before = other.counts();
+    let err = runtime.read_commit(&io, &second_commit.commit).await.unwrap_err();
+    assert_eq!(other.counts().since(&before).get, 1);
+    assert!(err.to_string().contains(&second_commit.commit), "{err}");
+
+    // Deleting through the component forgets: after a collection of everything
+    // unreachable, reading a collected commit goes to storage and fails.
+    let io = Io::new(first.clone());
+    runtime.delete_repo(&io, "agent").await.unwrap();
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    let collected = runtime.gc(&io, later, 0).await.unwrap();
+    assert!(collected.deleted > 0);
+    let before = first.counts();
+    let err = runtime.read_commit(&io, &second_commit.commit).await.unwrap_err();
+    assert_eq!(first.counts().since(&before).get, 1);
+    assert!(err.to_string().contains(&second_commit.commit), "{err}");
+}
