@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod engine;
 pub mod error;
 pub mod input;
 pub mod output;
@@ -39,16 +40,16 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use bstr::{BString, ByteSlice};
 use snapgit_core::{
-    HashKind, ObjectCache, ObjectId, Operation, Step,
-    commit::{self, Change, Signature},
-    diff::tree::{self as diff_tree, Diff},
+    HashKind, ObjectCache, ObjectId,
+    commit::{Change, Signature},
+    diff::tree as diff_tree,
     gc, history, id,
     merge::ConflictPolicy,
-    read,
-    repo::{self, AdminOutput, CommitRequest, RepoOp, RestoreRequest, Start},
-    step::Answer,
+    repo::{self, RepoOp, RestoreRequest},
 };
 
+use engine::{Engine, Landed};
+pub use engine::{EngineKind, GcProgress};
 pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
 pub use output::Report;
@@ -59,7 +60,6 @@ use output::{
 };
 
 use crate::{
-    driver,
     lock::{Locks, redis::RedisLocks},
     storage::{self, Storage},
 };
@@ -90,11 +90,18 @@ pub struct Config {
     pub lock_ttl: Duration,
     /// Backend options (credentials, limits).
     pub storage: storage::Options,
+    /// What runs core's operations: the component under wasmtime (the default when
+    /// built with the `component` feature) or core compiled in.
+    pub engine: EngineKind,
+    /// Where the component's compiled code is kept between processes; `None` compiles
+    /// it in every process.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Config {
-    /// The store at `store`, repo [`DEFAULT_REPO`], no locks, options from the
-    /// environment.
+    /// The store at `store`, repo [`DEFAULT_REPO`], no locks, the default engine,
+    /// storage options and cache folder from the environment
+    /// ([`engine::default_cache_dir`]).
     pub fn new(store: impl Into<String>) -> Self {
         Config {
             store: store.into(),
@@ -102,6 +109,8 @@ impl Config {
             redis_url: None,
             lock_ttl: DEFAULT_LOCK_TTL,
             storage: storage::Options::from_env(),
+            engine: EngineKind::DEFAULT,
+            cache_dir: engine::default_cache_dir(),
         }
     }
 }
@@ -173,40 +182,14 @@ impl CommitArgs {
     }
 }
 
-/// An open store and the repo commands work on, with a cache that lives as long as the
-/// session (so a second operation reads only what the first did not).
+/// An open store and the repo commands work on, with the engine that runs core's
+/// operations (the native engine keeps a cache as long as the session, so a second
+/// operation reads only what the first did not).
 #[derive(Debug)]
 pub struct Session {
-    storage: Arc<dyn Storage>,
-    locks: Option<Arc<dyn Locks>>,
-    cache: ObjectCache,
+    engine: Engine,
     repo: String,
     lock_ttl_ms: Option<u64>,
-}
-
-/// Drives an operation and reports its progress after every step.
-struct Observed<'a, O, F> {
-    op: &'a mut O,
-    on_step: F,
-}
-
-impl<O: Operation, F: FnMut(&O)> Operation for Observed<'_, O, F> {
-    type Output = O::Output;
-    type Error = O::Error;
-
-    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<O::Output>, O::Error> {
-        let step = self.op.poll(cache);
-        (self.on_step)(self.op);
-        step
-    }
-
-    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), O::Error> {
-        self.op.provide(cache, objects)
-    }
-
-    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), O::Error> {
-        self.op.answer(cache, answer)
-    }
 }
 
 impl Session {
@@ -238,10 +221,9 @@ impl Session {
         let lock_ttl_ms = locks
             .as_ref()
             .map(|_| u64::try_from(config.lock_ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let engine = Engine::new(config.engine, storage, locks, config.cache_dir.as_deref())?;
         Ok(Session {
-            storage,
-            locks,
-            cache: ObjectCache::new(HashKind::Sha1),
+            engine,
             repo: config.repo.clone(),
             lock_ttl_ms,
         })
@@ -254,32 +236,26 @@ impl Session {
         let probe = ObjectCache::new(HashKind::Sha1);
         RepoOp::create_repo(&probe, &config.repo, branch, Vec::new(), author.clone(), "init")?;
         let mut session = Self::connect(config).await?;
-        let created = match session.read_head(branch).await {
-            Ok(head) => Err(head),
-            Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {
-                let branches = session.branch_names().await;
-                match branches {
-                    Ok(_) => {
-                        return Err(Error::Repo(repo::Error::RepoExists {
-                            repo: session.repo.clone(),
-                        }));
-                    }
-                    Err(Error::Repo(repo::Error::RepoNotFound { .. })) => {
-                        let repo = session.repo.clone();
-                        let created = session.create_repo(&repo, branch, Vec::new(), author, "init").await?;
-                        Ok(created.commit)
-                    }
-                    Err(err) => return Err(err),
+        let (commit, created) = match session.read_head(branch).await {
+            Ok(head) => (head.to_string(), false),
+            // No such branch: the repo must not exist either (or the branch is a typo).
+            Err(err) if err.code() == Code::NotFound => match session.branch_names().await {
+                Ok(_) => {
+                    return Err(Error::Repo(repo::Error::RepoExists {
+                        repo: session.repo.clone(),
+                    }));
                 }
-            }
+                Err(err) if err.code() == Code::NotFound => {
+                    let repo = session.repo.clone();
+                    let created = session.create_repo(&repo, branch, Vec::new(), author, "init").await?;
+                    (created.commit, true)
+                }
+                Err(err) => return Err(err),
+            },
             Err(err) => return Err(err),
         };
-        let (commit, created) = match created {
-            Ok(commit) => (commit, true),
-            Err(head) => (head.to_string(), false),
-        };
         let report = InitReport {
-            store: session.storage.location(),
+            store: session.engine.storage().location(),
             repo: session.repo.clone(),
             branch: branch.to_owned(),
             commit,
@@ -290,7 +266,7 @@ impl Session {
 
     /// The store.
     pub fn storage(&self) -> &dyn Storage {
-        self.storage.as_ref()
+        self.engine.storage().as_ref()
     }
 
     /// The repo commands work on.
@@ -298,19 +274,13 @@ impl Session {
         &self.repo
     }
 
-    async fn run<O: Operation>(&mut self, op: &mut O) -> Result<O::Output, O::Error> {
-        driver::run(op, &mut self.cache, self.storage.as_ref(), self.locks.as_deref()).await
-    }
-
-    async fn admin(&mut self, mut op: RepoOp) -> Result<AdminOutput, Error> {
-        Ok(self.run(&mut op).await?)
+    /// The engine that runs the operations.
+    pub fn engine(&self) -> EngineKind {
+        self.engine.kind()
     }
 
     async fn read_head(&mut self, branch: &str) -> Result<ObjectId, Error> {
-        match self.admin(RepoOp::read_head(&self.repo, branch)?).await? {
-            AdminOutput::Head(id) => Ok(id),
-            _ => Err(snapgit_core::step::Misuse("read_head returned something else").into()),
-        }
+        self.engine.read_head(&self.repo, branch).await
     }
 
     /// The commit a ref names: a full commit id or a branch of the repo, optionally
@@ -319,7 +289,7 @@ impl Session {
         let (base, steps) = split_ancestry(name)?;
         let mut commit = self.resolve_base(base).await?;
         for _ in 0..steps {
-            let info = self.run(&mut read::ReadCommit::new(commit)).await?;
+            let info = self.engine.read_commit(commit).await?;
             commit = *info.parents.first().ok_or_else(|| Error::NoParent {
                 name: name.to_owned(),
                 commit,
@@ -329,12 +299,12 @@ impl Session {
     }
 
     async fn resolve_base(&mut self, name: &str) -> Result<ObjectId, Error> {
-        let kind = self.cache.hash_kind();
+        let kind = self.engine.hash_kind();
         if name.len() == kind.len_in_hex() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(id::parse(kind, name)?);
         }
         match self.read_head(name).await {
-            Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {
+            Err(err) if err.code() == Code::NotFound => {
                 // Say whether the repo itself is missing: that is the likelier mistake.
                 self.branch_names().await?;
                 Err(Error::UnknownRef {
@@ -347,10 +317,7 @@ impl Session {
     }
 
     async fn branch_names(&mut self) -> Result<Vec<String>, Error> {
-        match self.admin(RepoOp::list_branches(&self.repo)?).await? {
-            AdminOutput::Branches(names) => Ok(names),
-            _ => Err(snapgit_core::step::Misuse("list_branches returned something else").into()),
-        }
+        self.engine.list_branches(&self.repo).await
     }
 
     /// `repo create`: a new repo with a first commit of `files` on `branch`.
@@ -362,32 +329,27 @@ impl Session {
         author: Signature,
         message: &str,
     ) -> Result<RepoCreated, Error> {
-        let op = RepoOp::create_repo(&self.cache, name, branch, files, author, message)?;
-        match self.admin(op).await? {
-            AdminOutput::Created { commit, files } => Ok(RepoCreated {
-                repo: name.to_owned(),
-                branch: branch.to_owned(),
-                commit: commit.to_string(),
-                changes: Changes::new(&files),
-            }),
-            _ => Err(snapgit_core::step::Misuse("create_repo returned something else").into()),
-        }
+        let (commit, files) = self.engine.create_repo(name, branch, files, author, message).await?;
+        Ok(RepoCreated {
+            repo: name.to_owned(),
+            branch: branch.to_owned(),
+            commit: commit.to_string(),
+            changes: Changes::new(&files),
+        })
     }
 
     /// `repo list`.
     pub async fn list_repos(&mut self) -> Result<RepoList, Error> {
-        match self.admin(RepoOp::list_repos()).await? {
-            AdminOutput::Repos(repos) => Ok(RepoList { repos }),
-            _ => Err(snapgit_core::step::Misuse("list_repos returned something else").into()),
-        }
+        Ok(RepoList {
+            repos: self.engine.list_repos().await?,
+        })
     }
 
     /// `repo delete`: every ref of the repo (its objects go at the next GC).
     pub async fn delete_repo(&mut self, name: &str) -> Result<Deleted, Error> {
-        match self.admin(RepoOp::delete_repo(name)?).await? {
-            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
-            _ => Err(snapgit_core::step::Misuse("delete_repo returned something else").into()),
-        }
+        Ok(Deleted {
+            refs: self.engine.delete_repo(name).await?,
+        })
     }
 
     /// `branch list`: each branch with its head.
@@ -400,7 +362,7 @@ impl Session {
                     head: head.to_string(),
                 }),
                 // Deleted between the listing and the read.
-                Err(Error::Repo(repo::Error::BranchNotFound { .. })) => {}
+                Err(err) if err.code() == Code::NotFound => {}
                 Err(err) => return Err(err),
             }
         }
@@ -413,24 +375,18 @@ impl Session {
     /// `branch create`: `branch` at `start` (a ref).
     pub async fn create_branch(&mut self, branch: &str, start: &str) -> Result<BranchCreated, Error> {
         let start = self.resolve(start).await?;
-        match self
-            .admin(RepoOp::create_branch(&self.repo, branch, Start::Commit(start))?)
-            .await?
-        {
-            AdminOutput::BranchCreated(commit) => Ok(BranchCreated {
-                branch: branch.to_owned(),
-                commit: commit.to_string(),
-            }),
-            _ => Err(snapgit_core::step::Misuse("create_branch returned something else").into()),
-        }
+        let commit = self.engine.create_branch(&self.repo, branch, start).await?;
+        Ok(BranchCreated {
+            branch: branch.to_owned(),
+            commit: commit.to_string(),
+        })
     }
 
     /// `branch delete`.
     pub async fn delete_branch(&mut self, branch: &str) -> Result<Deleted, Error> {
-        match self.admin(RepoOp::delete_branch(&self.repo, branch)?).await? {
-            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
-            _ => Err(snapgit_core::step::Misuse("delete_branch returned something else").into()),
-        }
+        Ok(Deleted {
+            refs: self.engine.delete_branch(&self.repo, branch).await?,
+        })
     }
 
     /// `commit`: the changes onto the branch, with compare-and-swap and replay.
@@ -444,41 +400,22 @@ impl Session {
                 "nothing to commit: name files or folders, or use --stdin, --delete or --rename",
             ));
         }
-        let mut request = CommitRequest::new(
-            self.repo.clone(),
-            args.branch.clone(),
-            args.changes,
-            args.author.clone(),
-            args.message.clone(),
-        );
-        request.expected_head = args.expect_head;
-        request.on_conflict = args.on_conflict;
-        request.allow_empty = args.allow_empty;
-        request.max_attempts = args.max_attempts;
-        request.lock_ttl_ms = self.lock_ttl_ms;
         let skipped = skipped(&args.skipped);
-        let mut op = repo::Commit::new(&self.cache, request)?;
-        match self.run(&mut op).await {
-            Ok(out) => Ok(commit_report(
-                &self.repo,
-                &args.branch,
-                &args.message,
-                &args.author,
-                out,
-                skipped,
-            )),
-            Err(repo::Error::Build(commit::Error::EmptyCommit)) => {
-                let head = self.read_head(&args.branch).await?;
-                let info = self.run(&mut read::ReadCommit::new(head)).await?;
+        let (branch, message, author) = (args.branch.clone(), args.message.clone(), args.author.clone());
+        match self.engine.commit(&self.repo, args, self.lock_ttl_ms).await {
+            Ok(out) => Ok(commit_report(&self.repo, &branch, &message, &author, out, skipped)),
+            Err(err) if err.code() == Code::EmptyCommit => {
+                let head = self.read_head(&branch).await?;
+                let info = self.engine.read_commit(head).await?;
                 Ok(CommitReport {
                     repo: self.repo.clone(),
-                    branch: args.branch,
+                    branch,
                     commit: head.to_string(),
                     parent: info.parents.first().map(ToString::to_string),
                     tree: info.tree.to_string(),
                     created: false,
-                    message: args.message,
-                    author: (&args.author).into(),
+                    message,
+                    author: (&author).into(),
                     attempts: 1,
                     objects_written: 0,
                     bytes_written: 0,
@@ -488,7 +425,7 @@ impl Session {
                     changes: Changes::new(&[]),
                 })
             }
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err),
         }
     }
 
@@ -514,11 +451,11 @@ impl Session {
         let skipped: std::collections::HashSet<&BString> = args.skipped.iter().map(|(p, _)| p).collect();
         let mut deletes = Vec::new();
         for folder in &args.sync {
-            let mut op = read::ListTree::new(head, folder.clone(), true)?;
-            let entries = match self.run(&mut op).await {
+            let entries = match self.engine.list_tree(head, folder, true).await {
                 Ok(entries) => entries,
-                Err(read::Error::PathNotFound { .. }) => continue,
-                Err(err) => return Err(err.into()),
+                // Not on the branch yet: nothing to delete below it.
+                Err(err) if err.code() == Code::NotFound => continue,
+                Err(err) => return Err(err),
             };
             for entry in entries {
                 let gone = !named.contains(&entry.path)
@@ -548,9 +485,8 @@ impl Session {
         request.message = message;
         request.expected_head = expect_head;
         request.lock_ttl_ms = self.lock_ttl_ms;
-        let mut op = repo::Commit::restore(&self.cache, request)?;
-        let out = self.run(&mut op).await?;
-        let info = self.run(&mut read::ReadCommit::new(out.commit)).await?;
+        let out = self.engine.restore(request).await?;
+        let info = self.engine.read_commit(out.commit).await?;
         Ok(commit_report(
             &self.repo,
             branch,
@@ -576,20 +512,20 @@ impl Session {
         if all_parents {
             request = request.all_parents();
         }
-        let page = self.run(&mut history::Log::new(request)?).await?;
+        let (commits, next) = self.engine.log(request).await?;
         Ok(LogReport {
-            commits: page.commits.iter().map(CommitJson::from).collect(),
-            next: page.next.map(|c| c.to_string()),
+            commits: commits.iter().map(CommitJson::from).collect(),
+            next,
             oneline: false,
         })
     }
 
     /// `show`: a commit's metadata and what it changed against its first parent.
     pub async fn show(&mut self, commit: &ObjectId, patch: bool) -> Result<ShowReport, Error> {
-        let info = self.run(&mut read::ReadCommit::new(*commit)).await?;
+        let info = self.engine.read_commit(*commit).await?;
         let mut request = diff_tree::Request::new(None, *commit).with_line_stats();
         request.patch = patch;
-        let out = self.run(&mut Diff::new(request)?).await?;
+        let out = self.engine.diff(request).await?;
         Ok(ShowReport {
             commit: CommitJson::from(&info),
             changes: Changes::new(&out.files),
@@ -600,13 +536,13 @@ impl Session {
 
     /// `cat`: one file at a commit.
     pub async fn cat(&mut self, commit: &ObjectId, path: &str) -> Result<CatReport, Error> {
-        let file = self.run(&mut read::ReadFile::new(*commit, path)?).await?;
+        let file = self.engine.read_file(*commit, path).await?;
         Ok(CatReport::new(path.to_owned(), file.id, file.mode, file.data))
     }
 
     /// `ls`: a folder at a commit (the root when `path` is empty), without reading blobs.
     pub async fn ls(&mut self, commit: &ObjectId, path: &str, recursive: bool) -> Result<LsReport, Error> {
-        let entries = self.run(&mut read::ListTree::new(*commit, path, recursive)?).await?;
+        let entries = self.engine.list_tree(*commit, &BString::from(path), recursive).await?;
         Ok(LsReport {
             commit: commit.to_string(),
             entries: entries.iter().map(EntryJson::from).collect(),
@@ -624,7 +560,7 @@ impl Session {
         let mut request = diff_tree::Request::new(from, *to).with_line_stats();
         request.path = path.filter(|p| !p.is_empty());
         request.patch = format.patch;
-        let out = self.run(&mut Diff::new(request)?).await?;
+        let out = self.engine.diff(request).await?;
         Ok(DiffReport {
             from: out.from.map(|id| id.to_string()),
             to: out.to.to_string(),
@@ -651,28 +587,20 @@ impl Session {
             }),
         };
         let request = gc::PruneRequest::new(self.repo.clone(), branch, retention);
-        let pruned = self.run(&mut gc::Prune::new(request)?).await?;
-        Ok(PruneReport::from(&pruned))
+        self.engine.prune(request).await
     }
 
     /// `gc`: delete the objects no ref of any repo reaches and that are older than
     /// `grace`, calling `on_progress` as it goes.
-    pub async fn gc(&mut self, grace: Duration, mut on_progress: impl FnMut(&gc::Progress)) -> Result<GcReport, Error> {
+    pub async fn gc(&mut self, grace: Duration, on_progress: impl FnMut(GcProgress<'_>)) -> Result<GcReport, Error> {
         let mut options = gc::CollectOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        let mut op = gc::Collect::new(&self.cache, options)?;
-        let mut observed = Observed {
-            op: &mut op,
-            on_step: |op: &gc::Collect| on_progress(&op.progress()),
-        };
-        let collected = self.run(&mut observed).await?;
-        Ok(GcReport::from(&collected))
+        self.engine.gc(options, on_progress).await
     }
 
     /// `status`: objects and bytes in the store, per repo, and unreachable.
     pub async fn status(&mut self) -> Result<StatusReport, Error> {
-        let report = self.run(&mut gc::Footprint::new(&self.cache)).await?;
-        Ok(StatusReport::new(self.storage.location(), &report))
+        self.engine.footprint().await
     }
 }
 
@@ -690,7 +618,7 @@ fn commit_report(
     branch: &str,
     message: &str,
     author: &Signature,
-    out: repo::CommitOutput,
+    out: Landed,
     skipped: Vec<Skipped>,
 ) -> CommitReport {
     CommitReport {
@@ -706,7 +634,7 @@ fn commit_report(
         objects_written: out.objects_written,
         bytes_written: out.bytes_written,
         locked: out.locked,
-        settled: out.settled.iter().map(|c| c.path.to_str_lossy().into_owned()).collect(),
+        settled: out.settled,
         skipped,
         changes: Changes::new(&out.files),
     }

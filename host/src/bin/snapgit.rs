@@ -11,13 +11,13 @@ use bstr::BString;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use snapgit_core::{
     commit::{Change, Signature},
-    gc::{Phase, Progress},
+    gc::Phase,
     id,
     merge::ConflictPolicy,
     policy::Policy,
 };
 use snapgit_host::cli::{
-    self, CommitArgs, Config, Error, Inputs, Report, Session,
+    self, CommitArgs, Config, EngineKind, Error, GcProgress, Inputs, Report, Session,
     output::{DiffFormat, ErrorReport},
 };
 
@@ -33,8 +33,15 @@ Exit status:
   7  corrupt data in the store
   8  a size or count limit exceeded
 
+Engines: by default snapgit-core runs as the WebAssembly component embedded in this
+binary, under wasmtime, sandboxed with a memory limit and a deadline per operation; its
+compiled code is kept in --cache-dir (default $XDG_CACHE_HOME/snapgit/wasmtime or
+~/.cache/snapgit/wasmtime), so only the first run compiles it. --engine native runs
+snapgit-core compiled into the binary; both give the same output. Under the component,
+gc's progress counts storage calls (the collection is one call into the component).
+
 Environment: SNAPGIT_STORE, SNAPGIT_REPO, SNAPGIT_BRANCH, SNAPGIT_AUTHOR, SNAPGIT_DATE,
-SNAPGIT_REDIS_URL; for s3:// the usual AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION,
+SNAPGIT_REDIS_URL, SNAPGIT_ENGINE, SNAPGIT_CACHE_DIR; for s3:// the usual AWS_* variables (AWS_ENDPOINT_URL, AWS_REGION,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP), for gs:// GOOGLE_*, for az://
 AZURE_*; SNAPGIT_INSTANCE_CREDENTIALS=1 lets cloud metadata supply credentials.";
 
@@ -70,6 +77,16 @@ struct Cli {
     /// No progress bars
     #[arg(short, long, global = true)]
     quiet: bool,
+
+    /// What runs snapgit-core: the embedded WebAssembly component under wasmtime, or core
+    /// compiled into this binary
+    #[arg(long, global = true, env = "SNAPGIT_ENGINE", value_enum, default_value_t = Engine::default())]
+    engine: Engine,
+
+    /// Where the component's compiled code is kept between runs (empty: nowhere, compile
+    /// every time) [default: $XDG_CACHE_HOME/snapgit/wasmtime or ~/.cache/snapgit/wasmtime]
+    #[arg(long, global = true, env = "SNAPGIT_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -300,6 +317,23 @@ struct CommitCommand {
     who: Who,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Engine {
+    /// snapgit-core as a WebAssembly component under wasmtime (sandboxed)
+    Component,
+    /// snapgit-core compiled into this binary
+    Native,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        match EngineKind::DEFAULT {
+            EngineKind::Component => Engine::Component,
+            EngineKind::Native => Engine::Native,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum OnConflict {
     /// Fail and report the path (exit 4); nothing is written
@@ -348,6 +382,13 @@ fn config(args: &Cli) -> Config {
     config.repo = args.repo.clone();
     config.redis_url = args.redis_url.clone().filter(|url| !url.is_empty());
     config.lock_ttl = args.lock_ttl;
+    config.engine = match args.engine {
+        Engine::Component => EngineKind::Component,
+        Engine::Native => EngineKind::Native,
+    };
+    if let Some(dir) = &args.cache_dir {
+        config.cache_dir = (!dir.as_os_str().is_empty()).then(|| dir.clone());
+    }
     config
 }
 
@@ -599,7 +640,17 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-fn show_progress(bar: &indicatif::ProgressBar, progress: &Progress) {
+fn show_progress(bar: &indicatif::ProgressBar, progress: GcProgress<'_>) {
+    let progress = match progress {
+        GcProgress::Core(progress) => progress,
+        GcProgress::Calls(calls) => {
+            bar.set_message(format!(
+                "{} refs read, {} objects read, {} keys listed, {} deleted",
+                calls.refs_read, calls.objects_read, calls.keys_listed, calls.deleted
+            ));
+            return;
+        }
+    };
     let message = match progress.phase {
         Phase::ListRefs => "listing refs".to_owned(),
         Phase::ReadRefs => format!("reading refs {}/{}", progress.refs_read, progress.refs_listed),

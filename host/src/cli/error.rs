@@ -114,6 +114,14 @@ pub enum Error {
     /// Garbage collection failed.
     #[error(transparent)]
     Collect(#[from] gc::CollectError),
+    /// An operation of the core component failed, or the component could not run it.
+    #[cfg(feature = "component")]
+    #[error(transparent)]
+    Component(#[from] crate::runtime::Error),
+    /// The component returned something that is not what its interface promises.
+    #[cfg(feature = "component")]
+    #[error("the snapgit component returned a bad value: {0}")]
+    ComponentOutput(String),
 }
 
 impl Error {
@@ -140,6 +148,10 @@ impl Error {
                 gc::FootprintError::Misuse(_) => Code::Misuse,
                 _ => Code::Corrupt,
             },
+            #[cfg(feature = "component")]
+            Error::Component(err) => component_code(err),
+            #[cfg(feature = "component")]
+            Error::ComponentOutput(_) => Code::Misuse,
             Error::Collect(err) => match err {
                 gc::CollectError::InvalidOption { .. } => Code::InvalidInput,
                 gc::CollectError::Object(e) => object_code(e),
@@ -163,6 +175,31 @@ impl Error {
             source = cause.source();
         }
         message
+    }
+}
+
+/// The code of a component call's failure: the operation's own code, carried through the
+/// WIT `code` enum unchanged.
+#[cfg(feature = "component")]
+fn component_code(err: &crate::runtime::Error) -> Code {
+    use crate::runtime::{Code as W, Error as E};
+    match err {
+        E::Failed(failure) => match failure.code {
+            W::InvalidInput => Code::InvalidInput,
+            W::NotFound => Code::NotFound,
+            W::AlreadyExists => Code::AlreadyExists,
+            W::Corrupt => Code::Corrupt,
+            W::Conflict => Code::Conflict,
+            W::LostRace => Code::LostRace,
+            W::HeadMoved => Code::HeadMoved,
+            W::EmptyCommit => Code::EmptyCommit,
+            W::Policy => Code::Policy,
+            W::Limit => Code::Limit,
+            W::Storage => Code::Storage,
+            W::Misuse => Code::Misuse,
+        },
+        E::Deadline { .. } | E::Memory { .. } => Code::Limit,
+        _ => Code::Misuse,
     }
 }
 
