@@ -85,8 +85,8 @@ struct Cli {
 
     /// Where the component's compiled code is kept between runs (empty: nowhere, compile
     /// every time) [default: $XDG_CACHE_HOME/snapgit/wasmtime or ~/.cache/snapgit/wasmtime]
-    #[arg(long, global = true, env = "SNAPGIT_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
+    #[arg(long, global = true, env = "SNAPGIT_CACHE_DIR", value_parser = clap::value_parser!(std::ffi::OsString))]
+    cache_dir: Option<std::ffi::OsString>,
 
     #[command(subcommand)]
     command: Command,
@@ -387,7 +387,7 @@ fn config(args: &Cli) -> Config {
         Engine::Native => EngineKind::Native,
     };
     if let Some(dir) = &args.cache_dir {
-        config.cache_dir = (!dir.as_os_str().is_empty()).then(|| dir.clone());
+        config.cache_dir = (!dir.is_empty()).then(|| PathBuf::from(dir));
     }
     config
 }

@@ -1,4 +1,6 @@
-//! The `snapgit` binary's tests: each runs the built binary as a user would.
+//! The `snapgit` binary's tests: each runs the built binary as a user would, with its
+//! default engine (the core component under wasmtime, when built with the `component`
+//! feature); `engines` compares that engine's output with native core's.
 //!
 //! Tests that need the S3 and Redis servers run when `SNAPGIT_SERVICES=1` (set by
 //! `host/scripts/test.sh`); without it they return at once and a notice says so.
@@ -8,5 +10,7 @@
 mod bad_input;
 mod concurrent;
 mod demo;
+#[cfg(feature = "component")]
+mod engines;
 mod flow;
 mod support;

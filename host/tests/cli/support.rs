@@ -84,6 +84,11 @@ pub fn snapgit(dir: &Path) -> Command {
     }
     command
         .current_dir(dir)
+        // Compiled code is shared by the tests' runs, and kept out of the home folder.
+        .env(
+            "SNAPGIT_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/snapgit-cache"),
+        )
         .env("SNAPGIT_AUTHOR", "Agent <agent@example.com>")
         .env("SNAPGIT_DATE", DATE)
         .stdin(Stdio::null());
