@@ -2,6 +2,8 @@
 # The main job on a fresh machine, with the embedded default store (a folder in the
 # current directory, no server): build snapgit, commit an agent's memory files twice,
 # show the log and the diff, restore the first version, and let git check the store.
+# snapgit runs core as the WebAssembly component embedded in the binary, under wasmtime
+# (its default engine); the last step prints the log again from native core.
 #
 #   bash scripts/demo.sh [WORK_DIR]     (default: a new temporary folder)
 #
@@ -12,9 +14,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/snapgit-demo.XXXXXX")}
 
 if [ -z "${SNAPGIT_BIN:-}" ]; then
-  echo "== build" >&2
+  echo "== build (the first build compiles wasmtime and the core component: minutes)" >&2
   (cd "$root" && cargo build --quiet -p snapgit-host --bin snapgit)
-  SNAPGIT_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/snapgit"
+  target=${CARGO_TARGET_DIR:-$root/target}
+  case $target in /*) ;; *) target=$root/$target ;; esac # cargo ran in $root
+  SNAPGIT_BIN="$target/debug/snapgit"
 fi
 case $SNAPGIT_BIN in /*) ;; *) SNAPGIT_BIN=$PWD/$SNAPGIT_BIN ;; esac
 snapgit() { "$SNAPGIT_BIN" "$@"; }
@@ -22,7 +26,7 @@ snapgit() { "$SNAPGIT_BIN" "$@"; }
 mkdir -p "$work" && cd "$work"
 echo "== in $work" >&2
 # Only the store's location comes from the environment; everything else is explicit.
-unset SNAPGIT_REPO SNAPGIT_BRANCH SNAPGIT_REDIS_URL
+unset SNAPGIT_REPO SNAPGIT_BRANCH SNAPGIT_REDIS_URL SNAPGIT_ENGINE
 export SNAPGIT_STORE=./.snapgit SNAPGIT_AUTHOR="Agent <agent@example.com>"
 
 echo "== init: a bare git repository in ./.snapgit" >&2
@@ -50,6 +54,9 @@ echo "== restore turn 1 as a new commit (history is kept)" >&2
 snapgit restore main~1 -m "back to turn 1"
 snapgit cat memory/profile.md
 snapgit ls -r
+
+echo "== the same log from native core (--engine native) instead of the component" >&2
+snapgit --engine native log --oneline
 
 echo "== git reads the same store" >&2
 git --git-dir .snapgit log --oneline refs/namespaces/default/refs/heads/main
