@@ -10,6 +10,9 @@
 //! - Every command works on one repo of the store ([`DEFAULT_REPO`] unless named).
 //! - A ref is a branch of that repo or a full commit id.
 //! - Errors carry a stable [`Code`] and exit status ([`error`]).
+//! - Core's operations run on the engine [`Config::engine`] names ([`engine`]): the core
+//!   component under wasmtime (the default with the `component` feature), its compiled
+//!   code cached in [`Config::cache_dir`], or native core. Both give the same reports.
 //!
 //! ```
 //! use snapgit_host::cli::{CommitArgs, Config, Session};

@@ -6,8 +6,13 @@
 //!   and Azure through the `object_store` crate). [`storage::open`] picks one from a URL.
 //! - [`lock`]: optional advisory locks ([`Locks`]): in-process and Redis. The
 //!   compare-and-swap of a ref stays the fence; locks only reduce contention.
-//! - [`cli`]: what the `snapgit` command does, one method per command, as a library.
-//! - `runtime` (feature `component`): the core component under wasmtime, with limits.
+//! - [`cli`]: what the `snapgit` command does, one method per command, as a library, on
+//!   either engine ([`cli::EngineKind`]): the core component under wasmtime (the
+//!   default) or native core.
+//! - `runtime` (feature `component`, on by default): the core component under wasmtime,
+//!   with limits. build.rs embeds the component (`cli::engine::COMPONENT`): the file named
+//!   by `SNAPGIT_COMPONENT`, or one it builds from `wasm/component`. Without the feature
+//!   (`--no-default-features`) there is no wasmtime and only the native engine.
 //! - [`driver`]: [`driver::run`] carries out any core [`snapgit_core::Operation`]
 //!   against a storage and optional locks, fetching and writing each batch in parallel
 //!   and backing off when it loses a race.

@@ -7,14 +7,14 @@
 //! | exit | code | what |
 //! |---|---|---|
 //! | 0 | | success (also a commit that found nothing to change) |
-//! | 1 | `MISUSE` | an internal error: please report it |
+//! | 1 | `MISUSE` | an internal error: please report it (also: the component cannot be loaded, trapped, or returned a bad value) |
 //! | 2 | `INVALID_INPUT`, `POLICY` | bad arguments: names, paths, ids, URLs, options, credentials missing, unreadable files, excluded or oversized files |
 //! | 3 | `NOT_FOUND` | no such store, repo, branch, commit or path |
 //! | 4 | `CONFLICT`, `ALREADY_EXISTS`, `HEAD_MOVED`, `EMPTY_COMMIT` | the change cannot apply: the same path changed on both sides, something in the way, the repo or branch exists, the branch is not at `--expect-head`, nothing to restore |
 //! | 5 | `LOST_RACE` | every attempt lost the compare-and-swap to other writers |
 //! | 6 | `STORAGE` | storage or the lock service failed or cannot be reached |
 //! | 7 | `CORRUPT` | stored data is not what it must be |
-//! | 8 | `LIMIT` | a size or count limit was exceeded |
+//! | 8 | `LIMIT` | a size or count limit was exceeded (also: a component call went over its memory limit or deadline) |
 //!
 //! Usage errors found by the argument parser also exit with 2.
 
