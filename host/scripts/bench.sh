@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The host's benchmark in one command: builds the core component (wasm/component/build.sh)
+# and the bench-host binary, starts an S3-compatible server (ministack) and Redis on
+# 127.0.0.1 (scripts/services.sh), runs the benchmark against them, and stops them
+# whatever the outcome.
+#
+#   bash host/scripts/bench.sh [--release] [bench-host options]
+#
+# The dev profile by default (dependencies at opt-level 2): a release build of wasmtime
+# takes over 10 minutes on 2 cores. --release builds and runs the release profile. Other
+# arguments go to bench-host (`--help` lists them: --delay-ms, --repeat, --files, ...).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
+
+profile=dev
+args=()
+for arg in "$@"; do
+  case $arg in
+    --release) profile=release ;;
+    *) args+=("$arg") ;;
+  esac
+done
+
+component=$(bash wasm/component/build.sh)
+export SNAPGIT_COMPONENT="$component"
+if [ "$profile" = release ]; then
+  cargo build --locked --release -p snapgit-host --features component --bin bench-host
+  bench="$target/release/bench-host"
+else
+  cargo build --locked -p snapgit-host --features component --bin bench-host
+  bench="$target/debug/bench-host"
+fi
+
+state=$(mktemp -d "${TMPDIR:-/tmp}/snapgit-bench-services.XXXXXX")
+cleanup() {
+  scripts/services.sh stop "$state" >/dev/null 2>&1 || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+exports=$(scripts/services.sh start "$state")
+eval "$exports"
+"$bench" ${args[@]+"${args[@]}"}
