@@ -512,6 +512,7 @@ impl wit::Host for Call {
             missing
                 .into_iter()
                 .zip(&got)
+                .filter(|(key, _)| is_loose_object(key))
                 .filter_map(|(key, value)| Some((key, Bytes::copy_from_slice(value.as_deref()?)))),
         );
         for (slot, value) in slots.into_iter().zip(got) {
