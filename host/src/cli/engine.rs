@@ -1040,3 +1040,21 @@ mod component {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_named() {
+        for kind in [EngineKind::Component, EngineKind::Native] {
+            assert_eq!(kind.as_str().parse::<EngineKind>().expect("a name"), kind);
+        }
+        let err = "jit".parse::<EngineKind>().expect_err("not an engine");
+        assert!(err.to_string().contains("\"jit\""), "{err}");
+        assert_eq!(
+            EngineKind::default() == EngineKind::Component,
+            cfg!(feature = "component")
+        );
+    }
+}
