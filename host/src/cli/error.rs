@@ -20,9 +20,7 @@
 
 use std::path::PathBuf;
 
-use snapgit_core::{
-    commit, diff::tree as diff, gc, history, id, object, read, repo, restore, step::Misuse, store::NameError,
-};
+use snapgit_core::{diff::tree as diff, error::Classify, gc, history, id, read, repo, step::Misuse, store::NameError};
 
 use crate::{driver::NoLocks, lock, storage};
 
@@ -130,35 +128,25 @@ impl Error {
         Error::Invalid(message.into())
     }
 
-    /// The cause.
+    /// The cause: core's own decision for core's errors ([`Classify`]), refined by the
+    /// storage or lock error inside one.
     pub fn code(&self) -> Code {
         match self {
             Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
             Error::NoStore { .. } | Error::UnknownRef { .. } | Error::NoParent { .. } => Code::NotFound,
             Error::Storage(err) => storage_error_code(err),
             Error::Lock(err) => lock_code(err),
-            Error::Repo(err) => repo_code(err),
-            Error::Read(err) => read_code(err),
-            Error::History(err) => history_code(err),
-            Error::Diff(err) => diff_code(err),
-            Error::Prune(err) => prune_code(err),
-            Error::Footprint(err) => match err {
-                gc::FootprintError::Object(e) => object_code(e),
-                gc::FootprintError::Storage(e) => boxed_code(e.as_ref()),
-                gc::FootprintError::Misuse(_) => Code::Misuse,
-                _ => Code::Corrupt,
-            },
+            Error::Repo(err) => classified(err),
+            Error::Read(err) => classified(err),
+            Error::History(err) => classified(err),
+            Error::Diff(err) => classified(err),
+            Error::Prune(err) => classified(err),
+            Error::Footprint(err) => classified(err),
+            Error::Collect(err) => classified(err),
             #[cfg(feature = "component")]
             Error::Component(err) => component_code(err),
             #[cfg(feature = "component")]
             Error::ComponentOutput(_) => Code::Misuse,
-            Error::Collect(err) => match err {
-                gc::CollectError::InvalidOption { .. } => Code::InvalidInput,
-                gc::CollectError::Object(e) => object_code(e),
-                gc::CollectError::Storage(e) => boxed_code(e.as_ref()),
-                gc::CollectError::Misuse(_) => Code::Misuse,
-                _ => Code::Corrupt,
-            },
         }
     }
 
@@ -234,104 +222,11 @@ fn boxed_code(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     }
 }
 
-fn object_code(err: &object::Error) -> Code {
-    match err {
-        // An object a commit or tree names is missing: the store lost it.
-        object::Error::NotFound { .. } => Code::Corrupt,
-        object::Error::TooLarge { .. } => Code::Limit,
-        _ => Code::Corrupt,
-    }
-}
-
-fn commit_code(err: &commit::Error) -> Code {
-    use commit::Error as E;
-    match err {
-        E::EmptyCommit => Code::EmptyCommit,
-        E::PathNotFound { .. } => Code::NotFound,
-        E::PathConflict { .. } => Code::Conflict,
-        E::FileTooLarge { .. } | E::TooManyChanges { .. } => Code::Limit,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn restore_code(err: &restore::Error) -> Code {
-    use restore::Error as E;
-    match err {
-        E::UnknownCommit { .. } | E::PathNotFound { .. } => Code::NotFound,
-        E::PathConflict { .. } => Code::Conflict,
-        E::NothingToRestore => Code::EmptyCommit,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn repo_code(err: &repo::Error) -> Code {
-    use repo::Error as E;
-    match err {
-        E::InvalidName(_) => Code::InvalidInput,
-        E::RepoExists { .. } | E::BranchExists { .. } => Code::AlreadyExists,
-        E::RepoNotFound { .. } | E::BranchNotFound { .. } => Code::NotFound,
-        E::Policy(_) => Code::Policy,
-        E::HeadMoved { .. } => Code::HeadMoved,
-        E::Conflict(_) => Code::Conflict,
-        E::LostRace { .. } => Code::LostRace,
-        E::Build(e) => commit_code(e),
-        E::Restore(e) => restore_code(e),
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn read_code(err: &read::Error) -> Code {
-    use read::Error as E;
-    match err {
-        E::PathNotFound { .. } | E::UnknownCommit { .. } => Code::NotFound,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn history_code(err: &history::Error) -> Code {
-    use history::Error as E;
-    match err {
-        E::UnknownCommit { .. } => Code::NotFound,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn diff_code(err: &diff::Error) -> Code {
-    use diff::Error as E;
-    match err {
-        E::UnknownCommit { .. } | E::PathNotFound { .. } => Code::NotFound,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
-    }
-}
-
-fn prune_code(err: &gc::PruneError) -> Code {
-    use gc::PruneError as E;
-    match err {
-        E::BranchNotFound { .. } => Code::NotFound,
-        E::Contention { .. } => Code::LostRace,
-        E::Unrewritable { .. } => Code::Corrupt,
-        E::Object(e) => object_code(e),
-        E::Storage(e) => boxed_code(e.as_ref()),
-        E::Misuse(_) => Code::Misuse,
-        _ => Code::InvalidInput,
+/// A core error's code; a storage failure inside it is classified by what failed.
+fn classified(err: &dyn Classify) -> Code {
+    match err.storage() {
+        Some(source) => boxed_code(source.as_ref()),
+        None => err.code(),
     }
 }
 
