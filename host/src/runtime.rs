@@ -21,6 +21,13 @@
 //! other key are always read from storage. So a commit on a branch this runtime committed
 //! to before reads no object from storage.
 //!
+//! An [`Io`] also remembers the last state of each ref its calls saw (read, or set or
+//! found by a compare-and-swap). `commit` and `restore` start from that state instead of
+//! reading the ref, as native core does with a warm cache: the compare-and-swap is the
+//! fence, so a stale head costs a lost swap and a replay onto the current head, never an
+//! update. Every other call reads refs from storage. A commit after a commit through the
+//! same `Io` is then one batch of puts and one compare-and-swap.
+//!
 //! ```no_run
 //! use snapgit_host::{runtime::{Config, Io, Runtime}, storage};
 //!
@@ -174,23 +181,72 @@ impl Error {
     }
 }
 
-/// The storage and optional locks one call works against.
+/// The storage and optional locks one call works against, and the refs its calls saw.
 ///
 /// The runtime's object cache is per store instance: pass clones of one `Io` (or of its
-/// `Arc`) to share it across calls.
+/// `Arc`) to share it across calls. Clones share the remembered refs too.
 #[derive(Debug, Clone)]
 pub struct Io {
     /// The store.
     pub storage: Arc<dyn Storage>,
     /// Advisory locks, for commits that ask for them.
     pub locks: Option<Arc<dyn Locks>>,
+    refs: Arc<Mutex<HashMap<String, wit::RefState>>>,
 }
+
+/// The most refs an [`Io`] remembers; past it, it forgets them all and starts again.
+const REMEMBERED_REFS: usize = 4096;
 
 impl Io {
     /// `storage` without locks.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Io { storage, locks: None }
+        Io {
+            storage,
+            locks: None,
+            refs: Arc::default(),
+        }
     }
+
+    /// Add advisory locks.
+    pub fn with_locks(mut self, locks: Arc<dyn Locks>) -> Self {
+        self.locks = Some(locks);
+        self
+    }
+
+    fn remembered(&self, key: &str) -> Option<wit::RefState> {
+        self.refs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// Remember what `key` holds; `None` forgets it (an absent ref is always read again,
+    /// so a branch made meanwhile is never reported missing).
+    fn remember(&self, key: &str, state: Option<wit::RefState>) {
+        let mut refs = self.refs.lock().unwrap_or_else(PoisonError::into_inner);
+        match state {
+            Some(state) => {
+                if refs.len() >= REMEMBERED_REFS && !refs.contains_key(key) {
+                    refs.clear();
+                }
+                refs.insert(key.to_owned(), state);
+            }
+            None => {
+                refs.remove(key);
+            }
+        }
+    }
+}
+
+/// Whether a call may start from a remembered ref state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refs {
+    /// Read every ref from storage.
+    Fresh,
+    /// Answer ref reads from the states the `Io` remembers (commits and restores, which
+    /// end in a compare-and-swap).
+    Remembered,
 }
 
 /// The component, compiled and ready to instantiate.
@@ -220,6 +276,7 @@ impl Drop for Runtime {
 /// What one call's store holds: its IO, limits and contention counters.
 struct Call {
     io: Io,
+    refs: Refs,
     driver: driver::Options,
     objects: Option<Arc<SharedObjects>>,
     memory_limit: usize,
@@ -293,9 +350,10 @@ impl Runtime {
     }
 
     /// A fresh store and instance for one call.
-    async fn instance(&self, io: &Io) -> Result<(Store<Call>, Snapgit), Error> {
+    async fn instance(&self, io: &Io, refs: Refs) -> Result<(Store<Call>, Snapgit), Error> {
         let call = Call {
             io: io.clone(),
+            refs,
             driver: self.driver,
             objects: self.objects.clone(),
             memory_limit: self.limits.memory_bytes,
@@ -354,13 +412,23 @@ impl Runtime {
 
 /// Generates one method per export: a fresh instance, the call under the deadline, the
 /// store dropped.
+/// An export's [`Refs`]: `Fresh` unless named.
+macro_rules! refs {
+    () => {
+        Refs::Fresh
+    };
+    ($refs:ident) => {
+        Refs::$refs
+    };
+}
+
 macro_rules! exports {
-    ($($(#[$doc:meta])* $name:ident => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
+    ($($(#[$doc:meta])* $name:ident $([$refs:ident])? => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
         impl Runtime {
             $(
                 $(#[$doc])*
                 pub async fn $name(&self, io: &Io $(, $arg: $ty)*) -> Result<$out, Error> {
-                    let (mut store, instance) = self.instance(io).await?;
+                    let (mut store, instance) = self.instance(io, refs!($($refs)?)).await?;
                     let result = self
                         .bounded(instance.snapgit_core_operations().$call(&mut store $(, $arg)*))
                         .await;
@@ -387,9 +455,9 @@ exports! {
     /// A branch's head.
     read_head => call_read_head(repo: &str, branch: &str) -> String;
     /// Commit to a branch (compare-and-swap, replay after a lost race).
-    commit => call_commit(request: &CommitRequest) -> CommitOutput;
+    commit [Remembered] => call_commit(request: &CommitRequest) -> CommitOutput;
     /// Restore a tree or path as a new commit on a branch.
-    restore => call_restore(request: &RestoreRequest) -> CommitOutput;
+    restore [Remembered] => call_restore(request: &RestoreRequest) -> CommitOutput;
     /// A page of history.
     log => call_log(request: &LogRequest) -> LogPage;
     /// One file at a commit.
@@ -568,8 +636,15 @@ impl wit::Host for Call {
     }
 
     async fn read_ref(&mut self, key: String) -> Result<Option<wit::RefState>, Failure> {
+        if self.refs == Refs::Remembered
+            && let Some(state) = self.io.remembered(&key)
+        {
+            return Ok(Some(state));
+        }
         let state = self.io.storage.read_ref(&key).await.map_err(storage_failure)?;
-        Ok(state.map(ref_state_out))
+        let state = state.map(ref_state_out);
+        self.io.remember(&key, state.clone());
+        Ok(state)
     }
 
     async fn cas_ref(&mut self, cas: wit::CasRequest) -> Result<wit::CasOutcome, Failure> {
@@ -585,8 +660,16 @@ impl wit::Host for Call {
             new,
         };
         match self.io.storage.cas_ref(&request).await.map_err(storage_failure)? {
-            CasOutcome::Won { version } => Ok(wit::CasOutcome::Won(version)),
+            CasOutcome::Won { version } => {
+                let state = cas.new.map(|value| wit::RefState {
+                    value,
+                    version: version.clone(),
+                });
+                self.io.remember(&request.key, state);
+                Ok(wit::CasOutcome::Won(version))
+            }
             CasOutcome::Lost { current } => {
+                self.io.remember(&request.key, current.clone().map(ref_state_out));
                 // The component retries at once; the wait before it is ours.
                 self.lost += 1;
                 self.wait(self.lost).await;

@@ -92,7 +92,8 @@ async fn two_turns(runtime: &Runtime, metered: &Arc<Metered>) -> (CommitOutput, 
         .await
         .unwrap();
     let counts = metered.counts().since(&before);
-    assert_eq!(counts.read_ref, 1, "{counts}");
+    // The head is the one the first commit set: remembered, not read.
+    assert_eq!(counts.read_ref, 0, "{counts}");
     assert_eq!(counts.cas, 1, "{counts}");
     assert_eq!(counts.put, second.objects_written, "{counts}");
     (first, second, counts.get, counts.total())
@@ -121,9 +122,9 @@ async fn a_second_commit_reads_no_object_and_writes_the_same() {
     let metered = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
     let (first, second, gets, total) = two_turns(&cached, &metered).await;
     assert_eq!(gets, 0, "the second commit read objects from storage");
-    // Ref read, one put per new object (2 blobs, 5 trees, the commit), compare-and-swap.
+    // One put per new object (2 blobs, 5 trees, the commit), and the compare-and-swap.
     assert_eq!(second.objects_written, 8);
-    assert_eq!(total, 10);
+    assert_eq!(total, 9);
     let (objects, bytes) = cached.cached_objects();
     assert!(objects > 0 && bytes > 0, "{objects} objects, {bytes} bytes");
 
@@ -137,6 +138,7 @@ async fn a_second_commit_reads_no_object_and_writes_the_same() {
     let (plain_first, plain_second, plain_gets, _) = two_turns(&uncached, &plain).await;
     assert_eq!(uncached.cached_objects(), (0, 0));
     assert!(plain_gets >= 8, "{plain_gets} object reads without the cache");
+    assert_eq!(plain.counts().read_ref, metered.counts().read_ref);
     assert_eq!(first.commit, plain_first.commit);
     assert_eq!(second.commit, plain_second.commit);
     assert_eq!(second.tree, plain_second.tree);
@@ -189,4 +191,49 @@ async fn the_cache_is_per_store_and_forgets_deleted_objects() {
     let err = runtime.read_commit(&io, &second_commit.commit).await.unwrap_err();
     assert_eq!(first.counts().since(&before).get, 1);
     assert!(err.to_string().contains(&second_commit.commit), "{err}");
+}
+
+#[tokio::test]
+async fn a_remembered_head_that_went_stale_costs_a_replay_not_an_update() {
+    let runtime = runtime(Config::default());
+    let metered = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let io = Io::new(metered.clone());
+    let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
+    runtime
+        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
+        .await
+        .unwrap();
+    let first = runtime
+        .commit(&io, &commit_of(vec![put("first.md", "first\n")], "first"))
+        .await
+        .unwrap();
+
+    // Another writer (its own `Io`: nothing remembered) moves the branch.
+    let other = Io::new(metered.clone());
+    let theirs = runtime
+        .commit(&other, &commit_of(vec![put("theirs.md", "theirs\n")], "theirs"))
+        .await
+        .unwrap();
+    assert_eq!(theirs.parent, first.commit);
+
+    // `io` still remembers `first` as the head: its commit loses the swap, replays onto
+    // `theirs` and keeps both changes.
+    let before = metered.counts();
+    let ours = runtime
+        .commit(&io, &commit_of(vec![put("ours.md", "ours\n")], "ours"))
+        .await
+        .unwrap();
+    let counts = metered.counts().since(&before);
+    assert_eq!((counts.read_ref, counts.cas), (0, 2), "{counts}");
+    assert_eq!(ours.attempts, 2);
+    assert_eq!(ours.parent, theirs.commit);
+    let files = files_at(metered.as_ref(), &ours.commit).await;
+    assert_eq!(files.get("theirs.md").map(String::as_str), Some("theirs\n"));
+    assert_eq!(files.get("ours.md").map(String::as_str), Some("ours\n"));
+    assert_eq!(files.get("first.md").map(String::as_str), Some("first\n"));
+
+    // Reads never trust the remembered head: `read_head` asks storage.
+    let before = metered.counts();
+    assert_eq!(runtime.read_head(&other, "agent", "main").await.unwrap(), ours.commit);
+    assert_eq!(metered.counts().since(&before).read_ref, 1);
 }
