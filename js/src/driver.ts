@@ -11,7 +11,12 @@ import { SnapgitError, fromEngine } from "./errors.js";
 
 /** A running engine operation (the WebAssembly `Op`). */
 export interface EngineOp {
-  poll(): unknown;
+  /** The next step, as JSON text. */
+  poll(): string;
+  /** The bytes of a `put` step's objects, end to end. */
+  putBytes(): Uint8Array;
+  /** The result of a `done` step whose JSON carries no `value`. */
+  value(): unknown;
   provide(objects: unknown): void;
   answer(value: unknown): void;
   free(): void;
@@ -20,14 +25,14 @@ export interface EngineOp {
 /** What the engine asks for, as the WebAssembly reports it. */
 type Step =
   | { type: "get"; keys: string[] }
-  | { type: "put"; objects: { key: string; bytes: Uint8Array }[] }
+  | { type: "put"; keys: string[]; ends: number[] }
   | { type: "readRef"; key: string }
   | { type: "cas"; key: string; expected: { value: string; version: string } | null; value: string | null }
   | { type: "list"; prefix: string }
   | { type: "delete"; keys: string[] }
   | { type: "lock"; name: string; ttlMs: number }
   | { type: "unlock"; name: string; token: string }
-  | { type: "done"; value: unknown };
+  | { type: "done"; value?: unknown };
 
 /** How the driver runs. */
 export interface DriverOptions {
@@ -48,14 +53,31 @@ export function engine<T>(call: () => T): T {
   }
 }
 
+/** What the adapter threw, as a `STORAGE` error that keeps it as `cause`. */
+function storageFailed(what: string, error: unknown): SnapgitError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new SnapgitError("STORAGE", `storage failed: ${what}: ${message}`, { cause: error });
+}
+
 /** Call the adapter; anything it throws becomes a `STORAGE` error that keeps it as `cause`. */
 async function storage<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new SnapgitError("STORAGE", `storage failed: ${what}: ${message}`, { cause: error });
+    throw storageFailed(what, error);
   }
+}
+
+/** The objects of a `put` step: each key with its own copy of its bytes. */
+function putObjects(keys: string[], ends: number[], bytes: Uint8Array): { key: string; bytes: Uint8Array }[] {
+  const objects = new Array<{ key: string; bytes: Uint8Array }>(keys.length);
+  let start = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const end = ends[i] as number;
+    objects[i] = { key: keys[i] as string, bytes: bytes.slice(start, end) };
+    start = end;
+  }
+  return objects;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -120,26 +142,44 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
   let busy = 0;
   try {
     for (;;) {
-      const step = engine(() => op.poll()) as Step;
+      const step = JSON.parse(engine(() => op.poll())) as Step;
+      // Adapter calls are awaited in place (not through `storage`): a warm commit is a
+      // few steps, and each extra async frame costs a turn of the microtask queue.
       switch (step.type) {
         case "done":
-          return step.value as T;
+          return ("value" in step ? step.value : op.value()) as T;
         case "get": {
           const objects = await getAll(adapter, step.keys, options.concurrency);
           engine(() => op.provide(objects));
           break;
         }
-        case "put":
-          await storage("putMany", () => adapter.putMany(step.objects));
+        case "put": {
+          const objects = putObjects(step.keys, step.ends, op.putBytes());
+          try {
+            await adapter.putMany(objects);
+          } catch (error) {
+            throw storageFailed("putMany", error);
+          }
           engine(() => op.answer(undefined));
           break;
+        }
         case "readRef": {
-          const state = await storage("readRef", () => adapter.readRef(step.key));
+          let state;
+          try {
+            state = await adapter.readRef(step.key);
+          } catch (error) {
+            throw storageFailed("readRef", error);
+          }
           engine(() => op.answer(state));
           break;
         }
         case "cas": {
-          const result = await storage("casRef", () => adapter.casRef(step.key, step.expected, step.value));
+          let result;
+          try {
+            result = await adapter.casRef(step.key, step.expected, step.value);
+          } catch (error) {
+            throw storageFailed("casRef", error);
+          }
           engine(() => op.answer(result));
           if (result && result.won === false) await backoff(options, ++lost);
           break;

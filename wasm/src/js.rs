@@ -3,6 +3,7 @@
 
 mod convert;
 pub mod error;
+mod json;
 
 use std::{cell::RefCell, rc::Rc};
 
@@ -11,15 +12,16 @@ use snapgit_core::{
     HashKind, Limits, ObjectCache, Operation, Step,
     diff::tree as diff,
     gc, history,
-    object::loose_key,
+    object::{NewObject, loose_key},
     read,
     repo::{self, RepoOp, Start},
     step::{Answer, CasOutcome, Listed, RefState},
 };
 use wasm_bindgen::{JsCast, prelude::*};
 
-use convert::{JsResult, Out, core, field, flag, object, opt_count, opt_i64, opt_id, opt_string, opt_u32, string};
+use convert::{JsResult, core, field, flag, object, opt_count, opt_i64, opt_id, opt_string, opt_u32, string};
 use error::ToJs;
+use json::Json;
 
 /// The engine of one store: it holds the object cache every operation shares, so that a
 /// commit on top of the last one reads nothing. Keep one per store for as long as the
@@ -47,12 +49,14 @@ enum Pending {
     Unlock,
 }
 
-/// A running operation. Call `poll()` until it returns `{ type: 'done', value }`,
-/// carry out every other step against storage, and hand the result back:
+/// A running operation. Call `poll()` until the step it returns is `done`, carry out
+/// every other step against storage, and hand the result back. `poll()` returns the step
+/// as JSON text (parse it with `JSON.parse`):
 ///
 /// - `{ type: 'get', keys }`: `provide(bytes)` with one `Uint8Array` (or `null` if
 ///   absent) per key, in order. Fetch them in parallel.
-/// - `{ type: 'put', objects: [{ key, bytes }] }`: store each unless present, then `answer()`.
+/// - `{ type: 'put', keys, ends }`: `putBytes()` gives the objects' bytes end to end,
+///   object `i` ending at `ends[i]`; store each at its key unless present, then `answer()`.
 /// - `{ type: 'readRef', key }`: `answer(state)` with `{ value, version }` or `null`.
 /// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answer(result)` with
 ///   `{ won: true, version }` or `{ won: false, current }`.
@@ -60,6 +64,8 @@ enum Pending {
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
 /// - `{ type: 'lock', name, ttlMs }`: `answer(token)` with a string, or `null` if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
+/// - `{ type: 'done', value }`: the result; without `value` (a result holding bytes or
+///   dates), `value()` gives it.
 ///
 /// A storage failure ends the operation: drop the handle (`free()`).
 #[wasm_bindgen]
@@ -67,25 +73,45 @@ pub struct Op {
     inner: Box<dyn Erased>,
     cache: Rc<RefCell<ObjectCache>>,
     pending: Pending,
+    /// The bytes of the last `put` step, until `putBytes` takes them.
+    put: Vec<u8>,
+    /// The result, when it is not JSON, until `value` takes it.
+    value: JsValue,
+}
+
+/// A finished operation's result as it crosses into JS.
+pub enum Output {
+    /// JSON text: results made of strings, numbers and flags.
+    Json(String),
+    /// A JS value: results that carry bytes or dates.
+    Value(JsValue),
+}
+
+/// What one `poll` produced.
+struct Polled {
+    step: Json,
+    pending: Pending,
+    put: Vec<u8>,
+    value: JsValue,
 }
 
 /// An operation with its output conversion, behind one type.
 trait Erased {
-    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<(JsValue, Pending)>;
+    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled>;
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()>;
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()>;
 }
 
 struct Driven<O: Operation> {
     op: O,
-    output: fn(O::Output) -> JsValue,
+    output: fn(O::Output) -> Output,
 }
 
 impl<O: Operation> Erased for Driven<O>
 where
     O::Error: ToJs,
 {
-    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<(JsValue, Pending)> {
+    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled> {
         step(core(self.op.poll(cache))?, self.output)
     }
 
@@ -98,70 +124,96 @@ where
     }
 }
 
-fn strings(items: impl IntoIterator<Item = String>) -> JsValue {
-    items.into_iter().map(JsValue::from).collect::<Array>().into()
+fn ref_state(json: &mut Json, state: &RefState) {
+    json.open()
+        .field("value")
+        .id(&state.value)
+        .field("version")
+        .string(&state.version)
+        .close();
 }
 
-fn ref_state(state: &RefState) -> JsValue {
-    Out::new()
-        .set("value", convert::hex(&state.value))
-        .set("version", state.version.as_str())
-        .into()
-}
-
-/// A step as a plain JS object, and what its answer will be.
-fn step<T>(step: Step<T>, output: fn(T) -> JsValue) -> JsResult<(JsValue, Pending)> {
-    let out = Out::new();
-    Ok(match step {
-        Step::Get(ids) => (
-            out.set("type", "get")
-                .set("keys", strings(ids.iter().map(loose_key)))
-                .into(),
-            Pending::Get(ids.len()),
-        ),
+/// A step as JSON text, the bytes of a `put`, and what its answer will be.
+fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
+    let mut json = Json::with_capacity(128);
+    let mut put = Vec::new();
+    let mut value = JsValue::UNDEFINED;
+    json.open().field("type");
+    let pending = match step {
+        Step::Get(ids) => {
+            json.string("get").field("keys").strings(ids.iter().map(loose_key));
+            Pending::Get(ids.len())
+        }
         Step::Put(objects) => {
-            let objects = convert::array(objects, |o| {
-                Out::new()
-                    .set("key", o.key())
-                    .set("bytes", convert::uint8(&o.loose))
-                    .into()
-            });
-            (out.set("type", "put").set("objects", objects).into(), Pending::Put)
+            put.reserve_exact(objects.iter().map(|o| o.loose.len()).sum());
+            json.string("put")
+                .field("keys")
+                .strings(objects.iter().map(NewObject::key));
+            json.field("ends").open_array();
+            for object in &objects {
+                put.extend_from_slice(&object.loose);
+                json.item().number(put.len() as u64);
+            }
+            json.close_array();
+            Pending::Put
         }
-        Step::ReadRef(key) => (
-            out.set("type", "readRef").set("key", key.as_str()).into(),
-            Pending::Ref(key),
-        ),
+        Step::ReadRef(key) => {
+            json.string("readRef").field("key").string(&key);
+            Pending::Ref(key)
+        }
         Step::CasRef(cas) => {
-            let expected = cas.expected.as_ref().map_or(JsValue::NULL, ref_state);
-            let js = out
-                .set("type", "cas")
-                .set("key", cas.key.as_str())
-                .set("expected", expected)
-                .set("value", convert::opt_hex(cas.new.as_ref()));
-            (js.into(), Pending::Cas(cas.key))
+            json.string("cas").field("key").string(&cas.key).field("expected");
+            match &cas.expected {
+                Some(state) => ref_state(&mut json, state),
+                None => {
+                    json.null();
+                }
+            }
+            json.field("value").opt_id(cas.new.as_ref());
+            Pending::Cas(cas.key)
         }
-        Step::List(prefix) => (out.set("type", "list").set("prefix", prefix).into(), Pending::List),
-        Step::Delete(keys) => (
-            out.set("type", "delete").set("keys", strings(keys)).into(),
-            Pending::Delete,
-        ),
-        Step::Lock(lock) => (
-            out.set("type", "lock")
-                .set("name", lock.name)
-                .set("ttlMs", lock.ttl_ms as f64)
-                .into(),
-            Pending::Lock,
-        ),
-        Step::Unlock { name, token } => (
-            out.set("type", "unlock").set("name", name).set("token", token).into(),
-            Pending::Unlock,
-        ),
-        Step::Done(value) => (
-            out.set("type", "done").set("value", output(value)).into(),
-            Pending::Nothing,
-        ),
+        Step::List(prefix) => {
+            json.string("list").field("prefix").string(&prefix);
+            Pending::List
+        }
+        Step::Delete(keys) => {
+            json.string("delete").field("keys").strings(&keys);
+            Pending::Delete
+        }
+        Step::Lock(lock) => {
+            json.string("lock")
+                .field("name")
+                .string(&lock.name)
+                .field("ttlMs")
+                .number(lock.ttl_ms);
+            Pending::Lock
+        }
+        Step::Unlock { name, token } => {
+            json.string("unlock")
+                .field("name")
+                .string(&name)
+                .field("token")
+                .string(&token);
+            Pending::Unlock
+        }
+        Step::Done(out) => {
+            json.string("done");
+            match output(out) {
+                Output::Json(text) => {
+                    json.field("value").raw(&text);
+                }
+                Output::Value(js) => value = js,
+            }
+            Pending::Nothing
+        }
         _ => return Err(error::misuse("core asked for a step this binding does not know")),
+    };
+    json.close();
+    Ok(Polled {
+        step: json,
+        pending,
+        put,
+        value,
     })
 }
 
@@ -224,12 +276,26 @@ fn read_listed(value: &JsValue) -> JsResult<Vec<Listed>> {
 
 #[wasm_bindgen]
 impl Op {
-    /// What the operation needs next, as a plain object (see the type's docs).
-    pub fn poll(&mut self) -> Result<JsValue, JsValue> {
-        let mut cache = self.cache.borrow_mut();
-        let (step, pending) = self.inner.poll(&mut cache)?;
-        self.pending = pending;
-        Ok(step)
+    /// What the operation needs next, as JSON text (see the type's docs).
+    pub fn poll(&mut self) -> Result<String, JsValue> {
+        let polled = self.inner.poll(&mut self.cache.borrow_mut())?;
+        self.pending = polled.pending;
+        self.put = polled.put;
+        self.value = polled.value;
+        Ok(polled.step.into_string())
+    }
+
+    /// The bytes of the objects of the last `put` step, end to end (see `ends` in the
+    /// step). Taken: a second call gives an empty array.
+    #[wasm_bindgen(js_name = putBytes)]
+    pub fn put_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.put)
+    }
+
+    /// The result of a `done` step that carries no `value` in its JSON (one holding bytes
+    /// or dates). Taken: a second call gives `undefined`.
+    pub fn value(&mut self) -> JsValue {
+        std::mem::replace(&mut self.value, JsValue::UNDEFINED)
     }
 
     /// Answer a `get` step: one `Uint8Array` or `null` per key, in the order asked.
@@ -285,7 +351,7 @@ impl Op {
 }
 
 impl Engine {
-    fn op<O: Operation + 'static>(&self, op: O, output: fn(O::Output) -> JsValue) -> Op
+    fn op<O: Operation + 'static>(&self, op: O, output: fn(O::Output) -> Output) -> Op
     where
         O::Error: ToJs,
     {
@@ -293,6 +359,8 @@ impl Engine {
             inner: Box::new(Driven { op, output }),
             cache: self.cache.clone(),
             pending: Pending::Nothing,
+            put: Vec::new(),
+            value: JsValue::UNDEFINED,
         }
     }
 
@@ -511,7 +579,9 @@ impl Engine {
     #[wasm_bindgen(js_name = readCommit)]
     pub fn read_commit(&self, request: JsValue) -> Result<Op, JsValue> {
         let (commit, _) = self.at_commit(&request)?;
-        Ok(self.op(read::ReadCommit::new(commit), |info| convert::commit_info(&info)))
+        Ok(self.op(read::ReadCommit::new(commit), |info| {
+            Output::Value(convert::commit_info(&info))
+        }))
     }
 
     /// One page of history. `request`: `{ start, path?, allParents?, limit, cursor? }`.

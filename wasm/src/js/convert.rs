@@ -18,13 +18,17 @@ use snapgit_core::{
     commit::{Change, Signature, Time},
     diff::{ChangeKind, FileChange},
     gc, history,
-    merge::{Conflict, ConflictPolicy},
+    merge::ConflictPolicy,
     policy::Policy,
     read, repo,
 };
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
-use super::error::{self, ToJs};
+use super::{
+    Output,
+    error::{self, ToJs},
+    json::Json,
+};
 
 /// A result whose error is a JS error.
 pub type JsResult<T> = Result<T, JsValue>;
@@ -394,11 +398,6 @@ pub fn hex(id: &ObjectId) -> JsValue {
     JsValue::from_str(id.hex_to_buf(&mut buf))
 }
 
-/// An optional id, `null` when absent.
-pub fn opt_hex(id: Option<&ObjectId>) -> JsValue {
-    id.map_or(JsValue::NULL, hex)
-}
-
 /// A path as text (invalid UTF-8 replaced).
 pub fn text(path: &BStr) -> JsValue {
     JsValue::from_str(&path.to_str_lossy())
@@ -414,25 +413,37 @@ pub fn uint8(data: &[u8]) -> JsValue {
     Uint8Array::from(data).into()
 }
 
-fn number(n: u64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
-
 /// A mode's name: `'regular'`, `'executable'`, `'symlink'`, `'tree'` or `'submodule'`.
-pub fn mode(mode: Mode) -> JsValue {
-    JsValue::from_str(match mode {
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
         Mode::Regular => "regular",
         Mode::Executable => "executable",
         Mode::Symlink => "symlink",
         Mode::Tree => "tree",
         Mode::Submodule => "submodule",
-    })
+    }
 }
 
-fn entry(side: Option<(ObjectId, Mode)>) -> JsValue {
-    side.map_or(JsValue::NULL, |(id, m)| {
-        Out::new().set("id", hex(&id)).set("mode", mode(m)).into()
-    })
+/// A mode's name as a JS string.
+pub fn mode(mode: Mode) -> JsValue {
+    JsValue::from_str(mode_name(mode))
+}
+
+/// One side of a change or conflict: `{ id, mode }` or `null`.
+fn entry(json: &mut Json, side: Option<(ObjectId, Mode)>) {
+    match side {
+        Some((id, m)) => {
+            json.open()
+                .field("id")
+                .id(&id)
+                .field("mode")
+                .string(mode_name(m))
+                .close();
+        }
+        None => {
+            json.null();
+        }
+    }
 }
 
 fn signature_out(signature: &Signature) -> JsValue {
@@ -446,7 +457,7 @@ fn signature_out(signature: &Signature) -> JsValue {
 }
 
 /// A changed file: `{ path, kind, from?, old, new, binary, lines }`.
-pub fn file_change(change: &FileChange) -> JsValue {
+fn file_change(json: &mut Json, change: &FileChange) {
     let kind = match &change.kind {
         ChangeKind::Added => "added",
         ChangeKind::Modified => "modified",
@@ -455,69 +466,118 @@ pub fn file_change(change: &FileChange) -> JsValue {
         ChangeKind::TypeChanged => "typeChanged",
         _ => "modified",
     };
-    let mut out = Out::new().set("path", text(change.path.as_bstr())).set("kind", kind);
+    json.open()
+        .field("path")
+        .text(change.path.as_bstr())
+        .field("kind")
+        .string(kind);
     if let ChangeKind::Renamed { from } = &change.kind {
-        out = out.set("from", text(from.as_bstr()));
+        json.field("from").text(from.as_bstr());
     }
-    let lines = change.lines.map_or(JsValue::NULL, |l| {
-        Out::new()
-            .set("added", number(l.added))
-            .set("removed", number(l.removed))
-            .into()
-    });
-    out.set("old", entry(change.old))
-        .set("new", entry(change.new))
-        .set("binary", change.binary)
-        .set("lines", lines)
-        .into()
+    json.field("old");
+    entry(json, change.old);
+    json.field("new");
+    entry(json, change.new);
+    json.field("binary").boolean(change.binary).field("lines");
+    match change.lines {
+        Some(l) => {
+            json.open()
+                .field("added")
+                .number(l.added)
+                .field("removed")
+                .number(l.removed)
+                .close();
+        }
+        None => {
+            json.null();
+        }
+    }
+    json.close();
 }
 
-fn files_out(files: &[FileChange], out: Out) -> Out {
+/// `files`, `added` and `removed` of a result.
+fn files_out(json: &mut Json, files: &[FileChange]) {
     let (added, removed) = files
         .iter()
         .filter_map(|f| f.lines)
         .fold((0, 0), |(a, r), l| (a + l.added, r + l.removed));
-    out.set("files", array(files, file_change))
-        .set("added", number(added))
-        .set("removed", number(removed))
+    json.field("files").open_array();
+    for file in files {
+        json.item();
+        file_change(json, file);
+    }
+    json.close_array()
+        .field("added")
+        .number(added)
+        .field("removed")
+        .number(removed);
 }
 
-fn conflict_out(conflict: &Conflict) -> JsValue {
-    Out::new()
-        .set("path", text(conflict.path.as_bstr()))
-        .set("ours", entry(conflict.ours))
-        .set("theirs", entry(conflict.theirs))
-        .into()
+/// JSON text of about `capacity` bytes written by `write`.
+fn json(capacity: usize, write: impl FnOnce(&mut Json)) -> Output {
+    let mut json = Json::with_capacity(capacity);
+    write(&mut json);
+    Output::Json(json.into_string())
 }
 
 /// A commit (or restore) that landed on its branch.
-pub fn commit_output(out: repo::CommitOutput) -> JsValue {
-    files_out(
-        &out.files,
-        Out::new()
-            .set("commit", hex(&out.commit))
-            .set("tree", hex(&out.tree))
-            .set("parent", hex(&out.parent))
-            .set("created", out.created),
-    )
-    .set("attempts", out.attempts)
-    .set("settled", array(&out.settled, conflict_out))
-    .set("objectsWritten", number(out.objects_written as u64))
-    .set("bytesWritten", number(out.bytes_written))
-    .set("locked", out.locked)
-    .into()
+pub fn commit_output(out: repo::CommitOutput) -> Output {
+    json(320 + 256 * out.files.len(), |json| {
+        json.open()
+            .field("commit")
+            .id(&out.commit)
+            .field("tree")
+            .id(&out.tree)
+            .field("parent")
+            .id(&out.parent)
+            .field("created")
+            .boolean(out.created);
+        files_out(json, &out.files);
+        json.field("attempts")
+            .number(u64::from(out.attempts))
+            .field("settled")
+            .open_array();
+        for conflict in &out.settled {
+            json.item()
+                .open()
+                .field("path")
+                .text(conflict.path.as_bstr())
+                .field("ours");
+            entry(json, conflict.ours);
+            json.field("theirs");
+            entry(json, conflict.theirs);
+            json.close();
+        }
+        json.close_array()
+            .field("objectsWritten")
+            .number(out.objects_written as u64)
+            .field("bytesWritten")
+            .number(out.bytes_written)
+            .field("locked")
+            .boolean(out.locked)
+            .close();
+    })
 }
 
 /// What a repo operation returns.
-pub fn admin_output(out: repo::AdminOutput) -> JsValue {
+pub fn admin_output(out: repo::AdminOutput) -> Output {
     use repo::AdminOutput as A;
-    let strings = |names: Vec<String>| array(names, |n| JsValue::from_str(&n));
-    match out {
-        A::Created { commit, files } => files_out(&files, Out::new().set("commit", hex(&commit))).into(),
-        A::Repos(names) | A::Branches(names) | A::Deleted(names) => strings(names),
-        A::Head(id) | A::BranchCreated(id) => hex(&id),
-        _ => JsValue::UNDEFINED,
-    }
+    json(128, |json| match out {
+        A::Created { commit, files } => {
+            json.open().field("commit").id(&commit);
+            files_out(json, &files);
+            json.close();
+        }
+        A::Repos(names) | A::Branches(names) | A::Deleted(names) => {
+            json.strings(&names);
+        }
+        A::Head(id) | A::BranchCreated(id) => {
+            json.id(&id);
+        }
+        _ => {
+            json.null();
+        }
+    })
 }
 
 /// A commit's metadata.
@@ -533,35 +593,45 @@ pub fn commit_info(info: &read::CommitInfo) -> JsValue {
 }
 
 /// A file's content.
-pub fn file(file: read::File) -> JsValue {
-    Out::new()
-        .set("id", hex(&file.id))
-        .set("mode", mode(file.mode))
-        .set("data", uint8(&file.data))
-        .into()
+pub fn file(file: read::File) -> Output {
+    Output::Value(
+        Out::new()
+            .set("id", hex(&file.id))
+            .set("mode", mode(file.mode))
+            .set("data", uint8(&file.data))
+            .into(),
+    )
 }
 
 /// A listing: `[{ path, mode, id }]`.
-pub fn entries(entries: Vec<read::Entry>) -> JsValue {
-    array(entries, |e| {
-        Out::new()
-            .set("path", text(e.path.as_bstr()))
-            .set("mode", mode(e.mode))
-            .set("id", hex(&e.id))
-            .into()
+pub fn entries(entries: Vec<read::Entry>) -> Output {
+    json(2 + 100 * entries.len(), |json| {
+        json.open_array();
+        for e in &entries {
+            json.item()
+                .open()
+                .field("path")
+                .text(e.path.as_bstr())
+                .field("mode")
+                .string(mode_name(e.mode))
+                .field("id")
+                .id(&e.id)
+                .close();
+        }
+        json.close_array();
     })
 }
 
 /// Every file: `[{ path, id, mode, data }]`.
-pub fn files_with_paths(files: Vec<read::FileWithPath>) -> JsValue {
-    array(files, |f| {
+pub fn files_with_paths(files: Vec<read::FileWithPath>) -> Output {
+    Output::Value(array(files, |f| {
         Out::new()
             .set("path", text(f.path.as_bstr()))
             .set("id", hex(&f.file.id))
             .set("mode", mode(f.file.mode))
             .set("data", uint8(&f.file.data))
             .into()
-    })
+    }))
 }
 
 fn cursor(next: Option<history::Cursor>) -> JsValue {
@@ -569,88 +639,130 @@ fn cursor(next: Option<history::Cursor>) -> JsValue {
 }
 
 /// A page of history: `{ commits, next }`.
-pub fn page(page: history::Page) -> JsValue {
-    Out::new()
-        .set("commits", array(&page.commits, commit_info))
-        .set("next", cursor(page.next))
-        .into()
+pub fn page(page: history::Page) -> Output {
+    Output::Value(
+        Out::new()
+            .set("commits", array(&page.commits, commit_info))
+            .set("next", cursor(page.next))
+            .into(),
+    )
 }
 
 /// A page of a file's history: `{ commits: [{ commit, change }], next }`.
-pub fn file_page(page: history::FilePage) -> JsValue {
+pub fn file_page(page: history::FilePage) -> Output {
     let commits = array(&page.commits, |c| {
+        let mut change = Json::with_capacity(256);
+        file_change(&mut change, &c.change);
+        // Text this binding wrote is valid JSON.
+        let change = js_sys::JSON::parse(change.as_str()).unwrap_or(JsValue::NULL);
         Out::new()
             .set("commit", commit_info(&c.commit))
-            .set("change", file_change(&c.change))
+            .set("change", change)
             .into()
     });
-    Out::new().set("commits", commits).set("next", cursor(page.next)).into()
+    Output::Value(Out::new().set("commits", commits).set("next", cursor(page.next)).into())
 }
 
 /// A diff: `{ from, to, files, added, removed, patch? }`.
-pub fn diff(out: snapgit_core::diff::tree::Output) -> JsValue {
-    let mut js = files_out(
-        &out.files,
-        Out::new()
-            .set("from", opt_hex(out.from.as_ref()))
-            .set("to", hex(&out.to)),
-    );
-    if let Some(patch) = out.patch {
-        js = js.set("patch", text(patch.as_bstr()));
-    }
-    js.into()
+pub fn diff(out: snapgit_core::diff::tree::Output) -> Output {
+    let patch_len = out.patch.as_ref().map_or(0, |p| p.len());
+    json(128 + 256 * out.files.len() + patch_len, |json| {
+        json.open()
+            .field("from")
+            .opt_id(out.from.as_ref())
+            .field("to")
+            .id(&out.to);
+        files_out(json, &out.files);
+        if let Some(patch) = &out.patch {
+            json.field("patch").text(patch.as_bstr());
+        }
+        json.close();
+    })
 }
 
 /// What a prune did.
-pub fn pruned(out: gc::Pruned) -> JsValue {
-    Out::new()
-        .set("oldHead", hex(&out.old_head))
-        .set("newHead", hex(&out.new_head))
-        .set("rewritten", out.rewritten)
-        .set("kept", number(out.kept as u64))
-        .set("dropped", out.dropped.map_or(JsValue::NULL, number))
-        .set("written", array(&out.written, hex))
-        .set("attempts", out.attempts)
-        .into()
+pub fn pruned(out: gc::Pruned) -> Output {
+    json(256 + 44 * out.written.len(), |json| {
+        json.open()
+            .field("oldHead")
+            .id(&out.old_head)
+            .field("newHead")
+            .id(&out.new_head)
+            .field("rewritten")
+            .boolean(out.rewritten)
+            .field("kept")
+            .number(out.kept as u64)
+            .field("dropped");
+        match out.dropped {
+            Some(n) => json.number(n),
+            None => json.null(),
+        };
+        json.field("written")
+            .ids(&out.written)
+            .field("attempts")
+            .number(u64::from(out.attempts))
+            .close();
+    })
 }
 
-fn usage(usage: &gc::Usage) -> JsValue {
-    Out::new()
-        .set("count", number(usage.count))
-        .set("bytes", number(usage.bytes))
-        .into()
+fn usage(json: &mut Json, usage: &gc::Usage) {
+    json.open()
+        .field("count")
+        .number(usage.count)
+        .field("bytes")
+        .number(usage.bytes)
+        .close();
 }
 
 /// The footprint report.
-pub fn footprint(report: gc::FootprintReport) -> JsValue {
-    let repos = array(&report.repos, |r| {
-        Out::new()
-            .set("repo", r.repo.as_str())
-            .set("refs", number(r.refs as u64))
-            .set("reachable", usage(&r.reachable))
-            .into()
-    });
-    Out::new()
-        .set("objects", usage(&report.objects))
-        .set("repos", repos)
-        .set("otherRefs", usage(&report.other_refs))
-        .set("unreachable", usage(&report.unreachable))
-        .set("otherKeys", usage(&report.other_keys))
-        .into()
+pub fn footprint(report: gc::FootprintReport) -> Output {
+    json(256 + 96 * report.repos.len(), |json| {
+        json.open().field("objects");
+        usage(json, &report.objects);
+        json.field("repos").open_array();
+        for r in &report.repos {
+            json.item()
+                .open()
+                .field("repo")
+                .string(r.repo.as_str())
+                .field("refs")
+                .number(r.refs as u64)
+                .field("reachable");
+            usage(json, &r.reachable);
+            json.close();
+        }
+        json.close_array().field("otherRefs");
+        usage(json, &report.other_refs);
+        json.field("unreachable");
+        usage(json, &report.unreachable);
+        json.field("otherKeys");
+        usage(json, &report.other_keys);
+        json.close();
+    })
 }
 
 /// What a GC did.
-pub fn collected(out: gc::Collected) -> JsValue {
-    Out::new()
-        .set("refs", number(out.refs as u64))
-        .set("reachable", number(out.reachable))
-        .set("listed", number(out.listed))
-        .set("deleted", number(out.deleted))
-        .set("deletedBytes", number(out.deleted_bytes))
-        .set("young", number(out.young))
-        .set("youngBytes", number(out.young_bytes))
-        .set("rounds", out.rounds)
-        .into()
+pub fn collected(out: gc::Collected) -> Output {
+    json(192, |json| {
+        json.open()
+            .field("refs")
+            .number(out.refs as u64)
+            .field("reachable")
+            .number(out.reachable)
+            .field("listed")
+            .number(out.listed)
+            .field("deleted")
+            .number(out.deleted)
+            .field("deletedBytes")
+            .number(out.deleted_bytes)
+            .field("young")
+            .number(out.young)
+            .field("youngBytes")
+            .number(out.young_bytes)
+            .field("rounds")
+            .number(u64::from(out.rounds))
+            .close();
+    })
 }
 
 /// Map a core result's error to its JS error.
