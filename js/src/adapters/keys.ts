@@ -10,19 +10,36 @@ import { StorageError } from "../adapter.js";
 
 const MAX_KEY_LENGTH = 1024;
 
-/** Throws unless `key` is a relative, `/`-separated path with no empty, `.` or `..` component. */
+/**
+ * Throws unless `key` is a relative, `/`-separated path with no empty, `.` or `..` component.
+ * One pass over the characters: every stored object's key goes through here.
+ */
 export function checkKey(key: string): void {
   if (typeof key !== "string" || key.length === 0 || key.length > MAX_KEY_LENGTH) {
     throw new StorageError(`invalid key ${JSON.stringify(key)}: empty or longer than ${MAX_KEY_LENGTH}`);
   }
-  // Control characters cannot appear in XML 1.0 listings, and backslashes are separators on Windows.
-  if (/[\u0000-\u001f\u007f\\]/.test(key)) {
-    throw new StorageError(`invalid key ${JSON.stringify(key)}: control character or backslash`);
-  }
-  for (const part of key.split("/")) {
-    if (part === "" || part === "." || part === "..") {
-      throw new StorageError(`invalid key ${JSON.stringify(key)}: empty, "." or ".." component`);
+  let badComponent = false;
+  // The start of the current component, and how many of its characters are dots (-1 once
+  // it holds anything else).
+  let start = 0;
+  let dots = 0;
+  for (let i = 0; i <= key.length; i++) {
+    const c = i < key.length ? key.charCodeAt(i) : 0x2f;
+    if (c === 0x2f) {
+      if (i === start || dots === 1 || dots === 2) badComponent = true;
+      start = i + 1;
+      dots = 0;
+    } else if (c < 0x20 || c === 0x7f || c === 0x5c) {
+      // Control characters cannot appear in XML 1.0 listings, and backslashes are separators on Windows.
+      throw new StorageError(`invalid key ${JSON.stringify(key)}: control character or backslash`);
+    } else if (c === 0x2e && dots >= 0) {
+      dots++;
+    } else {
+      dots = -1;
     }
+  }
+  if (badComponent) {
+    throw new StorageError(`invalid key ${JSON.stringify(key)}: empty, "." or ".." component`);
   }
 }
 

@@ -52,6 +52,8 @@ export interface MemoryCounters {
 
 interface Entry {
   bytes: Uint8Array;
+  /** A ref's value, kept as written so reading it back decodes nothing. */
+  ref?: string;
   modifiedMs: number;
   version: number;
 }
@@ -98,15 +100,17 @@ export class MemoryAdapter implements StorageAdapter {
     this.counters = zeroCounters();
   }
 
-  async #round(method: keyof MemoryCounters): Promise<void> {
+  /** Count a call; the artificial delay to await, if there is one. */
+  #round(method: keyof MemoryCounters): Promise<void> | undefined {
     this.counters.requests++;
     this.counters[method]++;
-    if (this.latencyMs > 0) await sleep(this.latencyMs);
+    return this.latencyMs > 0 ? sleep(this.latencyMs) : undefined;
   }
 
   async getMany(keys: string[]): Promise<(Uint8Array | null)[]> {
     keys.forEach(checkKey);
-    await this.#round("getMany");
+    const wait = this.#round("getMany");
+    if (wait) await wait;
     this.counters.keysRead += keys.length;
     return keys.map((key) => {
       const entry = this.#entries.get(key);
@@ -119,7 +123,8 @@ export class MemoryAdapter implements StorageAdapter {
       checkKey(key);
       if (!(bytes instanceof Uint8Array)) throw new StorageError(`bytes of ${key} are not a Uint8Array`);
     }
-    await this.#round("putMany");
+    const wait = this.#round("putMany");
+    if (wait) await wait;
     this.counters.keysWritten += objects.length;
     const now = this.#now();
     for (const { key, bytes } of objects) {
@@ -131,7 +136,8 @@ export class MemoryAdapter implements StorageAdapter {
 
   async list(prefix: string): Promise<Listed[]> {
     checkPrefix(prefix);
-    await this.#round("list");
+    const wait = this.#round("list");
+    if (wait) await wait;
     const out: Listed[] = [];
     for (const [key, entry] of this.#entries) {
       if (key.startsWith(prefix)) out.push({ key, size: entry.bytes.length, modifiedMs: entry.modifiedMs });
@@ -141,24 +147,27 @@ export class MemoryAdapter implements StorageAdapter {
 
   async delete(keys: string[]): Promise<void> {
     keys.forEach(checkKey);
-    await this.#round("delete");
+    const wait = this.#round("delete");
+    if (wait) await wait;
     for (const key of keys) this.#entries.delete(key);
   }
 
   async readRef(key: string): Promise<RefState | null> {
     checkKey(key);
-    await this.#round("readRef");
+    const wait = this.#round("readRef");
+    if (wait) await wait;
     return this.#ref(key);
   }
 
   #ref(key: string): RefState | null {
     const entry = this.#entries.get(key);
-    return entry ? { value: decodeRef(key, entry.bytes), version: String(entry.version) } : null;
+    return entry ? { value: entry.ref ?? decodeRef(key, entry.bytes), version: String(entry.version) } : null;
   }
 
   async casRef(key: string, expected: RefState | null, value: string | null): Promise<CasResult> {
     checkCas(key, expected, value);
-    await this.#round("casRef");
+    const wait = this.#round("casRef");
+    if (wait) await wait;
     // From here to the return nothing awaits: the check and the write are one step.
     const current = this.#ref(key);
     const matches =
@@ -174,14 +183,15 @@ export class MemoryAdapter implements StorageAdapter {
       return { won: true, version: "" };
     }
     const version = this.#nextVersion++;
-    this.#entries.set(key, { bytes: encodeRef(value), modifiedMs: this.#now(), version });
+    this.#entries.set(key, { bytes: encodeRef(value), ref: value, modifiedMs: this.#now(), version });
     return { won: true, version: String(version) };
   }
 
   async acquire(name: string, ttlMs: number): Promise<string | null> {
     const key = lockKey(name);
     checkTtl(ttlMs);
-    await this.#round("acquire");
+    const wait = this.#round("acquire");
+    if (wait) await wait;
     const now = this.#now();
     const held = this.#locks.get(key);
     if (held && held.expiresMs > now) return null;
@@ -192,7 +202,8 @@ export class MemoryAdapter implements StorageAdapter {
 
   async release(name: string, token: string): Promise<void> {
     const key = lockKey(name);
-    await this.#round("release");
+    const wait = this.#round("release");
+    if (wait) await wait;
     if (this.#locks.get(key)?.token === token) this.#locks.delete(key);
   }
 }
