@@ -10,6 +10,7 @@ import { Engine } from "../pkg/snapgit_wasm.js";
 import type { StorageAdapter } from "./adapter.js";
 import { type DriverOptions, type EngineOp, drive, engine } from "./driver.js";
 import { invalidArgument } from "./errors.js";
+import { pack } from "./pack.js";
 import type {
   Change,
   CommitInfo,
@@ -367,14 +368,25 @@ export class Repo {
    */
   async commit(commitOptions: CommitOptions): Promise<CommitResult> {
     const o = options(commitOptions, "options");
-    return this.#store.run((e) =>
-      e.commit({
-        ...o,
-        policy: o.policy ?? this.#policy,
-        repo: this.name,
-        branch: this.#branch(o.branch),
-      }),
-    );
+    const policy = o.policy ?? this.#policy;
+    const branch = this.#branch(o.branch);
+    return this.#store.run((e) => {
+      const { author, committer, changes, files, message } = o;
+      const packed = pack({ repo: this.name, branch, message, author, committer, changes, files });
+      // Anything not of the expected types goes to the engine as it is, which names it.
+      if (packed === undefined) return e.commit({ ...o, policy, repo: this.name, branch });
+      const rest =
+        o.allowEmpty === undefined &&
+        o.lineStats === undefined &&
+        o.expectedHead === undefined &&
+        o.onConflict === undefined &&
+        o.maxAttempts === undefined &&
+        o.lockTtlMs === undefined &&
+        policy === undefined
+          ? undefined
+          : { ...o, policy };
+      return e.commitPacked(packed, rest);
+    });
   }
 
   /**

@@ -89,6 +89,61 @@ describe("commit and read", () => {
     assert.equal(await repo.readText("gone.md", { ref: before }), "bye\n");
   });
 
+  test("every form of a commit's fields arrives intact: signatures, modes, bytes, text", async () => {
+    const { repo } = await openRepo({ "old/a.md": "a\n", "gone.md": "x\n" });
+    const bytes = new Uint8Array([0xff, 0, 0xfe, 10]);
+    const who = { name: "Ägent 🤖", email: "a@example.com", date: new Date("2024-06-01T00:00:07.900Z"), offsetMinutes: -330 };
+    const by = { name: "Committer \"q\"", email: "c@example.com", date: 1717200000, offsetMinutes: 60 };
+    const long = "line\n".repeat(20000);
+    const out = await repo.commit({
+      author: who,
+      committer: by,
+      message: "ünïcode\n\nbody\n",
+      changes: [
+        { type: "put", path: "bin/raw", content: bytes },
+        { type: "put", path: "run.sh", content: "#!/bin/sh\n", mode: "executable" },
+        { type: "put", path: "link", content: "run.sh", mode: "symlink" },
+        { type: "put", path: "plain.md", content: "p\n", mode: "regular" },
+        { type: "rename", from: "old", to: "new" },
+        { type: "delete", path: "gone.md" },
+      ],
+      files: { "dir/ü.md": "über\n", "long.md": long, "bin/b": bytes.subarray(1, 3) },
+    });
+    const info = await repo.readCommit(out.commit);
+    assert.deepEqual(info.author, { ...who, date: new Date("2024-06-01T00:00:07Z") });
+    assert.deepEqual(info.committer, { ...by, date: new Date(1717200000 * 1000) });
+    assert.equal(info.message, "ünïcode\n\nbody\n");
+    const files = Object.fromEntries((await repo.readFiles()).map((f) => [f.path, f]));
+    assert.deepEqual(Object.keys(files).sort(), ["bin/b", "bin/raw", "dir/ü.md", "link", "long.md", "new/a.md", "plain.md", "run.sh"]);
+    assert.deepEqual([...files["bin/raw"].data], [...bytes]);
+    assert.deepEqual([...files["bin/b"].data], [0, 0xfe]);
+    assert.equal(text(files["dir/ü.md"].data), "über\n");
+    assert.equal(text(files["long.md"].data), long);
+    assert.equal(files["run.sh"].mode, "executable");
+    assert.equal(files["link"].mode, "symlink");
+    assert.equal(text(files["link"].data), "run.sh");
+    assert.equal(files["plain.md"].mode, "regular");
+  });
+
+  test("a commit started from inside another commit's request gets its own packing", async () => {
+    const { repo, store } = await openRepo();
+    const other = store.repo("other");
+    await store.createRepo("other", { author });
+    let inner;
+    const change = {
+      type: "put",
+      path: "outer.md",
+      get content() {
+        inner ??= other.commit({ author, message: "inner", files: { "inner.md": "inner\n" } });
+        return "outer\n";
+      },
+    };
+    await repo.commit({ author, message: "outer", changes: [change] });
+    await inner;
+    assert.equal(await repo.readText("outer.md"), "outer\n");
+    assert.equal(await other.readText("inner.md"), "inner\n");
+  });
+
   test("listFiles gives ids and modes; readFiles gives contents", async () => {
     const { repo } = await openRepo({ "a.md": "a", "d/b.md": "b", "d/e/c.md": "c" });
     const all = await repo.listFiles();

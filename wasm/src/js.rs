@@ -4,6 +4,7 @@
 mod convert;
 pub mod error;
 mod json;
+mod packed;
 
 use std::{cell::RefCell, rc::Rc};
 
@@ -442,15 +443,29 @@ impl Engine {
             string(&field(r, "message"), &"message")?,
         );
         request.committer = committer;
-        request.allow_empty = flag(&field(r, "allowEmpty"), &"allowEmpty", false)?;
-        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
-        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
-        request.on_conflict = convert::conflict_policy(&field(r, "onConflict"))?;
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
-            request.max_attempts = n;
+        self.commit_options(&mut request, r)?;
+        let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
+        Ok(self.op(op, convert::commit_output))
+    }
+
+    /// `commit`, with `repo`, `branch`, `message`, `author`, `committer`, `changes` and
+    /// `files` packed into one buffer by the package (`js/src/pack.ts`), and the other
+    /// fields of the request in `options` (`undefined` when all are absent).
+    #[wasm_bindgen(js_name = commitPacked)]
+    pub fn commit_packed(&self, packed: &[u8], options: JsValue) -> Result<Op, JsValue> {
+        let fields = packed::unpack(packed)?;
+        let committer = fields.committer.unwrap_or_else(|| fields.author.clone());
+        let mut request = repo::CommitRequest::new(
+            fields.repo,
+            fields.branch,
+            fields.changes,
+            fields.author,
+            fields.message,
+        );
+        request.committer = committer;
+        if !options.is_undefined() {
+            self.commit_options(&mut request, object(&options, &"request")?)?;
         }
-        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
-        request.policy = convert::policy(&field(r, "policy"))?;
         let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
         Ok(self.op(op, convert::commit_output))
     }
@@ -659,6 +674,20 @@ impl Engine {
 }
 
 impl Engine {
+    /// The fields of a commit request other than names, signatures and changes.
+    fn commit_options(&self, request: &mut repo::CommitRequest, r: &JsValue) -> JsResult<()> {
+        request.allow_empty = flag(&field(r, "allowEmpty"), &"allowEmpty", false)?;
+        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
+        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
+        request.on_conflict = convert::conflict_policy(&field(r, "onConflict"))?;
+        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
+            request.max_attempts = n;
+        }
+        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
+        request.policy = convert::policy(&field(r, "policy"))?;
+        Ok(())
+    }
+
     fn repo_branch(&self, r: &JsValue) -> JsResult<(String, String)> {
         Ok((
             string(&field(r, "repo"), &"repo")?,
