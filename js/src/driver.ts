@@ -19,6 +19,8 @@ export interface EngineOp {
   value(): unknown;
   provide(objects: unknown): void;
   answer(value: unknown): void;
+  /** Answer a `cas` step that won with the ref's new version. */
+  answerWon(version: string): void;
   free(): void;
 }
 
@@ -180,7 +182,13 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           } catch (error) {
             throw storageFailed("casRef", error);
           }
-          engine(() => op.answer(result));
+          // The usual answer crosses as one string; any other goes as it is, to be checked.
+          const version = (result as { won?: unknown; version?: unknown } | null)?.version;
+          if (typeof result === "object" && result?.won === true && typeof version === "string") {
+            engine(() => op.answerWon(version));
+          } else {
+            engine(() => op.answer(result));
+          }
           if (result && result.won === false) await backoff(options, ++lost);
           break;
         }

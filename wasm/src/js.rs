@@ -328,6 +328,18 @@ impl Op {
         self.inner.provide(&mut self.cache.borrow_mut(), objects)
     }
 
+    /// Answer a `cas` step that won: what `answer({ won: true, version })` does, with the
+    /// ref's new version passed as it is rather than read from an object.
+    #[wasm_bindgen(js_name = answerWon)]
+    pub fn answer_won(&mut self, version: String) -> Result<(), JsValue> {
+        let Pending::Cas(_) = self.pending else {
+            return Err(error::misuse("answerWon called without an outstanding cas"));
+        };
+        self.pending = Pending::Nothing;
+        let answer = Answer::Cas(CasOutcome::Won { version });
+        self.inner.answer(&mut self.cache.borrow_mut(), answer)
+    }
+
     /// Answer any step but `get`, with what the storage call returned (see the type's docs).
     pub fn answer(&mut self, value: JsValue) -> Result<(), JsValue> {
         let kind = self.cache.borrow().hash_kind();

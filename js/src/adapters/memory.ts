@@ -51,8 +51,9 @@ export interface MemoryCounters {
 }
 
 interface Entry {
-  bytes: Uint8Array;
-  /** A ref's value, kept as written so reading it back decodes nothing. */
+  /** The stored bytes; for a ref written by `casRef`, made from `ref` when first needed. */
+  bytes?: Uint8Array;
+  /** A ref's value, kept as written so a compare-and-swap encodes and decodes nothing. */
   ref?: string;
   modifiedMs: number;
   version: number;
@@ -61,6 +62,11 @@ interface Entry {
 interface Lock {
   token: string;
   expiresMs: number;
+}
+
+function bytesOf(entry: Entry): Uint8Array {
+  entry.bytes ??= encodeRef(entry.ref ?? "");
+  return entry.bytes;
 }
 
 function zeroCounters(): MemoryCounters {
@@ -114,7 +120,7 @@ export class MemoryAdapter implements StorageAdapter {
     this.counters.keysRead += keys.length;
     return keys.map((key) => {
       const entry = this.#entries.get(key);
-      return entry ? entry.bytes.slice() : null;
+      return entry ? bytesOf(entry).slice() : null;
     });
   }
 
@@ -140,7 +146,7 @@ export class MemoryAdapter implements StorageAdapter {
     if (wait) await wait;
     const out: Listed[] = [];
     for (const [key, entry] of this.#entries) {
-      if (key.startsWith(prefix)) out.push({ key, size: entry.bytes.length, modifiedMs: entry.modifiedMs });
+      if (key.startsWith(prefix)) out.push({ key, size: bytesOf(entry).length, modifiedMs: entry.modifiedMs });
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
@@ -161,7 +167,7 @@ export class MemoryAdapter implements StorageAdapter {
 
   #ref(key: string): RefState | null {
     const entry = this.#entries.get(key);
-    return entry ? { value: entry.ref ?? decodeRef(key, entry.bytes), version: String(entry.version) } : null;
+    return entry ? { value: entry.ref ?? decodeRef(key, bytesOf(entry)), version: String(entry.version) } : null;
   }
 
   async casRef(key: string, expected: RefState | null, value: string | null): Promise<CasResult> {
@@ -183,7 +189,7 @@ export class MemoryAdapter implements StorageAdapter {
       return { won: true, version: "" };
     }
     const version = this.#nextVersion++;
-    this.#entries.set(key, { bytes: encodeRef(value), ref: value, modifiedMs: this.#now(), version });
+    this.#entries.set(key, { ref: value, modifiedMs: this.#now(), version });
     return { won: true, version: String(version) };
   }
 
