@@ -10,11 +10,12 @@
 //!
 //! ```text
 //! const engine = new Engine({});
-//! const op = engine.readFile(commitId, "notes/today.md");
+//! const op = engine.readFile({ commit: commitId, path: "notes/today.md" });
 //! for (;;) {
-//!   const step = op.poll();
-//!   if (step.type === "done") return step.value;            // { id, mode, data }
+//!   const step = JSON.parse(op.poll());                     // one string per step
+//!   if (step.type === "done") return "value" in step ? step.value : op.value(); // { id, mode, data }
 //!   if (step.type === "get") op.provide(await adapter.getMany(step.keys));
+//!   // put: op.putBytes() holds the objects end to end, object i ending at step.ends[i]
 //!   // ... put, readRef, cas, list, delete, lock, unlock: op.answer(result)
 //! }
 //! ```
