@@ -18,11 +18,12 @@ use crate::{
 pub enum Code {
     /// A bad argument: invalid path, name, id, signature, message or option.
     InvalidInput,
-    /// A repo, branch, commit, path or object that does not exist.
+    /// A repo, branch, commit or path that does not exist.
     NotFound,
     /// A repo or branch that already exists.
     AlreadyExists,
-    /// Stored data that is not what it must be: bad bytes, wrong hash, wrong kind.
+    /// Stored data that is not what it must be: bad bytes, wrong hash, wrong kind, or an
+    /// object a commit or tree names that the store lost.
     Corrupt,
     /// A path changed on both sides of a replay, or something stands where a change writes.
     Conflict,

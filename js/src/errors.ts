@@ -8,10 +8,11 @@
  *
  * - `INVALID_INPUT`: a bad argument (wrong type, invalid path, name, id, signature,
  *   message, option, cursor). `value` is the offending value, `field` the argument.
- * - `NOT_FOUND`: a repo, branch, commit, path or object that does not exist.
+ * - `NOT_FOUND`: a repo, branch, commit or path that does not exist.
  * - `ALREADY_EXISTS`: a repo or branch that exists already.
  * - `CORRUPT`: stored data that is not what it must be (bad bytes, wrong hash, a ref
- *   that is not an id). `value` names the object id or ref value.
+ *   that is not an id, an object a commit or tree names that the store lost). `value`
+ *   names the object id or ref value.
  * - `CONFLICT`: the same path changed on both sides of a concurrent commit (`value` is
  *   the path; `ours` and `theirs` the blob ids, `null` for a delete), or something
  *   stands where a change writes (`at` is where).

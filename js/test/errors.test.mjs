@@ -136,13 +136,15 @@ describe("a misbehaving storage adapter", () => {
     assert.equal((await repo.readCommit(head)).id, head);
   });
 
-  test("an object the adapter does not have: NOT_FOUND, naming it", async () => {
+  // Not NOT_FOUND: the file exists, the store lost its content; a caller that creates
+  // what is not found must not take this for a missing file.
+  test("an object a tree names that the adapter does not have: CORRUPT, naming it", async () => {
     const adapter = new MemoryAdapter();
     const { repo, store } = await openRepo({ "m.md": "1\n" }, { adapter });
     const blob = (await repo.listFiles())[0].id;
     await adapter.delete([`objects/${blob.slice(0, 2)}/${blob.slice(2)}`]);
     store.clearCache();
-    await rejectsWith(repo.readFile("m.md"), "NOT_FOUND", blob);
+    await rejectsWith(repo.readFile("m.md"), "CORRUPT", blob);
   });
 
   test("answers of the wrong shape: STORAGE", async () => {
