@@ -724,7 +724,7 @@ impl Commit {
             message: self.message.clone(),
             extra_headers: Vec::new(),
         };
-        let encoded = object::encode_object(self.hash_kind, &commit).map_err(internal_collision)?;
+        let encoded = object::encode_commit(self.hash_kind, &commit).map_err(internal_collision)?;
         let id = encoded.id;
         cache.insert(id, Object::Commit(Arc::new(commit)));
         objects.push(encoded);

@@ -55,7 +55,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gix_hash::ObjectId;
-use gix_object::{Kind, WriteTo};
+use gix_object::Kind;
 
 use crate::{
     cache::ObjectCache,
@@ -477,10 +477,8 @@ impl Prune {
                 commit: *old_id,
                 reason,
             };
-            let mut content = Vec::with_capacity(usize::try_from(commit.size()).unwrap_or(0));
-            commit
-                .write_to(&mut content)
-                .map_err(|err| unrewritable(err.to_string()))?;
+            let content =
+                object::commit::encode(&commit).map_err(|problem| unrewritable(problem.reason().to_owned()))?;
             let encoded =
                 object::encode_loose(hash_kind, Kind::Commit, &content).map_err(|err| unrewritable(err.to_string()))?;
             parent = Some(encoded.id);

@@ -8,11 +8,13 @@ use std::{collections::HashSet, sync::Arc};
 
 use bstr::ByteSlice;
 use gix_hash::ObjectId;
-use gix_object::{Kind, WriteTo};
+use gix_object::Kind;
 use miniz_oxide::deflate::core::CompressorOxide;
 
-use crate::{path, tree::Mode};
+use crate::path;
 
+pub(crate) mod commit;
+mod tree;
 mod zlib;
 
 /// A decoded, verified object, cheap to clone.
@@ -137,7 +139,12 @@ pub fn loose_key(id: &ObjectId) -> String {
 
 /// Hash `content` as an object of `kind`, without encoding it.
 pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<ObjectId, CollisionError> {
-    gix_object::compute_hash(hash_kind, kind, content).map_err(|_| CollisionError { size: content.len() })
+    let mut hasher = gix_hash::hasher(hash_kind);
+    hasher.update(&loose_header(kind, content.len()));
+    hasher.update(content);
+    hasher
+        .try_finalize()
+        .map_err(|_| CollisionError { size: content.len() })
 }
 
 /// Encode `content` as a loose object of `kind`: its id and its compressed bytes.
@@ -161,10 +168,55 @@ pub(crate) fn encode_hashed_blob(id: ObjectId, content: &[u8]) -> NewObject {
 
 /// `<kind> <size>\0`, with room for the content after it.
 fn loose_header(kind: Kind, size: usize) -> Vec<u8> {
-    let header = gix_object::encode::loose_header(kind, size as u64);
-    let mut raw = Vec::with_capacity(header.len() + size);
-    raw.extend_from_slice(&header);
+    let mut raw = Vec::with_capacity(HEADER_ROOM as usize + size);
+    raw.extend_from_slice(kind.as_bytes());
+    raw.push(b' ');
+    push_decimal(&mut raw, size as u64);
+    raw.push(0);
     raw
+}
+
+/// Append `n` in decimal, as git writes sizes and times.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+/// `<kind> <size>\0` at the start of an inflated loose object: the kind, the size, and
+/// where the content starts.
+fn parse_loose_header(raw: &[u8]) -> Option<(Kind, u64, usize)> {
+    let nul = raw.iter().take(HEADER_ROOM as usize).position(|&b| b == 0)?;
+    let header = &raw[..nul];
+    let space = header.iter().position(|&b| b == b' ')?;
+    let kind = match &header[..space] {
+        b"blob" => Kind::Blob,
+        b"tree" => Kind::Tree,
+        b"commit" => Kind::Commit,
+        b"tag" => Kind::Tag,
+        _ => return None,
+    };
+    let digits = &header[space + 1..];
+    // Canonical decimal, as git requires: no sign, no leading zero ("010").
+    if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut size: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        size = size.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some((kind, size, nul + 1))
 }
 
 /// Hash and compress an object's uncompressed loose form.
@@ -224,15 +276,15 @@ fn deflate(raw: &[u8]) -> Vec<u8> {
     compressed.unwrap_or_else(|| miniz_oxide::deflate::compress_to_vec_zlib(raw, 1))
 }
 
-/// Encode a commit built by core.
-pub(crate) fn encode_object(hash_kind: gix_hash::Kind, object: &dyn WriteTo) -> Result<NewObject, CollisionError> {
-    let size = object.size() as usize;
-    let mut raw = loose_header(object.kind(), size);
-    // Not `expect`: that would format the `io::Error` and keep its formatting code alive.
-    if object.write_to(&mut raw).is_err() {
-        panic!("writing to a Vec cannot fail, and core only builds commits git accepts");
-    }
-    finish(hash_kind, object.kind(), raw, size)
+/// Encode a commit built by core, whose signatures were checked when it was asked for.
+pub(crate) fn encode_commit(
+    hash_kind: gix_hash::Kind,
+    commit: &gix_object::Commit,
+) -> Result<NewObject, CollisionError> {
+    let Ok(content) = commit::encode(commit) else {
+        panic!("core only builds commits git accepts");
+    };
+    encode_loose(hash_kind, Kind::Commit, &content)
 }
 
 /// Encode a tree built by core, as `gix_object::Tree::write_to` would, written directly
@@ -281,8 +333,7 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
         }
         Err(_) => return Err(corrupt("not a valid zlib stream")),
     };
-    let (kind, size, consumed) =
-        gix_object::decode::loose_header(&raw).map_err(|_| corrupt("malformed loose object header"))?;
+    let (kind, size, consumed) = parse_loose_header(&raw).ok_or_else(|| corrupt("malformed loose object header"))?;
     if size > max_bytes {
         return Err(Error::TooLarge {
             id: *id,
@@ -312,21 +363,17 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
     Ok(match kind {
         Kind::Blob => Object::Blob(Arc::from(content)),
         Kind::Tree => {
-            let tree = gix_object::TreeRef::from_bytes(content, id.kind())
-                .map_err(|_| corrupt("malformed tree".into()))?
-                .into_owned();
-            check_tree(&tree, content).map_err(corrupt)?;
+            let tree = tree::parse(content, id.kind()).map_err(corrupt)?;
+            check_tree(&tree).map_err(corrupt)?;
             Object::Tree(Arc::new(tree))
         }
         Kind::Commit => {
-            let commit = gix_object::CommitRef::from_bytes(content, id.kind())
-                .and_then(|c| c.into_owned())
-                .map_err(|_| corrupt("malformed commit".into()))?;
+            let commit =
+                commit::parse(content, id.kind()).map_err(|reason| corrupt(format!("malformed commit: {reason}")))?;
             // Accept only what encodes back to the same bytes: a commit git would refuse
-            // (an email with '>', an odd time zone) may parse leniently, but must not
+            // (an email with '>', an odd time zone) may split into fields, but must not
             // enter as if it were valid.
-            let mut encoded = Vec::with_capacity(content.len());
-            if commit.write_to(&mut encoded).is_err() || encoded != content {
+            if commit::encode(&commit).ok().as_deref() != Some(content) {
                 return Err(corrupt("commit is not in canonical form".into()));
             }
             Object::Commit(Arc::new(commit))
@@ -335,18 +382,12 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
     })
 }
 
-/// Git's canonical form: known modes, valid names, strictly sorted, no name twice,
-/// and the bytes exactly what encoding the parsed tree gives back.
-fn check_tree(tree: &gix_object::Tree, content: &[u8]) -> Result<(), String> {
+/// Git's canonical form, beyond what [`tree::parse`] checks (modes spelled as git spells
+/// them, which also makes the bytes exactly what encoding the tree gives back): valid
+/// names, strictly sorted, no name twice.
+fn check_tree(tree: &gix_object::Tree) -> Result<(), String> {
     let mut names = HashSet::with_capacity(tree.entries.len());
     for (index, entry) in tree.entries.iter().enumerate() {
-        // Only git's five modes, spelled as git spells them ("40000", never "040000").
-        let mut spelled = [0u8; 6];
-        let spelled = entry.mode.as_bytes(&mut spelled);
-        let canonical = Mode::from_u32(u32::from(entry.mode.value())).map(Mode::as_octal);
-        if canonical != Some(spelled.to_str_lossy().as_ref()) {
-            return Err(format!("entry {:?} has the invalid mode {spelled}", entry.filename));
-        }
         if let Err(reason) = path::validate_name(entry.filename.as_bstr()) {
             return Err(format!("entry name {:?} is refused: {reason}", entry.filename));
         }
@@ -361,12 +402,6 @@ fn check_tree(tree: &gix_object::Tree, content: &[u8]) -> Result<(), String> {
                 prev.filename, entry.filename
             ));
         }
-    }
-    let mut encoded = Vec::with_capacity(content.len());
-    tree.write_to(&mut encoded)
-        .map_err(|_| "tree cannot be re-encoded".to_owned())?;
-    if encoded != content {
-        return Err("tree is not in canonical form (zero-padded or unknown mode)".into());
     }
     Ok(())
 }

@@ -376,7 +376,7 @@ impl Restore {
             message: self.message.clone(),
             extra_headers: Vec::new(),
         };
-        let encoded = object::encode_object(self.hash_kind, &commit)?;
+        let encoded = object::encode_commit(self.hash_kind, &commit)?;
         let id = encoded.id;
         cache.insert(id, Object::Commit(Arc::new(commit)));
         objects.push(encoded);
