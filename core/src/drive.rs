@@ -373,7 +373,7 @@ impl ObjectStore for MemoryStore {
         for key in keys {
             if let Some(hex) = key.strip_prefix("objects/") {
                 let hex: String = hex.chars().filter(|c| *c != '/').collect();
-                if let Ok(id) = ObjectId::from_hex(hex.as_bytes()) {
+                if let Some(id) = crate::id::from_hex(hex.as_bytes()) {
                     state.objects.remove(&id);
                 }
             } else {

@@ -813,7 +813,10 @@ fn decode_cursor(cursor: &Cursor, kind: gix_hash::Kind, fingerprint: u64) -> Res
         }
         for _ in 0..count {
             let id = reader.take(id_len).ok_or_else(|| invalid("it is truncated"))?;
-            let id = ObjectId::try_from(id).map_err(|_| invalid("it holds a malformed id"))?;
+            // The length is the hash kind's, checked above.
+            let mut id_bytes = ObjectId::null(kind);
+            id_bytes.as_mut_slice().copy_from_slice(id);
+            let id = id_bytes;
             let time = reader.u64().ok_or_else(|| invalid("it is truncated"))? as i64;
             list.push(Queued { id, time });
         }

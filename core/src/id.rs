@@ -56,8 +56,25 @@ pub fn parse(kind: gix_hash::Kind, hex: &str) -> Result<ObjectId, Error> {
     if hex.len() != kind.len_in_hex() {
         return Err(fail(Reason::Length));
     }
-    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(fail(Reason::NotHex));
+    from_hex(hex.as_bytes()).ok_or_else(|| fail(Reason::NotHex))
+}
+
+/// Decode a full hex id in either case; the hash kind follows from the length. `None`
+/// for another length or a character that is not a hex digit.
+///
+/// Core's own decoder: gix-hash's reports its errors through gix-error, whose formatting
+/// code (floats included) would then be linked into the npm package's `.wasm`.
+pub(crate) fn from_hex(hex: &[u8]) -> Option<ObjectId> {
+    let kind = gix_hash::Kind::from_hex_len(hex.len()).filter(|kind| kind.len_in_hex() == hex.len())?;
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    let mut id = ObjectId::null(kind);
+    for (byte, pair) in id.as_mut_slice().iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
     }
-    ObjectId::from_hex(hex.as_bytes()).map_err(|_| fail(Reason::NotHex))
+    Some(id)
 }

@@ -142,9 +142,19 @@ pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<Obj
     let mut hasher = gix_hash::hasher(hash_kind);
     hasher.update(&loose_header(kind, content.len()));
     hasher.update(content);
-    hasher
-        .try_finalize()
-        .map_err(|_| CollisionError { size: content.len() })
+    finalize(hasher).ok_or(CollisionError { size: content.len() })
+}
+
+/// The id `hasher` computed; `None` if SHA-1 collision detection fired.
+///
+/// Not `Hasher::try_finalize` for SHA-1: its error is a gix-error report, and building
+/// one links gix-error's formatting code (floats included) into the npm package's `.wasm`.
+fn finalize(hasher: gix_hash::Hasher) -> Option<ObjectId> {
+    #[allow(unreachable_patterns, reason = "other hash kinds when gix-hash has them enabled")]
+    match hasher {
+        gix_hash::Hasher::Sha1(sha1) => sha1.finalize().ok().map(|digest| ObjectId::Sha1(digest.into())),
+        other => other.try_finalize().ok(),
+    }
 }
 
 /// Encode `content` as a loose object of `kind`: its id and its compressed bytes.
@@ -223,7 +233,7 @@ fn parse_loose_header(raw: &[u8]) -> Option<(Kind, u64, usize)> {
 fn finish(hash_kind: gix_hash::Kind, kind: Kind, raw: Vec<u8>, size: usize) -> Result<NewObject, CollisionError> {
     let mut hasher = gix_hash::hasher(hash_kind);
     hasher.update(&raw);
-    let id = hasher.try_finalize().map_err(|_| CollisionError { size })?;
+    let id = finalize(hasher).ok_or(CollisionError { size })?;
     let loose = deflate(&raw);
     Ok(NewObject { id, kind, loose })
 }
@@ -346,9 +356,7 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
     }
     let mut hasher = gix_hash::hasher(id.kind());
     hasher.update(&raw);
-    let actual = hasher
-        .try_finalize()
-        .map_err(|_| corrupt("SHA-1 collision attack detected"))?;
+    let actual = finalize(hasher).ok_or_else(|| corrupt("SHA-1 collision attack detected"))?;
     if actual != *id {
         return Err(Error::HashMismatch { id: *id, actual });
     }

@@ -165,5 +165,5 @@ pub fn parse_object_key(key: &str, hash_kind: gix_hash::Kind) -> Option<gix_hash
     if fan.len() != 2 || fan.len() + tail.len() != hash_kind.len_in_hex() {
         return None;
     }
-    gix_hash::ObjectId::from_hex(format!("{fan}{tail}").as_bytes()).ok()
+    crate::id::from_hex(format!("{fan}{tail}").as_bytes())
 }

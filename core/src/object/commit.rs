@@ -221,21 +221,9 @@ fn single_line_header(rest: &[u8]) -> Option<(&[u8], BString, &[u8])> {
     Some((name, BString::from(&after[..end]), &after[end + 1..]))
 }
 
-/// A full object id in lowercase hex, as git writes ids in commits.
+/// A full object id of `kind` in hex. Uppercase digits parse, but do not encode back.
 fn parse_id(hex: &[u8], kind: gix_hash::Kind) -> Option<ObjectId> {
-    if hex.len() != kind.len_in_hex() {
-        return None;
-    }
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    let mut id = ObjectId::null(kind);
-    for (byte, pair) in id.as_mut_slice().iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(id)
+    crate::id::from_hex(hex).filter(|id| id.kind() == kind)
 }
 
 /// `<name> <<email>> <seconds> <+|-><hhmm>`. The name is everything before the first
