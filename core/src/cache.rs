@@ -1,7 +1,8 @@
 //! The object cache: verified, decoded objects that outlive one operation.
 
-use std::{cell::Cell, collections::HashMap};
+use std::cell::Cell;
 
+use foldhash::HashMap;
 use gix_hash::ObjectId;
 
 use crate::{id::IdMap, limits::Limits, object::Object, step::RefState};
@@ -51,7 +52,7 @@ impl ObjectCache {
             weight: 0,
             clock: Cell::new(0),
             objects: IdMap::default(),
-            refs: HashMap::new(),
+            refs: HashMap::default(),
         }
     }
 

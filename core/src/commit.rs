@@ -7,7 +7,9 @@
 //! every touched tree and blob cached it needs none. Its result holds only the objects
 //! the parent does not already have.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bstr::{BStr, BString, ByteSlice};
@@ -428,7 +430,7 @@ impl Commit {
             fetch: Fetch::default(),
             events: Vec::new(),
             renames,
-            sources: HashMap::new(),
+            sources: HashMap::default(),
             done: false,
         })
     }

@@ -6,7 +6,7 @@
 //! the caller's [`ConflictPolicy`]; a change that `theirs` already made identically is
 //! dropped, since the result already has it.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use bstr::{BString, ByteSlice};
 use gix_hash::ObjectId;
@@ -55,12 +55,12 @@ pub(crate) fn entries_at(
     tree_id: &ObjectId,
     paths: &[BString],
 ) -> Result<Option<HashMap<BString, Slot>>, object::Error> {
-    let mut out = HashMap::with_capacity(paths.len());
+    let mut out = HashMap::with_capacity_and_hasher(paths.len(), Default::default());
     let mut complete = true;
     for full in paths {
         let mut current = Some((*tree_id, Mode::Tree));
         let mut pending = false;
-        for component in full.split_str("/") {
+        for component in full.split(|&b| b == b'/') {
             let Some((id, Mode::Tree)) = current else {
                 current = None;
                 break;

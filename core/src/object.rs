@@ -4,7 +4,7 @@
 //! hashed and compared with the id it was asked for, and parsed strictly: trees must be in
 //! git's canonical form (sorted, no duplicate names, known modes, valid names).
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use bstr::ByteSlice;
 use gix_hash::ObjectId;
@@ -394,7 +394,7 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
 /// them, which also makes the bytes exactly what encoding the tree gives back): valid
 /// names, strictly sorted, no name twice.
 fn check_tree(tree: &gix_object::Tree) -> Result<(), String> {
-    let mut names = HashSet::with_capacity(tree.entries.len());
+    let mut names = foldhash::HashSet::with_capacity_and_hasher(tree.entries.len(), Default::default());
     for (index, entry) in tree.entries.iter().enumerate() {
         if let Err(reason) = path::validate_name(entry.filename.as_bstr()) {
             return Err(format!("entry name {:?} is refused: {reason}", entry.filename));

@@ -77,7 +77,7 @@ pub fn validate(path: &BStr, is_symlink: bool) -> Result<Vec<&BStr>, Error> {
     if path.ends_with(b"/") {
         return Err(fail(Reason::TrailingSlash));
     }
-    let components: Vec<&BStr> = path.split_str("/").map(|c| c.as_bstr()).collect();
+    let components: Vec<&BStr> = path.split(|&b| b == b'/').map(|c| c.as_bstr()).collect();
     let last = components.len() - 1;
     for (index, component) in components.iter().enumerate() {
         let mode = (is_symlink && index == last).then_some(gix_validate::path::component::Mode::Symlink);
