@@ -285,12 +285,33 @@ impl Fetch {
         cache: &mut ObjectCache,
         answers: Vec<Option<Vec<u8>>>,
     ) -> Result<(), E> {
+        self.keep_answers(cache, answers).map_err(Refused::into_error)
+    }
+
+    /// [`Fetch::provide`] for every error type at once: one copy in the `.wasm`.
+    #[inline(never)]
+    fn keep_answers(&mut self, cache: &mut ObjectCache, answers: Vec<Option<Vec<u8>>>) -> Result<(), Refused> {
         let asked = std::mem::take(&mut self.asked);
-        for (id, object) in decode_answers::<E>(cache, &asked, answers)? {
+        for (id, object) in decode_all(cache, &asked, answers)? {
             cache.insert(id, object.clone());
             self.held.insert(id, object);
         }
         Ok(())
+    }
+}
+
+/// Why answers were refused, before it becomes an operation's own error type.
+enum Refused {
+    Object(object::Error),
+    Misuse(Misuse),
+}
+
+impl Refused {
+    fn into_error<E: From<object::Error> + From<Misuse>>(self) -> E {
+        match self {
+            Refused::Object(err) => err.into(),
+            Refused::Misuse(misuse) => misuse.into(),
+        }
     }
 }
 
@@ -301,11 +322,22 @@ pub(crate) fn decode_answers<E: From<object::Error> + From<Misuse>>(
     asked: &[ObjectId],
     answers: Vec<Option<Vec<u8>>>,
 ) -> Result<Vec<(ObjectId, Object)>, E> {
+    decode_all(cache, asked, answers).map_err(Refused::into_error)
+}
+
+#[inline(never)]
+fn decode_all(
+    cache: &ObjectCache,
+    asked: &[ObjectId],
+    answers: Vec<Option<Vec<u8>>>,
+) -> Result<Vec<(ObjectId, Object)>, Refused> {
     if asked.is_empty() {
-        return Err(Misuse("provide called without an outstanding Get").into());
+        return Err(Refused::Misuse(Misuse("provide called without an outstanding Get")));
     }
     if answers.len() != asked.len() {
-        return Err(Misuse("provide must answer every id of the Get, in order").into());
+        return Err(Refused::Misuse(Misuse(
+            "provide must answer every id of the Get, in order",
+        )));
     }
     let max = cache.limits().max_object_bytes;
     asked
@@ -313,9 +345,10 @@ pub(crate) fn decode_answers<E: From<object::Error> + From<Misuse>>(
         .zip(answers)
         .map(|(id, answer)| {
             let stored = answer.ok_or(object::Error::NotFound { id: *id })?;
-            Ok((*id, object::decode_loose(id, &stored, max)?))
+            object::decode_loose(id, &stored, max).map(|object| (*id, object))
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Refused::Object)
 }
 
 fn wrong_kind(id: &ObjectId, expected: Kind, actual: &Object) -> object::Error {
