@@ -154,7 +154,10 @@ impl std::fmt::Display for BranchName {
 /// Parse a ref key back into its repo and branch; `None` for keys outside the layout.
 pub fn parse_branch_key(key: &str) -> Option<(RepoName, BranchName)> {
     let rest = key.strip_prefix(NAMESPACES)?;
-    let (repo, branch) = rest.split_once("/refs/heads/")?;
+    // A repo name has no '/', so it ends at the first one (and a one-byte split needs no
+    // substring searcher in the `.wasm`).
+    let (repo, refs) = rest.split_once('/')?;
+    let branch = refs.strip_prefix("refs/heads/")?;
     Some((RepoName::new(repo).ok()?, BranchName::new(branch).ok()?))
 }
 

@@ -509,3 +509,22 @@ fn a_store_that_always_loses_the_same_way_ends_in_lost_race() {
     };
     assert!(matches!(err, Error::LostRace { .. }), "{err}");
 }
+
+/// Branch keys parse back into their repo and branch; keys outside the layout do not.
+#[test]
+fn branch_keys_parse_back() {
+    use snapgit_core::store::{BranchName, RepoName, parse_branch_key};
+    let repo = RepoName::new("agent-1").unwrap();
+    let branch = BranchName::new("feature/x").unwrap();
+    let key = repo.branch_key(&branch);
+    assert_eq!(parse_branch_key(&key), Some((repo, branch)));
+    for key in [
+        "refs/namespaces/agent-1/refs/tags/v1",
+        "refs/namespaces/agent-1/refs/heads/",
+        "refs/namespaces/a/b/refs/heads/main",
+        "refs/heads/main",
+        "refs/namespaces/agent-1",
+    ] {
+        assert_eq!(parse_branch_key(key), None, "{key}");
+    }
+}
