@@ -190,6 +190,18 @@ function ms(value: Date | number | undefined, name: string): number {
   throw invalidArgument(name, "a Date or milliseconds since the epoch", value);
 }
 
+/** A packed history request: `start, limit, path?, allParents?, cursor?`. */
+function history(start: string, limit: unknown, path: unknown, allParents: unknown, cursor: unknown): Uint8Array {
+  return pack((p) =>
+    p
+      .str(start, "ref")
+      .count(limit ?? 50, "limit")
+      .optStr(path, "path")
+      .flag(allParents, "allParents")
+      .optStr(cursor, "cursor"),
+  );
+}
+
 /**
  * A store: one storage prefix laid out as a bare git repository, holding many repos (git
  * namespaces) that share objects. Keep one `Store` per adapter for as long as the
@@ -232,15 +244,14 @@ export class Store {
     const defaultBranch = o.defaultBranch ?? "main";
     if (typeof defaultBranch !== "string") throw invalidArgument("defaultBranch", "a string", defaultBranch);
     await init(o.wasm);
-    const e = engine(
-      () =>
-        new Engine({
-          cacheBytes: o.cacheBytes,
-          maxObjectBytes: o.maxObjectBytes,
-          maxFileBytes: o.maxFileBytes,
-          maxChanges: o.maxChanges,
-        }),
+    const limits = pack((p) =>
+      p
+        .optCount(o.maxObjectBytes, "maxObjectBytes")
+        .optCount(o.maxFileBytes, "maxFileBytes")
+        .optCount(o.maxChanges, "maxChanges")
+        .optCount(o.cacheBytes, "cacheBytes"),
     );
+    const e = engine(() => new Engine(limits));
     return new Store(e, adapter, driver, defaultBranch);
   }
 
@@ -257,13 +268,14 @@ export class Store {
 
   /** @internal `text` as a full commit id, or `undefined` if it is not one (then it names a branch). */
   parseId(text: Ref): string | undefined {
-    return engine(() => this.#engine.parseId(text));
+    if (typeof text !== "string") throw invalidArgument("ref", "a string", text);
+    return this.#engine.parseId(text);
   }
 
   /** @internal `ref` as a commit id: a full id as it is, otherwise the head of that branch of `repo`. */
   async resolve(repo: string, ref: Ref | undefined): Promise<string> {
     const name = ref ?? this.defaultBranch;
-    return this.parseId(name) ?? this.run<string>((e) => e.readHead({ repo, branch: name }));
+    return this.parseId(name) ?? this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))));
   }
 
   /** A handle on the repo `name` (nothing is read until it is used). */
@@ -288,12 +300,16 @@ export class Store {
   ): Promise<CreatedRepo> {
     const o = options(createOptions, "options");
     return this.run((e) =>
-      e.createRepo({
-        ...o,
-        repo: name,
-        branch: o.branch ?? this.defaultBranch,
-        message: o.message ?? "initial commit",
-      }),
+      e.createRepo(
+        pack((p) =>
+          p
+            .str(name, "repo")
+            .str(o.branch ?? this.defaultBranch, "branch")
+            .str(o.message ?? "initial commit", "message")
+            .signature(o.author, "author")
+            .changes(o.changes, o.files),
+        ),
+      ),
     );
   }
 
@@ -304,7 +320,7 @@ export class Store {
 
   /** Delete a repo: every ref of it (its objects go at the next GC). Returns the refs removed. */
   deleteRepo(name: string): Promise<string[]> {
-    return this.run((e) => e.deleteRepo({ repo: name }));
+    return this.run((e) => e.deleteRepo(pack((p) => p.str(name, "repo"))));
   }
 
   /**
@@ -315,7 +331,7 @@ export class Store {
     try {
       const o = options(gcOptions, "options");
       const nowMs = ms(o.now, "now");
-      return this.run((e) => e.gc({ nowMs, graceMs: o.graceMs, batch: o.batch }));
+      return this.run((e) => e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -370,23 +386,23 @@ export class Repo {
     const o = options(commitOptions, "options");
     const policy = o.policy ?? this.#policy;
     const branch = this.#branch(o.branch);
-    return this.#store.run((e) => {
-      const { author, committer, changes, files, message } = o;
-      const packed = pack({ repo: this.name, branch, message, author, committer, changes, files });
-      // Anything not of the expected types goes to the engine as it is, which names it.
-      if (packed === undefined) return e.commit({ ...o, policy, repo: this.name, branch });
-      const rest =
-        o.allowEmpty === undefined &&
-        o.lineStats === undefined &&
-        o.expectedHead === undefined &&
-        o.onConflict === undefined &&
-        o.maxAttempts === undefined &&
-        o.lockTtlMs === undefined &&
-        policy === undefined
-          ? undefined
-          : { ...o, policy };
-      return e.commitPacked(packed, rest);
-    });
+    return this.#store.run((e) =>
+      e.commit(
+        pack((p) => {
+          p.str(this.name, "repo").str(branch, "branch").str(o.message, "message").signature(o.author, "author");
+          if (o.committer === undefined || o.committer === null) p.u8(0);
+          else p.u8(1).signature(o.committer, "committer");
+          p.changes(o.changes, o.files)
+            .flag(o.allowEmpty, "allowEmpty")
+            .flag(o.lineStats, "lineStats")
+            .optStr(o.expectedHead, "expectedHead")
+            .conflict(o.onConflict)
+            .optU32(o.maxAttempts, "maxAttempts")
+            .optCount(o.lockTtlMs, "lockTtlMs")
+            .policy(policy);
+        }),
+      ),
+    );
   }
 
   /**
@@ -398,14 +414,28 @@ export class Repo {
     if (o.from === undefined) throw invalidArgument("from", "a branch name or commit id", o.from);
     const target = await this.#store.resolve(this.name, o.from);
     return this.#store.run((e) =>
-      e.restore({ ...o, target, repo: this.name, branch: this.#branch(o.branch) }),
+      e.restore(
+        pack((p) =>
+          p
+            .str(this.name, "repo")
+            .str(this.#branch(o.branch), "branch")
+            .str(target, "target")
+            .optStr(o.path, "path")
+            .signature(o.author, "author")
+            .optStr(o.message, "message")
+            .flag(o.lineStats, "lineStats")
+            .optStr(o.expectedHead, "expectedHead")
+            .optU32(o.maxAttempts, "maxAttempts")
+            .optCount(o.lockTtlMs, "lockTtlMs"),
+        ),
+      ),
     );
   }
 
   /** One file at a ref (default: the default branch). */
   async readFile(path: string, readOptions?: { ref?: Ref }): Promise<File> {
     const commit = await this.#store.resolve(this.name, options(readOptions, "options").ref);
-    return this.#store.run((e) => e.readFile({ commit, path }));
+    return this.#store.run((e) => e.readFile(pack((p) => p.str(commit, "ref").str(path, "path"))));
   }
 
   /** One file as text (UTF-8). */
@@ -421,20 +451,22 @@ export class Repo {
   async listFiles(listOptions?: { ref?: Ref; path?: string; recursive?: boolean }): Promise<Entry[]> {
     const o = options(listOptions, "options");
     const commit = await this.#store.resolve(this.name, o.ref);
-    return this.#store.run((e) => e.listTree({ commit, path: o.path, recursive: o.recursive }));
+    return this.#store.run((e) =>
+      e.listTree(pack((p) => p.str(commit, "ref").optStr(o.path, "path").flag(o.recursive, "recursive"))),
+    );
   }
 
   /** Every file below `path` (default: all) with its content. */
   async readFiles(readOptions?: { ref?: Ref; path?: string }): Promise<FileWithPath[]> {
     const o = options(readOptions, "options");
     const commit = await this.#store.resolve(this.name, o.ref);
-    return this.#store.run((e) => e.readFiles({ commit, path: o.path }));
+    return this.#store.run((e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))));
   }
 
   /** A commit's metadata. */
   async readCommit(ref?: Ref): Promise<CommitInfo> {
     const commit = await this.#store.resolve(this.name, ref);
-    return this.#store.run((e) => e.readCommit({ commit }));
+    return this.#store.run((e) => e.readCommit(pack((p) => p.str(commit, "ref"))));
   }
 
   /**
@@ -445,7 +477,7 @@ export class Repo {
     const o = options(logOptions, "options");
     const start = await this.#store.resolve(this.name, o.ref);
     const page = await this.#store.run<LogPage>((e) =>
-      e.log({ start, path: o.path, limit: o.limit ?? 50, cursor: o.cursor, allParents: o.allParents }),
+      e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
     );
     return { ...page, start };
   }
@@ -457,7 +489,7 @@ export class Repo {
     const o = options(logOptions, "options");
     const start = await this.#store.resolve(this.name, o.ref);
     const page = await this.#store.run<FileLogPage>((e) =>
-      e.fileLog({ start, path: o.path, limit: o.limit ?? 50, cursor: o.cursor }),
+      e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
     );
     return { ...page, start };
   }
@@ -467,30 +499,54 @@ export class Repo {
     const o = options(diffOptions, "options");
     const to = await this.#store.resolve(this.name, o.to);
     const from = o.from === undefined ? undefined : await this.#store.resolve(this.name, o.from);
-    return this.#store.run((e) => e.diff({ ...o, from, to }));
+    return this.#store.run((e) =>
+      e.diff(
+        pack((p) =>
+          p
+            .optStr(from, "from")
+            .str(to, "to")
+            .optStr(o.path, "path")
+            .flag(o.renames, "renames")
+            .flag(o.lineStats, "lineStats")
+            .flag(o.patch, "patch")
+            .flag(o.binaryPatch, "binaryPatch"),
+        ),
+      ),
+    );
   }
 
   /** The head of a branch (default: the default branch). */
   head(branch?: string): Promise<string> {
-    return this.#store.run((e) => e.readHead({ repo: this.name, branch: this.#branch(branch) }));
+    return this.#store.run((e) =>
+      e.readHead(pack((p) => p.str(this.name, "repo").str(this.#branch(branch), "branch"))),
+    );
   }
 
   /** Every branch, sorted. */
   listBranches(): Promise<string[]> {
-    return this.#store.run((e) => e.listBranches({ repo: this.name }));
+    return this.#store.run((e) => e.listBranches(pack((p) => p.str(this.name, "repo"))));
   }
 
   /** Create a branch at `from` (a branch or commit id; default: the default branch). Returns its head. */
   async createBranch(name: string, branchOptions?: { from?: Ref }): Promise<string> {
     const from = options(branchOptions, "options").from ?? this.#store.defaultBranch;
     const id = this.#store.parseId(from);
-    const start = id === undefined ? { fromBranch: from } : { fromCommit: id };
-    return this.#store.run((e) => e.createBranch({ repo: this.name, branch: name, ...start }));
+    return this.#store.run((e) =>
+      e.createBranch(
+        pack((p) => {
+          p.str(this.name, "repo").str(name, "branch");
+          if (id === undefined) p.u8(0).str(from, "fromBranch");
+          else p.u8(1).str(id, "fromCommit");
+        }),
+      ),
+    );
   }
 
   /** Delete a branch. Returns the refs removed. */
   deleteBranch(name: string): Promise<string[]> {
-    return this.#store.run((e) => e.deleteBranch({ repo: this.name, branch: name }));
+    return this.#store.run((e) =>
+      e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))),
+    );
   }
 
   /**
@@ -503,7 +559,18 @@ export class Repo {
       const o = options(pruneOptions, "options");
       const nowMs = ms(o.now, "now");
       return this.#store.run((e) =>
-        e.prune({ ...o, nowMs, repo: this.name, branch: this.#branch(o.branch) }),
+        e.prune(
+          pack((p) =>
+            p
+              .str(this.name, "repo")
+              .str(this.#branch(o.branch), "branch")
+              .optCount(o.keepLast, "keepLast")
+              .optCount(o.keepWithinMs, "keepWithinMs")
+              .time(nowMs, "nowMs")
+              .optU32(o.maxAttempts, "maxAttempts")
+              .flag(o.countDropped, "countDropped"),
+          ),
+        ),
       );
     } catch (error) {
       return Promise.reject(error);

@@ -1,41 +1,44 @@
 /**
- * A commit's names, signatures and changes packed into one buffer for the engine
- * (`Engine.commitPacked`; the layout is read by `wasm/src/js/packed.rs`). Reading each
- * field of a request object from inside the WebAssembly costs a call across the boundary
- * per field and per string; one buffer crosses once.
+ * Every request to the engine, type-checked and packed into one buffer (read back by
+ * `wasm/src/js/packed.rs`). Reading each field of a request object from inside the
+ * WebAssembly would cost a call across the boundary per field and per string; one
+ * buffer crosses once.
  *
- * Only requests of the expected types are packed: for anything else `pack` returns
- * `undefined` and the caller passes the request object as it is, so the engine reports
- * the offending value exactly as it always does.
+ * Types are checked here and nowhere else: a value of the wrong type throws an
+ * `INVALID_INPUT` error naming the field (`author.email`, `changes[2].path`,
+ * `files["a.md"]`) and carrying the value. What needs the engine's rules (ids, paths,
+ * names, messages) is checked by the engine.
  *
  * Layout (integers little-endian): a string or content is a u32 byte length and the
- * bytes (strings as UTF-8); a signature is name, email, seconds since the epoch (f64)
- * and offset in minutes (f64). The request is repo, branch, message, author, a u8 (1 if
- * a committer follows), the committer, a u32 count of changes, then each change: a u8
- * tag (0, 1, 2: put with mode regular, executable, symlink, then path and content; 3:
- * delete, then path; 4: rename, then from and to).
+ * bytes (strings as UTF-8); a number is an f64; a flag is a u8 (0 false, 1 true, 2
+ * absent: the engine's default); an optional string or number is a u8 (1 if present)
+ * and the value. A signature is name, email, seconds since the epoch and offset in
+ * minutes. Changes are a u32 count, then each change: a u8 tag (0, 1, 2: put with mode
+ * regular, executable, symlink, then path and content; 3: delete, then path; 4: rename,
+ * then from and to). Each request is its fields in the order its builder writes them.
  */
 
-import type { Change, Files, SignatureInput } from "./types.js";
-
-/** The fields of a commit request that are packed. */
-export interface PackedFields {
-  repo: unknown;
-  branch: unknown;
-  message: unknown;
-  author: unknown;
-  committer?: unknown;
-  changes?: unknown;
-  files?: unknown;
-}
+import { invalidArgument } from "./errors.js";
+import type { SignatureInput } from "./types.js";
 
 const encoder = new TextEncoder();
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const PUT_MODES: Record<string, number> = { regular: 0, executable: 1, symlink: 2 };
 const DELETE = 3;
 const RENAME = 4;
+const CONFLICT: Record<string, number> = { fail: 0, ours: 1, theirs: 2 };
 
-class Packer {
+const absent = (value: unknown): value is null | undefined => value === undefined || value === null;
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
+
+/** `value` as a whole number in `min..=max`, or an `INVALID_INPUT` error naming `field`. */
+function whole(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
+  throw invalidArgument(field, "a whole number in range", value);
+}
+
+/** A request under construction: each method checks one field's type and appends it. */
+export class Packer {
   buf = new Uint8Array(1024);
   view = new DataView(this.buf.buffer);
   pos = 0;
@@ -49,156 +52,187 @@ class Packer {
     this.view = new DataView(grown.buffer);
   }
 
-  u8(value: number): void {
+  u8(value: number): this {
     this.reserve(1);
     this.buf[this.pos++] = value;
+    return this;
   }
 
-  u32(value: number): void {
+  u32(value: number): this {
     this.reserve(4);
     this.view.setUint32(this.pos, value, true);
     this.pos += 4;
+    return this;
   }
 
-  f64(value: number): void {
+  f64(value: number): this {
     this.reserve(8);
     this.view.setFloat64(this.pos, value, true);
     this.pos += 8;
+    return this;
   }
 
-  string(text: string): void {
+  text(text: string): this {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     this.reserve(4 + 3 * text.length);
     const { written } = encoder.encodeInto(text, this.buf.subarray(this.pos + 4));
     this.view.setUint32(this.pos, written, true);
     this.pos += 4 + written;
+    return this;
   }
 
-  content(content: string | Uint8Array): void {
-    if (typeof content === "string") {
-      this.string(content);
-      return;
-    }
+  /** A required string. */
+  str(value: unknown, field: string): this {
+    if (typeof value !== "string") throw invalidArgument(field, "a string", value);
+    return this.text(value);
+  }
+
+  /** An optional string (`undefined` or `null` for none). */
+  optStr(value: unknown, field: string): this {
+    return absent(value) ? this.u8(0) : this.u8(1).str(value, field);
+  }
+
+  /** An optional boolean. */
+  flag(value: unknown, field: string): this {
+    if (absent(value)) return this.u8(2);
+    if (typeof value !== "boolean") throw invalidArgument(field, "a boolean", value);
+    return this.u8(value ? 1 : 0);
+  }
+
+  /** An optional whole number in `min..=max`. */
+  optWhole(value: unknown, field: string, min: number, max: number): this {
+    return absent(value) ? this.u8(0) : this.u8(1).f64(whole(value, field, min, max));
+  }
+
+  /** An optional count (a non-negative safe integer). */
+  optCount(value: unknown, field: string): this {
+    return this.optWhole(value, field, 0, MAX_SAFE);
+  }
+
+  /** An optional count that fits 32 bits. */
+  optU32(value: unknown, field: string): this {
+    return this.optWhole(value, field, 0, 0xffff_ffff);
+  }
+
+  /** A required count. */
+  count(value: unknown, field: string): this {
+    return this.f64(whole(value, field, 0, MAX_SAFE));
+  }
+
+  /** A required signed time in milliseconds. */
+  time(value: unknown, field: string): this {
+    return this.f64(whole(value, field, -MAX_SAFE, MAX_SAFE));
+  }
+
+  /** File content: a string (stored as UTF-8) or a `Uint8Array`. */
+  content(content: unknown, field: string): this {
+    if (typeof content === "string") return this.text(content);
+    if (!(content instanceof Uint8Array)) throw invalidArgument(field, "a string or a Uint8Array", content);
     this.reserve(4 + content.length);
     this.view.setUint32(this.pos, content.length, true);
     this.buf.set(content, this.pos + 4);
     this.pos += 4 + content.length;
+    return this;
+  }
+
+  /**
+   * A signature: `{ name, email, date?, offsetMinutes? }`, `date` a `Date` or seconds
+   * since the epoch (now when absent), `offsetMinutes` the time zone (UTC when absent).
+   */
+  signature(value: unknown, field: string): this {
+    if (!isObject(value)) throw invalidArgument(field, "an object", value);
+    const { name, email, date, offsetMinutes } = value as Partial<SignatureInput>;
+    this.str(name, `${field}.name`).str(email, `${field}.email`);
+    if (absent(date)) {
+      this.f64(Math.floor(Date.now() / 1000));
+    } else if (date instanceof Date) {
+      const ms = date.getTime();
+      if (!Number.isFinite(ms)) throw invalidArgument(`${field}.date`, "a valid Date", date);
+      this.f64(Math.floor(ms / 1000));
+    } else {
+      this.f64(whole(date, `${field}.date`, -MAX_SAFE, MAX_SAFE));
+    }
+    return this.f64(absent(offsetMinutes) ? 0 : whole(offsetMinutes, `${field}.offsetMinutes`, -1e6, 1e6));
+  }
+
+  /**
+   * The changes of a commit: `changes`, an array of puts, deletes and renames, then
+   * `files`, path to content (or `null` to delete). Either may be absent.
+   */
+  changes(changes: unknown, files: unknown): this {
+    if (!absent(changes) && !Array.isArray(changes)) throw invalidArgument("changes", "an array", changes);
+    if (!absent(files) && !isObject(files)) throw invalidArgument("files", "an object", files);
+    const list = absent(changes) ? [] : (changes as unknown[]);
+    const entries = absent(files) ? [] : Object.entries(files);
+    this.u32(list.length + entries.length);
+    list.forEach((c, i) => this.change(c, `changes[${i}]`));
+    for (const [path, content] of entries) {
+      if (content === null) this.u8(DELETE).text(path);
+      else this.u8(0).text(path).content(content, `files[${JSON.stringify(path)}]`);
+    }
+    return this;
+  }
+
+  change(value: unknown, at: string): void {
+    if (!isObject(value)) throw invalidArgument(at, "an object", value);
+    switch (value.type) {
+      case "put": {
+        const mode = absent(value.mode) ? 0 : typeof value.mode === "string" ? PUT_MODES[value.mode] : undefined;
+        if (mode === undefined) throw invalidArgument(`${at}.mode`, "'regular', 'executable' or 'symlink'", value.mode);
+        this.u8(mode).str(value.path, `${at}.path`).content(value.content, `${at}.content`);
+        return;
+      }
+      case "delete":
+        this.u8(DELETE).str(value.path, `${at}.path`);
+        return;
+      case "rename":
+        this.u8(RENAME).str(value.from, `${at}.from`).str(value.to, `${at}.to`);
+        return;
+      default:
+        throw invalidArgument(`${at}.type`, "'put', 'delete' or 'rename'", value.type);
+    }
+  }
+
+  /** How to settle a conflict: `'fail'` (the default), `'ours'` or `'theirs'`. */
+  conflict(value: unknown): this {
+    const policy = absent(value) ? 0 : typeof value === "string" ? CONFLICT[value] : undefined;
+    if (policy === undefined) throw invalidArgument("onConflict", "'fail', 'ours' or 'theirs'", value);
+    return this.u8(policy);
+  }
+
+  /** A write policy: `{ maxFileBytes?, maxObjectsPerCommit?, exclude?: string[] }`, or none. */
+  policy(value: unknown): this {
+    if (absent(value)) return this.u8(0);
+    if (!isObject(value)) throw invalidArgument("policy", "an object", value);
+    this.u8(1)
+      .optCount(value.maxFileBytes, "policy.maxFileBytes")
+      .optCount(value.maxObjectsPerCommit, "policy.maxObjectsPerCommit");
+    const exclude = value.exclude;
+    if (absent(exclude)) return this.u8(0);
+    if (!Array.isArray(exclude)) throw invalidArgument("policy.exclude", "an array of strings", exclude);
+    this.u8(1).u32(exclude.length);
+    exclude.forEach((p, i) => this.str(p, `policy.exclude[${i}]`));
+    return this;
   }
 }
 
-// One packer is reused; a request whose getters start another commit while it is being
+// One packer is reused; a request whose getters start another request while it is being
 // packed gets a packer of its own.
 const shared = new Packer();
 let sharedBusy = false;
 
-const absent = (value: unknown): value is null | undefined => value === undefined || value === null;
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
-
-function signature(p: Packer, value: unknown): boolean {
-  if (!isObject(value)) return false;
-  const { name, email, date, offsetMinutes } = value as Partial<SignatureInput>;
-  if (typeof name !== "string" || typeof email !== "string") return false;
-  let seconds: number;
-  if (absent(date)) {
-    seconds = Math.floor(Date.now() / 1000);
-  } else if (date instanceof Date) {
-    const ms = date.getTime();
-    if (!Number.isFinite(ms)) return false;
-    seconds = Math.floor(ms / 1000);
-  } else if (typeof date === "number" && Number.isInteger(date) && Math.abs(date) <= MAX_SAFE) {
-    seconds = date;
-  } else {
-    return false;
-  }
-  let offset = 0;
-  if (!absent(offsetMinutes)) {
-    if (typeof offsetMinutes !== "number" || !Number.isInteger(offsetMinutes) || Math.abs(offsetMinutes) > 1e6) {
-      return false;
-    }
-    offset = offsetMinutes;
-  }
-  p.string(name);
-  p.string(email);
-  p.f64(seconds);
-  p.f64(offset);
-  return true;
-}
-
-function change(p: Packer, value: unknown): boolean {
-  if (!isObject(value)) return false;
-  const c = value as Partial<Change> & { path?: unknown; content?: unknown; mode?: unknown; from?: unknown; to?: unknown };
-  switch (c.type) {
-    case "put": {
-      const mode = absent(c.mode) ? 0 : typeof c.mode === "string" ? PUT_MODES[c.mode] : undefined;
-      if (mode === undefined || typeof c.path !== "string") return false;
-      if (typeof c.content !== "string" && !(c.content instanceof Uint8Array)) return false;
-      p.u8(mode);
-      p.string(c.path);
-      p.content(c.content);
-      return true;
-    }
-    case "delete":
-      if (typeof c.path !== "string") return false;
-      p.u8(DELETE);
-      p.string(c.path);
-      return true;
-    case "rename":
-      if (typeof c.from !== "string" || typeof c.to !== "string") return false;
-      p.u8(RENAME);
-      p.string(c.from);
-      p.string(c.to);
-      return true;
-    default:
-      return false;
-  }
-}
-
-function fill(p: Packer, r: PackedFields): boolean {
-  if (typeof r.repo !== "string" || typeof r.branch !== "string" || typeof r.message !== "string") return false;
-  p.string(r.repo);
-  p.string(r.branch);
-  p.string(r.message);
-  if (!signature(p, r.author)) return false;
-  if (absent(r.committer)) {
-    p.u8(0);
-  } else {
-    p.u8(1);
-    if (!signature(p, r.committer)) return false;
-  }
-  const changes = absent(r.changes) ? [] : r.changes;
-  if (!Array.isArray(changes)) return false;
-  const files = absent(r.files) ? undefined : r.files;
-  if (files !== undefined && !isObject(files)) return false;
-  const entries = files === undefined ? [] : Object.entries(files as Files);
-  p.u32(changes.length + entries.length);
-  for (const c of changes) if (!change(p, c)) return false;
-  for (const [path, content] of entries) {
-    if (content === null) {
-      p.u8(DELETE);
-      p.string(path);
-    } else if (typeof content === "string" || content instanceof Uint8Array) {
-      p.u8(0);
-      p.string(path);
-      p.content(content);
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
 /**
- * The packed fields of a commit request, or `undefined` if any of them is not of the
- * expected type (then the engine reads the request object itself and names the problem).
- * The bytes are valid until the next call.
+ * The request `write` packs, checking each field's type. The bytes are valid until the
+ * next call: hand them to the engine at once (it copies them).
  */
-export function pack(request: PackedFields): Uint8Array | undefined {
+export function pack(write: (p: Packer) => unknown): Uint8Array {
   const p = sharedBusy ? new Packer() : shared;
   const owns = p === shared;
   if (owns) sharedBusy = true;
   try {
     p.pos = 0;
-    return fill(p, request) ? p.buf.subarray(0, p.pos) : undefined;
+    write(p);
+    return p.buf.subarray(0, p.pos);
   } finally {
     if (owns) sharedBusy = false;
   }

@@ -20,9 +20,10 @@ use snapgit_core::{
 };
 use wasm_bindgen::{JsCast, prelude::*};
 
-use convert::{JsResult, core, field, flag, object, opt_count, opt_i64, opt_id, opt_string, opt_u32, string};
+use convert::{JsResult, core, field};
 use error::ToJs;
 use json::Json;
+use packed::Reader;
 
 /// The engine of one store: it holds the object cache every operation shares, so that a
 /// commit on top of the last one reads nothing. Keep one per store for as long as the
@@ -388,26 +389,28 @@ impl Engine {
 
 #[wasm_bindgen]
 impl Engine {
-    /// A new engine with an empty cache. Options (all optional): `cacheBytes`, the cache's
-    /// approximate capacity; `maxObjectBytes`, the largest object read from storage;
-    /// `maxFileBytes`, the largest file a commit writes; `maxChanges`, the most changes
-    /// one commit carries.
+    /// A new engine with an empty cache. `options` packed (see `js/src/pack.ts`):
+    /// `cacheBytes`, the cache's approximate capacity; `maxObjectBytes`, the largest
+    /// object read from storage; `maxFileBytes`, the largest file a commit writes;
+    /// `maxChanges`, the most changes one commit carries (each optional).
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> Result<Engine, JsValue> {
+    pub fn new(options: &[u8]) -> Result<Engine, JsValue> {
+        let mut r = Reader::new(options);
         let mut limits = Limits::default();
-        if let Some(n) = opt_count(&field(&options, "maxObjectBytes"), &"maxObjectBytes")? {
+        if let Some(n) = r.opt_count()? {
             limits.max_object_bytes = n;
         }
-        if let Some(n) = opt_count(&field(&options, "maxFileBytes"), &"maxFileBytes")? {
+        if let Some(n) = r.opt_count()? {
             limits.max_file_bytes = n;
         }
-        if let Some(n) = opt_count(&field(&options, "maxChanges"), &"maxChanges")? {
+        if let Some(n) = r.opt_count()? {
             limits.max_changes = n as usize;
         }
         let mut cache = ObjectCache::with_limits(HashKind::Sha1, limits);
-        if let Some(n) = opt_count(&field(&options, "cacheBytes"), &"cacheBytes")? {
+        if let Some(n) = r.opt_count()? {
             cache.set_capacity(n as usize);
         }
+        r.finish()?;
         Ok(Engine {
             cache: Rc::new(RefCell::new(cache)),
         })
@@ -415,11 +418,8 @@ impl Engine {
 
     /// `text` as a full object id in lowercase hex, or `undefined` if it is not one.
     #[wasm_bindgen(js_name = parseId)]
-    pub fn parse_id(&self, text: JsValue) -> Result<Option<String>, JsValue> {
-        let text = string(&text, &"ref")?;
-        Ok(snapgit_core::id::parse(self.kind(), &text)
-            .ok()
-            .map(|id| id.to_string()))
+    pub fn parse_id(&self, text: &str) -> Option<String> {
+        snapgit_core::id::parse(self.kind(), text).ok().map(|id| id.to_string())
     }
 
     /// The number of objects cached.
@@ -434,89 +434,62 @@ impl Engine {
         self.cache.borrow_mut().clear();
     }
 
-    /// Commit changes to a branch. `request`: `{ repo, branch, changes, author, committer?,
-    /// message, allowEmpty?, lineStats?, expectedHead?, onConflict?, maxAttempts?,
-    /// lockTtlMs?, policy? }`, with `changes` (an array) and `files` (path to content, `null`
-    /// to delete); a signature is `{ name, email, date?, offsetMinutes? }`.
-    /// Done with `{ commit, tree, parent, created, files, added, removed, attempts,
-    /// settled, objectsWritten, bytesWritten, locked }`.
-    pub fn commit(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        let author = convert::signature(&field(r, "author"), "author")?;
-        let committer = match field(r, "committer") {
-            c if c.is_undefined() || c.is_null() => author.clone(),
-            c => convert::signature(&c, "committer")?,
-        };
-        let mut request = repo::CommitRequest::new(
-            string(&field(r, "repo"), &"repo")?,
-            string(&field(r, "branch"), &"branch")?,
-            convert::changes(r)?,
-            author,
-            string(&field(r, "message"), &"message")?,
-        );
-        request.committer = committer;
-        self.commit_options(&mut request, r)?;
-        let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
-        Ok(self.op(op, convert::commit_output))
-    }
-
-    /// `commit`, with `repo`, `branch`, `message`, `author`, `committer`, `changes` and
-    /// `files` packed into one buffer by the package (`js/src/pack.ts`), and the other
-    /// fields of the request in `options` (`undefined` when all are absent).
-    #[wasm_bindgen(js_name = commitPacked)]
-    pub fn commit_packed(&self, packed: &[u8], options: JsValue) -> Result<Op, JsValue> {
-        let fields = packed::unpack(packed)?;
-        let committer = fields.committer.unwrap_or_else(|| fields.author.clone());
-        let mut request = repo::CommitRequest::new(
-            fields.repo,
-            fields.branch,
-            fields.changes,
-            fields.author,
-            fields.message,
-        );
-        request.committer = committer;
-        if !options.is_undefined() {
-            self.commit_options(&mut request, object(&options, &"request")?)?;
+    /// Commit changes to a branch. `request` packed: `repo, branch, message, author,
+    /// committer?, changes, allowEmpty?, lineStats?, expectedHead?, onConflict,
+    /// maxAttempts?, lockTtlMs?, policy?`. Done with `{ commit, tree, parent, created,
+    /// files, added, removed, attempts, settled, objectsWritten, bytesWritten, locked }`.
+    pub fn commit(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let kind = self.kind();
+        let mut r = Reader::new(request);
+        let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
+        let author = r.signature()?;
+        let committer = r.opt_signature()?;
+        let changes = r.changes()?;
+        let mut request = repo::CommitRequest::new(repo, branch, changes, author, message);
+        if let Some(committer) = committer {
+            request.committer = committer;
         }
+        set(&mut request.allow_empty, r.flag()?);
+        set(&mut request.line_stats, r.flag()?);
+        request.expected_head = r.opt_id(kind)?;
+        request.on_conflict = r.conflict_policy()?;
+        set(&mut request.max_attempts, r.opt_u32()?);
+        request.lock_ttl_ms = r.opt_count()?;
+        set(&mut request.policy, r.policy()?);
+        r.finish()?;
         let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
         Ok(self.op(op, convert::commit_output))
     }
 
     /// Restore an earlier commit's content (all of it, or one path) as a new commit on a
-    /// branch. `request`: `{ repo, branch, target, path?, author, message?, lineStats?,
-    /// expectedHead?, maxAttempts?, lockTtlMs? }`. Done with what `commit` gives.
-    pub fn restore(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        let mut request = repo::RestoreRequest::new(
-            string(&field(r, "repo"), &"repo")?,
-            string(&field(r, "branch"), &"branch")?,
-            convert::id(self.kind(), &field(r, "target"), &"target")?,
-            convert::signature(&field(r, "author"), "author")?,
-        );
-        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
-        request.message = opt_string(&field(r, "message"), &"message")?;
-        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
-        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
-            request.max_attempts = n;
-        }
-        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
+    /// branch. `request` packed: `repo, branch, target, path?, author, message?,
+    /// lineStats?, expectedHead?, maxAttempts?, lockTtlMs?`. Done with what `commit` gives.
+    pub fn restore(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let kind = self.kind();
+        let mut r = Reader::new(request);
+        let (repo, branch, target) = (r.string()?, r.string()?, r.id(kind)?);
+        let path = r.opt_string()?;
+        let mut request = repo::RestoreRequest::new(repo, branch, target, r.signature()?);
+        request.path = path.map(Into::into);
+        request.message = r.opt_string()?;
+        set(&mut request.line_stats, r.flag()?);
+        request.expected_head = r.opt_id(kind)?;
+        set(&mut request.max_attempts, r.opt_u32()?);
+        request.lock_ttl_ms = r.opt_count()?;
+        r.finish()?;
         let op = core(repo::Commit::restore(&self.cache.borrow(), request))?;
         Ok(self.op(op, convert::commit_output))
     }
 
-    /// Create a repo with a first commit. `request`: `{ repo, branch, changes, author,
-    /// message }` (puts only). Done with `{ commit, files, added, removed }`.
+    /// Create a repo with a first commit. `request` packed: `repo, branch, message,
+    /// author, changes` (puts only). Done with `{ commit, files, added, removed }`.
     #[wasm_bindgen(js_name = createRepo)]
-    pub fn create_repo(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        // Every argument is read before the cache is borrowed: reading may run the
-        // caller's code (a getter), which must find the cache free.
-        let repo = string(&field(r, "repo"), &"repo")?;
-        let branch = string(&field(r, "branch"), &"branch")?;
-        let changes = convert::changes(r)?;
-        let author = convert::signature(&field(r, "author"), "author")?;
-        let message = string(&field(r, "message"), &"message")?;
+    pub fn create_repo(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
+        let author = r.signature()?;
+        let changes = r.changes()?;
+        r.finish()?;
         let op = RepoOp::create_repo(&self.cache.borrow(), &repo, &branch, changes, author, &message);
         self.admin(op)
     }
@@ -527,137 +500,151 @@ impl Engine {
         self.op(RepoOp::list_repos(), convert::admin_output)
     }
 
-    /// Delete a repo (every ref of it; objects go at the next GC). `request`: `{ repo }`.
-    /// Done with the refs removed.
+    /// Delete a repo (every ref of it; objects go at the next GC). `request` packed:
+    /// `repo`. Done with the refs removed.
     #[wasm_bindgen(js_name = deleteRepo)]
-    pub fn delete_repo(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        self.admin(RepoOp::delete_repo(&string(&field(r, "repo"), &"repo")?))
+    pub fn delete_repo(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let repo = r.string()?;
+        r.finish()?;
+        self.admin(RepoOp::delete_repo(&repo))
     }
 
-    /// Create a branch at a commit or at another branch's head. `request`: `{ repo, branch,
-    /// fromCommit }` or `{ repo, branch, fromBranch }`. Done with the commit it starts at.
+    /// Create a branch at a commit or at another branch's head. `request` packed: `repo,
+    /// branch`, then a u8 (1: `fromCommit`, an id; 0: `fromBranch`, a name) and the start.
+    /// Done with the commit it starts at.
     #[wasm_bindgen(js_name = createBranch)]
-    pub fn create_branch(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        let start = match (
-            opt_id(self.kind(), &field(r, "fromCommit"), &"fromCommit")?,
-            opt_string(&field(r, "fromBranch"), &"fromBranch")?,
-        ) {
-            (Some(id), None) => Start::Commit(id),
-            (None, Some(name)) => Start::Branch(name),
-            _ => return Err(error::argument(&"request", "{ fromCommit } or { fromBranch }", r)),
+    pub fn create_branch(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let (repo, branch) = (r.string()?, r.string()?);
+        let start = match r.opt_id(self.kind())? {
+            Some(id) => Start::Commit(id),
+            None => Start::Branch(r.string()?),
         };
-        let (repo, branch) = self.repo_branch(r)?;
+        r.finish()?;
         self.admin(RepoOp::create_branch(&repo, &branch, start))
     }
 
-    /// List the branches of a repo. `request`: `{ repo }`. Done with the names, sorted.
+    /// List the branches of a repo. `request` packed: `repo`. Done with the names, sorted.
     #[wasm_bindgen(js_name = listBranches)]
-    pub fn list_branches(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        self.admin(RepoOp::list_branches(&string(&field(r, "repo"), &"repo")?))
+    pub fn list_branches(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let repo = r.string()?;
+        r.finish()?;
+        self.admin(RepoOp::list_branches(&repo))
     }
 
-    /// Delete a branch. `request`: `{ repo, branch }`. Done with the refs removed.
+    /// Delete a branch. `request` packed: `repo, branch`. Done with the refs removed.
     #[wasm_bindgen(js_name = deleteBranch)]
-    pub fn delete_branch(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (repo, branch) = self.repo_branch(object(&request, &"request")?)?;
+    pub fn delete_branch(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let (repo, branch) = repo_branch(request)?;
         self.admin(RepoOp::delete_branch(&repo, &branch))
     }
 
-    /// Read a branch's head. `request`: `{ repo, branch }`. Done with the commit id.
+    /// Read a branch's head. `request` packed: `repo, branch`. Done with the commit id.
     #[wasm_bindgen(js_name = readHead)]
-    pub fn read_head(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (repo, branch) = self.repo_branch(object(&request, &"request")?)?;
+    pub fn read_head(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let (repo, branch) = repo_branch(request)?;
         self.admin(RepoOp::read_head(&repo, &branch))
     }
 
-    /// Read one file at a commit. `request`: `{ commit, path }`. Done with `{ id, mode, data }`.
+    /// Read one file at a commit. `request` packed: `commit, path`. Done with `{ id,
+    /// mode }` and the file's bytes.
     #[wasm_bindgen(js_name = readFile)]
-    pub fn read_file(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (commit, r) = self.at_commit(&request)?;
-        let path = string(&field(r, "path"), &"path")?;
+    pub fn read_file(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let commit = r.id(self.kind())?;
+        let path = r.string()?;
+        r.finish()?;
         Ok(self.op(core(read::ReadFile::new(commit, path))?, convert::file))
     }
 
-    /// List a folder at a commit without reading blobs. `request`: `{ commit, path?,
-    /// recursive? }`: the root by default; `recursive` (the default) lists every file and
+    /// List a folder at a commit without reading blobs. `request` packed: `commit, path?,
+    /// recursive?`: the root by default; `recursive` (the default) lists every file and
     /// submodule below, otherwise one level. Done with `[{ path, mode, id }]`.
     #[wasm_bindgen(js_name = listTree)]
-    pub fn list_tree(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (commit, r) = self.at_commit(&request)?;
-        let path = opt_string(&field(r, "path"), &"path")?.unwrap_or_default();
-        let recursive = flag(&field(r, "recursive"), &"recursive", true)?;
+    pub fn list_tree(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let commit = r.id(self.kind())?;
+        let path = r.opt_string()?.unwrap_or_default();
+        let recursive = r.flag()?.unwrap_or(true);
+        r.finish()?;
         Ok(self.op(core(read::ListTree::new(commit, path, recursive))?, convert::entries))
     }
 
-    /// Read every file below a folder at a commit. `request`: `{ commit, path? }` (all
-    /// files by default). Done with `[{ path, id, mode, data }]`.
+    /// Read every file below a folder at a commit. `request` packed: `commit, path?` (all
+    /// files by default). Done with `[{ path, id, mode }]` and each file's bytes.
     #[wasm_bindgen(js_name = readFiles)]
-    pub fn read_files(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (commit, r) = self.at_commit(&request)?;
-        let path = opt_string(&field(r, "path"), &"path")?.unwrap_or_default();
+    pub fn read_files(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let commit = r.id(self.kind())?;
+        let path = r.opt_string()?.unwrap_or_default();
+        r.finish()?;
         Ok(self.op(core(read::ReadFiles::new(commit, path))?, convert::files_with_paths))
     }
 
-    /// Read a commit's metadata. `request`: `{ commit }`. Done with `{ id, tree, parents,
-    /// author, committer, message }`.
+    /// Read a commit's metadata. `request` packed: `commit`. Done with `{ id, tree,
+    /// parents, author, committer, message }`, each signature's `date` in seconds since
+    /// the epoch.
     #[wasm_bindgen(js_name = readCommit)]
-    pub fn read_commit(&self, request: JsValue) -> Result<Op, JsValue> {
-        let (commit, _) = self.at_commit(&request)?;
+    pub fn read_commit(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let commit = r.id(self.kind())?;
+        r.finish()?;
         Ok(self.op(read::ReadCommit::new(commit), |info| {
             Output::Value(convert::commit_info(&info))
         }))
     }
 
-    /// One page of history. `request`: `{ start, path?, allParents?, limit, cursor? }`.
-    /// Done with `{ commits, next }`.
-    pub fn log(&self, request: JsValue) -> Result<Op, JsValue> {
-        let request = self.history_request(&request)?;
+    /// One page of history. `request` packed: `start, limit, path?, allParents?,
+    /// cursor?`. Done with `{ commits, next }`.
+    pub fn log(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let request = self.history_request(request)?;
         Ok(self.op(core(history::Log::new(request))?, convert::page))
     }
 
     /// One page of a file's history with its change in each commit. `request` as for
     /// `log`, with a `path`. Done with `{ commits: [{ commit, change }], next }`.
     #[wasm_bindgen(js_name = fileLog)]
-    pub fn file_log(&self, request: JsValue) -> Result<Op, JsValue> {
-        let request = self.history_request(&request)?;
+    pub fn file_log(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let request = self.history_request(request)?;
         Ok(self.op(core(history::FileLog::new(request))?, convert::file_page))
     }
 
-    /// Compare two commits. `request`: `{ from?, to, path?, renames?, lineStats?, patch?,
-    /// binaryPatch? }`; without `from`, `to` is compared with its first parent. Done with
-    /// `{ from, to, files, added, removed, patch? }`.
-    pub fn diff(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
+    /// Compare two commits. `request` packed: `from?, to, path?, renames?, lineStats?,
+    /// patch?, binaryPatch?`; without `from`, `to` is compared with its first parent.
+    /// Done with `{ from, to, files, added, removed, patch? }`.
+    pub fn diff(&self, request: &[u8]) -> Result<Op, JsValue> {
         let kind = self.kind();
-        let mut request = diff::Request::new(
-            opt_id(kind, &field(r, "from"), &"from")?,
-            convert::id(kind, &field(r, "to"), &"to")?,
-        );
-        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
-        request.renames = flag(&field(r, "renames"), &"renames", true)?;
-        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", false)?;
-        request.patch = flag(&field(r, "patch"), &"patch", false)?;
-        request.binary_patch = flag(&field(r, "binaryPatch"), &"binaryPatch", false)?;
+        let mut r = Reader::new(request);
+        let from = r.opt_id(kind)?;
+        let mut request = diff::Request::new(from, r.id(kind)?);
+        request.path = r.opt_string()?.map(Into::into);
+        set(&mut request.renames, r.flag()?);
+        set(&mut request.line_stats, r.flag()?);
+        set(&mut request.patch, r.flag()?);
+        set(&mut request.binary_patch, r.flag()?);
+        r.finish()?;
         Ok(self.op(core(diff::Diff::new(request))?, convert::diff))
     }
 
-    /// Apply a retention to a branch. `request`: `{ repo, branch, keepLast?, keepWithinMs?,
-    /// nowMs?, maxAttempts?, countDropped? }`. Done with `{ oldHead, newHead, rewritten,
-    /// kept, dropped, written, attempts }`.
-    pub fn prune(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        let mut request = gc::PruneRequest::new(
-            string(&field(r, "repo"), &"repo")?,
-            string(&field(r, "branch"), &"branch")?,
-            convert::retention(r)?,
-        );
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
-            request.max_attempts = n;
-        }
-        request.count_dropped = flag(&field(r, "countDropped"), &"countDropped", true)?;
+    /// Apply a retention to a branch. `request` packed: `repo, branch, keepLast?,
+    /// keepWithinMs?, nowMs, maxAttempts?, countDropped?`. Done with `{ oldHead, newHead,
+    /// rewritten, kept, dropped, written, attempts }`.
+    pub fn prune(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let (repo, branch) = (r.string()?, r.string()?);
+        let keep_last = r.opt_count()?.map(|n| n as usize);
+        let keep_within = r.opt_count()?;
+        let now_ms = r.time()?;
+        let retention = gc::Retention {
+            keep_last,
+            keep_within: keep_within.map(|duration_ms| gc::Within { duration_ms, now_ms }),
+        };
+        let mut request = gc::PruneRequest::new(repo, branch, retention);
+        set(&mut request.max_attempts, r.opt_u32()?);
+        set(&mut request.count_dropped, r.flag()?);
+        r.finish()?;
         Ok(self.op(core(gc::Prune::new(request))?, convert::pruned))
     }
 
@@ -667,62 +654,46 @@ impl Engine {
         self.op(op, convert::footprint)
     }
 
-    /// Garbage-collect the store. `request`: `{ nowMs, graceMs?, batch? }`. Done with
+    /// Garbage-collect the store. `request` packed: `nowMs, graceMs?, batch?`. Done with
     /// `{ refs, reachable, listed, deleted, deletedBytes, young, youngBytes, rounds }`.
-    pub fn gc(&self, request: JsValue) -> Result<Op, JsValue> {
-        let r = object(&request, &"request")?;
-        let now = opt_i64(&field(r, "nowMs"), &"nowMs")?
-            .ok_or_else(|| error::argument(&"nowMs", "a whole number", &field(r, "nowMs")))?;
-        let mut options = gc::CollectOptions::new(now);
-        if let Some(n) = opt_count(&field(r, "graceMs"), &"graceMs")? {
-            options.grace_ms = n;
-        }
-        if let Some(n) = opt_count(&field(r, "batch"), &"batch")? {
-            options.batch = n as usize;
-        }
+    pub fn gc(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let mut r = Reader::new(request);
+        let mut options = gc::CollectOptions::new(r.time()?);
+        set(&mut options.grace_ms, r.opt_count()?);
+        set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
+        r.finish()?;
         let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
         Ok(self.op(op, convert::collected))
     }
 }
 
+/// Set `field` to `value` when the request carries one; otherwise core's default stays.
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+/// A packed `repo, branch`.
+fn repo_branch(request: &[u8]) -> JsResult<(String, String)> {
+    let mut r = Reader::new(request);
+    let names = (r.string()?, r.string()?);
+    r.finish()?;
+    Ok(names)
+}
+
 impl Engine {
-    /// The fields of a commit request other than names, signatures and changes.
-    fn commit_options(&self, request: &mut repo::CommitRequest, r: &JsValue) -> JsResult<()> {
-        request.allow_empty = flag(&field(r, "allowEmpty"), &"allowEmpty", false)?;
-        request.line_stats = flag(&field(r, "lineStats"), &"lineStats", true)?;
-        request.expected_head = opt_id(self.kind(), &field(r, "expectedHead"), &"expectedHead")?;
-        request.on_conflict = convert::conflict_policy(&field(r, "onConflict"))?;
-        if let Some(n) = opt_u32(&field(r, "maxAttempts"), &"maxAttempts")? {
-            request.max_attempts = n;
+    fn history_request(&self, request: &[u8]) -> JsResult<history::Request> {
+        let mut r = Reader::new(request);
+        let start = r.id(self.kind())?;
+        let limit = r.count()?;
+        let mut request = history::Request::new(start, usize::try_from(limit).unwrap_or(usize::MAX));
+        request.path = r.opt_string()?.map(Into::into);
+        if let Some(all) = r.flag()? {
+            request.first_parent = !all;
         }
-        request.lock_ttl_ms = opt_count(&field(r, "lockTtlMs"), &"lockTtlMs")?;
-        request.policy = convert::policy(&field(r, "policy"))?;
-        Ok(())
-    }
-
-    fn repo_branch(&self, r: &JsValue) -> JsResult<(String, String)> {
-        Ok((
-            string(&field(r, "repo"), &"repo")?,
-            string(&field(r, "branch"), &"branch")?,
-        ))
-    }
-
-    fn at_commit<'a>(&self, request: &'a JsValue) -> JsResult<(snapgit_core::ObjectId, &'a JsValue)> {
-        let r = object(request, &"request")?;
-        Ok((convert::id(self.kind(), &field(r, "commit"), &"ref")?, r))
-    }
-
-    fn history_request(&self, request: &JsValue) -> JsResult<history::Request> {
-        let r = object(request, &"request")?;
-        let limit = opt_count(&field(r, "limit"), &"limit")?
-            .ok_or_else(|| error::argument(&"limit", "a whole number", &field(r, "limit")))?;
-        let mut request = history::Request::new(
-            convert::id(self.kind(), &field(r, "start"), &"ref")?,
-            usize::try_from(limit).unwrap_or(usize::MAX),
-        );
-        request.path = opt_string(&field(r, "path"), &"path")?.map(Into::into);
-        request.first_parent = !flag(&field(r, "allParents"), &"allParents", false)?;
-        request.cursor = opt_string(&field(r, "cursor"), &"cursor")?.map(Into::into);
+        request.cursor = r.opt_string()?.map(Into::into);
+        r.finish()?;
         Ok(request)
     }
 }

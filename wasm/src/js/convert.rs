@@ -7,20 +7,16 @@
 use std::{
     cell::RefCell,
     collections::HashMap,
-    fmt::Display,
     hash::{BuildHasherDefault, Hasher},
 };
 
 use bstr::{BStr, ByteSlice};
 use js_sys::{Array, Date, Object, Reflect, Uint8Array};
 use snapgit_core::{
-    HashKind, Mode, ObjectId,
-    commit::{Change, Signature, Time},
+    Mode, ObjectId,
+    commit::Signature,
     diff::{ChangeKind, FileChange},
-    gc, history,
-    merge::ConflictPolicy,
-    policy::Policy,
-    read, repo,
+    gc, history, read, repo,
 };
 use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
 
@@ -86,41 +82,6 @@ pub fn key(name: &'static str) -> &'static JsValue {
 // Reading arguments
 // ---------------------------------------------------------------------------------------
 
-/// An argument's name for error messages, made only when an error needs it: `author`,
-/// `author.email` ([`Dot`]), `changes[2].path` ([`Item`]), `files["a.md"]` ([`Entry`]).
-pub type Name<'a> = &'a dyn Display;
-
-/// `parent.child`.
-pub struct Dot<'a>(pub &'a str, pub &'a str);
-
-impl Display for Dot<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.0, self.1)
-    }
-}
-
-/// `list[index]` or `list[index].field`.
-pub struct Item<'a>(pub &'a str, pub usize, pub Option<&'a str>);
-
-impl Display for Item<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{}]", self.0, self.1)?;
-        match self.2 {
-            Some(field) => write!(f, ".{field}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// `map["key"]`.
-pub struct Entry<'a>(pub &'a str, pub &'a str);
-
-impl Display for Entry<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{:?}]", self.0, self.1)
-    }
-}
-
 /// `object[name]`, `undefined` if absent or if `object` is not an object.
 pub fn field(object: &JsValue, name: &'static str) -> JsValue {
     if !object.is_object() {
@@ -128,241 +89,6 @@ pub fn field(object: &JsValue, name: &'static str) -> JsValue {
     }
     // A getter or proxy of the caller's may throw: caught, and read as absent.
     Reflect::get(object, key(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn absent(value: &JsValue) -> bool {
-    value.is_undefined() || value.is_null()
-}
-
-/// Check that `value` is an object (an options bag or a request).
-pub fn object<'a>(value: &'a JsValue, name: Name) -> JsResult<&'a JsValue> {
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(error::argument(name, "an object", value))
-    }
-}
-
-/// A required string.
-pub fn string(value: &JsValue, name: Name) -> JsResult<String> {
-    value
-        .as_string()
-        .ok_or_else(|| error::argument(name, "a string", value))
-}
-
-/// An optional string (`undefined` or `null` for none).
-pub fn opt_string(value: &JsValue, name: Name) -> JsResult<Option<String>> {
-    if absent(value) {
-        Ok(None)
-    } else {
-        string(value, name).map(Some)
-    }
-}
-
-/// An optional boolean, `default` when absent.
-pub fn flag(value: &JsValue, name: Name, default: bool) -> JsResult<bool> {
-    if absent(value) {
-        return Ok(default);
-    }
-    value.as_bool().ok_or_else(|| error::argument(name, "a boolean", value))
-}
-
-/// An optional whole number in `min..=max`.
-fn opt_whole(value: &JsValue, name: Name, min: f64, max: f64) -> JsResult<Option<f64>> {
-    if absent(value) {
-        return Ok(None);
-    }
-    match value.as_f64() {
-        Some(n) if n.fract() == 0.0 && (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(error::argument(name, "a whole number in range", value)),
-    }
-}
-
-/// The largest integer a JS number holds exactly.
-const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
-
-/// An optional count (a non-negative safe integer).
-pub fn opt_count(value: &JsValue, name: Name) -> JsResult<Option<u64>> {
-    Ok(opt_whole(value, name, 0.0, MAX_SAFE)?.map(|n| n as u64))
-}
-
-/// An optional count that fits `u32`.
-pub fn opt_u32(value: &JsValue, name: Name) -> JsResult<Option<u32>> {
-    Ok(opt_whole(value, name, 0.0, f64::from(u32::MAX))?.map(|n| n as u32))
-}
-
-/// An optional signed time in whole milliseconds or seconds.
-pub fn opt_i64(value: &JsValue, name: Name) -> JsResult<Option<i64>> {
-    Ok(opt_whole(value, name, -MAX_SAFE, MAX_SAFE)?.map(|n| n as i64))
-}
-
-/// A required object id.
-pub fn id(kind: HashKind, value: &JsValue, name: Name) -> JsResult<ObjectId> {
-    let text = string(value, name)?;
-    snapgit_core::id::parse(kind, &text).map_err(|e| error::to_js(&e))
-}
-
-/// An optional object id.
-pub fn opt_id(kind: HashKind, value: &JsValue, name: Name) -> JsResult<Option<ObjectId>> {
-    if absent(value) {
-        Ok(None)
-    } else {
-        id(kind, value, name).map(Some)
-    }
-}
-
-/// File content: a string (stored as UTF-8) or a `Uint8Array`.
-pub fn bytes(value: &JsValue, name: Name) -> JsResult<Vec<u8>> {
-    if let Some(text) = value.as_string() {
-        return Ok(text.into_bytes());
-    }
-    match value.dyn_ref::<Uint8Array>() {
-        Some(array) => Ok(array.to_vec()),
-        None => Err(error::argument(name, "a string or a Uint8Array", value)),
-    }
-}
-
-/// A signature: `{ name, email, date?, offsetMinutes? }`, `date` a `Date` or seconds since
-/// the epoch (now when absent), `offsetMinutes` the time zone as git writes it (`120` for
-/// `+0200`, UTC when absent).
-pub fn signature(value: &JsValue, name: &'static str) -> JsResult<Signature> {
-    let value = object(value, &name)?;
-    let date = field(value, "date");
-    let seconds = if absent(&date) {
-        (Date::now() / 1000.0).floor() as i64
-    } else if let Some(date) = date.dyn_ref::<Date>() {
-        let ms = date.get_time();
-        if !ms.is_finite() {
-            return Err(error::argument(&Dot(name, "date"), "a valid Date", &date.into()));
-        }
-        (ms / 1000.0).floor() as i64
-    } else {
-        opt_i64(&date, &Dot(name, "date"))?.unwrap_or_default()
-    };
-    let offset = opt_whole(&field(value, "offsetMinutes"), &Dot(name, "offsetMinutes"), -1e6, 1e6)?;
-    Ok(Signature {
-        name: string(&field(value, "name"), &Dot(name, "name"))?,
-        email: string(&field(value, "email"), &Dot(name, "email"))?,
-        time: Time {
-            seconds,
-            offset_minutes: offset.map_or(0, |n| n as i32),
-        },
-    })
-}
-
-fn file_mode(value: &JsValue, name: Name) -> JsResult<Mode> {
-    match value.as_string().as_deref() {
-        None if absent(value) => Ok(Mode::Regular),
-        Some("regular") => Ok(Mode::Regular),
-        Some("executable") => Ok(Mode::Executable),
-        Some("symlink") => Ok(Mode::Symlink),
-        _ => Err(error::argument(name, "'regular', 'executable' or 'symlink'", value)),
-    }
-}
-
-/// The changes of a commit: `changes`, an array of `{ type: 'put', path, content, mode? }`,
-/// `{ type: 'delete', path }` and `{ type: 'rename', from, to }`; then `files`, an object
-/// mapping each path to its new content (a string or `Uint8Array`), or `null` to delete it.
-/// Either may be absent.
-pub fn changes(request: &JsValue) -> JsResult<Vec<Change>> {
-    let mut out = Vec::new();
-    let value = field(request, "changes");
-    if !absent(&value) {
-        let array = value
-            .dyn_ref::<Array>()
-            .ok_or_else(|| error::argument(&"changes", "an array", &value))?;
-        out.reserve(array.length() as usize);
-        for (index, change) in array.iter().enumerate() {
-            let at = |field| Item("changes", index, Some(field));
-            object(&change, &Item("changes", index, None))?;
-            let kind = field(&change, "type");
-            out.push(match kind.as_string().as_deref() {
-                Some("put") => Change::Put {
-                    path: string(&field(&change, "path"), &at("path"))?.into(),
-                    data: bytes(&field(&change, "content"), &at("content"))?,
-                    mode: file_mode(&field(&change, "mode"), &at("mode"))?,
-                },
-                Some("delete") => Change::delete(string(&field(&change, "path"), &at("path"))?),
-                Some("rename") => Change::rename(
-                    string(&field(&change, "from"), &at("from"))?,
-                    string(&field(&change, "to"), &at("to"))?,
-                ),
-                _ => return Err(error::argument(&at("type"), "'put', 'delete' or 'rename'", &kind)),
-            });
-        }
-    }
-    let files = field(request, "files");
-    if !absent(&files) {
-        object(&files, &"files")?;
-        for entry in Object::entries(files.unchecked_ref::<Object>()).iter() {
-            let entry: Array = entry.unchecked_into();
-            let path = string(&entry.get(0), &"files")?;
-            let content = entry.get(1);
-            out.push(if content.is_null() {
-                Change::delete(path)
-            } else {
-                let data = bytes(&content, &Entry("files", &path))?;
-                Change::put(path, data)
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// How to settle a conflict: `'fail'` (the default), `'ours'` or `'theirs'`.
-pub fn conflict_policy(value: &JsValue) -> JsResult<ConflictPolicy> {
-    match value.as_string().as_deref() {
-        None if absent(value) => Ok(ConflictPolicy::Fail),
-        Some("fail") => Ok(ConflictPolicy::Fail),
-        Some("ours") => Ok(ConflictPolicy::Ours),
-        Some("theirs") => Ok(ConflictPolicy::Theirs),
-        _ => Err(error::argument(&"onConflict", "'fail', 'ours' or 'theirs'", value)),
-    }
-}
-
-/// A write policy: `{ maxFileBytes?, maxObjectsPerCommit?, exclude?: string[] }`.
-pub fn policy(value: &JsValue) -> JsResult<Policy> {
-    if absent(value) {
-        return Ok(Policy::default());
-    }
-    object(value, &"policy")?;
-    let mut policy = Policy::new();
-    policy.max_file_bytes = opt_count(&field(value, "maxFileBytes"), &"policy.maxFileBytes")?;
-    policy.max_objects_per_commit =
-        opt_count(&field(value, "maxObjectsPerCommit"), &"policy.maxObjectsPerCommit")?.map(|n| n as usize);
-    let exclude = field(value, "exclude");
-    if absent(&exclude) {
-        return Ok(policy);
-    }
-    let patterns = exclude
-        .dyn_ref::<Array>()
-        .ok_or_else(|| error::argument(&"policy.exclude", "an array of strings", &exclude))?
-        .iter()
-        .enumerate()
-        .map(|(i, p)| string(&p, &Item("policy.exclude", i, None)))
-        .collect::<JsResult<Vec<_>>>()?;
-    policy.exclude(patterns).map_err(|e| error::to_js(&e))
-}
-
-/// A retention: `{ keepLast?, keepWithinMs?, nowMs? }` (`nowMs` is required with `keepWithinMs`).
-pub fn retention(value: &JsValue) -> JsResult<gc::Retention> {
-    let keep_last = opt_count(&field(value, "keepLast"), &"keepLast")?;
-    let within = opt_count(&field(value, "keepWithinMs"), &"keepWithinMs")?;
-    let now = opt_i64(&field(value, "nowMs"), &"nowMs")?;
-    Ok(gc::Retention {
-        keep_last: keep_last.map(|n| n as usize),
-        keep_within: match (within, now) {
-            (Some(duration_ms), Some(now_ms)) => Some(gc::Within { duration_ms, now_ms }),
-            (Some(_), None) => {
-                return Err(error::argument(
-                    &"nowMs",
-                    "a whole number with keepWithinMs",
-                    &field(value, "nowMs"),
-                ));
-            }
-            (None, _) => None,
-        },
-    })
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
-//! A commit request's names, signatures and changes packed by the package into one
-//! buffer (`js/src/pack.ts` writes it and documents the layout). The package packs only
-//! values of the expected types, so a buffer that does not read back is misuse, not
-//! invalid input.
+//! Requests packed by the package into one buffer (`js/src/pack.ts` writes them, checks
+//! every field's type and documents the layout). The package packs only values of the
+//! expected types, so a buffer that does not read back is misuse, not invalid input.
 
 use snapgit_core::{
-    Mode,
+    HashKind, Mode, ObjectId,
     commit::{Change, Signature, Time},
+    merge::ConflictPolicy,
+    policy::Policy,
 };
 use wasm_bindgen::JsValue;
 
@@ -14,31 +15,30 @@ use super::{convert::JsResult, error};
 /// The largest integer a JS number holds exactly.
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
-/// The unpacked fields.
-pub struct Fields {
-    /// The repo's name.
-    pub repo: String,
-    /// The branch's name.
-    pub branch: String,
-    /// The commit message.
-    pub message: String,
-    /// The author.
-    pub author: Signature,
-    /// The committer, if not the author.
-    pub committer: Option<Signature>,
-    /// The changes, in order.
-    pub changes: Vec<Change>,
-}
-
-struct Reader<'a> {
+/// A packed request being read, field by field, in the order the package wrote them.
+pub struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 fn malformed() -> JsValue {
-    error::misuse("a packed commit request does not read back")
+    error::misuse("a packed request does not read back")
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes }
+    }
+
+    /// Check that every byte was read.
+    pub fn finish(self) -> JsResult<()> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(malformed())
+        }
+    }
+
     fn take(&mut self, n: usize) -> JsResult<&'a [u8]> {
         if n > self.bytes.len() {
             return Err(malformed());
@@ -52,11 +52,13 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn u32(&mut self) -> JsResult<u32> {
+    /// A u32 count.
+    pub fn u32(&mut self) -> JsResult<u32> {
         let bytes = self.take(4)?;
         Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 
+    /// A whole number of magnitude at most `max`.
     fn whole(&mut self, max: f64) -> JsResult<f64> {
         let mut buf = [0u8; 8];
         buf.copy_from_slice(self.take(8)?);
@@ -68,19 +70,88 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A signed time (milliseconds or seconds).
+    pub fn time(&mut self) -> JsResult<i64> {
+        Ok(self.whole(MAX_SAFE)? as i64)
+    }
+
+    /// Whether an optional value follows.
+    fn present(&mut self) -> JsResult<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(malformed()),
+        }
+    }
+
+    /// A required count.
+    pub fn count(&mut self) -> JsResult<u64> {
+        Ok(self.whole(MAX_SAFE)? as u64)
+    }
+
+    /// An optional count.
+    pub fn opt_count(&mut self) -> JsResult<Option<u64>> {
+        if self.present()? {
+            Ok(Some(self.whole(MAX_SAFE)? as u64))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// An optional count that fits `u32`.
+    pub fn opt_u32(&mut self) -> JsResult<Option<u32>> {
+        Ok(self.opt_count()?.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// An optional flag (`None`: the engine's default).
+    pub fn flag(&mut self) -> JsResult<Option<bool>> {
+        match self.u8()? {
+            0 => Ok(Some(false)),
+            1 => Ok(Some(true)),
+            2 => Ok(None),
+            _ => Err(malformed()),
+        }
+    }
+
     fn bytes(&mut self) -> JsResult<Vec<u8>> {
         let len = self.u32()? as usize;
         Ok(self.take(len)?.to_vec())
     }
 
-    fn string(&mut self) -> JsResult<String> {
+    /// A required string.
+    pub fn string(&mut self) -> JsResult<String> {
         String::from_utf8(self.bytes()?).map_err(|_| malformed())
     }
 
-    fn signature(&mut self) -> JsResult<Signature> {
+    /// An optional string.
+    pub fn opt_string(&mut self) -> JsResult<Option<String>> {
+        if self.present()? {
+            self.string().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A required object id.
+    pub fn id(&mut self, kind: HashKind) -> JsResult<ObjectId> {
+        let text = self.string()?;
+        snapgit_core::id::parse(kind, &text).map_err(|e| error::to_js(&e))
+    }
+
+    /// An optional object id.
+    pub fn opt_id(&mut self, kind: HashKind) -> JsResult<Option<ObjectId>> {
+        if self.present()? {
+            self.id(kind).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A signature.
+    pub fn signature(&mut self) -> JsResult<Signature> {
         let name = self.string()?;
         let email = self.string()?;
-        let seconds = self.whole(MAX_SAFE)? as i64;
+        let seconds = self.time()?;
         let offset_minutes = self.whole(1e6)? as i32;
         Ok(Signature {
             name,
@@ -90,6 +161,15 @@ impl<'a> Reader<'a> {
                 offset_minutes,
             },
         })
+    }
+
+    /// An optional signature.
+    pub fn opt_signature(&mut self) -> JsResult<Option<Signature>> {
+        if self.present()? {
+            self.signature().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     fn change(&mut self) -> JsResult<Change> {
@@ -113,35 +193,44 @@ impl<'a> Reader<'a> {
             _ => Err(malformed()),
         }
     }
-}
 
-/// Read the fields back.
-pub fn unpack(bytes: &[u8]) -> JsResult<Fields> {
-    let mut r = Reader { bytes };
-    let repo = r.string()?;
-    let branch = r.string()?;
-    let message = r.string()?;
-    let author = r.signature()?;
-    let committer = match r.u8()? {
-        0 => None,
-        1 => Some(r.signature()?),
-        _ => return Err(malformed()),
-    };
-    let count = r.u32()? as usize;
-    // Each change takes at least five bytes: no allocation larger than the buffer.
-    let mut changes = Vec::with_capacity(count.min(r.bytes.len() / 5));
-    for _ in 0..count {
-        changes.push(r.change()?);
+    /// The changes of a commit, in order.
+    pub fn changes(&mut self) -> JsResult<Vec<Change>> {
+        let count = self.u32()? as usize;
+        // Each change takes at least five bytes: no allocation larger than the buffer.
+        let mut changes = Vec::with_capacity(count.min(self.bytes.len() / 5));
+        for _ in 0..count {
+            changes.push(self.change()?);
+        }
+        Ok(changes)
     }
-    if !r.bytes.is_empty() {
-        return Err(malformed());
+
+    /// How to settle a conflict.
+    pub fn conflict_policy(&mut self) -> JsResult<ConflictPolicy> {
+        match self.u8()? {
+            0 => Ok(ConflictPolicy::Fail),
+            1 => Ok(ConflictPolicy::Ours),
+            2 => Ok(ConflictPolicy::Theirs),
+            _ => Err(malformed()),
+        }
     }
-    Ok(Fields {
-        repo,
-        branch,
-        message,
-        author,
-        committer,
-        changes,
-    })
+
+    /// A write policy, or `None` for the default.
+    pub fn policy(&mut self) -> JsResult<Option<Policy>> {
+        if !self.present()? {
+            return Ok(None);
+        }
+        let mut policy = Policy::new();
+        policy.max_file_bytes = self.opt_count()?;
+        policy.max_objects_per_commit = self.opt_count()?.map(|n| n as usize);
+        if self.present()? {
+            let count = self.u32()? as usize;
+            let mut patterns = Vec::with_capacity(count.min(self.bytes.len() / 4));
+            for _ in 0..count {
+                patterns.push(self.string()?);
+            }
+            policy = policy.exclude(patterns).map_err(|e| error::to_js(&e))?;
+        }
+        Ok(Some(policy))
+    }
 }
