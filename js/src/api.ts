@@ -29,6 +29,7 @@ import type {
   Policy,
   PruneResult,
   Ref,
+  Signature,
   SignatureInput,
 } from "./types.js";
 import { type WasmSource, init } from "./wasm.js";
@@ -188,6 +189,19 @@ function ms(value: Date | number | undefined, name: string): number {
   if (value instanceof Date) return value.getTime();
   if (typeof value === "number") return value;
   throw invalidArgument(name, "a Date or milliseconds since the epoch", value);
+}
+
+/** A commit as the engine gives it, its signatures' dates in seconds since the epoch. */
+type RawCommitInfo = Omit<CommitInfo, "author" | "committer"> & {
+  author: Omit<Signature, "date"> & { date: unknown };
+  committer: Omit<Signature, "date"> & { date: unknown };
+};
+
+/** `info` with its signatures' dates as `Date`s (the engine sends seconds since the epoch). */
+function dated(info: RawCommitInfo): CommitInfo {
+  info.author.date = new Date((info.author.date as number) * 1000);
+  info.committer.date = new Date((info.committer.date as number) * 1000);
+  return info as CommitInfo;
 }
 
 /** A packed history request: `start, limit, path?, allParents?, cursor?`. */
@@ -466,7 +480,7 @@ export class Repo {
   /** A commit's metadata. */
   async readCommit(ref?: Ref): Promise<CommitInfo> {
     const commit = await this.#store.resolve(this.name, ref);
-    return this.#store.run((e) => e.readCommit(pack((p) => p.str(commit, "ref"))));
+    return dated(await this.#store.run<RawCommitInfo>((e) => e.readCommit(pack((p) => p.str(commit, "ref")))));
   }
 
   /**
@@ -476,10 +490,10 @@ export class Repo {
   async log(logOptions?: LogOptions): Promise<LogPage & { start: string }> {
     const o = options(logOptions, "options");
     const start = await this.#store.resolve(this.name, o.ref);
-    const page = await this.#store.run<LogPage>((e) =>
+    const page = await this.#store.run<{ commits: RawCommitInfo[]; next: string | null }>((e) =>
       e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
     );
-    return { ...page, start };
+    return { commits: page.commits.map(dated), next: page.next, start };
   }
 
   /** A page of one file's history: the commits that changed it, each with its change and line counts. */
@@ -488,9 +502,10 @@ export class Repo {
   > {
     const o = options(logOptions, "options");
     const start = await this.#store.resolve(this.name, o.ref);
-    const page = await this.#store.run<FileLogPage>((e) =>
+    const page = await this.#store.run<FileLogPage & { commits: { commit: RawCommitInfo }[] }>((e) =>
       e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
     );
+    for (const c of page.commits) dated(c.commit);
     return { ...page, start };
   }
 

@@ -13,10 +13,8 @@ import { SnapgitError, fromEngine } from "./errors.js";
 export interface EngineOp {
   /** The next step, as JSON text. */
   poll(): string;
-  /** The bytes of a `put` step's objects, end to end. */
-  putBytes(): Uint8Array;
-  /** The result of a `done` step whose JSON carries no `value`. */
-  value(): unknown;
+  /** The bytes of a `put` step's objects or a `done` step's files, end to end. */
+  bytes(): Uint8Array;
   provide(objects: unknown): void;
   answer(value: unknown): void;
   /** Answer a `cas` step that won with the ref's new version. */
@@ -34,7 +32,7 @@ type Step =
   | { type: "delete"; keys: string[] }
   | { type: "lock"; name: string; ttlMs: number }
   | { type: "unlock"; name: string; token: string }
-  | { type: "done"; value?: unknown };
+  | { type: "done"; value: unknown; ends?: number[] };
 
 /** How the driver runs. */
 export interface DriverOptions {
@@ -68,6 +66,27 @@ async function storage<T>(what: string, call: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw storageFailed(what, error);
   }
+}
+
+/**
+ * The files of a `done` step, as the `data` of the items of its value (of the value
+ * itself when it is not an array). Each file gets its own copy, not a view of the
+ * shared buffer: a caller may keep one file's bytes without keeping every file's.
+ */
+function withData(value: unknown, ends: number[], bytes: Uint8Array): unknown {
+  const items = (Array.isArray(value) ? value : [value]) as { data?: Uint8Array }[];
+  // One file: the buffer is its own already.
+  if (items.length === 1 && ends[0] === bytes.length) {
+    (items[0] as { data?: Uint8Array }).data = bytes;
+    return value;
+  }
+  let start = 0;
+  for (let i = 0; i < items.length; i++) {
+    const end = ends[i] as number;
+    (items[i] as { data?: Uint8Array }).data = bytes.slice(start, end);
+    start = end;
+  }
+  return value;
 }
 
 /** The objects of a `put` step: each key with its own copy of its bytes. */
@@ -149,14 +168,14 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
       // few steps, and each extra async frame costs a turn of the microtask queue.
       switch (step.type) {
         case "done":
-          return ("value" in step ? step.value : op.value()) as T;
+          return (step.ends ? withData(step.value, step.ends, op.bytes()) : step.value) as T;
         case "get": {
           const objects = await getAll(adapter, step.keys, options.concurrency);
           engine(() => op.provide(objects));
           break;
         }
         case "put": {
-          const objects = putObjects(step.keys, step.ends, op.putBytes());
+          const objects = putObjects(step.keys, step.ends, op.bytes());
           try {
             await adapter.putMany(objects);
           } catch (error) {

@@ -57,7 +57,7 @@ enum Pending {
 ///
 /// - `{ type: 'get', keys }`: `provide(bytes)` with one `Uint8Array` (or `null` if
 ///   absent) per key, in order. Fetch them in parallel.
-/// - `{ type: 'put', keys, ends }`: `putBytes()` gives the objects' bytes end to end,
+/// - `{ type: 'put', keys, ends }`: `bytes()` gives the objects' bytes end to end,
 ///   object `i` ending at `ends[i]`; store each at its key unless present, then `answer()`.
 /// - `{ type: 'readRef', key }`: `answer(state)` with `{ value, version }` or `null`.
 /// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answer(result)` with
@@ -66,8 +66,9 @@ enum Pending {
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
 /// - `{ type: 'lock', name, ttlMs }`: `answer(token)` with a string, or `null` if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
-/// - `{ type: 'done', value }`: the result; without `value` (a result holding bytes or
-///   dates), `value()` gives it.
+/// - `{ type: 'done', value, ends? }`: the result. With `ends`, the result carries file
+///   contents: `bytes()` gives them end to end, the content of item `i` of `value` (of
+///   `value` itself when it is not an array) ending at `ends[i]`.
 ///
 /// A storage failure ends the operation: drop the handle (`free()`).
 #[wasm_bindgen]
@@ -75,26 +76,23 @@ pub struct Op {
     inner: Box<dyn Erased>,
     cache: Rc<RefCell<ObjectCache>>,
     pending: Pending,
-    /// The bytes of the last `put` step, until `putBytes` takes them.
-    put: Vec<u8>,
-    /// The result, when it is not JSON, until `value` takes it.
-    value: JsValue,
+    /// The bytes of the last `put` or `done` step, until `bytes` takes them.
+    bytes: Vec<u8>,
 }
 
-/// A finished operation's result as it crosses into JS.
-pub enum Output {
-    /// JSON text: results made of strings, numbers and flags.
-    Json(String),
-    /// A JS value: results that carry bytes or dates.
-    Value(JsValue),
+/// A finished operation's result as it crosses into JS: JSON text, and the contents of
+/// the files it holds end to end, file `i` ending at `ends[i]`.
+pub struct Output {
+    json: String,
+    data: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 /// What one `poll` produced.
 struct Polled {
     step: Json,
     pending: Pending,
-    put: Vec<u8>,
-    value: JsValue,
+    bytes: Vec<u8>,
 }
 
 /// An operation with its output conversion, behind one type.
@@ -139,7 +137,6 @@ fn ref_state(json: &mut Json, state: &RefState) {
 fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
     let mut json = Json::with_capacity(128);
     let mut put = Vec::new();
-    let mut value = JsValue::UNDEFINED;
     json.open().field("type");
     let pending = match step {
         Step::Get(ids) => {
@@ -199,13 +196,16 @@ fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
             Pending::Unlock
         }
         Step::Done(out) => {
-            json.string("done");
-            match output(out) {
-                Output::Json(text) => {
-                    json.field("value").raw(&text);
+            let out = output(out);
+            json.string("done").field("value").raw(&out.json);
+            if !out.ends.is_empty() {
+                json.field("ends").open_array();
+                for end in out.ends {
+                    json.item().number(end as u64);
                 }
-                Output::Value(js) => value = js,
+                json.close_array();
             }
+            put = out.data;
             Pending::Nothing
         }
         _ => return Err(error::misuse("core asked for a step this binding does not know")),
@@ -214,8 +214,7 @@ fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
     Ok(Polled {
         step: json,
         pending,
-        put,
-        value,
+        bytes: put,
     })
 }
 
@@ -282,22 +281,14 @@ impl Op {
     pub fn poll(&mut self) -> Result<String, JsValue> {
         let polled = self.inner.poll(&mut self.cache.borrow_mut())?;
         self.pending = polled.pending;
-        self.put = polled.put;
-        self.value = polled.value;
+        self.bytes = polled.bytes;
         Ok(polled.step.into_string())
     }
 
-    /// The bytes of the objects of the last `put` step, end to end (see `ends` in the
-    /// step). Taken: a second call gives an empty array.
-    #[wasm_bindgen(js_name = putBytes)]
-    pub fn put_bytes(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.put)
-    }
-
-    /// The result of a `done` step that carries no `value` in its JSON (one holding bytes
-    /// or dates). Taken: a second call gives `undefined`.
-    pub fn value(&mut self) -> JsValue {
-        std::mem::replace(&mut self.value, JsValue::UNDEFINED)
+    /// The bytes of the last `put` step's objects or `done` step's files, end to end (see
+    /// `ends` in the step). Taken: a second call gives an empty array.
+    pub fn bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
     }
 
     /// Answer a `get` step: one `Uint8Array` or `null` per key, in the order asked.
@@ -373,8 +364,7 @@ impl Engine {
             inner: Box::new(Driven { op, output }),
             cache: self.cache.clone(),
             pending: Pending::Nothing,
-            put: Vec::new(),
-            value: JsValue::UNDEFINED,
+            bytes: Vec::new(),
         }
     }
 
@@ -591,9 +581,7 @@ impl Engine {
         let mut r = Reader::new(request);
         let commit = r.id(self.kind())?;
         r.finish()?;
-        Ok(self.op(read::ReadCommit::new(commit), |info| {
-            Output::Value(convert::commit_info(&info))
-        }))
+        Ok(self.op(read::ReadCommit::new(commit), convert::commit_info))
     }
 
     /// One page of history. `request` packed: `start, limit, path?, allParents?,

@@ -1,24 +1,16 @@
-//! Values across the boundary: JS arguments into core's requests, core's results into
-//! plain JS objects. Names are camelCase; ids are lowercase hex; times are `Date`s.
-//!
-//! Property names are made into JS strings once and kept ([`key`]), and results are built
-//! with plain property stores, so a warm commit spends its time in core, not here.
+//! Core's results as JSON text (with file contents beside it as one buffer), and core's
+//! errors as JS errors. Names are camelCase; ids are lowercase hex; times are seconds
+//! since the epoch, which the package makes into `Date`s.
 
-use std::{
-    cell::RefCell,
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
-};
-
-use bstr::{BStr, ByteSlice};
-use js_sys::{Array, Date, Object, Reflect, Uint8Array};
+use bstr::ByteSlice;
+use js_sys::Reflect;
 use snapgit_core::{
     Mode, ObjectId,
     commit::Signature,
     diff::{ChangeKind, FileChange},
     gc, history, read, repo,
 };
-use wasm_bindgen::{JsCast, JsValue, prelude::wasm_bindgen};
+use wasm_bindgen::JsValue;
 
 use super::{
     Output,
@@ -29,114 +21,13 @@ use super::{
 /// A result whose error is a JS error.
 pub type JsResult<T> = Result<T, JsValue>;
 
-#[wasm_bindgen]
-extern "C" {
-    /// A plain object this binding made: storing a property on it cannot throw.
-    #[wasm_bindgen(extends = Object)]
-    pub type Plain;
-
-    /// `this[key] = value`.
-    #[wasm_bindgen(method, structural, indexing_setter)]
-    fn put(this: &Plain, key: &JsValue, value: &JsValue);
-}
-
-/// Hashes a static string by its address and length: the names are literals, so that
-/// is enough, and cheaper than hashing their bytes.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (self.0.rotate_left(29) ^ n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type Keys = HashMap<(usize, usize), &'static JsValue, BuildHasherDefault<AddressHasher>>;
-
-thread_local! {
-    static KEYS: RefCell<Keys> = RefCell::new(Keys::default());
-}
-
-/// `name` as a JS string, made once per name and kept for the life of the module.
-pub fn key(name: &'static str) -> &'static JsValue {
-    let id = (name.as_ptr() as usize, name.len());
-    if let Some(value) = KEYS.with(|keys| keys.borrow().get(&id).copied()) {
-        return value;
-    }
-    let value: &'static JsValue = Box::leak(Box::new(JsValue::from_str(name)));
-    KEYS.with(|keys| keys.borrow_mut().insert(id, value));
-    value
-}
-
-// ---------------------------------------------------------------------------------------
-// Reading arguments
-// ---------------------------------------------------------------------------------------
-
 /// `object[name]`, `undefined` if absent or if `object` is not an object.
-pub fn field(object: &JsValue, name: &'static str) -> JsValue {
+pub fn field(object: &JsValue, name: &str) -> JsValue {
     if !object.is_object() {
         return JsValue::UNDEFINED;
     }
     // A getter or proxy of the caller's may throw: caught, and read as absent.
-    Reflect::get(object, key(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
-// ---------------------------------------------------------------------------------------
-// Building results
-// ---------------------------------------------------------------------------------------
-
-/// A plain object under construction.
-pub struct Out(Plain);
-
-impl Out {
-    /// An empty object.
-    pub fn new() -> Self {
-        Out(Object::new().unchecked_into())
-    }
-
-    /// Set a field.
-    pub fn set(self, name: &'static str, value: impl Into<JsValue>) -> Self {
-        let value = value.into();
-        self.0.put(key(name), &value);
-        self
-    }
-}
-
-impl From<Out> for JsValue {
-    fn from(out: Out) -> Self {
-        out.0.into()
-    }
-}
-
-/// An id as lowercase hex.
-pub fn hex(id: &ObjectId) -> JsValue {
-    let mut buf = [0u8; 64];
-    JsValue::from_str(id.hex_to_buf(&mut buf))
-}
-
-/// A path as text (invalid UTF-8 replaced).
-pub fn text(path: &BStr) -> JsValue {
-    JsValue::from_str(&path.to_str_lossy())
-}
-
-/// An array of the converted items.
-pub fn array<T>(items: impl IntoIterator<Item = T>, convert: impl Fn(T) -> JsValue) -> JsValue {
-    items.into_iter().map(convert).collect::<Array>().into()
-}
-
-/// Bytes as a new `Uint8Array`.
-pub fn uint8(data: &[u8]) -> JsValue {
-    Uint8Array::from(data).into()
+    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A mode's name: `'regular'`, `'executable'`, `'symlink'`, `'tree'` or `'submodule'`.
@@ -148,11 +39,6 @@ fn mode_name(mode: Mode) -> &'static str {
         Mode::Tree => "tree",
         Mode::Submodule => "submodule",
     }
-}
-
-/// A mode's name as a JS string.
-pub fn mode(mode: Mode) -> JsValue {
-    JsValue::from_str(mode_name(mode))
 }
 
 /// One side of a change or conflict: `{ id, mode }` or `null`.
@@ -172,14 +58,19 @@ fn entry(json: &mut Json, side: Option<(ObjectId, Mode)>) {
     }
 }
 
-fn signature_out(signature: &Signature) -> JsValue {
-    let ms = signature.time.seconds as f64 * 1000.0;
-    Out::new()
-        .set("name", signature.name.as_str())
-        .set("email", signature.email.as_str())
-        .set("date", Date::new(&JsValue::from_f64(ms)))
-        .set("offsetMinutes", signature.time.offset_minutes)
-        .into()
+/// A signature: `{ name, email, date, offsetMinutes }`, `date` in seconds since the
+/// epoch (the package makes it a `Date`).
+fn signature(json: &mut Json, signature: &Signature) {
+    json.open()
+        .field("name")
+        .string(&signature.name)
+        .field("email")
+        .string(&signature.email)
+        .field("date")
+        .int(signature.time.seconds)
+        .field("offsetMinutes")
+        .int(i64::from(signature.time.offset_minutes))
+        .close();
 }
 
 /// A changed file: `{ path, kind, from?, old, new, binary, lines }`.
@@ -243,7 +134,11 @@ fn files_out(json: &mut Json, files: &[FileChange]) {
 fn json(capacity: usize, write: impl FnOnce(&mut Json)) -> Output {
     let mut json = Json::with_capacity(capacity);
     write(&mut json);
-    Output::Json(json.into_string())
+    Output {
+        json: json.into_string(),
+        data: Vec::new(),
+        ends: Vec::new(),
+    }
 }
 
 /// A commit (or restore) that landed on its branch.
@@ -306,27 +201,39 @@ pub fn admin_output(out: repo::AdminOutput) -> Output {
     })
 }
 
-/// A commit's metadata.
-pub fn commit_info(info: &read::CommitInfo) -> JsValue {
-    Out::new()
-        .set("id", hex(&info.id))
-        .set("tree", hex(&info.tree))
-        .set("parents", array(&info.parents, hex))
-        .set("author", signature_out(&info.author))
-        .set("committer", signature_out(&info.committer))
-        .set("message", info.message.as_str())
-        .into()
+fn info(json: &mut Json, info: &read::CommitInfo) {
+    json.open()
+        .field("id")
+        .id(&info.id)
+        .field("tree")
+        .id(&info.tree)
+        .field("parents")
+        .ids(&info.parents)
+        .field("author");
+    signature(json, &info.author);
+    json.field("committer");
+    signature(json, &info.committer);
+    json.field("message").string(&info.message).close();
 }
 
-/// A file's content.
+/// A commit's metadata.
+pub fn commit_info(commit: read::CommitInfo) -> Output {
+    json(512 + commit.message.len(), |json| info(json, &commit))
+}
+
+/// A file: `{ id, mode }`, its content as the one item of `data`.
 pub fn file(file: read::File) -> Output {
-    Output::Value(
-        Out::new()
-            .set("id", hex(&file.id))
-            .set("mode", mode(file.mode))
-            .set("data", uint8(&file.data))
-            .into(),
-    )
+    let mut out = json(96, |json| {
+        json.open()
+            .field("id")
+            .id(&file.id)
+            .field("mode")
+            .string(mode_name(file.mode))
+            .close();
+    });
+    out.ends.push(file.data.len());
+    out.data = file.data;
+    out
 }
 
 /// A listing: `[{ path, mode, id }]`.
@@ -348,45 +255,70 @@ pub fn entries(entries: Vec<read::Entry>) -> Output {
     })
 }
 
-/// Every file: `[{ path, id, mode, data }]`.
+/// Every file: `[{ path, id, mode }]`, the contents end to end in `data`, item `i`'s
+/// ending at `ends[i]`.
 pub fn files_with_paths(files: Vec<read::FileWithPath>) -> Output {
-    Output::Value(array(files, |f| {
-        Out::new()
-            .set("path", text(f.path.as_bstr()))
-            .set("id", hex(&f.file.id))
-            .set("mode", mode(f.file.mode))
-            .set("data", uint8(&f.file.data))
-            .into()
-    }))
+    let mut data = Vec::with_capacity(files.iter().map(|f| f.file.data.len()).sum());
+    let mut ends = Vec::with_capacity(files.len());
+    let mut out = json(2 + 140 * files.len(), |json| {
+        json.open_array();
+        for f in &files {
+            json.item()
+                .open()
+                .field("path")
+                .text(f.path.as_bstr())
+                .field("id")
+                .id(&f.file.id)
+                .field("mode")
+                .string(mode_name(f.file.mode))
+                .close();
+            data.extend_from_slice(&f.file.data);
+            ends.push(data.len());
+        }
+        json.close_array();
+    });
+    out.data = data;
+    out.ends = ends;
+    out
 }
 
-fn cursor(next: Option<history::Cursor>) -> JsValue {
-    next.map_or(JsValue::NULL, |c| JsValue::from_str(c.as_str()))
+fn next(json: &mut Json, next: Option<&history::Cursor>) {
+    json.field("next");
+    match next {
+        Some(cursor) => json.string(cursor.as_str()),
+        None => json.null(),
+    };
 }
 
 /// A page of history: `{ commits, next }`.
 pub fn page(page: history::Page) -> Output {
-    Output::Value(
-        Out::new()
-            .set("commits", array(&page.commits, commit_info))
-            .set("next", cursor(page.next))
-            .into(),
-    )
+    json(64 + 640 * page.commits.len(), |json| {
+        json.open().field("commits").open_array();
+        for commit in &page.commits {
+            json.item();
+            info(json, commit);
+        }
+        json.close_array();
+        next(json, page.next.as_ref());
+        json.close();
+    })
 }
 
 /// A page of a file's history: `{ commits: [{ commit, change }], next }`.
 pub fn file_page(page: history::FilePage) -> Output {
-    let commits = array(&page.commits, |c| {
-        let mut change = Json::with_capacity(256);
-        file_change(&mut change, &c.change);
-        // Text this binding wrote is valid JSON.
-        let change = js_sys::JSON::parse(change.as_str()).unwrap_or(JsValue::NULL);
-        Out::new()
-            .set("commit", commit_info(&c.commit))
-            .set("change", change)
-            .into()
-    });
-    Output::Value(Out::new().set("commits", commits).set("next", cursor(page.next)).into())
+    json(64 + 900 * page.commits.len(), |json| {
+        json.open().field("commits").open_array();
+        for c in &page.commits {
+            json.item().open().field("commit");
+            info(json, &c.commit);
+            json.field("change");
+            file_change(json, &c.change);
+            json.close();
+        }
+        json.close_array();
+        next(json, page.next.as_ref());
+        json.close();
+    })
 }
 
 /// A diff: `{ from, to, files, added, removed, patch? }`.

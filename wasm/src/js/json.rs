@@ -25,6 +25,7 @@ impl Json {
     }
 
     /// The text so far.
+    #[cfg(test)]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -134,6 +135,12 @@ impl Json {
 
     /// A whole number. JS numbers hold integers exactly up to 2^53, far beyond any count here.
     pub fn number(&mut self, n: u64) -> &mut Self {
+        let _ = write!(self.0, "{n}");
+        self
+    }
+
+    /// A signed whole number.
+    pub fn int(&mut self, n: i64) -> &mut Self {
         let _ = write!(self.0, "{n}");
         self
     }
