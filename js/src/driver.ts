@@ -8,6 +8,7 @@
 
 import type { StorageAdapter } from "./adapter.js";
 import { SnapgitError, fromEngine } from "./errors.js";
+import { pack } from "./pack.js";
 
 /** A running engine operation (the WebAssembly `Op`). */
 export interface EngineOp {
@@ -15,10 +16,20 @@ export interface EngineOp {
   poll(): string;
   /** The bytes of a `put` step's objects or a `done` step's files, end to end. */
   bytes(): Uint8Array;
-  provide(objects: unknown): void;
-  answer(value: unknown): void;
+  /** Answer a `get` step: the objects end to end, each one's length (negative if absent). */
+  provide(bytes: Uint8Array, lens: Float64Array): void;
+  /** Answer a `readRef` step: the ref's value and version, or neither. */
+  answerRef(value?: string, version?: string): void;
   /** Answer a `cas` step that won with the ref's new version. */
   answerWon(version: string): void;
+  /** Answer a `cas` step that lost with the ref's current value and version, or neither. */
+  answerLost(value?: string, version?: string): void;
+  /** Answer a `list` step with the listing, packed. */
+  answerList(listed: Uint8Array): void;
+  /** Answer a `lock` step with the token, or none if busy. */
+  answerLock(token?: string): void;
+  /** Answer a `put`, `delete` or `unlock` step that was carried out. */
+  answer(): void;
   free(): void;
 }
 
@@ -115,15 +126,73 @@ function noLocks(method: "acquire" | "release"): never {
   throw new SnapgitError("STORAGE", `storage failed: this adapter does not support locks (no ${method} method)`);
 }
 
+/** A storage adapter answered with a value of the wrong shape. */
+function badAnswer(what: string, value: unknown): SnapgitError {
+  return new SnapgitError("STORAGE", `storage adapter answered badly: ${what}`, { value });
+}
+
 function checkedBatch(result: unknown, count: number): (Uint8Array | null)[] {
   if (!Array.isArray(result) || result.length !== count) {
-    throw new SnapgitError(
-      "STORAGE",
-      `storage adapter answered badly: getMany must return one entry per key (${count})`,
-      { value: result },
-    );
+    throw badAnswer(`getMany must return one entry per key (${count})`, result);
+  }
+  for (const item of result) {
+    if (item !== null && item !== undefined && !(item instanceof Uint8Array)) {
+      throw badAnswer("get must answer an array with one Uint8Array or null per key", item);
+    }
   }
   return result as (Uint8Array | null)[];
+}
+
+/** Hand a `get` step's objects to the engine: their bytes end to end and each one's length. */
+function provide(op: EngineOp, objects: (Uint8Array | null | undefined)[]): void {
+  const lens = new Float64Array(objects.length);
+  let total = 0;
+  objects.forEach((o, i) => {
+    lens[i] = o ? o.length : -1;
+    total += o ? o.length : 0;
+  });
+  let bytes: Uint8Array;
+  const only = objects.length === 1 ? objects[0] : undefined;
+  if (only) {
+    bytes = only;
+  } else {
+    bytes = new Uint8Array(total);
+    let at = 0;
+    for (const o of objects) {
+      if (!o) continue;
+      bytes.set(o, at);
+      at += o.length;
+    }
+  }
+  engine(() => op.provide(bytes, lens));
+}
+
+type RefState = { value: string; version: string } | null;
+
+/** A ref state from the adapter: `{ value, version }` or `null`, checked. */
+function refState(state: unknown): RefState {
+  if (state === null || state === undefined) return null;
+  const s = state as { value?: unknown; version?: unknown };
+  if (typeof s !== "object" || typeof s.value !== "string" || typeof s.version !== "string") {
+    throw badAnswer("a ref must be null or { value: string, version: string }", state);
+  }
+  return s as RefState;
+}
+
+/** A listing from the adapter, checked and packed. */
+function listing(listed: unknown): Uint8Array {
+  const shape = "a listing must be an array of { key: string, size: number, modifiedMs: number }";
+  if (!Array.isArray(listed)) throw badAnswer(shape, listed);
+  return pack((p) => {
+    p.u32(listed.length);
+    for (const item of listed) {
+      const { key, size, modifiedMs } = (item ?? {}) as { key?: unknown; size?: unknown; modifiedMs?: unknown };
+      if (typeof key !== "string" || typeof size !== "number" || !(size >= 0) || typeof modifiedMs !== "number") {
+        throw badAnswer(shape, item);
+      }
+      p.text(key).f64(size).f64(modifiedMs);
+    }
+  });
 }
 
 /**
@@ -170,8 +239,7 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
         case "done":
           return (step.ends ? withData(step.value, step.ends, op.bytes()) : step.value) as T;
         case "get": {
-          const objects = await getAll(adapter, step.keys, options.concurrency);
-          engine(() => op.provide(objects));
+          provide(op, await getAll(adapter, step.keys, options.concurrency));
           break;
         }
         case "put": {
@@ -181,7 +249,7 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           } catch (error) {
             throw storageFailed("putMany", error);
           }
-          engine(() => op.answer(undefined));
+          engine(() => op.answer());
           break;
         }
         case "readRef": {
@@ -191,7 +259,8 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           } catch (error) {
             throw storageFailed("readRef", error);
           }
-          engine(() => op.answer(state));
+          const ref = refState(state);
+          engine(() => op.answerRef(ref?.value, ref?.version));
           break;
         }
         case "cas": {
@@ -201,36 +270,49 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           } catch (error) {
             throw storageFailed("casRef", error);
           }
-          // The usual answer crosses as one string; any other goes as it is, to be checked.
-          const version = (result as { won?: unknown; version?: unknown } | null)?.version;
-          if (typeof result === "object" && result?.won === true && typeof version === "string") {
+          const r = result as { won?: unknown; version?: unknown; current?: unknown } | null;
+          if (r?.won === true) {
+            if (typeof r.version !== "string") {
+              throw badAnswer("a won compare-and-swap must carry a string version", result);
+            }
+            const version = r.version;
             engine(() => op.answerWon(version));
+          } else if (r?.won === false) {
+            const current = refState(r.current);
+            engine(() => op.answerLost(current?.value, current?.version));
+            await backoff(options, ++lost);
           } else {
-            engine(() => op.answer(result));
+            throw badAnswer("a compare-and-swap result must be { won: boolean, ... }", result);
           }
-          if (result && result.won === false) await backoff(options, ++lost);
           break;
         }
         case "list": {
           const listed = await storage("list", () => adapter.list(step.prefix));
-          engine(() => op.answer(listed));
+          const packed = listing(listed);
+          engine(() => op.answerList(packed));
           break;
         }
         case "delete":
           await storage("delete", () => adapter.delete(step.keys));
-          engine(() => op.answer(undefined));
+          engine(() => op.answer());
           break;
         case "lock": {
           const acquire = adapter.acquire?.bind(adapter) ?? noLocks("acquire");
           const token = await storage("acquire", () => acquire(step.name, step.ttlMs));
-          engine(() => op.answer(token));
-          if (token === null || token === undefined) await backoff(options, ++busy);
+          if (token === null || token === undefined) {
+            engine(() => op.answerLock(undefined));
+            await backoff(options, ++busy);
+          } else if (typeof token === "string") {
+            engine(() => op.answerLock(token));
+          } else {
+            throw badAnswer("a lock must answer a string token or null", token);
+          }
           break;
         }
         case "unlock": {
           const release = adapter.release?.bind(adapter) ?? noLocks("release");
           await storage("release", () => release(step.name, step.token));
-          engine(() => op.answer(undefined));
+          engine(() => op.answer());
           break;
         }
         default:

@@ -8,7 +8,6 @@ mod packed;
 
 use std::{cell::RefCell, rc::Rc};
 
-use js_sys::{Array, Uint8Array};
 use snapgit_core::{
     HashKind, Limits, ObjectCache, Operation, Step,
     diff::tree as diff,
@@ -18,9 +17,9 @@ use snapgit_core::{
     repo::{self, RepoOp, Start},
     step::{Answer, CasOutcome, Listed, RefState},
 };
-use wasm_bindgen::{JsCast, prelude::*};
+use wasm_bindgen::prelude::*;
 
-use convert::{JsResult, core, field};
+use convert::{JsResult, core};
 use error::ToJs;
 use json::Json;
 use packed::Reader;
@@ -29,8 +28,8 @@ use packed::Reader;
 /// commit on top of the last one reads nothing. Keep one per store for as long as the
 /// isolate or process lives.
 ///
-/// Each method validates its arguments and returns an [`Op`] to drive; nothing is read
-/// or written before the first `poll`. Ids are full lowercase hex; names follow git's
+/// Each method reads a packed request (`js/src/pack.ts`) and returns an [`Op`] to
+/// drive; nothing is read or written before the first `poll`. Ids are full lowercase hex; names follow git's
 /// ref-name rules; paths are relative and `/`-separated.
 #[wasm_bindgen]
 pub struct Engine {
@@ -55,16 +54,17 @@ enum Pending {
 /// every other step against storage, and hand the result back. `poll()` returns the step
 /// as JSON text (parse it with `JSON.parse`):
 ///
-/// - `{ type: 'get', keys }`: `provide(bytes)` with one `Uint8Array` (or `null` if
-///   absent) per key, in order. Fetch them in parallel.
+/// - `{ type: 'get', keys }`: `provide(bytes, lens)` with the objects found end to end
+///   and each key's object length (negative if absent), in order. Fetch them in parallel.
 /// - `{ type: 'put', keys, ends }`: `bytes()` gives the objects' bytes end to end,
 ///   object `i` ending at `ends[i]`; store each at its key unless present, then `answer()`.
-/// - `{ type: 'readRef', key }`: `answer(state)` with `{ value, version }` or `null`.
-/// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answer(result)` with
-///   `{ won: true, version }` or `{ won: false, current }`.
-/// - `{ type: 'list', prefix }`: `answer(listed)` with `[{ key, size, modifiedMs }]`.
+/// - `{ type: 'readRef', key }`: `answerRef(value, version)`, neither if absent.
+/// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answerWon(version)`
+///   or `answerLost(value, version)` with the current state (neither if absent).
+/// - `{ type: 'list', prefix }`: `answerList(listed)`, the keys with their sizes and
+///   `modifiedMs`, packed.
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
-/// - `{ type: 'lock', name, ttlMs }`: `answer(token)` with a string, or `null` if busy.
+/// - `{ type: 'lock', name, ttlMs }`: `answerLock(token)`, no token if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
 /// - `{ type: 'done', value, ends? }`: the result. With `ends`, the result carries file
 ///   contents: `bytes()` gives them end to end, the content of item `i` of `value` (of
@@ -218,61 +218,18 @@ fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
     })
 }
 
-/// A ref state from storage: `{ value, version }` or `null`.
-fn read_ref_state(kind: HashKind, key: &str, value: &JsValue) -> JsResult<Option<RefState>> {
-    if value.is_null() || value.is_undefined() {
+/// A ref state from storage: its value and version, or neither if the ref is absent.
+fn read_ref_state(
+    kind: HashKind,
+    key: &str,
+    value: Option<String>,
+    version: Option<String>,
+) -> JsResult<Option<RefState>> {
+    let (Some(hex), Some(version)) = (value, version) else {
         return Ok(None);
-    }
-    let (Some(hex), Some(version)) = (field(value, "value").as_string(), field(value, "version").as_string()) else {
-        return Err(error::bad_answer(
-            "a ref must be null or { value: string, version: string }",
-            value,
-        ));
     };
     let id = snapgit_core::id::parse(kind, hex.trim_end()).map_err(|e| error::bad_ref(key, &e))?;
     Ok(Some(RefState { value: id, version }))
-}
-
-fn read_cas(kind: HashKind, key: &str, value: &JsValue) -> JsResult<CasOutcome> {
-    match field(value, "won").as_bool() {
-        Some(true) => match field(value, "version").as_string() {
-            Some(version) => Ok(CasOutcome::Won { version }),
-            None => Err(error::bad_answer(
-                "a won compare-and-swap must carry a string version",
-                value,
-            )),
-        },
-        Some(false) => Ok(CasOutcome::Lost {
-            current: read_ref_state(kind, key, &field(value, "current"))?,
-        }),
-        None => Err(error::bad_answer(
-            "a compare-and-swap result must be { won: boolean, ... }",
-            value,
-        )),
-    }
-}
-
-fn read_listed(value: &JsValue) -> JsResult<Vec<Listed>> {
-    let shape = "a listing must be an array of { key: string, size: number, modifiedMs: number }";
-    let array = value
-        .dyn_ref::<Array>()
-        .ok_or_else(|| error::bad_answer(shape, value))?;
-    array
-        .iter()
-        .map(|item| {
-            let key = field(&item, "key").as_string();
-            let size = field(&item, "size").as_f64();
-            let modified = field(&item, "modifiedMs").as_f64();
-            match (key, size, modified) {
-                (Some(key), Some(size), Some(modified_ms)) if size >= 0.0 => Ok(Listed {
-                    key,
-                    size: size as u64,
-                    modified_ms: modified_ms as i64,
-                }),
-                _ => Err(error::bad_answer(shape, &item)),
-            }
-        })
-        .collect()
 }
 
 #[wasm_bindgen]
@@ -291,65 +248,116 @@ impl Op {
         std::mem::take(&mut self.bytes)
     }
 
-    /// Answer a `get` step: one `Uint8Array` or `null` per key, in the order asked.
-    pub fn provide(&mut self, objects: JsValue) -> Result<(), JsValue> {
+    /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's
+    /// object length in `lens`, in the order asked (negative for an absent object).
+    pub fn provide(&mut self, bytes: &[u8], lens: &[f64]) -> Result<(), JsValue> {
         let Pending::Get(count) = self.pending else {
             return Err(error::misuse("provide called without an outstanding get"));
         };
-        let shape = "get must answer an array with one Uint8Array or null per key";
-        let array = objects
-            .dyn_ref::<Array>()
-            .ok_or_else(|| error::bad_answer(shape, &objects))?;
-        if array.length() as usize != count {
-            return Err(error::bad_answer(shape, &objects));
+        if lens.len() != count {
+            return Err(error::misuse("provide needs one length per key"));
         }
-        let objects = array
-            .iter()
-            .map(|item| {
-                if item.is_null() || item.is_undefined() {
-                    Ok(None)
-                } else {
-                    match item.dyn_ref::<Uint8Array>() {
-                        Some(bytes) => Ok(Some(bytes.to_vec())),
-                        None => Err(error::bad_answer(shape, &item)),
-                    }
-                }
-            })
-            .collect::<JsResult<Vec<_>>>()?;
+        let mut rest = bytes;
+        let mut objects = Vec::with_capacity(count);
+        for &len in lens {
+            if len < 0.0 {
+                objects.push(None);
+                continue;
+            }
+            let len = len as usize;
+            if len > rest.len() {
+                return Err(error::misuse("provide's lengths exceed its bytes"));
+            }
+            let (object, tail) = rest.split_at(len);
+            objects.push(Some(object.to_vec()));
+            rest = tail;
+        }
         self.pending = Pending::Nothing;
         self.inner.provide(&mut self.cache.borrow_mut(), objects)
     }
 
-    /// Answer a `cas` step that won: what `answer({ won: true, version })` does, with the
-    /// ref's new version passed as it is rather than read from an object.
+    /// Answer a `readRef` step with the ref's value and version (neither if absent).
+    #[wasm_bindgen(js_name = answerRef)]
+    pub fn answer_ref(&mut self, value: Option<String>, version: Option<String>) -> Result<(), JsValue> {
+        let Pending::Ref(key) = &self.pending else {
+            return Err(error::misuse("answerRef called without an outstanding readRef"));
+        };
+        let state = read_ref_state(self.kind(), key, value, version)?;
+        self.reply(Answer::Ref(state))
+    }
+
+    /// Answer a `cas` step that won with the ref's new version.
     #[wasm_bindgen(js_name = answerWon)]
     pub fn answer_won(&mut self, version: String) -> Result<(), JsValue> {
         let Pending::Cas(_) = self.pending else {
             return Err(error::misuse("answerWon called without an outstanding cas"));
         };
-        self.pending = Pending::Nothing;
-        let answer = Answer::Cas(CasOutcome::Won { version });
-        self.inner.answer(&mut self.cache.borrow_mut(), answer)
+        self.reply(Answer::Cas(CasOutcome::Won { version }))
     }
 
-    /// Answer any step but `get`, with what the storage call returned (see the type's docs).
-    pub fn answer(&mut self, value: JsValue) -> Result<(), JsValue> {
-        let kind = self.cache.borrow().hash_kind();
-        let answer = match &self.pending {
-            Pending::Put => Answer::Put,
-            Pending::Ref(key) => Answer::Ref(read_ref_state(kind, key, &value)?),
-            Pending::Cas(key) => Answer::Cas(read_cas(kind, key, &value)?),
-            Pending::List => Answer::List(read_listed(&value)?),
-            Pending::Delete => Answer::Deleted,
-            Pending::Lock if value.is_null() || value.is_undefined() => Answer::Lock(None),
-            Pending::Lock => match value.as_string() {
-                Some(token) => Answer::Lock(Some(token)),
-                None => return Err(error::bad_answer("a lock must answer a string token or null", &value)),
-            },
-            Pending::Unlock => Answer::Unlocked,
-            Pending::Get(_) => return Err(error::misuse("a get is answered with provide")),
-            Pending::Nothing => return Err(error::misuse("answer called without an outstanding step")),
+    /// Answer a `cas` step that lost with the ref's current value and version (neither if
+    /// the ref is absent).
+    #[wasm_bindgen(js_name = answerLost)]
+    pub fn answer_lost(&mut self, value: Option<String>, version: Option<String>) -> Result<(), JsValue> {
+        let Pending::Cas(key) = &self.pending else {
+            return Err(error::misuse("answerLost called without an outstanding cas"));
         };
+        let current = read_ref_state(self.kind(), key, value, version)?;
+        self.reply(Answer::Cas(CasOutcome::Lost { current }))
+    }
+
+    /// Answer a `list` step. `listed` packed (see `js/src/pack.ts`): a u32 count, then
+    /// each key with its size and `modifiedMs`.
+    #[wasm_bindgen(js_name = answerList)]
+    pub fn answer_list(&mut self, listed: &[u8]) -> Result<(), JsValue> {
+        let Pending::List = self.pending else {
+            return Err(error::misuse("answerList called without an outstanding list"));
+        };
+        let mut r = Reader::new(listed);
+        let count = r.u32()? as usize;
+        let mut out = Vec::with_capacity(count.min(listed.len() / 20));
+        for _ in 0..count {
+            out.push(Listed {
+                key: r.string()?,
+                size: r.number()? as u64,
+                modified_ms: r.number()? as i64,
+            });
+        }
+        r.finish()?;
+        self.reply(Answer::List(out))
+    }
+
+    /// Answer a `lock` step with the lock's token, or none if it is busy.
+    #[wasm_bindgen(js_name = answerLock)]
+    pub fn answer_lock(&mut self, token: Option<String>) -> Result<(), JsValue> {
+        let Pending::Lock = self.pending else {
+            return Err(error::misuse("answerLock called without an outstanding lock"));
+        };
+        self.reply(Answer::Lock(token))
+    }
+
+    /// Answer a `put`, `delete` or `unlock` step: it was carried out.
+    pub fn answer(&mut self) -> Result<(), JsValue> {
+        let answer = match self.pending {
+            Pending::Put => Answer::Put,
+            Pending::Delete => Answer::Deleted,
+            Pending::Unlock => Answer::Unlocked,
+            _ => {
+                return Err(error::misuse(
+                    "answer called without an outstanding put, delete or unlock",
+                ));
+            }
+        };
+        self.reply(answer)
+    }
+}
+
+impl Op {
+    fn kind(&self) -> HashKind {
+        self.cache.borrow().hash_kind()
+    }
+
+    fn reply(&mut self, answer: Answer) -> JsResult<()> {
         self.pending = Pending::Nothing;
         self.inner.answer(&mut self.cache.borrow_mut(), answer)
     }

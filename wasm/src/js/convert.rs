@@ -3,7 +3,6 @@
 //! since the epoch, which the package makes into `Date`s.
 
 use bstr::ByteSlice;
-use js_sys::Reflect;
 use snapgit_core::{
     Mode, ObjectId,
     commit::Signature,
@@ -20,15 +19,6 @@ use super::{
 
 /// A result whose error is a JS error.
 pub type JsResult<T> = Result<T, JsValue>;
-
-/// `object[name]`, `undefined` if absent or if `object` is not an object.
-pub fn field(object: &JsValue, name: &str) -> JsValue {
-    if !object.is_object() {
-        return JsValue::UNDEFINED;
-    }
-    // A getter or proxy of the caller's may throw: caught, and read as absent.
-    Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
 
 /// A mode's name: `'regular'`, `'executable'`, `'symlink'`, `'tree'` or `'submodule'`.
 fn mode_name(mode: Mode) -> &'static str {

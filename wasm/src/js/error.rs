@@ -48,25 +48,6 @@ impl From<Thrown> for JsValue {
     }
 }
 
-/// An argument of the wrong type or shape: `field` must be `expected`.
-pub fn argument(field: &dyn std::fmt::Display, expected: &str, given: &JsValue) -> JsValue {
-    let field = field.to_string();
-    Thrown::new(
-        Code::InvalidInput,
-        &format!("invalid argument: {field} must be {expected}"),
-    )
-    .value(given.clone())
-    .with("field", field)
-    .into()
-}
-
-/// A storage adapter answered with a value of the wrong shape.
-pub fn bad_answer(what: &str, given: &JsValue) -> JsValue {
-    Thrown::new(Code::Storage, &format!("storage adapter answered badly: {what}"))
-        .value(given.clone())
-        .into()
-}
-
 /// A ref in storage whose value is not an object id.
 pub fn bad_ref(key: &str, err: &id::Error) -> JsValue {
     Thrown::new(Code::Corrupt, &format!("ref {key:?} is corrupt: {err}"))

@@ -60,14 +60,19 @@ impl<'a> Reader<'a> {
 
     /// A whole number of magnitude at most `max`.
     fn whole(&mut self, max: f64) -> JsResult<f64> {
-        let mut buf = [0u8; 8];
-        buf.copy_from_slice(self.take(8)?);
-        let n = f64::from_le_bytes(buf);
+        let n = self.number()?;
         if n.fract() == 0.0 && n.abs() <= max {
             Ok(n)
         } else {
             Err(malformed())
         }
+    }
+
+    /// A number.
+    pub fn number(&mut self) -> JsResult<f64> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8)?);
+        Ok(f64::from_le_bytes(buf))
     }
 
     /// A signed time (milliseconds or seconds).
