@@ -31,6 +31,11 @@ const CONFLICT: Record<string, number> = { fail: 0, ours: 1, theirs: 2 };
 const absent = (value: unknown): value is null | undefined => value === undefined || value === null;
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null;
 
+/** A field's name, made only when an error needs it. */
+type Field = string | (() => string);
+
+const named = (field: Field): string => (typeof field === "string" ? field : field());
+
 /** `value` as a whole number in `min..=max`, or an `INVALID_INPUT` error naming `field`. */
 function whole(value: unknown, field: string, min: number, max: number): number {
   if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
@@ -82,8 +87,8 @@ export class Packer {
   }
 
   /** A required string. */
-  str(value: unknown, field: string): this {
-    if (typeof value !== "string") throw invalidArgument(field, "a string", value);
+  str(value: unknown, field: Field): this {
+    if (typeof value !== "string") throw invalidArgument(named(field), "a string", value);
     return this.text(value);
   }
 
@@ -125,9 +130,9 @@ export class Packer {
   }
 
   /** File content: a string (stored as UTF-8) or a `Uint8Array`. */
-  content(content: unknown, field: string): this {
+  content(content: unknown, field: Field): this {
     if (typeof content === "string") return this.text(content);
-    if (!(content instanceof Uint8Array)) throw invalidArgument(field, "a string or a Uint8Array", content);
+    if (!(content instanceof Uint8Array)) throw invalidArgument(named(field), "a string or a Uint8Array", content);
     this.reserve(4 + content.length);
     this.view.setUint32(this.pos, content.length, true);
     this.buf.set(content, this.pos + 4);
@@ -165,31 +170,33 @@ export class Packer {
     const list = absent(changes) ? [] : (changes as unknown[]);
     const entries = absent(files) ? [] : Object.entries(files);
     this.u32(list.length + entries.length);
-    list.forEach((c, i) => this.change(c, `changes[${i}]`));
+    for (let i = 0; i < list.length; i++) this.change(list[i], i);
     for (const [path, content] of entries) {
       if (content === null) this.u8(DELETE).text(path);
-      else this.u8(0).text(path).content(content, `files[${JSON.stringify(path)}]`);
+      else this.u8(0).text(path).content(content, () => `files[${JSON.stringify(path)}]`);
     }
     return this;
   }
 
-  change(value: unknown, at: string): void {
-    if (!isObject(value)) throw invalidArgument(at, "an object", value);
+  /** Change `index` of `changes`. */
+  change(value: unknown, index: number): void {
+    const at = (name?: string) => () => `changes[${index}]${name ? `.${name}` : ""}`;
+    if (!isObject(value)) throw invalidArgument(at()(), "an object", value);
     switch (value.type) {
       case "put": {
         const mode = absent(value.mode) ? 0 : typeof value.mode === "string" ? PUT_MODES[value.mode] : undefined;
-        if (mode === undefined) throw invalidArgument(`${at}.mode`, "'regular', 'executable' or 'symlink'", value.mode);
-        this.u8(mode).str(value.path, `${at}.path`).content(value.content, `${at}.content`);
+        if (mode === undefined) throw invalidArgument(at("mode")(), "'regular', 'executable' or 'symlink'", value.mode);
+        this.u8(mode).str(value.path, at("path")).content(value.content, at("content"));
         return;
       }
       case "delete":
-        this.u8(DELETE).str(value.path, `${at}.path`);
+        this.u8(DELETE).str(value.path, at("path"));
         return;
       case "rename":
-        this.u8(RENAME).str(value.from, `${at}.from`).str(value.to, `${at}.to`);
+        this.u8(RENAME).str(value.from, at("from")).str(value.to, at("to"));
         return;
       default:
-        throw invalidArgument(`${at}.type`, "'put', 'delete' or 'rename'", value.type);
+        throw invalidArgument(at("type")(), "'put', 'delete' or 'rename'", value.type);
     }
   }
 
