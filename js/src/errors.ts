@@ -113,17 +113,23 @@ const KNOWN = new Set<string>([
 ]);
 
 /**
- * The `SnapgitError` for an error thrown by the WebAssembly (a plain `Error` carrying
- * `code`, `value` and details, made in one place on the Rust side); anything else is
+ * The `SnapgitError` for an error thrown by the WebAssembly (JSON text carrying `code`,
+ * `message`, `value` and details, made in one place on the Rust side); anything else is
  * returned as it is.
  */
 export function fromEngine(error: unknown): unknown {
-  if (!(error instanceof Error) || error instanceof SnapgitError) return error;
-  const { code, value, name: _name, ...details } = error as Error & Record<string, unknown>;
+  if (typeof error !== "string" || !error.startsWith("{")) return error;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(error) as Record<string, unknown>;
+  } catch {
+    return error;
+  }
+  const { code, message, value, ...details } = parsed;
   if (typeof code !== "string" || !KNOWN.has(code)) return error;
   const options: { value?: unknown; details: ErrorDetails } = { details: details as ErrorDetails };
-  if ("value" in error) options.value = value;
-  return new SnapgitError(code as ErrorCode, error.message, options);
+  if ("value" in parsed) options.value = value;
+  return new SnapgitError(code as ErrorCode, String(message), options);
 }
 
 /** An argument of the wrong type, refused before it reaches the engine. */

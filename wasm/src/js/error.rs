@@ -1,12 +1,13 @@
 //! Every error that reaches JavaScript, made here and nowhere else.
 //!
-//! Each is a JS `Error` named `SnapgitError` with a stable `code` (one per cause, listed
-//! in [`Code`]), a human message, and `value`: the offending value where the cause names
-//! one (a path, a name, an id, a limit). Some carry more, named after the core field
-//! (`expected` and `actual` for a moved head; `ours` and `theirs` beside a conflict's path).
+//! Each is thrown as JSON text, `{ code, message, value?, ... }`, which the package
+//! turns into a `SnapgitError` (`js/src/errors.ts`): a stable `code` (one per cause,
+//! listed in [`Code`]), a human message, and `value`: the offending value where the
+//! cause names one (a path, a name, an id, a limit). Some carry more, named after the
+//! core field (`expected` and `actual` for a moved head; `ours` and `theirs` beside a
+//! conflict's path).
 
 use bstr::ByteSlice;
-use js_sys::{Error as JsError, Object, Reflect};
 use snapgit_core::{
     error::{Classify, Value},
     id,
@@ -14,44 +15,58 @@ use snapgit_core::{
 };
 use wasm_bindgen::JsValue;
 
+use super::json::Json;
+
 /// The cause of an error: the stable `code` string JavaScript sees.
 pub use snapgit_core::error::Code;
 
-/// A JS error under construction.
-pub struct Thrown(Object);
+/// A JS error under construction: the JSON object's text, left open for more fields.
+pub struct Thrown(Json);
 
 impl Thrown {
     /// An error with `code` and `message`.
     pub fn new(code: Code, message: &str) -> Self {
-        let error = JsError::new(message);
-        error.set_name("SnapgitError");
-        let thrown = Thrown(error.into());
-        thrown.with("code", code.as_str())
+        let mut json = Json::with_capacity(64 + message.len());
+        json.open()
+            .field("code")
+            .string(code.as_str())
+            .field("message")
+            .string(message);
+        Thrown(json)
     }
 
-    /// Set a field.
-    pub fn with(self, field: &str, value: impl Into<JsValue>) -> Self {
-        // Setting a property on a fresh plain error cannot fail.
-        let _ = Reflect::set(&self.0, &field.into(), &value.into());
+    /// Set a field to a string.
+    pub fn with(mut self, field: &'static str, value: &str) -> Self {
+        self.0.field(field).string(value);
         self
     }
 
-    /// Set `value`, the offending value.
-    pub fn value(self, value: impl Into<JsValue>) -> Self {
-        self.with("value", value)
+    fn value(mut self, field: &'static str, value: Value<'_>) -> Self {
+        self.0.field(field);
+        match value {
+            Value::Text(text) => self.0.string(text),
+            Value::Path(path) => self.0.text(path.as_bstr()),
+            Value::Id(id) => self.0.id(id),
+            // Counts and limits stay below 2^53 in practice; a larger one loses
+            // precision, as any JS number would.
+            Value::Number(n) => self.0.number(n),
+            _ => self.0.null(),
+        };
+        self
     }
 }
 
 impl From<Thrown> for JsValue {
-    fn from(thrown: Thrown) -> Self {
-        thrown.0.into()
+    fn from(mut thrown: Thrown) -> Self {
+        thrown.0.close();
+        JsValue::from_str(thrown.0.as_str())
     }
 }
 
 /// A ref in storage whose value is not an object id.
 pub fn bad_ref(key: &str, err: &id::Error) -> JsValue {
     Thrown::new(Code::Corrupt, &format!("ref {key:?} is corrupt: {err}"))
-        .value(err.value.as_str())
+        .with("value", err.value.as_str())
         .with("key", key)
         .into()
 }
@@ -82,19 +97,7 @@ impl<E: Classify> ToJs for E {
         self.fields()
             .into_iter()
             .fold(Thrown::new(self.code(), &self.to_string()), |thrown, (name, value)| {
-                thrown.with(name, js_value(value))
+                thrown.value(name, value)
             })
-    }
-}
-
-fn js_value(value: Value<'_>) -> JsValue {
-    match value {
-        Value::Text(text) => text.into(),
-        Value::Path(path) => path.to_str_lossy().as_ref().into(),
-        Value::Id(id) => id.to_string().into(),
-        // Counts and limits stay below 2^53 in practice; a larger one loses precision,
-        // as any JS number would.
-        Value::Number(n) => (n as f64).into(),
-        _ => JsValue::NULL,
     }
 }

@@ -25,7 +25,6 @@ impl Json {
     }
 
     /// The text so far.
-    #[cfg(test)]
     pub fn as_str(&self) -> &str {
         &self.0
     }
