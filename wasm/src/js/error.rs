@@ -64,6 +64,8 @@ impl From<Thrown> for JsValue {
 }
 
 /// A ref in storage whose value is not an object id.
+#[cold]
+#[inline(never)]
 pub fn bad_ref(key: &str, err: &id::Error) -> JsValue {
     Thrown::new(Code::Corrupt, &format!("ref {key:?} is corrupt: {err}"))
         .with("value", err.value.as_str())
@@ -72,11 +74,15 @@ pub fn bad_ref(key: &str, err: &id::Error) -> JsValue {
 }
 
 /// An operation driven out of order.
+#[cold]
+#[inline(never)]
 pub fn misuse(what: &'static str) -> JsValue {
     to_js(&Misuse(what))
 }
 
 /// The JS error for any core error.
+#[cold]
+#[inline(never)]
 pub fn to_js<E: ToJs + ?Sized>(err: &E) -> JsValue {
     err.to_js().into()
 }
