@@ -112,7 +112,21 @@ where
     O::Error: ToJs,
 {
     fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled> {
-        step(core(self.op.poll(cache))?, self.output)
+        // Only the result differs between operations: the step is made one type here, so
+        // its conversion below is not repeated for each operation.
+        let polled = match core(self.op.poll(cache))? {
+            Step::Done(out) => Step::Done((self.output)(out)),
+            Step::Get(ids) => Step::Get(ids),
+            Step::Put(objects) => Step::Put(objects),
+            Step::ReadRef(key) => Step::ReadRef(key),
+            Step::CasRef(cas) => Step::CasRef(cas),
+            Step::List(prefix) => Step::List(prefix),
+            Step::Delete(keys) => Step::Delete(keys),
+            Step::Lock(lock) => Step::Lock(lock),
+            Step::Unlock { name, token } => Step::Unlock { name, token },
+            _ => return Err(error::misuse("core asked for a step this binding does not know")),
+        };
+        step(polled)
     }
 
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()> {
@@ -134,7 +148,7 @@ fn ref_state(json: &mut Json, state: &RefState) {
 }
 
 /// A step as JSON text, the bytes of a `put`, and what its answer will be.
-fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
+fn step(step: Step<Output>) -> JsResult<Polled> {
     let mut json = Json::with_capacity(128);
     let mut put = Vec::new();
     json.open().field("type");
@@ -196,7 +210,6 @@ fn step<T>(step: Step<T>, output: fn(T) -> Output) -> JsResult<Polled> {
             Pending::Unlock
         }
         Step::Done(out) => {
-            let out = output(out);
             json.string("done").field("value").raw(&out.json);
             if !out.ends.is_empty() {
                 json.field("ends").open_array();
