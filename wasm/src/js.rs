@@ -29,14 +29,14 @@ use packed::Reader;
 /// isolate or process lives.
 ///
 /// Each method reads a packed request (`js/src/pack.ts`) and returns an [`Op`] to
-/// drive; nothing is read or written before the first `poll`. Ids are full lowercase hex; names follow git's
-/// ref-name rules; paths are relative and `/`-separated.
+/// drive; nothing is read or written before the first `poll`. Ids are full lowercase
+/// hex; names follow git's ref-name rules; paths are relative and `/`-separated.
 #[wasm_bindgen]
 pub struct Engine {
     cache: Rc<RefCell<ObjectCache>>,
 }
 
-/// What the last `poll` asked for, so `provide` and `answer` can read the JS answer.
+/// What the last `poll` asked for, so each answer can be checked against it.
 #[derive(Debug, Clone)]
 enum Pending {
     Nothing,
