@@ -157,6 +157,12 @@ describe("commit and read", () => {
     const below = await repo.readFiles({ path: "d" });
     assert.deepEqual(below.map((f) => [f.path, text(f.data)]), [["d/b.md", "b"], ["d/e/c.md", "c"]]);
     assert.equal((await repo.readFiles()).length, 3);
+    // Each file's bytes are its own: keeping or changing one touches no other.
+    assert.ok(below.every((f) => f.data.byteOffset === 0 && f.data.buffer.byteLength === f.data.length));
+    below[0].data[0] = 0x78;
+    assert.equal(text(below[1].data), "c");
+    const empty = await openRepo({ "e.md": "" });
+    assert.equal((await empty.repo.readFile("e.md")).data.length, 0);
   });
 
   test("a warm store commits with one put and one compare-and-swap, reading nothing", async () => {
