@@ -289,7 +289,10 @@ export class Store {
   /** @internal `ref` as a commit id: a full id as it is, otherwise the head of that branch of `repo`. */
   async resolve(repo: string, ref: Ref | undefined): Promise<string> {
     const name = ref ?? this.defaultBranch;
-    return this.parseId(name) ?? this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))));
+    return (
+      this.parseId(name) ??
+      this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))))
+    );
   }
 
   /** A handle on the repo `name` (nothing is read until it is used). */
@@ -345,7 +348,9 @@ export class Store {
     try {
       const o = options(gcOptions, "options");
       const nowMs = ms(o.now, "now");
-      return this.run((e) => e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))));
+      return this.run((e) =>
+        e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
