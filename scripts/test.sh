@@ -65,4 +65,9 @@ failed="$(sum failed fail)"
 step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
 
+step "README's main job, as a user runs it: scripts/demo.sh builds snapgit (host/build.rs builds the component it embeds) and commits, logs, diffs and restores in a fresh store"
+demo_dir="$(mktemp -d)"
+env -u SNAPGIT_COMPONENT -u SNAPGIT_BIN bash scripts/demo.sh "$demo_dir"
+rm -rf "$demo_dir"
+
 printf '\nsnapgit: %s passed, %s failed\n' "$passed" "$failed"
