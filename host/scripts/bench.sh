@@ -6,8 +6,8 @@
 #
 #   bash host/scripts/bench.sh [--release] [bench-host options]
 #
-# The dev profile by default (dependencies at opt-level 2): a release build of wasmtime
-# takes over 10 minutes on 2 cores. --release builds and runs the release profile. Other
+# The dev profile by default (dependencies at opt-level 2, snapgit-core and snapgit-host
+# at 3): a release build of wasmtime takes over 10 minutes on 2 cores. --release builds and runs the release profile. Other
 # arguments go to bench-host (`--help` lists them: --delay-ms, --repeat, --files, ...).
 set -euo pipefail
 
@@ -31,7 +31,11 @@ if [ "$profile" = release ]; then
   cargo build --locked --release -p snapgit-host --features component --bin bench-host
   bench="$target/release/bench-host"
 else
-  cargo build --locked -p snapgit-host --features component --bin bench-host
+  # The workspace's own crates are unoptimized in the dev profile; native core must be
+  # optimized like the component it is compared with, so they are built at opt-level 3.
+  cargo build --locked -p snapgit-host --features component --bin bench-host \
+    --config 'profile.dev.package.snapgit-core.opt-level=3' \
+    --config 'profile.dev.package.snapgit-host.opt-level=3'
   bench="$target/debug/bench-host"
 fi
 

@@ -92,7 +92,12 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn run(args: &Args, bytes: &[u8], path: &str) -> Result<(), BoxError> {
-    let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
+    // host/scripts/bench.sh builds snapgit-core and snapgit-host at opt-level 3 in dev too.
+    let profile = if cfg!(debug_assertions) {
+        "dev (debug assertions on)"
+    } else {
+        "release"
+    };
     println!("snapgit host benchmark, {profile} profile");
     println!("component: {path} ({} KiB)", bytes.len() / 1024);
     let scratch = Scratch::new()?;
