@@ -226,3 +226,36 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_calls_than_instance_slots_wait_for_a_slot() {
+    let config = Config {
+        limits: Limits {
+            concurrent_calls: 2,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let runtime = Arc::new(runtime(config));
+    let io = store_with_repo(&runtime).await;
+    // Eight writers at once on two slots, each in a call that also waits on storage.
+    let writers = (0..8).map(|n| {
+        let (runtime, io) = (runtime.clone(), io.clone());
+        tokio::spawn(async move {
+            runtime
+                .commit(
+                    &io,
+                    &commit_of(&format!("writer-{n}.md"), format!("{n}\n").into_bytes()),
+                )
+                .await
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.unwrap().unwrap();
+    }
+    let files = runtime
+        .list_tree(&io, &runtime.read_head(&io, "agent", "main").await.unwrap(), "", true)
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 8, "{files:?}");
+}
