@@ -11,6 +11,8 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { workload } from "./workload.mjs";
+
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const i = args.indexOf(name);
@@ -24,18 +26,7 @@ if (dirs.length !== 2) {
 const COMMITS = option("--commits", 2000);
 const CHANGED = option("--changed", 1);
 const FILES = 1000;
-const EPOCH = 1_700_000_000;
-
-// The workload of bench.mjs.
-const signature = (n) => ({ name: "Agent", email: "agent@example.com", date: EPOCH + n });
-const path = (i) => `d${i % 7}/d${Math.floor(i / 7) % 5}/d${Math.floor(i / 35) % 3}/file-${i}.md`;
-const changed = (n, k) => (n * 37 + k * 101) % FILES;
-const initial = () => Array.from({ length: FILES }, (_, i) => ({ type: "put", path: path(i), content: `# file ${i}\n` }));
-const changesOf = (n, count) =>
-  Array.from({ length: count }, (_, k) => {
-    const i = changed(n, k);
-    return { type: "put", path: path(i), content: `# file ${i}\nturn ${n}\n` };
-  });
+const { signature, initial, changesOf } = workload(FILES);
 
 async function side(dir) {
   const base = pathToFileURL(`${resolve(dir)}/`);

@@ -22,6 +22,7 @@ import { gzipSync } from "node:zlib";
 
 import { MemoryAdapter } from "../dist/adapters/memory.js";
 import { Store } from "../dist/node.js";
+import { workload as workloadOf } from "./workload.mjs";
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -32,7 +33,6 @@ const FILES = option("--files", 1000);
 const WARMUP = option("--warmup", 200);
 const COMMITS = option("--commits", 200);
 const JSON_OUT = args.includes("--json");
-const EPOCH = 1_700_000_000;
 const LATENCY_MS = 20;
 
 const log = (...line) => JSON_OUT || console.log(...line);
@@ -41,15 +41,7 @@ const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
 
 // The workload of tests/src/bin/bench_native_commit.rs, to the byte.
-const signature = (n) => ({ name: "Agent", email: "agent@example.com", date: EPOCH + n });
-const path = (i) => `d${i % 7}/d${Math.floor(i / 7) % 5}/d${Math.floor(i / 35) % 3}/file-${i}.md`;
-const changed = (n, k) => (n * 37 + k * 101) % FILES;
-const initial = () => Array.from({ length: FILES }, (_, i) => ({ type: "put", path: path(i), content: `# file ${i}\n` }));
-const changesOf = (n, count) =>
-  Array.from({ length: count }, (_, k) => {
-    const i = changed(n, k);
-    return { type: "put", path: path(i), content: `# file ${i}\nturn ${n}\n` };
-  });
+const { signature, path, initial, changesOf } = workloadOf(FILES);
 
 async function seeded(adapter) {
   const store = await Store.open({ adapter });
