@@ -7,20 +7,11 @@ use bstr::ByteSlice;
 use snapgit_core::{HashKind, ObjectCache, ObjectId, read};
 use snapgit_host::{
     driver,
-    runtime::{Change, CommitOutput, CommitRequest, Config, ConflictPolicy, Io, Mode, Put, Runtime, Signature},
+    runtime::{Change, CommitOutput, CommitRequest, Config, Io, Mode, Put, Runtime},
     storage::{Storage, memory::MemoryStorage, metered::Metered},
 };
 
-use crate::runtime;
-
-fn signature() -> Signature {
-    Signature {
-        name: "Agent".into(),
-        email: "agent@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 0,
-    }
-}
+use crate::{commit_request, runtime, signature};
 
 fn put(path: &str, data: &str) -> Change {
     Change::Put(Put {
@@ -31,22 +22,7 @@ fn put(path: &str, data: &str) -> Change {
 }
 
 fn commit_of(changes: Vec<Change>, message: &str) -> CommitRequest {
-    CommitRequest {
-        repo: "agent".into(),
-        branch: "main".into(),
-        changes,
-        author: signature(),
-        committer: signature(),
-        message: message.into(),
-        allow_empty: false,
-        line_stats: true,
-        expected_head: None,
-        on_conflict: ConflictPolicy::Fail,
-        max_attempts: 10,
-        lock_ttl_ms: None,
-        max_file_bytes: None,
-        exclude: Vec::new(),
-    }
+    commit_request(changes, signature(), message)
 }
 
 /// The files of the first commit: 60 files in three levels of folders.

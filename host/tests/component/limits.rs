@@ -4,42 +4,19 @@ use std::{sync::Arc, time::Duration};
 
 use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
 use snapgit_host::{
-    runtime::{Change, CommitRequest, Config, ConflictPolicy, Error, Io, Limits, Mode, Put, Signature},
+    runtime::{Change, CommitRequest, Config, Error, Io, Limits, Mode, Put},
     storage::{self, Object, Storage, memory::MemoryStorage},
 };
 
-use crate::runtime;
-
-fn signature() -> Signature {
-    Signature {
-        name: "Agent".into(),
-        email: "agent@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 0,
-    }
-}
+use crate::{commit_request, runtime, signature};
 
 fn commit_of(path: &str, data: Vec<u8>) -> CommitRequest {
-    CommitRequest {
-        repo: "agent".into(),
-        branch: "main".into(),
-        changes: vec![Change::Put(Put {
-            path: path.into(),
-            data,
-            mode: Mode::Regular,
-        })],
-        author: signature(),
-        committer: signature(),
-        message: "big".into(),
-        allow_empty: false,
-        line_stats: true,
-        expected_head: None,
-        on_conflict: ConflictPolicy::Fail,
-        max_attempts: 10,
-        lock_ttl_ms: None,
-        max_file_bytes: None,
-        exclude: Vec::new(),
-    }
+    let put = Change::Put(Put {
+        path: path.into(),
+        data,
+        mode: Mode::Regular,
+    });
+    commit_request(vec![put], signature(), "big")
 }
 
 /// Bytes that do not compress: deflate and hashing get real work.

@@ -13,7 +13,7 @@ mod scenarios;
 
 use std::{path::PathBuf, sync::OnceLock};
 
-use snapgit_host::runtime::{Config, Runtime};
+use snapgit_host::runtime::{Change, CommitRequest, Config, ConflictPolicy, Runtime, Signature};
 
 /// The component's bytes.
 pub fn component() -> &'static [u8] {
@@ -40,4 +40,34 @@ pub fn component() -> &'static [u8] {
 /// A runtime with default limits, compiled once per test binary into a shared cache.
 pub fn runtime(config: Config) -> Runtime {
     Runtime::new(component(), config).unwrap()
+}
+
+/// The agent every scenario commits as.
+pub fn signature() -> Signature {
+    Signature {
+        name: "Agent".into(),
+        email: "agent@example.com".into(),
+        time: 1_700_000_000,
+        offset_minutes: 0,
+    }
+}
+
+/// A commit of `changes` to `agent`'s `main`, with core's defaults.
+pub fn commit_request(changes: Vec<Change>, author: Signature, message: &str) -> CommitRequest {
+    CommitRequest {
+        repo: "agent".into(),
+        branch: "main".into(),
+        changes,
+        committer: author.clone(),
+        author,
+        message: message.into(),
+        allow_empty: false,
+        line_stats: true,
+        expected_head: None,
+        on_conflict: ConflictPolicy::Fail,
+        max_attempts: 10,
+        lock_ttl_ms: None,
+        max_file_bytes: None,
+        exclude: Vec::new(),
+    }
 }

@@ -14,13 +14,13 @@ use snapgit_core::{
 use snapgit_host::{
     driver,
     runtime::{
-        Change, ChangeKind, CommitRequest, Config, ConflictPolicy, DiffRequest, FileChange, Io, LogRequest, Mode,
-        PruneRequest, Put, Rename, RestoreRequest, Signature,
+        Change, ChangeKind, Config, DiffRequest, FileChange, Io, LogRequest, Mode, PruneRequest, Put, Rename,
+        RestoreRequest, Signature,
     },
     storage::{Storage, memory::MemoryStorage},
 };
 
-use crate::runtime;
+use crate::{commit_request, runtime};
 
 /// A file change as both sides can say it.
 #[derive(Debug, PartialEq, Eq)]
@@ -163,25 +163,6 @@ impl Native {
         let request = repo::CommitRequest::new("agent", "main", changes, author, message);
         let op = repo::Commit::new(&self.cache, request).unwrap();
         self.run(op).await.unwrap()
-    }
-}
-
-fn commit_request(changes: Vec<Change>, author: Signature, message: &str) -> CommitRequest {
-    CommitRequest {
-        repo: "agent".into(),
-        branch: "main".into(),
-        changes,
-        committer: author.clone(),
-        author,
-        message: message.into(),
-        allow_empty: false,
-        line_stats: true,
-        expected_head: None,
-        on_conflict: ConflictPolicy::Fail,
-        max_attempts: 10,
-        lock_ttl_ms: None,
-        max_file_bytes: None,
-        exclude: Vec::new(),
     }
 }
 
