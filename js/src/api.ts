@@ -8,7 +8,7 @@
 
 import { Engine } from "../pkg/snapgit_wasm.js";
 import type { StorageAdapter } from "./adapter.js";
-import { type DriverOptions, type EngineOp, drive, engine } from "./driver.js";
+import { type DriverOptions, type EngineOp, type RunControl, drive, engine } from "./driver.js";
 import { invalidArgument } from "./errors.js";
 import { pack } from "./pack.js";
 import type {
@@ -24,6 +24,7 @@ import type {
   FileWithPath,
   Files,
   Footprint,
+  GcProgress,
   GcResult,
   LogPage,
   Policy,
@@ -64,8 +65,26 @@ export interface OpenOptions {
   backoffMaxMs?: number;
 }
 
+/** What every operation that reads or writes storage accepts. */
+export interface RunOptions {
+  /**
+   * Cancels the operation: the signal is checked before each storage round and wakes a
+   * backoff wait, and the promise rejects with its `reason` (an `AbortError`
+   * `DOMException` by default). Storage calls already sent are not recalled: a commit
+   * aborted after writing objects leaves them for {@link Store.gc}, and one whose
+   * compare-and-swap was sent has landed or not as storage decided.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Store.footprint}. */
+export interface FootprintOptions extends RunOptions {
+  /** Called after each step with how far the survey has come. */
+  onProgress?: (progress: GcProgress) => void;
+}
+
 /** Options of {@link Repo.commit}. */
-export interface CommitOptions {
+export interface CommitOptions extends RunOptions {
   /** The branch to commit to; it must exist. Default: the store's default branch. */
   branch?: string;
   /** Changes: puts (with an optional mode), deletes and renames. */
@@ -97,7 +116,7 @@ export interface CommitOptions {
 }
 
 /** Options of {@link Repo.restore}. */
-export interface RestoreOptions {
+export interface RestoreOptions extends RunOptions {
   /** The branch to restore on. Default: the store's default branch. */
   branch?: string;
   /** The commit whose content comes back. */
@@ -115,7 +134,7 @@ export interface RestoreOptions {
 }
 
 /** Options of {@link Repo.log}. */
-export interface LogOptions {
+export interface LogOptions extends RunOptions {
   /** Where the walk starts. Default: the store's default branch. */
   ref?: Ref;
   /** Only commits that changed this file or folder. */
@@ -132,7 +151,7 @@ export interface LogOptions {
 }
 
 /** Options of {@link Repo.diff}. */
-export interface DiffOptions {
+export interface DiffOptions extends RunOptions {
   /** The old side. Default: the first parent of `to`. */
   from?: Ref;
   /** The new side. Default: the store's default branch. */
@@ -150,7 +169,7 @@ export interface DiffOptions {
 }
 
 /** Options of {@link Repo.prune}. */
-export interface PruneOptions {
+export interface PruneOptions extends RunOptions {
   branch?: string;
   /** Keep this many commits, counting the head. */
   keepLast?: number;
@@ -164,7 +183,9 @@ export interface PruneOptions {
 }
 
 /** Options of {@link Store.gc}. */
-export interface GcOptions {
+export interface GcOptions extends RunOptions {
+  /** Called after each step with how far the GC has come. */
+  onProgress?: (progress: GcProgress) => void;
   /**
    * Unreachable objects younger than this are kept, in ms (default one hour). It must
    * exceed the longest time a writer takes from its first write to its ref update.
@@ -182,6 +203,24 @@ function options<T extends object>(value: T | undefined, name: string): Partial<
   if (value === undefined) return {};
   if (value === null || typeof value !== "object") throw invalidArgument(name, "an object", value);
   return value;
+}
+
+/** The run controls of `o`, checked: `signal` must be an `AbortSignal`, `onProgress` a function. */
+function control(o: { signal?: unknown; onProgress?: unknown }): RunControl {
+  const { signal, onProgress } = o;
+  if (
+    signal !== undefined &&
+    (signal === null ||
+      typeof signal !== "object" ||
+      typeof (signal as AbortSignal).aborted !== "boolean" ||
+      typeof (signal as AbortSignal).addEventListener !== "function")
+  ) {
+    throw invalidArgument("signal", "an AbortSignal", signal);
+  }
+  if (onProgress !== undefined && typeof onProgress !== "function") {
+    throw invalidArgument("onProgress", "a function", onProgress);
+  }
+  return { signal: signal as AbortSignal | undefined, onProgress: onProgress as RunControl["onProgress"] };
 }
 
 function ms(value: Date | number | undefined, name: string): number {
@@ -270,14 +309,14 @@ export class Store {
   }
 
   /** @internal Run one engine operation to completion. */
-  run<T>(make: (engine: Engine) => EngineOp): Promise<T> {
+  run<T>(make: (engine: Engine) => EngineOp, runControl?: RunControl): Promise<T> {
     let op: EngineOp;
     try {
       op = engine(() => make(this.#engine));
     } catch (error) {
       return Promise.reject(error);
     }
-    return drive<T>(op, this.#adapter, this.#driver);
+    return drive<T>(op, this.#adapter, this.#driver, runControl);
   }
 
   /** @internal `text` as a full commit id, or `undefined` if it is not one (then it names a branch). */
@@ -287,11 +326,11 @@ export class Store {
   }
 
   /** @internal `ref` as a commit id: a full id as it is, otherwise the head of that branch of `repo`. */
-  async resolve(repo: string, ref: Ref | undefined): Promise<string> {
+  async resolve(repo: string, ref: Ref | undefined, runControl?: RunControl): Promise<string> {
     const name = ref ?? this.defaultBranch;
     return (
       this.parseId(name) ??
-      this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))))
+      this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))), runControl)
     );
   }
 
@@ -348,8 +387,10 @@ export class Store {
     try {
       const o = options(gcOptions, "options");
       const nowMs = ms(o.now, "now");
-      return this.run((e) =>
-        e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
+      const run = control(o);
+      return this.run(
+        (e) => e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
+        run,
       );
     } catch (error) {
       return Promise.reject(error);
@@ -357,8 +398,13 @@ export class Store {
   }
 
   /** The store's size: every object, what each repo reaches, what is unreachable. */
-  footprint(): Promise<Footprint> {
-    return this.run((e) => e.footprint());
+  footprint(footprintOptions?: FootprintOptions): Promise<Footprint> {
+    try {
+      const run = control(options(footprintOptions, "options"));
+      return this.run((e) => e.footprint(), run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** The number of objects in the cache. */
@@ -405,22 +451,25 @@ export class Repo {
     const o = options(commitOptions, "options");
     const policy = o.policy ?? this.#policy;
     const branch = this.#branch(o.branch);
-    return this.#store.run((e) =>
-      e.commit(
-        pack((p) => {
-          p.str(this.name, "repo").str(branch, "branch").str(o.message, "message").signature(o.author, "author");
-          if (o.committer === undefined || o.committer === null) p.u8(0);
-          else p.u8(1).signature(o.committer, "committer");
-          p.changes(o.changes, o.files)
-            .flag(o.allowEmpty, "allowEmpty")
-            .flag(o.lineStats, "lineStats")
-            .optStr(o.expectedHead, "expectedHead")
-            .conflict(o.onConflict)
-            .optU32(o.maxAttempts, "maxAttempts")
-            .optCount(o.lockTtlMs, "lockTtlMs")
-            .policy(policy);
-        }),
-      ),
+    const run = control(o);
+    return this.#store.run(
+      (e) =>
+        e.commit(
+          pack((p) => {
+            p.str(this.name, "repo").str(branch, "branch").str(o.message, "message").signature(o.author, "author");
+            if (o.committer === undefined || o.committer === null) p.u8(0);
+            else p.u8(1).signature(o.committer, "committer");
+            p.changes(o.changes, o.files)
+              .flag(o.allowEmpty, "allowEmpty")
+              .flag(o.lineStats, "lineStats")
+              .optStr(o.expectedHead, "expectedHead")
+              .conflict(o.onConflict)
+              .optU32(o.maxAttempts, "maxAttempts")
+              .optCount(o.lockTtlMs, "lockTtlMs")
+              .policy(policy);
+          }),
+        ),
+      run,
     );
   }
 
@@ -431,23 +480,26 @@ export class Repo {
   async restore(restoreOptions: RestoreOptions): Promise<CommitResult> {
     const o = options(restoreOptions, "options");
     if (o.from === undefined) throw invalidArgument("from", "a branch name or commit id", o.from);
-    const target = await this.#store.resolve(this.name, o.from);
-    return this.#store.run((e) =>
-      e.restore(
-        pack((p) =>
-          p
-            .str(this.name, "repo")
-            .str(this.#branch(o.branch), "branch")
-            .str(target, "target")
-            .optStr(o.path, "path")
-            .signature(o.author, "author")
-            .optStr(o.message, "message")
-            .flag(o.lineStats, "lineStats")
-            .optStr(o.expectedHead, "expectedHead")
-            .optU32(o.maxAttempts, "maxAttempts")
-            .optCount(o.lockTtlMs, "lockTtlMs"),
+    const run = control(o);
+    const target = await this.#store.resolve(this.name, o.from, run);
+    return this.#store.run(
+      (e) =>
+        e.restore(
+          pack((p) =>
+            p
+              .str(this.name, "repo")
+              .str(this.#branch(o.branch), "branch")
+              .str(target, "target")
+              .optStr(o.path, "path")
+              .signature(o.author, "author")
+              .optStr(o.message, "message")
+              .flag(o.lineStats, "lineStats")
+              .optStr(o.expectedHead, "expectedHead")
+              .optU32(o.maxAttempts, "maxAttempts")
+              .optCount(o.lockTtlMs, "lockTtlMs"),
+          ),
         ),
-      ),
+      run,
     );
   }
 
@@ -476,10 +528,11 @@ export class Repo {
   }
 
   /** Every file below `path` (default: all) with its content. */
-  async readFiles(readOptions?: { ref?: Ref; path?: string }): Promise<FileWithPath[]> {
+  async readFiles(readOptions?: { ref?: Ref; path?: string } & RunOptions): Promise<FileWithPath[]> {
     const o = options(readOptions, "options");
-    const commit = await this.#store.resolve(this.name, o.ref);
-    return this.#store.run((e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))));
+    const run = control(o);
+    const commit = await this.#store.resolve(this.name, o.ref, run);
+    return this.#store.run((e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))), run);
   }
 
   /** A commit's metadata. */
@@ -494,21 +547,25 @@ export class Repo {
    */
   async log(logOptions?: LogOptions): Promise<LogPage & { start: string }> {
     const o = options(logOptions, "options");
-    const start = await this.#store.resolve(this.name, o.ref);
-    const page = await this.#store.run<{ commits: RawCommitInfo[]; next: string | null }>((e) =>
-      e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
+    const run = control(o);
+    const start = await this.#store.resolve(this.name, o.ref, run);
+    const page = await this.#store.run<{ commits: RawCommitInfo[]; next: string | null }>(
+      (e) => e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
+      run,
     );
     return { commits: page.commits.map(dated), next: page.next, start };
   }
 
   /** A page of one file's history: the commits that changed it, each with its change and line counts. */
-  async fileLog(logOptions: Omit<LogOptions, "path" | "allParents"> & { path: string }): Promise<
-    FileLogPage & { start: string }
-  > {
+  async fileLog(
+    logOptions: Omit<LogOptions, "path" | "allParents"> & { path: string },
+  ): Promise<FileLogPage & { start: string }> {
     const o = options(logOptions, "options");
-    const start = await this.#store.resolve(this.name, o.ref);
-    const page = await this.#store.run<FileLogPage & { commits: { commit: RawCommitInfo }[] }>((e) =>
-      e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
+    const run = control(o);
+    const start = await this.#store.resolve(this.name, o.ref, run);
+    const page = await this.#store.run<FileLogPage & { commits: { commit: RawCommitInfo }[] }>(
+      (e) => e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
+      run,
     );
     for (const c of page.commits) dated(c.commit);
     return { ...page, start };
@@ -517,21 +574,24 @@ export class Repo {
   /** The difference between two commits: kinds, renames, and on request line counts and a patch. */
   async diff(diffOptions?: DiffOptions): Promise<DiffResult> {
     const o = options(diffOptions, "options");
-    const to = await this.#store.resolve(this.name, o.to);
-    const from = o.from === undefined ? undefined : await this.#store.resolve(this.name, o.from);
-    return this.#store.run((e) =>
-      e.diff(
-        pack((p) =>
-          p
-            .optStr(from, "from")
-            .str(to, "to")
-            .optStr(o.path, "path")
-            .flag(o.renames, "renames")
-            .flag(o.lineStats, "lineStats")
-            .flag(o.patch, "patch")
-            .flag(o.binaryPatch, "binaryPatch"),
+    const run = control(o);
+    const to = await this.#store.resolve(this.name, o.to, run);
+    const from = o.from === undefined ? undefined : await this.#store.resolve(this.name, o.from, run);
+    return this.#store.run(
+      (e) =>
+        e.diff(
+          pack((p) =>
+            p
+              .optStr(from, "from")
+              .str(to, "to")
+              .optStr(o.path, "path")
+              .flag(o.renames, "renames")
+              .flag(o.lineStats, "lineStats")
+              .flag(o.patch, "patch")
+              .flag(o.binaryPatch, "binaryPatch"),
+          ),
         ),
-      ),
+      run,
     );
   }
 
@@ -564,9 +624,7 @@ export class Repo {
 
   /** Delete a branch. Returns the refs removed. */
   deleteBranch(name: string): Promise<string[]> {
-    return this.#store.run((e) =>
-      e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))),
-    );
+    return this.#store.run((e) => e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))));
   }
 
   /**
@@ -578,19 +636,22 @@ export class Repo {
     try {
       const o = options(pruneOptions, "options");
       const nowMs = ms(o.now, "now");
-      return this.#store.run((e) =>
-        e.prune(
-          pack((p) =>
-            p
-              .str(this.name, "repo")
-              .str(this.#branch(o.branch), "branch")
-              .optCount(o.keepLast, "keepLast")
-              .optCount(o.keepWithinMs, "keepWithinMs")
-              .time(nowMs, "nowMs")
-              .optU32(o.maxAttempts, "maxAttempts")
-              .flag(o.countDropped, "countDropped"),
+      const run = control(o);
+      return this.#store.run(
+        (e) =>
+          e.prune(
+            pack((p) =>
+              p
+                .str(this.name, "repo")
+                .str(this.#branch(o.branch), "branch")
+                .optCount(o.keepLast, "keepLast")
+                .optCount(o.keepWithinMs, "keepWithinMs")
+                .time(nowMs, "nowMs")
+                .optU32(o.maxAttempts, "maxAttempts")
+                .flag(o.countDropped, "countDropped"),
+            ),
           ),
-        ),
+        run,
       );
     } catch (error) {
       return Promise.reject(error);

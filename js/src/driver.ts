@@ -9,6 +9,7 @@
 import type { StorageAdapter } from "./adapter.js";
 import { SnapgitError, fromEngine } from "./errors.js";
 import { pack } from "./pack.js";
+import type { GcProgress } from "./types.js";
 
 /** A running engine operation (the WebAssembly `Op`). */
 export interface EngineOp {
@@ -30,6 +31,8 @@ export interface EngineOp {
   answerLock(token?: string): void;
   /** Answer a `put`, `delete` or `unlock` step that was carried out. */
   answer(): void;
+  /** How far the operation has come, as JSON text; `undefined` if it does not report progress. */
+  progress(): string | undefined;
   free(): void;
 }
 
@@ -53,6 +56,19 @@ export interface DriverOptions {
   backoffBaseMs: number;
   /** The largest backoff window, in milliseconds. */
   backoffMaxMs: number;
+}
+
+/** What one run of an operation takes besides its request. */
+export interface RunControl {
+  /** Cancels the run: checked before each storage round and during backoff. */
+  signal?: AbortSignal;
+  /** Called after each step of an operation that reports progress (GC, footprint). */
+  onProgress?: (progress: GcProgress) => void;
+}
+
+/** Why `signal` aborted: its reason, or an `AbortError` where the runtime gives none. */
+export function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
 }
 
 /** Call into the engine, turning its errors into `SnapgitError`s. */
@@ -112,14 +128,29 @@ function putObjects(keys: string[], ends: number[], bytes: Uint8Array): { key: s
   return objects;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Wait `ms`, or reject with `signal`'s reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
+    }
+    const aborted = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", aborted);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", aborted, { once: true });
+  });
 }
 
 /** Equal jitter: half of base x 2^(n-1) (capped), plus a random part of the other half. */
-function backoff(options: DriverOptions, n: number): Promise<void> {
+function backoff(options: DriverOptions, n: number, signal: AbortSignal | undefined): Promise<void> {
   const window = Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** Math.min(n - 1, 30));
-  return sleep(window / 2 + (Math.random() * window) / 2);
+  return sleep(window / 2 + (Math.random() * window) / 2, signal);
 }
 
 function noLocks(method: "acquire" | "release"): never {
@@ -225,14 +256,30 @@ async function getAll(adapter: StorageAdapter, keys: string[], limit: number): P
 
 /**
  * Run `op` to completion against `adapter` and return its result. The operation is
- * freed whatever happens.
+ * freed whatever happens. With `control.signal`, an abort stops the run before its next
+ * storage round (or backoff) and rejects with the signal's reason; `control.onProgress`
+ * hears how far the operation has come after each of its steps.
  */
-export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: DriverOptions): Promise<T> {
+export async function drive<T>(
+  op: EngineOp,
+  adapter: StorageAdapter,
+  options: DriverOptions,
+  control: RunControl = {},
+): Promise<T> {
+  const { signal, onProgress } = control;
   let lost = 0;
   let busy = 0;
+  // The lock this run holds, released (best effort) if the run ends before the engine
+  // releases it: an abort or a failure must not leave it to its TTL.
+  let held: { name: string; token: string } | undefined;
   try {
     for (;;) {
       const step = JSON.parse(engine(() => op.poll())) as Step;
+      if (onProgress) {
+        const progress = op.progress();
+        if (progress !== undefined) onProgress(JSON.parse(progress) as GcProgress);
+      }
+      if (step.type !== "done" && signal?.aborted) throw abortReason(signal);
       // Adapter calls are awaited in place (not through `storage`): a warm commit is a
       // few steps, and each extra async frame costs a turn of the microtask queue.
       switch (step.type) {
@@ -280,7 +327,7 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           } else if (r?.won === false) {
             const current = refState(r.current);
             engine(() => op.answerLost(current?.value, current?.version));
-            await backoff(options, ++lost);
+            await backoff(options, ++lost, signal);
           } else {
             throw badAnswer("a compare-and-swap result must be { won: boolean, ... }", result);
           }
@@ -301,8 +348,9 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
           const token = await storage("acquire", () => acquire(step.name, step.ttlMs));
           if (token === null || token === undefined) {
             engine(() => op.answerLock(undefined));
-            await backoff(options, ++busy);
+            await backoff(options, ++busy, signal);
           } else if (typeof token === "string") {
+            held = { name: step.name, token };
             engine(() => op.answerLock(token));
           } else {
             throw badAnswer("a lock must answer a string token or null", token);
@@ -312,13 +360,25 @@ export async function drive<T>(op: EngineOp, adapter: StorageAdapter, options: D
         case "unlock": {
           const release = adapter.release?.bind(adapter) ?? noLocks("release");
           await storage("release", () => release(step.name, step.token));
+          held = undefined;
           engine(() => op.answer());
           break;
         }
         default:
-          throw new SnapgitError("MISUSE", `the engine asked for an unknown step: ${String((step as { type: unknown }).type)}`);
+          throw new SnapgitError(
+            "MISUSE",
+            `the engine asked for an unknown step: ${String((step as { type: unknown }).type)}`,
+          );
       }
     }
+  } catch (error) {
+    if (held) {
+      const { name, token } = held;
+      await Promise.resolve()
+        .then(() => adapter.release?.(name, token))
+        .catch(() => undefined);
+    }
+    throw error;
   } finally {
     op.free();
   }

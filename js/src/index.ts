@@ -28,6 +28,8 @@ export type {
   DiffOptions,
   PruneOptions,
   GcOptions,
+  FootprintOptions,
+  RunOptions,
 } from "./api.js";
 export { SnapgitError } from "./errors.js";
 export type { ErrorCode, ErrorDetails } from "./errors.js";

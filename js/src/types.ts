@@ -228,6 +228,33 @@ export interface Footprint {
   otherKeys: Usage;
 }
 
+/**
+ * How far a GC or footprint has come, reported to `onProgress` after each step. The
+ * phases run in this order: `listRefs`, `readRefs`, `mark` (walking commits and trees
+ * from every ref), `listObjects`, `sweep` (GC only: deleting), then `done`.
+ */
+export interface GcProgress {
+  phase: "listRefs" | "readRefs" | "mark" | "listObjects" | "sweep" | "done";
+  /** Refs listed. */
+  refsListed: number;
+  /** Refs read so far. */
+  refsRead: number;
+  /** Objects found reachable so far (commits, trees and blobs). */
+  reachable: number;
+  /** Rounds of object reads so far. */
+  rounds: number;
+  /** Object keys listed. */
+  objectsListed: number;
+  /** Listed objects the sweep has looked at so far. */
+  examined: number;
+  /** Objects deleted so far. */
+  deleted: number;
+  /** Stored bytes deleted so far. */
+  deletedBytes: number;
+  /** Unreachable objects kept so far because they are younger than the grace period. */
+  young: number;
+}
+
 /** What a GC did. */
 export interface GcResult {
   refs: number;

@@ -100,11 +100,15 @@ trait Erased {
     fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled>;
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()>;
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()>;
+    /// How far the operation has come, as JSON text, if it reports that.
+    fn progress(&self) -> Option<String>;
 }
 
 struct Driven<O: Operation> {
     op: O,
     output: fn(O::Output) -> Output,
+    /// How the operation reports its progress, for the ones that do (GC and footprint).
+    progress: Option<fn(&O) -> gc::Progress>,
 }
 
 impl<O: Operation> Erased for Driven<O>
@@ -135,6 +139,10 @@ where
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()> {
         core(self.op.answer(cache, answer))
+    }
+
+    fn progress(&self) -> Option<String> {
+        self.progress.map(|of| convert::progress(&of(&self.op)))
     }
 }
 
@@ -261,6 +269,13 @@ impl Op {
         std::mem::take(&mut self.bytes)
     }
 
+    /// How far the operation has come, as JSON text: `{ phase, refsListed, refsRead,
+    /// reachable, rounds, objectsListed, examined, deleted, deletedBytes, young }` for
+    /// `gc` and `footprint`, `undefined` for the operations that do not report progress.
+    pub fn progress(&self) -> Option<String> {
+        self.inner.progress()
+    }
+
     /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's
     /// object length in `lens`, in the order asked (negative for an absent object).
     pub fn provide(&mut self, bytes: &[u8], lens: &[f64]) -> Result<(), JsValue> {
@@ -381,8 +396,20 @@ impl Engine {
     where
         O::Error: ToJs,
     {
+        self.op_with_progress(op, output, None)
+    }
+
+    fn op_with_progress<O: Operation + 'static>(
+        &self,
+        op: O,
+        output: fn(O::Output) -> Output,
+        progress: Option<fn(&O) -> gc::Progress>,
+    ) -> Op
+    where
+        O::Error: ToJs,
+    {
         Op {
-            inner: Box::new(Driven { op, output }),
+            inner: Box::new(Driven { op, output, progress }),
             cache: self.cache.clone(),
             pending: Pending::Nothing,
             bytes: Vec::new(),
@@ -660,7 +687,7 @@ impl Engine {
     /// Survey the store's size. Done with `{ objects, repos, otherRefs, unreachable, otherKeys }`.
     pub fn footprint(&self) -> Op {
         let op = gc::Footprint::new(&self.cache.borrow());
-        self.op(op, convert::footprint)
+        self.op_with_progress(op, convert::footprint, Some(gc::Footprint::progress))
     }
 
     /// Garbage-collect the store. `request` packed: `nowMs, graceMs?, batch?`. Done with
@@ -672,7 +699,7 @@ impl Engine {
         set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
         r.finish()?;
         let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
-        Ok(self.op(op, convert::collected))
+        Ok(self.op_with_progress(op, convert::collected, Some(gc::Collect::progress)))
     }
 }
 

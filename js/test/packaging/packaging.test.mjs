@@ -407,7 +407,7 @@ describe("README examples, run as written", () => {
   test("every example is run here", () => {
     assert.deepEqual(
       [...examples.keys()].sort(),
-      ["browser", "concurrency", "deno", "errors", "node", "node-cjs", "node-git", "slim", "worker"],
+      ["browser", "concurrency", "deno", "errors", "node", "node-cjs", "node-git", "progress", "slim", "worker"],
     );
   });
 
@@ -447,6 +447,13 @@ describe("README examples, run as written", () => {
     const dir = await nodeProject();
     await example("errors", dir, "readme-errors.mjs");
     assert.equal(await run(process.execPath, ["readme-errors.mjs"], { cwd: dir }), "INVALID_INPUT ../escape.md\n");
+  });
+
+  test("progress", async () => {
+    const dir = await nodeProject();
+    await example("progress", dir, "readme-progress.mjs");
+    const out = await run(process.execPath, ["readme-progress.mjs"], { cwd: dir });
+    assert.equal(out, "listRefs > readRefs > listObjects > done 0\nAbortError\n");
   });
 
   test("concurrency", async () => {

@@ -417,3 +417,39 @@ pub fn collected(out: gc::Collected) -> Output {
 pub fn core<T, E: ToJs>(result: Result<T, E>) -> JsResult<T> {
     result.map_err(|e| error::to_js(&e))
 }
+
+/// How far a GC or footprint has come.
+pub fn progress(progress: &gc::Progress) -> String {
+    let phase = match progress.phase {
+        gc::Phase::ListRefs => "listRefs",
+        gc::Phase::ReadRefs => "readRefs",
+        gc::Phase::Mark => "mark",
+        gc::Phase::ListObjects => "listObjects",
+        gc::Phase::Sweep => "sweep",
+        _ => "done",
+    };
+    let mut json = Json::with_capacity(224);
+    json.open()
+        .field("phase")
+        .string(phase)
+        .field("refsListed")
+        .number(progress.refs_listed as u64)
+        .field("refsRead")
+        .number(progress.refs_read as u64)
+        .field("reachable")
+        .number(progress.reachable)
+        .field("rounds")
+        .number(u64::from(progress.rounds))
+        .field("objectsListed")
+        .number(progress.objects_listed)
+        .field("examined")
+        .number(progress.examined)
+        .field("deleted")
+        .number(progress.deleted)
+        .field("deletedBytes")
+        .number(progress.deleted_bytes)
+        .field("young")
+        .number(progress.young)
+        .close();
+    json.into_string()
+}
