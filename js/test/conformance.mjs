@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import { deflateSync } from "node:zlib";
 
-import { StorageError } from "../dist/adapter.js";
+import { StorageError } from "../dist/node.js";
 
 const encoder = new TextEncoder();
 
