@@ -9,10 +9,19 @@
 # by Node, under the target folder; Debian's binaryen 108 breaks modules with two tables:
 # it exports the function table in place of wasm-bindgen's externref table).
 # Prints the .wasm size raw and gzipped, and fails above the hard limit of 250 KB gzipped.
+#
+# For size experiments, two settings build a variant elsewhere without touching js/pkg:
+# SNAPGIT_WASM_OUT (the output folder) and SNAPGIT_WASM_CARGO_FLAGS (more `cargo build`
+# arguments); RUSTFLAGS and CARGO_TARGET_DIR reach cargo as usual. For example, std
+# rebuilt for size (unstable flags, hence RUSTC_BOOTSTRAP; needs `rustup component add
+# rust-src`):
+#   SNAPGIT_WASM_OUT=/tmp/build-std CARGO_TARGET_DIR=/tmp/build-std-target RUSTC_BOOTSTRAP=1 \
+#     RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
+#     SNAPGIT_WASM_CARGO_FLAGS="-Zbuild-std=std,panic_abort" bash scripts/build-wasm.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-out=js/pkg
+out="${SNAPGIT_WASM_OUT:-js/pkg}"
 hard_limit_gzip=$((250 * 1024))
 binaryen_version=132.0.0
 
@@ -38,7 +47,8 @@ if [ ! -f "$wasm_opt" ]; then
 fi
 
 step "cargo build -p snapgit-wasm (wasm32-unknown-unknown, profile wasm)"
-cargo build -p snapgit-wasm --target wasm32-unknown-unknown --profile wasm --locked
+# shellcheck disable=SC2086 # the extra flags are separate words
+cargo build -p snapgit-wasm --target wasm32-unknown-unknown --profile wasm --locked ${SNAPGIT_WASM_CARGO_FLAGS:-}
 built="$target_dir/wasm32-unknown-unknown/wasm/snapgit_wasm.wasm"
 
 step "wasm-bindgen --target web -> $out"
