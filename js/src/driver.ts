@@ -67,7 +67,7 @@ export interface RunControl {
 }
 
 /** Why `signal` aborted: its reason, or an `AbortError` where the runtime gives none. */
-export function abortReason(signal: AbortSignal): unknown {
+function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("This operation was aborted", "AbortError");
 }
 
