@@ -70,9 +70,10 @@ export interface RunOptions {
   /**
    * Cancels the operation: the signal is checked before each storage round and wakes a
    * backoff wait, and the promise rejects with its `reason` (an `AbortError`
-   * `DOMException` by default). Storage calls already sent are not recalled: a commit
-   * aborted after writing objects leaves them for {@link Store.gc}, and one whose
-   * compare-and-swap was sent has landed or not as storage decided.
+   * `DOMException` by default). A storage call already sent is seen through: a commit,
+   * restore or prune that rejects this way did not move its branch (objects it wrote
+   * stay for {@link Store.gc}), and one whose compare-and-swap won resolves as usual. A
+   * lock the call holds is released.
    */
   signal?: AbortSignal;
 }

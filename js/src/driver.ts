@@ -279,7 +279,9 @@ export async function drive<T>(
         const progress = op.progress();
         if (progress !== undefined) onProgress(JSON.parse(progress) as GcProgress);
       }
-      if (step.type !== "done" && signal?.aborted) throw abortReason(signal);
+      // An abort stops the run before its next storage round, except releasing a lock:
+      // that is cleanup, and after a compare-and-swap won it is all that is left.
+      if (step.type !== "done" && step.type !== "unlock" && signal?.aborted) throw abortReason(signal);
       // Adapter calls are awaited in place (not through `storage`): a warm commit is a
       // few steps, and each extra async frame costs a turn of the microtask queue.
       switch (step.type) {

@@ -170,6 +170,33 @@ describe("cancellation", () => {
     assert.equal(out.attempts, 1);
   });
 
+  test("an abort after a locked commit's compare-and-swap won still releases the lock and returns the commit", async () => {
+    const controller = new AbortController();
+    let armed = false;
+    class AbortAfterCas extends MemoryAdapter {
+      async casRef(key, expected, value) {
+        const result = await super.casRef(key, expected, value);
+        if (armed) controller.abort();
+        return result;
+      }
+    }
+    const adapter = new AbortAfterCas();
+    const store = await Store.open({ adapter });
+    await store.createRepo("r", { author, files: { "m.md": "0\n" } });
+    const repo = store.repo("r");
+    armed = true;
+    const out = await repo.commit({
+      author,
+      message: "m",
+      files: { "m.md": "1\n" },
+      lockTtlMs: 600_000,
+      signal: controller.signal,
+    });
+    assert.equal(out.created, true);
+    assert.equal(await repo.head(), out.commit);
+    assert.equal(adapter.counters.release, 1);
+  });
+
   test("a signal that never aborts changes nothing", async () => {
     const { repo } = await openRepo();
     const { signal } = new AbortController();
