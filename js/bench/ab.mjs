@@ -11,14 +11,10 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
+import { option, positional } from "./args.mjs";
 import { workload } from "./workload.mjs";
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback;
-};
-const dirs = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+const dirs = positional;
 if (dirs.length !== 2) {
   console.error("usage: node bench/ab.mjs <package dir A> <package dir B> [--commits K] [--changed C]");
   process.exit(2);

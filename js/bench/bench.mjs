@@ -24,17 +24,13 @@ import { gzipSync } from "node:zlib";
 
 import { MemoryAdapter } from "../dist/adapters/memory.js";
 import { Store } from "../dist/node.js";
+import { flag, option } from "./args.mjs";
 import { workload as workloadOf } from "./workload.mjs";
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback;
-};
 const FILES = option("--files", 1000);
 const WARMUP = option("--warmup", 200);
 const COMMITS = option("--commits", 200);
-const JSON_OUT = args.includes("--json");
+const JSON_OUT = flag("--json");
 const LATENCY_MS = 20;
 
 const log = (...line) => JSON_OUT || console.log(...line);

@@ -15,13 +15,9 @@
 // Timings are printed, never asserted.
 import { fileURLToPath } from "node:url";
 
+import { option } from "./args.mjs";
 import { workload } from "./workload.mjs";
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : fallback;
-};
 const CHANGED = option("--changed", 1);
 const COMMITS = option("--commits", 1000);
 const FILES = 1000;

@@ -14,10 +14,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 
-const args = process.argv.slice(2);
-const runsAt = args.indexOf("--runs");
-const RUNS = runsAt >= 0 ? Number(args[runsAt + 1]) : 15;
-const dirs = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"));
+import { option, positional } from "./args.mjs";
+
+const RUNS = option("--runs", 15);
+const dirs = positional;
 if (dirs.length !== 2 || !(RUNS > 0)) {
   console.error("usage: node bench/cold-ab.mjs <package dir A> <package dir B> [--runs N]");
   process.exit(2);
