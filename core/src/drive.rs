@@ -27,6 +27,11 @@ pub trait ObjectStore {
     /// Store objects; an object already present is left as it is.
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError>;
 
+    /// The stored bytes at each key, as they are, `None` where absent, in order (files
+    /// that are not loose objects: `HEAD`, `packed-refs`, reflogs, loose refs).
+    fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        Err(unsupported("reading keys", keys.first().map_or("", String::as_str)))
+    }
     /// The value and version of the ref at `key`.
     fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
         Err(unsupported("refs", key))
@@ -139,6 +144,7 @@ fn step_inner<O: Operation>(
             store.put_many(&objects)?;
             Answer::Put
         }
+        Step::Read(keys) => Answer::Read(store.read(&keys)?),
         Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
         Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
         Step::List(prefix) => Answer::List(store.list(&prefix)?),
@@ -190,6 +196,9 @@ struct Stored {
 struct State {
     objects: HashMap<ObjectId, Stored>,
     refs: HashMap<String, (ObjectId, u64, i64)>,
+    /// Keys that are neither objects nor refs written by a compare-and-swap: `HEAD`,
+    /// reflogs, `packed-refs`, files a test puts there.
+    files: HashMap<String, Stored>,
     locks: HashMap<String, (String, i64)>,
     next_version: u64,
 }
@@ -256,6 +265,22 @@ impl MemoryStore {
         self.lock().objects.insert(id, Stored { bytes, modified_ms });
     }
 
+    /// Store `bytes` at `key` as they are: a file of the repository that is not a loose
+    /// object (`HEAD`, a reflog, `packed-refs`, a symbolic ref), stamped with the clock.
+    pub fn insert_file(&self, key: impl Into<String>, bytes: impl Into<Vec<u8>>) {
+        let modified_ms = self.now();
+        let stored = Stored {
+            bytes: bytes.into(),
+            modified_ms,
+        };
+        self.lock().files.insert(key.into(), stored);
+    }
+
+    /// The bytes of a file stored with [`MemoryStore::insert_file`], if still there.
+    pub fn file(&self, key: &str) -> Option<Vec<u8>> {
+        self.lock().files.get(key).map(|s| s.bytes.clone())
+    }
+
     /// Remove an object (for tests that need a missing one).
     pub fn remove(&self, id: &ObjectId) {
         self.lock().objects.remove(id);
@@ -291,6 +316,26 @@ impl ObjectStore for MemoryStore {
         Ok(ids
             .iter()
             .map(|id| state.objects.get(id).map(|s| s.bytes.clone()))
+            .collect())
+    }
+
+    fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.get_rounds.fetch_add(1, Ordering::Relaxed);
+        self.gets.fetch_add(keys.len() as u64, Ordering::Relaxed);
+        let state = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                if let Some(stored) = state.files.get(key) {
+                    return Some(stored.bytes.clone());
+                }
+                if let Some((value, _, _)) = state.refs.get(key) {
+                    return Some(format!("{value}\n").into_bytes());
+                }
+                let (fan, tail) = key.strip_prefix(crate::store::OBJECTS)?.split_once('/')?;
+                let id = crate::id::from_hex(format!("{fan}{tail}").as_bytes())?;
+                state.objects.get(&id).map(|s| s.bytes.clone())
+            })
             .collect())
     }
 
@@ -361,6 +406,11 @@ impl ObjectStore for MemoryStore {
                 size: value.to_string().len() as u64 + 1,
                 modified_ms: *modified_ms,
             }))
+            .chain(state.files.iter().map(|(key, s)| Listed {
+                key: key.clone(),
+                size: s.bytes.len() as u64,
+                modified_ms: s.modified_ms,
+            }))
             .filter(|l| l.key.starts_with(prefix))
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -379,6 +429,7 @@ impl ObjectStore for MemoryStore {
             } else {
                 state.refs.remove(key);
             }
+            state.files.remove(key);
         }
         Ok(())
     }

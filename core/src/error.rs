@@ -39,6 +39,9 @@ pub enum Code {
     Limit,
     /// Storage (or the lock service) failed.
     Storage,
+    /// The store holds something the operation cannot account for (alternates, a shallow
+    /// file, linked worktrees, packs it cannot read yet): it refused, and changed nothing.
+    Unsupported,
     /// The operation was driven out of order.
     Misuse,
 }
@@ -58,6 +61,7 @@ impl Code {
             Code::Policy => "POLICY",
             Code::Limit => "LIMIT",
             Code::Storage => "STORAGE",
+            Code::Unsupported => "UNSUPPORTED",
             Code::Misuse => "MISUSE",
         }
     }
@@ -500,16 +504,42 @@ impl Classify for gc::PruneError {
     }
 }
 
-impl Classify for gc::FootprintError {
+impl Classify for gc::Unsupported {
     fn code(&self) -> Code {
-        use gc::FootprintError as E;
-        shared!(self, E,)
+        Code::Unsupported
     }
 
     fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        vec![("value", Value::Text(&self.key))]
+    }
+}
+
+impl Classify for gc::CorruptRef {
+    fn code(&self) -> Code {
+        Code::Corrupt
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        vec![("value", Value::Text(&self.key))]
+    }
+}
+
+impl Classify for gc::FootprintError {
+    fn code(&self) -> Code {
+        use gc::FootprintError as E;
+        shared!(self, E,
+            E::Unsupported(e) => e.code(),
+            E::CorruptRef(e) => e.code(),
+        )
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use gc::FootprintError as E;
         match self {
-            gc::FootprintError::Object(e) => e.fields(),
-            gc::FootprintError::Storage(_) | gc::FootprintError::Misuse(_) => Vec::new(),
+            E::Object(e) => e.fields(),
+            E::Unsupported(e) => e.fields(),
+            E::CorruptRef(e) => e.fields(),
+            E::Storage(_) | E::Misuse(_) => Vec::new(),
         }
     }
 
@@ -526,6 +556,8 @@ impl Classify for gc::CollectError {
         use gc::CollectError as E;
         shared!(self, E,
             E::InvalidOption { .. } => Code::InvalidInput,
+            E::Unsupported(e) => e.code(),
+            E::CorruptRef(e) => e.code(),
         )
     }
 
@@ -536,6 +568,8 @@ impl Classify for gc::CollectError {
                 vec![("value", Value::Text(value)), ("field", Value::Text(option))]
             }
             E::Object(e) => e.fields(),
+            E::Unsupported(e) => e.fields(),
+            E::CorruptRef(e) => e.fields(),
             E::Storage(_) | E::Misuse(_) => Vec::new(),
         }
     }

@@ -57,12 +57,17 @@ use std::sync::Arc;
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
+mod roots;
+
+use roots::Found;
+pub use roots::{CorruptRef, Unsupported};
+
 use crate::{
     cache::ObjectCache,
     id::{IdMap, IdSet},
     object::{self, NewObject, Object},
     order,
-    step::{self, Answer, CasOutcome, CasRef, Fetch, Listed, Misuse, Operation, RefState, Step, StorageError},
+    step::{Answer, CasOutcome, CasRef, Fetch, Listed, Misuse, Operation, RefState, Step, StorageError},
     store::{self, BranchName, NameError, RepoName},
 };
 
@@ -72,6 +77,10 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 /// How old an unreachable object must be before [`Collect`] deletes it, by default: one
 /// hour, in milliseconds.
 pub const DEFAULT_GRACE_MS: u64 = 60 * 60 * 1000;
+
+/// How old a lock file must be before [`Collect`] removes it, whatever the grace period:
+/// one minute, in milliseconds. A live lock is held for milliseconds.
+pub const STALE_LOCK_MS: u64 = 60 * 1000;
 
 /// How many keys one [`Step::Delete`] of [`Collect`] carries at most, by default (the
 /// most one S3 `DeleteObjects` request takes).
@@ -638,16 +647,19 @@ impl Operation for Prune {
 // Reachability, shared by the footprint report and GC
 // ---------------------------------------------------------------------------------------
 
-/// A walk from roots through commits (every parent) and trees, fetching one level per
-/// round. Blobs are reached by id only.
+/// A walk from roots through tags, commits (every parent) and trees, fetching one level
+/// per round. Blobs are reached by id only, unless a ref names one.
 #[derive(Debug, Default)]
 struct Mark {
     /// Every object found reachable, blobs included.
     reachable: IdSet,
-    /// Commits and trees found but not yet looked into, with the kind they must have.
-    queue: Vec<(ObjectId, Kind)>,
+    /// Objects found but not yet looked into, with the kind they must have (`None`: a
+    /// root, which may be of any kind).
+    queue: Vec<(ObjectId, Option<Kind>)>,
     /// The ids of the `Get` that is out.
-    asked: Vec<(ObjectId, Kind)>,
+    asked: Vec<(ObjectId, Option<Kind>)>,
+    /// Roots that may be absent (reflog entries: git skips those it cannot find).
+    optional: IdSet,
     /// Children of every commit and tree looked into, if recorded.
     edges: Option<IdMap<Vec<ObjectId>>>,
     rounds: u32,
@@ -661,9 +673,24 @@ impl Mark {
         }
     }
 
+    /// A root that must exist: a ref or a detached `HEAD`, of any kind.
     fn root(&mut self, id: ObjectId) {
         if self.reachable.insert(id) {
-            self.queue.push((id, Kind::Commit));
+            self.queue.push((id, None));
+        }
+    }
+
+    /// A root that may be absent: an entry of a reflog.
+    fn optional_root(&mut self, id: ObjectId) {
+        if self.reachable.insert(id) {
+            self.optional.insert(id);
+            self.queue.push((id, None));
+        }
+    }
+
+    fn reach(&mut self, id: ObjectId, kind: Kind) {
+        if self.reachable.insert(id) && kind != Kind::Blob {
+            self.queue.push((id, Some(kind)));
         }
     }
 
@@ -691,49 +718,64 @@ impl Mark {
         answers: Vec<Option<Vec<u8>>>,
     ) -> Result<(), E> {
         let asked = std::mem::take(&mut self.asked);
-        let ids: Vec<ObjectId> = asked.iter().map(|(id, _)| *id).collect();
-        let objects = step::decode_answers::<E>(cache, &ids, answers)?;
-        for ((id, object), (_, kind)) in objects.into_iter().zip(asked) {
+        if asked.is_empty() {
+            return Err(Misuse("provide called without an outstanding Get").into());
+        }
+        if answers.len() != asked.len() {
+            return Err(Misuse("provide must answer every id of the Get, in order").into());
+        }
+        let max = cache.limits().max_object_bytes;
+        for ((id, kind), answer) in asked.into_iter().zip(answers) {
+            let stored = match answer {
+                Some(stored) => stored,
+                None if self.optional.contains(&id) => {
+                    // Nothing to keep, and nothing to count.
+                    self.reachable.remove(&id);
+                    continue;
+                }
+                None => return Err(object::Error::NotFound { id }.into()),
+            };
+            let object = object::decode_loose(&id, &stored, max)?;
             self.expand(id, kind, &object)?;
             cache.insert(id, object);
         }
         Ok(())
     }
 
-    fn expand(&mut self, id: ObjectId, expected: Kind, object: &Object) -> Result<(), object::Error> {
+    fn expand(&mut self, id: ObjectId, expected: Option<Kind>, object: &Object) -> Result<(), object::Error> {
+        if let Some(expected) = expected.filter(|kind| *kind != object.kind()) {
+            return Err(object::Error::WrongKind {
+                id,
+                expected,
+                actual: object.kind(),
+            });
+        }
         let mut children = Vec::new();
-        match (expected, object) {
-            (Kind::Commit, Object::Commit(commit)) => {
+        match object {
+            Object::Commit(commit) => {
                 children.push(commit.tree);
-                if self.reachable.insert(commit.tree) {
-                    self.queue.push((commit.tree, Kind::Tree));
-                }
+                self.reach(commit.tree, Kind::Tree);
                 for parent in &commit.parents {
                     children.push(*parent);
-                    if self.reachable.insert(*parent) {
-                        self.queue.push((*parent, Kind::Commit));
-                    }
+                    self.reach(*parent, Kind::Commit);
                 }
             }
-            (Kind::Tree, Object::Tree(tree)) => {
+            Object::Tree(tree) => {
                 for entry in &tree.entries {
                     // A submodule names a commit of another repository: not ours to keep.
                     if entry.mode.is_commit() {
                         continue;
                     }
                     children.push(entry.oid);
-                    if self.reachable.insert(entry.oid) && entry.mode.is_tree() {
-                        self.queue.push((entry.oid, Kind::Tree));
-                    }
+                    let kind = if entry.mode.is_tree() { Kind::Tree } else { Kind::Blob };
+                    self.reach(entry.oid, kind);
                 }
             }
-            (expected, actual) => {
-                return Err(object::Error::WrongKind {
-                    id,
-                    expected,
-                    actual: actual.kind(),
-                });
+            Object::Tag(tag) => {
+                children.push(tag.target);
+                self.reach(tag.target, tag.target_kind);
             }
+            Object::Blob(_) => {}
         }
         if let Some(edges) = &mut self.edges {
             edges.insert(id, children);
@@ -789,7 +831,7 @@ pub struct Progress {
 #[derive(Debug)]
 enum Need {
     List(String),
-    ReadRef(String),
+    Read(Vec<String>),
     Get(Vec<ObjectId>),
     Done,
 }
@@ -798,23 +840,47 @@ impl Need {
     fn into_step<T>(self) -> Option<Step<T>> {
         match self {
             Need::List(prefix) => Some(Step::List(prefix)),
-            Need::ReadRef(key) => Some(Step::ReadRef(key)),
+            Need::Read(keys) => Some(Step::Read(keys)),
             Need::Get(ids) => Some(Step::Get(ids)),
             Need::Done => None,
         }
     }
 }
 
-/// Reading every ref of the store, walking what they reach, then listing the objects:
-/// the first half of both the footprint report and GC.
+/// Why a survey stopped: the first half of the errors of [`Footprint`] and [`Collect`].
+trait SurveyError: From<object::Error> + From<Misuse> + From<Unsupported> + From<CorruptRef> {}
+
+impl<E: From<object::Error> + From<Misuse> + From<Unsupported> + From<CorruptRef>> SurveyError for E {}
+
+/// Finding every root git has, walking what they reach, then listing the objects: the
+/// first half of both the footprint report and GC.
+///
+/// The roots are read as git reads them ([`roots`]): the listings of `refs/`, `logs/` and
+/// the places that make a store one GC refuses, then one `Read` of `HEAD`, every loose
+/// ref and every reflog, then `packed-refs` (after the loose refs, so a ref that `git
+/// pack-refs` moves meanwhile is found in one or the other).
 #[derive(Debug)]
 struct Survey {
     phase: Phase,
+    hash_kind: gix_hash::Kind,
     /// A step is out and not answered yet.
     waiting: bool,
+    /// How many of [`roots::LISTINGS`] are answered.
+    listings: usize,
+    /// Loose refs found, then read.
     refs: Vec<String>,
-    next_ref: usize,
+    /// Reflogs found.
+    reflogs: Vec<String>,
+    /// Lock files found, for the sweep.
+    locks: Vec<Listed>,
+    /// The loose refs that held a value when read.
+    loose: std::collections::HashSet<String>,
+    /// `Read` rounds answered: the loose files, then `packed-refs`.
+    reads: u8,
+    /// Refs (loose, packed) and a detached `HEAD`, with what each points at.
     roots: Vec<(String, ObjectId)>,
+    /// Reflog entries, under the reflog's key.
+    reflog_roots: Vec<(String, ObjectId)>,
     mark: Mark,
     objects: Vec<Listed>,
     /// The objects are listed: the survey is complete.
@@ -822,13 +888,19 @@ struct Survey {
 }
 
 impl Survey {
-    fn new(mark: Mark) -> Self {
+    fn new(mark: Mark, hash_kind: gix_hash::Kind) -> Self {
         Survey {
             phase: Phase::ListRefs,
+            hash_kind,
             waiting: false,
+            listings: 0,
             refs: Vec::new(),
-            next_ref: 0,
+            reflogs: Vec::new(),
+            locks: Vec::new(),
+            loose: Default::default(),
+            reads: 0,
             roots: Vec::new(),
+            reflog_roots: Vec::new(),
             mark,
             objects: Vec::new(),
             listed: false,
@@ -838,17 +910,30 @@ impl Survey {
     fn poll(&mut self, cache: &ObjectCache) -> Result<Need, object::Error> {
         loop {
             match self.phase {
-                Phase::ListRefs => {
-                    self.waiting = true;
-                    return Ok(Need::List("refs/".into()));
-                }
-                Phase::ReadRefs => match self.refs.get(self.next_ref) {
-                    Some(key) => {
+                Phase::ListRefs => match roots::LISTINGS.get(self.listings) {
+                    Some(prefix) => {
                         self.waiting = true;
-                        return Ok(Need::ReadRef(key.clone()));
+                        return Ok(Need::List((*prefix).to_owned()));
                     }
-                    None => self.phase = Phase::Mark,
+                    None => self.phase = Phase::ReadRefs,
                 },
+                Phase::ReadRefs => {
+                    let keys: Vec<String> = match self.reads {
+                        0 => roots::FILES
+                            .iter()
+                            .map(|key| (*key).to_owned())
+                            .chain(self.refs.iter().cloned())
+                            .chain(self.reflogs.iter().cloned())
+                            .collect(),
+                        1 => vec![roots::PACKED_REFS.to_owned()],
+                        _ => {
+                            self.phase = Phase::Mark;
+                            continue;
+                        }
+                    };
+                    self.waiting = true;
+                    return Ok(Need::Read(keys));
+                }
                 Phase::Mark => {
                     let ids = self.mark.advance(cache)?;
                     if !ids.is_empty() {
@@ -867,11 +952,7 @@ impl Survey {
         }
     }
 
-    fn provide<E: From<object::Error> + From<Misuse>>(
-        &mut self,
-        cache: &mut ObjectCache,
-        answers: Vec<Option<Vec<u8>>>,
-    ) -> Result<(), E> {
+    fn provide<E: SurveyError>(&mut self, cache: &mut ObjectCache, answers: Vec<Option<Vec<u8>>>) -> Result<(), E> {
         if self.phase != Phase::Mark || !self.waiting {
             return Err(Misuse("provide called without an outstanding Get").into());
         }
@@ -880,30 +961,31 @@ impl Survey {
         Ok(())
     }
 
-    /// Take an answer; `Err(answer)` gives it back if the survey did not ask for it.
-    fn answer(&mut self, answer: Answer) -> Result<(), Answer> {
+    /// Take an answer; `Ok(Err(answer))` gives it back if the survey did not ask for it.
+    fn answer<E: SurveyError>(&mut self, answer: Answer) -> Result<Result<(), Answer>, E> {
         if !self.waiting {
-            return Err(answer);
+            return Ok(Err(answer));
         }
         match (self.phase, answer) {
             (Phase::ListRefs, Answer::List(listed)) => {
-                let mut keys: Vec<String> = listed
-                    .into_iter()
-                    .map(|l| l.key)
-                    // A `.lock` file is a ref being written by git's own protocol, not a ref.
-                    .filter(|key| key.starts_with("refs/") && !key.ends_with(".lock"))
-                    .collect();
-                order::sort(&mut keys);
-                keys.dedup();
-                self.refs = keys;
-                self.phase = Phase::ReadRefs;
-            }
-            (Phase::ReadRefs, Answer::Ref(state)) => {
-                if let (Some(state), Some(key)) = (state, self.refs.get(self.next_ref)) {
-                    self.roots.push((key.clone(), state.value));
-                    self.mark.root(state.value);
+                let prefix = roots::LISTINGS.get(self.listings).copied().unwrap_or_default();
+                for listed in listed.into_iter().filter(|l| l.key.starts_with(prefix)) {
+                    match roots::classify(prefix, &listed.key)? {
+                        Found::Ref => self.refs.push(listed.key),
+                        Found::Reflog => self.reflogs.push(listed.key),
+                        Found::Lock => self.locks.push(listed),
+                        Found::Other => {}
+                    }
                 }
-                self.next_ref += 1;
+                self.listings += 1;
+                if self.listings == roots::LISTINGS.len() {
+                    order::sort(&mut self.refs);
+                    self.refs.dedup();
+                }
+            }
+            (Phase::ReadRefs, Answer::Read(contents)) => {
+                self.read::<E>(contents)?;
+                self.reads += 1;
             }
             (Phase::ListObjects, Answer::List(listed)) => {
                 self.objects = listed
@@ -912,9 +994,54 @@ impl Survey {
                     .collect();
                 self.listed = true;
             }
-            (_, answer) => return Err(answer),
+            (_, answer) => return Ok(Err(answer)),
         }
         self.waiting = false;
+        Ok(Ok(()))
+    }
+
+    /// Take the roots out of the files read.
+    fn read<E: SurveyError>(&mut self, contents: Vec<Option<Vec<u8>>>) -> Result<(), E> {
+        let hash_kind = self.hash_kind;
+        if self.reads == 1 {
+            let [packed] = <[_; 1]>::try_from(contents).map_err(|_| Misuse("a Read must answer every key"))?;
+            for (name, id) in packed.map_or(Ok(Vec::new()), |bytes| roots::parse_packed_refs(&bytes, hash_kind))? {
+                // A loose ref shadows its packed value, which git no longer reaches.
+                if !self.loose.contains(&name) {
+                    self.mark.root(id);
+                    self.roots.push((name, id));
+                }
+            }
+            return Ok(());
+        }
+        if contents.len() != roots::FILES.len() + self.refs.len() + self.reflogs.len() {
+            return Err(Misuse("a Read must answer every key").into());
+        }
+        let mut contents = contents.into_iter();
+        for (key, content) in roots::FILES.iter().zip(contents.by_ref()) {
+            let Some(bytes) = content else { continue };
+            roots::check_file(key)?;
+            if let Some(id) = roots::parse_ref(key, &bytes, hash_kind)? {
+                self.mark.root(id);
+                self.roots.push(((*key).to_owned(), id));
+            }
+        }
+        for (key, content) in self.refs.iter().zip(contents.by_ref()) {
+            // Absent: deleted since the listing, or only in `packed-refs`.
+            let Some(bytes) = content else { continue };
+            self.loose.insert(key.clone());
+            if let Some(id) = roots::parse_ref(key, &bytes, hash_kind)? {
+                self.mark.root(id);
+                self.roots.push((key.clone(), id));
+            }
+        }
+        for (key, content) in self.reflogs.iter().zip(contents) {
+            let Some(bytes) = content else { continue };
+            for id in roots::parse_reflog(key, &bytes, hash_kind)? {
+                self.mark.optional_root(id);
+                self.reflog_roots.push((key.clone(), id));
+            }
+        }
         Ok(())
     }
 
@@ -922,7 +1049,7 @@ impl Survey {
         Progress {
             phase: self.phase,
             refs_listed: self.refs.len(),
-            refs_read: self.next_ref,
+            refs_read: if self.reads > 0 { self.refs.len() } else { 0 },
             reachable: self.mark.reachable.len() as u64,
             rounds: self.mark.rounds,
             objects_listed: self.objects.len() as u64,
@@ -974,6 +1101,13 @@ pub enum FootprintError {
     /// A commit or tree a ref reaches is missing, corrupt or of the wrong kind.
     #[error(transparent)]
     Object(#[from] object::Error),
+    /// The store holds something the report cannot account for (alternates, a shallow
+    /// file, worktrees, packs).
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// A ref, `HEAD`, `packed-refs` or reflog does not read as git writes it.
+    #[error(transparent)]
+    CorruptRef(#[from] CorruptRef),
     /// The storage adapter failed.
     #[error("storage failed: {0}")]
     Storage(#[source] StorageError),
@@ -1004,7 +1138,7 @@ impl Footprint {
     /// A report for the store whose objects `cache` holds.
     pub fn new(cache: &ObjectCache) -> Self {
         Footprint {
-            survey: Survey::new(Mark::recording_edges()),
+            survey: Survey::new(Mark::recording_edges(), cache.hash_kind()),
             hash_kind: cache.hash_kind(),
             done: false,
         }
@@ -1035,11 +1169,13 @@ impl Footprint {
 
         let mut by_repo: BTreeMap<RepoName, (usize, Vec<ObjectId>)> = BTreeMap::new();
         let mut others = Vec::new();
-        for (key, id) in &self.survey.roots {
-            match repo_of(key) {
+        let reflogs = self.survey.reflog_roots.iter().map(|(key, id)| (key, id, false));
+        for (key, id, is_ref) in self.survey.roots.iter().map(|(key, id)| (key, id, true)).chain(reflogs) {
+            // A reflog counts for the repo of its ref, but is not a ref of its own.
+            match repo_of(key.strip_prefix("logs/").unwrap_or(key)) {
                 Some(repo) => {
                     let entry = by_repo.entry(repo).or_default();
-                    entry.0 += 1;
+                    entry.0 += usize::from(is_ref);
                     entry.1.push(*id);
                 }
                 None => others.push(*id),
@@ -1051,7 +1187,8 @@ impl Footprint {
             let mut seen = IdSet::default();
             let mut stack: Vec<ObjectId> = roots.to_vec();
             while let Some(id) = stack.pop() {
-                if !seen.insert(id) {
+                // A reflog entry whose object is gone reaches nothing.
+                if !seen.insert(id) || !self.survey.mark.reachable.contains(&id) {
                     continue;
                 }
                 usage.add(sizes.get(&id).copied().unwrap_or(0));
@@ -1083,6 +1220,17 @@ impl Footprint {
 /// for it (anything else under `objects/` is left alone).
 fn loose_id(key: &str, hash_kind: gix_hash::Kind) -> Option<ObjectId> {
     store::parse_object_key(key, hash_kind).filter(|id| object::loose_key(id) == key)
+}
+
+/// `true` for a temporary file a writer makes before it links its result into place,
+/// as `git prune` knows them: `tmp_obj_*` below `objects/`, and `tmp_*` directly in
+/// `objects/` or `objects/pack/`.
+fn is_temporary(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(store::OBJECTS) else {
+        return false;
+    };
+    let (folder, name) = rest.rsplit_once('/').unwrap_or(("", rest));
+    name.starts_with("tmp_obj_") || (name.starts_with("tmp_") && (folder.is_empty() || folder == "pack"))
 }
 
 /// The repo whose namespace holds the ref `key`, if any.
@@ -1119,7 +1267,7 @@ impl Operation for Footprint {
 
     fn answer(&mut self, _cache: &mut ObjectCache, answer: Answer) -> Result<(), FootprintError> {
         self.survey
-            .answer(answer)
+            .answer::<FootprintError>(answer)?
             .map_err(|_| Misuse("answer does not match the step asked for").into())
     }
 }
@@ -1192,6 +1340,15 @@ pub enum CollectError {
     /// before deleting anything: what lies below it cannot be known to be unreachable.
     #[error(transparent)]
     Object(#[from] object::Error),
+    /// The store holds something GC cannot account for: alternates, a shallow file, an
+    /// index, linked worktrees, a commit-graph, or packs (which snapgit cannot read yet).
+    /// Nothing was deleted.
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// A ref, `HEAD`, `packed-refs` or reflog does not read as git writes it. Nothing was
+    /// deleted.
+    #[error(transparent)]
+    CorruptRef(#[from] CorruptRef),
     /// The storage adapter failed.
     #[error("storage failed: {0}")]
     Storage(#[source] StorageError),
@@ -1206,16 +1363,24 @@ impl From<StorageError> for CollectError {
     }
 }
 
-/// Garbage collection: a mark-and-sweep over every ref of every repo in the store.
+/// Garbage collection: a mark-and-sweep from every root git has.
 ///
 /// Call [`poll`](Operation::poll) until it returns [`Step::Done`], answering
 /// [`Step::Get`] with [`provide`](Operation::provide) and every other step with
-/// [`answer`](Operation::answer). It lists `refs/` and reads every ref found (any ref,
-/// in any namespace, is a root), walks commits (every parent) and trees one level per
-/// round, then lists `objects/` and deletes, in [`Step::Delete`] batches of at most
-/// [`CollectOptions::batch`] keys, each loose object that no ref reaches and that was
-/// stored more than [`CollectOptions::grace_ms`] ago. Keys under `objects/` that are not
-/// loose objects (packs) are never deleted.
+/// [`answer`](Operation::answer). The roots are every ref (loose or packed, in any
+/// namespace or none, pointing at any kind of object; annotated tags are followed), a
+/// detached `HEAD`, and every entry of every reflog under `logs/`. A store holding what
+/// GC cannot account for (alternates, a shallow file, an index, linked worktrees, a
+/// commit-graph, or packs, which snapgit cannot read yet) is refused with
+/// [`CollectError::Unsupported`] before anything is read or deleted.
+///
+/// It walks tags, commits (every parent) and trees one level per round, then lists
+/// `objects/` and deletes, in [`Step::Delete`] batches of at most
+/// [`CollectOptions::batch`] keys, each loose object that nothing reaches and that was
+/// stored more than [`CollectOptions::grace_ms`] ago, the temporary files killed
+/// writers left under `objects/` past the same grace period, and lock files under
+/// `refs/` and `logs/` (and `HEAD.lock`, `packed-refs.lock`) older than both the grace
+/// period and [`STALE_LOCK_MS`]. Nothing else is ever deleted.
 ///
 /// Safe while writers run: a writer stores its objects before it moves a ref, so an
 /// object that is unreachable when the refs are read is either garbage or part of a
@@ -1251,7 +1416,7 @@ impl Collect {
             });
         }
         Ok(Collect {
-            survey: Survey::new(Mark::default()),
+            survey: Survey::new(Mark::default(), cache.hash_kind()),
             options,
             hash_kind: cache.hash_kind(),
             cursor: 0,
@@ -1278,33 +1443,49 @@ impl Collect {
         progress
     }
 
-    /// `true` if an object stored at `modified_ms` is past the grace period.
-    fn old_enough(&self, modified_ms: i64) -> bool {
-        i128::from(self.options.now_ms) - i128::from(modified_ms) > i128::from(self.options.grace_ms)
+    /// `true` if a key stored at `modified_ms` is past the grace period, and at least
+    /// `at_least` milliseconds old.
+    fn old_enough(&self, modified_ms: i64, at_least: u64) -> bool {
+        let age = i128::from(self.options.now_ms) - i128::from(modified_ms);
+        age > i128::from(self.options.grace_ms.max(at_least))
     }
 
-    /// The next batch of keys to delete, or `None` once every listed object was looked at.
+    /// The next batch of keys to delete, or `None` once every listed object and lock file
+    /// was looked at.
     fn next_batch(&mut self) -> Option<(Vec<String>, u64)> {
         let mut keys = Vec::new();
         let mut bytes = 0u64;
+        let objects = self.survey.objects.len();
         while keys.len() < self.options.batch {
-            let Some(listed) = self.survey.objects.get(self.cursor) else {
-                break;
+            let listed = match self.cursor.checked_sub(objects) {
+                None => self.survey.objects.get(self.cursor),
+                Some(lock) => self.survey.locks.get(lock),
             };
+            let Some(listed) = listed else { break };
             self.cursor += 1;
-            let Some(id) = loose_id(&listed.key, self.hash_kind) else {
-                continue;
+            let deletable = match loose_id(&listed.key, self.hash_kind) {
+                Some(id) => {
+                    self.examined += 1;
+                    if self.survey.mark.reachable.contains(&id) {
+                        continue;
+                    }
+                    if !self.old_enough(listed.modified_ms, 0) {
+                        self.young += 1;
+                        self.young_bytes = self.young_bytes.saturating_add(listed.size);
+                        continue;
+                    }
+                    true
+                }
+                // What a killed writer left: `git prune` removes these after the same expiry.
+                None if is_temporary(&listed.key) => self.old_enough(listed.modified_ms, 0),
+                // A lock is held for milliseconds; one older than this is abandoned, and
+                // the storage backends themselves break it after 10 seconds.
+                None if store::is_lock(&listed.key) => self.old_enough(listed.modified_ms, STALE_LOCK_MS),
+                None => false,
             };
-            self.examined += 1;
-            if self.survey.mark.reachable.contains(&id) {
-                continue;
-            }
-            if self.old_enough(listed.modified_ms) {
+            if deletable {
                 keys.push(listed.key.clone());
                 bytes = bytes.saturating_add(listed.size);
-            } else {
-                self.young += 1;
-                self.young_bytes = self.young_bytes.saturating_add(listed.size);
             }
         }
         (!keys.is_empty()).then_some((keys, bytes))
@@ -1369,7 +1550,7 @@ impl Operation for Collect {
             return Ok(());
         }
         self.survey
-            .answer(answer)
+            .answer::<CollectError>(answer)?
             .map_err(|_| Misuse("answer does not match the step asked for").into())
     }
 }

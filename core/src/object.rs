@@ -26,8 +26,17 @@ pub enum Object {
     Tree(Arc<gix_object::Tree>),
     /// A commit.
     Commit(Arc<gix_object::Commit>),
-    /// An annotated tag; core keeps only that it is one.
-    Tag,
+    /// An annotated tag; core keeps only what it points at.
+    Tag(Tag),
+}
+
+/// What an annotated tag points at: the `object` and `type` lines of its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    /// The tagged object.
+    pub target: ObjectId,
+    /// Its kind, as the tag declares it.
+    pub target_kind: Kind,
 }
 
 impl Object {
@@ -37,7 +46,7 @@ impl Object {
             Object::Blob(_) => Kind::Blob,
             Object::Tree(_) => Kind::Tree,
             Object::Commit(_) => Kind::Commit,
-            Object::Tag => Kind::Tag,
+            Object::Tag(_) => Kind::Tag,
         }
     }
 
@@ -48,7 +57,7 @@ impl Object {
             Object::Blob(data) => data.len() + ENTRY,
             Object::Tree(tree) => tree.entries.iter().map(|e| e.filename.len() + ENTRY).sum::<usize>() + ENTRY,
             Object::Commit(commit) => commit.message.len() + 4 * ENTRY,
-            Object::Tag => ENTRY,
+            Object::Tag(_) => ENTRY,
         }
     }
 }
@@ -386,8 +395,26 @@ pub fn parse(id: &ObjectId, kind: Kind, content: &[u8]) -> Result<Object, Error>
             }
             Object::Commit(Arc::new(commit))
         }
-        Kind::Tag => Object::Tag,
+        Kind::Tag => Object::Tag(parse_tag(content, id.kind()).ok_or_else(|| corrupt("malformed tag".into()))?),
     })
+}
+
+/// The target of a tag: its content starts `object <hex>\ntype <kind>\n`, as git
+/// requires.
+fn parse_tag(content: &[u8], hash_kind: gix_hash::Kind) -> Option<Tag> {
+    let rest = content.strip_prefix(b"object ")?;
+    let hex_len = hash_kind.len_in_hex();
+    let target = crate::id::from_hex(rest.get(..hex_len)?)?;
+    let rest = rest.get(hex_len..)?.strip_prefix(b"\ntype ")?;
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let target_kind = match &rest[..end] {
+        b"blob" => Kind::Blob,
+        b"tree" => Kind::Tree,
+        b"commit" => Kind::Commit,
+        b"tag" => Kind::Tag,
+        _ => return None,
+    };
+    Some(Tag { target, target_kind })
 }
 
 /// Git's canonical form, beyond what [`tree::parse`] checks (modes spelled as git spells

@@ -624,7 +624,7 @@ impl Operation for Commit {
                     (Some(head), _) => self.begin(cache, head),
                 }
             }
-            (Phase::AwaitRepoCheck, Answer::List(listed)) => self.fail(if listed.is_empty() {
+            (Phase::AwaitRepoCheck, Answer::List(listed)) => self.fail(if store::without_locks(listed).is_empty() {
                 Error::RepoNotFound {
                     repo: self.repo.to_string(),
                 }
@@ -1109,7 +1109,7 @@ impl Operation for RepoOp {
 
     fn answer(&mut self, _cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         match (std::mem::replace(&mut self.wait, Wait::Nothing), answer) {
-            (Wait::List, Answer::List(listed)) => self.listed = Some(listed),
+            (Wait::List, Answer::List(listed)) => self.listed = Some(store::without_locks(listed)),
             (Wait::Ref, Answer::Ref(state)) => self.head = Some(state),
             (Wait::Put, Answer::Put) => {}
             (Wait::Cas, Answer::Cas(outcome)) => self.cas = Some(outcome),

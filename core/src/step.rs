@@ -28,6 +28,11 @@ pub enum Step<T> {
     /// A batch holds every object that can be known to be needed at this point, so fetch
     /// them in parallel.
     Get(Vec<ObjectId>),
+    /// Read the stored bytes at these keys, as they are (files of the repository that are
+    /// not loose objects: `HEAD`, `packed-refs`, reflogs under `logs/`, loose refs), in
+    /// parallel; answer [`Answer::Read`] with one entry per key, in this order, `None`
+    /// where the key is absent. Storage's `get_many` serves it unchanged.
+    Read(Vec<String>),
     /// Store these objects at their keys if absent (an existing object is left as it is),
     /// in parallel; then answer [`Answer::Put`]. Objects always come before the ref update
     /// that makes them reachable.
@@ -125,6 +130,8 @@ pub struct LockRequest {
 pub enum Answer {
     /// Every object of a `Put` is stored.
     Put,
+    /// The stored bytes of each key of a `Read`, in the order asked, `None` where absent.
+    Read(Vec<Option<Vec<u8>>>),
     /// The state of the ref read.
     Ref(Option<RefState>),
     /// The outcome of a `CasRef`.
@@ -313,16 +320,6 @@ impl Refused {
             Refused::Misuse(misuse) => misuse.into(),
         }
     }
-}
-
-/// Check that `answers` answer `asked` (one per id, in order) and decode each: missing,
-/// corrupt or oversized objects are errors naming the id.
-pub(crate) fn decode_answers<E: From<object::Error> + From<Misuse>>(
-    cache: &ObjectCache,
-    asked: &[ObjectId],
-    answers: Vec<Option<Vec<u8>>>,
-) -> Result<Vec<(ObjectId, Object)>, E> {
-    decode_all(cache, asked, answers).map_err(Refused::into_error)
 }
 
 #[inline(never)]

@@ -24,6 +24,19 @@ pub const OBJECTS: &str = "objects/";
 /// The content of the store's `HEAD`, which makes a copy of the store a git repository.
 pub const HEAD: &str = "ref: refs/heads/main\n";
 
+/// `true` for a lock file of git's lock protocol (`<name>.lock`): a ref or file being
+/// written, never a ref itself (no ref name ends in `.lock`). Storage lists them like
+/// any key; operations that read refs leave them out, and GC removes stale ones.
+pub fn is_lock(key: &str) -> bool {
+    key.ends_with(".lock")
+}
+
+/// A listing of refs without the lock files among them.
+pub(crate) fn without_locks(mut listed: Vec<crate::step::Listed>) -> Vec<crate::step::Listed> {
+    listed.retain(|l| !is_lock(&l.key));
+    listed
+}
+
 /// Which kind of name was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {

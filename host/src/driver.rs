@@ -155,6 +155,7 @@ async fn carry_out<T>(
             put_all(storage, objects, options.concurrency).await?;
             Answer::Put
         }
+        Step::Read(keys) => Answer::Read(get_all(storage, keys, options.concurrency).await?),
         Step::ReadRef(key) => Answer::Ref(storage.read_ref(&key).await?),
         Step::CasRef(cas) => Answer::Cas(storage.cas_ref(&cas).await?),
         Step::List(prefix) => Answer::List(storage.list(&prefix).await?),

@@ -22,6 +22,9 @@
  * - `EMPTY_COMMIT`: the commit or restore would change nothing.
  * - `POLICY`: the changes break the write policy (`value` is the path or count).
  * - `LIMIT`: a size or count limit was exceeded (`limit` is the limit).
+ * - `UNSUPPORTED`: the store holds something the operation cannot account for
+ *   (alternates, a shallow file, worktrees, packs it cannot read yet); it refused and
+ *   changed nothing. `value` is the key in the way.
  * - `STORAGE`: the storage adapter threw (its error is `cause`) or answered with a value
  *   of the wrong shape.
  * - `MISUSE`: the package was used out of order (e.g. the WebAssembly was never loaded).
@@ -37,6 +40,7 @@ export type ErrorCode =
   | "EMPTY_COMMIT"
   | "POLICY"
   | "LIMIT"
+  | "UNSUPPORTED"
   | "STORAGE"
   | "MISUSE";
 
@@ -108,6 +112,7 @@ const KNOWN = new Set<string>([
   "EMPTY_COMMIT",
   "POLICY",
   "LIMIT",
+  "UNSUPPORTED",
   "STORAGE",
   "MISUSE",
 ]);

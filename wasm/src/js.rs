@@ -41,6 +41,8 @@ pub struct Engine {
 enum Pending {
     Nothing,
     Get(usize),
+    /// A `Read` of keys, carried out as a `get`: its answer goes to `answer`.
+    Read(usize),
     Put,
     Ref(String),
     Cas(String),
@@ -121,6 +123,7 @@ where
         let polled = match core(self.op.poll(cache))? {
             Step::Done(out) => Step::Done((self.output)(out)),
             Step::Get(ids) => Step::Get(ids),
+            Step::Read(keys) => Step::Read(keys),
             Step::Put(objects) => Step::Put(objects),
             Step::ReadRef(key) => Step::ReadRef(key),
             Step::CasRef(cas) => Step::CasRef(cas),
@@ -164,6 +167,11 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
         Step::Get(ids) => {
             json.string("get").field("keys").strings(ids.iter().map(loose_key));
             Pending::Get(ids.len())
+        }
+        // Reading a file that is not an object is the same storage call as an object.
+        Step::Read(keys) => {
+            json.string("get").field("keys").strings(&keys);
+            Pending::Read(keys.len())
         }
         Step::Put(objects) => {
             put.reserve_exact(objects.iter().map(|o| o.loose.len()).sum());
@@ -279,7 +287,7 @@ impl Op {
     /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's
     /// object length in `lens`, in the order asked (negative for an absent object).
     pub fn provide(&mut self, bytes: &[u8], lens: &[f64]) -> Result<(), JsValue> {
-        let Pending::Get(count) = self.pending else {
+        let (Pending::Get(count) | Pending::Read(count)) = self.pending else {
             return Err(error::misuse("provide called without an outstanding get"));
         };
         if lens.len() != count {
@@ -300,8 +308,13 @@ impl Op {
             objects.push(Some(object.to_vec()));
             rest = tail;
         }
+        let read = matches!(self.pending, Pending::Read(_));
         self.pending = Pending::Nothing;
-        self.inner.provide(&mut self.cache.borrow_mut(), objects)
+        let mut cache = self.cache.borrow_mut();
+        if read {
+            return self.inner.answer(&mut cache, Answer::Read(objects));
+        }
+        self.inner.provide(&mut cache, objects)
     }
 
     /// Answer a `readRef` step with the ref's value and version (neither if absent).

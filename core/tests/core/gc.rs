@@ -125,7 +125,7 @@ fn reachable(store: &MemoryStore) -> BTreeSet<ObjectId> {
                 stack.extend(commit.parents.iter().copied());
             }
             Object::Tree(tree) => stack.extend(tree.entries.iter().map(|e| e.oid)),
-            Object::Blob(_) | Object::Tag => {}
+            Object::Blob(_) | Object::Tag(_) => {}
         }
     }
     seen
@@ -173,6 +173,7 @@ where
                 Answer::Put
             }
             Step::ReadRef(key) => Answer::Ref(store.read_ref(&key).expect("memory store")),
+            Step::Read(keys) => Answer::Read(store.read(&keys).expect("memory store")),
             Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas).expect("memory store")),
             Step::List(prefix) => Answer::List(store.list(&prefix).expect("memory store")),
             Step::Delete(keys) => {
@@ -789,7 +790,12 @@ fn gc_stops_before_deleting_when_a_reachable_object_is_missing_or_corrupt() {
     );
     assert!(matches!(result, Err(CollectError::Object(_))), "{result:?}");
     store.insert_raw(tree, saved);
-    set_ref(&store, "refs/namespaces/agent-9/refs/heads/main", tree);
+    // A tag that says it tags a commit, but names a tree.
+    let content = format!("object {tree}\ntype commit\ntag v1\ntagger A <a@example.com> 0 +0000\n\nv1\n");
+    let tag =
+        object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Tag, content.as_bytes()).expect("no collision");
+    store.put_many(std::slice::from_ref(&tag)).expect("memory store");
+    set_ref(&store, "refs/tags/v1", tag.id);
     let mut cache = sha1();
     let result = drive::run(
         &mut Collect::new(&cache, CollectOptions::new(10 * HOUR_MS)).expect("valid"),
@@ -800,7 +806,10 @@ fn gc_stops_before_deleting_when_a_reachable_object_is_missing_or_corrupt() {
         matches!(result, Err(CollectError::Object(object::Error::WrongKind { .. }))),
         "{result:?}"
     );
-    assert_eq!(stored(&store), before.union(&BTreeSet::from([tree])).copied().collect());
+    assert_eq!(
+        stored(&store),
+        before.union(&BTreeSet::from([tree, tag.id])).copied().collect()
+    );
     assert!(store.get(&old[0]).is_some());
 }
 
@@ -829,6 +838,30 @@ fn gc_refuses_bad_options_and_misuse() {
     ));
     assert!(matches!(op.provide(&mut cache, vec![]), Err(CollectError::Misuse(_))));
     op.answer(&mut cache, Answer::List(vec![])).expect("the listing");
+    // The other places git keeps roots, or things GC must refuse.
+    for expected in [
+        "logs/",
+        "objects/pack/",
+        "objects/info/",
+        "worktrees/",
+        "HEAD.lock",
+        "packed-refs.lock",
+    ] {
+        assert!(matches!(op.poll(&mut cache), Ok(Step::List(prefix)) if prefix == expected));
+        op.answer(&mut cache, Answer::List(vec![])).expect("the listing");
+    }
+    let Ok(Step::Read(keys)) = op.poll(&mut cache) else {
+        panic!("HEAD and the refs are read next")
+    };
+    assert_eq!(keys, ["HEAD", "shallow", "index"]);
+    assert!(matches!(
+        op.answer(&mut cache, Answer::Read(vec![None])),
+        Err(CollectError::Misuse(_))
+    ));
+    op.answer(&mut cache, Answer::Read(vec![None, None, None]))
+        .expect("the files");
+    assert!(matches!(op.poll(&mut cache), Ok(Step::Read(keys)) if keys == ["packed-refs"]));
+    op.answer(&mut cache, Answer::Read(vec![None])).expect("packed-refs");
     assert!(matches!(op.poll(&mut cache), Ok(Step::List(prefix)) if prefix == "objects/"));
     op.answer(&mut cache, Answer::List(vec![])).expect("the listing");
     assert!(matches!(op.poll(&mut cache), Ok(Step::Done(c)) if c.deleted == 0));
@@ -972,6 +1005,7 @@ fn gc_and_footprint_leave_keys_that_are_not_loose_objects_alone() {
                 }
                 Step::Done(out) => return out,
                 Step::ReadRef(key) => Answer::Ref(store.read_ref(&key).expect("memory store")),
+                Step::Read(keys) => Answer::Read(store.read(&keys).expect("memory store")),
                 Step::List(prefix) => {
                     let mut listed = store.list(&prefix).expect("memory store");
                     if prefix == "objects/" {

@@ -6,6 +6,7 @@ mod commit;
 mod diff_tree;
 mod error;
 mod gc;
+mod gc_roots;
 mod history;
 mod id;
 mod object;

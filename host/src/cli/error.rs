@@ -38,6 +38,7 @@ pub fn exit_code(code: Code) -> u8 {
         Code::Storage => 6,
         Code::Corrupt => 7,
         Code::Limit => 8,
+        Code::Unsupported => 9,
     }
 }
 
@@ -184,6 +185,7 @@ fn component_code(err: &crate::runtime::Error) -> Code {
             W::Policy => Code::Policy,
             W::Limit => Code::Limit,
             W::Storage => Code::Storage,
+            W::Unsupported => Code::Unsupported,
             W::Misuse => Code::Misuse,
         },
         E::Deadline { .. } | E::Memory { .. } => Code::Limit,
@@ -253,6 +255,7 @@ mod tests {
             Code::EmptyCommit,
             Code::Policy,
             Code::Limit,
+            Code::Unsupported,
             Code::Storage,
             Code::Misuse,
         ];

@@ -14,6 +14,9 @@
 //!
 //! Objects must stay loose: packs written by `git gc` or `git repack` are not read.
 //!
+//! Listings hold every file, lock and temporary files included: core leaves locks out
+//! of every listing of refs, and its GC removes what killed writers left behind.
+//!
 //! # Refs: git's lock-file protocol
 //!
 //! A ref is the file `refs/…` holding `<hex id>\n`; its version is that value. A
@@ -358,7 +361,9 @@ impl Inner {
                 if sub.starts_with(prefix) || prefix.starts_with(&sub) {
                     self.walk(&entry.path(), &sub, prefix, out)?;
                 }
-            } else if kind.is_file() && key.starts_with(prefix) && !transient(&key, &name) {
+            } else if kind.is_file() && key.starts_with(prefix) {
+                // Lock and temporary files are listed too: core leaves them out of every
+                // listing of refs, and GC removes the ones killed writers left behind.
                 // A file deleted since the folder was read is simply not listed.
                 let Ok(meta) = entry.metadata() else { continue };
                 out.push(Listed {
@@ -700,11 +705,6 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Lock files, the guards that break them, and git's and our temporary objects.
-fn transient(key: &str, name: &str) -> bool {
-    name.ends_with(".lock") || (key.starts_with("objects/") && name.starts_with("tmp_obj_"))
-}
-
 /// The `(name, id)` entries of a `packed-refs` file, skipping its header and peeled lines.
 fn packed_entries(content: &str) -> impl Iterator<Item = (&str, ObjectId)> {
     content.lines().filter_map(|line| {
@@ -820,13 +820,5 @@ mod tests {
             format!("# pack-refs with: peeled fully-peeled sorted \n{b} refs/heads/b\n")
         );
         assert_eq!(without_packed(&content, "refs/heads/zzz"), content);
-    }
-
-    #[test]
-    fn transient_names() {
-        assert!(transient("refs/heads/main.lock", "main.lock"));
-        assert!(transient("objects/ab/tmp_obj_123", "tmp_obj_123"));
-        assert!(!transient("refs/heads/tmp_obj_x", "tmp_obj_x"));
-        assert!(!transient("objects/ab/cdef", "cdef"));
     }
 }

@@ -259,7 +259,7 @@ async fn a_held_lock_is_waited_for() {
 }
 
 #[tokio::test]
-async fn lock_and_temporary_files_are_not_listed() {
+async fn lock_and_temporary_files_are_listed_for_gc() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store.cas_ref(&cas(None, id(1))).await.unwrap();
@@ -273,7 +273,18 @@ async fn lock_and_temporary_files_are_not_listed() {
     std::fs::write(dir.path().join(format!("{MAIN}.lock")), "x").unwrap();
     std::fs::write(dir.path().join("objects/ab/tmp_obj_123"), "x").unwrap();
     let listed: Vec<String> = store.list("").await.unwrap().into_iter().map(|l| l.key).collect();
-    assert_eq!(listed, ["HEAD", "config", "objects/ab/cdef", MAIN]);
+    let lock = format!("{MAIN}.lock");
+    assert_eq!(
+        listed,
+        [
+            "HEAD",
+            "config",
+            "objects/ab/cdef",
+            "objects/ab/tmp_obj_123",
+            MAIN,
+            &lock
+        ]
+    );
 }
 
 #[test]

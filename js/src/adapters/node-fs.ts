@@ -88,14 +88,13 @@ function wrap(what: string, error: unknown): StorageError {
 }
 
 /**
- * Whether a file is a temporary or lock file of git or this adapter, never a key. No ref
- * name ends in `.lock` or contains `~`; `tmp_` files are skipped outside `refs/` only,
- * since a branch may be called `tmp_x`.
+ * Whether a file is this adapter's own guard for breaking a stale lock (`<lock>~break`),
+ * never a key. Git's lock files (`*.lock`) and temporary objects (`tmp_obj_*`) are listed:
+ * the engine leaves locks out of every listing of refs, and its GC removes the ones a
+ * killed writer left behind.
  */
-function isScratch(dir: string, name: string): boolean {
-  return (
-    name.endsWith(".lock") || name.includes("~") || (name.startsWith("tmp_") && !dir.startsWith("refs"))
-  );
+function isScratch(name: string): boolean {
+  return name.includes("~");
 }
 
 export class NodeFsAdapter implements StorageAdapter {
@@ -284,7 +283,7 @@ export class NodeFsAdapter implements StorageAdapter {
         for (const entry of entries) {
           const key = dir === "" ? entry.name : `${dir}/${entry.name}`;
           if (entry.isDirectory()) next.push(key);
-          else if (entry.isFile() && !isScratch(dir, entry.name)) files.push(key);
+          else if (entry.isFile() && !isScratch(entry.name)) files.push(key);
         }
         await mapLimit(files, this.#concurrency, async (key) => {
           const stat = await fs.lstat(this.#file(key)).catch(() => null);

@@ -56,6 +56,7 @@ fn code(code: CoreCode) -> Code {
         CoreCode::Policy => Code::Policy,
         CoreCode::Limit => Code::Limit,
         CoreCode::Storage => Code::Storage,
+        CoreCode::Unsupported => Code::Unsupported,
         CoreCode::Misuse => Code::Misuse,
     }
 }

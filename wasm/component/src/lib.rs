@@ -58,6 +58,10 @@ impl ObjectStore for Imports {
         storage::get_many(&keys).map_err(host_error)
     }
 
+    fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        storage::get_many(keys).map_err(host_error)
+    }
+
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError> {
         let objects: Vec<storage::Object> = objects
             .iter()
