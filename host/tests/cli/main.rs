@@ -13,4 +13,5 @@ mod demo;
 #[cfg(feature = "component")]
 mod engines;
 mod flow;
+mod gc_roots;
 mod support;
