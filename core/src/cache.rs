@@ -25,6 +25,7 @@ pub struct ObjectCache {
     clock: Cell<u64>,
     objects: IdMap<Slot>,
     refs: HashMap<String, RefState>,
+    packs: Option<crate::pack::Packs>,
 }
 
 #[derive(Debug)]
@@ -53,6 +54,7 @@ impl ObjectCache {
             clock: Cell::new(0),
             objects: IdMap::default(),
             refs: HashMap::default(),
+            packs: None,
         }
     }
 
@@ -104,6 +106,7 @@ impl ObjectCache {
     pub fn clear(&mut self) {
         self.objects.clear();
         self.refs.clear();
+        self.packs = None;
         self.weight = 0;
     }
 
@@ -123,6 +126,17 @@ impl ObjectCache {
                 self.refs.remove(key);
             }
         }
+    }
+
+    /// The packs of the store as last listed, with their indexes; `None` before any
+    /// operation looked.
+    pub(crate) fn packs(&self) -> Option<crate::pack::Packs> {
+        self.packs.clone()
+    }
+
+    /// Remember the packs of the store.
+    pub(crate) fn set_packs(&mut self, packs: crate::pack::Packs) {
+        self.packs = Some(packs);
     }
 
     /// Add an object whose id was verified by the caller.

@@ -15,7 +15,7 @@ use gix_hash::ObjectId;
 use crate::{
     cache::ObjectCache,
     object::{NewObject, loose_key},
-    step::{Answer, CasOutcome, CasRef, Listed, LockRequest, Operation, RefState, Step, StorageError},
+    step::{Answer, CasOutcome, CasRef, Listed, LockRequest, Operation, Range, RefState, Step, StorageError},
 };
 
 /// Where objects (and, for stores that hold repositories, refs and locks) live, as the
@@ -31,6 +31,17 @@ pub trait ObjectStore {
     /// that are not loose objects: `HEAD`, `packed-refs`, reflogs, loose refs).
     fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         Err(unsupported("reading keys", keys.first().map_or("", String::as_str)))
+    }
+    /// The bytes of each range, `None` where its key is absent, in order. By default the
+    /// whole keys are read and cut: a store that can read ranges should say so here.
+    fn read_ranges(&self, ranges: &[Range]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let keys: Vec<String> = ranges.iter().map(|r| r.key.clone()).collect();
+        Ok(self
+            .read(&keys)?
+            .into_iter()
+            .zip(ranges)
+            .map(|(bytes, range)| bytes.map(|bytes| cut(&bytes, range)))
+            .collect())
     }
     /// The value and version of the ref at `key`.
     fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
@@ -59,13 +70,25 @@ pub trait ObjectStore {
     }
 }
 
+/// The bytes of `range` within `bytes` (fewer where it reaches past the end).
+pub fn cut(bytes: &[u8], range: &Range) -> Vec<u8> {
+    let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(bytes.len());
+    let end = usize::try_from(range.start.saturating_add(range.len))
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    bytes[start..end].to_vec()
+}
+
 fn unsupported(what: &str, key: &str) -> StorageError {
     format!("this store does not support {what} (at {key:?})").into()
 }
 
 /// Run `op` to completion against `store`, keeping what it reads in `cache`. Retries
 /// after a lost race follow at once; use [`run_with`] to back off between them.
-pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error> {
+pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error>
+where
+    O::Error: From<crate::object::Error>,
+{
     run_with(op, cache, store, |_| {})
 }
 
@@ -92,10 +115,15 @@ pub fn run_with<O: Operation>(
     cache: &mut ObjectCache,
     store: &impl ObjectStore,
     mut wait: impl FnMut(Contention),
-) -> Result<O::Output, O::Error> {
+) -> Result<O::Output, O::Error>
+where
+    O::Error: From<crate::object::Error>,
+{
+    // Objects that are not loose are read from the store's packs.
+    let mut op = crate::pack::Packed::new(op);
     let (mut lost, mut busy) = (0, 0);
     loop {
-        let (output, answer) = step_inner(op, cache, store)?;
+        let (output, answer) = step_inner(&mut op, cache, store)?;
         if let Some(output) = output {
             return Ok(output);
         }
@@ -115,6 +143,8 @@ pub fn run_with<O: Operation>(
 
 /// Carry out exactly one step of `op`: its result once it is done, else `None`. Drivers
 /// that interleave many operations (simulations, schedulers) call this in their own order.
+/// Wrap `op` in [`Packed`](crate::pack::Packed) to read packed objects too, as [`run`]
+/// does.
 pub fn step<O: Operation>(
     op: &mut O,
     cache: &mut ObjectCache,
@@ -145,6 +175,7 @@ fn step_inner<O: Operation>(
             Answer::Put
         }
         Step::Read(keys) => Answer::Read(store.read(&keys)?),
+        Step::ReadRanges(ranges) => Answer::Ranges(store.read_ranges(&ranges)?),
         Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
         Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
         Step::List(prefix) => Answer::List(store.list(&prefix)?),
@@ -336,6 +367,16 @@ impl ObjectStore for MemoryStore {
                 let id = crate::id::from_hex(format!("{fan}{tail}").as_bytes())?;
                 state.objects.get(&id).map(|s| s.bytes.clone())
             })
+            .collect())
+    }
+
+    fn read_ranges(&self, ranges: &[Range]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        self.get_rounds.fetch_add(1, Ordering::Relaxed);
+        self.gets.fetch_add(ranges.len() as u64, Ordering::Relaxed);
+        let state = self.lock();
+        Ok(ranges
+            .iter()
+            .map(|range| state.files.get(&range.key).map(|s| cut(&s.bytes, range)))
             .collect())
     }
 

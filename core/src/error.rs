@@ -40,7 +40,7 @@ pub enum Code {
     /// Storage (or the lock service) failed.
     Storage,
     /// The store holds something the operation cannot account for (alternates, a shallow
-    /// file, linked worktrees, packs it cannot read yet): it refused, and changed nothing.
+    /// file, linked worktrees, a promisor pack): it refused, and changed nothing.
     Unsupported,
     /// The operation was driven out of order.
     Misuse,

@@ -80,6 +80,7 @@ pub mod limits;
 pub mod merge;
 pub mod object;
 mod order;
+pub mod pack;
 pub mod path;
 pub mod policy;
 pub mod read;

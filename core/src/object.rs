@@ -158,7 +158,7 @@ pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<Obj
 ///
 /// Not `Hasher::try_finalize` for SHA-1: its error is a gix-error report, and building
 /// one links gix-error's formatting code (floats included) into the npm package's `.wasm`.
-fn finalize(hasher: gix_hash::Hasher) -> Option<ObjectId> {
+pub(crate) fn finalize(hasher: gix_hash::Hasher) -> Option<ObjectId> {
     #[allow(unreachable_patterns, reason = "other hash kinds when gix-hash has them enabled")]
     match hasher {
         gix_hash::Hasher::Sha1(sha1) => sha1.finalize().ok().map(|digest| ObjectId::Sha1(digest.into())),
@@ -331,7 +331,8 @@ pub(crate) fn encode_tree(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) ->
 /// Room for the loose header (`commit 18446744073709551615\0` is 28 bytes).
 const HEADER_ROOM: u64 = 32;
 
-/// Inflate, verify and parse the stored bytes of the object `id`.
+/// Inflate, verify and parse the stored bytes of the object `id`: git's loose format, or
+/// the same uncompressed (an object rebuilt from a pack).
 ///
 /// `max_bytes` bounds the inflated content; larger objects fail with [`Error::TooLarge`]
 /// without being inflated beyond the limit.
@@ -341,6 +342,17 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
         reason: reason.to_owned(),
     };
     let cap = usize::try_from(max_bytes.saturating_add(HEADER_ROOM)).unwrap_or(usize::MAX);
+    // An object rebuilt from a pack arrives uncompressed; its header (`blob `, `tree `,
+    // `commit `, `tag `) can never start a zlib stream, whose first byte names method 8.
+    if stored.first().is_some_and(|b| b & 0x0f != 8) {
+        if stored.len() > cap {
+            return Err(Error::TooLarge {
+                id: *id,
+                limit: max_bytes,
+            });
+        }
+        return verify_raw(id, stored, max_bytes);
+    }
     let raw = match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
         Ok(raw) => raw,
         // The error carries the partial output; only its status is looked at.
@@ -352,7 +364,16 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
         }
         Err(_) => return Err(corrupt("not a valid zlib stream")),
     };
-    let (kind, size, consumed) = parse_loose_header(&raw).ok_or_else(|| corrupt("malformed loose object header"))?;
+    verify_raw(id, &raw, max_bytes)
+}
+
+/// Verify and parse an object's uncompressed loose form, `<kind> <size>\0<content>`.
+fn verify_raw(id: &ObjectId, raw: &[u8], max_bytes: u64) -> Result<Object, Error> {
+    let corrupt = |reason: &str| Error::Corrupt {
+        id: *id,
+        reason: reason.to_owned(),
+    };
+    let (kind, size, consumed) = parse_loose_header(raw).ok_or_else(|| corrupt("malformed loose object header"))?;
     if size > max_bytes {
         return Err(Error::TooLarge {
             id: *id,
@@ -364,7 +385,7 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
         return Err(corrupt("the header's size does not match the content"));
     }
     let mut hasher = gix_hash::hasher(id.kind());
-    hasher.update(&raw);
+    hasher.update(raw);
     let actual = finalize(hasher).ok_or_else(|| corrupt("SHA-1 collision attack detected"))?;
     if actual != *id {
         return Err(Error::HashMismatch { id: *id, actual });

@@ -33,6 +33,11 @@ pub enum Step<T> {
     /// parallel; answer [`Answer::Read`] with one entry per key, in this order, `None`
     /// where the key is absent. Storage's `get_many` serves it unchanged.
     Read(Vec<String>),
+    /// Read these byte ranges (of packs, and other large files read in part), in
+    /// parallel; answer [`Answer::Ranges`] with the bytes of each range in this order,
+    /// `None` where the key is absent. A range that reaches past the end of its key gives
+    /// the bytes up to the end. Neighbouring ranges of one key arrive merged already.
+    ReadRanges(Vec<Range>),
     /// Store these objects at their keys if absent (an existing object is left as it is),
     /// in parallel; then answer [`Answer::Put`]. Objects always come before the ref update
     /// that makes them reachable.
@@ -60,6 +65,17 @@ pub enum Step<T> {
     },
     /// The operation finished with this result; polling again is a misuse.
     Done(T),
+}
+
+/// A byte range of a stored key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// The key.
+    pub key: String,
+    /// The first byte.
+    pub start: u64,
+    /// How many bytes.
+    pub len: u64,
 }
 
 /// A ref's value and the storage's version of it (an ETag, a generation, a counter).
@@ -132,6 +148,9 @@ pub enum Answer {
     Put,
     /// The stored bytes of each key of a `Read`, in the order asked, `None` where absent.
     Read(Vec<Option<Vec<u8>>>),
+    /// The bytes of each range of a `ReadRanges`, in the order asked, `None` where the
+    /// key is absent.
+    Ranges(Vec<Option<Vec<u8>>>),
     /// The state of the ref read.
     Ref(Option<RefState>),
     /// The outcome of a `CasRef`.
@@ -175,6 +194,25 @@ pub trait Operation {
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Self::Error> {
         let _ = (cache, answer);
         Err(Misuse("this operation asked for no such step").into())
+    }
+}
+
+/// An operation borrowed: drivers and wrappers such as
+/// [`Packed`](crate::pack::Packed) run it without taking it.
+impl<O: Operation + ?Sized> Operation for &mut O {
+    type Output = O::Output;
+    type Error = O::Error;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<Self::Output>, Self::Error> {
+        (**self).poll(cache)
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Self::Error> {
+        (**self).provide(cache, objects)
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Self::Error> {
+        (**self).answer(cache, answer)
     }
 }
 

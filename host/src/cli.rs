@@ -120,6 +120,7 @@ impl Config {
 
 /// The folder a store URL names, if it names one.
 pub fn local_folder(url: &str) -> Result<Option<PathBuf>, Error> {
+    crate::storage::check_url(url).map_err(|err| Error::invalid(err.to_string()))?;
     let scheme = url
         .split_once(':')
         .map(|(scheme, _)| scheme)

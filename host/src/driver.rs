@@ -94,7 +94,10 @@ pub async fn run<O: Operation>(
     cache: &mut ObjectCache,
     storage: &dyn Storage,
     locks: Option<&dyn Locks>,
-) -> Result<O::Output, O::Error> {
+) -> Result<O::Output, O::Error>
+where
+    O::Error: From<snapgit_core::object::Error>,
+{
     run_with(op, cache, storage, locks, &Options::default()).await
 }
 
@@ -105,7 +108,12 @@ pub async fn run_with<O: Operation>(
     storage: &dyn Storage,
     locks: Option<&dyn Locks>,
     options: &Options,
-) -> Result<O::Output, O::Error> {
+) -> Result<O::Output, O::Error>
+where
+    O::Error: From<snapgit_core::object::Error>,
+{
+    // Objects that are not loose are read from the store's packs.
+    let mut op = snapgit_core::pack::Packed::new(op);
     let (mut lost, mut busy) = (0, 0);
     loop {
         let answer = match op.poll(cache)? {
@@ -114,11 +122,13 @@ pub async fn run_with<O: Operation>(
                 let keys = ids.iter().map(loose_key).collect();
                 let objects = get_all(storage, keys, options.concurrency)
                     .await
-                    .map_err(|err| O::Error::from(err.boxed()))?;
+                    .map_err(|err| <O::Error as From<StorageError>>::from(err.boxed()))?;
                 op.provide(cache, objects)?;
                 continue;
             }
-            step => carry_out(step, storage, locks, options).await.map_err(O::Error::from)?,
+            step => carry_out(step, storage, locks, options)
+                .await
+                .map_err(<O::Error as From<StorageError>>::from)?,
         };
         // Core reports contention by the answer it gets; wait before its next attempt.
         let contended = match &answer {
@@ -156,6 +166,10 @@ async fn carry_out<T>(
             Answer::Put
         }
         Step::Read(keys) => Answer::Read(get_all(storage, keys, options.concurrency).await?),
+        Step::ReadRanges(ranges) => {
+            let ranges: Vec<_> = ranges.into_iter().map(|r| (r.key, r.start, r.len)).collect();
+            Answer::Ranges(storage.get_ranges(&ranges).await?)
+        }
         Step::ReadRef(key) => Answer::Ref(storage.read_ref(&key).await?),
         Step::CasRef(cas) => Answer::Cas(storage.cas_ref(&cas).await?),
         Step::List(prefix) => Answer::List(storage.list(&prefix).await?),

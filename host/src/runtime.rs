@@ -624,6 +624,11 @@ impl wit::Host for Call {
         Ok(out)
     }
 
+    async fn get_ranges(&mut self, ranges: Vec<wit::Range>) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+        let ranges: Vec<(String, u64, u64)> = ranges.into_iter().map(|r| (r.key, r.start, r.len)).collect();
+        self.io.storage.get_ranges(&ranges).await.map_err(storage_failure)
+    }
+
     async fn put_many(&mut self, objects: Vec<wit::Object>) -> Result<(), Failure> {
         let objects: Vec<store_mod::Object> = objects
             .into_iter()

@@ -73,8 +73,22 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn put_many(&self, objects: Vec<Object>) -> Result<(), Error>;
 
     /// Every key that starts with `prefix` (any string; `""` lists the store), sorted,
-    /// with its size and modification time. Lock and temporary files are left out.
+    /// with its size and modification time; lock and temporary files included (core
+    /// leaves locks out of every listing of refs, and GC removes stale ones).
     async fn list(&self, prefix: &str) -> Result<Vec<Listed>, Error>;
+
+    /// The bytes of each range (`key`, first byte, length), `None` where the key is absent,
+    /// in the order asked; a range past the end of its key gives what there is. Reads
+    /// whole values and cuts them unless the backend reads ranges itself.
+    async fn get_ranges(&self, ranges: &[(String, u64, u64)]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let keys: Vec<String> = ranges.iter().map(|(key, _, _)| key.clone()).collect();
+        let values = self.get_many(&keys).await?;
+        Ok(values
+            .into_iter()
+            .zip(ranges)
+            .map(|(value, (_, start, len))| value.map(|bytes| cut(&bytes, *start, *len)))
+            .collect())
+    }
 
     /// Delete these keys; absent ones are fine. Deleting a ref this way is unconditional.
     async fn delete(&self, keys: &[String]) -> Result<(), Error>;
@@ -86,6 +100,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// `cas.expected` (`None`: only if it does not exist). On a mismatch nothing changes
     /// and the outcome is [`CasOutcome::Lost`] with the state found.
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, Error>;
+}
+
+/// The bytes from `start` for `len` within `bytes`, fewer where they end first.
+pub fn cut(bytes: &[u8], start: u64, len: u64) -> Vec<u8> {
+    let from = usize::try_from(start).unwrap_or(usize::MAX).min(bytes.len());
+    let to = usize::try_from(start.saturating_add(len))
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    bytes[from..to].to_vec()
 }
 
 /// Bounds every backend applies.
@@ -253,6 +276,15 @@ pub fn check_key(key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// [`check_key`] for a delete, which may also remove a lock file (`<key>.lock`): GC
+/// removes the ones killed writers left behind.
+pub fn check_delete_key(key: &str) -> Result<(), Error> {
+    match key.strip_suffix(".lock") {
+        Some(locked) if !locked.is_empty() && !locked.ends_with('/') => check_key(locked),
+        _ => check_key(key),
+    }
+}
+
 /// Refuse list prefixes that could reach outside a store. `""` is the whole store; the
 /// last component may be partial.
 pub fn check_prefix(prefix: &str) -> Result<(), Error> {
@@ -332,6 +364,7 @@ impl Options {
 /// - `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` — object storage
 ///   through the `object_store` crate, configured by [`Options::cloud`].
 pub fn open(url: &str, options: &Options) -> Result<Arc<dyn Storage>, Error> {
+    check_url(url)?;
     let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
         // A single letter is a Windows drive, not a scheme.
         s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
@@ -356,6 +389,34 @@ pub fn open(url: &str, options: &Options) -> Result<Arc<dyn Storage>, Error> {
             Ok(Arc::new(object_store::ObjectStoreStorage::from_url(url, &cloud)?))
         }
     }
+}
+
+/// Refuse a store URL that is empty, or whose path has an empty, `.` or `..` segment
+/// (`s3://b/zz/../prefix` would otherwise silently mean `s3://b/prefix`).
+pub fn check_url(url: &str) -> Result<(), Error> {
+    let refuse = |reason: &str| {
+        Err(Error::Config {
+            reason: format!("invalid store URL {url:?}: {reason}"),
+            source: None,
+        })
+    };
+    if url.trim().is_empty() {
+        return refuse("it is empty");
+    }
+    // The path after `scheme://host`, or the whole of a plain path.
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, path)| path),
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let dots = |segment: &str| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    };
+    if url.contains("://") && path.split('/').any(dots) {
+        return refuse("a `.` or `..` segment in its path");
+    }
+    Ok(())
 }
 
 fn fs_options(options: &Options) -> fs::FsOptions {

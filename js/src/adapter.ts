@@ -27,9 +27,23 @@ export interface Listed {
   modifiedMs: number;
 }
 
+/** A byte range of a stored value (of a pack). */
+export interface ByteRange {
+  key: string;
+  /** The first byte. */
+  start: number;
+  /** How many bytes; a range past the end of the value gives what there is. */
+  len: number;
+}
+
 export interface StorageAdapter {
   /** Stored bytes of each key, `null` where absent, in order. Fetch in parallel. */
   getMany(keys: string[]): Promise<(Uint8Array | null)[]>;
+  /**
+   * Optional: the bytes of each range, `null` where its key is absent, in order. Without
+   * it, packs are read whole (once per read) and cut.
+   */
+  getRanges?(ranges: ByteRange[]): Promise<(Uint8Array | null)[]>;
   /**
    * Store each object unless its key exists (objects are content-addressed: an existing
    * one is identical). Should refresh the modification time of an object that exists, so a

@@ -6,7 +6,7 @@
  * jittered exponential backoff, as the engine's blocking driver documents it.
  */
 
-import type { StorageAdapter } from "./adapter.js";
+import type { ByteRange, StorageAdapter } from "./adapter.js";
 import { SnapgitError, fromEngine } from "./errors.js";
 import { pack } from "./pack.js";
 import type { GcProgress } from "./types.js";
@@ -39,6 +39,7 @@ export interface EngineOp {
 /** What the engine asks for, as the WebAssembly reports it. */
 type Step =
   | { type: "get"; keys: string[] }
+  | { type: "getRanges"; ranges: ByteRange[] }
   | { type: "put"; keys: string[]; ends: number[] }
   | { type: "readRef"; key: string }
   | { type: "cas"; key: string; expected: { value: string; version: string } | null; value: string | null }
@@ -227,6 +228,25 @@ function listing(listed: unknown): Uint8Array {
 }
 
 /**
+ * Read byte ranges (of packs): with the adapter's `getRanges` where it has one, otherwise
+ * by reading each key whole once and cutting it.
+ */
+async function getRanges(
+  adapter: StorageAdapter,
+  ranges: ByteRange[],
+  limit: number,
+): Promise<(Uint8Array | null)[]> {
+  if (adapter.getRanges) {
+    const read = adapter.getRanges.bind(adapter);
+    return checkedBatch(await storage("getRanges", () => read(ranges)), ranges.length);
+  }
+  const keys = [...new Set(ranges.map((r) => r.key))];
+  const whole = new Map<string, Uint8Array | null>();
+  (await getAll(adapter, keys, limit)).forEach((bytes, i) => whole.set(keys[i] as string, bytes));
+  return ranges.map(({ key, start, len }) => whole.get(key)?.slice(start, start + len) ?? null);
+}
+
+/**
  * Read `keys` with at most `limit` reads in flight: one `getMany` call when the batch
  * fits, otherwise a pool of `limit` workers reading one key each.
  */
@@ -289,6 +309,10 @@ export async function drive<T>(
           return (step.ends ? withData(step.value, step.ends, op.bytes()) : step.value) as T;
         case "get": {
           provide(op, await getAll(adapter, step.keys, options.concurrency));
+          break;
+        }
+        case "getRanges": {
+          provide(op, await getRanges(adapter, step.ranges, options.concurrency));
           break;
         }
         case "put": {

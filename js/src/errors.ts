@@ -23,7 +23,7 @@
  * - `POLICY`: the changes break the write policy (`value` is the path or count).
  * - `LIMIT`: a size or count limit was exceeded (`limit` is the limit).
  * - `UNSUPPORTED`: the store holds something the operation cannot account for
- *   (alternates, a shallow file, worktrees, packs it cannot read yet); it refused and
+ *   (alternates, a shallow file, worktrees, a promisor pack); it refused and
  *   changed nothing. `value` is the key in the way.
  * - `STORAGE`: the storage adapter threw (its error is `cause`) or answered with a value
  *   of the wrong shape.

@@ -53,3 +53,43 @@ test("commits, restores and branches pass git fsck --strict and read back the sa
   );
   assert.equal(diff.patch, git(dir, "diff", "--full-index", ids[0], ids[4]).replace(/^index ([0-9a-f]{7})[0-9a-f]*\.\.([0-9a-f]{7})[0-9a-f]*/gm, "index $1..$2"));
 });
+
+test("gc keeps everything git reaches and refuses a store it cannot account for", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "snapgit-js-"));
+  dirs.push(dir);
+  const store = await Store.open({ adapter: await NodeFsAdapter.open(dir) });
+  await store.createRepo("agent", { author: at(0), files: { "memory.md": "turn 0\n" } });
+  const repo = store.repo("agent");
+  for (let i = 1; i <= 3; i++) {
+    await repo.commit({ author: at(i), message: `turn ${i}`, files: { "memory.md": `turn ${i}\n` } });
+  }
+  await repo.prune({ keepLast: 1 });
+  const user = ["-c", "user.name=Git User", "-c", "user.email=git@example.com", "-c", "core.logAllRefUpdates=always"];
+  const main = ref("main");
+  const tree = git(dir, "rev-parse", `${main}^{tree}`).trim();
+  const commitOn = (message) => git(dir, ...user, "commit-tree", tree, "-p", main, "-m", message).trim();
+  // A detached HEAD, a commit only a reflog reaches, an annotated tag, a ref to a blob.
+  git(dir, "update-ref", "--no-deref", "HEAD", commitOn("detached"));
+  git(dir, ...user, "update-ref", "-m", "moved", "refs/heads/scratch", commitOn("reflog only"));
+  git(dir, ...user, "update-ref", "-m", "back", "refs/heads/scratch", git(dir, "rev-parse", main).trim());
+  git(dir, ...user, "tag", "-a", "-m", "v1", "v1", commitOn("tagged"));
+  const blob = execFileSync("git", ["--git-dir", dir, "hash-object", "-w", "--stdin"], { input: "blob\n", encoding: "utf8" });
+  git(dir, "update-ref", "refs/blobs/one", blob.trim());
+  const reachable = () => git(dir, "rev-list", "--objects", "--all", "--reflog").split("\n").sort();
+  const before = reachable();
+
+  const collected = await store.gc({ graceMs: 0 });
+  assert.ok(collected.deleted > 0, "the pruned history goes");
+  assert.deepEqual(reachable(), before);
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict"], { stdio: "pipe" });
+
+  // Packed objects cannot be read yet: gc refuses, and changes nothing.
+  git(dir, "repack", "-d", "-q");
+  await assert.rejects(store.gc({ graceMs: 0 }), (error) => {
+    assert.equal(error.code, "UNSUPPORTED");
+    assert.match(error.message, /objects\/pack\//);
+    return true;
+  });
+  await assert.rejects(store.footprint(), { code: "UNSUPPORTED" });
+  assert.deepEqual(reachable(), before);
+});

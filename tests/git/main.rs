@@ -8,4 +8,5 @@ mod diff_tree;
 mod gc;
 mod generated;
 mod history;
+mod packs;
 mod restore;

@@ -13,6 +13,7 @@ use snapgit_core::{
     diff::tree as diff,
     gc, history,
     object::{NewObject, loose_key},
+    pack::Packed,
     read,
     repo::{self, RepoOp, Start},
     step::{Answer, CasOutcome, Listed, RefState},
@@ -43,6 +44,8 @@ enum Pending {
     Get(usize),
     /// A `Read` of keys, carried out as a `get`: its answer goes to `answer`.
     Read(usize),
+    /// A `ReadRanges`, answered through `provide` like a `get`.
+    Ranges(usize),
     Put,
     Ref(String),
     Cas(String),
@@ -107,7 +110,8 @@ trait Erased {
 }
 
 struct Driven<O: Operation> {
-    op: O,
+    /// The operation, reading packed objects as well as loose ones.
+    op: Packed<O>,
     output: fn(O::Output) -> Output,
     /// How the operation reports its progress, for the ones that do (GC and footprint).
     progress: Option<fn(&O) -> gc::Progress>,
@@ -115,7 +119,7 @@ struct Driven<O: Operation> {
 
 impl<O: Operation> Erased for Driven<O>
 where
-    O::Error: ToJs,
+    O::Error: ToJs + From<snapgit_core::object::Error>,
 {
     fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled> {
         // Only the result differs between operations: the step is made one type here, so
@@ -124,6 +128,7 @@ where
             Step::Done(out) => Step::Done((self.output)(out)),
             Step::Get(ids) => Step::Get(ids),
             Step::Read(keys) => Step::Read(keys),
+            Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
             Step::Put(objects) => Step::Put(objects),
             Step::ReadRef(key) => Step::ReadRef(key),
             Step::CasRef(cas) => Step::CasRef(cas),
@@ -145,7 +150,7 @@ where
     }
 
     fn progress(&self) -> Option<String> {
-        self.progress.map(|of| convert::progress(&of(&self.op)))
+        self.progress.map(|of| convert::progress(&of(self.op.inner())))
     }
 }
 
@@ -172,6 +177,22 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
         Step::Read(keys) => {
             json.string("get").field("keys").strings(&keys);
             Pending::Read(keys.len())
+        }
+        Step::ReadRanges(ranges) => {
+            json.string("getRanges").field("ranges").open_array();
+            for range in &ranges {
+                json.item()
+                    .open()
+                    .field("key")
+                    .string(&range.key)
+                    .field("start")
+                    .number(range.start)
+                    .field("len")
+                    .number(range.len)
+                    .close();
+            }
+            json.close_array();
+            Pending::Ranges(ranges.len())
         }
         Step::Put(objects) => {
             put.reserve_exact(objects.iter().map(|o| o.loose.len()).sum());
@@ -287,7 +308,7 @@ impl Op {
     /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's
     /// object length in `lens`, in the order asked (negative for an absent object).
     pub fn provide(&mut self, bytes: &[u8], lens: &[f64]) -> Result<(), JsValue> {
-        let (Pending::Get(count) | Pending::Read(count)) = self.pending else {
+        let (Pending::Get(count) | Pending::Read(count) | Pending::Ranges(count)) = self.pending else {
             return Err(error::misuse("provide called without an outstanding get"));
         };
         if lens.len() != count {
@@ -308,11 +329,12 @@ impl Op {
             objects.push(Some(object.to_vec()));
             rest = tail;
         }
-        let read = matches!(self.pending, Pending::Read(_));
-        self.pending = Pending::Nothing;
+        let pending = std::mem::replace(&mut self.pending, Pending::Nothing);
         let mut cache = self.cache.borrow_mut();
-        if read {
-            return self.inner.answer(&mut cache, Answer::Read(objects));
+        match pending {
+            Pending::Read(_) => return self.inner.answer(&mut cache, Answer::Read(objects)),
+            Pending::Ranges(_) => return self.inner.answer(&mut cache, Answer::Ranges(objects)),
+            _ => {}
         }
         self.inner.provide(&mut cache, objects)
     }
@@ -407,7 +429,7 @@ impl Op {
 impl Engine {
     fn op<O: Operation + 'static>(&self, op: O, output: fn(O::Output) -> Output) -> Op
     where
-        O::Error: ToJs,
+        O::Error: ToJs + From<snapgit_core::object::Error>,
     {
         self.op_with_progress(op, output, None)
     }
@@ -419,10 +441,14 @@ impl Engine {
         progress: Option<fn(&O) -> gc::Progress>,
     ) -> Op
     where
-        O::Error: ToJs,
+        O::Error: ToJs + From<snapgit_core::object::Error>,
     {
         Op {
-            inner: Box::new(Driven { op, output, progress }),
+            inner: Box::new(Driven {
+                op: Packed::new(op),
+                output,
+                progress,
+            }),
             cache: self.cache.clone(),
             pending: Pending::Nothing,
             bytes: Vec::new(),

@@ -76,7 +76,7 @@ pub enum CollectError {
     #[error(transparent)]
     Object(#[from] object::Error),
     /// The store holds something GC cannot account for: alternates, a shallow file, an
-    /// index, linked worktrees, a commit-graph, or packs (which snapgit cannot read yet).
+    /// index, linked worktrees, a commit-graph, or a promisor pack.
     /// Nothing was deleted.
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
@@ -106,8 +106,9 @@ impl From<StorageError> for CollectError {
 /// namespace or none, pointing at any kind of object; annotated tags are followed), a
 /// detached `HEAD`, and every entry of every reflog under `logs/`. A store holding what
 /// GC cannot account for (alternates, a shallow file, an index, linked worktrees, a
-/// commit-graph, or packs, which snapgit cannot read yet) is refused with
-/// [`CollectError::Unsupported`] before anything is read or deleted.
+/// commit-graph, a promisor pack) is refused with [`CollectError::Unsupported`] before
+/// anything is read or deleted. Packed objects are walked through like loose ones (when
+/// driven through [`Packed`](crate::pack::Packed)); packs are never deleted.
 ///
 /// It walks tags, commits (every parent) and trees one level per round, then lists
 /// `objects/` and deletes, in [`Step::Delete`] batches of at most
@@ -115,7 +116,9 @@ impl From<StorageError> for CollectError {
 /// stored more than [`CollectOptions::grace_ms`] ago, the temporary files killed
 /// writers left under `objects/` past the same grace period, and lock files under
 /// `refs/` and `logs/` (and `HEAD.lock`, `packed-refs.lock`) older than both the grace
-/// period and [`STALE_LOCK_MS`]. Nothing else is ever deleted.
+/// period and [`STALE_LOCK_MS`]. When it deleted anything, it also removes the
+/// commit-graph files (`objects/info/commit-graph*`), which may name a deleted commit and
+/// which git writes again. Nothing else is ever deleted.
 ///
 /// Safe while writers run: a writer stores its objects before it moves a ref, so an
 /// object that is unreachable when the refs are read is either garbage or part of a
@@ -261,6 +264,12 @@ impl Operation for Collect {
             Some((keys, bytes)) => {
                 self.deleting = Some((keys.len() as u64, bytes));
                 Ok(Step::Delete(keys))
+            }
+            // A commit-graph may name a commit just deleted, which git would then fail to
+            // verify: it goes too (git writes it again at its next `gc`). Not counted.
+            None if self.deleted > 0 && !self.survey.derived.is_empty() => {
+                self.deleting = Some((0, 0));
+                Ok(Step::Delete(std::mem::take(&mut self.survey.derived)))
             }
             None => {
                 self.done = true;

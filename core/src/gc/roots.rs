@@ -30,6 +30,10 @@ pub(super) const FILES: [&str; 3] = ["HEAD", "shallow", "index"];
 /// deletes the loose refs it packed, so a ref is always found in one or the other.
 pub(super) const PACKED_REFS: &str = "packed-refs";
 
+/// The files of a pack that GC keeps and reads through: the pack, its index, and git's
+/// companions (a `.keep` marker, a reverse index, a bitmap, a cruft pack's times).
+const PACK_FILES: [&str; 6] = [".pack", ".idx", ".keep", ".rev", ".bitmap", ".mtimes"];
+
 /// The store holds something GC cannot account for; nothing was deleted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the store has {key}: {reason}; refusing to collect rather than guess what it reaches")]
@@ -62,6 +66,9 @@ pub(super) enum Found {
     Lock,
     /// Nothing that decides what is reachable (`objects/info/packs`, a temporary file).
     Other,
+    /// A file git derives from the objects and writes again (a commit-graph): it may name
+    /// commits GC deletes, so GC removes it when it deletes anything.
+    Derived,
 }
 
 /// What `key`, listed under `prefix` (one of [`LISTINGS`]), is; an error for what GC
@@ -82,18 +89,19 @@ pub(super) fn classify(prefix: &str, key: &str) -> Result<Found, Unsupported> {
         "logs/" => Ok(Found::Reflog),
         // Temporary files of a killed `index-pack` or `repack` hold nothing reachable.
         "objects/pack/" if name.starts_with("tmp_") || name.starts_with(".tmp-") => Ok(Found::Other),
-        "objects/pack/" => refuse(
-            "a pack (or its index): snapgit cannot read packed objects yet, so it cannot tell which loose \
-             objects they reach",
-        ),
+        // Packs are read like loose objects, and never deleted.
+        "objects/pack/" if PACK_FILES.iter().any(|suffix| name.ends_with(suffix)) => Ok(Found::Other),
+        "objects/pack/" if name.starts_with("multi-pack-index") => Ok(Found::Other),
+        "objects/pack/" if name.ends_with(".promisor") => {
+            refuse("a promisor pack: objects of a partial clone are missing by design")
+        }
+        "objects/pack/" => refuse("a file in objects/pack/ that is not part of a pack git writes"),
         "objects/info/" => match key {
             "objects/info/alternates" | "objects/info/http-alternates" => {
                 refuse("alternates: objects of another repository that this one may reach")
             }
             "objects/info/grafts" => refuse("grafts: parents that commits do not name"),
-            _ if key.starts_with("objects/info/commit-graph") => {
-                refuse("a commit-graph: it may name commits GC would delete, and git would then fail to verify it")
-            }
+            _ if key.starts_with("objects/info/commit-graph") => Ok(Found::Derived),
             _ => Ok(Found::Other),
         },
         "worktrees/" => refuse("linked worktrees: their HEADs and indexes are roots GC does not read"),
@@ -272,12 +280,24 @@ mod tests {
         assert_eq!(classify("logs/", "logs/HEAD"), Ok(Found::Reflog));
         assert_eq!(classify("objects/pack/", "objects/pack/tmp_pack_x"), Ok(Found::Other));
         assert_eq!(classify("objects/info/", "objects/info/packs"), Ok(Found::Other));
+        assert_eq!(
+            classify("objects/info/", "objects/info/commit-graph"),
+            Ok(Found::Derived)
+        );
+        assert_eq!(
+            classify("objects/info/", "objects/info/commit-graphs/commit-graph-chain"),
+            Ok(Found::Derived)
+        );
+        for key in ["pack-1.pack", "pack-1.idx", "pack-1.keep", "multi-pack-index"] {
+            assert_eq!(
+                classify("objects/pack/", &format!("objects/pack/{key}")),
+                Ok(Found::Other)
+            );
+        }
         for (prefix, key) in [
-            ("objects/pack/", "objects/pack/pack-1.pack"),
-            ("objects/pack/", "objects/pack/multi-pack-index"),
+            ("objects/pack/", "objects/pack/pack-1.promisor"),
+            ("objects/pack/", "objects/pack/stray"),
             ("objects/info/", "objects/info/alternates"),
-            ("objects/info/", "objects/info/commit-graph"),
-            ("objects/info/", "objects/info/commit-graphs/commit-graph-chain"),
             ("worktrees/", "worktrees/w/HEAD"),
         ] {
             assert_eq!(classify(prefix, key).unwrap_err().key, key);

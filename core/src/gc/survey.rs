@@ -61,6 +61,8 @@ pub(super) struct Survey {
     pub(super) reflogs: Vec<String>,
     /// Lock files found, for the sweep.
     pub(super) locks: Vec<Listed>,
+    /// Files git derives from the objects (commit-graphs), removed when GC deletes any.
+    pub(super) derived: Vec<String>,
     /// The loose refs that held a value when read.
     pub(super) loose: std::collections::HashSet<String>,
     /// `Read` rounds answered: the loose files, then `packed-refs`.
@@ -85,6 +87,7 @@ impl Survey {
             refs: Vec::new(),
             reflogs: Vec::new(),
             locks: Vec::new(),
+            derived: Vec::new(),
             loose: Default::default(),
             reads: 0,
             roots: Vec::new(),
@@ -166,6 +169,7 @@ impl Survey {
                         Found::Ref => self.refs.push(listed.key),
                         Found::Reflog => self.reflogs.push(listed.key),
                         Found::Lock => self.locks.push(listed),
+                        Found::Derived => self.derived.push(listed.key),
                         Found::Other => {}
                     }
                 }

@@ -212,10 +212,7 @@ fn packed_refs_are_roots_unless_a_loose_ref_shadows_them() {
 fn what_gc_cannot_account_for_is_refused_with_nothing_deleted() {
     let unsupported = [
         "objects/info/alternates",
-        "objects/info/commit-graph",
-        "objects/pack/pack-1234.pack",
         "objects/pack/pack-1234.promisor",
-        "objects/pack/multi-pack-index",
         "shallow",
         "index",
         "worktrees/wt/HEAD",
@@ -312,5 +309,24 @@ fn leftover_temporary_and_lock_files_go_once_old() {
     store.insert_file("refs/heads/other.lock", "x");
     assert_eq!(gc(&store, 0).unwrap().deleted, 1);
     assert!(store.file("refs/heads/other.lock").is_none());
+    assert!(stored(&store).contains(&head));
+}
+
+#[test]
+fn a_commit_graph_goes_only_when_gc_deletes_something() {
+    let store = MemoryStore::new();
+    let head = commit(&store, None, "kept\n");
+    set_ref(&store, "refs/heads/main", head);
+    store.insert_file("objects/info/commit-graph", "graph");
+    store.insert_file("objects/info/commit-graphs/commit-graph-chain", "chain");
+    assert_eq!(gc(&store, 0).unwrap().deleted, 0);
+    assert!(
+        store.file("objects/info/commit-graph").is_some(),
+        "nothing deleted: kept"
+    );
+    commit(&store, None, "garbage\n");
+    assert_eq!(gc(&store, 0).unwrap().deleted, 3, "the graph files are not counted");
+    assert!(store.file("objects/info/commit-graph").is_none());
+    assert!(store.file("objects/info/commit-graphs/commit-graph-chain").is_none());
     assert!(stored(&store).contains(&head));
 }

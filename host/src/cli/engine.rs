@@ -248,7 +248,10 @@ impl Engine {
         storage: &dyn Storage,
         locks: Option<&dyn Locks>,
         mut op: O,
-    ) -> Result<O::Output, O::Error> {
+    ) -> Result<O::Output, O::Error>
+    where
+        O::Error: From<snapgit_core::object::Error>,
+    {
         driver::run(&mut op, cache, storage, locks).await
     }
 

@@ -70,7 +70,7 @@ use snapgit_core::{
     step::{CasOutcome, CasRef, Listed, RefState},
 };
 
-use super::{Error, Limits, Object, Storage, check_key, check_prefix, parse_ref, ref_bytes};
+use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
 use crate::util::{jitter, millis, token};
 
 /// How a folder store writes and waits.
@@ -258,6 +258,32 @@ impl Inner {
                 limit,
             });
         }
+        Ok(Some(bytes))
+    }
+
+    /// `len` bytes of `key` from `start` (fewer at its end), `None` if it is absent.
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>, Error> {
+        use std::io::{Seek, SeekFrom};
+        let path = self.path(key);
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if absent(&err) => return Ok(None),
+            Err(err) => return Err(Error::io("open", &path)(err)),
+        };
+        let limit = self.options.limits.max_read_bytes;
+        if len > limit {
+            return Err(Error::TooLarge {
+                key: key.to_owned(),
+                size: len,
+                limit,
+            });
+        }
+        file.seek(SeekFrom::Start(start)).map_err(Error::io("seek", &path))?;
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 20));
+        (&mut file)
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(Error::io("read", &path))?;
         Ok(Some(bytes))
     }
 
@@ -748,6 +774,20 @@ impl Storage for FsStorage {
             .await
     }
 
+    async fn get_ranges(&self, ranges: &[(String, u64, u64)]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        for (key, _, _) in ranges {
+            check_key(key)?;
+        }
+        let ranges = ranges.to_vec();
+        self.blocking(move |inner| {
+            ranges
+                .iter()
+                .map(|(key, start, len)| inner.get_range(key, *start, *len))
+                .collect()
+        })
+        .await
+    }
+
     async fn put_many(&self, objects: Vec<Object>) -> Result<(), Error> {
         for object in &objects {
             check_key(&object.key)?;
@@ -770,9 +810,14 @@ impl Storage for FsStorage {
 
     async fn delete(&self, keys: &[String]) -> Result<(), Error> {
         for key in keys {
-            check_key(key)?;
+            check_delete_key(key)?;
         }
-        let (refs, others): (Vec<String>, Vec<String>) = keys.iter().cloned().partition(|key| key.starts_with("refs/"));
+        // A ref is deleted under git's lock protocol; a lock file a killed writer left
+        // behind is a plain file.
+        let (refs, others): (Vec<String>, Vec<String>) = keys
+            .iter()
+            .cloned()
+            .partition(|key| key.starts_with("refs/") && !key.ends_with(".lock"));
         self.blocking(move |inner| others.iter().try_for_each(|key| inner.delete_object(key)))
             .await?;
         for key in refs {

@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Mutex};
 
 use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
 
-use super::{Error, Limits, Object, Storage, check_key, check_prefix, parse_ref, ref_bytes};
+use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
 use crate::util::now_ms;
 
 #[derive(Debug)]
@@ -157,7 +157,7 @@ impl Storage for MemoryStorage {
 
     async fn delete(&self, keys: &[String]) -> Result<(), Error> {
         for key in keys {
-            check_key(key)?;
+            check_delete_key(key)?;
         }
         let mut state = self.lock();
         for key in keys {

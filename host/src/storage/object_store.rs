@@ -41,7 +41,9 @@ use futures::{StreamExt, TryStreamExt, stream};
 use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
 use tokio::sync::OnceCell;
 
-use super::{BoxError, Error, Limits, Object, Storage, check_key, check_prefix, parse_ref, ref_bytes};
+use super::{
+    BoxError, Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes,
+};
 use crate::util::token;
 
 /// The largest ref object read; a ref is 41 or 65 bytes.
@@ -288,6 +290,11 @@ impl ObjectStoreStorage {
 
     fn path(&self, key: &str) -> Result<Path, Error> {
         check_key(key)?;
+        self.path_unchecked(key)
+    }
+
+    /// The path of a key already checked (a delete may name a lock file).
+    fn path_unchecked(&self, key: &str) -> Result<Path, Error> {
         let mut path = self.root.clone();
         for part in key.split('/') {
             let part = ::object_store::path::PathPart::parse(part).map_err(|_| Error::InvalidKey {
@@ -445,6 +452,33 @@ impl ObjectStoreStorage {
                 limit,
             });
         }
+        let bytes = result.bytes().await.map_err(self.backend("get", key))?;
+        Ok(Some(Vec::from(bytes)))
+    }
+
+    /// `len` bytes of `key` from `start` with one ranged GET, `None` if it is absent.
+    async fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.path(key)?;
+        let limit = self.limits.max_read_bytes;
+        if len > limit {
+            return Err(Error::TooLarge {
+                key: key.to_owned(),
+                size: len,
+                limit,
+            });
+        }
+        if len == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let options = GetOptions {
+            range: Some(object_store::GetRange::Bounded(start..start.saturating_add(len))),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(result) => result,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(self.backend("get", key)(err)),
+        };
         let bytes = result.bytes().await.map_err(self.backend("get", key))?;
         Ok(Some(Vec::from(bytes)))
     }
@@ -735,6 +769,14 @@ impl Storage for ObjectStoreStorage {
         Ok(out)
     }
 
+    async fn get_ranges(&self, ranges: &[(String, u64, u64)]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for (key, start, len) in ranges {
+            out.push(self.get_range(key, *start, *len).await?);
+        }
+        Ok(out)
+    }
+
     async fn put_many(&self, objects: Vec<Object>) -> Result<(), Error> {
         for object in &objects {
             check_key(&object.key)?;
@@ -777,7 +819,10 @@ impl Storage for ObjectStoreStorage {
     }
 
     async fn delete(&self, keys: &[String]) -> Result<(), Error> {
-        let paths = keys.iter().map(|key| self.path(key)).collect::<Result<Vec<_>, _>>()?;
+        let paths = keys
+            .iter()
+            .map(|key| check_delete_key(key).and_then(|()| self.path_unchecked(key)))
+            .collect::<Result<Vec<_>, _>>()?;
         if paths.is_empty() {
             return Ok(());
         }

@@ -29,6 +29,17 @@ fn invalid_store_urls_and_missing_credentials() {
         "unknown store scheme \"ftp\"",
     );
     refused(&work, &["--store", "s3://", "log"], 2, "names no bucket");
+    refused(&work, &["--store", "s3:///prefix", "log"], 2, "names no bucket");
+    refused(&work, &["--store", "", "log"], 2, "it is empty");
+    for dotted in [
+        "s3://b/zz/../prefix",
+        "s3://b/./prefix",
+        "gs://b/a/%2E%2E/p",
+        "file:///tmp/a/../b",
+    ] {
+        refused(&work, &["--store", dotted, "log"], 2, "segment in its path");
+        refused(&work, &["--store", dotted, "init"], 2, "segment in its path");
+    }
     refused(
         &work,
         &["--store", "file://host/x", "log"],

@@ -2,7 +2,8 @@
 //! reflogs, annotated tags and tags of tags, a ref to a blob, notes, a stash-like ref,
 //! symbolic refs, packed refs — survives `gc --grace 0s`, checked by
 //! `git rev-list --objects --all --reflog` and `git fsck --strict`, under each engine.
-//! A store gc cannot account for is refused with exit 9 and left as it was.
+//! A store gc cannot account for is refused with exit 9 and left as it was; a store git
+//! has packed reads, commits and collects.
 
 use std::path::Path;
 
@@ -145,7 +146,7 @@ fn gc_keeps_everything_git_reaches() {
 fn gc_removes_what_killed_writers_left_once_old() {
     let work = Work::init();
     work.write("memory.md", "one\n");
-    work.run(&["commit", "."]).ok();
+    work.run(&["commit", ".", "-m", "one"]).ok();
     let store = work.store();
     let temp = store.join("objects/ab/tmp_obj_killed");
     std::fs::create_dir_all(temp.parent().unwrap()).unwrap();
@@ -170,13 +171,23 @@ fn gc_removes_what_killed_writers_left_once_old() {
     git(&store, &["fsck", "--strict"]);
 }
 
+/// What the refusal names, and how to make the store so.
+type Case = (&'static str, fn(&Path));
+
 #[test]
 fn gc_refuses_stores_it_cannot_account_for() {
-    let cases: [(&str, fn(&Path)); 4] = [
-        ("objects/pack/", |store| {
+    let cases: [Case; 4] = [
+        (".promisor", |store| {
             git(store, &["repack", "-d", "-q"]);
+            let pack = std::fs::read_dir(store.join("objects/pack"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "pack"))
+                .unwrap();
+            std::fs::write(pack.with_extension("promisor"), "").unwrap();
         }),
         ("objects/info/alternates", |store| {
+            std::fs::create_dir_all(store.join("objects/info")).unwrap();
             std::fs::write(store.join("objects/info/alternates"), "/elsewhere/objects\n").unwrap();
         }),
         ("shallow", |store| {
@@ -193,7 +204,7 @@ fn gc_refuses_stores_it_cannot_account_for() {
             let work = Work::init();
             for turn in 1..=3 {
                 work.write("memory.md", &format!("turn {turn}\n"));
-                work.run(&["commit", "."]).ok();
+                work.run(&["commit", ".", "-m", "turn"]).ok();
             }
             work.run(&["prune", "--keep-last", "1"]).ok();
             make(&work.store());
@@ -202,5 +213,40 @@ fn gc_refuses_stores_it_cannot_account_for() {
             work.run(&["--engine", engine, "status"]).fails(9, needle);
             assert_eq!(snapshot(&work.store()), before, "{engine} {needle}: nothing changed");
         }
+    }
+}
+
+#[test]
+fn a_store_git_packed_reads_commits_and_collects_under_each_engine() {
+    for engine in engines() {
+        let work = store_git_worked_on();
+        let store = work.store();
+        // Half the history packed (as a push or `git repack -d` leaves it), then the rest.
+        git(&store, &["repack", "-d", "-q"]);
+        work.write("memory.md", "after the repack\n");
+        work.run(&["--engine", engine, "commit", "memory.md", "-m", "loose on packed"])
+            .ok();
+        git(&store, &["gc", "--quiet", "--prune=now"]);
+        let before = git_reachable(&store);
+        assert_eq!(
+            work.run(&["--engine", engine, "cat", "memory.md"]).ok(),
+            "after the repack\n"
+        );
+        let log = work.json(&["--engine", engine, "log"]);
+        assert_eq!(log["commits"].as_array().unwrap().len(), 2, "{engine}: {log}");
+        // A loose commit on top of the packs, then gc: nothing git reaches goes.
+        work.write("memory.md", "loose again\n");
+        work.run(&["--engine", engine, "commit", "memory.md", "-m", "loose"])
+            .ok();
+        let reachable = git_reachable(&store);
+        assert!(reachable.len() > before.len());
+        work.json(&["--engine", engine, "gc", "--grace", "0s"]);
+        assert_eq!(git_reachable(&store), reachable, "{engine}");
+        git(&store, &["fsck", "--strict"]);
+        assert_eq!(
+            work.run(&["--engine", engine, "cat", "memory.md"]).ok(),
+            "loose again\n"
+        );
+        work.json(&["--engine", engine, "status"]);
     }
 }

@@ -151,7 +151,10 @@ struct Native {
 }
 
 impl Native {
-    async fn run<O: snapgit_core::Operation>(&mut self, mut op: O) -> Result<O::Output, O::Error> {
+    async fn run<O: snapgit_core::Operation>(&mut self, mut op: O) -> Result<O::Output, O::Error>
+    where
+        O::Error: From<snapgit_core::object::Error>,
+    {
         driver::run(&mut op, &mut self.cache, self.storage.as_ref(), None).await
     }
 

@@ -35,7 +35,7 @@ import { constants as fsConstants, promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import * as path from "node:path";
 
-import type { CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
+import type { ByteRange, CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
 import { StorageError } from "../adapter.js";
 import { backoff, mapLimit } from "./concurrency.js";
 import {
@@ -176,6 +176,30 @@ export class NodeFsAdapter implements StorageAdapter {
       } catch (error) {
         if (["ENOENT", "ENOTDIR", "EISDIR"].includes(code(error) ?? "")) return null;
         throw wrap(`cannot read ${key}`, error);
+      }
+    });
+  }
+
+  async getRanges(ranges: ByteRange[]): Promise<(Uint8Array | null)[]> {
+    ranges.forEach(({ key }) => checkKey(key));
+    await this.#init();
+    return mapLimit(ranges, this.#concurrency, async ({ key, start, len }) => {
+      let handle: FileHandle | undefined;
+      try {
+        handle = await fs.open(this.#file(key), "r");
+        const buffer = new Uint8Array(len);
+        let filled = 0;
+        while (filled < len) {
+          const { bytesRead } = await handle.read(buffer, filled, len - filled, start + filled);
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        return filled === len ? buffer : buffer.slice(0, filled);
+      } catch (error) {
+        if (["ENOENT", "ENOTDIR", "EISDIR"].includes(code(error) ?? "")) return null;
+        throw wrap(`cannot read ${key}`, error);
+      } finally {
+        await handle?.close();
       }
     });
   }

@@ -37,7 +37,7 @@ use snapgit_core::{
     object::{NewObject, loose_key},
     read,
     repo::{self, AdminOutput, RepoOp, Start},
-    step::{CasOutcome, CasRef, Listed, LockRequest, RefState},
+    step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState},
 };
 
 use error::{Fail, HostFailure};
@@ -60,6 +60,18 @@ impl ObjectStore for Imports {
 
     fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
         storage::get_many(keys).map_err(host_error)
+    }
+
+    fn read_ranges(&self, ranges: &[Range]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let ranges: Vec<storage::Range> = ranges
+            .iter()
+            .map(|r| storage::Range {
+                key: r.key.clone(),
+                start: r.start,
+                len: r.len,
+            })
+            .collect();
+        storage::get_ranges(&ranges).map_err(host_error)
     }
 
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError> {
@@ -114,7 +126,10 @@ impl ObjectStore for Imports {
 }
 
 /// Run `op` to completion against the imports, with a cache for this call.
-fn run<O: Operation>(cache: &mut ObjectCache, op: &mut O) -> Result<O::Output, O::Error> {
+fn run<O: Operation>(cache: &mut ObjectCache, op: &mut O) -> Result<O::Output, O::Error>
+where
+    O::Error: From<snapgit_core::object::Error>,
+{
     drive::run(op, cache, &Imports)
 }
 

@@ -1,0 +1,554 @@
+//! Reading packs: the objects `git gc`, `git repack` or a push left in `objects/pack/`,
+//! read beside the loose ones as git looks them up (loose first, then every pack).
+//!
+//! [`Packed`] wraps any [`Operation`]: it passes the operation's steps through, and when
+//! storage has no loose copy of an object the operation asked for, it finds the object in
+//! the packs — listing `objects/pack/`, reading each pack's index once (kept in the
+//! [`ObjectCache`] with the list), then reading only the byte ranges of the entries it
+//! needs ([`Step::ReadRanges`]), with every delta base, until the object is rebuilt. The
+//! rebuilt object reaches the operation as an uncompressed loose object, which it hashes
+//! and checks like every other: an object read from a pack is trusted no more than a
+//! loose one.
+//!
+//! Work on hostile packs is bounded: delta chains by [`MAX_DELTA_DEPTH`], every inflated
+//! entry and every rebuilt object by [`crate::Limits::max_object_bytes`], the bases kept
+//! for reuse by [`BASE_CACHE_BYTES`]. A broken pack is a corrupt-object error naming the
+//! pack and the offset.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gix_hash::ObjectId;
+use gix_object::Kind;
+
+use crate::{
+    cache::ObjectCache,
+    object,
+    step::{Answer, Listed, Misuse, Operation, Range, Step},
+};
+
+pub mod entry;
+pub mod index;
+
+pub use index::Index;
+
+/// The folder of packs.
+pub const PACK_DIR: &str = "objects/pack/";
+
+/// The longest delta chain followed; git's own repacks stay at 50 (250 aggressive).
+pub const MAX_DELTA_DEPTH: usize = 4096;
+
+/// How many bytes of rebuilt bases one read keeps for reuse.
+pub const BASE_CACHE_BYTES: usize = 64 << 20;
+
+/// A pack no larger than this is read whole the first time an object in it is needed:
+/// one request instead of one per delta level.
+pub const SMALL_PACK_BYTES: u64 = 1 << 20;
+
+/// Ranges of one pack closer than this are read as one.
+pub const MERGE_GAP_BYTES: u64 = 64 << 10;
+
+/// A pack or pack index that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}{}: {reason}", offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+pub struct Error {
+    /// The pack or index.
+    pub key: String,
+    /// Where in it, if known.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl Error {
+    pub(crate) fn corrupt(key: &str, offset: Option<u64>, reason: String) -> Self {
+        Error {
+            key: key.to_owned(),
+            offset,
+            reason,
+        }
+    }
+}
+
+/// One pack of a store, with its index.
+#[derive(Debug, Clone)]
+pub struct PackFile {
+    /// The key of the pack (`objects/pack/pack-<hash>.pack`).
+    pub key: String,
+    /// Its size in bytes, as listed.
+    pub size: u64,
+    /// Its index.
+    pub index: Arc<Index>,
+}
+
+/// The packs of a store, as last listed.
+pub type Packs = Arc<Vec<PackFile>>;
+
+/// An entry of a pack: which pack (its position in the list), and where.
+type Node = (usize, u64);
+
+/// A rebuilt object: its kind and content.
+type Rebuilt = (Kind, Arc<[u8]>);
+
+/// Where an object the operation asked for is being rebuilt.
+#[derive(Debug)]
+struct Resolve {
+    /// The operation's `Get`, and the answers: loose ones, then packed ones filled in.
+    ids: Vec<ObjectId>,
+    answers: Vec<Option<Vec<u8>>>,
+    /// The positions not found loose.
+    missing: Vec<usize>,
+    /// The packs were listed during this resolution (a second listing finds nothing new).
+    listed: bool,
+    packs: Packs,
+    /// Index keys being read, with the pack key and size each belongs to.
+    reading: Vec<(String, String, u64)>,
+    /// What the last step was.
+    out: Out,
+    /// Bytes read, by pack position: (start, bytes).
+    chunks: HashMap<usize, Vec<(u64, Vec<u8>)>>,
+    /// Rebuilt entries, for reuse as bases.
+    bases: HashMap<Node, Rebuilt>,
+    base_bytes: usize,
+    /// Ranges asked for, by pack position and start, with their length.
+    asked: Vec<(usize, u64, u64)>,
+    /// Index keys to read next.
+    pending_read: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Nothing,
+    List,
+    Indexes,
+    Ranges,
+}
+
+#[derive(Debug)]
+enum State {
+    /// The operation's own step, if any, is out.
+    Inner { get: Option<Vec<ObjectId>> },
+    /// Finding objects in the packs.
+    Resolving(Box<Resolve>),
+}
+
+/// Any operation, reading packed objects as well as loose ones. Drive it like the
+/// operation itself; it adds [`Step::List`], [`Step::Read`] and [`Step::ReadRanges`]
+/// steps when an object is not loose.
+#[derive(Debug)]
+pub struct Packed<O> {
+    op: O,
+    state: State,
+}
+
+impl<O> Packed<O> {
+    /// Wrap `op`.
+    pub fn new(op: O) -> Self {
+        Packed {
+            op,
+            state: State::Inner { get: None },
+        }
+    }
+
+    /// The operation inside.
+    pub fn inner(&self) -> &O {
+        &self.op
+    }
+
+    /// The operation inside, to read its progress or take it back.
+    pub fn into_inner(self) -> O {
+        self.op
+    }
+}
+
+/// What resolving needs next.
+enum Need {
+    Step(Step<()>),
+    Done,
+}
+
+impl Resolve {
+    fn new(ids: Vec<ObjectId>, answers: Vec<Option<Vec<u8>>>, packs: Option<Packs>) -> Self {
+        let missing = answers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| a.is_none().then_some(i))
+            .collect();
+        Resolve {
+            ids,
+            answers,
+            missing,
+            listed: false,
+            // No list yet: treat as empty, which makes the first pass list them.
+            packs: packs.unwrap_or_default(),
+            reading: Vec::new(),
+            out: Out::Nothing,
+            chunks: HashMap::new(),
+            bases: HashMap::new(),
+            base_bytes: 0,
+            asked: Vec::new(),
+            pending_read: None,
+        }
+    }
+
+    fn locate(&self, id: &ObjectId) -> Option<Node> {
+        self.packs
+            .iter()
+            .enumerate()
+            .find_map(|(p, pack)| pack.index.lookup(id).map(|offset| (p, offset)))
+    }
+
+    /// Advance as far as the bytes at hand allow.
+    fn poll(&mut self, hash_kind: gix_hash::Kind, max: u64) -> Result<Need, (ObjectId, Error)> {
+        if let Some(keys) = self.pending_read.take() {
+            self.out = Out::Indexes;
+            return Ok(Need::Step(Step::Read(keys)));
+        }
+        let unlocated = self.missing.iter().any(|&i| self.locate(&self.ids[i]).is_none());
+        if unlocated && !self.listed {
+            self.out = Out::List;
+            return Ok(Need::Step(Step::List(PACK_DIR.to_owned())));
+        }
+        let mut wanted: Vec<Node> = Vec::new();
+        let missing = std::mem::take(&mut self.missing);
+        let mut still = Vec::new();
+        for i in missing {
+            let id = self.ids[i];
+            let Some(node) = self.locate(&id) else {
+                // Neither loose nor packed: the operation reports it missing.
+                continue;
+            };
+            match self.rebuild(node, hash_kind, max, &mut wanted) {
+                Ok(Some((kind, data))) => self.answers[i] = Some(raw_loose(kind, &data)),
+                Ok(None) => still.push(i),
+                Err(err) => return Err((id, err)),
+            }
+        }
+        self.missing = still;
+        if self.missing.is_empty() {
+            return Ok(Need::Done);
+        }
+        let ranges = self.ranges(wanted, hash_kind);
+        if ranges.is_empty() {
+            // Every entry is in hand but nothing resolved: the chain cannot be completed.
+            let id = self.ids[self.missing[0]];
+            return Err((
+                id,
+                Error::corrupt(PACK_DIR, None, "a delta chain cannot be completed".into()),
+            ));
+        }
+        self.out = Out::Ranges;
+        Ok(Need::Step(Step::ReadRanges(ranges)))
+    }
+
+    /// The bytes of the entry at `node`, if read.
+    fn entry(&self, node: Node, hash_kind: gix_hash::Kind) -> Option<&[u8]> {
+        let pack = self.packs.get(node.0)?;
+        let end = pack
+            .index
+            .entry_end(node.1, pack.size.saturating_sub(hash_kind.len_in_bytes() as u64))?;
+        self.chunks.get(&node.0)?.iter().find_map(|(start, bytes)| {
+            let from = usize::try_from(node.1.checked_sub(*start)?).ok()?;
+            let to = usize::try_from(end.checked_sub(*start)?).ok()?;
+            bytes.get(from..to)
+        })
+    }
+
+    /// Rebuild the object at `node`, or note in `wanted` the entries still to read.
+    fn rebuild(
+        &mut self,
+        node: Node,
+        hash_kind: gix_hash::Kind,
+        max: u64,
+        wanted: &mut Vec<Node>,
+    ) -> Result<Option<Rebuilt>, Error> {
+        let packs = self.packs.clone();
+        let pack_key = |p: usize| packs.get(p).map_or(PACK_DIR, |pack| pack.key.as_str()).to_owned();
+        let mut chain: Vec<(Node, entry::Header)> = Vec::new();
+        let mut at = node;
+        let (kind, mut data) = loop {
+            if let Some((kind, data)) = self.bases.get(&at) {
+                break (*kind, data.clone());
+            }
+            if chain.len() > MAX_DELTA_DEPTH {
+                return Err(Error::corrupt(
+                    &pack_key(node.0),
+                    Some(node.1),
+                    format!("a delta chain longer than {MAX_DELTA_DEPTH} (or a cycle)"),
+                ));
+            }
+            let Some(bytes) = self.entry(at, hash_kind) else {
+                if self
+                    .packs
+                    .get(at.0)
+                    .is_some_and(|p| p.index.entry_end(at.1, p.size).is_none())
+                {
+                    return Err(Error::corrupt(
+                        &pack_key(at.0),
+                        Some(at.1),
+                        "a delta base points where no entry starts".into(),
+                    ));
+                }
+                wanted.push(at);
+                return Ok(None);
+            };
+            let corrupt = |reason: String| Error::corrupt(&pack_key(at.0), Some(at.1), reason);
+            let header = entry::parse_header(bytes, at.1, hash_kind).map_err(corrupt)?;
+            let data = bytes.get(header.data_start..).unwrap_or_default();
+            match header.kind {
+                entry::EntryKind::Object(kind) => {
+                    let data: Arc<[u8]> = entry::inflate(data, header.size, max).map_err(corrupt)?.into();
+                    self.keep(at, kind, &data);
+                    break (kind, data);
+                }
+                entry::EntryKind::Delta(base) => {
+                    chain.push((at, header));
+                    at = match base {
+                        entry::Base::Offset(offset) => (at.0, offset),
+                        entry::Base::Id(id) => self
+                            .locate(&id)
+                            .ok_or_else(|| corrupt(format!("the delta base {id} is in no pack")))?,
+                    };
+                }
+            }
+        };
+        while let Some((at, header)) = chain.pop() {
+            let corrupt = |reason: String| Error::corrupt(&pack_key(at.0), Some(at.1), reason);
+            let bytes = self
+                .entry(at, hash_kind)
+                .ok_or_else(|| corrupt("an entry read a moment ago is gone".into()))?;
+            let delta = entry::inflate(
+                bytes.get(header.data_start..).unwrap_or_default(),
+                header.size,
+                max.saturating_mul(2).saturating_add(64),
+            )
+            .map_err(corrupt)?;
+            data = entry::apply_delta(&data, &delta, max).map_err(corrupt)?.into();
+            self.keep(at, kind, &data);
+        }
+        Ok(Some((kind, data)))
+    }
+
+    fn keep(&mut self, node: Node, kind: Kind, data: &Arc<[u8]>) {
+        if self.base_bytes.saturating_add(data.len()) <= BASE_CACHE_BYTES {
+            self.base_bytes += data.len();
+            self.bases.insert(node, (kind, data.clone()));
+        }
+    }
+
+    /// The ranges that hold `wanted`, merged per pack; small packs are read whole.
+    fn ranges(&mut self, mut wanted: Vec<Node>, hash_kind: gix_hash::Kind) -> Vec<Range> {
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut spans: Vec<(usize, u64, u64)> = Vec::new();
+        for (p, offset) in wanted {
+            let Some(pack) = self.packs.get(p) else { continue };
+            let trailer = pack.size.saturating_sub(hash_kind.len_in_bytes() as u64);
+            let (start, end) = if pack.size <= SMALL_PACK_BYTES {
+                (0, pack.size)
+            } else {
+                (offset, pack.index.entry_end(offset, trailer).unwrap_or(trailer))
+            };
+            match spans.last_mut() {
+                Some((lp, _, last_end)) if *lp == p && start <= last_end.saturating_add(MERGE_GAP_BYTES) => {
+                    *last_end = (*last_end).max(end);
+                }
+                _ => spans.push((p, start, end)),
+            }
+        }
+        self.asked = spans
+            .iter()
+            .map(|&(p, start, end)| (p, start, end.saturating_sub(start)))
+            .collect();
+        self.asked
+            .iter()
+            .filter_map(|&(p, start, len)| {
+                Some(Range {
+                    key: self.packs.get(p)?.key.clone(),
+                    start,
+                    len,
+                })
+            })
+            .collect()
+    }
+
+    /// The packs listed: the index keys to read (those not held already).
+    fn listed(&mut self, listed: Vec<Listed>) -> Option<Vec<String>> {
+        self.listed = true;
+        let keys: std::collections::BTreeMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
+        let mut kept = Vec::new();
+        self.reading.clear();
+        for (key, size) in &keys {
+            let Some(stem) = key.strip_suffix(".pack") else {
+                continue;
+            };
+            let idx = format!("{stem}.idx");
+            if !keys.contains_key(idx.as_str()) {
+                // Being written, or broken: git ignores a pack without its index too.
+                continue;
+            }
+            match self.packs.iter().find(|p| p.key == *key && p.size == *size) {
+                Some(known) => kept.push(known.clone()),
+                None => self.reading.push((idx, (*key).to_owned(), *size)),
+            }
+        }
+        self.packs = Arc::new(kept);
+        self.chunks.clear();
+        self.bases.clear();
+        self.base_bytes = 0;
+        if self.reading.is_empty() {
+            return None;
+        }
+        Some(self.reading.iter().map(|(idx, _, _)| idx.clone()).collect())
+    }
+
+    fn indexes(&mut self, read: Vec<Option<Vec<u8>>>, hash_kind: gix_hash::Kind) -> Result<(), (ObjectId, Error)> {
+        let mut packs: Vec<PackFile> = self.packs.as_ref().clone();
+        for ((idx, key, size), bytes) in std::mem::take(&mut self.reading).into_iter().zip(read) {
+            // Gone since the listing: a repack replaced it.
+            let Some(bytes) = bytes else { continue };
+            let index = Index::from_bytes(&idx, bytes, hash_kind).map_err(|err| (self.first_missing(), err))?;
+            // Every entry must start before the pack's trailer: a truncated pack, or an
+            // index of another pack, is caught here.
+            let trailer = size.saturating_sub(hash_kind.len_in_bytes() as u64);
+            if index.last_offset().is_some_and(|last| last >= trailer) {
+                let reason = format!("its index names entries past its end ({size} bytes)");
+                return Err((self.first_missing(), Error::corrupt(&key, None, reason)));
+            }
+            packs.push(PackFile {
+                key,
+                size,
+                index: Arc::new(index),
+            });
+        }
+        // git's order is by recency; any fixed order finds the same objects.
+        packs.sort_by(|a, b| a.key.cmp(&b.key));
+        self.packs = Arc::new(packs);
+        Ok(())
+    }
+
+    fn first_missing(&self) -> ObjectId {
+        self.missing.first().map_or_else(|| self.ids[0], |&i| self.ids[i])
+    }
+
+    fn ranges_read(&mut self, read: Vec<Option<Vec<u8>>>) -> bool {
+        let mut vanished = false;
+        for ((p, start, _), bytes) in std::mem::take(&mut self.asked).into_iter().zip(read) {
+            match bytes {
+                Some(bytes) => self.chunks.entry(p).or_default().push((start, bytes)),
+                None => vanished = true,
+            }
+        }
+        vanished
+    }
+}
+
+/// An object as its uncompressed loose form: `<kind> <size>\0<content>`.
+fn raw_loose(kind: Kind, data: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(data.len() + 32);
+    raw.extend_from_slice(kind.as_bytes());
+    raw.push(b' ');
+    object::push_decimal(&mut raw, data.len() as u64);
+    raw.push(0);
+    raw.extend_from_slice(data);
+    raw
+}
+
+impl<O: Operation> Operation for Packed<O>
+where
+    O::Error: From<object::Error>,
+{
+    type Output = O::Output;
+    type Error = O::Error;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<O::Output>, O::Error> {
+        loop {
+            match &mut self.state {
+                State::Inner { get: Some(_) } => {
+                    return Err(Misuse("poll called before the last step was answered").into());
+                }
+                State::Inner { get } => {
+                    let step = self.op.poll(cache)?;
+                    if let Step::Get(ids) = &step {
+                        *get = Some(ids.clone());
+                    }
+                    return Ok(step);
+                }
+                State::Resolving(resolve) => {
+                    if resolve.out != Out::Nothing {
+                        return Err(Misuse("poll called before the last step was answered").into());
+                    }
+                    let max = cache.limits().max_object_bytes;
+                    let need = resolve
+                        .poll(cache.hash_kind(), max)
+                        .map_err(|(id, err)| object::Error::Corrupt {
+                            id,
+                            reason: format!("in {err}"),
+                        })?;
+                    match need {
+                        Need::Step(step) => {
+                            return Ok(match step {
+                                Step::List(prefix) => Step::List(prefix),
+                                Step::Read(keys) => Step::Read(keys),
+                                Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
+                                _ => return Err(Misuse("packs asked for an unknown step").into()),
+                            });
+                        }
+                        Need::Done => {
+                            let packs = resolve.packs.clone();
+                            let answers = std::mem::take(&mut resolve.answers);
+                            cache.set_packs(packs);
+                            self.state = State::Inner { get: None };
+                            self.op.provide(cache, answers)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), O::Error> {
+        let State::Inner { get } = &mut self.state else {
+            return Err(Misuse("provide called without an outstanding Get").into());
+        };
+        let Some(ids) = get.take() else {
+            return Err(Misuse("provide called without an outstanding Get").into());
+        };
+        if objects.len() != ids.len() || objects.iter().all(Option::is_some) {
+            return self.op.provide(cache, objects);
+        }
+        self.state = State::Resolving(Box::new(Resolve::new(ids, objects, cache.packs())));
+        Ok(())
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), O::Error> {
+        let State::Resolving(resolve) = &mut self.state else {
+            return self.op.answer(cache, answer);
+        };
+        let hash_kind = cache.hash_kind();
+        let corrupt = |(id, err): (ObjectId, Error)| object::Error::Corrupt {
+            id,
+            reason: format!("in {err}"),
+        };
+        match (std::mem::replace(&mut resolve.out, Out::Nothing), answer) {
+            (Out::List, Answer::List(listed)) => resolve.pending_read = resolve.listed(listed),
+            (Out::Indexes, Answer::Read(read)) => resolve.indexes(read, hash_kind).map_err(corrupt)?,
+            (Out::Ranges, Answer::Ranges(read)) => {
+                if resolve.ranges_read(read) {
+                    if resolve.listed {
+                        let id = resolve.first_missing();
+                        let err = Error::corrupt(PACK_DIR, None, "a pack listed a moment ago is gone".into());
+                        return Err(corrupt((id, err)).into());
+                    }
+                    // A pack vanished (replaced by a repack): list them again.
+                    resolve.packs = Arc::default();
+                }
+            }
+            (out, _) => {
+                resolve.out = out;
+                return Err(Misuse("answer does not match the step asked for").into());
+            }
+        }
+        Ok(())
+    }
+}

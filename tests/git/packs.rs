@@ -1,0 +1,239 @@
+//! Stores git has packed, read by snapgit: the generated history (300 commits with
+//! merges, renames, binary files, symlinks, a submodule) packed by `git gc`, `git gc
+//! --aggressive`, `git repack -adf --depth=250 --window=250`, with REF_DELTA bases, and
+//! half packed, half loose. Every read equals the same read of the loose store, which the
+//! other tests hold against git; GC keeps what git reaches.
+
+use std::path::Path;
+
+use snapgit_core::{
+    ObjectCache, ObjectId,
+    drive::{self, MemoryStore, ObjectStore},
+    gc::{Collect, CollectOptions},
+    history, read,
+    step::{CasRef, Listed},
+};
+use snapgit_tests::{GitRepo, oid};
+
+use crate::generated::{self, History};
+
+/// A copy of the history's loose repository, changed by `git` with `args` (each a
+/// command line), loaded into a store: loose objects as objects, everything else as files.
+fn packed_copy(h: &History, commands: &[&[&str]]) -> (GitRepo, MemoryStore) {
+    let copy = GitRepo::new();
+    copy_dir(h.git.path(), copy.path());
+    for args in commands {
+        copy.git(args);
+    }
+    let store = load(copy.path());
+    (copy, store)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file of a bare repository, as a store holds it.
+fn load(dir: &Path) -> MemoryStore {
+    let store = MemoryStore::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let key = path.strip_prefix(dir).unwrap().to_str().unwrap().replace('\\', "/");
+            let bytes = std::fs::read(&path).unwrap();
+            let loose = key
+                .strip_prefix("objects/")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(fan, rest)| fan.len() == 2 && rest.len() == 38)
+                .map(|(fan, rest)| oid(&format!("{fan}{rest}")));
+            match loose {
+                Some(id) => store.insert_raw(id, bytes),
+                None => store.insert_file(key, bytes),
+            }
+        }
+    }
+    store
+}
+
+fn read_all(store: &MemoryStore, commit: ObjectId) -> Vec<(String, ObjectId, Vec<u8>)> {
+    let mut op = read::ReadFiles::new(commit, "").unwrap();
+    let files = drive::run(&mut op, &mut ObjectCache::new(gix_hash::Kind::Sha1), store).unwrap();
+    files
+        .into_iter()
+        .map(|f| (f.path.to_string(), f.file.id, f.file.data))
+        .collect()
+}
+
+fn log(store: &MemoryStore, cache: &mut ObjectCache, start: ObjectId, path: Option<&str>) -> Vec<ObjectId> {
+    let mut request = history::Request::new(start, 10_000);
+    request.path = path.map(Into::into);
+    let mut op = history::Log::new(request).unwrap();
+    let page = drive::run(&mut op, cache, store).unwrap();
+    page.commits.into_iter().map(|c| c.id).collect()
+}
+
+/// Every read snapgit makes of `packed` equals the same read of the loose store.
+fn reads_agree(h: &History, packed: &MemoryStore) {
+    let mut loose_cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut packed_cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    assert_eq!(
+        log(packed, &mut packed_cache, h.main, None),
+        log(&h.store, &mut loose_cache, h.main, None)
+    );
+    for path in h.paths.iter().step_by(7).take(12) {
+        assert_eq!(
+            log(packed, &mut packed_cache, h.main, Some(path)),
+            log(&h.store, &mut loose_cache, h.main, Some(path)),
+            "log of {path}"
+        );
+    }
+    for commit in h.commits.iter().step_by(23) {
+        assert_eq!(
+            read_all(packed, *commit),
+            read_all(&h.store, *commit),
+            "files at {commit}"
+        );
+    }
+}
+
+fn packs_in(store: &MemoryStore) -> Vec<Listed> {
+    store
+        .list("objects/pack/")
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.key.ends_with(".pack"))
+        .collect()
+}
+
+#[test]
+fn a_store_git_packed_reads_as_its_loose_copy() {
+    let h = generated::history();
+    for commands in [
+        &[&["gc", "--quiet"][..]][..],
+        &[&["gc", "--quiet", "--aggressive"][..]],
+        &[&["repack", "-adf", "-q", "--depth=250", "--window=250"][..]],
+        &[&["-c", "repack.useDeltaBaseOffset=false", "repack", "-adf", "-q"][..]],
+    ] {
+        let (_git, store) = packed_copy(h, commands);
+        assert!(!packs_in(&store).is_empty(), "{commands:?} packed");
+        reads_agree(h, &store);
+    }
+}
+
+#[test]
+fn a_store_half_packed_reads_as_its_loose_copy() {
+    let h = generated::history();
+    let older = h.commits[h.commits.len() / 2].to_string();
+    let copy = GitRepo::new();
+    copy_dir(h.git.path(), copy.path());
+    let objects = copy.git(&["rev-list", "--objects", &older]);
+    let ids: String = objects
+        .lines()
+        .map(|line| format!("{}\n", line.split(' ').next().unwrap()))
+        .collect();
+    copy.git_with_input(&["pack-objects", "-q", "objects/pack/pack"], ids.as_bytes());
+    copy.git(&["prune-packed"]);
+    let store = load(copy.path());
+    assert_eq!(packs_in(&store).len(), 1);
+    assert!(!store.is_empty(), "newer objects stay loose");
+    reads_agree(h, &store);
+}
+
+#[test]
+fn gc_on_a_packed_store_keeps_loose_objects_only_packed_commits_reach() {
+    let h = generated::history();
+    let (git, store) = packed_copy(h, &[&["repack", "-adq"]]);
+    // A new loose commit on top of a packed one: its tree reuses packed subtrees, and
+    // only the packed history and the loose commit reach them.
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let request = snapgit_core::commit::Request::new(
+        Some(h.main),
+        vec![snapgit_core::commit::Change::put("new/file.md", "loose\n")],
+        snapgit_tests::signature(2_000_000_000),
+        "on top of a pack",
+    );
+    let out = snapgit_tests::commit(&mut cache, &store, request).unwrap();
+    store
+        .cas_ref(&CasRef {
+            key: "refs/heads/top".into(),
+            expected: None,
+            new: Some(out.id),
+        })
+        .unwrap();
+    // Garbage: a loose blob nothing reaches.
+    let garbage = git.write_blob(b"nothing reaches this\n");
+    store.insert_raw(
+        garbage,
+        std::fs::read(git.path().join(snapgit_core::object::loose_key(&garbage))).unwrap(),
+    );
+    let before_loose = store.ids().len();
+
+    let options = CollectOptions {
+        grace_ms: 0,
+        ..CollectOptions::new(i64::MAX / 2)
+    };
+    let collected = drive::run(&mut Collect::new(&cache, options).unwrap(), &mut cache, &store).unwrap();
+    assert_eq!(collected.deleted, 1, "only the garbage blob goes");
+    assert_eq!(store.ids().len(), before_loose - 1);
+    assert!(store.get(&garbage).is_none());
+    assert!(!packs_in(&store).is_empty(), "packs are never deleted");
+    // Everything still reads.
+    assert_eq!(read_all(&store, out.id).len(), read_all(&h.store, h.main).len() + 1);
+}
+
+#[test]
+fn broken_packs_are_corrupt_errors_not_panics() {
+    let h = generated::history();
+    let (_git, store) = packed_copy(h, &[&["repack", "-adq"]]);
+    let pack = packs_in(&store).remove(0);
+    let bytes = store.file(&pack.key).unwrap();
+    for (what, broken) in [
+        ("truncated", bytes[..bytes.len() / 2].to_vec()),
+        ("flipped", {
+            let mut b = bytes.clone();
+            for i in (100..b.len()).step_by(997) {
+                b[i] ^= 0x5a;
+            }
+            b
+        }),
+    ] {
+        store.insert_file(pack.key.clone(), broken);
+        let mut op = read::ReadFiles::new(h.main, "").unwrap();
+        let result = drive::run(&mut op, &mut ObjectCache::new(gix_hash::Kind::Sha1), &store);
+        let err = result.expect_err(what);
+        assert!(
+            matches!(
+                err,
+                read::Error::Object(
+                    snapgit_core::object::Error::Corrupt { .. }
+                        | snapgit_core::object::Error::HashMismatch { .. }
+                        | snapgit_core::object::Error::NotFound { .. }
+                )
+            ),
+            "{what}: {err}"
+        );
+    }
+    let idx = pack.key.replace(".pack", ".idx");
+    let mut index = store.file(&idx).unwrap();
+    let at = index.len() / 2;
+    index[at] ^= 1;
+    store.insert_file(pack.key.clone(), bytes);
+    store.insert_file(idx.clone(), index);
+    let mut op = read::ReadCommit::new(h.main);
+    let err = drive::run(&mut op, &mut ObjectCache::new(gix_hash::Kind::Sha1), &store).unwrap_err();
+    assert!(err.to_string().contains(&idx), "{err}");
+}
