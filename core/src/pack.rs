@@ -15,7 +15,7 @@
 //! for reuse by [`BASE_CACHE_BYTES`]. A broken pack is a corrupt-object error naming the
 //! pack and the offset.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use gix_hash::ObjectId;
@@ -183,8 +183,8 @@ impl Resolve {
             packs: packs.unwrap_or_default(),
             reading: Vec::new(),
             out: Out::Nothing,
-            chunks: HashMap::new(),
-            bases: HashMap::new(),
+            chunks: HashMap::default(),
+            bases: HashMap::default(),
             base_bytes: 0,
             asked: Vec::new(),
             pending_read: None,
@@ -338,7 +338,7 @@ impl Resolve {
 
     /// The ranges that hold `wanted`, merged per pack; small packs are read whole.
     fn ranges(&mut self, mut wanted: Vec<Node>, hash_kind: gix_hash::Kind) -> Vec<Range> {
-        wanted.sort_unstable();
+        crate::order::sort(&mut wanted);
         wanted.dedup();
         let mut spans: Vec<(usize, u64, u64)> = Vec::new();
         for (p, offset) in wanted {
@@ -422,7 +422,7 @@ impl Resolve {
             });
         }
         // git's order is by recency; any fixed order finds the same objects.
-        packs.sort_by(|a, b| a.key.cmp(&b.key));
+        crate::order::sort_by(&mut packs, |a, b| a.key.cmp(&b.key));
         self.packs = Arc::new(packs);
         Ok(())
     }
@@ -454,6 +454,85 @@ fn raw_loose(kind: Kind, data: &[u8]) -> Vec<u8> {
     raw
 }
 
+/// What a resolution needs next, for [`Packed`]'s generic part to hand out.
+enum Next {
+    /// A storage step.
+    Step(Need),
+    /// Every object is found (or known absent): the answers to the operation's `Get`.
+    Done(Vec<Option<Vec<u8>>>),
+}
+
+/// Why an answer was refused, before it becomes the operation's error type.
+enum Refused {
+    Object(object::Error),
+    Misuse(Misuse),
+}
+
+fn corrupt_object((id, err): (ObjectId, Error)) -> object::Error {
+    object::Error::Corrupt {
+        id,
+        reason: format!("in {err}"),
+    }
+}
+
+impl Resolve {
+    /// The next step, or the answers once complete. Not generic: one copy for every
+    /// operation (this matters in the `.wasm`).
+    #[inline(never)]
+    fn next(&mut self, cache: &mut ObjectCache) -> Result<Next, Refused> {
+        if self.out != Out::Nothing {
+            return Err(Refused::Misuse(Misuse("poll called before the last step was answered")));
+        }
+        let max = cache.limits().max_object_bytes;
+        match self
+            .poll(cache.hash_kind(), max)
+            .map_err(|e| Refused::Object(corrupt_object(e)))?
+        {
+            Need::Step(step) => Ok(Next::Step(Need::Step(step))),
+            Need::Done => {
+                cache.set_packs(self.packs.clone());
+                Ok(Next::Done(std::mem::take(&mut self.answers)))
+            }
+        }
+    }
+
+    /// Take the answer to the last step.
+    #[inline(never)]
+    fn take(&mut self, hash_kind: gix_hash::Kind, answer: Answer) -> Result<(), Refused> {
+        match (std::mem::replace(&mut self.out, Out::Nothing), answer) {
+            (Out::List, Answer::List(listed)) => self.pending_read = self.listed(listed),
+            (Out::Indexes, Answer::Read(read)) => {
+                self.indexes(read, hash_kind)
+                    .map_err(|e| Refused::Object(corrupt_object(e)))?;
+            }
+            (Out::Ranges, Answer::Ranges(read)) => {
+                if self.ranges_read(read) {
+                    if self.listed {
+                        let err = Error::corrupt(PACK_DIR, None, "a pack listed a moment ago is gone".into());
+                        return Err(Refused::Object(corrupt_object((self.first_missing(), err))));
+                    }
+                    // A pack vanished (replaced by a repack): list them again.
+                    self.packs = Arc::default();
+                }
+            }
+            (out, _) => {
+                self.out = out;
+                return Err(Refused::Misuse(Misuse("answer does not match the step asked for")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Refused {
+    fn into_error<E: From<object::Error> + From<Misuse>>(self) -> E {
+        match self {
+            Refused::Object(err) => err.into(),
+            Refused::Misuse(misuse) => misuse.into(),
+        }
+    }
+}
+
 impl<O: Operation> Operation for Packed<O>
 where
     O::Error: From<object::Error>,
@@ -474,35 +553,16 @@ where
                     }
                     return Ok(step);
                 }
-                State::Resolving(resolve) => {
-                    if resolve.out != Out::Nothing {
-                        return Err(Misuse("poll called before the last step was answered").into());
+                State::Resolving(resolve) => match resolve.next(cache).map_err(Refused::into_error::<O::Error>)? {
+                    Next::Step(Need::Step(Step::List(prefix))) => return Ok(Step::List(prefix)),
+                    Next::Step(Need::Step(Step::Read(keys))) => return Ok(Step::Read(keys)),
+                    Next::Step(Need::Step(Step::ReadRanges(ranges))) => return Ok(Step::ReadRanges(ranges)),
+                    Next::Step(_) => return Err(Misuse("packs asked for an unknown step").into()),
+                    Next::Done(answers) => {
+                        self.state = State::Inner { get: None };
+                        self.op.provide(cache, answers)?;
                     }
-                    let max = cache.limits().max_object_bytes;
-                    let need = resolve
-                        .poll(cache.hash_kind(), max)
-                        .map_err(|(id, err)| object::Error::Corrupt {
-                            id,
-                            reason: format!("in {err}"),
-                        })?;
-                    match need {
-                        Need::Step(step) => {
-                            return Ok(match step {
-                                Step::List(prefix) => Step::List(prefix),
-                                Step::Read(keys) => Step::Read(keys),
-                                Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
-                                _ => return Err(Misuse("packs asked for an unknown step").into()),
-                            });
-                        }
-                        Need::Done => {
-                            let packs = resolve.packs.clone();
-                            let answers = std::mem::take(&mut resolve.answers);
-                            cache.set_packs(packs);
-                            self.state = State::Inner { get: None };
-                            self.op.provide(cache, answers)?;
-                        }
-                    }
-                }
+                },
             }
         }
     }
@@ -522,33 +582,11 @@ where
     }
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), O::Error> {
-        let State::Resolving(resolve) = &mut self.state else {
-            return self.op.answer(cache, answer);
-        };
-        let hash_kind = cache.hash_kind();
-        let corrupt = |(id, err): (ObjectId, Error)| object::Error::Corrupt {
-            id,
-            reason: format!("in {err}"),
-        };
-        match (std::mem::replace(&mut resolve.out, Out::Nothing), answer) {
-            (Out::List, Answer::List(listed)) => resolve.pending_read = resolve.listed(listed),
-            (Out::Indexes, Answer::Read(read)) => resolve.indexes(read, hash_kind).map_err(corrupt)?,
-            (Out::Ranges, Answer::Ranges(read)) => {
-                if resolve.ranges_read(read) {
-                    if resolve.listed {
-                        let id = resolve.first_missing();
-                        let err = Error::corrupt(PACK_DIR, None, "a pack listed a moment ago is gone".into());
-                        return Err(corrupt((id, err)).into());
-                    }
-                    // A pack vanished (replaced by a repack): list them again.
-                    resolve.packs = Arc::default();
-                }
-            }
-            (out, _) => {
-                resolve.out = out;
-                return Err(Misuse("answer does not match the step asked for").into());
-            }
+        match &mut self.state {
+            State::Resolving(resolve) => resolve
+                .take(cache.hash_kind(), answer)
+                .map_err(Refused::into_error::<O::Error>),
+            State::Inner { .. } => self.op.answer(cache, answer),
         }
-        Ok(())
     }
 }

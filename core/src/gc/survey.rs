@@ -64,7 +64,7 @@ pub(super) struct Survey {
     /// Files git derives from the objects (commit-graphs), removed when GC deletes any.
     pub(super) derived: Vec<String>,
     /// The loose refs that held a value when read.
-    pub(super) loose: std::collections::HashSet<String>,
+    pub(super) loose: foldhash::HashSet<String>,
     /// `Read` rounds answered: the loose files, then `packed-refs`.
     pub(super) reads: u8,
     /// Refs (loose, packed) and a detached `HEAD`, with what each points at.

@@ -100,7 +100,7 @@ impl Index {
                 .ok_or_else(|| corrupt(format!("entry {i} names a large offset that is not there")))?;
             offsets.push(offset);
         }
-        offsets.sort_unstable();
+        crate::order::sort(&mut offsets);
         if offsets.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(corrupt("two objects start at the same offset".into()));
         }
