@@ -42,8 +42,13 @@ pub const MAX_DELTA_DEPTH: usize = 4096;
 pub const BASE_CACHE_BYTES: usize = 64 << 20;
 
 /// A pack no larger than this is read whole the first time an object in it is needed:
-/// one request instead of one per delta level.
-pub const SMALL_PACK_BYTES: u64 = 1 << 20;
+/// one request instead of one per delta level. Agent memory packs are far smaller.
+pub const SMALL_PACK_BYTES: u64 = 16 << 20;
+
+/// In a larger pack, an entry is read with this much of what comes before it: a delta's
+/// base (`OFS_DELTA`) always lies earlier in the pack, and git writes it close by, so
+/// most chains arrive in the same request.
+pub const BASE_WINDOW_BYTES: u64 = 1 << 20;
 
 /// Ranges of one pack closer than this are read as one.
 pub const MERGE_GAP_BYTES: u64 = 64 << 10;
@@ -114,11 +119,15 @@ struct Resolve {
     asked: Vec<(usize, u64, u64)>,
     /// Index keys to read next.
     pending_read: Option<Vec<String>>,
+    /// Positions to ask storage for as loose objects first (no known pack holds them).
+    loose: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Out {
     Nothing,
+    /// A `Get` of the objects no known pack holds.
+    Loose,
     List,
     Indexes,
     Ranges,
@@ -139,6 +148,8 @@ enum State {
 pub struct Packed<O> {
     op: O,
     state: State,
+    /// What the last resolution read and rebuilt, for the next one of this operation.
+    kept: Option<Box<Resolve>>,
 }
 
 impl<O> Packed<O> {
@@ -147,6 +158,7 @@ impl<O> Packed<O> {
         Packed {
             op,
             state: State::Inner { get: None },
+            kept: None,
         }
     }
 
@@ -188,7 +200,38 @@ impl Resolve {
             base_bytes: 0,
             asked: Vec::new(),
             pending_read: None,
+            loose: Vec::new(),
         }
+    }
+
+    /// A `Get` of `ids` when the packs are known: what they hold is read from them, and
+    /// only the rest is asked for as loose objects, as git looks in its packs first.
+    /// `None` if no known pack holds any of them.
+    fn packs_first(ids: &[ObjectId], packs: Packs) -> Option<Self> {
+        let mut resolve = Resolve::new(ids.to_vec(), vec![None; ids.len()], Some(packs));
+        let (packed, loose): (Vec<usize>, Vec<usize>) =
+            (0..ids.len()).partition(|&i| resolve.locate(&ids[i]).is_some());
+        if packed.is_empty() {
+            return None;
+        }
+        resolve.missing = packed;
+        resolve.loose = loose;
+        Some(resolve)
+    }
+
+    /// The answers to the loose `Get`; objects still absent are looked for in the packs.
+    fn loose_read(&mut self, answers: Vec<Option<Vec<u8>>>) -> bool {
+        let loose = std::mem::take(&mut self.loose);
+        if answers.len() != loose.len() {
+            return false;
+        }
+        for (i, answer) in loose.into_iter().zip(answers) {
+            match answer {
+                Some(bytes) => self.answers[i] = Some(bytes),
+                None => self.missing.push(i),
+            }
+        }
+        true
     }
 
     fn locate(&self, id: &ObjectId) -> Option<Node> {
@@ -203,6 +246,10 @@ impl Resolve {
         if let Some(keys) = self.pending_read.take() {
             self.out = Out::Indexes;
             return Ok(Need::Step(Step::Read(keys)));
+        }
+        if !self.loose.is_empty() {
+            self.out = Out::Loose;
+            return Ok(Need::Step(Step::Get(self.loose.iter().map(|&i| self.ids[i]).collect())));
         }
         let unlocated = self.missing.iter().any(|&i| self.locate(&self.ids[i]).is_none());
         if unlocated && !self.listed {
@@ -347,7 +394,8 @@ impl Resolve {
             let (start, end) = if pack.size <= SMALL_PACK_BYTES {
                 (0, pack.size)
             } else {
-                (offset, pack.index.entry_end(offset, trailer).unwrap_or(trailer))
+                let end = pack.index.entry_end(offset, trailer).unwrap_or(trailer);
+                (offset.saturating_sub(BASE_WINDOW_BYTES), end)
             };
             match spans.last_mut() {
                 Some((lp, _, last_end)) if *lp == p && start <= last_end.saturating_add(MERGE_GAP_BYTES) => {
@@ -524,6 +572,20 @@ impl Resolve {
     }
 }
 
+impl Resolve {
+    /// Take over what `previous` read and rebuilt, if it read the same packs.
+    fn reuse(mut self: Box<Self>, previous: Option<Box<Resolve>>) -> Box<Self> {
+        if let Some(previous) = previous
+            && Arc::ptr_eq(&previous.packs, &self.packs)
+        {
+            self.chunks = previous.chunks;
+            self.bases = previous.bases;
+            self.base_bytes = previous.base_bytes;
+        }
+        self
+    }
+}
+
 impl Refused {
     fn into_error<E: From<object::Error> + From<Misuse>>(self) -> E {
         match self {
@@ -549,6 +611,11 @@ where
                 State::Inner { get } => {
                     let step = self.op.poll(cache)?;
                     if let Step::Get(ids) = &step {
+                        let known = cache.packs().filter(|packs| !packs.is_empty());
+                        if let Some(resolve) = known.and_then(|packs| Resolve::packs_first(ids, packs)) {
+                            self.state = State::Resolving(Box::new(resolve).reuse(self.kept.take()));
+                            continue;
+                        }
                         *get = Some(ids.clone());
                     }
                     return Ok(step);
@@ -557,9 +624,12 @@ where
                     Next::Step(Need::Step(Step::List(prefix))) => return Ok(Step::List(prefix)),
                     Next::Step(Need::Step(Step::Read(keys))) => return Ok(Step::Read(keys)),
                     Next::Step(Need::Step(Step::ReadRanges(ranges))) => return Ok(Step::ReadRanges(ranges)),
+                    Next::Step(Need::Step(Step::Get(ids))) => return Ok(Step::Get(ids)),
                     Next::Step(_) => return Err(Misuse("packs asked for an unknown step").into()),
                     Next::Done(answers) => {
-                        self.state = State::Inner { get: None };
+                        if let State::Resolving(done) = std::mem::replace(&mut self.state, State::Inner { get: None }) {
+                            self.kept = Some(done);
+                        }
                         self.op.provide(cache, answers)?;
                     }
                 },
@@ -568,8 +638,15 @@ where
     }
 
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), O::Error> {
-        let State::Inner { get } = &mut self.state else {
-            return Err(Misuse("provide called without an outstanding Get").into());
+        let get = match &mut self.state {
+            State::Inner { get } => get,
+            State::Resolving(resolve) => {
+                if resolve.out != Out::Loose || !resolve.loose_read(objects) {
+                    return Err(Misuse("provide called without an outstanding Get").into());
+                }
+                resolve.out = Out::Nothing;
+                return Ok(());
+            }
         };
         let Some(ids) = get.take() else {
             return Err(Misuse("provide called without an outstanding Get").into());
@@ -577,7 +654,8 @@ where
         if objects.len() != ids.len() || objects.iter().all(Option::is_some) {
             return self.op.provide(cache, objects);
         }
-        self.state = State::Resolving(Box::new(Resolve::new(ids, objects, cache.packs())));
+        let resolve = Box::new(Resolve::new(ids, objects, cache.packs()));
+        self.state = State::Resolving(resolve.reuse(self.kept.take()));
         Ok(())
     }
 
