@@ -13,7 +13,7 @@ set -euo pipefail
 runs="${1:-20000}"
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 host="$(rustc -vV | sed -n 's/^host: //p')"
-targets=(loose_object tree commit)
+targets=(loose_object tree commit pack)
 
 export RUSTFLAGS="--cfg fuzzing -Cdebug-assertions -Coverflow-checks \
  -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -53,6 +53,13 @@ gitc cat-file commit "$second" > "$work/corpus/commit/child"
 { printf '\001'; cat "$work/corpus/tree/root"; } > "$work/corpus/loose_object/tree"
 { printf '\002'; cat "$work/corpus/commit/child"; } > "$work/corpus/loose_object/commit"
 cp "$repo/objects/${first:0:2}/${first:2}" "$work/corpus/loose_object/stored-commit"
+# pack reads its first byte as the mode (0 index, 1 entry, 2 delta), the rest as input:
+# the index and the pack git writes for the objects above, and a delta.
+gitc repack -adq
+idx="$(ls "$repo"/objects/pack/*.idx)"
+{ printf '\000'; cat "$idx"; } > "$work/corpus/pack/index"
+{ printf '\001'; tail -c +13 "${idx%.idx}.pack"; } > "$work/corpus/pack/entry"
+printf '\002\013hello world\013\013\220\006\005there' > "$work/corpus/pack/delta"
 
 failed=()
 for target in "${targets[@]}"; do

@@ -12,7 +12,9 @@
 //! and is silently skipped otherwise. On file systems without hard links the temporary
 //! file is renamed instead, only if the name is still absent.
 //!
-//! Objects must stay loose: packs written by `git gc` or `git repack` are not read.
+//! Packs that `git gc`, `git repack` or a push leave in `objects/pack/` are read by core,
+//! a byte range at a time ([`Storage::get_ranges`] seeks), and never written or deleted
+//! here.
 //!
 //! Listings hold every file, lock and temporary files included: core leaves locks out
 //! of every listing of refs, and its GC removes what killed writers left behind.
