@@ -55,7 +55,8 @@ gitc cat-file commit "$second" > "$work/corpus/commit/child"
 cp "$repo/objects/${first:0:2}/${first:2}" "$work/corpus/loose_object/stored-commit"
 # pack reads its first byte as the mode (0 index, 1 entry, 2 delta), the rest as input:
 # the index and the pack git writes for the objects above, and a delta.
-gitc repack -adq
+printf '%s\n' "$blob" "$run" "$link" "$sub" "$tree" "$first" "$second" |
+    gitc pack-objects -q "$repo/objects/pack/pack" >/dev/null
 idx="$(ls "$repo"/objects/pack/*.idx)"
 { printf '\000'; cat "$idx"; } > "$work/corpus/pack/index"
 { printf '\001'; tail -c +13 "${idx%.idx}.pack"; } > "$work/corpus/pack/entry"
