@@ -417,6 +417,13 @@ async function runDocument(doc, scratch, tools, included) {
   const text = await readFile(path.join(root, doc), "utf8");
   const counts = { run: 0, notRun: 0, doctests: 0 };
   const session = await Session.create(doc, scratch, tools);
+  // Servers a block started with scripts/services.sh (state under the session's TMPDIR)
+  // are stopped even when the block that would stop them failed.
+  cleanups.push(async () => {
+    if (existsSync(path.join(session.home, "tmp", "snapgit-services"))) {
+      await exec("bash", [path.join(root, "scripts", "services.sh"), "stop"], { cwd: session.home, env: session.env });
+    }
+  });
   let last = null;
   say(`\n== ${doc}`);
   const fail = (block, why, result) => {
