@@ -29,6 +29,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # ... and without the `component` feature it is a native-only build; lint that too.
 cargo clippy -p snapgit-host --all-targets --no-default-features --locked -- -D warnings
 
+step "cargo doc: every crate's docs build without a warning (each README is its crate's overview)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
 step "core for wasm32-unknown-unknown"
 cargo build -p snapgit-core --target wasm32-unknown-unknown --locked
 
@@ -50,24 +53,23 @@ bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
 step "host: storage backends, locks, the snapgit command and the core component under wasmtime, against ministack and redis-server on loopback"
 bash host/scripts/test-cli.sh 2>&1 | tee -a "$results"
 
+step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
+
+step "every example of the READMEs, as a reader pastes it (scripts/examples.mjs): the snapgit binary is built as scripts/demo.sh builds it, with the component host/build.rs builds, and the README's own demo step runs it"
+env -u SNAPGIT_COMPONENT -u SNAPGIT_BIN node scripts/examples.mjs 2>&1 | tee -a "$results"
+
 # cargo's "test result:" lines, node's "# pass N" / "# fail N" lines, and the runtime
-# suite's own "runtimes: N passed, M failed" line.
+# suite's and the examples runner's own "runtimes: N passed, M failed" and
+# "examples: N passed, M failed" lines.
 sum() {
   {
     grep -E '^test result:' "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
     grep -E "^# $2 [0-9]+$" "$results" | awk '{ print $3 }'
-    grep -E "^runtimes: [0-9]+ passed, [0-9]+ failed$" "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
+    grep -E "^(runtimes|examples): [0-9]+ passed, [0-9]+ failed$" "$results" | grep -oE "[0-9]+ $1" | awk '{ print $1 }'
   } | awk '{ n += $1 } END { print n + 0 }'
 }
 passed="$(sum passed pass)"
 failed="$(sum failed fail)"
-
-step "fuzz targets: build with coverage instrumentation, short run from git-made seeds"
-CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz" bash fuzz/smoke.sh "${FUZZ_RUNS:-20000}"
-
-step "README's main job, as a user runs it: scripts/demo.sh builds snapgit (host/build.rs builds the component it embeds) and commits, logs, diffs and restores in a fresh store"
-demo_dir="$(mktemp -d)"
-env -u SNAPGIT_COMPONENT -u SNAPGIT_BIN bash scripts/demo.sh "$demo_dir"
-rm -rf "$demo_dir"
 
 printf '\nsnapgit: %s passed, %s failed\n' "$passed" "$failed"

@@ -76,7 +76,7 @@ await build({
   bundle: true,
   format: "cjs",
   platform: "node",
-  target: "node18",
+  target: "node20",
   packages: "external",
   logLevel: "warning",
   // `import.meta.url` of a module becomes the URL of its .cjs file.

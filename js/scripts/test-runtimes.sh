@@ -7,7 +7,9 @@
 #   and IndexedDB adapters, and tabs committing at once): test/runtimes/;
 # - the packaging test: `npm pack`, the tarball installed into a throwaway project per
 #   runtime and imported by name, `tsc` on the declarations, examples/worker built and
-#   served by workerd, every README example run as written: test/packaging/.
+#   served by workerd, package.json's publishing fields, and a fresh `npm init -y` project
+#   that installs the tarball and runs the README's first example: test/packaging/.
+#   (Every README example runs from ../scripts/examples.mjs.)
 #
 # Installs what is missing: the npm dev dependencies (deno, workerd, playwright-core) and,
 # with apt, Debian's chromium. Uses the WebAssembly and the TypeScript build that

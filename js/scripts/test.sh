@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The npm package's tests, from a fresh machine: build the WebAssembly
 # (scripts/build-wasm.sh installs its toolchain), `npm ci`, build the TypeScript and its
-# CommonJS twin, then run the package's Node tests (ESM and CommonJS) with Node's own
-# runner, whose summary ends the output. The storage adapters' conformance suites run
+# CommonJS twin, render the TypeScript reference (TypeDoc, warnings fail), then run the
+# package's Node tests (ESM and CommonJS) with Node's own runner, whose summary ends the
+# output. The storage adapters' conformance suites run
 # from scripts/test-adapters.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,9 @@ npm ci --no-audit --no-fund
 
 step "build"
 npm run build
+
+step "TypeScript reference: TypeDoc over the declarations, every link and export checked"
+npm run docs --silent
 
 step "node --test"
 tests=()

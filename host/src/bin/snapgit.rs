@@ -95,6 +95,8 @@ struct Cli {
 /// Who and when, for commands that write commits.
 #[derive(Debug, Args)]
 struct Who {
+    // clap prints this comment as the option's help, where `<email>` is meant literally.
+    #[allow(rustdoc::invalid_html_tags)]
     /// The author and committer, "Name <email>"
     #[arg(long, env = "SNAPGIT_AUTHOR", default_value = "snapgit <snapgit@localhost>")]
     author: String,

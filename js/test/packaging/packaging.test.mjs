@@ -12,8 +12,9 @@
 // - workerd runs examples/worker as its README says (`npm run build`, `workerd serve
 //   workerd.capnp`), and the test drives it over HTTP.
 // - Chromium runs the shared scenarios from the installed package, mapped by an import map.
-// - Every example of the installed README.md (each marked `<!-- example: <name> -->`) runs
-//   as written, in the project of its runtime.
+// - package.json's `license`, `repository` and `engines` agree with the crates and the README.
+// - A fresh `npm init -y` project installs the tarball by path and runs the README's first
+//   example. (Every example of every README runs from scripts/examples.mjs.)
 import assert from "node:assert/strict";
 import { copyFile, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -24,6 +25,7 @@ import { importMap, launch, page, pageReport, resolveExport, serve } from "../ru
 import { scenarioNames } from "../runtimes/scenarios.mjs";
 import { bin, cleanup, denoEnv, lastJson, root, run, scratch } from "../runtimes/tools.mjs";
 import { startWorkerd } from "../runtimes/workerd.mjs";
+import { blocks } from "../../../scripts/examples.mjs";
 
 const here = path.join(root, "test", "packaging");
 const manifest = JSON.parse(await readFile(path.join(root, "package.json"), "utf8"));
@@ -386,121 +388,66 @@ describe("workerd: examples/worker, built and served as its README says", () => 
   });
 });
 
-describe("README examples, run as written", () => {
-  let examples;
-  before(async () => {
-    const text = await readFile(path.join(await nodeProject(), "node_modules", "snapgit", "README.md"), "utf8");
-    examples = new Map(
-      [...text.matchAll(/<!-- example: ([\w-]+) -->\n```\w+\n([\s\S]*?)```/g)].map(([, name, code]) => [name, code]),
-    );
-  });
-
-  /** The example `name`, written to `file` in `dir`. */
-  async function example(name, dir, file, suffix = "") {
-    const code = examples.get(name);
-    assert.ok(code, `README has no example ${name}`);
-    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
-    await writeFile(path.join(dir, file), code + suffix);
-    return code;
+describe("package.json, as published", () => {
+  const cargo = readFile(path.join(root, "..", "Cargo.toml"), "utf8");
+  /** `key = "value"` of the workspace's `[workspace.package]`, or undefined. */
+  async function workspacePackage(key) {
+    const section = /^\[workspace\.package\]\n([\s\S]*?)(?=^\[)/m.exec(await cargo)?.[1] ?? "";
+    return new RegExp(`^${key}\\s*=\\s*"([^"]*)"`, "m").exec(section)?.[1];
   }
 
-  test("every example is run here", () => {
-    assert.deepEqual(
-      [...examples.keys()].sort(),
-      ["browser", "concurrency", "deno", "errors", "node", "node-cjs", "node-git", "progress", "slim", "worker"],
-    );
+  test("license: the crates' SPDX expression, with both license texts in the tarball, as in the repository", async () => {
+    assert.equal(manifest.license, await workspacePackage("license"));
+    assert.equal(manifest.license, "MIT OR Apache-2.0");
+    const { tarball, files } = await pack();
+    for (const license of ["LICENSE-MIT", "LICENSE-APACHE"]) {
+      assert.ok(manifest.files.includes(license), `files names ${license}`);
+      assert.ok(files.includes(license), `the tarball holds ${license}`);
+      const packed = await run("tar", ["-xOzf", tarball, `package/${license}`]);
+      assert.equal(packed, await readFile(path.join(root, "..", license), "utf8"), `${license} as in the repository`);
+    }
   });
 
-  test("node, then git reads the store", async () => {
-    const dir = await nodeProject();
-    const work = path.join(dir, "readme-node");
-    await example("node", work, "main.mjs");
-    const out = await run(process.execPath, ["main.mjs"], { cwd: work });
-    assert.match(out, /kind: 'modified'/);
-    assert.match(out, /# Memory\n- likes tea\n/);
-    const again = await run(process.execPath, ["main.mjs"], { cwd: work });
-    assert.match(again, /- likes tea\n- likes tea\n/, "a second run commits on top of the first");
-    const git = await example("node-git", work, "git.sh");
-    const log = await run("bash", ["-e", "git.sh"], {
-      cwd: work,
-      env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" },
-    });
-    assert.ok(git.includes("refs/namespaces/agent-1/refs/heads/main"));
-    assert.equal(log.trim().split("\n").length, 3);
-    assert.match(log, /remember tea/);
-    assert.equal(await readFile(path.join(work, "agent-1", "memory.md"), "utf8"), "# Memory\n- likes tea\n- likes tea\n");
+  test("repository: the crates' (none until the project has a public home), never a placeholder", async () => {
+    const crates = await workspacePackage("repository");
+    const url = typeof manifest.repository === "string" ? manifest.repository : manifest.repository?.url;
+    if (crates === undefined) {
+      assert.equal(manifest.repository, undefined, "package.json names a repository that Cargo.toml does not");
+    } else {
+      assert.equal(url?.replace(/^git\+/, "").replace(/\.git$/, ""), crates.replace(/\.git$/, ""));
+      assert.equal(manifest.repository.directory, "js");
+    }
+    for (const value of [crates, url]) assert.doesNotMatch(value ?? "", /example\.(invalid|com|org)|placeholder|TODO/i);
   });
 
-  test("node-cjs", async () => {
-    const dir = await nodeProject();
-    await example("node-cjs", dir, "readme-cjs.cjs");
-    assert.equal(await run(process.execPath, ["readme-cjs.cjs"], { cwd: dir }), "# Memory\n\n");
+  test("engines: the Node CI runs satisfies it, and the README states it", async () => {
+    const [, major] = /^>=(\d+)$/.exec(manifest.engines.node) ?? [];
+    assert.ok(major, `engines.node is ">=N": ${manifest.engines.node}`);
+    assert.ok(Number(process.versions.node.split(".")[0]) >= Number(major), `Node ${process.versions.node} is too old`);
+    const readme = await readFile(path.join(root, "README.md"), "utf8");
+    assert.match(readme, new RegExp(`Node ${major} or later`));
+    assert.doesNotMatch(readme, /Node 18/);
   });
+});
 
-  test("slim", async () => {
-    const dir = await nodeProject();
-    await example("slim", dir, "readme-slim.mjs");
-    assert.equal(await run(process.execPath, ["readme-slim.mjs"], { cwd: dir }), "[]\n");
+test("a fresh `npm init -y` project: the tarball installed by path, then the README's first example", async () => {
+  const { tarball } = await pack();
+  const dir = await scratch("npm-init");
+  await run("npm", ["init", "-y"], { cwd: dir, env: npmEnv });
+  await run("cp", [tarball, dir]);
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", `./${path.basename(tarball)}`], {
+    cwd: dir,
+    env: npmEnv,
   });
-
-  test("errors", async () => {
-    const dir = await nodeProject();
-    await example("errors", dir, "readme-errors.mjs");
-    assert.equal(await run(process.execPath, ["readme-errors.mjs"], { cwd: dir }), "INVALID_INPUT ../escape.md\n");
-  });
-
-  test("progress", async () => {
-    const dir = await nodeProject();
-    await example("progress", dir, "readme-progress.mjs");
-    const out = await run(process.execPath, ["readme-progress.mjs"], { cwd: dir });
-    assert.equal(out, "listRefs > readRefs > listObjects > done 0\nAbortError\n");
-  });
-
-  test("concurrency", async () => {
-    const dir = await nodeProject();
-    await example("concurrency", dir, "readme-concurrency.mjs");
-    const out = await run(process.execPath, ["readme-concurrency.mjs"], { cwd: dir });
-    assert.match(out, /\[ 'a\.md', 'b\.md', 'memory\.md' \]/);
-  });
-
-  test("deno", async () => {
-    const dir = await denoProject();
-    await example("deno", dir, "readme-deno.js");
-    const cache = await scratch("readme-deno-cache");
-    const out = await run(
-      bin("deno"),
-      ["run", `--allow-read=${dir}`, "--cached-only", "--no-lock", "readme-deno.js"],
-      { cwd: dir, env: denoEnv(cache) },
-    );
-    assert.match(out, /"turn 2\\n", "initial commit\\n"/);
-  });
-
-  test("worker, bundled like the example and served by workerd with an R2 binding", async () => {
-    const dir = await workerProject();
-    const readme = path.join(dir, "readme");
-    await example("worker", readme, "worker.js");
-    await copyFile(path.join(dir, "workerd.capnp"), path.join(readme, "workerd.capnp"));
-    await copyFile(path.join(dir, "local-r2.js"), path.join(readme, "local-r2.js"));
-    const { bundle } = await import(pathToFileURL(path.join(dir, "build.mjs")).href);
-    await bundle({ entry: path.join(readme, "worker.js"), outdir: path.join(readme, "dist") });
-    const { url } = await workerd(path.join(readme, "workerd.capnp"));
-    const first = await Promise.all(
-      ["one", "two", "three"].map((text) => fetch(url, { method: "POST", body: text }).then((r) => r.json())),
-    );
-    for (const out of first) assert.match(out.commit, /^[0-9a-f]{40}$/, JSON.stringify(out));
-    assert.equal(new Set(first.map((out) => out.commit)).size, 3);
-  });
-
-  test("browser, through an import map", async () => {
-    const dir = await browserProject();
-    await example("browser", dir, "readme/browser.mjs", '\nwindow.snapgitReport = "done";\n');
-    const map = await importMap(path.join(dir, "node_modules", "snapgit"), "/node_modules/snapgit", browserImports);
-    const server = await served(dir, { "/readme": page(map, "/readme/browser.mjs") });
-    const context = await chromium();
-    const { report, problems } = await pageReport(context, `${server.url}/readme`);
-    assert.equal(report, "done");
-    assert.deepEqual(problems, []);
-    // A second visit commits on top of the first.
-    assert.equal((await pageReport(context, `${server.url}/readme`)).report, "done");
-  });
+  const installed = JSON.parse(await readFile(path.join(dir, "package.json"), "utf8"));
+  assert.equal(installed.dependencies.snapgit, `file:${path.basename(tarball)}`);
+  // The first example of the README that npm shows, saved and run as its marker says.
+  const readme = await readFile(path.join(dir, "node_modules", "snapgit", "README.md"), "utf8");
+  const first = blocks(readme).find((b) => b.lang === "js");
+  assert.equal(first?.marker?.kind, "example", "the first JavaScript block is an example");
+  const { file, run: command } = first.marker.options;
+  assert.ok(file && command, "it says where it is saved and how it runs");
+  await writeFile(path.join(dir, file), first.code);
+  const out = await run("bash", ["-c", command], { cwd: dir });
+  assert.match(out, /# Memory\n- likes tea\n/);
 });

@@ -1,9 +1,9 @@
 //! The wit-bindgen face of snapgit-core: the operations of the `snapgit` world
 //! (`wasm/wit/snapgit.wit`) as a WebAssembly component.
 //!
-//! Thin: each export converts its arguments ([`convert`]), runs one core operation to
+//! Thin: each export converts its arguments (`convert.rs`), runs one core operation to
 //! completion with core's blocking driver over the imported storage and lock
-//! interfaces ([`Imports`]), and converts the result or error ([`error`]). The component
+//! interfaces (`Imports`), and converts the result or error (`error.rs`). The component
 //! imports nothing else — no WASI, no clock: time arrives as arguments, and waiting
 //! after a lost race is the host's job (it answers a lost compare-and-swap after its
 //! backoff).
