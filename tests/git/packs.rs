@@ -13,7 +13,7 @@ use snapgit_core::{
     history, read,
     step::{CasRef, Listed},
 };
-use snapgit_tests::{GitRepo, oid};
+use snapgit_tests::GitRepo;
 
 use crate::generated::{self, History};
 
@@ -25,7 +25,7 @@ fn packed_copy(h: &History, commands: &[&[&str]]) -> (GitRepo, MemoryStore) {
     for args in commands {
         copy.git(args);
     }
-    let store = load(copy.path());
+    let store = copy.to_full_store();
     (copy, store)
 }
 
@@ -40,33 +40,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
-}
-
-/// Every file of a bare repository, as a store holds it.
-fn load(dir: &Path) -> MemoryStore {
-    let store = MemoryStore::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path.strip_prefix(dir).unwrap().to_str().unwrap().replace('\\', "/");
-            let bytes = std::fs::read(&path).unwrap();
-            let loose = key
-                .strip_prefix("objects/")
-                .and_then(|rest| rest.split_once('/'))
-                .filter(|(fan, rest)| fan.len() == 2 && rest.len() == 38)
-                .map(|(fan, rest)| oid(&format!("{fan}{rest}")));
-            match loose {
-                Some(id) => store.insert_raw(id, bytes),
-                None => store.insert_file(key, bytes),
-            }
-        }
-    }
-    store
 }
 
 fn read_all(store: &MemoryStore, commit: ObjectId) -> Vec<(String, ObjectId, Vec<u8>)> {
@@ -147,7 +120,7 @@ fn a_store_half_packed_reads_as_its_loose_copy() {
         .collect();
     copy.git_with_input(&["pack-objects", "-q", "objects/pack/pack"], ids.as_bytes());
     copy.git(&["prune-packed"]);
-    let store = load(copy.path());
+    let store = copy.to_full_store();
     assert_eq!(packs_in(&store).len(), 1);
     assert!(!store.is_empty(), "newer objects stay loose");
     reads_agree(h, &store);

@@ -191,6 +191,39 @@ impl GitRepo {
         out
     }
 
+    /// A [`MemoryStore`] holding every file of this repository as a store keeps it:
+    /// loose objects as objects, everything else (packs, refs, `HEAD`) as files.
+    pub fn to_full_store(&self) -> MemoryStore {
+        let store = MemoryStore::new();
+        let dir = self.path();
+        let mut stack = vec![dir.to_owned()];
+        while let Some(folder) = stack.pop() {
+            for entry in std::fs::read_dir(&folder).expect("a readable folder") {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let key = path
+                    .strip_prefix(dir)
+                    .expect("below")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let bytes = std::fs::read(&path).expect("a readable file");
+                let loose = key
+                    .strip_prefix("objects/")
+                    .and_then(|rest| rest.split_once('/'))
+                    .filter(|(fan, rest)| fan.len() == 2 && rest.len() == 38)
+                    .map(|(fan, rest)| oid(&format!("{fan}{rest}")));
+                match loose {
+                    Some(id) => store.insert_raw(id, bytes),
+                    None => store.insert_file(key, bytes),
+                }
+            }
+        }
+        store
+    }
+
     /// A [`MemoryStore`] holding every loose object of this repository.
     pub fn to_store(&self) -> MemoryStore {
         let store = MemoryStore::new();

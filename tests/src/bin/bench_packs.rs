@@ -63,32 +63,6 @@ fn stream() -> Vec<u8> {
     out
 }
 
-fn load(dir: &Path) -> MemoryStore {
-    let store = MemoryStore::new();
-    let mut stack = vec![dir.join("objects")];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).expect("a folder") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let key = path.strip_prefix(dir).expect("below").to_string_lossy().into_owned();
-            let bytes = std::fs::read(&path).expect("a file");
-            let loose = key
-                .strip_prefix("objects/")
-                .and_then(|rest| rest.split_once('/'))
-                .filter(|(fan, rest)| fan.len() == 2 && rest.len() == 38)
-                .map(|(fan, rest)| oid(&format!("{fan}{rest}")));
-            match loose {
-                Some(id) => store.insert_raw(id, bytes),
-                None => store.insert_file(key, bytes),
-            }
-        }
-    }
-    store
-}
-
 struct Row {
     rounds: u64,
     requests: u64,
@@ -176,7 +150,7 @@ fn main() {
         pack_bytes as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
-    let stores = [("loose", load(loose.path())), ("packed", load(packed.path()))];
+    let stores = [("loose", loose.to_full_store()), ("packed", packed.to_full_store())];
     let file = path(4321);
     println!(
         "{:<34} {:>8} {:>10} {:>14}",
