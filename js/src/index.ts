@@ -36,5 +36,5 @@ export type { ErrorCode, ErrorDetails } from "./errors.js";
 export { init } from "./wasm.js";
 export type { WasmSource } from "./wasm.js";
 export { StorageError } from "./adapter.js";
-export type { StorageAdapter, RefState, CasResult, Listed } from "./adapter.js";
+export type { StorageAdapter, ByteRange, RefState, CasResult, Listed } from "./adapter.js";
 export type * from "./types.js";
