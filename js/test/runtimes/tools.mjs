@@ -46,6 +46,9 @@ export function run(command, args, { cwd = root, env = process.env, timeoutMs = 
         reject(new Error(`${command} ${args.join(" ")} failed (${how})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`));
       }
     });
+    // A command that exits without reading its input closes the pipe: EPIPE then says
+    // nothing about the run, whose exit code does.
+    child.stdin.on("error", () => {});
     child.stdin.end(input ?? "");
   });
 }
