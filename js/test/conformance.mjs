@@ -88,6 +88,26 @@ export function conformance(name, spec) {
       assert.equal(got[2], null);
     });
 
+    it("getRanges, where the adapter has it, answers the bytes of each range, null for absent keys", async (open) => {
+      const a = await open();
+      if (!a.getRanges) return;
+      const all = new Uint8Array(3000).map((_, i) => (i * 7) % 256);
+      const pack = { key: "objects/pack/pack-0001.pack", bytes: all };
+      await a.putMany([pack]);
+      const got = await a.getRanges([
+        { key: pack.key, start: 0, len: 12 },
+        { key: pack.key, start: 1000, len: 1500 },
+        { key: "objects/pack/pack-absent.pack", start: 0, len: 10 },
+        { key: pack.key, start: 2990, len: 100 },
+        { key: pack.key, start: 0, len: 3000 },
+      ]);
+      assert.deepEqual(got[0], all.slice(0, 12));
+      assert.deepEqual(got[1], all.slice(1000, 2500));
+      assert.equal(got[2], null);
+      assert.deepEqual(got[3], all.slice(2990), "a range past the end gives what there is");
+      assert.deepEqual(got[4], all);
+    });
+
     it("putMany stores bytes exactly, binary and empty included", async (open) => {
       const a = await open();
       const all = new Uint8Array(1024).map((_, i) => i % 256);

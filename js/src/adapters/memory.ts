@@ -6,7 +6,7 @@
  * Versions are counters from one sequence per adapter, so a version is never reused, even
  * after a ref is deleted and created again.
  */
-import type { CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
+import type { ByteRange, CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
 import { StorageError } from "../adapter.js";
 import {
   checkCas,
@@ -121,6 +121,17 @@ export class MemoryAdapter implements StorageAdapter {
     return keys.map((key) => {
       const entry = this.#entries.get(key);
       return entry ? bytesOf(entry).slice() : null;
+    });
+  }
+
+  async getRanges(ranges: ByteRange[]): Promise<(Uint8Array | null)[]> {
+    ranges.forEach(({ key }) => checkKey(key));
+    const wait = this.#round("getMany");
+    if (wait) await wait;
+    this.counters.keysRead += ranges.length;
+    return ranges.map(({ key, start, len }) => {
+      const entry = this.#entries.get(key);
+      return entry ? bytesOf(entry).slice(start, start + len) : null;
     });
   }
 

@@ -23,7 +23,7 @@
  */
 import { AwsClient } from "aws4fetch";
 
-import type { CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
+import type { ByteRange, CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
 import { StorageError } from "../adapter.js";
 import { backoff, chunks, mapLimit } from "./concurrency.js";
 import {
@@ -322,6 +322,28 @@ export class S3Adapter implements StorageAdapter {
         if (await this.#absent(response, `reading ${key}`, key)) return null;
         if (!response.ok) throw await this.#error(response, `reading ${key}`, key);
         return new Uint8Array(await response.arrayBuffer());
+      });
+    });
+  }
+
+  /** One ranged GET per range (`Range: bytes=a-b`); a range past the end gives what there is. */
+  async getRanges(ranges: ByteRange[]): Promise<(Uint8Array | null)[]> {
+    return this.#guard("reading ranges", async () => {
+      ranges.forEach(({ key }) => checkKey(key));
+      return mapLimit(ranges, this.#concurrency, async ({ key, start, len }) => {
+        if (len <= 0) return (await this.getMany([key]))[0] === null ? null : new Uint8Array(0);
+        const headers = { range: `bytes=${start}-${start + len - 1}` };
+        const response = await this.#send("GET", this.#url(key), { idempotent: true, headers }, key);
+        if (await this.#absent(response, `reading ${key}`, key)) return null;
+        // Not satisfiable: the range starts past the end.
+        if (response.status === 416) {
+          await drain(response);
+          return new Uint8Array(0);
+        }
+        if (!response.ok) throw await this.#error(response, `reading ${key}`, key);
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        // A server that ignores Range answers the whole value (200): cut it here.
+        return response.status === 206 ? bytes : bytes.slice(start, start + len);
       });
     });
   }
