@@ -340,6 +340,16 @@ impl Resolve {
                 return Ok(None);
             };
             let corrupt = |reason: String| Error::corrupt(&pack_key(at.0), Some(at.1), reason);
+            // The index's CRC of the entry as stored: a flipped byte, or an index of
+            // another pack, is caught before anything is inflated.
+            if let Some(expected) = self.packs.get(at.0).and_then(|p| p.index.entry_crc(at.1)) {
+                let actual = entry::crc32(bytes);
+                if actual != expected {
+                    return Err(corrupt(format!(
+                        "the entry's CRC-32 is {actual:08x}, its index says {expected:08x}"
+                    )));
+                }
+            }
             let header = entry::parse_header(bytes, at.1, hash_kind).map_err(corrupt)?;
             let data = bytes.get(header.data_start..).unwrap_or_default();
             match header.kind {
@@ -479,15 +489,35 @@ impl Resolve {
         self.missing.first().map_or_else(|| self.ids[0], |&i| self.ids[i])
     }
 
-    fn ranges_read(&mut self, read: Vec<Option<Vec<u8>>>) -> bool {
+    /// Keep the ranges read; `Ok(true)` if a pack has vanished since it was listed.
+    fn ranges_read(
+        &mut self,
+        read: Vec<Option<Vec<u8>>>,
+        hash_kind: gix_hash::Kind,
+    ) -> Result<bool, (ObjectId, Error)> {
         let mut vanished = false;
         for ((p, start, _), bytes) in std::mem::take(&mut self.asked).into_iter().zip(read) {
-            match bytes {
-                Some(bytes) => self.chunks.entry(p).or_default().push((start, bytes)),
-                None => vanished = true,
+            let Some(bytes) = bytes else {
+                vanished = true;
+                continue;
+            };
+            // A read that reaches the pack's end carries its trailer: the checksum its
+            // index was made for.
+            if let Some(pack) = self.packs.get(p)
+                && start.saturating_add(bytes.len() as u64) == pack.size
+            {
+                let trailer = bytes
+                    .len()
+                    .checked_sub(hash_kind.len_in_bytes())
+                    .and_then(|at| bytes.get(at..));
+                if trailer != Some(pack.index.pack_checksum()) {
+                    let reason = "its trailer is not the checksum its index names".to_owned();
+                    return Err((self.first_missing(), Error::corrupt(&pack.key, None, reason)));
+                }
             }
+            self.chunks.entry(p).or_default().push((start, bytes));
         }
-        vanished
+        Ok(vanished)
     }
 }
 
@@ -554,7 +584,10 @@ impl Resolve {
                     .map_err(|e| Refused::Object(corrupt_object(e)))?;
             }
             (Out::Ranges, Answer::Ranges(read)) => {
-                if self.ranges_read(read) {
+                if self
+                    .ranges_read(read, hash_kind)
+                    .map_err(|e| Refused::Object(corrupt_object(e)))?
+                {
                     if self.listed {
                         let err = Error::corrupt(PACK_DIR, None, "a pack listed a moment ago is gone".into());
                         return Err(Refused::Object(corrupt_object((self.first_missing(), err))));

@@ -198,6 +198,28 @@ pub fn apply_delta(base: &[u8], delta: &[u8], max: u64) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
+/// CRC-32 (IEEE, as zlib computes it), which a pack index records for each entry.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                bit += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    !bytes
+        .iter()
+        .fold(!0u32, |crc, &byte| TABLE[usize::from((crc as u8) ^ byte)] ^ (crc >> 8))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +238,12 @@ mod tests {
             "copy past the base"
         );
         assert!(apply_delta(base, &[11, 1, 2, b'a'], 100).is_err(), "truncated insert");
+    }
+
+    #[test]
+    fn crc32_is_zlibs() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
     }
 
     #[test]

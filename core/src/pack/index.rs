@@ -28,6 +28,8 @@ pub struct Index {
     count: usize,
     /// Every entry's offset, ascending, for the end of an entry.
     sorted_offsets: Vec<u64>,
+    /// The CRC-32 of the entry at each of `sorted_offsets`.
+    sorted_crcs: Vec<u32>,
 }
 
 fn be32(bytes: &[u8], at: usize) -> Option<u32> {
@@ -83,7 +85,9 @@ impl Index {
             hash_len,
             count,
             sorted_offsets: Vec::new(),
+            sorted_crcs: Vec::new(),
         };
+        let crcs = HEADER + FANOUT + count * hash_len;
         let mut offsets = Vec::with_capacity(count);
         for i in 0..count {
             let id = index.id_bytes(i);
@@ -98,14 +102,17 @@ impl Index {
             let offset = index
                 .offset_at(i, large)
                 .ok_or_else(|| corrupt(format!("entry {i} names a large offset that is not there")))?;
-            offsets.push(offset);
+            let crc = be32(&index.bytes, crcs + i * 4).ok_or_else(|| corrupt("truncated CRC table".into()))?;
+            offsets.push((offset, crc));
         }
         crate::order::sort(&mut offsets);
-        if offsets.windows(2).any(|pair| pair[0] == pair[1]) {
+        if offsets.windows(2).any(|pair| pair[0].0 == pair[1].0) {
             return Err(corrupt("two objects start at the same offset".into()));
         }
+        let (sorted_offsets, sorted_crcs) = offsets.into_iter().unzip();
         Ok(Index {
-            sorted_offsets: offsets,
+            sorted_offsets,
+            sorted_crcs,
             ..index
         })
     }
@@ -175,6 +182,13 @@ impl Index {
     pub fn entry_end(&self, offset: u64, pack_end: u64) -> Option<u64> {
         let at = self.sorted_offsets.binary_search(&offset).ok()?;
         Some(self.sorted_offsets.get(at + 1).copied().unwrap_or(pack_end))
+    }
+
+    /// The CRC-32 the index records for the entry starting at `offset` (of its header and
+    /// zlib data, as stored), `None` if no entry starts there.
+    pub fn entry_crc(&self, offset: u64) -> Option<u32> {
+        let at = self.sorted_offsets.binary_search(&offset).ok()?;
+        self.sorted_crcs.get(at).copied()
     }
 
     /// Where the last entry starts, `None` for an empty pack.

@@ -10,6 +10,7 @@ mod gc_roots;
 mod history;
 mod id;
 mod object;
+mod pack;
 mod path;
 mod read;
 mod repo;
