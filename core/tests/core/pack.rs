@@ -8,7 +8,7 @@ use gix_object::Kind;
 use snapgit_core::{
     HashKind, ObjectCache, ObjectId,
     commit::{self, Change},
-    drive::{self, MemoryStore, ObjectStore},
+    drive::{self, MemoryStore},
     object, read,
 };
 
