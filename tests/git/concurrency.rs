@@ -4,7 +4,9 @@
 //! makes 100 acknowledged commits). The store fails or loses the replies of puts and
 //! compare-and-swaps, fails reads, and writers crash between steps. Afterwards the
 //! branch's history contains every acknowledged commit and its changes, and the store,
-//! copied to disk, passes `git fsck --strict`.
+//! copied to disk, passes `git fsck --strict`. The same runs on a store that starts
+//! packed by `git repack` (every writer reads its parent commit and trees from the pack,
+//! through ranged reads that fail too).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +17,9 @@ use snapgit_core::{
     drive::{self, MemoryStore, ObjectStore},
     merge::ConflictPolicy,
     object::NewObject,
+    pack::Packed,
     repo::{AdminOutput, Commit, CommitRequest, RepoOp},
-    step::{CasOutcome, CasRef, Listed, LockRequest, RefState, StorageError},
+    step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState, StorageError},
 };
 use snapgit_tests::{GitRepo, signature};
 
@@ -96,7 +99,24 @@ impl ObjectStore for Faulty<'_> {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
+        if self.rng.chance(2) {
+            return Err(self.fault("list failed"));
+        }
         self.inner.list(prefix)
+    }
+
+    fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        if self.rng.chance(2) {
+            return Err(self.fault("read failed"));
+        }
+        self.inner.read(keys)
+    }
+
+    fn read_ranges(&self, ranges: &[Range]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        if self.rng.chance(2) {
+            return Err(self.fault("ranged read failed"));
+        }
+        self.inner.read_ranges(ranges)
     }
 
     fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
@@ -115,7 +135,7 @@ impl ObjectStore for Faulty<'_> {
 struct Writer {
     id: usize,
     cache: ObjectCache,
-    op: Option<Commit>,
+    op: Option<Packed<Commit>>,
     /// The change in flight: its number, path and content.
     pending: Option<(usize, String, String)>,
     acknowledged: Vec<(ObjectId, String, String)>,
@@ -125,14 +145,8 @@ struct Writer {
 const WRITERS: usize = 8;
 const COMMITS: usize = 100;
 
-fn simulate(seed: u64) {
-    let store = MemoryStore::new();
-    let rng = Rng(AtomicU64::new(seed | 1));
-    let faulty = Faulty {
-        inner: &store,
-        rng: &rng,
-        faults: AtomicU64::new(0),
-    };
+fn simulate(seed: u64, packed: bool) {
+    let mut store = MemoryStore::new();
     let mut setup = ObjectCache::new(gix_hash::Kind::Sha1);
     let create = RepoOp::create_repo(
         &setup,
@@ -143,6 +157,35 @@ fn simulate(seed: u64) {
         "create",
     );
     drive::run(&mut create.expect("valid"), &mut setup, &store).expect("created");
+    let git = GitRepo::new();
+    if packed {
+        // git packs the first commit and removes its loose copies; writers start there.
+        git.write_store(&store);
+        for (key, id) in store.refs() {
+            git.git(&["update-ref", &key, &id.to_string()]);
+        }
+        git.git(&["repack", "-adq"]);
+        git.git(&["prune-packed"]);
+        let refs = store.refs();
+        store = git.to_full_store();
+        assert!(store.is_empty(), "every object is packed");
+        // The store's refs as refs (compare-and-swap), not as files.
+        for (key, id) in refs {
+            store.delete(std::slice::from_ref(&key)).expect("in memory");
+            let cas = CasRef {
+                key,
+                expected: None,
+                new: Some(id),
+            };
+            store.cas_ref(&cas).expect("in memory");
+        }
+    }
+    let rng = Rng(AtomicU64::new(seed | 1));
+    let faulty = Faulty {
+        inner: &store,
+        rng: &rng,
+        faults: AtomicU64::new(0),
+    };
 
     let mut writers: Vec<Writer> = (0..WRITERS)
         .map(|id| Writer {
@@ -183,7 +226,7 @@ fn simulate(seed: u64) {
             if writer.id.is_multiple_of(2) {
                 request.lock_ttl_ms = Some(1_000);
             }
-            writer.op = Some(Commit::new(&writer.cache, request).expect("valid request"));
+            writer.op = Some(Packed::new(Commit::new(&writer.cache, request).expect("valid request")));
         }
         if rng.chance(1) {
             // The writer crashes between two steps: its change is never acknowledged.
@@ -218,7 +261,6 @@ fn simulate(seed: u64) {
     .expect("head") else {
         panic!("a head")
     };
-    let git = GitRepo::new();
     git.write_store(&store);
     git.set_branch("main", &head);
     git.fsck();
@@ -254,10 +296,15 @@ fn simulate(seed: u64) {
 
 #[test]
 fn eight_writers_with_faults_lose_nothing() {
-    simulate(0x5eed_0001);
+    simulate(0x5eed_0001, false);
 }
 
 #[test]
 fn another_interleaving() {
-    simulate(0x0dd_ba11);
+    simulate(0x0dd_ba11, false);
+}
+
+#[test]
+fn eight_writers_on_a_store_git_packed_lose_nothing() {
+    simulate(0x9ac_ed01, true);
 }

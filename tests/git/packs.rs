@@ -61,20 +61,25 @@ fn log(store: &MemoryStore, cache: &mut ObjectCache, start: ObjectId, path: Opti
 
 /// Every read snapgit makes of `packed` equals the same read of the loose store.
 fn reads_agree(h: &History, packed: &MemoryStore) {
+    reads_agree_at(h, packed, h.main, &h.commits);
+}
+
+/// The reads of [`reads_agree`], of the history from `tip`, at some of `commits`.
+fn reads_agree_at(h: &History, packed: &MemoryStore, tip: ObjectId, commits: &[ObjectId]) {
     let mut loose_cache = ObjectCache::new(gix_hash::Kind::Sha1);
     let mut packed_cache = ObjectCache::new(gix_hash::Kind::Sha1);
     assert_eq!(
-        log(packed, &mut packed_cache, h.main, None),
-        log(&h.store, &mut loose_cache, h.main, None)
+        log(packed, &mut packed_cache, tip, None),
+        log(&h.store, &mut loose_cache, tip, None)
     );
     for path in h.paths.iter().step_by(7).take(12) {
         assert_eq!(
-            log(packed, &mut packed_cache, h.main, Some(path)),
-            log(&h.store, &mut loose_cache, h.main, Some(path)),
+            log(packed, &mut packed_cache, tip, Some(path)),
+            log(&h.store, &mut loose_cache, tip, Some(path)),
             "log of {path}"
         );
     }
-    for commit in h.commits.iter().step_by(23) {
+    for commit in commits.iter().step_by(23) {
         assert_eq!(
             read_all(packed, *commit),
             read_all(&h.store, *commit),
@@ -107,9 +112,8 @@ fn a_store_git_packed_reads_as_its_loose_copy() {
     }
 }
 
-#[test]
-fn a_store_half_packed_reads_as_its_loose_copy() {
-    let h = generated::history();
+/// A copy of the history with the objects of its older half in one pack, the rest loose.
+fn half_packed(h: &History) -> GitRepo {
     let older = h.commits[h.commits.len() / 2].to_string();
     let copy = GitRepo::new();
     copy_dir(h.git.path(), copy.path());
@@ -120,10 +124,118 @@ fn a_store_half_packed_reads_as_its_loose_copy() {
         .collect();
     copy.git_with_input(&["pack-objects", "-q", "objects/pack/pack"], ids.as_bytes());
     copy.git(&["prune-packed"]);
-    let store = copy.to_full_store();
+    copy
+}
+
+#[test]
+fn a_store_half_packed_reads_as_its_loose_copy() {
+    let h = generated::history();
+    let store = half_packed(h).to_full_store();
     assert_eq!(packs_in(&store).len(), 1);
     assert!(!store.is_empty(), "newer objects stay loose");
     reads_agree(h, &store);
+}
+
+#[test]
+fn a_store_of_two_packs_and_a_multi_pack_index_reads_as_its_loose_copy() {
+    let h = generated::history();
+    let copy = half_packed(h);
+    // The loose half into a second pack, then a multi-pack-index over both.
+    copy.git(&["repack", "-dq"]);
+    copy.git(&["multi-pack-index", "write"]);
+    let store = copy.to_full_store();
+    assert_eq!(packs_in(&store).len(), 2);
+    assert!(store.file("objects/pack/multi-pack-index").is_some());
+    assert!(store.is_empty(), "every object is packed");
+    reads_agree(h, &store);
+}
+
+#[test]
+fn thin_packs_git_push_sent_into_the_store_read_as_its_loose_copy() {
+    let h = generated::history();
+    let line: Vec<ObjectId> = h
+        .oracle
+        .git(&["rev-list", "--first-parent", "--reverse", &h.main.to_string()])
+        .lines()
+        .map(snapgit_tests::oid)
+        .collect();
+    let store = GitRepo::new();
+    // Keep every push as the pack it arrived as (git explodes small ones into loose objects).
+    store.git(&["config", "receive.unpackLimit", "1"]);
+    let to = store.path().to_str().unwrap();
+    let middle = line[line.len() / 2];
+    h.oracle.git(&["push", "-q", to, &format!("{middle}:refs/heads/main")]);
+    // The second push is thin: its deltas have bases only the first pack holds, which
+    // receive-pack appends (index-pack --fix-thin).
+    h.oracle
+        .git(&["push", "-q", "--thin", to, &format!("{}:refs/heads/main", h.main)]);
+    let packed = store.to_full_store();
+    assert_eq!(packs_in(&packed).len(), 2, "each push left a pack");
+    assert!(packed.is_empty(), "nothing arrived loose");
+    reads_agree_at(h, &packed, h.main, &line);
+}
+
+#[test]
+fn a_bare_clone_of_a_large_fast_import_history_reads_as_git_reads_it() {
+    use snapgit_tests::fast_import;
+    let source = GitRepo::new();
+    source.git_with_input(&["fast-import", "--quiet"], &fast_import::stream());
+    // What `git clone --bare` does over a transport: one pack, kept as it arrived.
+    let clone = GitRepo::new();
+    clone.git(&[
+        "fetch",
+        "-q",
+        source.path().to_str().unwrap(),
+        "+refs/heads/*:refs/heads/*",
+    ]);
+    let head = snapgit_tests::oid(&clone.git(&["rev-parse", "refs/heads/main"]));
+    let store = clone.to_full_store();
+    assert!(
+        store.is_empty() && packs_in(&store).len() == 1,
+        "one pack, nothing loose"
+    );
+
+    let mut ours: Vec<(String, String)> = read_all(&store, head)
+        .into_iter()
+        .map(|(path, id, _)| (path, id.to_string()))
+        .collect();
+    let mut git: Vec<(String, String)> = clone
+        .git(&["ls-tree", "-r", "--format=%(path) %(objectname)", "refs/heads/main"])
+        .lines()
+        .map(|l| {
+            let (path, id) = l.rsplit_once(' ').unwrap();
+            (path.to_owned(), id.to_owned())
+        })
+        .collect();
+    ours.sort();
+    git.sort();
+    assert_eq!(ours.len(), fast_import::FILES);
+    assert_eq!(ours, git);
+
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    for path in [fast_import::path(4321), fast_import::path(7), "d3/e2".to_owned()] {
+        let git_log: Vec<ObjectId> = clone
+            .git(&["log", "--format=%H", "refs/heads/main", "--", &path])
+            .lines()
+            .map(snapgit_tests::oid)
+            .collect();
+        assert_eq!(log(&store, &mut cache, head, Some(&path)), git_log, "log of {path}");
+    }
+
+    // A commit on top, written back as loose objects: git accepts the result.
+    let request = snapgit_core::commit::Request::new(
+        Some(head),
+        vec![snapgit_core::commit::Change::put(
+            fast_import::path(4321),
+            "a new turn\n",
+        )],
+        snapgit_tests::signature(1_800_000_000),
+        "on top of a clone",
+    );
+    let out = snapgit_tests::commit(&mut cache, &store, request).unwrap();
+    clone.write_store(&store);
+    clone.set_branch("main", &out.id);
+    clone.fsck();
 }
 
 #[test]

@@ -252,3 +252,51 @@ pub fn commit(
         .expect("the memory store accepts every put");
     Ok(out)
 }
+
+/// The large history of the pack tests and `bench-packs`, as a `git fast-import` stream:
+/// 10,000 files three folders deep, then 999 commits of 10 changed files each.
+pub mod fast_import {
+    /// Files in the first commit.
+    pub const FILES: usize = 10_000;
+    /// Commits in all.
+    pub const COMMITS: usize = 1_000;
+    /// Files each later commit changes.
+    pub const CHANGED: usize = 10;
+
+    /// The path of file `i`.
+    pub fn path(i: usize) -> String {
+        format!("d{}/e{}/f{}/file{i}.md", i % 10, (i / 10) % 10, (i / 100) % 10)
+    }
+
+    /// The stream, onto `refs/heads/main`; the same bytes on every call.
+    pub fn stream() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for c in 0..COMMITS {
+            out.extend_from_slice(
+                format!(
+                    "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 8\ncommit {:>1}\n",
+                    1_700_000_000 + c,
+                    c % 10
+                )
+                .as_bytes(),
+            );
+            let files: Vec<usize> = if c == 0 {
+                (0..FILES).collect()
+            } else {
+                (0..CHANGED).map(|_| (next() as usize) % FILES).collect()
+            };
+            for i in files {
+                let body = format!("# note {i}\n\nturn {c}: {}\n", "memory line ".repeat(4));
+                out.extend_from_slice(format!("M 100644 inline {}\ndata {}\n{body}\n", path(i), body.len()).as_bytes());
+            }
+        }
+        out
+    }
+}

@@ -20,48 +20,13 @@ use snapgit_core::{
     drive::{self, MemoryStore},
     read,
 };
-use snapgit_tests::{GitRepo, oid, signature};
+use snapgit_tests::{
+    GitRepo,
+    fast_import::{COMMITS, FILES, path, stream},
+    oid, signature,
+};
 
-const FILES: usize = 10_000;
-const COMMITS: usize = 1_000;
-const CHANGED: usize = 10;
 const RTT_MS: u64 = 20;
-
-fn path(i: usize) -> String {
-    format!("d{}/e{}/f{}/file{i}.md", i % 10, (i / 10) % 10, (i / 100) % 10)
-}
-
-/// The fast-import stream of the history.
-fn stream() -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    for c in 0..COMMITS {
-        out.extend_from_slice(
-            format!(
-                "commit refs/heads/main\ncommitter A <a@example.com> {} +0000\ndata 8\ncommit {:>1}\n",
-                1_700_000_000 + c,
-                c % 10
-            )
-            .as_bytes(),
-        );
-        let files: Vec<usize> = if c == 0 {
-            (0..FILES).collect()
-        } else {
-            (0..CHANGED).map(|_| (next() as usize) % FILES).collect()
-        };
-        for i in files {
-            let body = format!("# note {i}\n\nturn {c}: {}\n", "memory line ".repeat(4));
-            out.extend_from_slice(format!("M 100644 inline {}\ndata {}\n{body}\n", path(i), body.len()).as_bytes());
-        }
-    }
-    out
-}
 
 struct Row {
     rounds: u64,
