@@ -450,12 +450,12 @@ impl Log {
 
     fn step(&mut self, cache: &ObjectCache) -> Result<Step<Page>, Error> {
         if !self.started {
-            let Some(commit) = self.fetch.commit(cache, &self.start)? else {
+            let Some((id, commit)) = self.fetch.peeled_commit(cache, &self.start)? else {
                 return Ok(self.get());
             };
             let time = commit.committer.time.seconds;
-            self.walk.seen.insert(self.start);
-            self.walk.queue.push(Queued { id: self.start, time });
+            self.walk.seen.insert(id);
+            self.walk.queue.push(Queued { id, time });
             self.started = true;
         }
         loop {

@@ -162,7 +162,7 @@ fn locate(
     path: &BStr,
     components: &[BString],
 ) -> Result<Option<Target>, Error> {
-    let Some(info) = fetch.commit(cache, commit)? else {
+    let Some((_, info)) = fetch.peeled_commit(cache, commit)? else {
         return Ok(None);
     };
     let mut target = Target::Root(info.tree);
@@ -481,8 +481,8 @@ impl ReadCommit {
 
     fn attempt(&self, fetch: &mut Fetch, cache: &ObjectCache) -> Result<Option<CommitInfo>, Error> {
         Ok(fetch
-            .commit(cache, &self.commit)?
-            .map(|c| CommitInfo::from_gix(self.commit, &c)))
+            .peeled_commit(cache, &self.commit)?
+            .map(|(id, c)| CommitInfo::from_gix(id, &c)))
     }
 }
 operation!(ReadCommit, CommitInfo);

@@ -263,7 +263,7 @@ impl Restore {
     /// The new root tree and the trees to write, once every tree along the path is here.
     fn build(&mut self, cache: &ObjectCache) -> Result<Option<(ObjectId, Vec<NewObject>)>, Error> {
         let head = self.fetch.commit(cache, &self.head)?;
-        let target = self.fetch.commit(cache, &self.target)?;
+        let target = self.fetch.peeled_commit(cache, &self.target)?.map(|(_, commit)| commit);
         let (Some(head), Some(target)) = (head, target) else {
             return Ok(None);
         };

@@ -229,6 +229,9 @@ pub(crate) struct Fetch {
     rounds: u32,
 }
 
+/// The most annotated tags followed from one id to the commit it names.
+pub const MAX_TAG_DEPTH: usize = 32;
+
 impl Fetch {
     /// The object `id` if held or cached; otherwise remember to ask for it.
     pub fn get(&mut self, cache: &ObjectCache, id: &ObjectId) -> Option<Object> {
@@ -274,6 +277,30 @@ impl Fetch {
             Some(Object::Commit(commit)) => Ok(Some(commit)),
             Some(other) => Err(wrong_kind(id, Kind::Commit, &other)),
         }
+    }
+
+    /// The commit `id` names where a commit is meant, with its id: the commit itself, or
+    /// the commit an annotated tag (or a tag of a tag) points at, as git peels
+    /// `v1.0^{commit}`. `None` if an object must be fetched first. A tag that leads to
+    /// anything but a commit is the wrong kind, named by `id`.
+    pub fn peeled_commit(
+        &mut self,
+        cache: &ObjectCache,
+        id: &ObjectId,
+    ) -> Result<Option<(ObjectId, Arc<gix_object::Commit>)>, object::Error> {
+        let mut at = *id;
+        for _ in 0..=MAX_TAG_DEPTH {
+            match self.get(cache, &at) {
+                None => return Ok(None),
+                Some(Object::Commit(commit)) => return Ok(Some((at, commit))),
+                Some(Object::Tag(tag)) => at = tag.target,
+                Some(other) => return Err(wrong_kind(id, Kind::Commit, &other)),
+            }
+        }
+        Err(object::Error::Corrupt {
+            id: *id,
+            reason: format!("tags nested deeper than {MAX_TAG_DEPTH}"),
+        })
     }
 
     /// The tree `id` if this operation holds it.

@@ -10,3 +10,4 @@ mod generated;
 mod history;
 mod packs;
 mod restore;
+mod tags;

@@ -225,10 +225,17 @@ impl Diff {
 
     /// The root trees to compare, once both commits are at hand.
     fn roots(&mut self, cache: &ObjectCache) -> Result<Option<(Option<ObjectId>, ObjectId)>, Error> {
-        let to = self.request.to;
-        let new = self.fetch.commit(cache, &to)?;
+        // Tags are peeled: the result names the commits compared.
+        let new = self.fetch.peeled_commit(cache, &self.request.to)?.map(|(id, commit)| {
+            self.request.to = id;
+            commit
+        });
         let old = match self.request.from {
-            Some(from) => self.fetch.commit(cache, &from)?.map(|c| Some(c.tree)),
+            Some(from) => self.fetch.peeled_commit(cache, &from)?.map(|(id, commit)| {
+                self.request.from = Some(id);
+                self.from = Some(id);
+                Some(commit.tree)
+            }),
             None => match &new {
                 None => None,
                 Some(new) => match new.parents.first().copied() {

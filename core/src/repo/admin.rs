@@ -374,12 +374,12 @@ impl RepoOp {
                         }
                     },
                 };
-                // The start must be a commit the store has.
+                // The start must be a commit the store has (a tag is peeled to its commit).
                 self.fetch.reset_want();
-                if self.fetch.commit(cache, &target)?.is_none() {
+                let Some((target, _)) = self.fetch.peeled_commit(cache, &target)? else {
                     self.wait = Wait::Get;
                     return Ok(self.fetch.take_get().unwrap_or(Step::Get(vec![target])));
-                }
+                };
                 match self.cas.take() {
                     None => self.cas(None, Some(target)),
                     Some(CasOutcome::Won { version }) => {
