@@ -302,15 +302,19 @@ struct Put {
     id: ObjectId,
 }
 
-/// The edits below one folder, by entry name.
-#[derive(Debug, Default)]
-struct Dir {
-    children: BTreeMap<BString, Node>,
+/// The edits of a request as a tree of folders, each the edits below it by entry name,
+/// kept flat in one list (folder 0 is the root) rather than nested. A path may be 2,047
+/// folders deep, so nothing that walks the edits recurses once per folder: a wasm stack
+/// holds far fewer frames than a native one.
+#[derive(Debug)]
+struct Dirs {
+    dirs: Vec<BTreeMap<BString, Node>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Node {
-    Dir(Dir),
+    /// A folder: its position in [`Dirs`].
+    Dir(usize),
     Put(usize),
     Delete,
     RenameFrom,
@@ -327,13 +331,48 @@ struct Event {
     put: Option<usize>,
 }
 
+/// A folder being compared with the parent's: its edits, the parent's tree there, the
+/// position of the next edit.
+struct Frame {
+    dir: usize,
+    old: Option<Arc<gix_object::Tree>>,
+    path: BString,
+    next: usize,
+}
+
+impl Frame {
+    /// Start on folder `dir` at `path`, whose tree in the parent is `tree_id`; `None`
+    /// while that tree must be fetched (the folder waits for the next pass).
+    fn open(
+        fetch: &mut Fetch,
+        cache: &ObjectCache,
+        dir: usize,
+        tree_id: Option<ObjectId>,
+        path: BString,
+    ) -> Result<Option<Frame>, Error> {
+        let old = match tree_id {
+            None => None,
+            Some(id) => match fetch.tree(cache, &id)? {
+                None => return Ok(None),
+                Some(tree) => Some(tree),
+            },
+        };
+        Ok(Some(Frame {
+            dir,
+            old,
+            path,
+            next: 0,
+        }))
+    }
+}
+
 /// The commit operation. Create it with [`Commit::new`], then drive it: call
 /// [`poll`](Operation::poll) until it returns [`Step::Done`], answering every
 /// [`Step::Get`] with [`provide`](Operation::provide).
 #[derive(Debug)]
 pub struct Commit {
     parent: Option<ObjectId>,
-    root: Dir,
+    edits: Edits,
     puts: Vec<Put>,
     author: Signature,
     committer: Signature,
@@ -374,7 +413,7 @@ impl Commit {
         }
 
         let mut touched = Touched::default();
-        let mut root = Dir::default();
+        let mut edits = Dirs::new();
         let mut puts = Vec::new();
         let mut renames = Vec::new();
         for change in request.changes {
@@ -396,21 +435,21 @@ impl Commit {
                         Ok(id) => id,
                         Err(source) => return Err(Error::Collision { path, source }),
                     };
-                    root.insert(&components, Node::Put(puts.len()));
+                    edits.insert(&components, Node::Put(puts.len()));
                     puts.push(Put { path, data, mode, id });
                 }
                 Change::Delete { path } => {
                     let components = path::validate(path.as_bstr(), false)?;
                     touched.add(&path)?;
-                    root.insert(&components, Node::Delete);
+                    edits.insert(&components, Node::Delete);
                 }
                 Change::Rename { from, to } => {
                     let from_components = path::validate(from.as_bstr(), false)?;
                     let to_components = path::validate(to.as_bstr(), false)?;
                     touched.add(&from)?;
                     touched.add(&to)?;
-                    root.insert(&from_components, Node::RenameFrom);
-                    root.insert(&to_components, Node::RenameTo(from.clone()));
+                    edits.insert(&from_components, Node::RenameFrom);
+                    edits.insert(&to_components, Node::RenameTo(from.clone()));
                     renames.push((from, to));
                 }
             }
@@ -419,7 +458,7 @@ impl Commit {
 
         Ok(Commit {
             parent: request.parent,
-            root,
+            edits: edits.freeze(),
             puts,
             author: request.author,
             committer: request.committer,
@@ -453,37 +492,45 @@ impl Commit {
                 Some(commit) => Some(commit.tree),
             },
         };
-        let root = std::mem::take(&mut self.root);
-        let result = self.resolve_dir(cache, &root, base.as_ref(), BStr::new(""));
-        self.root = root;
+        let edits = std::mem::take(&mut self.edits);
+        let result = self.resolve_dirs(cache, &edits, base);
+        self.edits = edits;
         result?;
         Ok(self.fetch.complete().then_some(base))
     }
 
-    fn resolve_dir(
-        &mut self,
-        cache: &ObjectCache,
-        dir: &Dir,
-        tree_id: Option<&ObjectId>,
-        dir_path: &BStr,
-    ) -> Result<(), Error> {
-        let old = match tree_id {
-            None => None,
-            Some(id) => match self.fetch.tree(cache, id)? {
-                None => return Ok(()),
-                Some(tree) => Some(tree),
-            },
-        };
-        for (name, node) in &dir.children {
-            let child_path = path::join(dir_path, name.as_bstr());
-            let entry = old.as_deref().and_then(|t| tree::find(t, name.as_bstr())).cloned();
+    /// Compare every edited folder with the parent's, depth first in name order, noting
+    /// events and asking for the trees not at hand (a folder whose tree is missing is
+    /// skipped until the next pass).
+    fn resolve_dirs(&mut self, cache: &ObjectCache, edits: &Edits, base: Option<ObjectId>) -> Result<(), Error> {
+        let mut stack: Vec<Frame> = Vec::new();
+        if let Some(root) = Frame::open(&mut self.fetch, cache, 0, base, BString::default())? {
+            stack.push(root);
+        }
+        while let Some(frame) = stack.last_mut() {
+            let Some((name, node)) = edits.dirs[frame.dir].get(frame.next) else {
+                stack.pop();
+                continue;
+            };
+            frame.next += 1;
+            let child_path = path::join(frame.path.as_bstr(), name.as_bstr());
+            let entry = frame
+                .old
+                .as_deref()
+                .and_then(|t| tree::find(t, name.as_bstr()))
+                .cloned();
             let entry_mode = entry.as_ref().map(Mode::of);
             match node {
-                Node::Dir(sub) => match entry {
-                    None => self.resolve_dir(cache, sub, None, child_path.as_bstr())?,
-                    Some(e) if e.mode.is_tree() => self.resolve_dir(cache, sub, Some(&e.oid), child_path.as_bstr())?,
-                    Some(e) => return Err(blocked(sub, child_path, existing(Mode::of(&e)))),
-                },
+                Node::Dir(sub) => {
+                    let tree_id = match entry {
+                        None => None,
+                        Some(e) if e.mode.is_tree() => Some(e.oid),
+                        Some(e) => return Err(blocked(edits, *sub, child_path, existing(Mode::of(&e)))),
+                    };
+                    if let Some(frame) = Frame::open(&mut self.fetch, cache, *sub, tree_id, child_path)? {
+                        stack.push(frame);
+                    }
+                }
                 Node::Put(index) => {
                     let put = &self.puts[*index];
                     let new = Some((put.id, put.mode));
@@ -571,23 +618,27 @@ impl Commit {
         blobs: bool,
         event: &mut dyn FnMut(BString, ObjectId, Mode) -> Event,
     ) -> Result<(), Error> {
-        let mode = Mode::of(entry);
-        match mode {
-            Mode::Tree => {
-                let Some(tree) = self.fetch.tree(cache, &entry.oid)? else {
-                    return Ok(());
-                };
-                for child in &tree.entries {
-                    let child_path = path::join(entry_path.as_bstr(), child.filename.as_bstr());
-                    self.resolve_files(cache, child, child_path, blobs, event)?;
+        // Depth first, without recursion (see `Dirs`): entries still to visit, next last.
+        let mut pending = vec![(entry.clone(), entry_path)];
+        while let Some((entry, entry_path)) = pending.pop() {
+            let mode = Mode::of(&entry);
+            match mode {
+                Mode::Tree => {
+                    let Some(tree) = self.fetch.tree(cache, &entry.oid)? else {
+                        continue;
+                    };
+                    for child in tree.entries.iter().rev() {
+                        let child_path = path::join(entry_path.as_bstr(), child.filename.as_bstr());
+                        pending.push((child.clone(), child_path));
+                    }
                 }
-            }
-            Mode::Submodule => self.events.push(event(entry_path, entry.oid, mode)),
-            _ => {
-                if blobs {
-                    self.fetch.blob(cache, &entry.oid)?;
+                Mode::Submodule => self.events.push(event(entry_path, entry.oid, mode)),
+                _ => {
+                    if blobs {
+                        self.fetch.blob(cache, &entry.oid)?;
+                    }
+                    self.events.push(event(entry_path, entry.oid, mode));
                 }
-                self.events.push(event(entry_path, entry.oid, mode));
             }
         }
         Ok(())
@@ -614,57 +665,74 @@ impl Commit {
         Ok(())
     }
 
-    /// Build the new trees bottom-up. Returns the new root tree id, or `None` if empty.
-    fn build_dir(
+    /// Build the new trees bottom-up, children before their folder, without recursion
+    /// (see `Dirs`). Returns the new root tree id, or `None` if empty.
+    fn build_dirs(
         &self,
-        dir: &Dir,
-        tree_id: Option<&ObjectId>,
+        edits: &Edits,
+        base: Option<ObjectId>,
         known: &IdSet,
         out: &mut NewTrees,
     ) -> Result<Option<ObjectId>, Error> {
-        let old = tree_id.and_then(|id| self.fetch.held_tree(id));
-        let mut entries: Vec<Entry> = old.as_ref().map(|t| t.entries.clone()).unwrap_or_default();
-        for (name, node) in &dir.children {
-            let position = entries.iter().position(|e| e.filename == *name);
-            let replacement = match node {
-                Node::Dir(sub) => {
-                    let old_sub = position.and_then(|i| entries.get(i)).map(|e| e.oid);
-                    self.build_dir(sub, old_sub.as_ref(), known, out)?
-                        .map(|id| (id, Mode::Tree))
-                }
-                Node::Put(index) => Some((self.puts[*index].id, self.puts[*index].mode)),
-                Node::Delete | Node::RenameFrom => None,
-                Node::RenameTo(from) => self.sources.get(from).map(|e| (e.oid, Mode::of(e))),
-            };
-            match (position, replacement) {
-                (Some(i), Some((id, mode))) => {
-                    entries[i] = Entry {
-                        mode: mode.entry_mode(),
-                        filename: name.clone(),
-                        oid: id,
-                    }
-                }
-                (Some(i), None) => {
-                    entries.remove(i);
-                }
-                (None, Some((id, mode))) => entries.push(Entry {
-                    mode: mode.entry_mode(),
-                    filename: name.clone(),
-                    oid: id,
-                }),
-                (None, None) => {}
+        /// A folder being built: the parent's tree there, its entries so far, the next edit.
+        struct Building {
+            dir: usize,
+            tree_id: Option<ObjectId>,
+            old: Option<Arc<gix_object::Tree>>,
+            entries: Vec<Entry>,
+            next: usize,
+        }
+        let start = |dir: usize, tree_id: Option<ObjectId>| {
+            let old = tree_id.and_then(|id| self.fetch.held_tree(&id));
+            let entries = old.as_ref().map(|t| t.entries.clone()).unwrap_or_default();
+            Building {
+                dir,
+                tree_id,
+                old,
+                entries,
+                next: 0,
             }
+        };
+        let mut stack = vec![start(0, base)];
+        // The id a finished subfolder left for its entry in the folder below it on the stack.
+        let mut finished: Option<Option<ObjectId>> = None;
+        while let Some(folder) = stack.last_mut() {
+            if let Some(built) = finished.take() {
+                let name = &edits.dirs[folder.dir][folder.next - 1].0;
+                set_entry(&mut folder.entries, name, built.map(|id| (id, Mode::Tree)));
+            }
+            if let Some((name, node)) = edits.dirs[folder.dir].get(folder.next) {
+                folder.next += 1;
+                let replacement = match node {
+                    Node::Dir(sub) => {
+                        let old_sub = folder.entries.iter().find(|e| e.filename == *name).map(|e| e.oid);
+                        let sub = start(*sub, old_sub);
+                        stack.push(sub);
+                        continue;
+                    }
+                    Node::Put(index) => Some((self.puts[*index].id, self.puts[*index].mode)),
+                    Node::Delete | Node::RenameFrom => None,
+                    Node::RenameTo(from) => self.sources.get(from).map(|e| (e.oid, Mode::of(e))),
+                };
+                set_entry(&mut folder.entries, name, replacement);
+                continue;
+            }
+            let Building {
+                tree_id,
+                old,
+                mut entries,
+                ..
+            } = stack.pop().expect("the loop holds a folder");
+            order::sort(&mut entries);
+            finished = Some(if entries.is_empty() {
+                None
+            } else if old.as_ref().is_some_and(|old| old.entries == entries) {
+                tree_id
+            } else {
+                Some(self.emit_tree(gix_object::Tree { entries }, known, out)?)
+            });
         }
-        order::sort(&mut entries);
-        if entries.is_empty() {
-            return Ok(None);
-        }
-        if let Some(old) = &old
-            && old.entries == entries
-        {
-            return Ok(tree_id.copied());
-        }
-        self.emit_tree(gix_object::Tree { entries }, known, out).map(Some)
+        Ok(finished.flatten())
     }
 
     /// Encode a tree and add it to `out` unless the parent or `out` has it already.
@@ -688,9 +756,7 @@ impl Commit {
         }
 
         let mut trees = NewTrees::default();
-        let root = std::mem::take(&mut self.root);
-        let built = self.build_dir(&root, base.as_ref(), &known, &mut trees);
-        self.root = root;
+        let built = self.build_dirs(&self.edits, base, &known, &mut trees);
         let tree_id = match built? {
             Some(id) => id,
             // Everything was deleted: the root is the empty tree.
@@ -842,32 +908,77 @@ impl Touched {
     }
 }
 
-impl Dir {
+impl Dirs {
+    fn new() -> Self {
+        Dirs {
+            dirs: vec![BTreeMap::new()],
+        }
+    }
+
     fn insert(&mut self, components: &[&BStr], leaf: Node) {
         let Some((last, folders)) = components.split_last() else {
             return;
         };
-        let mut dir = self;
+        let mut dir = 0;
         for folder in folders {
-            let node = dir
-                .children
-                .entry(BString::from(folder.as_bytes()))
-                .or_insert_with(|| Node::Dir(Dir::default()));
-            dir = match node {
-                Node::Dir(sub) => sub,
+            let name = BString::from(folder.as_bytes());
+            dir = match self.dirs[dir].get(&name) {
+                Some(Node::Dir(sub)) => *sub,
                 // Overlaps are refused before any insert, so a leaf never stands on the
                 // way to another path; keep the first leaf if it ever does.
-                _ => return,
+                Some(_) => return,
+                None => {
+                    let sub = self.dirs.len();
+                    self.dirs.push(BTreeMap::new());
+                    self.dirs[dir].insert(name, Node::Dir(sub));
+                    sub
+                }
             };
         }
-        dir.children.insert(BString::from(last.as_bytes()), leaf);
+        self.dirs[dir].insert(BString::from(last.as_bytes()), leaf);
+    }
+
+    /// Each folder's edits as a list in name order, for walks that resume by position.
+    fn freeze(self) -> Edits {
+        Edits {
+            dirs: self.dirs.into_iter().map(|dir| dir.into_iter().collect()).collect(),
+        }
+    }
+}
+
+/// [`Dirs`] once complete: each folder's edits in name order.
+#[derive(Debug, Default)]
+struct Edits {
+    dirs: Vec<Vec<(BString, Node)>>,
+}
+
+/// Put `replacement` at `name` in `entries` (`None` removes it).
+fn set_entry(entries: &mut Vec<Entry>, name: &BString, replacement: Option<(ObjectId, Mode)>) {
+    let position = entries.iter().position(|e| e.filename == *name);
+    match (position, replacement) {
+        (Some(i), Some((id, mode))) => {
+            entries[i] = Entry {
+                mode: mode.entry_mode(),
+                filename: name.clone(),
+                oid: id,
+            }
+        }
+        (Some(i), None) => {
+            entries.remove(i);
+        }
+        (None, Some((id, mode))) => entries.push(Entry {
+            mode: mode.entry_mode(),
+            filename: name.clone(),
+            oid: id,
+        }),
+        (None, None) => {}
     }
 }
 
 /// The error for a tree or commit path that names where a request is blocked by an
 /// existing file: a conflict if the request writes below it, not-found if it only removes.
-fn blocked(dir: &Dir, at: BString, existing: Existing) -> Error {
-    let (path, writes) = first_leaf(dir, at.as_bstr());
+fn blocked(edits: &Edits, dir: usize, at: BString, existing: Existing) -> Error {
+    let (path, writes) = first_leaf(edits, dir, at.as_bstr());
     if writes {
         Error::PathConflict { path, at, existing }
     } else {
@@ -875,19 +986,21 @@ fn blocked(dir: &Dir, at: BString, existing: Existing) -> Error {
     }
 }
 
-/// The first path below `dir` that writes, or else the first path below it at all.
-fn first_leaf(dir: &Dir, prefix: &BStr) -> (BString, bool) {
+/// The first path below folder `dir` that writes, or else the first path below it at
+/// all: depth first in name order, without recursion.
+fn first_leaf(edits: &Edits, dir: usize, prefix: &BStr) -> (BString, bool) {
+    let children = |dir: usize, prefix: &BStr| {
+        edits.dirs[dir]
+            .iter()
+            .rev()
+            .map(|(name, node)| (path::join(prefix, name.as_bstr()), node))
+            .collect::<Vec<_>>()
+    };
     let mut fallback = None;
-    for (name, node) in &dir.children {
-        let here = path::join(prefix, name.as_bstr());
+    let mut pending = children(dir, prefix);
+    while let Some((here, node)) = pending.pop() {
         match node {
-            Node::Dir(sub) => {
-                let (leaf, writes) = first_leaf(sub, here.as_bstr());
-                if writes {
-                    return (leaf, true);
-                }
-                fallback.get_or_insert(leaf);
-            }
+            Node::Dir(sub) => pending.extend(children(*sub, here.as_bstr())),
             Node::Put(_) | Node::RenameTo(_) => return (here, true),
             Node::Delete | Node::RenameFrom => {
                 fallback.get_or_insert(here);

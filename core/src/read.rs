@@ -201,8 +201,10 @@ fn components(path: &BStr) -> Result<Vec<BString>, Error> {
     Ok(path::validate(path, false)?.into_iter().map(|c| c.to_owned()).collect())
 }
 
-/// List `tree_id` into `out` (files and submodules only when `recursive`, else one level).
-/// Returns `false` while subtrees are missing.
+/// List `tree_id` into `out` (files and submodules only when `recursive`, else one level),
+/// in git's order (depth first, each tree's entries in order), without recursion: a tree
+/// may be 2,047 folders deep, more than a wasm stack holds frames for. Returns `false`
+/// while subtrees are missing (every missing one is asked for in the same pass).
 fn list(
     fetch: &mut Fetch,
     cache: &ObjectCache,
@@ -215,11 +217,22 @@ fn list(
         return Ok(false);
     };
     let mut complete = true;
-    for e in &tree.entries {
-        let entry_path = path::join(prefix, e.filename.as_bstr());
+    // Trees being listed: the tree, its path, the next entry.
+    let mut stack = vec![(tree, prefix.to_owned(), 0)];
+    while let Some((tree, prefix, next)) = stack.last_mut() {
+        let Some(e) = tree.entries.get(*next) else {
+            stack.pop();
+            continue;
+        };
+        *next += 1;
+        let entry_path = path::join(prefix.as_bstr(), e.filename.as_bstr());
         let mode = Mode::of(e);
         if recursive && mode == Mode::Tree {
-            complete &= list(fetch, cache, &e.oid, entry_path.as_bstr(), true, out)?;
+            let id = e.oid;
+            match fetch.tree(cache, &id)? {
+                Some(sub) => stack.push((sub, entry_path, 0)),
+                None => complete = false,
+            }
         } else {
             out.push(Entry {
                 path: entry_path,

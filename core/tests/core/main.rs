@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
 mod commit;
+mod deep;
 mod diff_tree;
 mod error;
 mod gc;
