@@ -75,9 +75,13 @@ class FakeR2Object {
 class FakeR2ObjectBody extends FakeR2Object {
   #bytes;
 
-  constructor(key, entry) {
+  constructor(key, entry, range) {
     super(key, entry);
-    this.#bytes = entry.bytes.slice();
+    // R2's ranged read: the bytes from `offset`, at most `length` of them.
+    const offset = range?.offset ?? 0;
+    const end = range?.length === undefined ? entry.bytes.length : offset + range.length;
+    this.#bytes = entry.bytes.slice(offset, end);
+    if (range) this.range = { offset, length: this.#bytes.length };
     this.bodyUsed = false;
   }
 
@@ -142,7 +146,7 @@ export class FakeR2Bucket {
     const entry = this.#objects.get(key);
     if (!entry) return null;
     if (!testConditional(options.onlyIf, entry)) return new FakeR2Object(key, entry);
-    return new FakeR2ObjectBody(key, entry);
+    return new FakeR2ObjectBody(key, entry, options.range);
   }
 
   async put(key, value, options = {}) {

@@ -8,7 +8,7 @@
  * checks the value and the version. Keys form one namespace across the stores, as in every
  * other adapter: `getMany`, `list` and `delete` see refs too (a ref's bytes are `<hex>\n`).
  */
-import type { CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
+import type { ByteRange, CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
 import { StorageError } from "../adapter.js";
 import { checkCas, checkKey, checkPrefix, checkTtl, encodeRef, lockKey, newToken } from "./keys.js";
 
@@ -146,6 +146,14 @@ export class IndexedDbAdapter implements StorageAdapter {
     } catch (error) {
       throw wrap("reading objects", error);
     }
+  }
+
+  async getRanges(ranges: ByteRange[]): Promise<(Uint8Array | null)[]> {
+    // Values are held whole in the database: each range is cut from its value, read once.
+    const keys = [...new Set(ranges.map(({ key }) => key))];
+    const read = await this.getMany(keys);
+    const values = new Map(keys.map((key, i) => [key, read[i]]));
+    return ranges.map(({ key, start, len }) => values.get(key)?.slice(start, start + len) ?? null);
   }
 
   async putMany(objects: { key: string; bytes: Uint8Array }[]): Promise<void> {
