@@ -5,7 +5,7 @@ use std::cell::Cell;
 use foldhash::HashMap;
 use gix_hash::ObjectId;
 
-use crate::{id::IdMap, limits::Limits, object::Object, step::RefState};
+use crate::{id::IdMap, limits::Limits, object::Object, pack::index::Packs, store::RefState};
 
 /// Decoded objects by id, shared by every operation that is given it.
 ///
@@ -25,7 +25,7 @@ pub struct ObjectCache {
     clock: Cell<u64>,
     objects: IdMap<Slot>,
     refs: HashMap<String, RefState>,
-    packs: Option<crate::pack::Packs>,
+    packs: Option<Packs>,
 }
 
 #[derive(Debug)]
@@ -130,12 +130,12 @@ impl ObjectCache {
 
     /// The packs of the store as last listed, with their indexes; `None` before any
     /// operation looked.
-    pub(crate) fn packs(&self) -> Option<crate::pack::Packs> {
+    pub(crate) fn packs(&self) -> Option<Packs> {
         self.packs.clone()
     }
 
     /// Remember the packs of the store.
-    pub(crate) fn set_packs(&mut self, packs: crate::pack::Packs) {
+    pub(crate) fn set_packs(&mut self, packs: Packs) {
         self.packs = Some(packs);
     }
 

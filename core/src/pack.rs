@@ -28,9 +28,11 @@ use crate::{
 };
 
 pub mod entry;
+mod error;
 pub mod index;
 
-pub use index::Index;
+pub use error::Error;
+pub use index::{Index, PackFile, Packs};
 
 /// The folder of packs.
 pub const PACK_DIR: &str = "objects/pack/";
@@ -52,42 +54,6 @@ pub const BASE_WINDOW_BYTES: u64 = 1 << 20;
 
 /// Ranges of one pack closer than this are read as one.
 pub const MERGE_GAP_BYTES: u64 = 64 << 10;
-
-/// A pack or pack index that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}{}: {reason}", offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
-pub struct Error {
-    /// The pack or index.
-    pub key: String,
-    /// Where in it, if known.
-    pub offset: Option<u64>,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl Error {
-    pub(crate) fn corrupt(key: &str, offset: Option<u64>, reason: String) -> Self {
-        Error {
-            key: key.to_owned(),
-            offset,
-            reason,
-        }
-    }
-}
-
-/// One pack of a store, with its index.
-#[derive(Debug, Clone)]
-pub struct PackFile {
-    /// The key of the pack (`objects/pack/pack-<hash>.pack`).
-    pub key: String,
-    /// Its size in bytes, as listed.
-    pub size: u64,
-    /// Its index.
-    pub index: Arc<Index>,
-}
-
-/// The packs of a store, as last listed.
-pub type Packs = Arc<Vec<PackFile>>;
 
 /// An entry of a pack: which pack (its position in the list), and where.
 type Node = (usize, u64);

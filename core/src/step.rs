@@ -9,6 +9,7 @@ use std::sync::Arc;
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
+pub use crate::store::{Listed, RefState};
 use crate::{
     cache::ObjectCache,
     id::{IdMap, IdSet},
@@ -78,15 +79,6 @@ pub struct Range {
     pub len: u64,
 }
 
-/// A ref's value and the storage's version of it (an ETag, a generation, a counter).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefState {
-    /// The commit the ref points at.
-    pub value: ObjectId,
-    /// The backend's version of the stored ref, passed back in a compare-and-swap.
-    pub version: String,
-}
-
 /// A compare-and-swap of one ref, as `git update-ref <ref> <new> <old>` does it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CasRef {
@@ -118,17 +110,6 @@ pub enum CasOutcome {
         /// The current state, `None` if the ref does not exist.
         current: Option<RefState>,
     },
-}
-
-/// One listed key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    /// The key, relative to the store.
-    pub key: String,
-    /// Stored size in bytes.
-    pub size: u64,
-    /// Last modification, in milliseconds since the Unix epoch.
-    pub modified_ms: i64,
 }
 
 /// An advisory lock to take.

@@ -32,7 +32,7 @@ pub fn is_lock(key: &str) -> bool {
 }
 
 /// A listing of refs without the lock files among them.
-pub(crate) fn without_locks(mut listed: Vec<crate::step::Listed>) -> Vec<crate::step::Listed> {
+pub(crate) fn without_locks(mut listed: Vec<Listed>) -> Vec<Listed> {
     listed.retain(|l| !is_lock(&l.key));
     listed
 }
@@ -182,4 +182,24 @@ pub fn parse_object_key(key: &str, hash_kind: gix_hash::Kind) -> Option<gix_hash
         return None;
     }
     crate::id::from_hex(format!("{fan}{tail}").as_bytes())
+}
+
+/// A ref's value and the storage's version of it (an ETag, a generation, a counter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefState {
+    /// The commit the ref points at.
+    pub value: gix_hash::ObjectId,
+    /// The backend's version of the stored ref, passed back in a compare-and-swap.
+    pub version: String,
+}
+
+/// One listed key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// The key, relative to the store.
+    pub key: String,
+    /// Stored size in bytes.
+    pub size: u64,
+    /// Last modification, in milliseconds since the Unix epoch.
+    pub modified_ms: i64,
 }

@@ -11,6 +11,8 @@
 //! id, id                           the pack's checksum, this file's checksum
 //! ```
 
+use std::sync::Arc;
+
 use gix_hash::ObjectId;
 
 use super::Error;
@@ -201,3 +203,17 @@ impl Index {
         (0..self.count).map(|i| ObjectId::from_bytes_or_panic(self.id_bytes(i)))
     }
 }
+
+/// One pack of a store, with its index.
+#[derive(Debug, Clone)]
+pub struct PackFile {
+    /// The key of the pack (`objects/pack/pack-<hash>.pack`).
+    pub key: String,
+    /// Its size in bytes, as listed.
+    pub size: u64,
+    /// Its index.
+    pub index: Arc<Index>,
+}
+
+/// The packs of a store, as last listed.
+pub type Packs = Arc<Vec<PackFile>>;
