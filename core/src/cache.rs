@@ -139,9 +139,19 @@ impl ObjectCache {
         self.packs = Some(packs);
     }
 
-    /// Add an object whose id was verified by the caller.
+    /// Whether an object of about `bytes` would be kept: one over a quarter of the
+    /// capacity would only push out everything else, so it is not (and a caller need not
+    /// copy its bytes to offer it).
+    pub(crate) fn keeps(&self, bytes: usize) -> bool {
+        bytes <= self.capacity / 4
+    }
+
+    /// Add an object whose id was verified by the caller (unless it is too large to keep).
     pub(crate) fn insert(&mut self, id: ObjectId, object: Object) {
         let weight = object.weight();
+        if !self.keeps(weight) {
+            return;
+        }
         let used = Cell::new(self.tick());
         if let Some(old) = self.objects.insert(id, Slot { object, weight, used }) {
             self.weight -= old.weight;

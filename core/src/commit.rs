@@ -775,7 +775,9 @@ impl Commit {
             }
             // Hashed (and checked for collision attacks) when the request was taken.
             let blob = object::encode_hashed_blob(put.id, &put.data);
-            cache.insert(put.id, Object::Blob(Arc::from(put.data.as_slice())));
+            if cache.keeps(put.data.len()) {
+                cache.insert(put.id, Object::Blob(Arc::from(put.data.as_slice())));
+            }
             objects.push(blob);
         }
         for (encoded, tree) in trees.trees {
