@@ -76,7 +76,7 @@ pub enum CollectError {
     #[error(transparent)]
     Object(#[from] object::Error),
     /// The store holds something GC cannot account for: alternates, a shallow file, an
-    /// index, linked worktrees, a commit-graph, or a promisor pack.
+    /// index, linked worktrees, or a promisor pack.
     /// Nothing was deleted.
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
@@ -106,7 +106,7 @@ impl From<StorageError> for CollectError {
 /// namespace or none, pointing at any kind of object; annotated tags are followed), a
 /// detached `HEAD`, and every entry of every reflog under `logs/`. A store holding what
 /// GC cannot account for (alternates, a shallow file, an index, linked worktrees, a
-/// commit-graph, a promisor pack) is refused with [`CollectError::Unsupported`] before
+/// promisor pack) is refused with [`CollectError::Unsupported`] before
 /// anything is read or deleted. Packed objects are walked through like loose ones (when
 /// driven through [`Packed`](crate::pack::Packed)); packs are never deleted.
 ///

@@ -50,7 +50,7 @@ pub enum FootprintError {
     #[error(transparent)]
     Object(#[from] object::Error),
     /// The store holds something the report cannot account for (alternates, a shallow
-    /// file, worktrees, packs).
+    /// file, an index, worktrees, a promisor pack).
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
     /// A ref, `HEAD`, `packed-refs` or reflog does not read as git writes it.
