@@ -8,7 +8,7 @@
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::{
-    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore,
+    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev,
     step::{Misuse, StorageError},
     store::NameError,
 };
@@ -577,6 +577,37 @@ impl Classify for gc::CollectError {
     fn storage(&self) -> Option<&StorageError> {
         match self {
             gc::CollectError::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Classify for rev::Error {
+    fn code(&self) -> Code {
+        use rev::Error as E;
+        shared!(self, E,
+            E::Name(_) | E::Invalid { .. } | E::Ambiguous { .. } | E::NotACommit { .. } => Code::InvalidInput,
+            E::Unknown { .. } | E::NoParent { .. } => Code::NotFound,
+            E::Pack(_) => Code::Corrupt,
+        )
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use rev::Error as E;
+        match self {
+            E::Name(e) => e.fields(),
+            E::Invalid { text, .. } | E::Unknown { text, .. } => vec![("value", Value::Text(text))],
+            E::Ambiguous { prefix, .. } => vec![("value", Value::Text(prefix))],
+            E::NoParent { text, commit, .. } => vec![("value", Value::Text(text)), ("commit", Value::Id(commit))],
+            E::NotACommit { text, id, .. } => vec![("value", Value::Text(text)), ("id", Value::Id(id))],
+            E::Object(e) => e.fields(),
+            E::Pack(_) | E::Storage(_) | E::Misuse(_) => Vec::new(),
+        }
+    }
+
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            rev::Error::Storage(e) => Some(e),
             _ => None,
         }
     }

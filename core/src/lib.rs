@@ -26,6 +26,7 @@ pub mod policy;
 pub mod read;
 pub mod repo;
 pub mod restore;
+pub mod rev;
 pub mod step;
 pub mod store;
 pub mod tree;

@@ -399,21 +399,12 @@ impl Resolve {
     /// The packs listed: the index keys to read (those not held already).
     fn listed(&mut self, listed: Vec<Listed>) -> Option<Vec<String>> {
         self.listed = true;
-        let keys: std::collections::BTreeMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
         let mut kept = Vec::new();
         self.reading.clear();
-        for (key, size) in &keys {
-            let Some(stem) = key.strip_suffix(".pack") else {
-                continue;
-            };
-            let idx = format!("{stem}.idx");
-            if !keys.contains_key(idx.as_str()) {
-                // Being written, or broken: git ignores a pack without its index too.
-                continue;
-            }
-            match self.packs.iter().find(|p| p.key == *key && p.size == *size) {
+        for (idx, key, size) in paired(&listed) {
+            match self.packs.iter().find(|p| p.key == key && p.size == size) {
                 Some(known) => kept.push(known.clone()),
-                None => self.reading.push((idx, (*key).to_owned(), *size)),
+                None => self.reading.push((idx, key, size)),
             }
         }
         self.packs = Arc::new(kept);
@@ -428,23 +419,8 @@ impl Resolve {
 
     fn indexes(&mut self, read: Vec<Option<Vec<u8>>>, hash_kind: gix_hash::Kind) -> Result<(), (ObjectId, Error)> {
         let mut packs: Vec<PackFile> = self.packs.as_ref().clone();
-        for ((idx, key, size), bytes) in std::mem::take(&mut self.reading).into_iter().zip(read) {
-            // Gone since the listing: a repack replaced it.
-            let Some(bytes) = bytes else { continue };
-            let index = Index::from_bytes(&idx, bytes, hash_kind).map_err(|err| (self.first_missing(), err))?;
-            // Every entry must start before the pack's trailer: a truncated pack, or an
-            // index of another pack, is caught here.
-            let trailer = size.saturating_sub(hash_kind.len_in_bytes() as u64);
-            if index.last_offset().is_some_and(|last| last >= trailer) {
-                let reason = format!("its index names entries past its end ({size} bytes)");
-                return Err((self.first_missing(), Error::corrupt(&key, None, reason)));
-            }
-            packs.push(PackFile {
-                key,
-                size,
-                index: Arc::new(index),
-            });
-        }
+        let reading = std::mem::take(&mut self.reading);
+        packs.extend(loaded(reading, read, hash_kind).map_err(|err| (self.first_missing(), err))?);
         // git's order is by recency; any fixed order finds the same objects.
         crate::order::sort_by(&mut packs, |a, b| a.key.cmp(&b.key));
         self.packs = Arc::new(packs);
@@ -485,6 +461,47 @@ impl Resolve {
         }
         Ok(vanished)
     }
+}
+
+/// The packs of a listing of [`PACK_DIR`] that have their index beside them, as (index
+/// key, pack key, pack size), by key. A pack without its index is being written, or
+/// broken: git ignores it too.
+pub(crate) fn paired(listed: &[Listed]) -> Vec<(String, String, u64)> {
+    let keys: std::collections::BTreeMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
+    keys.iter()
+        .filter_map(|(key, size)| {
+            let idx = format!("{}.idx", key.strip_suffix(".pack")?);
+            keys.contains_key(idx.as_str()).then(|| (idx, (*key).to_owned(), *size))
+        })
+        .collect()
+}
+
+/// The packs whose indexes were read (`reading` as [`paired`] gives them, `read` their
+/// bytes in order), each index parsed and checked against its pack's size. An index gone
+/// since the listing (a repack replaced it) is skipped.
+pub(crate) fn loaded(
+    reading: Vec<(String, String, u64)>,
+    read: Vec<Option<Vec<u8>>>,
+    hash_kind: gix_hash::Kind,
+) -> Result<Vec<PackFile>, Error> {
+    let mut packs = Vec::new();
+    for ((idx, key, size), bytes) in reading.into_iter().zip(read) {
+        let Some(bytes) = bytes else { continue };
+        let index = Index::from_bytes(&idx, bytes, hash_kind)?;
+        // Every entry must start before the pack's trailer: a truncated pack, or an index
+        // of another pack, is caught here.
+        let trailer = size.saturating_sub(hash_kind.len_in_bytes() as u64);
+        if index.last_offset().is_some_and(|last| last >= trailer) {
+            let reason = format!("its index names entries past its end ({size} bytes)");
+            return Err(Error::corrupt(&key, None, reason));
+        }
+        packs.push(PackFile {
+            key,
+            size,
+            index: Arc::new(index),
+        });
+    }
+    Ok(packs)
 }
 
 /// An object as its uncompressed loose form: `<kind> <size>\0<content>`.

@@ -10,4 +10,5 @@ mod generated;
 mod history;
 mod packs;
 mod restore;
+mod rev;
 mod tags;

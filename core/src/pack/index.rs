@@ -198,6 +198,16 @@ impl Index {
         self.sorted_offsets.last().copied()
     }
 
+    /// The ids of the objects in the pack whose hex form starts with `prefix` (lowercase
+    /// hex, at least two digits), in order.
+    pub fn ids_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = ObjectId> + 'a {
+        let slot = prefix.get(..2).and_then(|first| u8::from_str_radix(first, 16).ok());
+        let (low, high) = slot.map_or((0, 0), |slot| self.fan_range(usize::from(slot)));
+        (low..high)
+            .map(|i| ObjectId::from_bytes_or_panic(self.id_bytes(i)))
+            .filter(move |id| id.to_hex().to_string().starts_with(prefix))
+    }
+
     /// The ids of every object in the pack, in order.
     pub fn ids(&self) -> impl Iterator<Item = ObjectId> + '_ {
         (0..self.count).map(|i| ObjectId::from_bytes_or_panic(self.id_bytes(i)))
