@@ -587,7 +587,7 @@ impl Classify for rev::Error {
         use rev::Error as E;
         shared!(self, E,
             E::Name(_) | E::Invalid { .. } | E::Ambiguous { .. } | E::NotACommit { .. } => Code::InvalidInput,
-            E::Unknown { .. } | E::NoParent { .. } => Code::NotFound,
+            E::Unknown { .. } | E::UnknownRepo { .. } | E::NoParent { .. } => Code::NotFound,
             E::Pack(_) => Code::Corrupt,
         )
     }
@@ -598,6 +598,7 @@ impl Classify for rev::Error {
             E::Name(e) => e.fields(),
             E::Invalid { text, .. } | E::Unknown { text, .. } => vec![("value", Value::Text(text))],
             E::Ambiguous { prefix, .. } => vec![("value", Value::Text(prefix))],
+            E::UnknownRepo { repo } => vec![("repo", Value::Text(repo))],
             E::NoParent { text, commit, .. } => vec![("value", Value::Text(text)), ("commit", Value::Id(commit))],
             E::NotACommit { text, id, .. } => vec![("value", Value::Text(text)), ("id", Value::Id(id))],
             E::Object(e) => e.fields(),

@@ -68,6 +68,12 @@ pub enum Error {
         /// The repo.
         repo: String,
     },
+    /// The repo has no branch at all: it does not exist.
+    #[error("repo {repo:?} does not exist")]
+    UnknownRepo {
+        /// The repo.
+        repo: String,
+    },
     /// An abbreviated id that names more than one object.
     #[error("abbreviated id {prefix:?} is ambiguous: it names {}", candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     Ambiguous {
@@ -135,6 +141,8 @@ enum Ask {
     Loose,
     Packs,
     Indexes,
+    /// Whether the repo has any branch, to say which is missing: the repo, or the name.
+    Repo,
 }
 
 /// Resolve a revision of a repo to a commit id. Create it with [`Resolve::new`], then
@@ -155,6 +163,8 @@ pub struct Resolve {
     candidates: Vec<ObjectId>,
     /// Index keys being read, with their packs.
     reading: Vec<(String, String, u64)>,
+    /// The repo has a branch (known once asked, when nothing had the name).
+    repo_exists: Option<bool>,
     /// Where the walk stands: the base once known, then each ancestor.
     at: Option<ObjectId>,
     fetch: Fetch,
@@ -221,6 +231,7 @@ impl Resolve {
             wait: None,
             candidates: Vec::new(),
             reading: Vec::new(),
+            repo_exists: None,
             fetch: Fetch::default(),
             waiting_get: false,
             done: false,
@@ -251,7 +262,7 @@ impl Resolve {
             }
         }
         let Some(prefix) = self.base.prefix.clone() else {
-            return Err(self.unknown());
+            return self.not_found();
         };
         if !self.asked.contains(&Ask::Loose) {
             return ask(self, Ask::Loose, Step::List(format!("objects/{}/", &prefix[..2])));
@@ -273,12 +284,27 @@ impl Resolve {
         crate::order::sort(&mut self.candidates);
         self.candidates.dedup();
         match self.candidates.as_slice() {
-            [] => Err(self.unknown()),
+            [] => self.not_found(),
             [one] => Ok(Ok(*one)),
             _ => Err(Error::Ambiguous {
                 prefix,
                 candidates: std::mem::take(&mut self.candidates),
             }),
+        }
+    }
+
+    /// Nothing has the name: ask whether the repo exists, then say which is missing.
+    fn not_found(&mut self) -> Result<Result<ObjectId, Step<ObjectId>>, Error> {
+        match self.repo_exists {
+            None => {
+                self.asked.push(Ask::Repo);
+                self.wait = Some(Ask::Repo);
+                Ok(Err(Step::List(self.repo.branches_prefix())))
+            }
+            Some(false) => Err(Error::UnknownRepo {
+                repo: self.repo.to_string(),
+            }),
+            Some(true) => Err(self.unknown()),
         }
     }
 
@@ -396,6 +422,9 @@ impl Operation for Resolve {
                         .filter_map(|l| store::parse_object_key(&l.key, hash_kind))
                         .filter(|id| id.to_hex().to_string().starts_with(prefix)),
                 );
+            }
+            (Some(Ask::Repo), Answer::List(listed)) => {
+                self.repo_exists = Some(!store::without_locks(listed).is_empty());
             }
             (Some(Ask::Packs), Answer::List(listed)) => {
                 self.reading = pack::paired(&listed);
