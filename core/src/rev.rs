@@ -75,7 +75,7 @@ pub enum Error {
         repo: String,
     },
     /// An abbreviated id that names more than one object.
-    #[error("abbreviated id {prefix:?} is ambiguous: it names {}", candidates.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("abbreviated id {prefix:?} is ambiguous: it names {} objects", candidates.len())]
     Ambiguous {
         /// The abbreviated id.
         prefix: String,
@@ -399,7 +399,13 @@ impl Operation for Resolve {
         if !std::mem::take(&mut self.waiting_get) {
             return Err(Misuse("provide called without an outstanding Get").into());
         }
-        self.fetch.provide(cache, objects)
+        match self.fetch.provide(cache, objects) {
+            Err(Error::Object(err)) => match (self.at, err) {
+                (Some(at), err) => Err(self.named(at, err)),
+                (None, err) => Err(err.into()),
+            },
+            other => other,
+        }
     }
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
@@ -420,7 +426,7 @@ impl Operation for Resolve {
                     listed
                         .iter()
                         .filter_map(|l| store::parse_object_key(&l.key, hash_kind))
-                        .filter(|id| id.to_hex().to_string().starts_with(prefix)),
+                        .filter(|id| hex_starts_with(id, prefix)),
                 );
             }
             (Some(Ask::Repo), Answer::List(listed)) => {
@@ -445,6 +451,18 @@ impl Operation for Resolve {
         }
         Ok(())
     }
+}
+
+/// Whether the hex form of `id` starts with `prefix` (lowercase hex).
+pub(crate) fn hex_starts_with(id: &ObjectId, prefix: &str) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = id.as_slice();
+    prefix.len() <= 2 * bytes.len()
+        && prefix.bytes().enumerate().all(|(i, digit)| {
+            let byte = bytes[i / 2];
+            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+            HEX[usize::from(nibble)] == digit
+        })
 }
 
 #[cfg(test)]

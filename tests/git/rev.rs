@@ -122,6 +122,10 @@ fn abbreviated_ids_resolve_loose_and_packed_and_ambiguity_is_an_error() {
         }
         assert!(matches!(resolve(store, "0000000"), Err(rev::Error::Unknown { .. })));
         assert!(matches!(
+            resolve(store, &"0".repeat(40)),
+            Err(rev::Error::Unknown { .. })
+        ));
+        assert!(matches!(
             resolve(store, "no-such-branch"),
             Err(rev::Error::Unknown { .. })
         ));

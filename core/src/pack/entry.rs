@@ -198,26 +198,21 @@ pub fn apply_delta(base: &[u8], delta: &[u8], max: u64) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
-/// CRC-32 (IEEE, as zlib computes it), which a pack index records for each entry.
+/// CRC-32 (IEEE, as zlib computes it), which a pack index records for each entry. The
+/// table is made on each call (2,048 steps, nothing next to inflating the entry) rather
+/// than kept as a constant, which would be a kilobyte of the `.wasm`.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut bit = 0;
-            while bit < 8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-                bit += 1;
-            }
-            table[i] = c;
-            i += 1;
+    let mut table = [0u32; 256];
+    for (i, slot) in table.iter_mut().enumerate() {
+        let mut c = i as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
         }
-        table
-    };
+        *slot = c;
+    }
     !bytes
         .iter()
-        .fold(!0u32, |crc, &byte| TABLE[usize::from((crc as u8) ^ byte)] ^ (crc >> 8))
+        .fold(!0u32, |crc, &byte| table[usize::from((crc as u8) ^ byte)] ^ (crc >> 8))
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ impl Index {
         let (low, high) = slot.map_or((0, 0), |slot| self.fan_range(usize::from(slot)));
         (low..high)
             .map(|i| ObjectId::from_bytes_or_panic(self.id_bytes(i)))
-            .filter(move |id| id.to_hex().to_string().starts_with(prefix))
+            .filter(move |id| crate::rev::hex_starts_with(id, prefix))
     }
 
     /// The ids of every object in the pack, in order.
