@@ -60,6 +60,18 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Its stable code (core's classification): bad options are invalid input, the rest
+    /// a storage failure.
+    pub fn code(&self) -> snapgit_core::error::Code {
+        use snapgit_core::error::Code;
+        match self {
+            Error::InvalidTtl { .. } | Error::Config { .. } => Code::InvalidInput,
+            Error::Redis { .. } => Code::Storage,
+        }
+    }
+}
+
 /// The ttl in whole milliseconds, at least 1.
 pub(crate) fn ttl_ms(ttl: Duration) -> Result<u64, Error> {
     match u64::try_from(ttl.as_millis()) {

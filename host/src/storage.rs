@@ -228,6 +228,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// Its stable code (core's classification), which the CLI's exit code and the
+    /// component's failures carry: bad keys and options are invalid input, an object over
+    /// the read cap a limit, a ref that does not parse corrupt, the rest a storage failure.
+    pub fn code(&self) -> snapgit_core::error::Code {
+        use snapgit_core::error::Code;
+        match self {
+            Error::InvalidKey { .. } | Error::Config { .. } => Code::InvalidInput,
+            Error::TooLarge { .. } => Code::Limit,
+            Error::CorruptRef { .. } => Code::Corrupt,
+            _ => Code::Storage,
+        }
+    }
+}
+
+impl Error {
     /// Box this error as core's [`snapgit_core::StorageError`], which keeps it whole
     /// (callers can `downcast_ref::<Error>()`).
     pub fn boxed(self) -> snapgit_core::StorageError {
