@@ -46,7 +46,7 @@ use snapgit_core::{
     HashKind, ObjectCache, ObjectId,
     commit::{Change, Signature},
     diff::tree as diff_tree,
-    gc, history, id,
+    gc, history,
     merge::ConflictPolicy,
     repo::{self, RepoOp, RestoreRequest},
 };
@@ -287,37 +287,10 @@ impl Session {
         self.engine.read_head(&self.repo, branch).await
     }
 
-    /// The commit a ref names: a full commit id or a branch of the repo, optionally
-    /// followed by `~N` or `^` (as in git: the N-th first-parent ancestor).
+    /// The commit a ref names, by core's rules ([`snapgit_core::rev`]): a branch or tag of
+    /// the repo, a full or abbreviated commit id, then `~N` and `^N` steps, as in git.
     pub async fn resolve(&mut self, name: &str) -> Result<ObjectId, Error> {
-        let (base, steps) = split_ancestry(name)?;
-        let mut commit = self.resolve_base(base).await?;
-        for _ in 0..steps {
-            let info = self.engine.read_commit(commit).await?;
-            commit = *info.parents.first().ok_or_else(|| Error::NoParent {
-                name: name.to_owned(),
-                commit,
-            })?;
-        }
-        Ok(commit)
-    }
-
-    async fn resolve_base(&mut self, name: &str) -> Result<ObjectId, Error> {
-        let kind = self.engine.hash_kind();
-        if name.len() == kind.len_in_hex() && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(id::parse(kind, name)?);
-        }
-        match self.read_head(name).await {
-            Err(err) if err.code() == Code::NotFound => {
-                // Say whether the repo itself is missing: that is the likelier mistake.
-                self.branch_names().await?;
-                Err(Error::UnknownRef {
-                    name: name.to_owned(),
-                    repo: self.repo.clone(),
-                })
-            }
-            other => other,
-        }
+        self.engine.resolve(&self.repo, name).await
     }
 
     async fn branch_names(&mut self) -> Result<Vec<String>, Error> {
@@ -644,33 +617,6 @@ fn commit_report(
     }
 }
 
-/// Split `main~2^` into `main` and 3 first-parent steps.
-fn split_ancestry(name: &str) -> Result<(&str, u32), Error> {
-    let Some(at) = name.find(['~', '^']) else {
-        return Ok((name, 0));
-    };
-    let (base, mut rest) = name.split_at(at);
-    let invalid = || Error::invalid(format!("invalid ref {name:?}: expected <ref>, <ref>~<n> or <ref>^"));
-    let mut steps = 0u32;
-    while let Some(c) = rest.chars().next() {
-        rest = &rest[1..];
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(digits);
-        let n = match (c, number) {
-            ('~', "") | ('^', "") => 1,
-            ('~', n) => n.parse::<u32>().map_err(|_| invalid())?,
-            ('^', "1") => 1,
-            _ => return Err(invalid()),
-        };
-        steps = steps.checked_add(n).ok_or_else(invalid)?;
-        rest = tail;
-    }
-    if base.is_empty() {
-        return Err(invalid());
-    }
-    Ok((base, steps))
-}
-
 /// Parse `Name <email>` into a signature at `seconds` (UTC).
 pub fn parse_author(text: &str, seconds: i64) -> Result<Signature, Error> {
     let invalid = || Error::invalid(format!("invalid author {text:?}: expected \"Name <email>\""));
@@ -729,17 +675,6 @@ mod tests {
         assert_eq!(parse_duration("7d").expect("valid"), Duration::from_secs(604_800));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
-    }
-
-    #[test]
-    fn ancestry_suffixes_count_first_parents() {
-        assert_eq!(split_ancestry("main").expect("valid"), ("main", 0));
-        assert_eq!(split_ancestry("main~").expect("valid"), ("main", 1));
-        assert_eq!(split_ancestry("main~3^").expect("valid"), ("main", 4));
-        assert_eq!(split_ancestry("feature/x^^").expect("valid"), ("feature/x", 2));
-        assert!(split_ancestry("~2").is_err());
-        assert!(split_ancestry("main^2").is_err());
-        assert!(split_ancestry("main~x").is_err());
     }
 
     #[test]

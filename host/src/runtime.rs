@@ -64,7 +64,6 @@ use wasmtime::{
 };
 
 use crate::{
-    cli::error::storage_error_code,
     driver,
     lock::{self, Locks},
     storage::{self as store_mod, Storage},
@@ -111,12 +110,22 @@ const CORE_INSTANCES_PER_CALL: u32 = 8;
 /// How much of a slot's memory and tables stays resident between calls.
 const KEEP_RESIDENT: usize = 4 << 20;
 
+/// The linear memory a call needs to commit a file of `max_file_bytes`: 256 MiB for
+/// everything else, and four times the file (it arrives in the call, is copied once with
+/// its loose header and compressed once, and the compressed buffer grows by doubling).
+/// At most what a 32-bit memory can address.
+pub fn memory_for_files(max_file_bytes: u64) -> usize {
+    let bytes = (256u64 << 20).saturating_add(max_file_bytes.saturating_mul(4));
+    usize::try_from(bytes.min(u64::from(u32::MAX))).unwrap_or(usize::MAX)
+}
+
 impl Default for Limits {
-    /// 256 MiB (core's default largest object is 100 MiB) and 60 s, ticking every 10 ms;
-    /// 64 calls at once.
+    /// Memory for a commit of the largest file core accepts by default
+    /// ([`memory_for_files`] of 100 MiB: 656 MiB), so that the component commits every
+    /// file native core does; 60 s, ticking every 10 ms; 64 calls at once.
     fn default() -> Self {
         Limits {
-            memory_bytes: 256 << 20,
+            memory_bytes: memory_for_files(snapgit_core::Limits::default().max_file_bytes),
             deadline: Duration::from_secs(60),
             tick: Duration::from_millis(10),
             concurrent_calls: 64,
@@ -487,6 +496,8 @@ exports! {
     delete_branch => call_delete_branch(repo: &str, branch: &str) -> ();
     /// A branch's head.
     read_head => call_read_head(repo: &str, branch: &str) -> String;
+    /// The commit a revision of a repo names.
+    resolve => call_resolve(repo: &str, rev: &str) -> String;
     /// Commit to a branch (compare-and-swap, replay after a lost race).
     commit [Remembered] => call_commit(request: &CommitRequest) -> CommitOutput;
     /// Restore a tree or path as a new commit on a branch.
@@ -537,23 +548,48 @@ fn failure(code: Code, message: impl Into<String>) -> Failure {
 }
 
 fn storage_failure(err: store_mod::Error) -> Failure {
-    use crate::cli::Code as C;
-    let code = match storage_error_code(&err) {
-        C::InvalidInput => Code::InvalidInput,
-        C::Limit => Code::Limit,
-        C::Corrupt => Code::Corrupt,
-        _ => Code::Storage,
-    };
-    failure(code, err.to_string())
+    failure(err.code().into(), err.to_string())
 }
 
 fn lock_failure(err: lock::Error) -> Failure {
-    let code = match err {
-        lock::Error::InvalidTtl { .. } | lock::Error::Config { .. } => Code::InvalidInput,
-        _ => Code::Storage,
-    };
-    failure(code, err.to_string())
+    failure(err.code().into(), err.to_string())
 }
+
+/// Core's codes and the WIT `code` enum name the same causes, one for one.
+macro_rules! same_codes {
+    ($($name:ident),* $(,)?) => {
+        impl From<snapgit_core::error::Code> for Code {
+            fn from(code: snapgit_core::error::Code) -> Self {
+                match code {
+                    $(snapgit_core::error::Code::$name => Code::$name,)*
+                }
+            }
+        }
+
+        impl From<Code> for snapgit_core::error::Code {
+            fn from(code: Code) -> Self {
+                match code {
+                    $(Code::$name => snapgit_core::error::Code::$name,)*
+                }
+            }
+        }
+    };
+}
+same_codes!(
+    InvalidInput,
+    NotFound,
+    AlreadyExists,
+    Corrupt,
+    Conflict,
+    LostRace,
+    HeadMoved,
+    EmptyCommit,
+    Policy,
+    Limit,
+    Storage,
+    Unsupported,
+    Misuse,
+);
 
 fn ref_state_in(state: &wit::RefState) -> Result<core_step::RefState, Failure> {
     let value = id::parse(HashKind::Sha1, &state.value)

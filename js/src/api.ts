@@ -326,13 +326,14 @@ export class Store {
     return this.#engine.parseId(text);
   }
 
-  /** @internal `ref` as a commit id: a full id as it is, otherwise the head of that branch of `repo`. */
+  /**
+   * @internal `ref` as a commit id, by the engine's rules: a branch or tag of `repo`, a
+   * full or abbreviated id, then `~N` and `^N` steps (`main~2`).
+   */
   async resolve(repo: string, ref: Ref | undefined, runControl?: RunControl): Promise<string> {
     const name = ref ?? this.defaultBranch;
-    return (
-      this.parseId(name) ??
-      this.run<string>((e) => e.readHead(pack((p) => p.str(repo, "repo").str(name, "branch"))), runControl)
-    );
+    if (typeof name !== "string") throw invalidArgument("ref", "a string", name);
+    return this.run<string>((e) => e.resolve(pack((p) => p.str(repo, "repo").str(name, "ref"))), runControl);
   }
 
   /** A handle on the repo `name` (nothing is read until it is used). */

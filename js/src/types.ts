@@ -4,8 +4,11 @@
  */
 
 /**
- * A commit given by a branch name (`"main"`) or a full commit id. A full id of the
- * right length is always taken as an id, as git does.
+ * A commit, named as git names it: a branch or tag of the repo (`"main"`), a full or
+ * abbreviated (4+ digits) commit id, then any `~N` (N-th first-parent ancestor) and `^N`
+ * (N-th parent) steps: `"main~2"`, `"v1^2"`. A full id is always taken as an id; an
+ * abbreviated one only when no branch or tag has that name, and it must name one object.
+ * Resolved by the engine, the same in every face.
  */
 export type Ref = string;
 

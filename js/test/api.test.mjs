@@ -48,6 +48,25 @@ describe("repos", () => {
   });
 });
 
+describe("refs", () => {
+  test("a ref is resolved by the engine: ~N and ^N steps, abbreviated ids, unknown names", async () => {
+    const { repo } = await openRepo({ "memory.md": "one\n" });
+    const first = await repo.head();
+    await repo.commit({ author: at(1), message: "two", files: { "memory.md": "two\n" } });
+    const second = await repo.head();
+    await repo.commit({ author: at(2), message: "three", files: { "memory.md": "three\n" } });
+    assert.equal(await repo.readText("memory.md", { ref: "main~1" }), "two\n");
+    assert.equal(await repo.readText("memory.md", { ref: "main^^" }), "one\n");
+    assert.equal((await repo.readCommit("main~2")).id, first);
+    assert.equal((await repo.readCommit(second.slice(0, 8))).id, second);
+    assert.equal(await repo.readText("memory.md", { ref: `${second.slice(0, 10).toUpperCase()}~1` }), "one\n");
+    await rejectsWith(repo.readCommit("main~3"), "NOT_FOUND", "main~3");
+    await rejectsWith(repo.readCommit("main^2"), "NOT_FOUND", "main^2");
+    await rejectsWith(repo.readCommit("main~x"), "INVALID_INPUT", "main~x");
+    await rejectsWith(repo.readCommit("nope"), "NOT_FOUND", "nope");
+  });
+});
+
 describe("commit and read", () => {
   test("commit puts, deletes and renames; per-file kinds and line counts", async () => {
     const { repo } = await openRepo({ "memory.md": "one\ntwo\n", "old/x.md": "x\n", "gone.md": "bye\n" });

@@ -625,6 +625,15 @@ impl Engine {
         self.admin(RepoOp::read_head(&repo, &branch))
     }
 
+    /// The commit a revision of a repo names (a branch or tag, a full or abbreviated id,
+    /// then `~N` and `^N` steps, as git reads them). `request` packed: `repo, rev`. Done
+    /// with the commit id.
+    pub fn resolve(&self, request: &[u8]) -> Result<Op, JsValue> {
+        let (repo, rev) = repo_branch(request)?;
+        let op = core(snapgit_core::rev::Resolve::new(&self.cache.borrow(), &repo, &rev))?;
+        Ok(self.op(op, convert::id))
+    }
+
     /// Read one file at a commit. `request` packed: `commit, path`. Done with `{ id,
     /// mode }` and the file's bytes.
     #[wasm_bindgen(js_name = readFile)]

@@ -126,7 +126,7 @@ enum Command {
     Commit(CommitCommand),
     /// History, newest first
     Log {
-        /// Where to start: a branch or full commit id, optionally with ~N (default: --branch)
+        /// Where to start: a branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         reference: Option<String>,
         /// Only commits that changed this file or folder
         #[arg(long)]
@@ -146,7 +146,7 @@ enum Command {
     },
     /// A commit's metadata and the files it changed
     Show {
-        /// A branch or a full commit id (default: --branch)
+        /// A branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         reference: Option<String>,
         /// Also print the patch
         #[arg(short, long)]
@@ -156,7 +156,7 @@ enum Command {
     Cat {
         /// The file's path in the repo
         path: String,
-        /// A branch or a full commit id (default: --branch)
+        /// A branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         #[arg(long = "ref")]
         at: Option<String>,
     },
@@ -164,7 +164,7 @@ enum Command {
     Ls {
         /// The folder (default: the root)
         path: Option<String>,
-        /// A branch or a full commit id (default: --branch)
+        /// A branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         #[arg(long = "ref")]
         at: Option<String>,
         /// List every file below the folder
@@ -195,7 +195,7 @@ enum Command {
     },
     /// Bring back a commit's tree (or one path of it) as a new commit on --branch
     Restore {
-        /// The commit to restore: a branch or full commit id, optionally with ~N
+        /// The commit to restore: a branch, tag or (abbreviated) commit id, with ~N or ^N
         target: String,
         /// Only this file or folder
         path: Option<String>,
@@ -266,7 +266,7 @@ enum BranchCommand {
     Create {
         /// The new branch
         name: String,
-        /// Where it starts: a branch or full commit id, optionally with ~N (default: --branch)
+        /// Where it starts: a branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         #[arg(long)]
         from: Option<String>,
     },

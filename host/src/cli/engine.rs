@@ -238,11 +238,6 @@ impl Engine {
         &self.storage
     }
 
-    /// The hash of the store's ids.
-    pub(crate) fn hash_kind(&self) -> HashKind {
-        HashKind::Sha1
-    }
-
     async fn run<O: Operation>(
         cache: &mut ObjectCache,
         storage: &dyn Storage,
@@ -270,6 +265,19 @@ impl Engine {
             }
             #[cfg(feature = "component")]
             Inner::Component { runtime: rt, io } => component::oid(&rt.read_head(io, repo, branch).await?),
+        }
+    }
+
+    /// The commit a revision of `repo` names, by core's rules: a branch or tag, a full or
+    /// abbreviated id, then `~N` and `^N` steps.
+    pub(crate) async fn resolve(&mut self, repo: &str, rev: &str) -> Result<ObjectId, Error> {
+        match &mut self.inner {
+            Inner::Native(cache) => {
+                let op = snapgit_core::rev::Resolve::new(cache, repo, rev)?;
+                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
+            }
+            #[cfg(feature = "component")]
+            Inner::Component { runtime: rt, io } => component::oid(&rt.resolve(io, repo, rev).await?),
         }
     }
 

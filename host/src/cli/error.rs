@@ -20,7 +20,9 @@
 
 use std::path::PathBuf;
 
-use snapgit_core::{diff::tree as diff, error::Classify, gc, history, id, read, repo, step::Misuse, store::NameError};
+use snapgit_core::{
+    diff::tree as diff, error::Classify, gc, history, id, read, repo, rev, step::Misuse, store::NameError,
+};
 
 use crate::{driver::NoLocks, lock, storage};
 
@@ -64,22 +66,6 @@ pub enum Error {
         /// Where it was looked for.
         location: String,
     },
-    /// A ref that is neither a branch of the repo nor a full commit id.
-    #[error("unknown ref {name:?}: not a branch of repo {repo:?}, nor a full commit id")]
-    UnknownRef {
-        /// The ref given.
-        name: String,
-        /// The repo.
-        repo: String,
-    },
-    /// `<ref>~N` went past a root commit.
-    #[error("{name:?} names no commit: {commit} has no parent")]
-    NoParent {
-        /// The ref given.
-        name: String,
-        /// The root commit reached.
-        commit: snapgit_core::ObjectId,
-    },
     /// The store cannot be opened.
     #[error(transparent)]
     Storage(#[from] storage::Error),
@@ -95,6 +81,9 @@ pub enum Error {
     /// A repo operation failed (create, list, branches, commit, restore).
     #[error(transparent)]
     Repo(#[from] repo::Error),
+    /// A revision names no commit.
+    #[error(transparent)]
+    Rev(#[from] rev::Error),
     /// A read failed.
     #[error(transparent)]
     Read(#[from] read::Error),
@@ -134,10 +123,11 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
-            Error::NoStore { .. } | Error::UnknownRef { .. } | Error::NoParent { .. } => Code::NotFound,
-            Error::Storage(err) => storage_error_code(err),
-            Error::Lock(err) => lock_code(err),
+            Error::NoStore { .. } => Code::NotFound,
+            Error::Storage(err) => err.code(),
+            Error::Lock(err) => err.code(),
             Error::Repo(err) => classified(err),
+            Error::Rev(err) => classified(err),
             Error::Read(err) => classified(err),
             Error::History(err) => classified(err),
             Error::Diff(err) => classified(err),
@@ -171,52 +161,20 @@ impl Error {
 /// WIT `code` enum unchanged.
 #[cfg(feature = "component")]
 fn component_code(err: &crate::runtime::Error) -> Code {
-    use crate::runtime::{Code as W, Error as E};
+    use crate::runtime::Error as E;
     match err {
-        E::Failed(failure) => match failure.code {
-            W::InvalidInput => Code::InvalidInput,
-            W::NotFound => Code::NotFound,
-            W::AlreadyExists => Code::AlreadyExists,
-            W::Corrupt => Code::Corrupt,
-            W::Conflict => Code::Conflict,
-            W::LostRace => Code::LostRace,
-            W::HeadMoved => Code::HeadMoved,
-            W::EmptyCommit => Code::EmptyCommit,
-            W::Policy => Code::Policy,
-            W::Limit => Code::Limit,
-            W::Storage => Code::Storage,
-            W::Unsupported => Code::Unsupported,
-            W::Misuse => Code::Misuse,
-        },
+        E::Failed(failure) => failure.code.into(),
         E::Deadline { .. } | E::Memory { .. } => Code::Limit,
         _ => Code::Misuse,
-    }
-}
-
-/// The code of a storage error.
-pub fn storage_error_code(err: &storage::Error) -> Code {
-    use storage::Error as E;
-    match err {
-        E::InvalidKey { .. } | E::Config { .. } => Code::InvalidInput,
-        E::TooLarge { .. } => Code::Limit,
-        E::CorruptRef { .. } => Code::Corrupt,
-        _ => Code::Storage,
-    }
-}
-
-fn lock_code(err: &lock::Error) -> Code {
-    match err {
-        lock::Error::InvalidTtl { .. } | lock::Error::Config { .. } => Code::InvalidInput,
-        _ => Code::Storage,
     }
 }
 
 /// A storage or lock error as core carries it (boxed whole by the driver).
 fn boxed_code(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     if let Some(err) = err.downcast_ref::<storage::Error>() {
-        storage_error_code(err)
+        err.code()
     } else if let Some(err) = err.downcast_ref::<lock::Error>() {
-        lock_code(err)
+        err.code()
     } else if err.downcast_ref::<NoLocks>().is_some() {
         Code::Misuse
     } else {

@@ -131,14 +131,16 @@ fn invalid_paths_and_names() {
 fn unknown_refs_commits_and_paths() {
     let work = work();
     let unknown = "0123456789abcdef0123456789abcdef01234567";
-    refused(&work, &["show", unknown], 3, &format!("commit {unknown} not found"));
-    refused(&work, &["log", unknown], 3, "unknown commit");
-    refused(&work, &["diff", unknown, "main"], 3, "unknown commit");
-    refused(&work, &["restore", unknown], 3, "unknown commit");
-    refused(&work, &["show", "0123abc"], 3, "unknown ref \"0123abc\"");
-    refused(&work, &["log", "nope"], 3, "unknown ref \"nope\"");
+    let says = format!("unknown revision \"{unknown}\"");
+    refused(&work, &["show", unknown], 3, &says);
+    refused(&work, &["log", unknown], 3, &says);
+    refused(&work, &["diff", unknown, "main"], 3, &says);
+    refused(&work, &["restore", unknown], 3, &says);
+    refused(&work, &["show", "0123abc"], 3, "unknown revision \"0123abc\"");
+    refused(&work, &["log", "nope"], 3, "unknown revision \"nope\"");
+    refused(&work, &["log", "main~x"], 2, "invalid revision \"main~x\"");
     refused(&work, &["show", "main~5"], 3, "has no parent");
-    refused(&work, &["show", "main^2"], 2, "invalid ref");
+    refused(&work, &["show", "main^2"], 3, "has no parent 2");
     refused(&work, &["--repo", "other", "log"], 3, "repo \"other\" does not exist");
     refused(
         &work,

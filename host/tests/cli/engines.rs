@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{Run, Work, run};
+use crate::support::{Run, Work, run, run_with_stdin, snapgit};
 
 /// Copy the folder `from` (files, folders, modes) to `to`.
 fn copy_dir(from: &Path, to: &Path) {
@@ -39,10 +39,18 @@ impl Pair {
 
     /// Run `args` under both engines; both runs.
     fn both(&self, args: &[&str]) -> (Run, Run) {
+        self.both_with_stdin(args, None)
+    }
+
+    /// Run `args` under both engines, with `stdin` as their input if given; both runs.
+    fn both_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> (Run, Run) {
         let with = |engine: &str, dir: &Path| {
             let mut all = vec!["--engine", engine];
             all.extend_from_slice(args);
-            run(dir, &all)
+            match stdin {
+                None => run(dir, &all),
+                Some(input) => run_with_stdin(snapgit(dir), &all, input),
+            }
         };
         (
             with("native", self.native.path()),
@@ -54,7 +62,13 @@ impl Pair {
     /// each works in), and end the same way.
     #[track_caller]
     fn same(&self, args: &[&str]) -> String {
-        let (native, component) = self.both(args);
+        self.same_with_stdin(args, None)
+    }
+
+    /// [`Pair::same`], with `stdin` as the input of both runs if given.
+    #[track_caller]
+    fn same_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> String {
+        let (native, component) = self.both_with_stdin(args, stdin);
         let (native_dir, component_dir) = (
             self.native.path().display().to_string(),
             self.component.path().display().to_string(),
@@ -96,6 +110,13 @@ impl Pair {
             let full = dir.join(path);
             std::fs::create_dir_all(full.parent().expect("a parent")).expect("folders");
             std::fs::write(full, content).expect("write");
+        }
+    }
+
+    /// Write the same bytes in both work folders.
+    fn write_bytes(&self, path: &str, content: &[u8]) {
+        for dir in [self.native.path(), self.component.path()] {
+            std::fs::write(dir.join(path), content).expect("write");
         }
     }
 
@@ -259,4 +280,42 @@ fn the_engine_is_chosen_by_flag_or_environment() {
     assert_eq!(files(cache.path()), 0);
     work.run(&["--cache-dir", cache_dir, "log"]).ok();
     assert!(files(cache.path()) > 0, "the component engine cached nothing");
+}
+
+/// The engines agree on limits: the deepest path the validator accepts (2,040 folders,
+/// 4,085 bytes: the component's wasm stack once overflowed on it) and a file of exactly
+/// the size limit (100 MiB: once over the component's memory limit) commit under both
+/// with the same result; a file one byte larger is refused by both, exit 8.
+#[test]
+fn the_engines_agree_on_the_deepest_path_and_the_largest_file() {
+    let work = Work::init();
+    let pair = Pair::of(&work);
+    let deep = format!("{}notes.md", "a/".repeat(2040));
+    assert!(deep.len() < 4096);
+    let out = pair.same_with_stdin(&["--json", "commit", "--stdin", &deep, "-m", "deep"], Some(b"deep\n"));
+    let out: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(out["created"], true, "{out}");
+    let read = pair.same(&["cat", &deep]);
+    assert_eq!(read, "deep\n");
+
+    let limit = 100usize << 20;
+    // Binary (a NUL in every block), so that no line counts are made of it.
+    let big: Vec<u8> = (0..limit)
+        .map(|i| if i % 4096 == 0 { 0 } else { (i % 251) as u8 })
+        .collect();
+    pair.write_bytes("big.bin", &big);
+    let out = pair.json(&["commit", "big.bin", "-m", "at the limit"]);
+    assert_eq!(out["created"], true, "{out}");
+    let mut over = big;
+    over.push(1);
+    pair.write_bytes("big.bin", &over);
+    let (native, component) = pair.both(&["commit", "big.bin", "-m", "over the limit"]);
+    assert_eq!(
+        (native.code, component.code),
+        (8, 8),
+        "{}\n{}",
+        native.stderr,
+        component.stderr
+    );
+    assert_eq!(native.stderr, component.stderr);
 }

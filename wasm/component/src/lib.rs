@@ -213,6 +213,12 @@ impl ops::Guest for Component {
         }
     }
 
+    fn resolve(repo: String, rev: String) -> Result<String, Failure> {
+        let mut cache = cache();
+        let mut op = snapgit_core::rev::Resolve::new(&cache, &repo, &rev).fail()?;
+        Ok(run(&mut cache, &mut op).fail()?.to_string())
+    }
+
     fn commit(request: CommitRequest) -> Result<CommitOutput, Failure> {
         let mut cache = cache();
         let request = convert::commit_request_in(request)?;

@@ -170,6 +170,13 @@ pub fn commit_output(out: repo::CommitOutput) -> Output {
     })
 }
 
+/// A commit id.
+pub fn id(id: snapgit_core::ObjectId) -> Output {
+    json(48, |json| {
+        json.id(&id);
+    })
+}
+
 /// What a repo operation returns.
 pub fn admin_output(out: repo::AdminOutput) -> Output {
     use repo::AdminOutput as A;
