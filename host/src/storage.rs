@@ -22,7 +22,6 @@
 
 pub mod fs;
 pub mod memory;
-pub mod metered;
 pub mod object_store;
 
 use std::{fmt, path::PathBuf, sync::Arc};

@@ -8,8 +8,10 @@ use snapgit_core::{HashKind, ObjectCache, ObjectId, read};
 use snapgit_host::{
     driver,
     runtime::{Change, CommitOutput, CommitRequest, Config, Io, Mode, Put, Runtime},
-    storage::{Storage, memory::MemoryStorage, metered::Metered},
+    storage::{Storage, memory::MemoryStorage},
 };
+
+use crate::metered::Metered;
 
 use crate::{commit_request, runtime, signature};
 

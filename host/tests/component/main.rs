@@ -9,6 +9,9 @@
 
 mod cache;
 mod limits;
+#[path = "../support/metered.rs"]
+mod metered;
+mod metering;
 mod scenarios;
 
 use std::{path::PathBuf, sync::OnceLock};

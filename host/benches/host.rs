@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! bash host/scripts/bench.sh              # builds, starts ministack, runs this, stops it
+//! # (a bench target of snapgit-host, `cargo bench -p snapgit-host --bench host`: no
+//! # benchmark code is in the product crate)
 //! bash host/scripts/bench.sh --release    # the same with a release build (slow to build)
 //! ```
 //!
@@ -37,6 +39,10 @@ use snapgit_core::{
     repo::{self, RepoOp},
     step::CasRef,
 };
+#[path = "../tests/support/metered.rs"]
+mod metered;
+
+use metered::{Counts, Metered};
 use snapgit_host::{
     driver,
     runtime::{self, Change, CommitRequest, Config, ConflictPolicy, Io, Mode, Put, Runtime, Signature},
@@ -44,7 +50,6 @@ use snapgit_host::{
         Object, Storage,
         fs::{FsOptions, FsStorage},
         memory::MemoryStorage,
-        metered::{Counts, Metered},
         object_store::{CloudOptions, ObjectStoreStorage},
     },
 };

@@ -9,18 +9,10 @@
 //! several calls at once). Requests a backend makes on its own (a first write's check of
 //! conditional writes, the re-read after a lost compare-and-swap) are not seen here.
 //!
-//! ```
-//! use std::{sync::Arc, time::Duration};
-//! use snapgit_host::storage::{Storage, memory::MemoryStorage, metered::Metered};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Metered::new(Arc::new(MemoryStorage::new())).with_delay(Duration::from_millis(1));
-//! store.get_many(&["objects/00/11".into(), "objects/22/33".into()]).await?;
-//! assert_eq!(store.counts().get, 2);
-//! # Ok(())
-//! # }
-//! ```
+//! Test and benchmark code, not part of the product: `host/tests/component` and
+//! `host/benches/host.rs` include this file (`#[path]`), each using part of it.
+
+#![allow(dead_code)]
 
 use std::{
     fmt,
@@ -33,7 +25,7 @@ use std::{
 
 use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
 
-use super::{Error, Object, Storage};
+use snapgit_host::storage::{Error, Object, Storage};
 
 /// The keys one list request returns at most (S3's `ListObjectsV2` page).
 pub const LIST_PAGE: usize = 1000;
@@ -203,63 +195,5 @@ impl Storage for Metered {
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, Error> {
         self.requests(&self.counters.cas, 1).await;
         self.inner.cas_ref(cas).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::memory::MemoryStorage;
-
-    fn object(n: u8) -> Object {
-        Object {
-            key: format!("objects/{n:02x}/{}", "0".repeat(38)),
-            bytes: vec![n].into(),
-        }
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn counts_one_request_per_key_and_per_page() {
-        let store = Metered::new(Arc::new(MemoryStorage::new()));
-        let objects: Vec<Object> = (0..=255).map(object).collect();
-        let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
-        store.put_many(objects).await.unwrap();
-        assert_eq!(store.get_many(&keys[..3]).await.unwrap().len(), 3);
-        store.list("objects/").await.unwrap();
-        store.delete(&keys[..2]).await.unwrap();
-        store.read_ref("refs/heads/main").await.unwrap();
-        let counts = store.counts();
-        assert_eq!(
-            counts,
-            Counts {
-                get: 3,
-                put: 256,
-                list: 1,
-                read_ref: 1,
-                cas: 0,
-                delete: 2
-            }
-        );
-        assert_eq!(counts.total(), 263);
-        assert_eq!(counts.to_string(), "263 (1 list, 1 ref, 3 get, 256 put, 2 delete)");
-        assert_eq!(Counts::default().to_string(), "0");
-        assert_eq!(counts.since(&counts).total(), 0);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_long_listing_is_several_pages() {
-        let store = Metered::new(Arc::new(MemoryStorage::new()));
-        let objects: Vec<Object> = (0..2001)
-            .map(|n| Object {
-                key: format!("objects/aa/{n:038x}"),
-                bytes: vec![1].into(),
-            })
-            .collect();
-        store.put_many(objects).await.unwrap();
-        let before = store.counts();
-        assert_eq!(store.list("objects/").await.unwrap().len(), 2001);
-        assert_eq!(store.counts().since(&before).list, 3);
-        assert_eq!(store.list("nothing/").await.unwrap().len(), 0);
-        assert_eq!(store.counts().since(&before).list, 4);
     }
 }
