@@ -57,9 +57,9 @@ pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
 pub use output::Report;
 use output::{
-    BranchCreated, BranchJson, BranchList, CatReport, Changes, CommitJson, CommitReport, Deleted, DiffFormat,
-    DiffReport, EntryJson, GcReport, InitReport, LogReport, LsReport, PruneReport, RepoCreated, RepoList, ShowReport,
-    Skipped, StatusReport,
+    BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, Deleted,
+    DiffFormat, DiffReport, EntryJson, GcReport, InitReport, LogEntry, LogReport, LsReport, PruneReport, RepoCreated,
+    RepoList, ShowReport, Skipped, StatusReport,
 };
 
 use crate::{
@@ -491,7 +491,30 @@ impl Session {
         }
         let (commits, next) = self.engine.log(request).await?;
         Ok(LogReport {
-            commits: commits.iter().map(CommitJson::from).collect(),
+            commits: commits.iter().map(|c| LogEntry::new(c, None)).collect(),
+            next,
+            oneline: false,
+        })
+    }
+
+    /// `log --path FILE --numstat`: the commits that changed the file, newest first, each
+    /// with the file's change and line counts.
+    pub async fn file_log(
+        &mut self,
+        start: &ObjectId,
+        path: BString,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<LogReport, Error> {
+        let mut request = history::Request::new(*start, limit);
+        request.path = Some(path);
+        request.cursor = cursor.map(history::Cursor::from);
+        let (commits, next) = self.engine.file_log(request).await?;
+        Ok(LogReport {
+            commits: commits
+                .iter()
+                .map(|c| LogEntry::new(&c.commit, Some(&c.change)))
+                .collect(),
             next,
             oneline: false,
         })
@@ -515,6 +538,17 @@ impl Session {
     pub async fn cat(&mut self, commit: &ObjectId, path: &str) -> Result<CatReport, Error> {
         let file = self.engine.read_file(*commit, path).await?;
         Ok(CatReport::new(path.to_owned(), file.id, file.mode, file.data))
+    }
+
+    /// `cat -r`: every file below a folder at a commit (the root when `path` is empty).
+    pub async fn cat_all(&mut self, commit: &ObjectId, path: &str) -> Result<CatAllReport, Error> {
+        let files = self.engine.read_files(*commit, path).await?;
+        Ok(CatAllReport {
+            files: files
+                .into_iter()
+                .map(|f| CatReport::new(f.path.to_string(), f.file.id, f.file.mode, f.file.data))
+                .collect(),
+        })
     }
 
     /// `ls`: a folder at a commit (the root when `path` is empty), without reading blobs.

@@ -84,8 +84,9 @@ use bindings::{Snapgit, SnapgitPre, snapgit::core::storage as wit};
 pub use bindings::{
     exports::snapgit::core::operations::{
         Change, ChangeKind, Collected, CommitInfo, CommitOutput, CommitRequest, ConflictPolicy, Created, DiffOutput,
-        DiffRequest, Entry, File, FileChange, FileWithPath, FootprintReport, LineStats, LogPage, LogRequest, Mode,
-        PruneRequest, Pruned, Put, Rename, RepoUsage, RestoreRequest, Side, Signature, Usage,
+        DiffRequest, Entry, File, FileChange, FileCommit, FileLogPage, FileWithPath, FootprintReport, LineStats,
+        LogPage, LogRequest, Mode, PruneRequest, Pruned, Put, Rename, RepoUsage, RestoreRequest, Side, Signature,
+        Usage,
     },
     snapgit::core::types::{Code, Failure},
 };
@@ -504,6 +505,8 @@ exports! {
     restore [Remembered] => call_restore(request: &RestoreRequest) -> CommitOutput;
     /// A page of history.
     log => call_log(request: &LogRequest) -> LogPage;
+    /// A page of one file's history.
+    file_log => call_file_log(request: &LogRequest) -> FileLogPage;
     /// One file at a commit.
     read_file => call_read_file(commit: &str, path: &str) -> File;
     /// A folder at a commit, without reading blobs.

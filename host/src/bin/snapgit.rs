@@ -143,6 +143,10 @@ enum Command {
         /// One line per commit
         #[arg(long)]
         oneline: bool,
+        /// With --path naming a file: how the file changed in each commit, lines added and
+        /// removed, as `git log --numstat` prints them (the file's history)
+        #[arg(long, requires = "path", conflicts_with = "all_parents")]
+        numstat: bool,
     },
     /// A commit's metadata and the files it changed
     Show {
@@ -154,11 +158,15 @@ enum Command {
     },
     /// Print a file as it is at a ref
     Cat {
-        /// The file's path in the repo
-        path: String,
+        /// The file's path in the repo (with -r: a folder, the root if absent)
+        #[arg(required_unless_present = "recursive")]
+        path: Option<String>,
         /// A branch, tag or (abbreviated) commit id, with ~N or ^N (default: --branch)
         #[arg(long = "ref")]
         at: Option<String>,
+        /// Every file below the folder, each after a `==> path <==` line
+        #[arg(short, long)]
+        recursive: bool,
     },
     /// List a folder at a ref, without reading file contents
     Ls {
@@ -460,11 +468,17 @@ async fn run(args: Cli) -> Result<(), Error> {
             cursor,
             all_parents,
             oneline,
+            numstat,
         } => {
             let start = session.resolve(reference.as_deref().unwrap_or(&branch)).await?;
-            let mut report = session
-                .log(&start, path.map(BString::from), limit, cursor, all_parents)
-                .await?;
+            let mut report = match (numstat, path) {
+                (true, Some(path)) => session.file_log(&start, BString::from(path), limit, cursor).await?,
+                (_, path) => {
+                    session
+                        .log(&start, path.map(BString::from), limit, cursor, all_parents)
+                        .await?
+                }
+            };
             report.oneline = oneline;
             emit(&report, json)?;
             if let (false, Some(next)) = (json, &report.next) {
@@ -476,9 +490,14 @@ async fn run(args: Cli) -> Result<(), Error> {
             let commit = session.resolve(reference.as_deref().unwrap_or(&branch)).await?;
             emit(&session.show(&commit, patch).await?, json)
         }
-        Command::Cat { path, at } => {
+        Command::Cat { path, at, recursive } => {
             let commit = session.resolve(at.as_deref().unwrap_or(&branch)).await?;
-            emit(&session.cat(&commit, &path).await?, json)
+            let path = path.unwrap_or_default();
+            if recursive {
+                emit(&session.cat_all(&commit, &path).await?, json)
+            } else {
+                emit(&session.cat(&commit, &path).await?, json)
+            }
         }
         Command::Ls { path, at, recursive } => {
             let commit = session.resolve(at.as_deref().unwrap_or(&branch)).await?;

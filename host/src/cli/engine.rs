@@ -474,6 +474,34 @@ impl Engine {
         }
     }
 
+    /// A page of one file's history: the commits that changed it, each with the file's
+    /// change and line counts.
+    pub(crate) async fn file_log(
+        &mut self,
+        request: history::Request,
+    ) -> Result<(Vec<history::FileCommit>, Option<String>), Error> {
+        match &mut self.inner {
+            Inner::Native(cache) => {
+                let op = history::FileLog::new(request)?;
+                let page = Self::run(cache, self.storage.as_ref(), None, op).await?;
+                Ok((page.commits, page.next.map(|c| c.to_string())))
+            }
+            #[cfg(feature = "component")]
+            Inner::Component { runtime: rt, io } => {
+                let page = rt.file_log(io, &component::log_request(request)?).await?;
+                let mut commits = Vec::with_capacity(page.commits.len());
+                for c in page.commits {
+                    let change = component::file_changes(vec![c.change])?.pop();
+                    commits.push(history::FileCommit {
+                        commit: component::commit_info(c.commit)?,
+                        change: change.ok_or_else(|| unexpected("file_log returned no change"))?,
+                    });
+                }
+                Ok((commits, page.next))
+            }
+        }
+    }
+
     /// One file at a commit.
     pub(crate) async fn read_file(&mut self, commit: ObjectId, path: &str) -> Result<read::File, Error> {
         match &mut self.inner {
@@ -490,6 +518,33 @@ impl Engine {
                     data: file.data,
                 })
             }
+        }
+    }
+
+    /// Every file below a folder at a commit (the root when `path` is empty), with its
+    /// content.
+    pub(crate) async fn read_files(&mut self, commit: ObjectId, path: &str) -> Result<Vec<read::FileWithPath>, Error> {
+        match &mut self.inner {
+            Inner::Native(cache) => {
+                let op = read::ReadFiles::new(commit, path)?;
+                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
+            }
+            #[cfg(feature = "component")]
+            Inner::Component { runtime: rt, io } => rt
+                .read_files(io, &commit.to_string(), path)
+                .await?
+                .into_iter()
+                .map(|f| {
+                    Ok(read::FileWithPath {
+                        path: f.path.into(),
+                        file: read::File {
+                            id: component::oid(&f.file.id)?,
+                            mode: component::mode_in(f.file.mode),
+                            data: f.file.data,
+                        },
+                    })
+                })
+                .collect(),
         }
     }
 

@@ -473,11 +473,32 @@ impl Report for CommitReport {
     }
 }
 
+/// One commit of `snapgit log`, with the file's change when the log follows one file.
+#[derive(Debug, Serialize)]
+pub struct LogEntry {
+    /// The commit.
+    #[serde(flatten)]
+    pub commit: CommitJson,
+    /// How the file changed in it (`log --path FILE --numstat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileJson>,
+}
+
+impl LogEntry {
+    /// The entry of `commit`, with `change` if the log follows one file.
+    pub fn new(commit: &CommitInfo, change: Option<&FileChange>) -> Self {
+        LogEntry {
+            commit: CommitJson::from(commit),
+            file: change.map(FileJson::from),
+        }
+    }
+}
+
 /// `snapgit log`.
 #[derive(Debug, Serialize)]
 pub struct LogReport {
     /// The commits, newest first.
-    pub commits: Vec<CommitJson>,
+    pub commits: Vec<LogEntry>,
     /// Pass this to `--cursor` for the next page; absent at the end.
     pub next: Option<String>,
     /// One line per commit in text.
@@ -487,7 +508,7 @@ pub struct LogReport {
 
 impl Report for LogReport {
     fn write_text(&self, out: &mut Vec<u8>) {
-        for (i, commit) in self.commits.iter().enumerate() {
+        for (i, LogEntry { commit, file }) in self.commits.iter().enumerate() {
             if self.oneline {
                 let _ = writeln!(out, "{} {}", &commit.id[..7], subject(&commit.message));
             } else {
@@ -495,6 +516,12 @@ impl Report for LogReport {
                     let _ = writeln!(out);
                 }
                 write_header(out, commit);
+            }
+            if let Some(file) = file {
+                if !self.oneline {
+                    let _ = writeln!(out);
+                }
+                write_numstat(out, std::slice::from_ref(file));
             }
         }
     }
@@ -566,6 +593,26 @@ impl CatReport {
 impl Report for CatReport {
     fn write_text(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.data);
+    }
+}
+
+/// `snapgit cat -r`: every file below a folder.
+#[derive(Debug, Serialize)]
+pub struct CatAllReport {
+    /// The files, in tree order, each as `cat` reports one.
+    pub files: Vec<CatReport>,
+}
+
+impl Report for CatAllReport {
+    /// Each file after a `==> path <==` line, as `head` prints several files.
+    fn write_text(&self, out: &mut Vec<u8>) {
+        for (i, file) in self.files.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            let _ = writeln!(out, "==> {} <==", file.path);
+            out.extend_from_slice(&file.data);
+        }
     }
 }
 

@@ -65,6 +65,21 @@ fn init_commit_log_diff_restore_as_git_sees_them() {
     assert_eq!(ids(&log), git_ids(&work, &[&branch_ref("main")]));
     let by_path = work.json(&["log", "--path", "notes.md"]);
     assert_eq!(ids(&by_path), git_ids(&work, &[&branch_ref("main"), "--", "notes.md"]));
+    // A file's history with its line counts equals `git log --numstat -- path`.
+    let numstat = work.run(&["log", "--path", "notes.md", "--numstat", "--oneline"]).ok();
+    let git_numstat = work.git(&[
+        "log",
+        "--numstat",
+        "--format=%h %s",
+        &branch_ref("main"),
+        "--",
+        "notes.md",
+    ]);
+    assert_eq!(numstat.replace("\n\n", "\n"), git_numstat.replace("\n\n", "\n"));
+    let file_log = work.json(&["log", "--path", "notes.md", "--numstat"]);
+    assert_eq!(ids(&file_log), ids(&by_path));
+    assert_eq!(file_log["commits"][0]["file"]["path"], "notes.md");
+    assert!(file_log["commits"][0]["file"]["added"].is_u64());
     // Paging with the cursor gives the same walk.
     let page = work.json(&["log", "-n", "1"]);
     let next = page["next"].as_str().expect("more pages").to_owned();
@@ -89,6 +104,18 @@ fn init_commit_log_diff_restore_as_git_sees_them() {
     let diff = work.json(&["diff", &first_id, &second_id]);
     assert_eq!(diff["from"], first_id.as_str());
     assert!(diff["patch"].as_str().expect("a patch").starts_with("diff --git "));
+
+    // `cat -r`: every file with its content, in git's order.
+    let all = work.json(&["cat", "-r"]);
+    let paths: Vec<&str> = all["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("a path"))
+        .collect();
+    let git_paths = work.git(&["ls-tree", "-r", "--name-only", &branch_ref("main")]);
+    assert_eq!(paths, git_paths.lines().collect::<Vec<_>>());
+    assert!(all["files"][0]["content"].as_str().is_some());
 
     // show, cat and ls.
     let show = work.json(&["show", &second_id]);

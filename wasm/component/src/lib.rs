@@ -246,6 +246,24 @@ impl ops::Guest for Component {
         })
     }
 
+    fn file_log(request: LogRequest) -> Result<ops::FileLogPage, Failure> {
+        let mut cache = cache();
+        let request = convert::log_request_in(request)?;
+        let mut op = history::FileLog::new(request).fail()?;
+        let page = run(&mut cache, &mut op).fail()?;
+        Ok(ops::FileLogPage {
+            commits: page
+                .commits
+                .iter()
+                .map(|c| ops::FileCommit {
+                    commit: convert::commit_info_out(&c.commit),
+                    change: convert::file_change_out(&c.change),
+                })
+                .collect(),
+            next: page.next.map(|c| c.to_string()),
+        })
+    }
+
     fn read_file(commit: String, path: String) -> Result<File, Failure> {
         let mut cache = cache();
         let mut op = read::ReadFile::new(convert::id_in(&commit)?, path).fail()?;
