@@ -1,0 +1,157 @@
+//! Every face exposes the same operations. The component's WIT world lists them; the
+//! npm package's engine (`wasm/src/js.rs`) must export each, and nothing else that
+//! runs an operation; the npm API (`js/src/api.ts`) must call each; and the `snapgit`
+//! command must have the command (and flag) that runs each, as the table below says.
+//! Adding an operation to one face and not the others fails here.
+
+#![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
+
+use std::collections::BTreeSet;
+
+fn read(path: &str) -> String {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    std::fs::read_to_string(format!("{full}/{path}")).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// The text between the `{` after `start` and its matching `}`.
+fn block<'a>(text: &'a str, start: &str) -> &'a str {
+    let at = text.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let open = at + text[at..].find('{').unwrap();
+    let mut depth = 0;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[open + 1..open + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("{start:?} is not closed")
+}
+
+/// The operations the WIT world exports, kebab-case.
+fn wit_operations() -> BTreeSet<String> {
+    let wit = read("wasm/wit/snapgit.wit");
+    block(&wit, "interface operations")
+        .lines()
+        .filter_map(|line| line.trim().split_once(": func").map(|(name, _)| name.to_owned()))
+        .collect()
+}
+
+/// The methods of the npm package's engine that start an operation, by their JS name.
+fn js_operations() -> BTreeSet<String> {
+    let js = read("wasm/src/js.rs");
+    let mut out = BTreeSet::new();
+    let mut js_name = None;
+    for line in js.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("#[wasm_bindgen(js_name = ") {
+            js_name = Some(rest.trim_end_matches(")]").to_owned());
+        } else if let Some(rest) = line.strip_prefix("pub fn ") {
+            if line.contains("-> Result<Op, JsValue>") || line.ends_with("-> Op {") {
+                let name = rest.split('(').next().unwrap().to_owned();
+                out.insert(js_name.take().unwrap_or(name));
+            } else {
+                js_name = None;
+            }
+        }
+    }
+    out
+}
+
+fn camel(kebab: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in kebab.chars() {
+        match c {
+            '-' => upper = true,
+            c if upper => {
+                out.push(c.to_ascii_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Each operation and the `snapgit` command that runs it: (enum, variant, a field of the
+/// variant that selects it, or `""`).
+const CLI: &[(&str, (&str, &str, &str))] = &[
+    ("create-repo", ("RepoCommand", "Create", "")),
+    ("list-repos", ("RepoCommand", "List", "")),
+    ("delete-repo", ("RepoCommand", "Delete", "")),
+    ("create-branch", ("BranchCommand", "Create", "")),
+    // `branch list` prints every branch with its head.
+    ("list-branches", ("BranchCommand", "List", "")),
+    ("read-head", ("BranchCommand", "List", "")),
+    ("delete-branch", ("BranchCommand", "Delete", "")),
+    // Every command's ref argument is resolved by it; `show` takes one.
+    ("resolve", ("Command", "Show", "reference")),
+    ("commit", ("Command", "Commit", "")),
+    ("restore", ("Command", "Restore", "")),
+    ("log", ("Command", "Log", "")),
+    ("file-log", ("Command", "Log", "numstat")),
+    ("read-file", ("Command", "Cat", "")),
+    ("read-files", ("Command", "Cat", "recursive")),
+    ("list-tree", ("Command", "Ls", "")),
+    ("read-commit", ("Command", "Show", "")),
+    ("diff", ("Command", "Diff", "")),
+    ("prune", ("Command", "Prune", "")),
+    ("footprint", ("Command", "Status", "")),
+    ("gc", ("Command", "Gc", "")),
+];
+
+#[test]
+fn the_component_and_the_npm_package_have_the_same_operations() {
+    let wit: BTreeSet<String> = wit_operations().iter().map(|name| camel(name)).collect();
+    let js = js_operations();
+    assert!(wit.len() >= 20, "the WIT world lists its operations: {wit:?}");
+    assert_eq!(
+        wit.difference(&js).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "in the component, not in the npm package's engine"
+    );
+    assert_eq!(
+        js.difference(&wit).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "in the npm package's engine, not in the component"
+    );
+    let api = read("js/src/api.ts");
+    for name in &js {
+        assert!(
+            api.contains(&format!("e.{name}(")),
+            "js/src/api.ts never calls engine.{name}"
+        );
+    }
+}
+
+#[test]
+fn the_snapgit_command_runs_every_operation() {
+    let wit = wit_operations();
+    let mapped: BTreeSet<String> = CLI.iter().map(|(op, _)| (*op).to_owned()).collect();
+    assert_eq!(
+        wit, mapped,
+        "every operation of the WIT world, and only those, has a command"
+    );
+    let cli = read("host/src/bin/snapgit.rs");
+    for (op, (enum_name, variant, field)) in CLI {
+        let body = block(&cli, &format!("enum {enum_name} "));
+        let at = body
+            .find(&format!("\n    {variant}"))
+            .unwrap_or_else(|| panic!("{op}: no variant {enum_name}::{variant}"));
+        let rest = &body[at + 5..];
+        let end = rest
+            .find("\n    ///")
+            .or_else(|| rest.find("\n    #["))
+            .unwrap_or(rest.len());
+        assert!(
+            rest[..end].contains(&format!("{field}:")) || field.is_empty(),
+            "{op}: {enum_name}::{variant} has no `{field}`"
+        );
+    }
+}
