@@ -180,6 +180,9 @@ impl Resolve {
             text: text.chars().take(200).collect(),
             reason,
         };
+        if text.len() > crate::limits::MAX_PATH_BYTES {
+            return Err(invalid("it is longer than 4096 bytes"));
+        }
         let split = text.find(['~', '^']).unwrap_or(text.len());
         let (base, mut rest) = text.split_at(split);
         if base.is_empty() {
