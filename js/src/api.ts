@@ -521,7 +521,7 @@ export class Repo {
    * The files (and submodules) below `path` (default: all) with their ids and modes,
    * without reading any file's content. With `recursive: false`, one level, folders included.
    */
-  async listFiles(listOptions?: { ref?: Ref; path?: string; recursive?: boolean }): Promise<Entry[]> {
+  async listTree(listOptions?: { ref?: Ref; path?: string; recursive?: boolean }): Promise<Entry[]> {
     const o = options(listOptions, "options");
     const commit = await this.#store.resolve(this.name, o.ref);
     return this.#store.run((e) =>

@@ -43,7 +43,7 @@ describe("repos", () => {
     assert.deepEqual(info.parents, []);
     assert.equal(info.message, "msg\n");
     assert.deepEqual(info.author, { name: "A U Thor", email: "author@example.com", date, offsetMinutes: 120 });
-    const files = await store.repo("r").listFiles({ ref: created.commit });
+    const files = await store.repo("r").listTree({ ref: created.commit });
     assert.deepEqual(files, [{ path: "a.txt", mode: "regular", id: "ce013625030ba8dba906f756967f9e9ca394464a" }]);
   });
 });
@@ -163,15 +163,15 @@ describe("commit and read", () => {
     assert.equal(await other.readText("inner.md"), "inner\n");
   });
 
-  test("listFiles gives ids and modes; readFiles gives contents", async () => {
+  test("listTree gives ids and modes; readFiles gives contents", async () => {
     const { repo } = await openRepo({ "a.md": "a", "d/b.md": "b", "d/e/c.md": "c" });
-    const all = await repo.listFiles();
+    const all = await repo.listTree();
     assert.deepEqual(
       all.map((e) => [e.path, e.mode]),
       [["a.md", "regular"], ["d/b.md", "regular"], ["d/e/c.md", "regular"]],
     );
     assert.ok(all.every((e) => /^[0-9a-f]{40}$/.test(e.id)));
-    const top = await repo.listFiles({ recursive: false });
+    const top = await repo.listTree({ recursive: false });
     assert.deepEqual(top.map((e) => [e.path, e.mode]), [["a.md", "regular"], ["d", "tree"]]);
     const below = await repo.readFiles({ path: "d" });
     assert.deepEqual(below.map((f) => [f.path, text(f.data)]), [["d/b.md", "b"], ["d/e/c.md", "c"]]);
@@ -344,7 +344,7 @@ describe("restore and branches", () => {
 
     const all = await repo.restore({ from: good, author: at(3), message: "back to good" });
     assert.deepEqual(all.files.map((f) => [f.path, f.kind]), [["new.md", "deleted"], ["other.md", "modified"]]);
-    assert.deepEqual((await repo.listFiles()).map((e) => e.path), ["memory.md", "other.md"]);
+    assert.deepEqual((await repo.listTree()).map((e) => e.path), ["memory.md", "other.md"]);
     assert.equal((await repo.readCommit()).message, "back to good\n");
     // Nothing left to restore: the branch already has that content.
     const again = await repo.restore({ from: good, author: at(4) });

@@ -111,7 +111,7 @@ describe("concurrent commits", () => {
       "LOST_RACE",
       3,
     );
-    assert.deepEqual((await repo.listFiles()).map((e) => e.path), ["m.md", "t1.md", "t2.md", "t3.md"]);
+    assert.deepEqual((await repo.listTree()).map((e) => e.path), ["m.md", "t1.md", "t2.md", "t3.md"]);
   });
 
   test("a compare-and-swap reported lost with the ref unchanged is tried again", async () => {

@@ -141,7 +141,7 @@ describe("a misbehaving storage adapter", () => {
   test("an object a tree names that the adapter does not have: CORRUPT, naming it", async () => {
     const adapter = new MemoryAdapter();
     const { repo, store } = await openRepo({ "m.md": "1\n" }, { adapter });
-    const blob = (await repo.listFiles())[0].id;
+    const blob = (await repo.listTree())[0].id;
     await adapter.delete([`objects/${blob.slice(0, 2)}/${blob.slice(2)}`]);
     store.clearCache();
     await rejectsWith(repo.readFile("m.md"), "CORRUPT", blob);

@@ -84,9 +84,9 @@ const scenarios = {
     const file = await repo.readFile("data.bin");
     ok(file.data instanceof Uint8Array, "readFile returns bytes");
     equal([Array.from(file.data), file.mode], [[255, 0, 7], "regular"], "binary content");
-    const listed = await repo.listFiles();
-    equal(listed.map((e) => e.path), ["data.bin", "memory.md", "notes/a.md"], "listFiles");
-    ok(listed.every((e) => /^[0-9a-f]{40}$/.test(e.id)), "listFiles ids");
+    const listed = await repo.listTree();
+    equal(listed.map((e) => e.path), ["data.bin", "memory.md", "notes/a.md"], "listTree");
+    ok(listed.every((e) => /^[0-9a-f]{40}$/.test(e.id)), "listTree ids");
     const all = await repo.readFiles({ path: "notes" });
     equal(all.map((f) => [f.path, text(f.data)]), [["notes/a.md", "a\n"]], "readFiles below a folder");
   },
@@ -149,7 +149,7 @@ const scenarios = {
     const one = await repo.restore({ from: good, path: "memory.md", author: at(2) });
     equal(one.files.map((f) => [f.path, f.kind]), [["memory.md", "modified"]], "restore one path");
     equal(await repo.readText("memory.md"), "good\n", "restored file");
-    equal((await repo.listFiles()).map((e) => e.path), ["junk.md", "memory.md"], "other paths untouched");
+    equal((await repo.listTree()).map((e) => e.path), ["junk.md", "memory.md"], "other paths untouched");
     const all = await repo.restore({ from: good, author: at(3), message: "back to good" });
     equal(all.files.map((f) => [f.path, f.kind]), [["junk.md", "deleted"], ["notes/a.md", "added"]], "restore the tree");
     equal((await repo.readCommit(all.commit)).tree, (await repo.readCommit(good)).tree, "same tree as the restored commit");
