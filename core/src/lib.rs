@@ -8,6 +8,7 @@
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeExamples;
 
+pub mod api;
 pub mod cache;
 pub mod commit;
 pub mod diff;

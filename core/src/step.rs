@@ -68,6 +68,25 @@ pub enum Step<T> {
     Done(T),
 }
 
+impl<T> Step<T> {
+    /// The same step, with `f` applied to the result of a `Done`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Get(ids) => Step::Get(ids),
+            Step::Read(keys) => Step::Read(keys),
+            Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
+            Step::Put(objects) => Step::Put(objects),
+            Step::ReadRef(key) => Step::ReadRef(key),
+            Step::CasRef(cas) => Step::CasRef(cas),
+            Step::List(prefix) => Step::List(prefix),
+            Step::Delete(keys) => Step::Delete(keys),
+            Step::Lock(lock) => Step::Lock(lock),
+            Step::Unlock { name, token } => Step::Unlock { name, token },
+            Step::Done(out) => Step::Done(f(out)),
+        }
+    }
+}
+
 /// A byte range of a stored key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Range {

@@ -9,7 +9,7 @@ mod packed;
 use std::{cell::RefCell, rc::Rc};
 
 use snapgit_core::{
-    HashKind, Limits, ObjectCache, Operation, Step,
+    HashKind, Limits, ObjectCache, Operation, Step, api,
     diff::tree as diff,
     gc, history,
     object::{NewObject, loose_key},
@@ -21,7 +21,6 @@ use snapgit_core::{
 use wasm_bindgen::prelude::*;
 
 use convert::{JsResult, core};
-use error::ToJs;
 use json::Json;
 use packed::Reader;
 
@@ -78,7 +77,8 @@ enum Pending {
 /// A storage failure ends the operation: drop the handle (`free()`).
 #[wasm_bindgen]
 pub struct Op {
-    inner: Box<dyn Erased>,
+    /// Any operation of core, reading packed objects as well as loose ones.
+    inner: Packed<api::Op>,
     cache: Rc<RefCell<ObjectCache>>,
     pending: Pending,
     /// The bytes of the last `put` or `done` step, until `bytes` takes them.
@@ -98,60 +98,6 @@ struct Polled {
     step: Json,
     pending: Pending,
     bytes: Vec<u8>,
-}
-
-/// An operation with its output conversion, behind one type.
-trait Erased {
-    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled>;
-    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()>;
-    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()>;
-    /// How far the operation has come, as JSON text, if it reports that.
-    fn progress(&self) -> Option<String>;
-}
-
-struct Driven<O: Operation> {
-    /// The operation, reading packed objects as well as loose ones.
-    op: Packed<O>,
-    output: fn(O::Output) -> Output,
-    /// How the operation reports its progress, for the ones that do (GC and footprint).
-    progress: Option<fn(&O) -> gc::Progress>,
-}
-
-impl<O: Operation> Erased for Driven<O>
-where
-    O::Error: ToJs + From<snapgit_core::object::Error>,
-{
-    fn poll(&mut self, cache: &mut ObjectCache) -> JsResult<Polled> {
-        // Only the result differs between operations: the step is made one type here, so
-        // its conversion below is not repeated for each operation.
-        let polled = match core(self.op.poll(cache))? {
-            Step::Done(out) => Step::Done((self.output)(out)),
-            Step::Get(ids) => Step::Get(ids),
-            Step::Read(keys) => Step::Read(keys),
-            Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
-            Step::Put(objects) => Step::Put(objects),
-            Step::ReadRef(key) => Step::ReadRef(key),
-            Step::CasRef(cas) => Step::CasRef(cas),
-            Step::List(prefix) => Step::List(prefix),
-            Step::Delete(keys) => Step::Delete(keys),
-            Step::Lock(lock) => Step::Lock(lock),
-            Step::Unlock { name, token } => Step::Unlock { name, token },
-            _ => return Err(error::misuse("core asked for a step this binding does not know")),
-        };
-        step(polled)
-    }
-
-    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> JsResult<()> {
-        core(self.op.provide(cache, objects))
-    }
-
-    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> JsResult<()> {
-        core(self.op.answer(cache, answer))
-    }
-
-    fn progress(&self) -> Option<String> {
-        self.progress.map(|of| convert::progress(&of(self.op.inner())))
-    }
 }
 
 fn ref_state(json: &mut Json, state: &RefState) {
@@ -286,7 +232,12 @@ fn read_ref_state(
 impl Op {
     /// What the operation needs next, as JSON text (see the type's docs).
     pub fn poll(&mut self) -> Result<String, JsValue> {
-        let polled = self.inner.poll(&mut self.cache.borrow_mut())?;
+        let polled = match core(self.inner.poll(&mut self.cache.borrow_mut()))? {
+            Step::Done(out) => Step::Done(convert::output(out)?),
+            // Only `Done` carries a result: nothing is converted for the other steps.
+            other => other.map(|_| unreachable!("a step other than Done has no result")),
+        };
+        let polled = step(polled)?;
         self.pending = polled.pending;
         self.bytes = polled.bytes;
         Ok(polled.step.into_string())
@@ -302,7 +253,7 @@ impl Op {
     /// reachable, rounds, objectsListed, examined, deleted, deletedBytes, young }` for
     /// `gc` and `footprint`, `undefined` for the operations that do not report progress.
     pub fn progress(&self) -> Option<String> {
-        self.inner.progress()
+        self.inner.inner().progress().map(|p| convert::progress(&p))
     }
 
     /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's
@@ -332,11 +283,11 @@ impl Op {
         let pending = std::mem::replace(&mut self.pending, Pending::Nothing);
         let mut cache = self.cache.borrow_mut();
         match pending {
-            Pending::Read(_) => return self.inner.answer(&mut cache, Answer::Read(objects)),
-            Pending::Ranges(_) => return self.inner.answer(&mut cache, Answer::Ranges(objects)),
+            Pending::Read(_) => return core(self.inner.answer(&mut cache, Answer::Read(objects))),
+            Pending::Ranges(_) => return core(self.inner.answer(&mut cache, Answer::Ranges(objects))),
             _ => {}
         }
-        self.inner.provide(&mut cache, objects)
+        core(self.inner.provide(&mut cache, objects))
     }
 
     /// Answer a `readRef` step with the ref's value and version (neither if absent).
@@ -422,33 +373,14 @@ impl Op {
 
     fn reply(&mut self, answer: Answer) -> JsResult<()> {
         self.pending = Pending::Nothing;
-        self.inner.answer(&mut self.cache.borrow_mut(), answer)
+        core(self.inner.answer(&mut self.cache.borrow_mut(), answer))
     }
 }
 
 impl Engine {
-    fn op<O: Operation + 'static>(&self, op: O, output: fn(O::Output) -> Output) -> Op
-    where
-        O::Error: ToJs + From<snapgit_core::object::Error>,
-    {
-        self.op_with_progress(op, output, None)
-    }
-
-    fn op_with_progress<O: Operation + 'static>(
-        &self,
-        op: O,
-        output: fn(O::Output) -> Output,
-        progress: Option<fn(&O) -> gc::Progress>,
-    ) -> Op
-    where
-        O::Error: ToJs + From<snapgit_core::object::Error>,
-    {
+    fn op(&self, op: impl Into<api::Op>) -> Op {
         Op {
-            inner: Box::new(Driven {
-                op: Packed::new(op),
-                output,
-                progress,
-            }),
+            inner: Packed::new(op.into()),
             cache: self.cache.clone(),
             pending: Pending::Nothing,
             bytes: Vec::new(),
@@ -460,7 +392,7 @@ impl Engine {
     }
 
     fn admin(&self, op: Result<RepoOp, repo::Error>) -> JsResult<Op> {
-        Ok(self.op(core(op)?, convert::admin_output))
+        Ok(self.op(core(op)?))
     }
 }
 
@@ -535,7 +467,7 @@ impl Engine {
         set(&mut request.policy, r.policy()?);
         r.finish()?;
         let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
-        Ok(self.op(op, convert::commit_output))
+        Ok(self.op(op))
     }
 
     /// Restore an earlier commit's content (all of it, or one path) as a new commit on a
@@ -555,7 +487,7 @@ impl Engine {
         request.lock_ttl_ms = r.opt_count()?;
         r.finish()?;
         let op = core(repo::Commit::restore(&self.cache.borrow(), request))?;
-        Ok(self.op(op, convert::commit_output))
+        Ok(self.op(op))
     }
 
     /// Create a repo with a first commit. `request` packed: `repo, branch, message,
@@ -574,7 +506,7 @@ impl Engine {
     /// List every repo of the store. Done with the names, sorted.
     #[wasm_bindgen(js_name = listRepos)]
     pub fn list_repos(&self) -> Op {
-        self.op(RepoOp::list_repos(), convert::admin_output)
+        self.op(RepoOp::list_repos())
     }
 
     /// Delete a repo (every ref of it; objects go at the next GC). `request` packed:
@@ -631,7 +563,7 @@ impl Engine {
     pub fn resolve(&self, request: &[u8]) -> Result<Op, JsValue> {
         let (repo, rev) = repo_branch(request)?;
         let op = core(snapgit_core::rev::Resolve::new(&self.cache.borrow(), &repo, &rev))?;
-        Ok(self.op(op, convert::id))
+        Ok(self.op(op))
     }
 
     /// Read one file at a commit. `request` packed: `commit, path`. Done with `{ id,
@@ -642,7 +574,7 @@ impl Engine {
         let commit = r.id(self.kind())?;
         let path = r.string()?;
         r.finish()?;
-        Ok(self.op(core(read::ReadFile::new(commit, path))?, convert::file))
+        Ok(self.op(core(read::ReadFile::new(commit, path))?))
     }
 
     /// List a folder at a commit without reading blobs. `request` packed: `commit, path?,
@@ -655,7 +587,7 @@ impl Engine {
         let path = r.opt_string()?.unwrap_or_default();
         let recursive = r.flag()?.unwrap_or(true);
         r.finish()?;
-        Ok(self.op(core(read::ListTree::new(commit, path, recursive))?, convert::entries))
+        Ok(self.op(core(read::ListTree::new(commit, path, recursive))?))
     }
 
     /// Read every file below a folder at a commit. `request` packed: `commit, path?` (all
@@ -666,7 +598,7 @@ impl Engine {
         let commit = r.id(self.kind())?;
         let path = r.opt_string()?.unwrap_or_default();
         r.finish()?;
-        Ok(self.op(core(read::ReadFiles::new(commit, path))?, convert::files_with_paths))
+        Ok(self.op(core(read::ReadFiles::new(commit, path))?))
     }
 
     /// Read a commit's metadata. `request` packed: `commit`. Done with `{ id, tree,
@@ -677,14 +609,14 @@ impl Engine {
         let mut r = Reader::new(request);
         let commit = r.id(self.kind())?;
         r.finish()?;
-        Ok(self.op(read::ReadCommit::new(commit), convert::commit_info))
+        Ok(self.op(read::ReadCommit::new(commit)))
     }
 
     /// One page of history. `request` packed: `start, limit, path?, allParents?,
     /// cursor?`. Done with `{ commits, next }`.
     pub fn log(&self, request: &[u8]) -> Result<Op, JsValue> {
         let request = self.history_request(request)?;
-        Ok(self.op(core(history::Log::new(request))?, convert::page))
+        Ok(self.op(core(history::Log::new(request))?))
     }
 
     /// One page of a file's history with its change in each commit. `request` as for
@@ -692,7 +624,7 @@ impl Engine {
     #[wasm_bindgen(js_name = fileLog)]
     pub fn file_log(&self, request: &[u8]) -> Result<Op, JsValue> {
         let request = self.history_request(request)?;
-        Ok(self.op(core(history::FileLog::new(request))?, convert::file_page))
+        Ok(self.op(core(history::FileLog::new(request))?))
     }
 
     /// Compare two commits. `request` packed: `from?, to, path?, renames?, lineStats?,
@@ -709,7 +641,7 @@ impl Engine {
         set(&mut request.patch, r.flag()?);
         set(&mut request.binary_patch, r.flag()?);
         r.finish()?;
-        Ok(self.op(core(diff::Diff::new(request))?, convert::diff))
+        Ok(self.op(core(diff::Diff::new(request))?))
     }
 
     /// Apply a retention to a branch. `request` packed: `repo, branch, keepLast?,
@@ -729,13 +661,13 @@ impl Engine {
         set(&mut request.max_attempts, r.opt_u32()?);
         set(&mut request.count_dropped, r.flag()?);
         r.finish()?;
-        Ok(self.op(core(gc::Prune::new(request))?, convert::pruned))
+        Ok(self.op(core(gc::Prune::new(request))?))
     }
 
     /// Survey the store's size. Done with `{ objects, repos, otherRefs, unreachable, otherKeys }`.
     pub fn footprint(&self) -> Op {
         let op = gc::Footprint::new(&self.cache.borrow());
-        self.op_with_progress(op, convert::footprint, Some(gc::Footprint::progress))
+        self.op(op)
     }
 
     /// Garbage-collect the store. `request` packed: `nowMs, graceMs?, batch?`. Done with
@@ -747,7 +679,7 @@ impl Engine {
         set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
         r.finish()?;
         let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
-        Ok(self.op_with_progress(op, convert::collected, Some(gc::Collect::progress)))
+        Ok(self.op(op))
     }
 }
 

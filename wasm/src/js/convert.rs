@@ -170,6 +170,31 @@ pub fn commit_output(out: repo::CommitOutput) -> Output {
     })
 }
 
+/// The result of any operation, as the one that ran it gives it to JS.
+pub fn output(out: snapgit_core::api::Output) -> JsResult<Output> {
+    use snapgit_core::api::Output as O;
+    Ok(match out {
+        O::Admin(out) => admin_output(out),
+        O::Commit(out) => commit_output(out),
+        O::Resolve(commit) => id(commit),
+        O::ReadFile(file) => self::file(file),
+        O::ListTree(list) => entries(list),
+        O::ReadFiles(files) => files_with_paths(files),
+        O::ReadCommit(info) => commit_info(info),
+        O::Log(p) => page(p),
+        O::FileLog(p) => file_page(p),
+        O::Diff(out) => diff(out),
+        O::Prune(out) => pruned(out),
+        O::Footprint(report) => footprint(report),
+        O::Collect(out) => collected(out),
+        _ => {
+            return Err(super::error::misuse(
+                "core returned a result this binding does not know",
+            ));
+        }
+    })
+}
+
 /// A commit id.
 pub fn id(id: snapgit_core::ObjectId) -> Output {
     json(48, |json| {
