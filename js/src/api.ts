@@ -320,12 +320,6 @@ export class Store {
     return drive<T>(op, this.#adapter, this.#driver, runControl);
   }
 
-  /** @internal `text` as a full commit id, or `undefined` if it is not one (then it names a branch). */
-  parseId(text: Ref): string | undefined {
-    if (typeof text !== "string") throw invalidArgument("ref", "a string", text);
-    return this.#engine.parseId(text);
-  }
-
   /**
    * @internal `ref` as a commit id, by the engine's rules: a branch or tag of `repo`, a
    * full or abbreviated id, then `~N` and `^N` steps (`main~2`).
@@ -609,18 +603,11 @@ export class Repo {
     return this.#store.run((e) => e.listBranches(pack((p) => p.str(this.name, "repo"))));
   }
 
-  /** Create a branch at `from` (a branch or commit id; default: the default branch). Returns its head. */
+  /** Create a branch at `from` (any {@link Ref}, e.g. `"main~2"`; default: the default branch). Returns its head. */
   async createBranch(name: string, branchOptions?: { from?: Ref }): Promise<string> {
-    const from = options(branchOptions, "options").from ?? this.#store.defaultBranch;
-    const id = this.#store.parseId(from);
+    const id = await this.#store.resolve(this.name, options(branchOptions, "options").from);
     return this.#store.run((e) =>
-      e.createBranch(
-        pack((p) => {
-          p.str(this.name, "repo").str(name, "branch");
-          if (id === undefined) p.u8(0).str(from, "fromBranch");
-          else p.u8(1).str(id, "fromCommit");
-        }),
-      ),
+      e.createBranch(pack((p) => p.str(this.name, "repo").str(name, "branch").u8(1).str(id, "fromCommit"))),
     );
   }
 

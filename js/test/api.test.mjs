@@ -64,6 +64,8 @@ describe("refs", () => {
     await rejectsWith(repo.readCommit("main^2"), "NOT_FOUND", "main^2");
     await rejectsWith(repo.readCommit("main~x"), "INVALID_INPUT", "main~x");
     await rejectsWith(repo.readCommit("nope"), "NOT_FOUND", "nope");
+    assert.equal(await repo.createBranch("back", { from: "main~2" }), first);
+    assert.equal(await repo.head("back"), first);
   });
 });
 

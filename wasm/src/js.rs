@@ -425,12 +425,6 @@ impl Engine {
         })
     }
 
-    /// `text` as a full object id in lowercase hex, or `undefined` if it is not one.
-    #[wasm_bindgen(js_name = parseId)]
-    pub fn parse_id(&self, text: &str) -> Option<String> {
-        snapgit_core::id::parse(self.kind(), text).ok().map(|id| id.to_string())
-    }
-
     /// The number of objects cached.
     #[wasm_bindgen(getter, js_name = cachedObjects)]
     pub fn cached_objects(&self) -> usize {
