@@ -94,7 +94,7 @@ impl Request {
             author,
             message: None,
             allow_empty: false,
-            line_stats: false,
+            line_stats: true,
         }
     }
 

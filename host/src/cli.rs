@@ -523,7 +523,7 @@ impl Session {
     /// `show`: a commit's metadata and what it changed against its first parent.
     pub async fn show(&mut self, commit: &ObjectId, patch: bool) -> Result<ShowReport, Error> {
         let info = self.engine.read_commit(*commit).await?;
-        let mut request = diff_tree::Request::new(None, *commit).with_line_stats();
+        let mut request = diff_tree::Request::new(None, *commit);
         request.patch = patch;
         let out = self.engine.diff(request).await?;
         Ok(ShowReport {
@@ -568,7 +568,7 @@ impl Session {
         path: Option<BString>,
         format: DiffFormat,
     ) -> Result<DiffReport, Error> {
-        let mut request = diff_tree::Request::new(from, *to).with_line_stats();
+        let mut request = diff_tree::Request::new(from, *to);
         request.path = path.filter(|p| !p.is_empty());
         request.patch = format.patch;
         let out = self.engine.diff(request).await?;

@@ -161,7 +161,7 @@ export interface DiffOptions extends RunOptions {
   path?: string;
   /** Pair deleted and added files with identical content as renames. Default `true`. */
   renames?: boolean;
-  /** Count lines added and removed (reads the changed blobs). Default `false`. */
+  /** Count lines added and removed (reads the changed blobs). Default `true`, as for commits. */
   lineStats?: boolean;
   /** Write a unified patch (reads the changed blobs). Default `false`. */
   patch?: boolean;

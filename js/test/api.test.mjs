@@ -300,7 +300,10 @@ describe("history and diff", () => {
     const last = await repo.diff();
     assert.equal(last.from, ids[4]);
     assert.equal(last.to, ids[5]);
-    assert.deepEqual(last.files.map((f) => [f.path, f.kind, f.lines]), [["memory.md", "modified", null]]);
+    // Line counts by default, as a commit reports them; none when not asked for.
+    assert.deepEqual(last.files.map((f) => [f.path, f.kind, f.lines]), [["memory.md", "modified", { added: 1, removed: 1 }]]);
+    const paths = await repo.diff({ lineStats: false });
+    assert.deepEqual(paths.files.map((f) => [f.path, f.kind, f.lines]), [["memory.md", "modified", null]]);
     const span = await repo.diff({ from: ids[0], to: ids[5], lineStats: true, patch: true });
     assert.deepEqual(
       span.files.map((f) => [f.path, f.lines]),

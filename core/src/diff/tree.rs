@@ -25,7 +25,7 @@
 //! let second = commit(Some(first), vec![Change::put("a.md", "one\n2\n"), Change::rename("b.md", "c.md")])?;
 //!
 //! // The commit against its parent, with line counts and a patch `git apply` accepts.
-//! let request = Request::new(None, second).with_line_stats().with_patch();
+//! let request = Request::new(None, second).with_patch();
 //! let out = drive::run(&mut Diff::new(request)?, &mut cache, &store)?;
 //! assert_eq!(out.files[0].kind, ChangeKind::Modified);
 //! assert_eq!(out.files[1].kind, ChangeKind::Renamed { from: "b.md".into() });
@@ -72,15 +72,16 @@ pub struct Request {
 }
 
 impl Request {
-    /// Compare `from` (or the first parent of `to`) with `to`: changed paths and renames,
-    /// without reading any blob.
+    /// Compare `from` (or the first parent of `to`) with `to`: changed paths, renames and
+    /// line counts, as a commit reports them (line counts on by default everywhere; see
+    /// [`Request::without_line_stats`]).
     pub fn new(from: Option<ObjectId>, to: ObjectId) -> Self {
         Request {
             from,
             to,
             path: None,
             renames: true,
-            line_stats: false,
+            line_stats: true,
             patch: false,
             binary_patch: false,
         }
@@ -92,9 +93,10 @@ impl Request {
         self
     }
 
-    /// Count lines added and removed.
-    pub fn with_line_stats(mut self) -> Self {
-        self.line_stats = true;
+    /// Count no lines: only paths, kinds and ids, without reading any blob (unless a
+    /// patch is asked for).
+    pub fn without_line_stats(mut self) -> Self {
+        self.line_stats = false;
         self
     }
 

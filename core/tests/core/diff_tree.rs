@@ -63,7 +63,7 @@ fn two(store: &MemoryStore) -> (ObjectId, ObjectId) {
 fn name_status_with_and_without_renames() {
     let store = MemoryStore::new();
     let (first, second) = two(&store);
-    let out = run(&store, &mut sha1(), Request::new(None, second)).expect("diff");
+    let out = run(&store, &mut sha1(), Request::new(None, second).without_line_stats()).expect("diff");
     assert_eq!(out.from, Some(first));
     assert_eq!(out.to, second);
     assert_eq!(
@@ -110,7 +110,7 @@ fn name_status_with_and_without_renames() {
 fn line_counts_and_binary_flags() {
     let store = MemoryStore::new();
     let (_, second) = two(&store);
-    let out = run(&store, &mut sha1(), Request::new(None, second).with_line_stats()).expect("diff");
+    let out = run(&store, &mut sha1(), Request::new(None, second)).expect("diff");
     let lines: Vec<(String, Option<LineStats>, bool)> = out
         .files
         .iter()
@@ -134,7 +134,7 @@ fn line_counts_and_binary_flags() {
 fn blobs_are_read_only_for_line_counts_and_patches() {
     let store = MemoryStore::new();
     let (_, second) = two(&store);
-    let mut op = Diff::new(Request::new(None, second)).expect("valid");
+    let mut op = Diff::new(Request::new(None, second).without_line_stats()).expect("valid");
     let run = drive(&mut op, &mut sha1(), &store);
     run.result.expect("diff");
     let asked: Vec<ObjectId> = run.asked.concat();
@@ -149,7 +149,7 @@ fn blobs_are_read_only_for_line_counts_and_patches() {
     assert!(asked.len() <= 2 + 2 + 6, "{} objects", asked.len());
     assert_eq!(run.rounds, 4, "to, its parent, roots, changed folders");
 
-    let mut op = Diff::new(Request::new(None, second).with_line_stats()).expect("valid");
+    let mut op = Diff::new(Request::new(None, second)).expect("valid");
     let run = drive(&mut op, &mut sha1(), &store);
     run.result.expect("diff");
     assert_eq!(run.rounds, 5, "one more round for every blob at once");
@@ -229,7 +229,7 @@ fn unknown_commits_and_non_commits_are_named() {
 fn root_commits_are_compared_with_nothing() {
     let store = MemoryStore::new();
     let (first, _) = two(&store);
-    let out = run(&store, &mut sha1(), Request::new(None, first).with_line_stats()).expect("diff");
+    let out = run(&store, &mut sha1(), Request::new(None, first)).expect("diff");
     assert_eq!(out.from, None);
     assert_eq!(out.files.len(), 55);
     assert!(out.files.iter().all(|f| f.kind == ChangeKind::Added));

@@ -308,9 +308,7 @@ async fn every_operation_equals_native_core() {
     assert_eq!(ours.tree, info.tree.to_string());
 
     // A diff across every turn, with line counts and the patch.
-    let request = core_diff::Request::new(Some(created), head)
-        .with_line_stats()
-        .with_patch();
+    let request = core_diff::Request::new(Some(created), head).with_patch();
     let diff = native.run(core_diff::Diff::new(request).unwrap()).await.unwrap();
     let ours = runtime
         .diff(

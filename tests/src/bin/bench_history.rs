@@ -207,7 +207,7 @@ fn main() -> ExitCode {
             let mut cold = ObjectCache::new(gix_hash::Kind::Sha1);
             let before = store.counts();
             let started = Instant::now();
-            let mut request = DiffRequest::new(Some(root.id), head).with_line_stats();
+            let mut request = DiffRequest::new(Some(root.id), head);
             request.patch = patch;
             let mut op = Diff::new(request).expect("valid request");
             let out = drive::run(&mut op, &mut cold, &store).expect("diff");
