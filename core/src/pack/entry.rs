@@ -199,17 +199,21 @@ pub fn apply_delta(base: &[u8], delta: &[u8], max: u64) -> Result<Vec<u8>, Strin
 }
 
 /// CRC-32 (IEEE, as zlib computes it), which a pack index records for each entry. The
-/// table is made on each call (2,048 steps, nothing next to inflating the entry) rather
-/// than kept as a constant, which would be a kilobyte of the `.wasm`.
+/// table is made on first use rather than kept as a constant, which would be a kilobyte of
+/// the `.wasm`.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, slot) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u32; 256];
+        for (i, slot) in table.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *slot = c;
         }
-        *slot = c;
-    }
+        table
+    });
     !bytes
         .iter()
         .fold(!0u32, |crc, &byte| table[usize::from((crc as u8) ^ byte)] ^ (crc >> 8))
