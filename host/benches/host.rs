@@ -41,11 +41,13 @@ use snapgit_core::{
 };
 #[path = "../tests/support/metered.rs"]
 mod metered;
+#[path = "../tests/support/requests.rs"]
+mod requests;
 
 use metered::{Counts, Metered};
 use snapgit_host::{
     driver,
-    runtime::{self, Change, CommitRequest, Config, ConflictPolicy, Io, Mode, Put, Runtime, Signature},
+    runtime::{self, Change, CommitRequest, Config, Io, Mode, Put, Runtime, Signature},
     storage::{
         Object, Storage,
         fs::{FsOptions, FsStorage},
@@ -179,26 +181,12 @@ fn signature() -> Signature {
 }
 
 fn component_request(path: String, data: Vec<u8>, turn: usize) -> CommitRequest {
-    CommitRequest {
-        repo: "agent".into(),
-        branch: "main".into(),
-        changes: vec![Change::Put(Put {
-            path,
-            data,
-            mode: Mode::Regular,
-        })],
-        author: signature(),
-        committer: signature(),
-        message: format!("turn {turn}"),
-        allow_empty: false,
-        line_stats: true,
-        expected_head: None,
-        on_conflict: ConflictPolicy::Fail,
-        max_attempts: 10,
-        lock_ttl_ms: None,
-        max_file_bytes: None,
-        exclude: Vec::new(),
-    }
+    let put = Change::Put(Put {
+        path,
+        data,
+        mode: Mode::Regular,
+    });
+    requests::commit_request(vec![put], signature(), &format!("turn {turn}"))
 }
 
 fn native_request(path: String, data: Vec<u8>, turn: usize) -> repo::CommitRequest {

@@ -12,11 +12,15 @@ mod limits;
 #[path = "../support/metered.rs"]
 mod metered;
 mod metering;
+#[path = "../support/requests.rs"]
+mod requests;
 mod scenarios;
 
 use std::{path::PathBuf, sync::OnceLock};
 
-use snapgit_host::runtime::{Change, CommitRequest, Config, ConflictPolicy, Runtime, Signature};
+use snapgit_host::runtime::{Config, Runtime, Signature};
+
+pub use requests::commit_request;
 
 /// The component's bytes.
 pub fn component() -> &'static [u8] {
@@ -52,25 +56,5 @@ pub fn signature() -> Signature {
         email: "agent@example.com".into(),
         time: 1_700_000_000,
         offset_minutes: 0,
-    }
-}
-
-/// A commit of `changes` to `agent`'s `main`, with core's defaults.
-pub fn commit_request(changes: Vec<Change>, author: Signature, message: &str) -> CommitRequest {
-    CommitRequest {
-        repo: "agent".into(),
-        branch: "main".into(),
-        changes,
-        committer: author.clone(),
-        author,
-        message: message.into(),
-        allow_empty: false,
-        line_stats: true,
-        expected_head: None,
-        on_conflict: ConflictPolicy::Fail,
-        max_attempts: 10,
-        lock_ttl_ms: None,
-        max_file_bytes: None,
-        exclude: Vec::new(),
     }
 }
