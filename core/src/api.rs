@@ -21,11 +21,156 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use bstr::BString;
+use gix_hash::ObjectId;
+
 use crate::{
     cache::ObjectCache,
+    commit::{Change, Signature},
     diff, error, gc, history, object, read, repo, rev,
     step::{Answer, Misuse, Operation, Step, StorageError},
 };
+
+/// Every operation's request as plain data: what a face receives and hands to
+/// [`Op::new`], which checks it and starts the operation. Each field keeps core's
+/// meaning and defaults (the request types' `new`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Request {
+    /// Create `repo` with a first commit of `files` (puts only) on `branch`.
+    CreateRepo {
+        /// The new repo.
+        repo: String,
+        /// Its first branch.
+        branch: String,
+        /// The first commit's files.
+        files: Vec<Change>,
+        /// Author and committer of the first commit.
+        author: Signature,
+        /// Its message.
+        message: String,
+    },
+    /// Every repo of the store, sorted.
+    ListRepos,
+    /// Delete every ref of a repo (its objects go at the next GC).
+    DeleteRepo {
+        /// The repo.
+        repo: String,
+    },
+    /// Create `branch` at `start`.
+    CreateBranch {
+        /// The repo.
+        repo: String,
+        /// The new branch.
+        branch: String,
+        /// Where it starts.
+        start: repo::Start,
+    },
+    /// The branches of a repo, sorted.
+    ListBranches {
+        /// The repo.
+        repo: String,
+    },
+    /// Delete a branch.
+    DeleteBranch {
+        /// The repo.
+        repo: String,
+        /// The branch.
+        branch: String,
+    },
+    /// A branch's head.
+    ReadHead {
+        /// The repo.
+        repo: String,
+        /// The branch.
+        branch: String,
+    },
+    /// The commit a revision of a repo names ([`rev`]).
+    Resolve {
+        /// The repo.
+        repo: String,
+        /// The revision: `main`, `main~2`, `v1^2`, an abbreviated id...
+        rev: String,
+    },
+    /// A commit to a branch.
+    Commit(repo::CommitRequest),
+    /// A restore of an earlier tree or path as a new commit on a branch.
+    Restore(repo::RestoreRequest),
+    /// One file at a commit.
+    ReadFile {
+        /// The commit.
+        commit: ObjectId,
+        /// The file.
+        path: BString,
+    },
+    /// A folder at a commit, without reading blobs.
+    ListTree {
+        /// The commit.
+        commit: ObjectId,
+        /// The folder (empty: the root).
+        path: BString,
+        /// Every file and submodule below, or one level.
+        recursive: bool,
+    },
+    /// Every file below a folder at a commit.
+    ReadFiles {
+        /// The commit.
+        commit: ObjectId,
+        /// The folder (empty: the root).
+        path: BString,
+    },
+    /// A commit's metadata.
+    ReadCommit {
+        /// The commit.
+        commit: ObjectId,
+    },
+    /// A page of history.
+    Log(history::Request),
+    /// A page of one file's history (the request's path names the file).
+    FileLog(history::Request),
+    /// The difference between two commits.
+    Diff(diff::tree::Request),
+    /// A retention applied to a branch.
+    Prune(gc::PruneRequest),
+    /// The size of the store.
+    Footprint,
+    /// Garbage collection.
+    Collect(gc::CollectOptions),
+}
+
+impl Request {
+    /// The operation's name, as the faces spell it (`commit`, `read-file`...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::CreateRepo { .. } => "create-repo",
+            Request::ListRepos => "list-repos",
+            Request::DeleteRepo { .. } => "delete-repo",
+            Request::CreateBranch { .. } => "create-branch",
+            Request::ListBranches { .. } => "list-branches",
+            Request::DeleteBranch { .. } => "delete-branch",
+            Request::ReadHead { .. } => "read-head",
+            Request::Resolve { .. } => "resolve",
+            Request::Commit(_) => "commit",
+            Request::Restore(_) => "restore",
+            Request::ReadFile { .. } => "read-file",
+            Request::ListTree { .. } => "list-tree",
+            Request::ReadFiles { .. } => "read-files",
+            Request::ReadCommit { .. } => "read-commit",
+            Request::Log(_) => "log",
+            Request::FileLog(_) => "file-log",
+            Request::Diff(_) => "diff",
+            Request::Prune(_) => "prune",
+            Request::Footprint => "footprint",
+            Request::Collect(_) => "gc",
+        }
+    }
+
+    /// Whether the operation moves a branch (a commit or restore): such a request's
+    /// driver may remember ref versions across calls.
+    pub fn writes_branch(&self) -> bool {
+        matches!(self, Request::Commit(_) | Request::Restore(_))
+    }
+}
 
 macro_rules! operations {
     ($( $(#[$doc:meta])* $name:ident($op:ty) -> $out:ty, $err:ty; )*) => {
@@ -60,6 +205,20 @@ macro_rules! operations {
         }
 
         $(
+            /// The output of this operation, out of an [`Output`]; the output back if it
+            /// is another operation's.
+            impl TryFrom<Output> for $out {
+                type Error = Output;
+
+                fn try_from(output: Output) -> Result<Self, Output> {
+                    match output {
+                        Output::$name(out) => Ok(out),
+                        #[allow(unreachable_patterns)]
+                        other => Err(other),
+                    }
+                }
+            }
+
             impl From<$op> for Op {
                 fn from(op: $op) -> Self {
                     Op::$name(Box::new(op))
@@ -149,6 +308,46 @@ operations! {
 }
 
 impl Op {
+    /// Check `request` and start its operation. Nothing is read or written until the
+    /// first poll.
+    pub fn new(cache: &ObjectCache, request: Request) -> Result<Op, Error> {
+        use repo::RepoOp;
+        Ok(match request {
+            Request::CreateRepo {
+                repo,
+                branch,
+                files,
+                author,
+                message,
+            } => RepoOp::create_repo(cache, &repo, &branch, files, author, &message)
+                .map_err(Error::Admin)?
+                .into(),
+            Request::ListRepos => RepoOp::list_repos().into(),
+            Request::DeleteRepo { repo } => RepoOp::delete_repo(&repo).map_err(Error::Admin)?.into(),
+            Request::CreateBranch { repo, branch, start } => {
+                RepoOp::create_branch(&repo, &branch, start).map_err(Error::Admin)?.into()
+            }
+            Request::ListBranches { repo } => RepoOp::list_branches(&repo).map_err(Error::Admin)?.into(),
+            Request::DeleteBranch { repo, branch } => RepoOp::delete_branch(&repo, &branch).map_err(Error::Admin)?.into(),
+            Request::ReadHead { repo, branch } => RepoOp::read_head(&repo, &branch).map_err(Error::Admin)?.into(),
+            Request::Resolve { repo, rev } => rev::Resolve::new(cache, &repo, &rev).map_err(Error::Resolve)?.into(),
+            Request::Commit(request) => repo::Commit::new(cache, request).map_err(Error::Commit)?.into(),
+            Request::Restore(request) => repo::Commit::restore(cache, request).map_err(Error::Commit)?.into(),
+            Request::ReadFile { commit, path } => read::ReadFile::new(commit, path).map_err(Error::ReadFile)?.into(),
+            Request::ListTree { commit, path, recursive } => {
+                read::ListTree::new(commit, path, recursive).map_err(Error::ListTree)?.into()
+            }
+            Request::ReadFiles { commit, path } => read::ReadFiles::new(commit, path).map_err(Error::ReadFiles)?.into(),
+            Request::ReadCommit { commit } => read::ReadCommit::new(commit).into(),
+            Request::Log(request) => history::Log::new(request).map_err(Error::Log)?.into(),
+            Request::FileLog(request) => history::FileLog::new(request).map_err(Error::FileLog)?.into(),
+            Request::Diff(request) => diff::tree::Diff::new(request).map_err(Error::Diff)?.into(),
+            Request::Prune(request) => gc::Prune::new(request).map_err(Error::Prune)?.into(),
+            Request::Footprint => gc::Footprint::new(cache).into(),
+            Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),
+        })
+    }
+
     /// How far a long operation (footprint, GC) has come; `None` for the others.
     pub fn progress(&self) -> Option<gc::Progress> {
         match self {

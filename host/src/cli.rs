@@ -44,14 +44,17 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use bstr::{BString, ByteSlice};
 use snapgit_core::{
     HashKind, ObjectCache, ObjectId,
+    api::Request,
     commit::{Change, Signature},
     diff::tree as diff_tree,
     gc, history,
     merge::ConflictPolicy,
-    repo::{self, RepoOp, RestoreRequest},
+    read,
+    repo::{self, AdminOutput, CommitOutput, CommitRequest, RepoOp, RestoreRequest, Start},
+    step::Misuse,
 };
 
-use engine::{Engine, Landed};
+use engine::Engine;
 pub use engine::{EngineKind, GcProgress};
 pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
@@ -283,18 +286,41 @@ impl Session {
         self.engine.kind()
     }
 
+    /// One of the small repo operations, and what it gave.
+    async fn admin(&mut self, request: Request) -> Result<AdminOutput, Error> {
+        self.engine.call(request).await
+    }
+
     async fn read_head(&mut self, branch: &str) -> Result<ObjectId, Error> {
-        self.engine.read_head(&self.repo, branch).await
+        let request = Request::ReadHead {
+            repo: self.repo.clone(),
+            branch: branch.to_owned(),
+        };
+        match self.admin(request).await? {
+            AdminOutput::Head(head) => Ok(head),
+            _ => Err(Misuse("read-head").into()),
+        }
+    }
+
+    async fn read_commit(&mut self, commit: ObjectId) -> Result<read::CommitInfo, Error> {
+        self.engine.call(Request::ReadCommit { commit }).await
     }
 
     /// The commit a ref names, by core's rules ([`snapgit_core::rev`]): a branch or tag of
     /// the repo, a full or abbreviated commit id, then `~N` and `^N` steps, as in git.
     pub async fn resolve(&mut self, name: &str) -> Result<ObjectId, Error> {
-        self.engine.resolve(&self.repo, name).await
+        let request = Request::Resolve {
+            repo: self.repo.clone(),
+            rev: name.to_owned(),
+        };
+        self.engine.call(request).await
     }
 
     async fn branch_names(&mut self) -> Result<Vec<String>, Error> {
-        self.engine.list_branches(&self.repo).await
+        match self.admin(Request::ListBranches { repo: self.repo.clone() }).await? {
+            AdminOutput::Branches(names) => Ok(names),
+            _ => Err(Misuse("list-branches").into()),
+        }
     }
 
     /// `repo create`: a new repo with a first commit of `files` on `branch`.
@@ -306,7 +332,16 @@ impl Session {
         author: Signature,
         message: &str,
     ) -> Result<RepoCreated, Error> {
-        let (commit, files) = self.engine.create_repo(name, branch, files, author, message).await?;
+        let request = Request::CreateRepo {
+            repo: name.to_owned(),
+            branch: branch.to_owned(),
+            files,
+            author,
+            message: message.to_owned(),
+        };
+        let AdminOutput::Created { commit, files } = self.admin(request).await? else {
+            return Err(Misuse("create-repo").into());
+        };
         Ok(RepoCreated {
             repo: name.to_owned(),
             branch: branch.to_owned(),
@@ -317,16 +352,18 @@ impl Session {
 
     /// `repo list`.
     pub async fn list_repos(&mut self) -> Result<RepoList, Error> {
-        Ok(RepoList {
-            repos: self.engine.list_repos().await?,
-        })
+        match self.admin(Request::ListRepos).await? {
+            AdminOutput::Repos(repos) => Ok(RepoList { repos }),
+            _ => Err(Misuse("list-repos").into()),
+        }
     }
 
     /// `repo delete`: every ref of the repo (its objects go at the next GC).
     pub async fn delete_repo(&mut self, name: &str) -> Result<Deleted, Error> {
-        Ok(Deleted {
-            refs: self.engine.delete_repo(name).await?,
-        })
+        match self.admin(Request::DeleteRepo { repo: name.to_owned() }).await? {
+            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
+            _ => Err(Misuse("delete-repo").into()),
+        }
     }
 
     /// `branch list`: each branch with its head.
@@ -352,7 +389,14 @@ impl Session {
     /// `branch create`: `branch` at `start` (a ref).
     pub async fn create_branch(&mut self, branch: &str, start: &str) -> Result<BranchCreated, Error> {
         let start = self.resolve(start).await?;
-        let commit = self.engine.create_branch(&self.repo, branch, start).await?;
+        let request = Request::CreateBranch {
+            repo: self.repo.clone(),
+            branch: branch.to_owned(),
+            start: Start::Commit(start),
+        };
+        let AdminOutput::BranchCreated(commit) = self.admin(request).await? else {
+            return Err(Misuse("create-branch").into());
+        };
         Ok(BranchCreated {
             branch: branch.to_owned(),
             commit: commit.to_string(),
@@ -361,9 +405,14 @@ impl Session {
 
     /// `branch delete`.
     pub async fn delete_branch(&mut self, branch: &str) -> Result<Deleted, Error> {
-        Ok(Deleted {
-            refs: self.engine.delete_branch(&self.repo, branch).await?,
-        })
+        let request = Request::DeleteBranch {
+            repo: self.repo.clone(),
+            branch: branch.to_owned(),
+        };
+        match self.admin(request).await? {
+            AdminOutput::Deleted(refs) => Ok(Deleted { refs }),
+            _ => Err(Misuse("delete-branch").into()),
+        }
     }
 
     /// `commit`: the changes onto the branch, with compare-and-swap and replay.
@@ -379,11 +428,17 @@ impl Session {
         }
         let skipped = skipped(&args.skipped);
         let (branch, message, author) = (args.branch.clone(), args.message.clone(), args.author.clone());
-        match self.engine.commit(&self.repo, args, self.lock_ttl_ms).await {
+        let mut request = CommitRequest::new(self.repo.clone(), args.branch, args.changes, args.author, args.message);
+        request.allow_empty = args.allow_empty;
+        request.expected_head = args.expect_head;
+        request.on_conflict = args.on_conflict;
+        request.max_attempts = args.max_attempts;
+        request.lock_ttl_ms = self.lock_ttl_ms;
+        match self.engine.call(Request::Commit(request)).await {
             Ok(out) => Ok(commit_report(&self.repo, &branch, &message, &author, out, skipped)),
             Err(err) if err.code() == Code::EmptyCommit => {
                 let head = self.read_head(&branch).await?;
-                let info = self.engine.read_commit(head).await?;
+                let info = self.read_commit(head).await?;
                 Ok(CommitReport {
                     repo: self.repo.clone(),
                     branch,
@@ -428,7 +483,12 @@ impl Session {
         let skipped: std::collections::HashSet<&BString> = args.skipped.iter().map(|(p, _)| p).collect();
         let mut deletes = Vec::new();
         for folder in &args.sync {
-            let entries = match self.engine.list_tree(head, folder, true).await {
+            let request = Request::ListTree {
+                commit: head,
+                path: folder.clone(),
+                recursive: true,
+            };
+            let entries: Vec<read::Entry> = match self.engine.call(request).await {
                 Ok(entries) => entries,
                 // Not on the branch yet: nothing to delete below it.
                 Err(err) if err.code() == Code::NotFound => continue,
@@ -462,8 +522,8 @@ impl Session {
         request.message = message;
         request.expected_head = expect_head;
         request.lock_ttl_ms = self.lock_ttl_ms;
-        let out = self.engine.restore(request).await?;
-        let info = self.engine.read_commit(out.commit).await?;
+        let out: CommitOutput = self.engine.call(Request::Restore(request)).await?;
+        let info = self.read_commit(out.commit).await?;
         Ok(commit_report(
             &self.repo,
             branch,
@@ -489,10 +549,10 @@ impl Session {
         if all_parents {
             request = request.all_parents();
         }
-        let (commits, next) = self.engine.log(request).await?;
+        let page: history::Page = self.engine.call(Request::Log(request)).await?;
         Ok(LogReport {
-            commits: commits.iter().map(|c| LogEntry::new(c, None)).collect(),
-            next,
+            commits: page.commits.iter().map(|c| LogEntry::new(c, None)).collect(),
+            next: page.next.map(|c| c.to_string()),
             oneline: false,
         })
     }
@@ -509,23 +569,24 @@ impl Session {
         let mut request = history::Request::new(*start, limit);
         request.path = Some(path);
         request.cursor = cursor.map(history::Cursor::from);
-        let (commits, next) = self.engine.file_log(request).await?;
+        let page: history::FilePage = self.engine.call(Request::FileLog(request)).await?;
         Ok(LogReport {
-            commits: commits
+            commits: page
+                .commits
                 .iter()
                 .map(|c| LogEntry::new(&c.commit, Some(&c.change)))
                 .collect(),
-            next,
+            next: page.next.map(|c| c.to_string()),
             oneline: false,
         })
     }
 
     /// `show`: a commit's metadata and what it changed against its first parent.
     pub async fn show(&mut self, commit: &ObjectId, patch: bool) -> Result<ShowReport, Error> {
-        let info = self.engine.read_commit(*commit).await?;
+        let info = self.read_commit(*commit).await?;
         let mut request = diff_tree::Request::new(None, *commit);
         request.patch = patch;
-        let out = self.engine.diff(request).await?;
+        let out: diff_tree::Output = self.engine.call(Request::Diff(request)).await?;
         Ok(ShowReport {
             commit: CommitJson::from(&info),
             changes: Changes::new(&out.files),
@@ -536,13 +597,21 @@ impl Session {
 
     /// `cat`: one file at a commit.
     pub async fn cat(&mut self, commit: &ObjectId, path: &str) -> Result<CatReport, Error> {
-        let file = self.engine.read_file(*commit, path).await?;
+        let request = Request::ReadFile {
+            commit: *commit,
+            path: path.into(),
+        };
+        let file: read::File = self.engine.call(request).await?;
         Ok(CatReport::new(path.to_owned(), file.id, file.mode, file.data))
     }
 
     /// `cat -r`: every file below a folder at a commit (the root when `path` is empty).
     pub async fn cat_all(&mut self, commit: &ObjectId, path: &str) -> Result<CatAllReport, Error> {
-        let files = self.engine.read_files(*commit, path).await?;
+        let request = Request::ReadFiles {
+            commit: *commit,
+            path: path.into(),
+        };
+        let files: Vec<read::FileWithPath> = self.engine.call(request).await?;
         Ok(CatAllReport {
             files: files
                 .into_iter()
@@ -553,7 +622,12 @@ impl Session {
 
     /// `ls`: a folder at a commit (the root when `path` is empty), without reading blobs.
     pub async fn ls(&mut self, commit: &ObjectId, path: &str, recursive: bool) -> Result<LsReport, Error> {
-        let entries = self.engine.list_tree(*commit, &BString::from(path), recursive).await?;
+        let request = Request::ListTree {
+            commit: *commit,
+            path: path.into(),
+            recursive,
+        };
+        let entries: Vec<read::Entry> = self.engine.call(request).await?;
         Ok(LsReport {
             commit: commit.to_string(),
             entries: entries.iter().map(EntryJson::from).collect(),
@@ -571,7 +645,7 @@ impl Session {
         let mut request = diff_tree::Request::new(from, *to);
         request.path = path.filter(|p| !p.is_empty());
         request.patch = format.patch;
-        let out = self.engine.diff(request).await?;
+        let out: diff_tree::Output = self.engine.call(Request::Diff(request)).await?;
         Ok(DiffReport {
             from: out.from.map(|id| id.to_string()),
             to: out.to.to_string(),
@@ -598,20 +672,24 @@ impl Session {
             }),
         };
         let request = gc::PruneRequest::new(self.repo.clone(), branch, retention);
-        self.engine.prune(request).await
+        let pruned: gc::Pruned = self.engine.call(Request::Prune(request)).await?;
+        Ok(PruneReport::from(&pruned))
     }
 
     /// `gc`: delete the objects no ref of any repo reaches and that are older than
     /// `grace`, calling `on_progress` as it goes.
-    pub async fn gc(&mut self, grace: Duration, on_progress: impl FnMut(GcProgress<'_>)) -> Result<GcReport, Error> {
+    pub async fn gc(&mut self, grace: Duration, mut on_progress: impl FnMut(GcProgress<'_>)) -> Result<GcReport, Error> {
         let mut options = gc::CollectOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        self.engine.gc(options, on_progress).await
+        let output = self.engine.run(Request::Collect(options), &mut on_progress).await?;
+        let collected = gc::Collected::try_from(output).map_err(|_| Error::from(Misuse("gc")))?;
+        Ok(GcReport::from(&collected))
     }
 
     /// `status`: objects and bytes in the store, per repo, and unreachable.
     pub async fn status(&mut self) -> Result<StatusReport, Error> {
-        self.engine.footprint().await
+        let report: gc::FootprintReport = self.engine.call(Request::Footprint).await?;
+        Ok(StatusReport::new(self.storage().location(), &report))
     }
 }
 
@@ -629,7 +707,7 @@ fn commit_report(
     branch: &str,
     message: &str,
     author: &Signature,
-    out: Landed,
+    out: CommitOutput,
     skipped: Vec<Skipped>,
 ) -> CommitReport {
     CommitReport {
@@ -645,7 +723,7 @@ fn commit_report(
         objects_written: out.objects_written,
         bytes_written: out.bytes_written,
         locked: out.locked,
-        settled: out.settled,
+        settled: out.settled.iter().map(|c| c.path.to_str_lossy().into_owned()).collect(),
         skipped,
         changes: Changes::new(&out.files),
     }

@@ -32,12 +32,13 @@
 //!
 //! ```no_run
 //! use snapgit_host::{runtime::{Config, Io, Runtime}, storage};
+//! use snapgit_core::api;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let component = std::fs::read("target/component/snapgit.wasm")?; // wasm/component/build.sh
 //! let runtime = Runtime::new(&component, Config::default())?;
 //! let io = Io::new(storage::open("memory:", &storage::Options::default())?);
-//! let repos = runtime.list_repos(&io).await?;
+//! let repos = runtime.run(&io, api::Request::ListRepos).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -55,7 +56,7 @@ use std::{
 use bytes::Bytes;
 
 use snapgit_core::{
-    HashKind, id,
+    HashKind, api, id,
     step::{self as core_step, CasOutcome},
 };
 use wasmtime::{
@@ -81,15 +82,17 @@ mod bindings {
 }
 
 use bindings::{Snapgit, SnapgitPre, snapgit::core::storage as wit};
-pub use bindings::{
-    exports::snapgit::core::operations::{
-        Change, ChangeKind, Collected, CommitInfo, CommitOutput, CommitRequest, ConflictPolicy, Created, DiffOutput,
-        DiffRequest, Entry, File, FileChange, FileCommit, FileLogPage, FileWithPath, FootprintReport, LineStats,
-        LogPage, LogRequest, Mode, PruneRequest, Pruned, Put, Rename, RepoUsage, RestoreRequest, Side, Signature,
-        Usage,
-    },
-    snapgit::core::types::{Code, Failure},
-};
+pub use bindings::snapgit::core::types::{Code, Failure};
+
+/// Core's code for a WIT failure's code: the same cause.
+pub fn core_code(code: Code) -> snapgit_core::error::Code {
+    code.to_core().unwrap_or(snapgit_core::error::Code::Misuse)
+}
+
+/// The conversion between core's operations and the WIT types, shared with the component.
+#[path = "../../wasm/component/src/convert.rs"]
+mod convert;
+use convert::{ToCore, ToWit};
 
 /// Bounds on every call into the component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,79 +453,31 @@ impl Runtime {
     }
 }
 
-/// Generates one method per export: a fresh instance, the call under the deadline, the
-/// store dropped.
-/// An export's [`Refs`]: `Fresh` unless named.
-macro_rules! refs {
-    () => {
-        Refs::Fresh
-    };
-    ($refs:ident) => {
-        Refs::$refs
-    };
-}
+impl Runtime {
+    /// Run one of core's operations in a fresh instance, under the deadline and memory
+    /// limit; the store is dropped after. The request and output cross as the WIT types
+    /// through the conversion the component itself uses (`wasm/component/src/convert.rs`).
+    pub async fn run(&self, io: &Io, request: api::Request) -> Result<api::Output, Error> {
+        // A free instance slot, held until the store is dropped (the semaphore is never
+        // closed, so this always gets one).
+        let _slot = self.slots.acquire().await.ok();
+        let refs = if request.writes_branch() { Refs::Remembered } else { Refs::Fresh };
+        let (mut store, instance) = self.instance(io, refs).await?;
+        let request = request.to_wit();
+        let result = self
+            .bounded(instance.snapgit_core_operations().call_run(&mut store, &request))
+            .await;
+        self.settle(store, result)?.to_core().map_err(Error::Failed)
+    }
 
-macro_rules! exports {
-    ($($(#[$doc:meta])* $name:ident $([$refs:ident])? => $call:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {
-        impl Runtime {
-            $(
-                $(#[$doc])*
-                pub async fn $name(&self, io: &Io $(, $arg: $ty)*) -> Result<$out, Error> {
-                    // A free instance slot, held until the store is dropped (the semaphore
-                    // is never closed, so this always gets one).
-                    let _slot = self.slots.acquire().await.ok();
-                    let (mut store, instance) = self.instance(io, refs!($($refs)?)).await?;
-                    let result = self
-                        .bounded(instance.snapgit_core_operations().$call(&mut store $(, $arg)*))
-                        .await;
-                    self.settle(store, result)
-                }
-            )*
-        }
-    };
-}
-
-exports! {
-    /// Create a repo with a first commit of `files` (puts only) on `branch`.
-    create_repo => call_create_repo(repo: &str, branch: &str, files: &[Change], author: &Signature, message: &str) -> Created;
-    /// Every repo of the store, sorted.
-    list_repos => call_list_repos() -> Vec<String>;
-    /// Delete every ref of a repo; the refs removed.
-    delete_repo => call_delete_repo(repo: &str) -> Vec<String>;
-    /// Create a branch at a commit.
-    create_branch => call_create_branch(repo: &str, branch: &str, start: &str) -> String;
-    /// The branches of a repo, sorted.
-    list_branches => call_list_branches(repo: &str) -> Vec<String>;
-    /// Delete a branch.
-    delete_branch => call_delete_branch(repo: &str, branch: &str) -> ();
-    /// A branch's head.
-    read_head => call_read_head(repo: &str, branch: &str) -> String;
-    /// The commit a revision of a repo names.
-    resolve => call_resolve(repo: &str, rev: &str) -> String;
-    /// Commit to a branch (compare-and-swap, replay after a lost race).
-    commit [Remembered] => call_commit(request: &CommitRequest) -> CommitOutput;
-    /// Restore a tree or path as a new commit on a branch.
-    restore [Remembered] => call_restore(request: &RestoreRequest) -> CommitOutput;
-    /// A page of history.
-    log => call_log(request: &LogRequest) -> LogPage;
-    /// A page of one file's history.
-    file_log => call_file_log(request: &LogRequest) -> FileLogPage;
-    /// One file at a commit.
-    read_file => call_read_file(commit: &str, path: &str) -> File;
-    /// A folder at a commit, without reading blobs.
-    list_tree => call_list_tree(commit: &str, path: &str, recursive: bool) -> Vec<Entry>;
-    /// Every file below a folder at a commit.
-    read_files => call_read_files(commit: &str, path: &str) -> Vec<FileWithPath>;
-    /// A commit's metadata.
-    read_commit => call_read_commit(commit: &str) -> CommitInfo;
-    /// Compare two commits.
-    diff => call_diff(request: &DiffRequest) -> DiffOutput;
-    /// Apply a retention to a branch.
-    prune => call_prune(request: &PruneRequest) -> Pruned;
-    /// Objects and bytes in the store.
-    footprint => call_footprint() -> FootprintReport;
-    /// Delete unreachable objects older than `grace_ms` at `now_ms`.
-    gc => call_gc(now_ms: i64, grace_ms: u64) -> Collected;
+    /// [`Runtime::run`], with the output taken as the type the operation gives
+    /// (`let head: ObjectId = runtime.call(&io, Request::ReadHead { .. }).await?`).
+    pub async fn call<T: TryFrom<api::Output>>(&self, io: &Io, request: api::Request) -> Result<T, Error> {
+        let name = request.name();
+        T::try_from(self.run(io, request).await?).map_err(|_| {
+            Error::Failed(failure(Code::Misuse, format!("the component's {name} gave another operation's output")))
+        })
+    }
 }
 
 /// Advance the engine's epoch every `tick` until `stop` is set or the engine is gone.
@@ -551,48 +506,12 @@ fn failure(code: Code, message: impl Into<String>) -> Failure {
 }
 
 fn storage_failure(err: store_mod::Error) -> Failure {
-    failure(err.code().into(), err.to_string())
+    failure(err.code().to_wit(), err.to_string())
 }
 
 fn lock_failure(err: lock::Error) -> Failure {
-    failure(err.code().into(), err.to_string())
+    failure(err.code().to_wit(), err.to_string())
 }
-
-/// Core's codes and the WIT `code` enum name the same causes, one for one.
-macro_rules! same_codes {
-    ($($name:ident),* $(,)?) => {
-        impl From<snapgit_core::error::Code> for Code {
-            fn from(code: snapgit_core::error::Code) -> Self {
-                match code {
-                    $(snapgit_core::error::Code::$name => Code::$name,)*
-                }
-            }
-        }
-
-        impl From<Code> for snapgit_core::error::Code {
-            fn from(code: Code) -> Self {
-                match code {
-                    $(Code::$name => snapgit_core::error::Code::$name,)*
-                }
-            }
-        }
-    };
-}
-same_codes!(
-    InvalidInput,
-    NotFound,
-    AlreadyExists,
-    Corrupt,
-    Conflict,
-    LostRace,
-    HeadMoved,
-    EmptyCommit,
-    Policy,
-    Limit,
-    Storage,
-    Unsupported,
-    Misuse,
-);
 
 fn ref_state_in(state: &wit::RefState) -> Result<core_step::RefState, Failure> {
     let value = id::parse(HashKind::Sha1, &state.value)

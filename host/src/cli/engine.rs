@@ -9,10 +9,11 @@
 //! - [`EngineKind::Native`]: snapgit-core compiled into the binary, driven by
 //!   [`crate::driver`] — the only engine of a build without the `component` feature.
 //!
-//! Both give the same reports; the tests run the commands under both and compare their
-//! JSON. What the command does around an operation (argument checks, resolving refs,
-//! which operations to run) is the same code for both; only the operation calls differ.
-//! Pure checks that read no storage (names, signatures, ids) run natively in both.
+//! Both run core's operations through one interface, [`Engine::run`]: an
+//! [`api::Request`] in, an [`api::Output`] out, whichever engine. The component engine
+//! carries them across as the WIT types through the conversion the component itself is
+//! built with, so everything the command does around an operation is one code path; the
+//! tests run the commands under both engines and compare their JSON.
 //!
 //! The component runs `gc` as one call, so its progress is what the host sees of it: the
 //! storage calls made so far ([`GcProgress::Calls`]).
@@ -23,20 +24,9 @@ use std::{
     sync::Arc,
 };
 
-use bstr::BString;
-use snapgit_core::{
-    HashKind, ObjectCache, ObjectId, Operation,
-    commit::{Change, Signature},
-    diff::{FileChange, tree as diff_tree},
-    gc, history, read,
-    repo::{self, AdminOutput, CommitRequest, RepoOp, RestoreRequest, Start},
-    step::Misuse,
-};
+use snapgit_core::{HashKind, ObjectCache, Operation, api, gc, step::Misuse};
 
-use super::{
-    CommitArgs, Error,
-    output::{GcReport, PruneReport, StatusReport},
-};
+use super::Error;
 use crate::{driver, lock::Locks, storage::Storage};
 
 /// The environment variable that picks the engine (`component` or `native`).
@@ -128,51 +118,6 @@ pub struct StorageCalls {
     pub deleted: u64,
 }
 
-/// A commit or restore that landed, from either engine.
-#[derive(Debug)]
-pub(crate) struct Landed {
-    pub commit: ObjectId,
-    pub tree: ObjectId,
-    pub parent: ObjectId,
-    pub created: bool,
-    pub files: Vec<FileChange>,
-    pub attempts: u32,
-    pub settled: Vec<String>,
-    pub objects_written: usize,
-    pub bytes_written: u64,
-    pub locked: bool,
-}
-
-impl From<repo::CommitOutput> for Landed {
-    fn from(out: repo::CommitOutput) -> Self {
-        Landed {
-            commit: out.commit,
-            tree: out.tree,
-            parent: out.parent,
-            created: out.created,
-            files: out.files,
-            attempts: out.attempts,
-            settled: out
-                .settled
-                .iter()
-                .map(|c| String::from_utf8_lossy(&c.path).into_owned())
-                .collect(),
-            objects_written: out.objects_written,
-            bytes_written: out.bytes_written,
-            locked: out.locked,
-        }
-    }
-}
-
-/// Two commits compared, from either engine.
-#[derive(Debug)]
-pub(crate) struct Diffed {
-    pub from: Option<ObjectId>,
-    pub to: ObjectId,
-    pub files: Vec<FileChange>,
-    pub patch: Option<BString>,
-}
-
 /// A store, optional locks, and the engine that runs operations against them.
 #[derive(Debug)]
 pub(crate) struct Engine {
@@ -193,10 +138,6 @@ enum Inner {
     },
 }
 
-fn unexpected(op: &'static str) -> Error {
-    Misuse(op).into()
-}
-
 impl Engine {
     /// `kind` over `storage` and `locks`; the component is loaded from `cache_dir` when
     /// compiled there before.
@@ -209,10 +150,14 @@ impl Engine {
         let inner = match kind {
             EngineKind::Native => Inner::Native(ObjectCache::new(HashKind::Sha1)),
             #[cfg(feature = "component")]
-            EngineKind::Component => Inner::Component {
-                runtime: component::runtime(cache_dir)?,
-                io: component::io(&storage, &locks),
-            },
+            EngineKind::Component => {
+                let mut io = crate::runtime::Io::new(storage.clone());
+                io.locks = locks.clone();
+                Inner::Component {
+                    runtime: component::runtime(cache_dir)?,
+                    io,
+                }
+            }
             #[cfg(not(feature = "component"))]
             EngineKind::Component => {
                 let _ = cache_dir;
@@ -238,444 +183,41 @@ impl Engine {
         &self.storage
     }
 
-    async fn run<O: Operation>(
-        cache: &mut ObjectCache,
-        storage: &dyn Storage,
-        locks: Option<&dyn Locks>,
-        mut op: O,
-    ) -> Result<O::Output, O::Error>
-    where
-        O::Error: From<snapgit_core::object::Error>,
-    {
-        driver::run(&mut op, cache, storage, locks).await
-    }
-
-    async fn admin(cache: &mut ObjectCache, storage: &dyn Storage, op: RepoOp) -> Result<AdminOutput, Error> {
-        Ok(Self::run(cache, storage, None, op).await?)
-    }
-
-    /// The head of `branch` of `repo`.
-    pub(crate) async fn read_head(&mut self, repo: &str, branch: &str) -> Result<ObjectId, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                match Self::admin(cache, self.storage.as_ref(), RepoOp::read_head(repo, branch)?).await? {
-                    AdminOutput::Head(id) => Ok(id),
-                    _ => Err(unexpected("read_head returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => component::oid(&rt.read_head(io, repo, branch).await?),
-        }
-    }
-
-    /// The commit a revision of `repo` names, by core's rules: a branch or tag, a full or
-    /// abbreviated id, then `~N` and `^N` steps.
-    pub(crate) async fn resolve(&mut self, repo: &str, rev: &str) -> Result<ObjectId, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = snapgit_core::rev::Resolve::new(cache, repo, rev)?;
-                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => component::oid(&rt.resolve(io, repo, rev).await?),
-        }
-    }
-
-    /// The branches of `repo`, sorted.
-    pub(crate) async fn list_branches(&mut self, repo: &str) -> Result<Vec<String>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                match Self::admin(cache, self.storage.as_ref(), RepoOp::list_branches(repo)?).await? {
-                    AdminOutput::Branches(names) => Ok(names),
-                    _ => Err(unexpected("list_branches returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => Ok(rt.list_branches(io, repo).await?),
-        }
-    }
-
-    /// Every repo of the store, sorted.
-    pub(crate) async fn list_repos(&mut self) -> Result<Vec<String>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => match Self::admin(cache, self.storage.as_ref(), RepoOp::list_repos()).await? {
-                AdminOutput::Repos(repos) => Ok(repos),
-                _ => Err(unexpected("list_repos returned something else")),
-            },
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => Ok(rt.list_repos(io).await?),
-        }
-    }
-
-    /// Create `repo` with a first commit of `files` on `branch`.
-    pub(crate) async fn create_repo(
+    /// Run one operation to completion, reporting the progress of long ones (footprint,
+    /// gc) to `on_progress`: the one path every command takes, under either engine.
+    pub(crate) async fn run(
         &mut self,
-        repo: &str,
-        branch: &str,
-        files: Vec<Change>,
-        author: Signature,
-        message: &str,
-    ) -> Result<(ObjectId, Vec<FileChange>), Error> {
+        request: api::Request,
+        on_progress: &mut dyn FnMut(GcProgress<'_>),
+    ) -> Result<api::Output, Error> {
         match &mut self.inner {
             Inner::Native(cache) => {
-                let op = RepoOp::create_repo(cache, repo, branch, files, author, message)?;
-                match Self::admin(cache, self.storage.as_ref(), op).await? {
-                    AdminOutput::Created { commit, files } => Ok((commit, files)),
-                    _ => Err(unexpected("create_repo returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let files = files
-                    .into_iter()
-                    .map(component::change)
-                    .collect::<Result<Vec<_>, _>>()?;
-                let created = rt
-                    .create_repo(io, repo, branch, &files, &component::signature(&author), message)
-                    .await?;
-                Ok((
-                    component::oid(&created.commit)?,
-                    component::file_changes(created.files)?,
-                ))
-            }
-        }
-    }
-
-    /// Delete every ref of `repo`; the refs removed.
-    pub(crate) async fn delete_repo(&mut self, repo: &str) -> Result<Vec<String>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                match Self::admin(cache, self.storage.as_ref(), RepoOp::delete_repo(repo)?).await? {
-                    AdminOutput::Deleted(refs) => Ok(refs),
-                    _ => Err(unexpected("delete_repo returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => Ok(rt.delete_repo(io, repo).await?),
-        }
-    }
-
-    /// Create `branch` of `repo` at `start`; its head.
-    pub(crate) async fn create_branch(&mut self, repo: &str, branch: &str, start: ObjectId) -> Result<ObjectId, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = RepoOp::create_branch(repo, branch, Start::Commit(start))?;
-                match Self::admin(cache, self.storage.as_ref(), op).await? {
-                    AdminOutput::BranchCreated(commit) => Ok(commit),
-                    _ => Err(unexpected("create_branch returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let head = rt.create_branch(io, repo, branch, &start.to_string()).await?;
-                component::oid(&head)
-            }
-        }
-    }
-
-    /// Delete `branch` of `repo`; the ref removed.
-    pub(crate) async fn delete_branch(&mut self, repo: &str, branch: &str) -> Result<Vec<String>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                match Self::admin(cache, self.storage.as_ref(), RepoOp::delete_branch(repo, branch)?).await? {
-                    AdminOutput::Deleted(refs) => Ok(refs),
-                    _ => Err(unexpected("delete_branch returned something else")),
-                }
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                rt.delete_branch(io, repo, branch).await?;
-                // The component reports no key; it deleted the one core names so.
-                let repo = snapgit_core::store::RepoName::new(repo)?;
-                Ok(vec![repo.branch_key(&snapgit_core::store::BranchName::new(branch)?)])
-            }
-        }
-    }
-
-    /// Commit `args` (its changes final) to `repo`.
-    pub(crate) async fn commit(
-        &mut self,
-        repo: &str,
-        args: CommitArgs,
-        lock_ttl_ms: Option<u64>,
-    ) -> Result<Landed, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let mut request = CommitRequest::new(repo, args.branch, args.changes, args.author, args.message);
-                request.expected_head = args.expect_head;
-                request.on_conflict = args.on_conflict;
-                request.allow_empty = args.allow_empty;
-                request.max_attempts = args.max_attempts;
-                request.lock_ttl_ms = lock_ttl_ms;
-                let op = repo::Commit::new(cache, request)?;
-                let out = Self::run(cache, self.storage.as_ref(), self.locks.as_deref(), op).await?;
-                Ok(out.into())
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let request = component::commit_request(repo, args, lock_ttl_ms)?;
-                let out = rt.commit(io, &request).await?;
-                component::landed(out)
-            }
-        }
-    }
-
-    /// Carry out a restore.
-    pub(crate) async fn restore(&mut self, request: RestoreRequest) -> Result<Landed, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = repo::Commit::restore(cache, request)?;
-                let out = Self::run(cache, self.storage.as_ref(), self.locks.as_deref(), op).await?;
-                Ok(out.into())
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let request = component::restore_request(request)?;
-                let out = rt.restore(io, &request).await?;
-                component::landed(out)
-            }
-        }
-    }
-
-    /// A commit's metadata.
-    pub(crate) async fn read_commit(&mut self, commit: ObjectId) -> Result<read::CommitInfo, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                Ok(Self::run(cache, self.storage.as_ref(), None, read::ReadCommit::new(commit)).await?)
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                component::commit_info(rt.read_commit(io, &commit.to_string()).await?)
-            }
-        }
-    }
-
-    /// A page of history: the commits and the cursor of the next page.
-    pub(crate) async fn log(
-        &mut self,
-        request: history::Request,
-    ) -> Result<(Vec<read::CommitInfo>, Option<String>), Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = history::Log::new(request)?;
-                let page = Self::run(cache, self.storage.as_ref(), None, op).await?;
-                Ok((page.commits, page.next.map(|c| c.to_string())))
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let page = rt.log(io, &component::log_request(request)?).await?;
-                let commits = page
-                    .commits
-                    .into_iter()
-                    .map(component::commit_info)
-                    .collect::<Result<_, _>>()?;
-                Ok((commits, page.next))
-            }
-        }
-    }
-
-    /// A page of one file's history: the commits that changed it, each with the file's
-    /// change and line counts.
-    pub(crate) async fn file_log(
-        &mut self,
-        request: history::Request,
-    ) -> Result<(Vec<history::FileCommit>, Option<String>), Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = history::FileLog::new(request)?;
-                let page = Self::run(cache, self.storage.as_ref(), None, op).await?;
-                Ok((page.commits, page.next.map(|c| c.to_string())))
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let page = rt.file_log(io, &component::log_request(request)?).await?;
-                let mut commits = Vec::with_capacity(page.commits.len());
-                for c in page.commits {
-                    let change = component::file_changes(vec![c.change])?.pop();
-                    commits.push(history::FileCommit {
-                        commit: component::commit_info(c.commit)?,
-                        change: change.ok_or_else(|| unexpected("file_log returned no change"))?,
-                    });
-                }
-                Ok((commits, page.next))
-            }
-        }
-    }
-
-    /// One file at a commit.
-    pub(crate) async fn read_file(&mut self, commit: ObjectId, path: &str) -> Result<read::File, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = read::ReadFile::new(commit, path)?;
-                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let file = rt.read_file(io, &commit.to_string(), path).await?;
-                Ok(read::File {
-                    id: component::oid(&file.id)?,
-                    mode: component::mode_in(file.mode),
-                    data: file.data,
-                })
-            }
-        }
-    }
-
-    /// Every file below a folder at a commit (the root when `path` is empty), with its
-    /// content.
-    pub(crate) async fn read_files(&mut self, commit: ObjectId, path: &str) -> Result<Vec<read::FileWithPath>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = read::ReadFiles::new(commit, path)?;
-                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => rt
-                .read_files(io, &commit.to_string(), path)
-                .await?
-                .into_iter()
-                .map(|f| {
-                    Ok(read::FileWithPath {
-                        path: f.path.into(),
-                        file: read::File {
-                            id: component::oid(&f.file.id)?,
-                            mode: component::mode_in(f.file.mode),
-                            data: f.file.data,
-                        },
-                    })
-                })
-                .collect(),
-        }
-    }
-
-    /// A folder at a commit, without reading blobs.
-    pub(crate) async fn list_tree(
-        &mut self,
-        commit: ObjectId,
-        path: &BString,
-        recursive: bool,
-    ) -> Result<Vec<read::Entry>, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = read::ListTree::new(commit, path.clone(), recursive)?;
-                Ok(Self::run(cache, self.storage.as_ref(), None, op).await?)
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let path = component::utf8(path.as_ref())?;
-                let entries = rt.list_tree(io, &commit.to_string(), path, recursive).await?;
-                entries
-                    .into_iter()
-                    .map(|e| {
-                        Ok(read::Entry {
-                            path: e.path.into(),
-                            mode: component::mode_in(e.mode),
-                            id: component::oid(&e.id)?,
-                        })
-                    })
-                    .collect()
-            }
-        }
-    }
-
-    /// Compare two commits.
-    pub(crate) async fn diff(&mut self, request: diff_tree::Request) -> Result<Diffed, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = diff_tree::Diff::new(request)?;
-                let out = Self::run(cache, self.storage.as_ref(), None, op).await?;
-                Ok(Diffed {
-                    from: out.from,
-                    to: out.to,
-                    files: out.files,
-                    patch: out.patch,
-                })
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let out = rt.diff(io, &component::diff_request(request)?).await?;
-                Ok(Diffed {
-                    from: out.from.as_deref().map(component::oid).transpose()?,
-                    to: component::oid(&out.to)?,
-                    files: component::file_changes(out.files)?,
-                    patch: out.patch.map(BString::from),
-                })
-            }
-        }
-    }
-
-    /// Apply a retention to a branch.
-    pub(crate) async fn prune(&mut self, request: gc::PruneRequest) -> Result<PruneReport, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = gc::Prune::new(request)?;
-                let pruned = Self::run(cache, self.storage.as_ref(), None, op).await?;
-                Ok(PruneReport::from(&pruned))
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let (repo, branch) = (request.repo.to_string(), request.branch.to_string());
-                let pruned = rt.prune(io, &component::prune_request(&request)).await?;
-                Ok(PruneReport {
-                    repo,
-                    branch,
-                    old_head: component::oid(&pruned.old_head)?.to_string(),
-                    new_head: component::oid(&pruned.new_head)?.to_string(),
-                    rewritten: pruned.rewritten,
-                    kept: component::count(pruned.kept),
-                    dropped: pruned.dropped,
-                })
-            }
-        }
-    }
-
-    /// Objects and bytes in the store.
-    pub(crate) async fn footprint(&mut self) -> Result<StatusReport, Error> {
-        let location = self.storage.location();
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = gc::Footprint::new(cache);
-                let report = Self::run(cache, self.storage.as_ref(), None, op).await?;
-                Ok(StatusReport::new(location, &report))
-            }
-            #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, io } => {
-                let report = rt.footprint(io).await?;
-                Ok(component::status(location, report))
-            }
-        }
-    }
-
-    /// Delete unreachable objects older than `options.grace_ms`, calling `on_progress`.
-    pub(crate) async fn gc(
-        &mut self,
-        options: gc::CollectOptions,
-        mut on_progress: impl FnMut(GcProgress<'_>),
-    ) -> Result<GcReport, Error> {
-        match &mut self.inner {
-            Inner::Native(cache) => {
-                let op = gc::Collect::new(cache, options)?;
-                let observed = Observed {
-                    op,
-                    on_step: |op: &gc::Collect| on_progress(GcProgress::Core(&op.progress())),
+                let mut op = Observed {
+                    op: api::Op::new(cache, request)?,
+                    on_step: |op: &api::Op| {
+                        if let Some(progress) = op.progress() {
+                            on_progress(GcProgress::Core(&progress));
+                        }
+                    },
                 };
-                let collected = Self::run(cache, self.storage.as_ref(), None, observed).await?;
-                Ok(GcReport::from(&collected))
+                let locks = self.locks.as_deref();
+                Ok(driver::run(&mut op, cache, self.storage.as_ref(), locks).await?)
             }
             #[cfg(feature = "component")]
-            Inner::Component { runtime: rt, .. } => {
-                let collected = component::gc(rt, self.storage.clone(), options, on_progress).await?;
-                Ok(GcReport {
-                    refs: component::count(collected.refs),
-                    reachable: collected.reachable,
-                    listed: collected.listed,
-                    deleted: collected.deleted,
-                    deleted_bytes: collected.deleted_bytes,
-                    young: collected.young,
-                    young_bytes: collected.young_bytes,
-                })
+            Inner::Component { runtime, io } => {
+                if matches!(request, api::Request::Collect(_) | api::Request::Footprint) {
+                    return component::counted(runtime, &self.storage, request, on_progress).await;
+                }
+                Ok(runtime.run(io, request).await?)
             }
         }
+    }
+
+    /// Run one operation and take its output as the type it gives.
+    pub(crate) async fn call<T: TryFrom<api::Output>>(&mut self, request: api::Request) -> Result<T, Error> {
+        let name = request.name();
+        let output = self.run(request, &mut |_| {}).await?;
+        T::try_from(output).map_err(|_| Misuse(name).into())
     }
 }
 
@@ -704,7 +246,7 @@ impl<O: Operation, F: FnMut(&O)> Operation for Observed<O, F> {
     }
 }
 
-/// The component's side: the runtime, and WIT values to and from core's.
+/// The component's runtime, and the storage calls of its long operations.
 #[cfg(feature = "component")]
 mod component {
     use std::{
@@ -717,22 +259,13 @@ mod component {
         time::Duration,
     };
 
-    use bstr::{BStr, ByteSlice};
     use snapgit_core::{
-        HashKind, Mode, ObjectId,
-        commit::{Change, Signature, Time},
-        diff::{ChangeKind, FileChange, LineStats, tree as diff_tree},
-        gc, history,
-        merge::ConflictPolicy,
-        read,
-        repo::RestoreRequest,
+        api,
         step::{CasOutcome, CasRef, Listed, RefState},
     };
 
-    use super::{CommitArgs, Error, GcProgress, Landed, StorageCalls};
+    use super::{Error, GcProgress, StorageCalls};
     use crate::{
-        cli::output::{RepoUsageJson, StatusReport, UsageJson},
-        lock::Locks,
         runtime::{self as rt, Io, Runtime},
         storage::{self, Object, Storage},
     };
@@ -755,280 +288,20 @@ mod component {
         Ok(runtime)
     }
 
-    pub(super) fn io(storage: &Arc<dyn Storage>, locks: &Option<Arc<dyn Locks>>) -> Io {
-        let mut io = Io::new(storage.clone());
-        io.locks = locks.clone();
-        io
-    }
-
-    /// An id the component returned.
-    pub(super) fn oid(text: &str) -> Result<ObjectId, Error> {
-        snapgit_core::id::parse(HashKind::Sha1, text).map_err(|err| Error::ComponentOutput(err.to_string()))
-    }
-
-    /// A count the component returned.
-    pub(super) fn count(n: u32) -> usize {
-        usize::try_from(n).unwrap_or(usize::MAX)
-    }
-
-    /// A path for the component, which takes UTF-8 only.
-    pub(super) fn utf8(path: &BStr) -> Result<&str, Error> {
-        path.to_str().map_err(|_| {
-            Error::invalid(format!(
-                "path {path:?} is not UTF-8: the component engine takes UTF-8 paths only (use --engine native)"
-            ))
-        })
-    }
-
-    pub(super) fn signature(sig: &Signature) -> rt::Signature {
-        rt::Signature {
-            name: sig.name.clone(),
-            email: sig.email.clone(),
-            time: sig.time.seconds,
-            offset_minutes: sig.time.offset_minutes,
-        }
-    }
-
-    fn signature_in(sig: rt::Signature) -> Signature {
-        Signature {
-            name: sig.name,
-            email: sig.email,
-            time: Time {
-                seconds: sig.time,
-                offset_minutes: sig.offset_minutes,
-            },
-        }
-    }
-
-    fn mode_out(mode: Mode) -> rt::Mode {
-        match mode {
-            Mode::Regular => rt::Mode::Regular,
-            Mode::Executable => rt::Mode::Executable,
-            Mode::Symlink => rt::Mode::Symlink,
-            Mode::Tree => rt::Mode::Tree,
-            Mode::Submodule => rt::Mode::Submodule,
-        }
-    }
-
-    pub(super) fn mode_in(mode: rt::Mode) -> Mode {
-        match mode {
-            rt::Mode::Regular => Mode::Regular,
-            rt::Mode::Executable => Mode::Executable,
-            rt::Mode::Symlink => Mode::Symlink,
-            rt::Mode::Tree => Mode::Tree,
-            rt::Mode::Submodule => Mode::Submodule,
-        }
-    }
-
-    pub(super) fn change(change: Change) -> Result<rt::Change, Error> {
-        Ok(match change {
-            Change::Put { path, data, mode } => rt::Change::Put(rt::Put {
-                path: utf8(path.as_bstr())?.to_owned(),
-                data,
-                mode: mode_out(mode),
-            }),
-            Change::Delete { path } => rt::Change::Delete(utf8(path.as_bstr())?.to_owned()),
-            Change::Rename { from, to } => rt::Change::Rename(rt::Rename {
-                from: utf8(from.as_bstr())?.to_owned(),
-                to: utf8(to.as_bstr())?.to_owned(),
-            }),
-        })
-    }
-
-    fn side(side: Option<rt::Side>) -> Result<Option<(ObjectId, Mode)>, Error> {
-        side.map(|s| Ok((oid(&s.id)?, mode_in(s.mode)))).transpose()
-    }
-
-    pub(super) fn file_changes(files: Vec<rt::FileChange>) -> Result<Vec<FileChange>, Error> {
-        files
-            .into_iter()
-            .map(|f| {
-                let kind = match f.kind {
-                    rt::ChangeKind::Added => ChangeKind::Added,
-                    rt::ChangeKind::Modified => ChangeKind::Modified,
-                    rt::ChangeKind::Deleted => ChangeKind::Deleted,
-                    rt::ChangeKind::TypeChanged => ChangeKind::TypeChanged,
-                    rt::ChangeKind::Renamed => ChangeKind::Renamed {
-                        from: f.renamed_from.unwrap_or_default().into(),
-                    },
-                };
-                Ok(FileChange {
-                    path: f.path.into(),
-                    kind,
-                    old: side(f.old)?,
-                    new: side(f.new)?,
-                    binary: f.binary,
-                    lines: f.lines.map(|l| LineStats {
-                        added: l.added,
-                        removed: l.removed,
-                    }),
-                })
-            })
-            .collect()
-    }
-
-    pub(super) fn commit_info(info: rt::CommitInfo) -> Result<read::CommitInfo, Error> {
-        Ok(read::CommitInfo {
-            id: oid(&info.id)?,
-            tree: oid(&info.tree)?,
-            parents: info.parents.iter().map(|p| oid(p)).collect::<Result<_, _>>()?,
-            author: signature_in(info.author),
-            committer: signature_in(info.committer),
-            message: info.message,
-        })
-    }
-
-    fn conflict(policy: ConflictPolicy) -> rt::ConflictPolicy {
-        match policy {
-            ConflictPolicy::Fail => rt::ConflictPolicy::Fail,
-            ConflictPolicy::Ours => rt::ConflictPolicy::Ours,
-            ConflictPolicy::Theirs => rt::ConflictPolicy::Theirs,
-        }
-    }
-
-    /// A commit as the command makes it: line counts on, no policy of core's (the
-    /// command applies `--exclude` when it reads the files).
-    pub(super) fn commit_request(
-        repo: &str,
-        args: CommitArgs,
-        lock_ttl_ms: Option<u64>,
-    ) -> Result<rt::CommitRequest, Error> {
-        let author = signature(&args.author);
-        Ok(rt::CommitRequest {
-            repo: repo.to_owned(),
-            branch: args.branch,
-            changes: args.changes.into_iter().map(change).collect::<Result<_, _>>()?,
-            committer: author.clone(),
-            author,
-            message: args.message,
-            allow_empty: args.allow_empty,
-            line_stats: true,
-            expected_head: args.expect_head.map(|id| id.to_string()),
-            on_conflict: conflict(args.on_conflict),
-            max_attempts: args.max_attempts,
-            lock_ttl_ms,
-            max_file_bytes: None,
-            exclude: Vec::new(),
-        })
-    }
-
-    pub(super) fn restore_request(request: RestoreRequest) -> Result<rt::RestoreRequest, Error> {
-        Ok(rt::RestoreRequest {
-            path: request
-                .path
-                .as_deref()
-                .map(|p| utf8(p.as_bstr()).map(str::to_owned))
-                .transpose()?,
-            repo: request.repo,
-            branch: request.branch,
-            target: request.target.to_string(),
-            author: signature(&request.author),
-            message: request.message,
-            line_stats: request.line_stats,
-            expected_head: request.expected_head.map(|id| id.to_string()),
-            max_attempts: request.max_attempts,
-            lock_ttl_ms: request.lock_ttl_ms,
-        })
-    }
-
-    pub(super) fn landed(out: rt::CommitOutput) -> Result<Landed, Error> {
-        Ok(Landed {
-            commit: oid(&out.commit)?,
-            tree: oid(&out.tree)?,
-            parent: oid(&out.parent)?,
-            created: out.created,
-            files: file_changes(out.files)?,
-            attempts: out.attempts,
-            settled: out.settled,
-            objects_written: usize::try_from(out.objects_written).unwrap_or(usize::MAX),
-            bytes_written: out.bytes_written,
-            locked: out.locked,
-        })
-    }
-
-    pub(super) fn log_request(request: history::Request) -> Result<rt::LogRequest, Error> {
-        Ok(rt::LogRequest {
-            start: request.start.to_string(),
-            path: request
-                .path
-                .as_deref()
-                .map(|p| utf8(p.as_bstr()).map(str::to_owned))
-                .transpose()?,
-            first_parent: request.first_parent,
-            limit: u32::try_from(request.limit).unwrap_or(u32::MAX),
-            cursor: request.cursor.map(|c| c.as_str().to_owned()),
-        })
-    }
-
-    pub(super) fn diff_request(request: diff_tree::Request) -> Result<rt::DiffRequest, Error> {
-        Ok(rt::DiffRequest {
-            from: request.from.map(|id| id.to_string()),
-            to: request.to.to_string(),
-            path: request
-                .path
-                .as_deref()
-                .map(|p| utf8(p.as_bstr()).map(str::to_owned))
-                .transpose()?,
-            renames: request.renames,
-            line_stats: request.line_stats,
-            patch: request.patch,
-        })
-    }
-
-    pub(super) fn prune_request(request: &gc::PruneRequest) -> rt::PruneRequest {
-        rt::PruneRequest {
-            repo: request.repo.to_string(),
-            branch: request.branch.to_string(),
-            keep_last: request
-                .retention
-                .keep_last
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
-            keep_within_ms: request.retention.keep_within.as_ref().map(|w| w.duration_ms),
-            now_ms: request.retention.keep_within.as_ref().map_or(0, |w| w.now_ms),
-            max_attempts: request.max_attempts,
-        }
-    }
-
-    fn usage(u: rt::Usage) -> UsageJson {
-        UsageJson {
-            objects: u.count,
-            bytes: u.bytes,
-        }
-    }
-
-    pub(super) fn status(store: String, report: rt::FootprintReport) -> StatusReport {
-        StatusReport {
-            store,
-            objects: usage(report.objects),
-            repos: report
-                .repos
-                .into_iter()
-                .map(|r| RepoUsageJson {
-                    repo: r.repo,
-                    refs: count(r.refs),
-                    reachable: usage(r.reachable),
-                })
-                .collect(),
-            other_refs: usage(report.other_refs),
-            unreachable: usage(report.unreachable),
-            other_keys: usage(report.other_keys),
-        }
-    }
-
-    /// The collection, as one call, with the storage calls it makes reported every
+    /// A long operation as one call, with the storage calls it makes reported every
     /// tenth of a second.
-    pub(super) async fn gc(
+    pub(super) async fn counted(
         runtime: &Runtime,
-        storage: Arc<dyn Storage>,
-        options: gc::CollectOptions,
-        mut on_progress: impl FnMut(GcProgress<'_>),
-    ) -> Result<rt::Collected, Error> {
+        storage: &Arc<dyn Storage>,
+        request: api::Request,
+        on_progress: &mut dyn FnMut(GcProgress<'_>),
+    ) -> Result<api::Output, Error> {
         let counted = Arc::new(Counted {
-            inner: storage,
+            inner: storage.clone(),
             counts: Counts::default(),
         });
         let io = Io::new(counted.clone());
-        let mut call = std::pin::pin!(runtime.gc(&io, options.now_ms, options.grace_ms));
+        let mut call = std::pin::pin!(runtime.run(&io, request));
         loop {
             match tokio::time::timeout(Duration::from_millis(100), &mut call).await {
                 Ok(result) => return Ok(result?),

@@ -78,6 +78,9 @@ pub enum Error {
     /// A repo or branch name refused by git's rules.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// An operation failed.
+    #[error(transparent)]
+    Op(#[from] snapgit_core::api::Error),
     /// A repo operation failed (create, list, branches, commit, restore).
     #[error(transparent)]
     Repo(#[from] repo::Error),
@@ -126,6 +129,7 @@ impl Error {
             Error::NoStore { .. } => Code::NotFound,
             Error::Storage(err) => err.code(),
             Error::Lock(err) => err.code(),
+            Error::Op(err) => classified(err),
             Error::Repo(err) => classified(err),
             Error::Rev(err) => classified(err),
             Error::Read(err) => classified(err),
@@ -163,7 +167,7 @@ impl Error {
 fn component_code(err: &crate::runtime::Error) -> Code {
     use crate::runtime::Error as E;
     match err {
-        E::Failed(failure) => failure.code.into(),
+        E::Failed(failure) => crate::runtime::core_code(failure.code),
         E::Deadline { .. } | E::Memory { .. } => Code::Limit,
         _ => Code::Misuse,
     }
