@@ -1,8 +1,9 @@
-//! Every face exposes the same operations. The component's WIT world lists them; the
-//! npm package's engine (`wasm/src/js.rs`) must export each, and nothing else that
-//! runs an operation; the npm API (`js/src/api.ts`) must call each; and the `snapgit`
-//! command must have the command (and flag) that runs each, as the table below says.
-//! Adding an operation to one face and not the others fails here.
+//! Every face exposes the same operations. Core's `api::Request` lists them; the
+//! component's WIT `request` variant must have a case for each; the npm package's engine
+//! (`wasm/src/js.rs`) must export each, and nothing else that runs an operation; the npm
+//! API (`js/src/api.ts`) must call each; and the `snapgit` command must have the command
+//! (and flag) that runs each, as the table below says. Adding an operation to one face
+//! and not the others fails here.
 
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
@@ -33,13 +34,37 @@ fn block<'a>(text: &'a str, start: &str) -> &'a str {
     panic!("{start:?} is not closed")
 }
 
-/// The operations the WIT world exports, kebab-case.
+/// The operations of core's `api::Request`, by the names `Request::name` gives them.
+fn core_operations() -> BTreeSet<String> {
+    let api = read("core/src/api.rs");
+    block(&api, "pub fn name(&self)")
+        .lines()
+        .filter_map(|line| line.split_once("=> \"").map(|(_, name)| name.trim_end_matches("\",").to_owned()))
+        .collect()
+}
+
+/// The cases of the WIT world's `request` variant, kebab-case.
 fn wit_operations() -> BTreeSet<String> {
     let wit = read("wasm/wit/snapgit.wit");
-    block(&wit, "interface operations")
+    block(&wit, "variant request")
         .lines()
-        .filter_map(|line| line.trim().split_once(": func").map(|(name, _)| name.to_owned()))
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("//"))
+        .map(|line| line.split(['(', ',']).next().unwrap().to_owned())
         .collect()
+}
+
+#[test]
+fn the_component_has_every_operation_of_core() {
+    let core = core_operations();
+    assert!(core.len() >= 20, "core lists its operations: {core:?}");
+    assert_eq!(wit_operations(), core, "the WIT request variant and core's api::Request differ");
+    let wit = read("wasm/wit/snapgit.wit");
+    let exports: Vec<&str> = block(&wit, "interface operations")
+        .lines()
+        .filter_map(|line| line.trim().split_once(": func").map(|(name, _)| name))
+        .collect();
+    assert_eq!(exports, ["run"], "the component runs every operation through one export");
 }
 
 /// The methods of the npm package's engine that start an operation, by their JS name.
