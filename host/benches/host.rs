@@ -35,8 +35,9 @@ use std::{
 use clap::Parser;
 use snapgit_core::{
     HashKind, ObjectCache,
-    commit::{Change as CoreChange, Signature as CoreSignature},
-    repo::{self, RepoOp},
+    api::Request,
+    commit::{Change, Signature},
+    repo::{self, AdminOutput, RepoOp},
     step::CasRef,
 };
 #[path = "../tests/support/metered.rs"]
@@ -47,7 +48,7 @@ mod requests;
 use metered::{Counts, Metered};
 use snapgit_host::{
     driver,
-    runtime::{self, Change, CommitRequest, Config, Io, Mode, Put, Runtime, Signature},
+    runtime::{self, Config, Io, Runtime},
     storage::{
         Object, Storage,
         fs::{FsOptions, FsStorage},
@@ -124,7 +125,7 @@ async fn run(args: &Args, bytes: &[u8], path: &str) -> Result<(), BoxError> {
     let calls = 500;
     let started = Instant::now();
     for _ in 0..calls {
-        component.list_repos(&io).await?;
+        component.call::<AdminOutput>(&io, Request::ListRepos).await?;
     }
     let one_call = started.elapsed() / calls;
     println!("   compiling                                   {:>10}", ms(compiled));
@@ -167,45 +168,19 @@ fn turn_change(files: &[(String, Vec<u8>)], turn: usize) -> (String, Vec<u8>) {
     (path, format!("# turn {turn}\n").into_bytes())
 }
 
-fn me() -> CoreSignature {
-    CoreSignature::new("Agent", "agent@example.com", 1_700_000_000)
+fn me() -> Signature {
+    Signature::new("Agent", "agent@example.com", 1_700_000_000)
 }
 
-fn signature() -> Signature {
-    Signature {
-        name: "Agent".into(),
-        email: "agent@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 0,
-    }
-}
-
-fn component_request(path: String, data: Vec<u8>, turn: usize) -> CommitRequest {
-    let put = Change::Put(Put {
-        path,
-        data,
-        mode: Mode::Regular,
-    });
-    requests::commit_request(vec![put], signature(), &format!("turn {turn}"))
-}
-
-fn native_request(path: String, data: Vec<u8>, turn: usize) -> repo::CommitRequest {
-    repo::CommitRequest::new(
-        "agent",
-        "main",
-        vec![CoreChange::put(path.as_str(), data)],
-        me(),
-        format!("turn {turn}"),
-    )
+/// The commit of turn `turn`, for native core and the component alike.
+fn commit_request(path: String, data: Vec<u8>, turn: usize) -> repo::CommitRequest {
+    requests::commit_request(vec![Change::put(path, data)], me(), &format!("turn {turn}"))
 }
 
 /// Create the benchmark repo with native core.
 async fn create_repo(storage: &dyn Storage, files: &[(String, Vec<u8>)]) -> Result<(), BoxError> {
     let mut cache = ObjectCache::new(HashKind::Sha1);
-    let puts = files
-        .iter()
-        .map(|(p, d)| CoreChange::put(p.as_str(), d.clone()))
-        .collect();
+    let puts = files.iter().map(|(p, d)| Change::put(p.as_str(), d.clone())).collect();
     let mut op = RepoOp::create_repo(&cache, "agent", "main", puts, me(), "create")?;
     driver::run(&mut op, &mut cache, storage, None).await?;
     Ok(())
@@ -241,15 +216,15 @@ async fn in_memory(args: &Args, bytes: &[u8], config: &Config, files: &[(String,
             }
             let (path, data) = turn_change(files, turn);
             let started = Instant::now();
-            let mut op = repo::Commit::new(cache, native_request(path, data, turn))?;
+            let mut op = repo::Commit::new(cache, commit_request(path, data, turn))?;
             driver::run(&mut op, cache, storage.as_ref(), None).await?;
             *spent += started.elapsed();
         }
         for (runtime, io, spent) in &mut component {
             let (path, data) = turn_change(files, turn);
-            let request = component_request(path, data, turn);
+            let request = Request::Commit(commit_request(path, data, turn));
             let started = Instant::now();
-            runtime.commit(io, &request).await?;
+            runtime.call::<repo::CommitOutput>(io, request).await?;
             *spent += started.elapsed();
         }
     }
@@ -366,7 +341,7 @@ async fn against_s3(
             for warm in [false, true] {
                 let ((path, data), turn) = next(warm);
                 let sample = measure(&store, async {
-                    let mut op = repo::Commit::new(&cache, native_request(path, data, turn))?;
+                    let mut op = repo::Commit::new(&cache, commit_request(path, data, turn))?;
                     driver::run(&mut op, &mut cache, store.as_ref(), None).await?;
                     Ok(())
                 })
@@ -383,9 +358,9 @@ async fn against_s3(
             let samples: &mut Samples = &mut component;
             for warm in [false, true] {
                 let ((path, data), turn) = next(warm);
-                let request = component_request(path, data, turn);
+                let request = Request::Commit(commit_request(path, data, turn));
                 let sample = measure(&store, async {
-                    runtime.commit(&io, &request).await?;
+                    runtime.call::<repo::CommitOutput>(&io, request).await?;
                     Ok(())
                 })
                 .await?;
@@ -547,7 +522,7 @@ impl Checkout {
         // Commit in the checkout, as `git commit` would: no cache from earlier runs.
         let before: HashSet<String> = self.local.list("objects/").await?.into_iter().map(|l| l.key).collect();
         let mut cache = ObjectCache::new(HashKind::Sha1);
-        let mut op = repo::Commit::new(&cache, native_request(path, data, turn))?;
+        let mut op = repo::Commit::new(&cache, commit_request(path, data, turn))?;
         let out = driver::run(&mut op, &mut cache, &self.local, None).await?;
         let new: Vec<String> = self
             .local

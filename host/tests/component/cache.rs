@@ -4,23 +4,25 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use bstr::ByteSlice;
-use snapgit_core::{HashKind, ObjectCache, ObjectId, read};
+use snapgit_core::{
+    HashKind, ObjectCache, ObjectId,
+    api::Request,
+    commit::Change,
+    gc, read,
+    repo::{CommitOutput, CommitRequest},
+};
 use snapgit_host::{
     driver,
-    runtime::{Change, CommitOutput, CommitRequest, Config, Io, Mode, Put, Runtime},
+    runtime::{Config, Io, Runtime},
     storage::{Storage, memory::MemoryStorage},
 };
 
 use crate::metered::Metered;
 
-use crate::{commit_request, runtime, signature};
+use crate::{commit_request, create_repo, read_head, runtime, signature};
 
 fn put(path: &str, data: &str) -> Change {
-    Change::Put(Put {
-        path: path.into(),
-        data: data.as_bytes().to_vec(),
-        mode: Mode::Regular,
-    })
+    Change::put(path, data)
 }
 
 fn commit_of(changes: Vec<Change>, message: &str) -> CommitRequest {
@@ -44,28 +46,25 @@ fn files() -> Vec<(String, String)> {
 async fn two_turns(runtime: &Runtime, metered: &Arc<Metered>) -> (CommitOutput, CommitOutput, u64, u64) {
     let io = Io::new(metered.clone());
     let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
-    runtime
-        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
-        .await
-        .unwrap();
-    let first = runtime
-        .commit(
+    create_repo(runtime, &io, initial).await;
+    let first: CommitOutput = runtime
+        .call(
             &io,
-            &commit_of(vec![put("dir-0/sub-0/file-0.md", "turn 1\n")], "turn 1"),
+            Request::Commit(commit_of(vec![put("dir-0/sub-0/file-0.md", "turn 1\n")], "turn 1")),
         )
         .await
         .unwrap();
     let before = metered.counts();
-    let second = runtime
-        .commit(
+    let second: CommitOutput = runtime
+        .call(
             &io,
-            &commit_of(
+            Request::Commit(commit_of(
                 vec![
                     put("dir-1/sub-1/file-1.md", "turn 2\n"),
                     put("dir-0/sub-0/file-0.md", "turn 2 again\n"),
                 ],
                 "turn 2",
-            ),
+            )),
         )
         .await
         .unwrap();
@@ -73,15 +72,14 @@ async fn two_turns(runtime: &Runtime, metered: &Arc<Metered>) -> (CommitOutput, 
     // The head is the one the first commit set: remembered, not read.
     assert_eq!(counts.read_ref, 0, "{counts}");
     assert_eq!(counts.cas, 1, "{counts}");
-    assert_eq!(counts.put, second.objects_written, "{counts}");
+    assert_eq!(counts.put, second.objects_written as u64, "{counts}");
     (first, second, counts.get, counts.total())
 }
 
 /// Every file at `commit`, read by native core with an empty cache straight from storage.
-async fn files_at(storage: &dyn Storage, commit: &str) -> BTreeMap<String, String> {
-    let id = ObjectId::from_hex(commit.as_bytes()).unwrap();
+async fn files_at(storage: &dyn Storage, commit: ObjectId) -> BTreeMap<String, String> {
     let mut cache = ObjectCache::new(HashKind::Sha1);
-    let mut op = read::ReadFiles::new(id, "").unwrap();
+    let mut op = read::ReadFiles::new(commit, "").unwrap();
     let files = driver::run(&mut op, &mut cache, storage, None).await.unwrap();
     files
         .into_iter()
@@ -120,19 +118,15 @@ async fn a_second_commit_reads_no_object_and_writes_the_same() {
     assert_eq!(first.commit, plain_first.commit);
     assert_eq!(second.commit, plain_second.commit);
     assert_eq!(second.tree, plain_second.tree);
-    let lines = |out: &CommitOutput| {
-        out.files
-            .iter()
-            .map(|f| (f.path.clone(), f.lines.map(|l| (l.added, l.removed))))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(lines(&second), lines(&plain_second));
+    // The same files changed, with the same line counts.
+    assert_eq!(second.files, plain_second.files);
+    assert!(second.files.iter().all(|f| f.lines.is_some()), "{:?}", second.files);
 
     let mut expected: BTreeMap<String, String> = files().into_iter().collect();
     expected.insert("dir-1/sub-1/file-1.md".into(), "turn 2\n".into());
     expected.insert("dir-0/sub-0/file-0.md".into(), "turn 2 again\n".into());
-    assert_eq!(files_at(metered.as_ref(), &second.commit).await, expected);
-    assert_eq!(files_at(plain.as_ref(), &plain_second.commit).await, expected);
+    assert_eq!(files_at(metered.as_ref(), second.commit).await, expected);
+    assert_eq!(files_at(plain.as_ref(), plain_second.commit).await, expected);
 }
 
 #[tokio::test]
@@ -145,30 +139,35 @@ async fn the_cache_is_per_store_and_forgets_deleted_objects() {
     let other = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
     let io = Io::new(other.clone());
     let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
-    runtime
-        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
-        .await
-        .unwrap();
+    create_repo(&runtime, &io, initial).await;
+    let read_commit = Request::ReadCommit {
+        commit: second_commit.commit,
+    };
     let before = other.counts();
-    let err = runtime.read_commit(&io, &second_commit.commit).await.unwrap_err();
+    let err = runtime.run(&io, read_commit.clone()).await.unwrap_err();
     assert_eq!(other.counts().since(&before).get, 1);
-    assert!(err.to_string().contains(&second_commit.commit), "{err}");
+    assert!(err.to_string().contains(&second_commit.commit.to_string()), "{err}");
 
     // Deleting through the component forgets: after a collection of everything
     // unreachable, reading a collected commit goes to storage and fails.
     let io = Io::new(first.clone());
-    runtime.delete_repo(&io, "agent").await.unwrap();
+    runtime
+        .run(&io, Request::DeleteRepo { repo: "agent".into() })
+        .await
+        .unwrap();
     let later = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
         + 3_600_000;
-    let collected = runtime.gc(&io, later, 0).await.unwrap();
+    let mut options = gc::CollectOptions::new(later);
+    options.grace_ms = 0;
+    let collected: gc::Collected = runtime.call(&io, Request::Collect(options)).await.unwrap();
     assert!(collected.deleted > 0);
     let before = first.counts();
-    let err = runtime.read_commit(&io, &second_commit.commit).await.unwrap_err();
+    let err = runtime.run(&io, read_commit).await.unwrap_err();
     assert_eq!(first.counts().since(&before).get, 1);
-    assert!(err.to_string().contains(&second_commit.commit), "{err}");
+    assert!(err.to_string().contains(&second_commit.commit.to_string()), "{err}");
 }
 
 #[tokio::test]
@@ -177,19 +176,22 @@ async fn a_remembered_head_that_went_stale_costs_a_replay_not_an_update() {
     let metered = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
     let io = Io::new(metered.clone());
     let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
-    runtime
-        .create_repo(&io, "agent", "main", &initial, &signature(), "create")
-        .await
-        .unwrap();
-    let first = runtime
-        .commit(&io, &commit_of(vec![put("first.md", "first\n")], "first"))
+    create_repo(&runtime, &io, initial).await;
+    let first: CommitOutput = runtime
+        .call(
+            &io,
+            Request::Commit(commit_of(vec![put("first.md", "first\n")], "first")),
+        )
         .await
         .unwrap();
 
     // Another writer (its own `Io`: nothing remembered) moves the branch.
     let other = Io::new(metered.clone());
-    let theirs = runtime
-        .commit(&other, &commit_of(vec![put("theirs.md", "theirs\n")], "theirs"))
+    let theirs: CommitOutput = runtime
+        .call(
+            &other,
+            Request::Commit(commit_of(vec![put("theirs.md", "theirs\n")], "theirs")),
+        )
         .await
         .unwrap();
     assert_eq!(theirs.parent, first.commit);
@@ -197,21 +199,21 @@ async fn a_remembered_head_that_went_stale_costs_a_replay_not_an_update() {
     // `io` still remembers `first` as the head: its commit loses the swap, replays onto
     // `theirs` and keeps both changes.
     let before = metered.counts();
-    let ours = runtime
-        .commit(&io, &commit_of(vec![put("ours.md", "ours\n")], "ours"))
+    let ours: CommitOutput = runtime
+        .call(&io, Request::Commit(commit_of(vec![put("ours.md", "ours\n")], "ours")))
         .await
         .unwrap();
     let counts = metered.counts().since(&before);
     assert_eq!((counts.read_ref, counts.cas), (0, 2), "{counts}");
     assert_eq!(ours.attempts, 2);
     assert_eq!(ours.parent, theirs.commit);
-    let files = files_at(metered.as_ref(), &ours.commit).await;
+    let files = files_at(metered.as_ref(), ours.commit).await;
     assert_eq!(files.get("theirs.md").map(String::as_str), Some("theirs\n"));
     assert_eq!(files.get("ours.md").map(String::as_str), Some("ours\n"));
     assert_eq!(files.get("first.md").map(String::as_str), Some("first\n"));
 
     // Reads never trust the remembered head: `read_head` asks storage.
     let before = metered.counts();
-    assert_eq!(runtime.read_head(&other, "agent", "main").await.unwrap(), ours.commit);
+    assert_eq!(read_head(&runtime, &other, "main").await.unwrap(), ours.commit);
     assert_eq!(metered.counts().since(&before).read_ref, 1);
 }

@@ -2,21 +2,23 @@
 
 use std::{sync::Arc, time::Duration};
 
-use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
+use snapgit_core::{
+    api::Request,
+    commit::Change,
+    history,
+    read::Entry,
+    repo::CommitOutput,
+    step::{CasOutcome, CasRef, Listed, RefState},
+};
 use snapgit_host::{
-    runtime::{Change, CommitRequest, Config, Error, Io, Limits, Mode, Put},
+    runtime::{Config, Error, Io, Limits},
     storage::{self, Object, Storage, memory::MemoryStorage},
 };
 
-use crate::{commit_request, runtime, signature};
+use crate::{commit_request, create_repo, names, read_head, runtime, signature};
 
-fn commit_of(path: &str, data: Vec<u8>) -> CommitRequest {
-    let put = Change::Put(Put {
-        path: path.into(),
-        data,
-        mode: Mode::Regular,
-    });
-    commit_request(vec![put], signature(), "big")
+fn commit_of(path: &str, data: Vec<u8>) -> Request {
+    Request::Commit(commit_request(vec![Change::put(path, data)], signature(), "big"))
 }
 
 /// Bytes that do not compress: deflate and hashing get real work.
@@ -34,10 +36,7 @@ fn noise(len: usize) -> Vec<u8> {
 
 async fn store_with_repo(runtime: &snapgit_host::runtime::Runtime) -> Io {
     let io = Io::new(Arc::new(MemoryStorage::new()));
-    runtime
-        .create_repo(&io, "agent", "main", &[], &signature(), "create")
-        .await
-        .unwrap();
+    create_repo(runtime, &io, Vec::new()).await;
     io
 }
 
@@ -71,7 +70,7 @@ async fn a_call_over_its_memory_limit_fails_and_the_next_works() {
     let runtime = runtime(config);
     let io = store_with_repo(&runtime).await;
     let err = runtime
-        .commit(&io, &commit_of("big.bin", vec![7; 32 << 20]))
+        .run(&io, commit_of("big.bin", vec![7; 32 << 20]))
         .await
         .unwrap_err();
     match &err {
@@ -83,23 +82,14 @@ async fn a_call_over_its_memory_limit_fails_and_the_next_works() {
     }
     assert!(err.to_string().contains("memory limit"), "{err}");
     // Nothing was committed, and the next call on the same runtime works.
-    let head = runtime.read_head(&io, "agent", "main").await.unwrap();
-    let page = runtime
-        .log(
-            &io,
-            &snapgit_host::runtime::LogRequest {
-                start: head,
-                path: None,
-                first_parent: true,
-                limit: 10,
-                cursor: None,
-            },
-        )
+    let head = read_head(&runtime, &io, "main").await.unwrap();
+    let page: history::Page = runtime
+        .call(&io, Request::Log(history::Request::new(head, 10)))
         .await
         .unwrap();
     assert_eq!(page.commits.len(), 1);
-    let small = runtime
-        .commit(&io, &commit_of("small.md", b"fits\n".to_vec()))
+    let small: CommitOutput = runtime
+        .call(&io, commit_of("small.md", b"fits\n".to_vec()))
         .await
         .unwrap();
     assert!(small.created);
@@ -119,12 +109,13 @@ async fn a_call_past_its_deadline_is_stopped_and_the_next_works() {
     let io = store_with_repo(&runtime).await;
     // Hashing and compressing 48 MiB of noise takes far longer than 50 ms.
     let err = runtime
-        .commit(&io, &commit_of("noise.bin", noise(48 << 20)))
+        .run(&io, commit_of("noise.bin", noise(48 << 20)))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Deadline { .. }), "{err}");
     assert!(err.to_string().contains("deadline"), "{err}");
-    assert_eq!(runtime.list_branches(&io, "agent").await.unwrap(), ["main"]);
+    let branches = names(&runtime, &io, Request::ListBranches { repo: "agent".into() }).await;
+    assert_eq!(branches, ["main"]);
 }
 
 /// A store whose ref reads never answer.
@@ -168,10 +159,10 @@ async fn a_storage_call_that_hangs_ends_at_the_deadline() {
     };
     let runtime = runtime(config);
     let hanging = Io::new(Arc::new(Hanging(MemoryStorage::new())));
-    let err = runtime.read_head(&hanging, "agent", "main").await.unwrap_err();
+    let err = read_head(&runtime, &hanging, "main").await.unwrap_err();
     assert!(matches!(err, Error::Deadline { .. }), "{err}");
     let io = store_with_repo(&runtime).await;
-    assert_eq!(runtime.list_repos(&io).await.unwrap(), ["agent"]);
+    assert_eq!(names(&runtime, &io, Request::ListRepos).await, ["agent"]);
 }
 
 #[tokio::test]
@@ -188,7 +179,7 @@ async fn compiled_code_is_cached_on_disk() {
     // A second runtime loads from the cache and works.
     let second = runtime(config);
     let io = store_with_repo(&second).await;
-    assert_eq!(second.list_repos(&io).await.unwrap(), ["agent"]);
+    assert_eq!(names(&second, &io, Request::ListRepos).await, ["agent"]);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -220,18 +211,23 @@ async fn more_calls_than_instance_slots_wait_for_a_slot() {
         let (runtime, io) = (runtime.clone(), io.clone());
         tokio::spawn(async move {
             runtime
-                .commit(
-                    &io,
-                    &commit_of(&format!("writer-{n}.md"), format!("{n}\n").into_bytes()),
-                )
+                .call::<CommitOutput>(&io, commit_of(&format!("writer-{n}.md"), format!("{n}\n").into_bytes()))
                 .await
         })
     });
     for writer in futures::future::join_all(writers).await {
         writer.unwrap().unwrap();
     }
-    let files = runtime
-        .list_tree(&io, &runtime.read_head(&io, "agent", "main").await.unwrap(), "", true)
+    let head = read_head(&runtime, &io, "main").await.unwrap();
+    let files: Vec<Entry> = runtime
+        .call(
+            &io,
+            Request::ListTree {
+                commit: head,
+                path: "".into(),
+                recursive: true,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(files.len(), 8, "{files:?}");

@@ -18,7 +18,14 @@ mod scenarios;
 
 use std::{path::PathBuf, sync::OnceLock};
 
-use snapgit_host::runtime::{Config, Runtime, Signature};
+use snapgit_core::{
+    ObjectId,
+    api::Request,
+    commit::{Change, Signature},
+    diff::FileChange,
+    repo::AdminOutput,
+};
+use snapgit_host::runtime::{Config, Error, Io, Runtime};
 
 pub use requests::commit_request;
 
@@ -51,10 +58,41 @@ pub fn runtime(config: Config) -> Runtime {
 
 /// The agent every scenario commits as.
 pub fn signature() -> Signature {
-    Signature {
-        name: "Agent".into(),
-        email: "agent@example.com".into(),
-        time: 1_700_000_000,
-        offset_minutes: 0,
+    Signature::new("Agent", "agent@example.com", 1_700_000_000)
+}
+
+/// Create the repo `agent` through the component, its branch `main` holding `files`,
+/// as [`signature`]: the first commit and its files.
+pub async fn create_repo(runtime: &Runtime, io: &Io, files: Vec<Change>) -> (ObjectId, Vec<FileChange>) {
+    let request = Request::CreateRepo {
+        repo: "agent".into(),
+        branch: "main".into(),
+        files,
+        author: signature(),
+        message: "create".into(),
+    };
+    match runtime.call(io, request).await.unwrap() {
+        AdminOutput::Created { commit, files } => (commit, files),
+        other => panic!("not a creation: {other:?}"),
+    }
+}
+
+/// The head of `agent`'s `branch`, read through the component.
+pub async fn read_head(runtime: &Runtime, io: &Io, branch: &str) -> Result<ObjectId, Error> {
+    let request = Request::ReadHead {
+        repo: "agent".into(),
+        branch: branch.into(),
+    };
+    match runtime.call(io, request).await? {
+        AdminOutput::Head(head) => Ok(head),
+        other => panic!("not a head: {other:?}"),
+    }
+}
+
+/// The names a listing gives (`ListRepos`, `ListBranches`), through the component.
+pub async fn names(runtime: &Runtime, io: &Io, request: Request) -> Vec<String> {
+    match runtime.call(io, request).await.unwrap() {
+        AdminOutput::Repos(names) | AdminOutput::Branches(names) => names,
+        other => panic!("not names: {other:?}"),
     }
 }
