@@ -324,19 +324,25 @@ impl Op {
                 .into(),
             Request::ListRepos => RepoOp::list_repos().into(),
             Request::DeleteRepo { repo } => RepoOp::delete_repo(&repo).map_err(Error::Admin)?.into(),
-            Request::CreateBranch { repo, branch, start } => {
-                RepoOp::create_branch(&repo, &branch, start).map_err(Error::Admin)?.into()
-            }
+            Request::CreateBranch { repo, branch, start } => RepoOp::create_branch(&repo, &branch, start)
+                .map_err(Error::Admin)?
+                .into(),
             Request::ListBranches { repo } => RepoOp::list_branches(&repo).map_err(Error::Admin)?.into(),
-            Request::DeleteBranch { repo, branch } => RepoOp::delete_branch(&repo, &branch).map_err(Error::Admin)?.into(),
+            Request::DeleteBranch { repo, branch } => {
+                RepoOp::delete_branch(&repo, &branch).map_err(Error::Admin)?.into()
+            }
             Request::ReadHead { repo, branch } => RepoOp::read_head(&repo, &branch).map_err(Error::Admin)?.into(),
             Request::Resolve { repo, rev } => rev::Resolve::new(cache, &repo, &rev).map_err(Error::Resolve)?.into(),
             Request::Commit(request) => repo::Commit::new(cache, request).map_err(Error::Commit)?.into(),
             Request::Restore(request) => repo::Commit::restore(cache, request).map_err(Error::Commit)?.into(),
             Request::ReadFile { commit, path } => read::ReadFile::new(commit, path).map_err(Error::ReadFile)?.into(),
-            Request::ListTree { commit, path, recursive } => {
-                read::ListTree::new(commit, path, recursive).map_err(Error::ListTree)?.into()
-            }
+            Request::ListTree {
+                commit,
+                path,
+                recursive,
+            } => read::ListTree::new(commit, path, recursive)
+                .map_err(Error::ListTree)?
+                .into(),
             Request::ReadFiles { commit, path } => read::ReadFiles::new(commit, path).map_err(Error::ReadFiles)?.into(),
             Request::ReadCommit { commit } => read::ReadCommit::new(commit).into(),
             Request::Log(request) => history::Log::new(request).map_err(Error::Log)?.into(),

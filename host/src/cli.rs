@@ -317,7 +317,12 @@ impl Session {
     }
 
     async fn branch_names(&mut self) -> Result<Vec<String>, Error> {
-        match self.admin(Request::ListBranches { repo: self.repo.clone() }).await? {
+        match self
+            .admin(Request::ListBranches {
+                repo: self.repo.clone(),
+            })
+            .await?
+        {
             AdminOutput::Branches(names) => Ok(names),
             _ => Err(Misuse("list-branches").into()),
         }
@@ -678,7 +683,11 @@ impl Session {
 
     /// `gc`: delete the objects no ref of any repo reaches and that are older than
     /// `grace`, calling `on_progress` as it goes.
-    pub async fn gc(&mut self, grace: Duration, mut on_progress: impl FnMut(GcProgress<'_>)) -> Result<GcReport, Error> {
+    pub async fn gc(
+        &mut self,
+        grace: Duration,
+        mut on_progress: impl FnMut(GcProgress<'_>),
+    ) -> Result<GcReport, Error> {
         let mut options = gc::CollectOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let output = self.engine.run(Request::Collect(options), &mut on_progress).await?;

@@ -81,8 +81,8 @@ mod bindings {
     });
 }
 
-use bindings::{Snapgit, SnapgitPre, snapgit::core::storage as wit};
 pub use bindings::snapgit::core::types::{Code, Failure};
+use bindings::{Snapgit, SnapgitPre, snapgit::core::storage as wit};
 
 /// Core's code for a WIT failure's code: the same cause.
 pub fn core_code(code: Code) -> snapgit_core::error::Code {
@@ -461,7 +461,11 @@ impl Runtime {
         // A free instance slot, held until the store is dropped (the semaphore is never
         // closed, so this always gets one).
         let _slot = self.slots.acquire().await.ok();
-        let refs = if request.writes_branch() { Refs::Remembered } else { Refs::Fresh };
+        let refs = if request.writes_branch() {
+            Refs::Remembered
+        } else {
+            Refs::Fresh
+        };
         let (mut store, instance) = self.instance(io, refs).await?;
         let request = request.to_wit();
         let result = self
@@ -471,11 +475,14 @@ impl Runtime {
     }
 
     /// [`Runtime::run`], with the output taken as the type the operation gives
-    /// (`let head: ObjectId = runtime.call(&io, Request::ReadHead { .. }).await?`).
+    /// (`let commit: ObjectId = runtime.call(&io, Request::Resolve { .. }).await?`).
     pub async fn call<T: TryFrom<api::Output>>(&self, io: &Io, request: api::Request) -> Result<T, Error> {
         let name = request.name();
         T::try_from(self.run(io, request).await?).map_err(|_| {
-            Error::Failed(failure(Code::Misuse, format!("the component's {name} gave another operation's output")))
+            Error::Failed(failure(
+                Code::Misuse,
+                format!("the component's {name} gave another operation's output"),
+            ))
         })
     }
 }

@@ -362,7 +362,9 @@ impl ToWit<w::CommitRequest> for repo::CommitRequest {
 
 impl ToCore<repo::CommitRequest> for w::CommitRequest {
     fn to_core(self) -> Result<repo::CommitRequest, Failure> {
-        let mut policy = Policy::new().exclude(self.exclude).map_err(|e| invalid(e.to_string()))?;
+        let mut policy = Policy::new()
+            .exclude(self.exclude)
+            .map_err(|e| invalid(e.to_string()))?;
         policy.max_file_bytes = self.max_file_bytes;
         policy.max_objects_per_commit = self.max_objects.to_core()?;
         Ok(repo::CommitRequest {
@@ -520,7 +522,10 @@ impl ToCore<api::Request> for w::Request {
                 repo: r.repo,
                 branch: r.branch,
             },
-            w::Request::Resolve(r) => R::Resolve { repo: r.repo, rev: r.rev },
+            w::Request::Resolve(r) => R::Resolve {
+                repo: r.repo,
+                rev: r.rev,
+            },
             w::Request::Commit(r) => R::Commit(r.to_core()?),
             w::Request::Restore(r) => R::Restore(r.to_core()?),
             w::Request::ReadFile(r) => R::ReadFile {
