@@ -9,7 +9,7 @@
 //! - [`EngineKind::Native`]: snapgit-core compiled into the binary, driven by
 //!   [`crate::driver`] — the only engine of a build without the `component` feature.
 //!
-//! Both run core's operations through one interface, [`Engine::run`]: an
+//! Both run core's operations through one interface, `Engine::run`: an
 //! [`api::Request`] in, an [`api::Output`] out, whichever engine. The component engine
 //! carries them across as the WIT types through the conversion the component itself is
 //! built with, so everything the command does around an operation is one code path; the
