@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
+mod api;
 mod commit;
 mod deep;
 mod diff_tree;
