@@ -39,7 +39,10 @@ fn core_operations() -> BTreeSet<String> {
     let api = read("core/src/api.rs");
     block(&api, "pub fn name(&self)")
         .lines()
-        .filter_map(|line| line.split_once("=> \"").map(|(_, name)| name.trim_end_matches("\",").to_owned()))
+        .filter_map(|line| {
+            line.split_once("=> \"")
+                .map(|(_, name)| name.trim_end_matches("\",").to_owned())
+        })
         .collect()
 }
 
@@ -58,13 +61,21 @@ fn wit_operations() -> BTreeSet<String> {
 fn the_component_has_every_operation_of_core() {
     let core = core_operations();
     assert!(core.len() >= 20, "core lists its operations: {core:?}");
-    assert_eq!(wit_operations(), core, "the WIT request variant and core's api::Request differ");
+    assert_eq!(
+        wit_operations(),
+        core,
+        "the WIT request variant and core's api::Request differ"
+    );
     let wit = read("wasm/wit/snapgit.wit");
     let exports: Vec<&str> = block(&wit, "interface operations")
         .lines()
         .filter_map(|line| line.trim().split_once(": func").map(|(name, _)| name))
         .collect();
-    assert_eq!(exports, ["run"], "the component runs every operation through one export");
+    assert_eq!(
+        exports,
+        ["run"],
+        "the component runs every operation through one export"
+    );
 }
 
 /// The methods of the npm package's engine that start an operation, by their JS name.
