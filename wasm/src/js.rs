@@ -14,8 +14,7 @@ use snapgit_core::{
     gc, history,
     object::{NewObject, loose_key},
     pack::Packed,
-    read,
-    repo::{self, RepoOp, Start},
+    repo::{self, Start},
     step::{Answer, CasOutcome, Listed, RefState},
 };
 use wasm_bindgen::prelude::*;
@@ -391,8 +390,10 @@ impl Engine {
         self.cache.borrow().hash_kind()
     }
 
-    fn admin(&self, op: Result<RepoOp, repo::Error>) -> JsResult<Op> {
-        Ok(self.op(core(op)?))
+    /// Start `request` through core's one entry for every face.
+    fn run(&self, request: api::Request) -> JsResult<Op> {
+        let op = core(api::Op::new(&self.cache.borrow(), request))?;
+        Ok(self.op(op))
     }
 }
 
@@ -460,8 +461,7 @@ impl Engine {
         request.lock_ttl_ms = r.opt_count()?;
         set(&mut request.policy, r.policy()?);
         r.finish()?;
-        let op = core(repo::Commit::new(&self.cache.borrow(), request))?;
-        Ok(self.op(op))
+        self.run(api::Request::Commit(request))
     }
 
     /// Restore an earlier commit's content (all of it, or one path) as a new commit on a
@@ -480,8 +480,7 @@ impl Engine {
         set(&mut request.max_attempts, r.opt_u32()?);
         request.lock_ttl_ms = r.opt_count()?;
         r.finish()?;
-        let op = core(repo::Commit::restore(&self.cache.borrow(), request))?;
-        Ok(self.op(op))
+        self.run(api::Request::Restore(request))
     }
 
     /// Create a repo with a first commit. `request` packed: `repo, branch, message,
@@ -493,14 +492,19 @@ impl Engine {
         let author = r.signature()?;
         let changes = r.changes()?;
         r.finish()?;
-        let op = RepoOp::create_repo(&self.cache.borrow(), &repo, &branch, changes, author, &message);
-        self.admin(op)
+        self.run(api::Request::CreateRepo {
+            repo,
+            branch,
+            files: changes,
+            author,
+            message,
+        })
     }
 
     /// List every repo of the store. Done with the names, sorted.
     #[wasm_bindgen(js_name = listRepos)]
-    pub fn list_repos(&self) -> Op {
-        self.op(RepoOp::list_repos())
+    pub fn list_repos(&self) -> Result<Op, JsValue> {
+        self.run(api::Request::ListRepos)
     }
 
     /// Delete a repo (every ref of it; objects go at the next GC). `request` packed:
@@ -510,7 +514,7 @@ impl Engine {
         let mut r = Reader::new(request);
         let repo = r.string()?;
         r.finish()?;
-        self.admin(RepoOp::delete_repo(&repo))
+        self.run(api::Request::DeleteRepo { repo })
     }
 
     /// Create a branch at a commit or at another branch's head. `request` packed: `repo,
@@ -525,7 +529,7 @@ impl Engine {
             None => Start::Branch(r.string()?),
         };
         r.finish()?;
-        self.admin(RepoOp::create_branch(&repo, &branch, start))
+        self.run(api::Request::CreateBranch { repo, branch, start })
     }
 
     /// List the branches of a repo. `request` packed: `repo`. Done with the names, sorted.
@@ -534,21 +538,21 @@ impl Engine {
         let mut r = Reader::new(request);
         let repo = r.string()?;
         r.finish()?;
-        self.admin(RepoOp::list_branches(&repo))
+        self.run(api::Request::ListBranches { repo })
     }
 
     /// Delete a branch. `request` packed: `repo, branch`. Done with the refs removed.
     #[wasm_bindgen(js_name = deleteBranch)]
     pub fn delete_branch(&self, request: &[u8]) -> Result<Op, JsValue> {
         let (repo, branch) = repo_branch(request)?;
-        self.admin(RepoOp::delete_branch(&repo, &branch))
+        self.run(api::Request::DeleteBranch { repo, branch })
     }
 
     /// Read a branch's head. `request` packed: `repo, branch`. Done with the commit id.
     #[wasm_bindgen(js_name = readHead)]
     pub fn read_head(&self, request: &[u8]) -> Result<Op, JsValue> {
         let (repo, branch) = repo_branch(request)?;
-        self.admin(RepoOp::read_head(&repo, &branch))
+        self.run(api::Request::ReadHead { repo, branch })
     }
 
     /// The commit a revision of a repo names (a branch or tag, a full or abbreviated id,
@@ -556,8 +560,7 @@ impl Engine {
     /// with the commit id.
     pub fn resolve(&self, request: &[u8]) -> Result<Op, JsValue> {
         let (repo, rev) = repo_branch(request)?;
-        let op = core(snapgit_core::rev::Resolve::new(&self.cache.borrow(), &repo, &rev))?;
-        Ok(self.op(op))
+        self.run(api::Request::Resolve { repo, rev })
     }
 
     /// Read one file at a commit. `request` packed: `commit, path`. Done with `{ id,
@@ -568,7 +571,10 @@ impl Engine {
         let commit = r.id(self.kind())?;
         let path = r.string()?;
         r.finish()?;
-        Ok(self.op(core(read::ReadFile::new(commit, path))?))
+        self.run(api::Request::ReadFile {
+            commit,
+            path: path.into(),
+        })
     }
 
     /// List a folder at a commit without reading blobs. `request` packed: `commit, path?,
@@ -581,7 +587,11 @@ impl Engine {
         let path = r.opt_string()?.unwrap_or_default();
         let recursive = r.flag()?.unwrap_or(true);
         r.finish()?;
-        Ok(self.op(core(read::ListTree::new(commit, path, recursive))?))
+        self.run(api::Request::ListTree {
+            commit,
+            path: path.into(),
+            recursive,
+        })
     }
 
     /// Read every file below a folder at a commit. `request` packed: `commit, path?` (all
@@ -592,7 +602,10 @@ impl Engine {
         let commit = r.id(self.kind())?;
         let path = r.opt_string()?.unwrap_or_default();
         r.finish()?;
-        Ok(self.op(core(read::ReadFiles::new(commit, path))?))
+        self.run(api::Request::ReadFiles {
+            commit,
+            path: path.into(),
+        })
     }
 
     /// Read a commit's metadata. `request` packed: `commit`. Done with `{ id, tree,
@@ -603,14 +616,14 @@ impl Engine {
         let mut r = Reader::new(request);
         let commit = r.id(self.kind())?;
         r.finish()?;
-        Ok(self.op(read::ReadCommit::new(commit)))
+        self.run(api::Request::ReadCommit { commit })
     }
 
     /// One page of history. `request` packed: `start, limit, path?, allParents?,
     /// cursor?`. Done with `{ commits, next }`.
     pub fn log(&self, request: &[u8]) -> Result<Op, JsValue> {
         let request = self.history_request(request)?;
-        Ok(self.op(core(history::Log::new(request))?))
+        self.run(api::Request::Log(request))
     }
 
     /// One page of a file's history with its change in each commit. `request` as for
@@ -618,7 +631,7 @@ impl Engine {
     #[wasm_bindgen(js_name = fileLog)]
     pub fn file_log(&self, request: &[u8]) -> Result<Op, JsValue> {
         let request = self.history_request(request)?;
-        Ok(self.op(core(history::FileLog::new(request))?))
+        self.run(api::Request::FileLog(request))
     }
 
     /// Compare two commits. `request` packed: `from?, to, path?, renames?, lineStats?,
@@ -635,7 +648,7 @@ impl Engine {
         set(&mut request.patch, r.flag()?);
         set(&mut request.binary_patch, r.flag()?);
         r.finish()?;
-        Ok(self.op(core(diff::Diff::new(request))?))
+        self.run(api::Request::Diff(request))
     }
 
     /// Apply a retention to a branch. `request` packed: `repo, branch, keepLast?,
@@ -655,13 +668,12 @@ impl Engine {
         set(&mut request.max_attempts, r.opt_u32()?);
         set(&mut request.count_dropped, r.flag()?);
         r.finish()?;
-        Ok(self.op(core(gc::Prune::new(request))?))
+        self.run(api::Request::Prune(request))
     }
 
     /// Survey the store's size. Done with `{ objects, repos, otherRefs, unreachable, otherKeys }`.
-    pub fn footprint(&self) -> Op {
-        let op = gc::Footprint::new(&self.cache.borrow());
-        self.op(op)
+    pub fn footprint(&self) -> Result<Op, JsValue> {
+        self.run(api::Request::Footprint)
     }
 
     /// Garbage-collect the store. `request` packed: `nowMs, graceMs?, batch?`. Done with
@@ -672,8 +684,7 @@ impl Engine {
         set(&mut options.grace_ms, r.opt_count()?);
         set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
         r.finish()?;
-        let op = core(gc::Collect::new(&self.cache.borrow(), options))?;
-        Ok(self.op(op))
+        self.run(api::Request::Collect(options))
     }
 }
 
