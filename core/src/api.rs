@@ -1,23 +1,27 @@
-//! Every operation a face exposes, behind one type: [`Op`] runs any of them, [`Output`]
-//! holds any result and [`Error`] any failure.
+//! Every operation a face exposes, behind one type: a [`Request`] names any of them
+//! with its input, [`Op::new`] checks it and starts it, [`Output`] holds any result and
+//! [`Error`] any failure.
 //!
 //! This is the list of operations the component, the npm package and the `snapgit`
-//! command share. A face that drives an [`Op`] needs one driver loop, one conversion of
-//! steps and one of errors, whatever the operation — and in the `.wasm`, one copy of the
-//! generic code around an operation ([`Packed`](crate::pack::Packed), the driver)
-//! instead of one per operation.
+//! command share: each face turns its own input into a [`Request`] and runs the [`Op`]
+//! with one driver loop, one conversion of steps and one of errors, whatever the
+//! operation — and in the `.wasm`, one copy of the generic code around an operation
+//! ([`Packed`](crate::pack::Packed), the driver) instead of one per operation.
 //!
 //! ```
-//! use snapgit_core::{HashKind, ObjectCache, api, commit::Change, drive::{self, MemoryStore}, repo::RepoOp};
+//! use snapgit_core::{HashKind, ObjectCache, ObjectId, api::{Op, Request}, commit::Change, drive::{self, MemoryStore}, repo::AdminOutput};
 //!
 //! let store = MemoryStore::new();
 //! let mut cache = ObjectCache::new(HashKind::Sha1);
-//! let me = snapgit_core::commit::Signature::new("Agent", "agent@example.com", 1_700_000_000);
-//! let mut op = api::Op::from(RepoOp::create_repo(&cache, "agent", "main", vec![Change::put("a.md", "a\n")], me, "first")?);
-//! let api::Output::Admin(_) = drive::run(&mut op, &mut cache, &store)? else { unreachable!() };
-//! let mut op = api::Op::from(RepoOp::list_repos());
-//! let api::Output::Admin(repos) = drive::run(&mut op, &mut cache, &store)? else { unreachable!() };
-//! assert_eq!(repos, snapgit_core::repo::AdminOutput::Repos(vec!["agent".into()]));
+//! let author = snapgit_core::commit::Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let files = vec![Change::put("a.md", "a\n")];
+//! let request = Request::CreateRepo { repo: "agent".into(), branch: "main".into(), files, author, message: "first".into() };
+//! let output = drive::run(&mut Op::new(&cache, request)?, &mut cache, &store)?;
+//! let AdminOutput::Created { commit, .. } = AdminOutput::try_from(output).expect("create-repo's output") else { unreachable!() };
+//! // Each operation's output comes back as its own type.
+//! let request = Request::Resolve { repo: "agent".into(), rev: "main".into() };
+//! let output = drive::run(&mut Op::new(&cache, request)?, &mut cache, &store)?;
+//! assert_eq!(ObjectId::try_from(output).expect("resolve's output"), commit);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
