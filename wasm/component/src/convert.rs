@@ -11,6 +11,8 @@
 //! paths are valid) and fails with `invalid-input`. Paths cross as strings: a stored path
 //! that is not UTF-8 reaches WIT with U+FFFD in place of its bad bytes.
 
+// Each side uses one direction of each type: the component WIT-to-core for requests and
+// core-to-WIT for outputs, the host the reverse.
 #![allow(dead_code)]
 
 use bstr::{BString, ByteSlice};
