@@ -28,6 +28,8 @@
 use bstr::BString;
 use gix_hash::ObjectId;
 
+pub(crate) mod wire;
+
 use crate::{
     cache::ObjectCache,
     commit::{Change, Signature},
@@ -38,7 +40,13 @@ use crate::{
 /// Every operation's request as plain data: what a face receives and hands to
 /// [`Op::new`], which checks it and starts the operation. Each field keeps core's
 /// meaning and defaults (the request types' `new`).
-#[derive(Debug, Clone)]
+///
+/// Its serde form (JSON for the HTTP API, JS values for the npm package) is externally
+/// tagged by the operation's camelCase name: `{ "commit": { "repo": …, "branch": …,
+/// "changes": [{ "type": "put", "path": "a.md", "data": … }], … } }`, `"listRepos"`.
+/// Ids are hex, paths text, file contents bytes; fields core defaults may be left out.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 #[non_exhaustive]
 pub enum Request {
     /// Create `repo` with a first commit of `files` (puts only) on `branch`.
@@ -103,29 +111,37 @@ pub enum Request {
     /// One file at a commit.
     ReadFile {
         /// The commit.
+        #[serde(with = "wire::id")]
         commit: ObjectId,
         /// The file.
+        #[serde(with = "wire::path")]
         path: BString,
     },
     /// A folder at a commit, without reading blobs.
     ListTree {
         /// The commit.
+        #[serde(with = "wire::id")]
         commit: ObjectId,
         /// The folder (empty: the root).
+        #[serde(default, with = "wire::path")]
         path: BString,
         /// Every file and submodule below, or one level.
+        #[serde(default = "wire::default::yes")]
         recursive: bool,
     },
     /// Every file below a folder at a commit.
     ReadFiles {
         /// The commit.
+        #[serde(with = "wire::id")]
         commit: ObjectId,
         /// The folder (empty: the root).
+        #[serde(default, with = "wire::path")]
         path: BString,
     },
     /// A commit's metadata.
     ReadCommit {
         /// The commit.
+        #[serde(with = "wire::id")]
         commit: ObjectId,
     },
     /// A page of history.
@@ -139,6 +155,7 @@ pub enum Request {
     /// The size of the store.
     Footprint,
     /// Garbage collection.
+    #[serde(rename = "gc")]
     Collect(gc::CollectOptions),
 }
 
@@ -176,8 +193,18 @@ impl Request {
     }
 }
 
+/// How an output is serialized: by its own `Serialize`, or by the function named.
+macro_rules! serializer {
+    ($out:expr, $s:expr) => {
+        serde::Serialize::serialize($out, $s)
+    };
+    ($out:expr, $s:expr, $ser:path) => {
+        $ser($out, $s)
+    };
+}
+
 macro_rules! operations {
-    ($( $(#[$doc:meta])* $name:ident($op:ty) -> $out:ty, $err:ty; )*) => {
+    ($( $(#[$doc:meta])* $name:ident($op:ty) -> $out:ty $([$ser:path])?, $err:ty; )*) => {
         /// Any operation of [`crate::api`]. Drive it like the operation inside.
         #[derive(Debug)]
         #[non_exhaustive]
@@ -206,6 +233,15 @@ macro_rules! operations {
             /// The driver broke the protocol.
             #[error(transparent)]
             Misuse(Misuse),
+        }
+
+        /// The inner operation's output in its serde form.
+        impl serde::Serialize for Output {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( Output::$name(out) => serializer!(out, s $(, $ser)?), )*
+                }
+            }
         }
 
         $(
@@ -288,7 +324,7 @@ operations! {
     /// A commit or a restore on a branch, with compare-and-swap.
     Commit(repo::Commit) -> repo::CommitOutput, repo::Error;
     /// What a revision names.
-    Resolve(rev::Resolve) -> gix_hash::ObjectId, rev::Error;
+    Resolve(rev::Resolve) -> gix_hash::ObjectId [wire::id::serialize], rev::Error;
     /// One file at a commit.
     ReadFile(read::ReadFile) -> read::File, read::Error;
     /// A folder at a commit, without reading blobs.

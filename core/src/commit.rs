@@ -27,7 +27,8 @@ use crate::{
 };
 
 /// A point in time as git records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Time {
     /// Seconds since the Unix epoch, UTC.
     pub seconds: i64,
@@ -36,7 +37,8 @@ pub struct Time {
 }
 
 /// Who made a change, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Signature {
     /// The name; no `<`, `>`, newline or NUL.
     pub name: String,
@@ -61,27 +63,34 @@ impl Signature {
 }
 
 /// One change to the tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
 pub enum Change {
     /// Write a file, creating folders as needed.
     Put {
         /// Where.
+        #[serde(with = "crate::api::wire::path")]
         path: BString,
         /// The file's content (for a symlink, its target).
+        #[serde(with = "crate::api::wire::bytes")]
         data: Vec<u8>,
         /// [`Mode::Regular`], [`Mode::Executable`] or [`Mode::Symlink`].
+        #[serde(default = "crate::api::wire::default::regular")]
         mode: Mode,
     },
     /// Remove a file or a whole folder. A folder left empty disappears.
     Delete {
         /// What.
+        #[serde(with = "crate::api::wire::path")]
         path: BString,
     },
     /// Move a file or folder, keeping content and mode. The target must not exist.
     Rename {
         /// Where it is.
+        #[serde(with = "crate::api::wire::path")]
         from: BString,
         /// Where it goes.
+        #[serde(with = "crate::api::wire::path")]
         to: BString,
     },
 }

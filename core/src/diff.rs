@@ -13,6 +13,8 @@ use crate::tree::Mode;
 /// How a file changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ChangeKind {
     /// The file is new.
     Added,
@@ -24,6 +26,7 @@ pub enum ChangeKind {
     /// between regular and executable).
     Renamed {
         /// The path it had before.
+        #[serde(with = "crate::api::wire::path")]
         from: BString,
     },
     /// The path changed its type: a regular file became a symlink or a submodule, or
@@ -32,7 +35,8 @@ pub enum ChangeKind {
 }
 
 /// Lines added and removed, as `git diff --numstat` counts them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LineStats {
     /// Lines added.
     pub added: u64,
@@ -41,15 +45,19 @@ pub struct LineStats {
 }
 
 /// One file that a commit or diff changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileChange {
     /// The file's path (after the change, for a rename).
+    #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// What happened to it.
     pub kind: ChangeKind,
     /// Blob id and mode before, `None` if the file was added.
+    #[serde(with = "crate::api::wire::side")]
     pub old: Option<(ObjectId, Mode)>,
     /// Blob id and mode after, `None` if the file was deleted.
+    #[serde(with = "crate::api::wire::side")]
     pub new: Option<(ObjectId, Mode)>,
     /// `true` if either side is binary (git's rule: a NUL byte in the first 8000 bytes).
     pub binary: bool,

@@ -86,7 +86,8 @@ pub const STALE_LOCK_MS: u64 = 60 * 1000;
 pub const DEFAULT_BATCH: usize = 1000;
 
 /// Stored objects: how many, and their stored (compressed) size.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Usage {
     /// Number of objects.
     pub count: u64,

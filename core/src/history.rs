@@ -69,19 +69,29 @@ use crate::{
     tree::{self, Mode},
 };
 
+/// How many commits a page holds when a request names no limit.
+pub const DEFAULT_LIMIT: usize = 50;
+
 /// What to walk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Request {
     /// The newest commit of the walk.
+    #[serde(with = "crate::api::wire::id")]
     pub start: ObjectId,
     /// Keep only commits that changed this file or folder; `None` (or empty) keeps all.
+    #[serde(with = "crate::api::wire::opt_path")]
+    #[serde(default)]
     pub path: Option<BString>,
     /// Follow only first parents (`git log --first-parent`); otherwise every parent,
     /// newest committer time first.
+    #[serde(default = "crate::api::wire::default::yes")]
     pub first_parent: bool,
     /// The most commits one page holds; at least 1.
+    #[serde(default = "crate::api::wire::default::limit")]
     pub limit: usize,
     /// Where the previous page of this same walk stopped.
+    #[serde(default)]
     pub cursor: Option<Cursor>,
 }
 
@@ -126,7 +136,8 @@ impl Request {
 /// parents, a cursor also carries the commits already shown that a later branch could
 /// lead back to; that is exact when committer times never decrease from parent to child
 /// (ties included). Where a clock went backwards, a later page can repeat a commit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Cursor(String);
 
 impl Cursor {
@@ -155,7 +166,8 @@ impl std::fmt::Display for Cursor {
 }
 
 /// One page of a walk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Page {
     /// The commits, newest first.
     pub commits: Vec<CommitInfo>,
@@ -572,7 +584,8 @@ impl Operation for Log {
 }
 
 /// One commit of a file's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileCommit {
     /// The commit.
     pub commit: CommitInfo,
@@ -582,7 +595,8 @@ pub struct FileCommit {
 }
 
 /// One page of a file's history.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FilePage {
     /// The commits that changed the file, newest first.
     pub commits: Vec<FileCommit>,

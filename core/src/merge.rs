@@ -22,7 +22,8 @@ use crate::{
 };
 
 /// What to do when the same path changed on both sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ConflictPolicy {
     /// Fail and report the path with both versions; nothing is written.
     #[default]
@@ -34,13 +35,17 @@ pub enum ConflictPolicy {
 }
 
 /// A path both sides changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Conflict {
     /// The path.
+    #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// What our change puts there (`None`: we delete or move it away).
+    #[serde(with = "crate::api::wire::side")]
     pub ours: Option<(ObjectId, Mode)>,
     /// What their head has there (`None`: absent).
+    #[serde(with = "crate::api::wire::side")]
     pub theirs: Option<(ObjectId, Mode)>,
 }
 

@@ -158,3 +158,36 @@ impl Policy {
         verdict
     }
 }
+
+/// A policy's serde form: `{ maxFileBytes, maxObjectsPerCommit, exclude }`, each optional.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    #[serde(default)]
+    max_file_bytes: Option<u64>,
+    #[serde(default)]
+    max_objects_per_commit: Option<usize>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+impl serde::Serialize for Policy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Spec {
+            max_file_bytes: self.max_file_bytes,
+            max_objects_per_commit: self.max_objects_per_commit,
+            exclude: self.exclude_patterns().map(str::to_owned).collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spec = Spec::deserialize(d)?;
+        let mut policy = Policy::new().exclude(spec.exclude).map_err(serde::de::Error::custom)?;
+        policy.max_file_bytes = spec.max_file_bytes;
+        policy.max_objects_per_commit = spec.max_objects_per_commit;
+        Ok(policy)
+    }
+}

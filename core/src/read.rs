@@ -75,44 +75,56 @@ impl From<StorageError> for Error {
 }
 
 /// A file's content at a commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct File {
     /// The blob id.
+    #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
     /// Regular, executable or symlink.
     pub mode: Mode,
     /// The content (a symlink's target).
+    #[serde(with = "crate::api::wire::bytes")]
     pub data: Vec<u8>,
 }
 
 /// One entry of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// The full path from the root of the tree.
+    #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// The mode.
     pub mode: Mode,
     /// The blob, tree or submodule commit id.
+    #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
 }
 
 /// A file with its content, from [`ReadFiles`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FileWithPath {
     /// The full path.
+    #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// The file.
     pub file: File,
 }
 
 /// A commit's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CommitInfo {
     /// The commit id.
+    #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
     /// Its root tree.
+    #[serde(with = "crate::api::wire::id")]
     pub tree: ObjectId,
     /// Its parents, first parent first.
+    #[serde(with = "crate::api::wire::ids")]
     pub parents: Vec<ObjectId>,
     /// Who wrote it.
     pub author: Signature,

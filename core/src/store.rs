@@ -203,3 +203,22 @@ pub struct Listed {
     /// Last modification, in milliseconds since the Unix epoch.
     pub modified_ms: i64,
 }
+
+/// Names cross as their text; a name read back is checked by git's rules.
+macro_rules! name_serde {
+    ($($name:ident),*) => {$(
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                $name::new(text).map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+name_serde!(RepoName, BranchName);

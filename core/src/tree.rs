@@ -4,7 +4,8 @@ use bstr::BStr;
 use gix_object::tree::{Entry, EntryKind};
 
 /// The mode of a tree entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Mode {
     /// A regular file, `100644`.
     Regular,

@@ -450,9 +450,7 @@ impl Engine {
         let committer = r.opt_signature()?;
         let changes = r.changes()?;
         let mut request = repo::CommitRequest::new(repo, branch, changes, author, message);
-        if let Some(committer) = committer {
-            request.committer = committer;
-        }
+        request.committer = committer;
         set(&mut request.allow_empty, r.flag()?);
         set(&mut request.line_stats, r.flag()?);
         request.expected_head = r.opt_id(kind)?;

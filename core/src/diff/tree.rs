@@ -52,22 +52,32 @@ use crate::{
 };
 
 /// What to compare, and how much to report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Request {
     /// The old side; `None` for the first parent of `to` (nothing, for a root commit).
+    #[serde(with = "crate::api::wire::opt_id")]
+    #[serde(default)]
     pub from: Option<ObjectId>,
     /// The new side.
+    #[serde(with = "crate::api::wire::id")]
     pub to: ObjectId,
     /// Compare only this file or folder; `None` (or empty) for the whole tree.
+    #[serde(with = "crate::api::wire::opt_path")]
+    #[serde(default)]
     pub path: Option<BString>,
     /// Pair deleted and added files with identical content as renames.
+    #[serde(default = "crate::api::wire::default::yes")]
     pub renames: bool,
     /// Count lines added and removed per file (reads the blobs of changed files).
+    #[serde(default = "crate::api::wire::default::yes")]
     pub line_stats: bool,
     /// Write a unified patch for every changed file (reads their blobs).
+    #[serde(default)]
     pub patch: bool,
     /// In the patch, write binary files as `GIT binary patch` data (as `git diff
     /// --binary`) instead of a `Binary files ... differ` line.
+    #[serde(default)]
     pub binary_patch: bool,
 }
 
@@ -108,11 +118,14 @@ impl Request {
 }
 
 /// The difference between two commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Output {
     /// The commit compared from; `None` when `to` is a root commit compared with nothing.
+    #[serde(with = "crate::api::wire::opt_id")]
     pub from: Option<ObjectId>,
     /// The commit compared to.
+    #[serde(with = "crate::api::wire::id")]
     pub to: ObjectId,
     /// Every changed file, sorted by path (the new path, for a rename). `binary` is only
     /// known, and `lines` only set, when line counts or a patch were asked for.
@@ -120,6 +133,7 @@ pub struct Output {
     /// The unified patch of every changed file, when asked for: what `git diff` prints,
     /// except that binary files always carry full ids on their `index` line, so that
     /// `git apply` can find their content in the repository.
+    #[serde(with = "crate::api::wire::opt_bytes")]
     pub patch: Option<BString>,
 }
 

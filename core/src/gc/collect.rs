@@ -12,15 +12,18 @@ use crate::{
 };
 
 /// How GC runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CollectOptions {
     /// The current time, in milliseconds since the Unix epoch (core has no clock).
     pub now_ms: i64,
     /// An unreachable object is deleted only if it was stored more than this many
     /// milliseconds before `now_ms`. It must exceed the longest time a writer takes from
     /// its first `Put` to its compare-and-swap.
+    #[serde(default = "crate::api::wire::default::grace_ms")]
     pub grace_ms: u64,
     /// The most keys one [`Step::Delete`] carries; at least 1.
+    #[serde(default = "crate::api::wire::default::batch")]
     pub batch: usize,
 }
 
@@ -36,7 +39,8 @@ impl CollectOptions {
 }
 
 /// What a [`Collect`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Collected {
     /// Refs read (the roots of the mark).
     pub refs: usize,

@@ -14,7 +14,8 @@ use crate::{
 };
 
 /// The objects one repo's refs reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RepoUsage {
     /// The repo.
     pub repo: RepoName,
@@ -28,7 +29,8 @@ pub struct RepoUsage {
 ///
 /// Counts cover loose objects as storage lists them (`objects/ab/cdef...`); a reachable
 /// object that is not listed (a blob lost, or an object in a pack) counts with 0 bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FootprintReport {
     /// Every loose object in the store.
     pub objects: Usage,

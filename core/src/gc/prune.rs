@@ -23,18 +23,22 @@ const DROPPED_HEADERS: [&[u8]; 3] = [b"gpgsig", b"gpgsig-sha256", b"mergetag"];
 /// A commit is kept if any rule keeps it (as restic's `--keep-last` and `--keep-within`
 /// combine), and the head is always kept. The kept commits are always the newest ones,
 /// without gaps: the walk from the head stops at the first commit no rule keeps.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Retention {
     /// Keep this many commits, counting the head. Zero is refused.
+    #[serde(default)]
     pub keep_last: Option<usize>,
     /// Keep commits committed within this window.
+    #[serde(default)]
     pub keep_within: Option<Within>,
 }
 
 /// A time window ending now, for [`Retention::keep_within`]: a commit is in it if its
 /// committer time is at or after `now_ms - duration_ms`. Core has no clock: the caller
 /// says what time it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Within {
     /// The window's length, in milliseconds.
     pub duration_ms: u64,
@@ -90,7 +94,8 @@ impl Retention {
 }
 
 /// What to prune: a branch of a repo, and the retention to apply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PruneRequest {
     /// The repo (git namespace).
     pub repo: String,
@@ -100,10 +105,12 @@ pub struct PruneRequest {
     pub retention: Retention,
     /// How many times to plan and try the compare-and-swap before giving up when other
     /// writers keep moving the branch; at least 1.
+    #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
     /// Walk the whole dropped history to count it ([`Pruned::dropped`]). That takes one
     /// round per dropped commit; without it, pruning reads only the kept commits (and,
     /// for [`Retention::keep_within`], the newest dropped one).
+    #[serde(default)]
     pub count_dropped: bool,
 }
 
@@ -122,15 +129,18 @@ impl PruneRequest {
 }
 
 /// What a [`Prune`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pruned {
     /// The repo.
     pub repo: RepoName,
     /// The branch.
     pub branch: BranchName,
     /// The head the retention was applied to (the last one read, after any retries).
+    #[serde(with = "crate::api::wire::id")]
     pub old_head: ObjectId,
     /// The head now; equal to `old_head` if nothing was dropped.
+    #[serde(with = "crate::api::wire::id")]
     pub new_head: ObjectId,
     /// `false` if the history already fit the retention: nothing was written.
     pub rewritten: bool,
@@ -141,6 +151,7 @@ pub struct Pruned {
     /// parent of a merge are dropped too, but not counted.
     pub dropped: Option<u64>,
     /// The commits written, oldest first (the new root first). Already stored.
+    #[serde(with = "crate::api::wire::ids")]
     pub written: Vec<ObjectId>,
     /// How many times the history was planned: 1 plus one per lost compare-and-swap.
     pub attempts: u32,

@@ -13,10 +13,11 @@ use crate::{
 };
 
 /// Where a new branch starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Start {
     /// At this commit.
-    Commit(ObjectId),
+    Commit(#[serde(with = "crate::api::wire::id")] ObjectId),
     /// At the head of this branch of the same repo.
     Branch(String),
 }
@@ -42,10 +43,13 @@ enum Admin {
 /// What a repo operation returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum AdminOutput {
     /// A repo was created with its first commit.
     Created {
         /// The first commit.
+        #[serde(with = "crate::api::wire::id")]
         commit: ObjectId,
         /// Files in it.
         files: Vec<FileChange>,
@@ -55,11 +59,11 @@ pub enum AdminOutput {
     /// Branch names of a repo, sorted.
     Branches(Vec<String>),
     /// A branch's head.
-    Head(ObjectId),
+    Head(#[serde(with = "crate::api::wire::id")] ObjectId),
     /// A repo or branch was deleted; the refs that were removed.
     Deleted(Vec<String>),
     /// A branch was created at this commit.
-    BranchCreated(ObjectId),
+    BranchCreated(#[serde(with = "crate::api::wire::id")] ObjectId),
 }
 
 #[derive(Debug)]

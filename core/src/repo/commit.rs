@@ -20,7 +20,8 @@ use crate::{
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 /// A commit to a branch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CommitRequest {
     /// The repo.
     pub repo: String,
@@ -31,24 +32,33 @@ pub struct CommitRequest {
     /// Who wrote the change.
     pub author: Signature,
     /// Who committed it.
-    pub committer: Signature,
+    #[serde(default)]
+    pub committer: Option<Signature>,
     /// The message.
     pub message: String,
     /// Make a commit even when the tree does not change.
+    #[serde(default)]
     pub allow_empty: bool,
     /// Count lines added and removed per file.
+    #[serde(default = "crate::api::wire::default::yes")]
     pub line_stats: bool,
     /// Fail with [`Error::HeadMoved`] instead of replaying if the branch is not here.
+    #[serde(with = "crate::api::wire::opt_id")]
+    #[serde(default)]
     pub expected_head: Option<ObjectId>,
     /// How to settle a path changed on both sides during a replay.
+    #[serde(default)]
     pub on_conflict: ConflictPolicy,
     /// Attempts before [`Error::LostRace`] (at least 1).
+    #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
     /// Take the branch's advisory lock for this long while committing. A busy lock is
     /// asked for again up to `max_attempts` times (drivers back off in between), then the
     /// commit goes ahead without it: the compare-and-swap stays the fence.
+    #[serde(default)]
     pub lock_ttl_ms: Option<u64>,
     /// Rules the changes must follow.
+    #[serde(default)]
     pub policy: Policy,
 }
 
@@ -66,7 +76,7 @@ impl CommitRequest {
             repo: repo.into(),
             branch: branch.into(),
             changes,
-            committer: author.clone(),
+            committer: None,
             author,
             message: message.into(),
             allow_empty: false,
@@ -82,27 +92,37 @@ impl CommitRequest {
 
 /// A restore on a branch: a new commit on its head whose tree (or one path) equals an
 /// earlier commit's. History is never rewritten; a lost race rebuilds on the new head.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreRequest {
     /// The repo.
     pub repo: String,
     /// The branch; it must exist.
     pub branch: String,
     /// The commit whose content comes back.
+    #[serde(with = "crate::api::wire::id")]
     pub target: ObjectId,
     /// Only this file or folder; `None` for the whole tree.
+    #[serde(with = "crate::api::wire::opt_path")]
+    #[serde(default)]
     pub path: Option<BString>,
     /// Who restores (also the committer).
     pub author: Signature,
     /// The message; `None` for one naming the path and the restored commit.
+    #[serde(default)]
     pub message: Option<String>,
     /// Count lines added and removed per restored file.
+    #[serde(default = "crate::api::wire::default::yes")]
     pub line_stats: bool,
     /// Fail with [`Error::HeadMoved`] if the branch is not here.
+    #[serde(with = "crate::api::wire::opt_id")]
+    #[serde(default)]
     pub expected_head: Option<ObjectId>,
     /// Attempts before [`Error::LostRace`] (at least 1).
+    #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
     /// Take the branch's advisory lock for this long while restoring.
+    #[serde(default)]
     pub lock_ttl_ms: Option<u64>,
 }
 
@@ -125,13 +145,17 @@ impl RestoreRequest {
 }
 
 /// A commit that landed on its branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CommitOutput {
     /// The branch's new head (or, when a replay found nothing left to do, its head).
+    #[serde(with = "crate::api::wire::id")]
     pub commit: ObjectId,
     /// Its tree.
+    #[serde(with = "crate::api::wire::id")]
     pub tree: ObjectId,
     /// The commit it was built on: the branch's previous head.
+    #[serde(with = "crate::api::wire::id")]
     pub parent: ObjectId,
     /// `false` when the branch already held every change (a retry after a lost reply, or
     /// another writer made the same change): nothing was written, `commit` is the head.
@@ -389,7 +413,7 @@ fn build_request(request: &CommitRequest, parent: Option<ObjectId>, changes: Vec
         parent,
         changes,
         author: request.author.clone(),
-        committer: request.committer.clone(),
+        committer: request.committer.clone().unwrap_or_else(|| request.author.clone()),
         message: request.message.clone(),
         allow_empty: request.allow_empty,
         line_stats: request.line_stats,

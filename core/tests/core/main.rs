@@ -18,3 +18,4 @@ mod read;
 mod repo;
 mod restore;
 mod support;
+mod wire;
