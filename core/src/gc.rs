@@ -103,7 +103,8 @@ impl Usage {
 }
 
 /// Where a survey or GC is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum Phase {
     /// Listing the refs of the store.
@@ -121,7 +122,8 @@ pub enum Phase {
 }
 
 /// How far a [`Footprint`] or [`Collect`] has come, for drivers that show progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// The current phase.
     pub phase: Phase,

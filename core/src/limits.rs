@@ -6,7 +6,8 @@ pub const MAX_PATH_BYTES: usize = 4096;
 /// Bounds applied to everything core reads and builds.
 ///
 /// The defaults suit agent memory (text files, transcripts); raise them for larger files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Limits {
     /// The largest inflated size of any object read from storage, in bytes. Objects
     /// claiming or inflating to more are rejected before they are fully inflated.

@@ -194,7 +194,8 @@ pub struct RefState {
 }
 
 /// One listed key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Listed {
     /// The key, relative to the store.
     pub key: String,
