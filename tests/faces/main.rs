@@ -9,6 +9,8 @@
 
 use std::collections::BTreeSet;
 
+mod fields;
+
 fn read(path: &str) -> String {
     let full = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     std::fs::read_to_string(format!("{full}/{path}")).unwrap_or_else(|err| panic!("{path}: {err}"))

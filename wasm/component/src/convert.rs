@@ -345,7 +345,7 @@ impl ToWit<w::CommitRequest> for repo::CommitRequest {
         w::CommitRequest {
             exclude: self.policy.exclude_patterns().map(str::to_owned).collect(),
             max_file_bytes: self.policy.max_file_bytes,
-            max_objects: self.policy.max_objects_per_commit.to_wit(),
+            max_objects_per_commit: self.policy.max_objects_per_commit.to_wit(),
             repo: self.repo,
             branch: self.branch,
             changes: self.changes.to_wit(),
@@ -368,7 +368,7 @@ impl ToCore<repo::CommitRequest> for w::CommitRequest {
             .exclude(self.exclude)
             .map_err(|e| invalid(e.to_string()))?;
         policy.max_file_bytes = self.max_file_bytes;
-        policy.max_objects_per_commit = self.max_objects.to_core()?;
+        policy.max_objects_per_commit = self.max_objects_per_commit.to_core()?;
         Ok(repo::CommitRequest {
             repo: self.repo,
             branch: self.branch,
@@ -388,42 +388,14 @@ impl ToCore<repo::CommitRequest> for w::CommitRequest {
 }
 
 record! {
+    Within = gc::Within { duration_ms, now_ms }
+    Retention = gc::Retention { keep_last, keep_within }
+    PruneRequest = gc::PruneRequest { repo, branch, retention, max_attempts, count_dropped }
     RestoreRequest = repo::RestoreRequest {
         repo, branch, target, path, author, message, line_stats, expected_head, max_attempts, lock_ttl_ms,
     }
     LogRequest = history::Request { start, path, first_parent, limit, cursor }
     DiffRequest = diff::tree::Request { from, to, path, renames, line_stats, patch, binary_patch }
-}
-
-impl ToWit<w::PruneRequest> for gc::PruneRequest {
-    fn to_wit(self) -> w::PruneRequest {
-        let within = self.retention.keep_within;
-        w::PruneRequest {
-            repo: self.repo,
-            branch: self.branch,
-            keep_last: self.retention.keep_last.to_wit(),
-            keep_within_ms: within.map(|w| w.duration_ms),
-            now_ms: within.map_or(0, |w| w.now_ms),
-            max_attempts: self.max_attempts,
-            count_dropped: self.count_dropped,
-        }
-    }
-}
-
-impl ToCore<gc::PruneRequest> for w::PruneRequest {
-    fn to_core(self) -> Result<gc::PruneRequest, Failure> {
-        let retention = gc::Retention {
-            keep_last: self.keep_last.to_core()?,
-            keep_within: self.keep_within_ms.map(|duration_ms| gc::Within {
-                duration_ms,
-                now_ms: self.now_ms,
-            }),
-        };
-        let mut request = gc::PruneRequest::new(self.repo, self.branch, retention);
-        request.max_attempts = self.max_attempts;
-        request.count_dropped = self.count_dropped;
-        Ok(request)
-    }
 }
 
 impl ToWit<w::Request> for api::Request {
