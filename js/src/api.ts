@@ -15,6 +15,7 @@ import type {
   Change,
   CommitInfo,
   CommitResult,
+  FileChange,
   ConflictPolicy,
   CreatedRepo,
   DiffResult,
@@ -231,17 +232,53 @@ function ms(value: Date | number | undefined, name: string): number {
   throw invalidArgument(name, "a Date or milliseconds since the epoch", value);
 }
 
-/** A commit as the engine gives it, its signatures' dates in seconds since the epoch. */
-type RawCommitInfo = Omit<CommitInfo, "author" | "committer"> & {
-  author: Omit<Signature, "date"> & { date: unknown };
-  committer: Omit<Signature, "date"> & { date: unknown };
-};
+// Results arrive in core's serde form (`api::Output`); these give them the package's
+// shapes: `Date`s for signatures, a rename's old path as `from`, and line totals.
 
-/** `info` with its signatures' dates as `Date`s (the engine sends seconds since the epoch). */
-function dated(info: RawCommitInfo): CommitInfo {
-  info.author.date = new Date((info.author.date as number) * 1000);
-  info.committer.date = new Date((info.committer.date as number) * 1000);
-  return info as CommitInfo;
+/** A signature as core sends it: time in seconds since the epoch. */
+interface WireSignature {
+  name: string;
+  email: string;
+  time: { seconds: number; offsetMinutes: number };
+}
+
+type Wire = Record<string, any>;
+
+function signature(sig: WireSignature): Signature {
+  return { name: sig.name, email: sig.email, date: new Date(sig.time.seconds * 1000), offsetMinutes: sig.time.offsetMinutes };
+}
+
+function info(commit: Wire): CommitInfo {
+  return { ...commit, author: signature(commit.author), committer: signature(commit.committer) } as CommitInfo;
+}
+
+/** A changed file, in place: core's `kind` is a name, or `{ renamed: { from } }`. */
+function change(file: Wire): FileChange {
+  if (typeof file.kind === "object") {
+    file.from = file.kind.renamed.from;
+    file.kind = "renamed";
+  }
+  return file as FileChange;
+}
+
+/** `result` with its files shaped and their line counts summed, in place. */
+function withFiles<T>(result: Wire): T {
+  let added = 0;
+  let removed = 0;
+  for (const file of result.files as Wire[]) {
+    change(file);
+    added += file.lines?.added ?? 0;
+    removed += file.lines?.removed ?? 0;
+  }
+  result.added = added;
+  result.removed = removed;
+  return result as T;
+}
+
+/** A repo operation's result: core tags it by what it is (`{ head: id }`). */
+function admin<T>(result: Wire): T {
+  const [tag, value] = Object.entries(result)[0] as [string, Wire];
+  return (tag === "created" ? withFiles(value) : value) as T;
 }
 
 /** A packed history request: `start, limit, path?, allParents?, cursor?`. */
@@ -310,14 +347,14 @@ export class Store {
   }
 
   /** @internal Run one engine operation to completion. */
-  run<T>(make: (engine: Engine) => EngineOp, runControl?: RunControl): Promise<T> {
+  run<T>(make: (engine: Engine) => EngineOp, runControl?: RunControl, shape?: (result: Wire) => T): Promise<T> {
     let op: EngineOp;
     try {
       op = engine(() => make(this.#engine));
     } catch (error) {
       return Promise.reject(error);
     }
-    return drive<T>(op, this.#adapter, this.#driver, runControl);
+    return drive<T>(op, this.#adapter, this.#driver, runControl, shape);
   }
 
   /**
@@ -362,17 +399,19 @@ export class Store {
             .changes(o.changes, o.files),
         ),
       ),
+      undefined,
+      admin<CreatedRepo>,
     );
   }
 
   /** Every repo of the store, sorted. */
   listRepos(): Promise<string[]> {
-    return this.run((e) => e.listRepos());
+    return this.run((e) => e.listRepos(), undefined, admin<string[]>);
   }
 
   /** Delete a repo: every ref of it (its objects go at the next GC). Returns the refs removed. */
   deleteRepo(name: string): Promise<string[]> {
-    return this.run((e) => e.deleteRepo(pack((p) => p.str(name, "repo"))));
+    return this.run((e) => e.deleteRepo(pack((p) => p.str(name, "repo"))), undefined, admin<string[]>);
   }
 
   /**
@@ -466,6 +505,7 @@ export class Repo {
           }),
         ),
       run,
+      withFiles<CommitResult>,
     );
   }
 
@@ -496,6 +536,7 @@ export class Repo {
           ),
         ),
       run,
+      withFiles<CommitResult>,
     );
   }
 
@@ -528,13 +569,17 @@ export class Repo {
     const o = options(readOptions, "options");
     const run = control(o);
     const commit = await this.#store.resolve(this.name, o.ref, run);
-    return this.#store.run((e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))), run);
+    return this.#store.run(
+      (e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))),
+      run,
+      (files) => (files as Wire[]).map((f) => ({ path: f.path, ...f.file }) as FileWithPath),
+    );
   }
 
   /** A commit's metadata. */
   async readCommit(ref?: Ref): Promise<CommitInfo> {
     const commit = await this.#store.resolve(this.name, ref);
-    return dated(await this.#store.run<RawCommitInfo>((e) => e.readCommit(pack((p) => p.str(commit, "ref")))));
+    return this.#store.run((e) => e.readCommit(pack((p) => p.str(commit, "ref"))), undefined, info);
   }
 
   /**
@@ -545,11 +590,12 @@ export class Repo {
     const o = options(logOptions, "options");
     const run = control(o);
     const start = await this.#store.resolve(this.name, o.ref, run);
-    const page = await this.#store.run<{ commits: RawCommitInfo[]; next: string | null }>(
+    const page = await this.#store.run(
       (e) => e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
       run,
+      (page): LogPage => ({ commits: page.commits.map(info), next: page.next }),
     );
-    return { commits: page.commits.map(dated), next: page.next, start };
+    return { ...page, start };
   }
 
   /** A page of one file's history: the commits that changed it, each with its change and line counts. */
@@ -559,11 +605,14 @@ export class Repo {
     const o = options(logOptions, "options");
     const run = control(o);
     const start = await this.#store.resolve(this.name, o.ref, run);
-    const page = await this.#store.run<FileLogPage & { commits: { commit: RawCommitInfo }[] }>(
+    const page = await this.#store.run(
       (e) => e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
       run,
+      (page): FileLogPage => ({
+        commits: page.commits.map((c: Wire) => ({ commit: info(c.commit), change: change(c.change) })),
+        next: page.next,
+      }),
     );
-    for (const c of page.commits) dated(c.commit);
     return { ...page, start };
   }
 
@@ -588,6 +637,10 @@ export class Repo {
           ),
         ),
       run,
+      (result) => {
+        const { patch, ...rest } = withFiles<Wire>(result);
+        return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
+      },
     );
   }
 
@@ -595,12 +648,14 @@ export class Repo {
   head(branch?: string): Promise<string> {
     return this.#store.run((e) =>
       e.readHead(pack((p) => p.str(this.name, "repo").str(this.#branch(branch), "branch"))),
+      undefined,
+      admin<string>,
     );
   }
 
   /** Every branch, sorted. */
   listBranches(): Promise<string[]> {
-    return this.#store.run((e) => e.listBranches(pack((p) => p.str(this.name, "repo"))));
+    return this.#store.run((e) => e.listBranches(pack((p) => p.str(this.name, "repo"))), undefined, admin<string[]>);
   }
 
   /** Create a branch at `from` (any {@link Ref}, e.g. `"main~2"`; default: the default branch). Returns its head. */
@@ -608,12 +663,18 @@ export class Repo {
     const id = await this.#store.resolve(this.name, options(branchOptions, "options").from);
     return this.#store.run((e) =>
       e.createBranch(pack((p) => p.str(this.name, "repo").str(name, "branch").u8(1).str(id, "fromCommit"))),
+      undefined,
+      admin<string>,
     );
   }
 
   /** Delete a branch. Returns the refs removed. */
   deleteBranch(name: string): Promise<string[]> {
-    return this.#store.run((e) => e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))));
+    return this.#store.run(
+      (e) => e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))),
+      undefined,
+      admin<string[]>,
+    );
   }
 
   /**

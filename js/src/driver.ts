@@ -97,23 +97,28 @@ async function storage<T>(what: string, call: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The files of a `done` step, as the `data` of the items of its value (of the value
- * itself when it is not an array). Each file gets its own copy, not a view of the
- * shared buffer: a caller may keep one file's bytes without keeping every file's.
+ * The byte strings of a `done` step's value (core's serde form writes each file's
+ * `data` and a diff's `patch` as an index into `ends`), each replaced by its bytes. Each
+ * gets its own copy, not a view of the shared buffer: a caller may keep one file's bytes
+ * without keeping every file's.
  */
-function withData(value: unknown, ends: number[], bytes: Uint8Array): unknown {
-  const items = (Array.isArray(value) ? value : [value]) as { data?: Uint8Array }[];
-  // One file: the buffer is its own already.
-  if (items.length === 1 && ends[0] === bytes.length) {
-    (items[0] as { data?: Uint8Array }).data = bytes;
-    return value;
-  }
-  let start = 0;
-  for (let i = 0; i < items.length; i++) {
-    const end = ends[i] as number;
-    (items[i] as { data?: Uint8Array }).data = bytes.slice(start, end);
-    start = end;
-  }
+function withBytes(value: unknown, ends: number[], bytes: Uint8Array): unknown {
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) return node.forEach(walk);
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      if ((key === "data" || key === "patch") && typeof item === "number") {
+        const start = item === 0 ? 0 : (ends[item - 1] as number);
+        const end = ends[item] as number;
+        record[key] = start === 0 && end === bytes.length ? bytes : bytes.slice(start, end);
+      } else {
+        walk(item);
+      }
+    }
+  };
+  walk(value);
   return value;
 }
 
@@ -285,6 +290,7 @@ export async function drive<T>(
   adapter: StorageAdapter,
   options: DriverOptions,
   control: RunControl = {},
+  shape: (result: any) => T = (result) => result,
 ): Promise<T> {
   const { signal, onProgress } = control;
   let lost = 0;
@@ -306,7 +312,7 @@ export async function drive<T>(
       // few steps, and each extra async frame costs a turn of the microtask queue.
       switch (step.type) {
         case "done":
-          return (step.ends ? withData(step.value, step.ends, op.bytes()) : step.value) as T;
+          return shape(step.ends ? withBytes(step.value, step.ends, op.bytes()) : step.value);
         case "get": {
           provide(op, await getAll(adapter, step.keys, options.concurrency));
           break;

@@ -270,6 +270,10 @@ const SPELLINGS: &[(&str, &str)] = &[
     ("keepWithinMs", "retention.keepWithin.durationMs"),
     // npm: `fromCommit` marks `createBranch`'s start as core's `start.commit`.
     ("fromCommit", "start.commit"),
+    // npm: a signature's time as a `Date` (core: `time.seconds`, `time.offsetMinutes`).
+    ("date", "time.seconds"),
+    // npm: a file's content as text or bytes (core: `data`, bytes).
+    ("content", "data"),
     // npm: the engine's options, not an operation's: its object cache's size.
     ("cacheBytes", "ObjectCache::set_capacity"),
     // npm: restore's target revision, resolved by core into `target`.
@@ -398,4 +402,51 @@ fn the_npm_package_packs_no_field_core_lacks() {
             "js/src/api.ts packs {name:?}, which core's definition does not have"
         );
     }
+}
+
+#[test]
+fn the_npm_package_declares_no_result_field_core_lacks() {
+    let (by_op, output_fields) = core_fields();
+    let mut core: BTreeSet<String> = by_op.into_values().flatten().collect();
+    core.extend(output_fields);
+    let progress = gc::Progress {
+        phase: gc::Phase::Mark,
+        refs_listed: 0,
+        refs_read: 0,
+        reachable: 0,
+        rounds: 0,
+        objects_listed: 0,
+        examined: 0,
+        deleted: 0,
+        deleted_bytes: 0,
+        young: 0,
+    };
+    keys(&serde_json::to_value(progress).unwrap(), &mut core);
+    let types = read_file("js/src/types.ts");
+    let mut declared = 0;
+    // Each `name: type;` or `name?: type;` of an interface or object type.
+    for line in types.lines().map(str::trim) {
+        if line.starts_with("//") || line.starts_with('*') || line.starts_with("/*") {
+            continue;
+        }
+        for part in line.split(['{', ';', '|']) {
+            let part = part.trim();
+            let Some((name, _)) = part.split_once(':') else {
+                continue;
+            };
+            let name = name.trim().trim_end_matches('?');
+            if name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric())
+                || name.starts_with(char::is_uppercase)
+            {
+                continue;
+            }
+            declared += 1;
+            assert!(
+                core.contains(name) || spelled(name),
+                "js/src/types.ts declares {name:?}, which core's definition does not have"
+            );
+        }
+    }
+    assert!(declared >= 60, "js/src/types.ts was read: {declared} fields");
 }

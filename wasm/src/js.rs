@@ -1,9 +1,9 @@
 //! The wasm-bindgen exports: an [`Engine`] that holds the object cache of one store, and
 //! an [`Op`] handle per running operation that a JS driver polls.
 
-mod convert;
 pub mod error;
 mod json;
+mod output;
 mod packed;
 
 use std::{cell::RefCell, rc::Rc};
@@ -19,7 +19,12 @@ use snapgit_core::{
 };
 use wasm_bindgen::prelude::*;
 
-use convert::{JsResult, core};
+type JsResult<T> = Result<T, JsValue>;
+
+/// A core result's error as its JS error.
+fn core<T, E: error::ToJs>(result: Result<T, E>) -> JsResult<T> {
+    result.map_err(|e| error::to_js(&e))
+}
 use json::Json;
 use packed::Reader;
 
@@ -69,9 +74,10 @@ enum Pending {
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
 /// - `{ type: 'lock', name, ttlMs }`: `answerLock(token)`, no token if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
-/// - `{ type: 'done', value, ends? }`: the result. With `ends`, the result carries file
-///   contents: `bytes()` gives them end to end, the content of item `i` of `value` (of
-///   `value` itself when it is not an array) ending at `ends[i]`.
+/// - `{ type: 'done', value, ends? }`: the result, in core's serde form (`api::Output`:
+///   ids as hex, names and paths as text). With `ends`, it carries byte strings (files'
+///   `data`, a diff's `patch`): each is written as its index `i`, and `bytes()` gives
+///   them end to end, string `i` ending at `ends[i]`.
 ///
 /// A storage failure ends the operation: drop the handle (`free()`).
 #[wasm_bindgen]
@@ -84,13 +90,7 @@ pub struct Op {
     bytes: Vec<u8>,
 }
 
-/// A finished operation's result as it crosses into JS: JSON text, and the contents of
-/// the files it holds end to end, file `i` ending at `ends[i]`.
-pub struct Output {
-    json: String,
-    data: Vec<u8>,
-    ends: Vec<usize>,
-}
+use output::Output;
 
 /// What one `poll` produced.
 struct Polled {
@@ -232,7 +232,7 @@ impl Op {
     /// What the operation needs next, as JSON text (see the type's docs).
     pub fn poll(&mut self) -> Result<String, JsValue> {
         let polled = match core(self.inner.poll(&mut self.cache.borrow_mut()))? {
-            Step::Done(out) => Step::Done(convert::output(out)?),
+            Step::Done(out) => Step::Done(output::output(&out).map_err(|e| error::misuse_text(&e.to_string()))?),
             // Only `Done` carries a result: nothing is converted for the other steps.
             other => other.map(|_| unreachable!("a step other than Done has no result")),
         };
@@ -252,7 +252,7 @@ impl Op {
     /// reachable, rounds, objectsListed, examined, deleted, deletedBytes, young }` for
     /// `gc` and `footprint`, `undefined` for the operations that do not report progress.
     pub fn progress(&self) -> Option<String> {
-        self.inner.inner().progress().map(|p| convert::progress(&p))
+        self.inner.inner().progress().and_then(|p| output::json(&p).ok())
     }
 
     /// Answer a `get` step: the objects found, end to end in `bytes`, and each key's

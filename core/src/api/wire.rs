@@ -9,6 +9,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::tree::Mode;
 
+/// An id's hex, written without the formatting machinery (ids are most of a result).
+fn write_id<S: Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 64];
+    s.serialize_str(id.hex_to_buf(&mut buf))
+}
+
 fn parse_id<E: serde::de::Error>(text: &str) -> Result<ObjectId, E> {
     crate::id::parse(gix_hash::Kind::Sha1, text).map_err(E::custom)
 }
@@ -19,7 +25,7 @@ pub mod id {
 
     /// Serialize as hex.
     pub fn serialize<S: Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
+        write_id(id, s)
     }
 
     /// Parse hex (a full id, lowercase).
@@ -34,7 +40,10 @@ pub mod opt_id {
 
     /// Serialize as hex or null.
     pub fn serialize<S: Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
-        id.map(|id| id.to_string()).serialize(s)
+        match id {
+            Some(id) => write_id(id, s),
+            None => s.serialize_none(),
+        }
     }
 
     /// Parse hex, or null.
@@ -51,7 +60,13 @@ pub mod ids {
 
     /// Serialize as a list of hex.
     pub fn serialize<S: Serializer>(ids: &[ObjectId], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(ids.iter().map(ToString::to_string))
+        struct Hex<'a>(&'a ObjectId);
+        impl Serialize for Hex<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                write_id(self.0, s)
+            }
+        }
+        s.collect_seq(ids.iter().map(Hex))
     }
 
     /// Parse a list of hex.

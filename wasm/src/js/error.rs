@@ -73,6 +73,13 @@ pub fn bad_ref(key: &str, err: &id::Error) -> JsValue {
         .into()
 }
 
+/// A result that cannot be written for JS (a bug).
+#[cold]
+#[inline(never)]
+pub fn misuse_text(what: &str) -> JsValue {
+    Thrown::new(Code::Misuse, what).into()
+}
+
 /// An operation driven out of order.
 #[cold]
 #[inline(never)]

@@ -138,18 +138,6 @@ impl Json {
         self
     }
 
-    /// A signed whole number.
-    pub fn int(&mut self, n: i64) -> &mut Self {
-        let _ = write!(self.0, "{n}");
-        self
-    }
-
-    /// `true` or `false`.
-    pub fn boolean(&mut self, flag: bool) -> &mut Self {
-        self.0.push_str(if flag { "true" } else { "false" });
-        self
-    }
-
     /// `null`.
     pub fn null(&mut self) -> &mut Self {
         self.0.push_str("null");
@@ -161,15 +149,6 @@ impl Json {
         self.open_array();
         for item in items {
             self.item().string(item.as_ref());
-        }
-        self.close_array()
-    }
-
-    /// An array of ids.
-    pub fn ids<'a>(&mut self, ids: impl IntoIterator<Item = &'a ObjectId>) -> &mut Self {
-        self.open_array();
-        for id in ids {
-            self.item().id(id);
         }
         self.close_array()
     }

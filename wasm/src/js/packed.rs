@@ -10,7 +10,7 @@ use snapgit_core::{
 };
 use wasm_bindgen::JsValue;
 
-use super::{convert::JsResult, error};
+use super::{JsResult, error};
 
 /// The largest integer a JS number holds exactly.
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
