@@ -41,7 +41,7 @@ use crate::{
 /// [`Op::new`], which checks it and starts the operation. Each field keeps core's
 /// meaning and defaults (the request types' `new`).
 ///
-/// Its serde form (JSON for the HTTP API, JS values for the npm package) is externally
+/// Its serde form (JSON, for example: the npm package's results cross in it) is externally
 /// tagged by the operation's camelCase name: `{ "commit": { "repo": …, "branch": …,
 /// "changes": [{ "type": "put", "path": "a.md", "data": … }], … } }`, `"listRepos"`.
 /// Ids are hex, paths text, file contents bytes; fields core defaults may be left out.

@@ -1,7 +1,7 @@
-//! How core's values look in the operations' serde form (JSON for the HTTP API, JS values
-//! for the npm package): ids as lowercase hex, paths as text, file contents as bytes, a
-//! changed file's side as `{ id, mode }`. The field attributes of [`super::Request`] and
-//! [`super::Output`]'s types name these modules.
+//! How core's values look in the operations' serde form (JSON, for example): ids as
+//! lowercase hex, paths as text, file contents as bytes, a changed file's side as
+//! `{ id, mode }`. The field attributes of [`super::Request`] and [`super::Output`]'s
+//! types name these modules.
 
 use bstr::{BString, ByteSlice};
 use gix_hash::ObjectId;
