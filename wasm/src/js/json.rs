@@ -182,11 +182,11 @@ mod tests {
             .field("x")
             .open()
             .field("y")
-            .boolean(true)
+            .number(1)
             .close()
             .field("z")
             .strings(["p", "q"])
             .close();
-        assert_eq!(json.as_str(), r#"{"x":{"y":true},"z":["p","q"]}"#);
+        assert_eq!(json.as_str(), r#"{"x":{"y":1},"z":["p","q"]}"#);
     }
 }
