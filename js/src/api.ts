@@ -199,6 +199,9 @@ export interface GcOptions extends RunOptions {
   batch?: number;
 }
 
+/** An operation's request when it has none. */
+const NONE = new Uint8Array(0);
+
 const ADAPTER_METHODS = ["getMany", "putMany", "list", "delete", "readRef", "casRef"] as const;
 
 function options<T extends object>(value: T | undefined, name: string): Partial<T> {
@@ -364,7 +367,7 @@ export class Store {
   async resolve(repo: string, ref: Ref | undefined, runControl?: RunControl): Promise<string> {
     const name = ref ?? this.defaultBranch;
     if (typeof name !== "string") throw invalidArgument("ref", "a string", name);
-    return this.run<string>((e) => e.resolve(pack((p) => p.str(repo, "repo").str(name, "ref"))), runControl);
+    return this.run<string>((e) => e.run("resolve", pack((p) => p.str(repo, "repo").str(name, "ref"))), runControl);
   }
 
   /** A handle on the repo `name` (nothing is read until it is used). */
@@ -389,7 +392,7 @@ export class Store {
   ): Promise<CreatedRepo> {
     const o = options(createOptions, "options");
     return this.run((e) =>
-      e.createRepo(
+      e.run("create-repo", 
         pack((p) =>
           p
             .str(name, "repo")
@@ -406,12 +409,12 @@ export class Store {
 
   /** Every repo of the store, sorted. */
   listRepos(): Promise<string[]> {
-    return this.run((e) => e.listRepos(), undefined, admin<string[]>);
+    return this.run((e) => e.run("list-repos", NONE), undefined, admin<string[]>);
   }
 
   /** Delete a repo: every ref of it (its objects go at the next GC). Returns the refs removed. */
   deleteRepo(name: string): Promise<string[]> {
-    return this.run((e) => e.deleteRepo(pack((p) => p.str(name, "repo"))), undefined, admin<string[]>);
+    return this.run((e) => e.run("delete-repo", pack((p) => p.str(name, "repo"))), undefined, admin<string[]>);
   }
 
   /**
@@ -424,7 +427,7 @@ export class Store {
       const nowMs = ms(o.now, "now");
       const run = control(o);
       return this.run(
-        (e) => e.gc(pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
+        (e) => e.run("gc", pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
         run,
       );
     } catch (error) {
@@ -436,7 +439,7 @@ export class Store {
   footprint(footprintOptions?: FootprintOptions): Promise<Footprint> {
     try {
       const run = control(options(footprintOptions, "options"));
-      return this.run((e) => e.footprint(), run);
+      return this.run((e) => e.run("footprint", NONE), run);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -489,7 +492,7 @@ export class Repo {
     const run = control(o);
     return this.#store.run(
       (e) =>
-        e.commit(
+        e.run("commit", 
           pack((p) => {
             p.str(this.name, "repo").str(branch, "branch").str(o.message, "message").signature(o.author, "author");
             if (o.committer === undefined || o.committer === null) p.u8(0);
@@ -520,7 +523,7 @@ export class Repo {
     const target = await this.#store.resolve(this.name, o.from, run);
     return this.#store.run(
       (e) =>
-        e.restore(
+        e.run("restore", 
           pack((p) =>
             p
               .str(this.name, "repo")
@@ -543,7 +546,7 @@ export class Repo {
   /** One file at a ref (default: the default branch). */
   async readFile(path: string, readOptions?: { ref?: Ref }): Promise<File> {
     const commit = await this.#store.resolve(this.name, options(readOptions, "options").ref);
-    return this.#store.run((e) => e.readFile(pack((p) => p.str(commit, "ref").str(path, "path"))));
+    return this.#store.run((e) => e.run("read-file", pack((p) => p.str(commit, "ref").str(path, "path"))));
   }
 
   /** One file as text (UTF-8). */
@@ -560,7 +563,7 @@ export class Repo {
     const o = options(listOptions, "options");
     const commit = await this.#store.resolve(this.name, o.ref);
     return this.#store.run((e) =>
-      e.listTree(pack((p) => p.str(commit, "ref").optStr(o.path, "path").flag(o.recursive, "recursive"))),
+      e.run("list-tree", pack((p) => p.str(commit, "ref").optStr(o.path, "path").flag(o.recursive, "recursive"))),
     );
   }
 
@@ -570,7 +573,7 @@ export class Repo {
     const run = control(o);
     const commit = await this.#store.resolve(this.name, o.ref, run);
     return this.#store.run(
-      (e) => e.readFiles(pack((p) => p.str(commit, "ref").optStr(o.path, "path"))),
+      (e) => e.run("read-files", pack((p) => p.str(commit, "ref").optStr(o.path, "path"))),
       run,
       (files) => (files as Wire[]).map((f) => ({ path: f.path, ...f.file }) as FileWithPath),
     );
@@ -579,7 +582,7 @@ export class Repo {
   /** A commit's metadata. */
   async readCommit(ref?: Ref): Promise<CommitInfo> {
     const commit = await this.#store.resolve(this.name, ref);
-    return this.#store.run((e) => e.readCommit(pack((p) => p.str(commit, "ref"))), undefined, info);
+    return this.#store.run((e) => e.run("read-commit", pack((p) => p.str(commit, "ref"))), undefined, info);
   }
 
   /**
@@ -591,7 +594,7 @@ export class Repo {
     const run = control(o);
     const start = await this.#store.resolve(this.name, o.ref, run);
     const page = await this.#store.run(
-      (e) => e.log(history(start, o.limit, o.path, o.allParents, o.cursor)),
+      (e) => e.run("log", history(start, o.limit, o.path, o.allParents, o.cursor)),
       run,
       (page): LogPage => ({ commits: page.commits.map(info), next: page.next }),
     );
@@ -606,7 +609,7 @@ export class Repo {
     const run = control(o);
     const start = await this.#store.resolve(this.name, o.ref, run);
     const page = await this.#store.run(
-      (e) => e.fileLog(history(start, o.limit, o.path, undefined, o.cursor)),
+      (e) => e.run("file-log", history(start, o.limit, o.path, undefined, o.cursor)),
       run,
       (page): FileLogPage => ({
         commits: page.commits.map((c: Wire) => ({ commit: info(c.commit), change: change(c.change) })),
@@ -624,7 +627,7 @@ export class Repo {
     const from = o.from === undefined ? undefined : await this.#store.resolve(this.name, o.from, run);
     return this.#store.run(
       (e) =>
-        e.diff(
+        e.run("diff", 
           pack((p) =>
             p
               .optStr(from, "from")
@@ -647,7 +650,7 @@ export class Repo {
   /** The head of a branch (default: the default branch). */
   head(branch?: string): Promise<string> {
     return this.#store.run((e) =>
-      e.readHead(pack((p) => p.str(this.name, "repo").str(this.#branch(branch), "branch"))),
+      e.run("read-head", pack((p) => p.str(this.name, "repo").str(this.#branch(branch), "branch"))),
       undefined,
       admin<string>,
     );
@@ -655,14 +658,14 @@ export class Repo {
 
   /** Every branch, sorted. */
   listBranches(): Promise<string[]> {
-    return this.#store.run((e) => e.listBranches(pack((p) => p.str(this.name, "repo"))), undefined, admin<string[]>);
+    return this.#store.run((e) => e.run("list-branches", pack((p) => p.str(this.name, "repo"))), undefined, admin<string[]>);
   }
 
   /** Create a branch at `from` (any {@link Ref}, e.g. `"main~2"`; default: the default branch). Returns its head. */
   async createBranch(name: string, branchOptions?: { from?: Ref }): Promise<string> {
     const id = await this.#store.resolve(this.name, options(branchOptions, "options").from);
     return this.#store.run((e) =>
-      e.createBranch(pack((p) => p.str(this.name, "repo").str(name, "branch").u8(1).str(id, "fromCommit"))),
+      e.run("create-branch", pack((p) => p.str(this.name, "repo").str(name, "branch").u8(1).str(id, "fromCommit"))),
       undefined,
       admin<string>,
     );
@@ -671,7 +674,7 @@ export class Repo {
   /** Delete a branch. Returns the refs removed. */
   deleteBranch(name: string): Promise<string[]> {
     return this.#store.run(
-      (e) => e.deleteBranch(pack((p) => p.str(this.name, "repo").str(name, "branch"))),
+      (e) => e.run("delete-branch", pack((p) => p.str(this.name, "repo").str(name, "branch"))),
       undefined,
       admin<string[]>,
     );
@@ -689,7 +692,7 @@ export class Repo {
       const run = control(o);
       return this.#store.run(
         (e) =>
-          e.prune(
+          e.run("prune", 
             pack((p) =>
               p
                 .str(this.name, "repo")

@@ -391,7 +391,7 @@ impl Engine {
     }
 
     /// Start `request` through core's one entry for every face.
-    fn run(&self, request: api::Request) -> JsResult<Op> {
+    fn start(&self, request: api::Request) -> JsResult<Op> {
         let op = core(api::Op::new(&self.cache.borrow(), request))?;
         Ok(self.op(op))
     }
@@ -438,251 +438,146 @@ impl Engine {
         self.cache.borrow_mut().clear();
     }
 
-    /// Commit changes to a branch. `request` packed: `repo, branch, message, author,
-    /// committer?, changes, allowEmpty?, lineStats?, expectedHead?, onConflict,
-    /// maxAttempts?, lockTtlMs?, policy?`. Done with `{ commit, tree, parent, created,
-    /// files, added, removed, attempts, settled, objectsWritten, bytesWritten, locked }`.
-    pub fn commit(&self, request: &[u8]) -> Result<Op, JsValue> {
+    /// Start operation `op` — core's name for it (`commit`, `read-file`, …, as
+    /// `api::Request::name` gives them) — with its packed request (`js/src/pack.ts`; the
+    /// fields of each are listed below, `?` where core's default stands in). Checked by
+    /// core before anything is read. Done with the operation's result in core's serde form.
+    pub fn run(&self, op: &str, request: &[u8]) -> Result<Op, JsValue> {
         let kind = self.kind();
         let mut r = Reader::new(request);
-        let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
-        let author = r.signature()?;
-        let committer = r.opt_signature()?;
-        let changes = r.changes()?;
-        let mut request = repo::CommitRequest::new(repo, branch, changes, author, message);
-        request.committer = committer;
-        set(&mut request.allow_empty, r.flag()?);
-        set(&mut request.line_stats, r.flag()?);
-        request.expected_head = r.opt_id(kind)?;
-        request.on_conflict = r.conflict_policy()?;
-        set(&mut request.max_attempts, r.opt_u32()?);
-        request.lock_ttl_ms = r.opt_count()?;
-        set(&mut request.policy, r.policy()?);
-        r.finish()?;
-        self.run(api::Request::Commit(request))
-    }
-
-    /// Restore an earlier commit's content (all of it, or one path) as a new commit on a
-    /// branch. `request` packed: `repo, branch, target, path?, author, message?,
-    /// lineStats?, expectedHead?, maxAttempts?, lockTtlMs?`. Done with what `commit` gives.
-    pub fn restore(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let kind = self.kind();
-        let mut r = Reader::new(request);
-        let (repo, branch, target) = (r.string()?, r.string()?, r.id(kind)?);
-        let path = r.opt_string()?;
-        let mut request = repo::RestoreRequest::new(repo, branch, target, r.signature()?);
-        request.path = path.map(Into::into);
-        request.message = r.opt_string()?;
-        set(&mut request.line_stats, r.flag()?);
-        request.expected_head = r.opt_id(kind)?;
-        set(&mut request.max_attempts, r.opt_u32()?);
-        request.lock_ttl_ms = r.opt_count()?;
-        r.finish()?;
-        self.run(api::Request::Restore(request))
-    }
-
-    /// Create a repo with a first commit. `request` packed: `repo, branch, message,
-    /// author, changes` (puts only). Done with `{ commit, files, added, removed }`.
-    #[wasm_bindgen(js_name = createRepo)]
-    pub fn create_repo(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
-        let author = r.signature()?;
-        let changes = r.changes()?;
-        r.finish()?;
-        self.run(api::Request::CreateRepo {
-            repo,
-            branch,
-            files: changes,
-            author,
-            message,
-        })
-    }
-
-    /// List every repo of the store. Done with the names, sorted.
-    #[wasm_bindgen(js_name = listRepos)]
-    pub fn list_repos(&self) -> Result<Op, JsValue> {
-        self.run(api::Request::ListRepos)
-    }
-
-    /// Delete a repo (every ref of it; objects go at the next GC). `request` packed:
-    /// `repo`. Done with the refs removed.
-    #[wasm_bindgen(js_name = deleteRepo)]
-    pub fn delete_repo(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let repo = r.string()?;
-        r.finish()?;
-        self.run(api::Request::DeleteRepo { repo })
-    }
-
-    /// Create a branch at a commit or at another branch's head. `request` packed: `repo,
-    /// branch`, then a u8 (1: `fromCommit`, an id; 0: `fromBranch`, a name) and the start.
-    /// Done with the commit it starts at.
-    #[wasm_bindgen(js_name = createBranch)]
-    pub fn create_branch(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let (repo, branch) = (r.string()?, r.string()?);
-        let start = match r.opt_id(self.kind())? {
-            Some(id) => Start::Commit(id),
-            None => Start::Branch(r.string()?),
+        let request = match op {
+            // repo, branch, message, author, committer?, changes, allowEmpty?, lineStats?,
+            // expectedHead?, onConflict, maxAttempts?, lockTtlMs?, policy?
+            "commit" => {
+                let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
+                let author = r.signature()?;
+                let committer = r.opt_signature()?;
+                let mut request = repo::CommitRequest::new(repo, branch, r.changes()?, author, message);
+                request.committer = committer;
+                set(&mut request.allow_empty, r.flag()?);
+                set(&mut request.line_stats, r.flag()?);
+                request.expected_head = r.opt_id(kind)?;
+                request.on_conflict = r.conflict_policy()?;
+                set(&mut request.max_attempts, r.opt_u32()?);
+                request.lock_ttl_ms = r.opt_count()?;
+                set(&mut request.policy, r.policy()?);
+                api::Request::Commit(request)
+            }
+            // repo, branch, target, path?, author, message?, lineStats?, expectedHead?,
+            // maxAttempts?, lockTtlMs?
+            "restore" => {
+                let (repo, branch, target) = (r.string()?, r.string()?, r.id(kind)?);
+                let path = r.opt_string()?;
+                let mut request = repo::RestoreRequest::new(repo, branch, target, r.signature()?);
+                request.path = path.map(Into::into);
+                request.message = r.opt_string()?;
+                set(&mut request.line_stats, r.flag()?);
+                request.expected_head = r.opt_id(kind)?;
+                set(&mut request.max_attempts, r.opt_u32()?);
+                request.lock_ttl_ms = r.opt_count()?;
+                api::Request::Restore(request)
+            }
+            // repo, branch, message, author, changes (puts only)
+            "create-repo" => {
+                let (repo, branch, message) = (r.string()?, r.string()?, r.string()?);
+                let author = r.signature()?;
+                let files = r.changes()?;
+                api::Request::CreateRepo {
+                    repo,
+                    branch,
+                    files,
+                    author,
+                    message,
+                }
+            }
+            "list-repos" => api::Request::ListRepos,
+            // repo
+            "delete-repo" => api::Request::DeleteRepo { repo: r.string()? },
+            // repo, branch, then a u8 (1: `fromCommit`, an id; 0: `fromBranch`, a name)
+            "create-branch" => {
+                let (repo, branch) = (r.string()?, r.string()?);
+                let start = match r.opt_id(kind)? {
+                    Some(id) => Start::Commit(id),
+                    None => Start::Branch(r.string()?),
+                };
+                api::Request::CreateBranch { repo, branch, start }
+            }
+            // repo
+            "list-branches" => api::Request::ListBranches { repo: r.string()? },
+            // repo, branch
+            "delete-branch" => api::Request::DeleteBranch {
+                repo: r.string()?,
+                branch: r.string()?,
+            },
+            // repo, branch
+            "read-head" => api::Request::ReadHead {
+                repo: r.string()?,
+                branch: r.string()?,
+            },
+            // repo, rev
+            "resolve" => api::Request::Resolve {
+                repo: r.string()?,
+                rev: r.string()?,
+            },
+            // commit, path
+            "read-file" => api::Request::ReadFile {
+                commit: r.id(kind)?,
+                path: r.string()?.into(),
+            },
+            // commit, path?, recursive?
+            "list-tree" => api::Request::ListTree {
+                commit: r.id(kind)?,
+                path: r.opt_string()?.unwrap_or_default().into(),
+                recursive: r.flag()?.unwrap_or(true),
+            },
+            // commit, path?
+            "read-files" => api::Request::ReadFiles {
+                commit: r.id(kind)?,
+                path: r.opt_string()?.unwrap_or_default().into(),
+            },
+            // commit
+            "read-commit" => api::Request::ReadCommit { commit: r.id(kind)? },
+            // start, limit, path?, allParents?, cursor?
+            "log" => api::Request::Log(history_request(&mut r, kind)?),
+            "file-log" => api::Request::FileLog(history_request(&mut r, kind)?),
+            // from?, to, path?, renames?, lineStats?, patch?, binaryPatch?
+            "diff" => {
+                let from = r.opt_id(kind)?;
+                let mut request = diff::Request::new(from, r.id(kind)?);
+                request.path = r.opt_string()?.map(Into::into);
+                set(&mut request.renames, r.flag()?);
+                set(&mut request.line_stats, r.flag()?);
+                set(&mut request.patch, r.flag()?);
+                set(&mut request.binary_patch, r.flag()?);
+                api::Request::Diff(request)
+            }
+            // repo, branch, keepLast?, keepWithinMs?, nowMs, maxAttempts?, countDropped?
+            "prune" => {
+                let (repo, branch) = (r.string()?, r.string()?);
+                let keep_last = r.opt_count()?.map(|n| n as usize);
+                let keep_within = r.opt_count()?;
+                let now_ms = r.time()?;
+                let retention = gc::Retention {
+                    keep_last,
+                    keep_within: keep_within.map(|duration_ms| gc::Within { duration_ms, now_ms }),
+                };
+                let mut request = gc::PruneRequest::new(repo, branch, retention);
+                set(&mut request.max_attempts, r.opt_u32()?);
+                set(&mut request.count_dropped, r.flag()?);
+                api::Request::Prune(request)
+            }
+            "footprint" => api::Request::Footprint,
+            // nowMs, graceMs?, batch?
+            "gc" => {
+                let mut options = gc::CollectOptions::new(r.time()?);
+                set(&mut options.grace_ms, r.opt_count()?);
+                set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
+                api::Request::Collect(options)
+            }
+            _ => return Err(error::misuse("run called with an operation core does not have")),
         };
         r.finish()?;
-        self.run(api::Request::CreateBranch { repo, branch, start })
-    }
-
-    /// List the branches of a repo. `request` packed: `repo`. Done with the names, sorted.
-    #[wasm_bindgen(js_name = listBranches)]
-    pub fn list_branches(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let repo = r.string()?;
-        r.finish()?;
-        self.run(api::Request::ListBranches { repo })
-    }
-
-    /// Delete a branch. `request` packed: `repo, branch`. Done with the refs removed.
-    #[wasm_bindgen(js_name = deleteBranch)]
-    pub fn delete_branch(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let (repo, branch) = repo_branch(request)?;
-        self.run(api::Request::DeleteBranch { repo, branch })
-    }
-
-    /// Read a branch's head. `request` packed: `repo, branch`. Done with the commit id.
-    #[wasm_bindgen(js_name = readHead)]
-    pub fn read_head(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let (repo, branch) = repo_branch(request)?;
-        self.run(api::Request::ReadHead { repo, branch })
-    }
-
-    /// The commit a revision of a repo names (a branch or tag, a full or abbreviated id,
-    /// then `~N` and `^N` steps, as git reads them). `request` packed: `repo, rev`. Done
-    /// with the commit id.
-    pub fn resolve(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let (repo, rev) = repo_branch(request)?;
-        self.run(api::Request::Resolve { repo, rev })
-    }
-
-    /// Read one file at a commit. `request` packed: `commit, path`. Done with `{ id,
-    /// mode }` and the file's bytes.
-    #[wasm_bindgen(js_name = readFile)]
-    pub fn read_file(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let commit = r.id(self.kind())?;
-        let path = r.string()?;
-        r.finish()?;
-        self.run(api::Request::ReadFile {
-            commit,
-            path: path.into(),
-        })
-    }
-
-    /// List a folder at a commit without reading blobs. `request` packed: `commit, path?,
-    /// recursive?`: the root by default; `recursive` (the default) lists every file and
-    /// submodule below, otherwise one level. Done with `[{ path, mode, id }]`.
-    #[wasm_bindgen(js_name = listTree)]
-    pub fn list_tree(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let commit = r.id(self.kind())?;
-        let path = r.opt_string()?.unwrap_or_default();
-        let recursive = r.flag()?.unwrap_or(true);
-        r.finish()?;
-        self.run(api::Request::ListTree {
-            commit,
-            path: path.into(),
-            recursive,
-        })
-    }
-
-    /// Read every file below a folder at a commit. `request` packed: `commit, path?` (all
-    /// files by default). Done with `[{ path, id, mode }]` and each file's bytes.
-    #[wasm_bindgen(js_name = readFiles)]
-    pub fn read_files(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let commit = r.id(self.kind())?;
-        let path = r.opt_string()?.unwrap_or_default();
-        r.finish()?;
-        self.run(api::Request::ReadFiles {
-            commit,
-            path: path.into(),
-        })
-    }
-
-    /// Read a commit's metadata. `request` packed: `commit`. Done with `{ id, tree,
-    /// parents, author, committer, message }`, each signature's `date` in seconds since
-    /// the epoch.
-    #[wasm_bindgen(js_name = readCommit)]
-    pub fn read_commit(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let commit = r.id(self.kind())?;
-        r.finish()?;
-        self.run(api::Request::ReadCommit { commit })
-    }
-
-    /// One page of history. `request` packed: `start, limit, path?, allParents?,
-    /// cursor?`. Done with `{ commits, next }`.
-    pub fn log(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let request = self.history_request(request)?;
-        self.run(api::Request::Log(request))
-    }
-
-    /// One page of a file's history with its change in each commit. `request` as for
-    /// `log`, with a `path`. Done with `{ commits: [{ commit, change }], next }`.
-    #[wasm_bindgen(js_name = fileLog)]
-    pub fn file_log(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let request = self.history_request(request)?;
-        self.run(api::Request::FileLog(request))
-    }
-
-    /// Compare two commits. `request` packed: `from?, to, path?, renames?, lineStats?,
-    /// patch?, binaryPatch?`; without `from`, `to` is compared with its first parent.
-    /// Done with `{ from, to, files, added, removed, patch? }`.
-    pub fn diff(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let kind = self.kind();
-        let mut r = Reader::new(request);
-        let from = r.opt_id(kind)?;
-        let mut request = diff::Request::new(from, r.id(kind)?);
-        request.path = r.opt_string()?.map(Into::into);
-        set(&mut request.renames, r.flag()?);
-        set(&mut request.line_stats, r.flag()?);
-        set(&mut request.patch, r.flag()?);
-        set(&mut request.binary_patch, r.flag()?);
-        r.finish()?;
-        self.run(api::Request::Diff(request))
-    }
-
-    /// Apply a retention to a branch. `request` packed: `repo, branch, keepLast?,
-    /// keepWithinMs?, nowMs, maxAttempts?, countDropped?`. Done with `{ oldHead, newHead,
-    /// rewritten, kept, dropped, written, attempts }`.
-    pub fn prune(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let (repo, branch) = (r.string()?, r.string()?);
-        let keep_last = r.opt_count()?.map(|n| n as usize);
-        let keep_within = r.opt_count()?;
-        let now_ms = r.time()?;
-        let retention = gc::Retention {
-            keep_last,
-            keep_within: keep_within.map(|duration_ms| gc::Within { duration_ms, now_ms }),
-        };
-        let mut request = gc::PruneRequest::new(repo, branch, retention);
-        set(&mut request.max_attempts, r.opt_u32()?);
-        set(&mut request.count_dropped, r.flag()?);
-        r.finish()?;
-        self.run(api::Request::Prune(request))
-    }
-
-    /// Survey the store's size. Done with `{ objects, repos, otherRefs, unreachable, otherKeys }`.
-    pub fn footprint(&self) -> Result<Op, JsValue> {
-        self.run(api::Request::Footprint)
-    }
-
-    /// Garbage-collect the store. `request` packed: `nowMs, graceMs?, batch?`. Done with
-    /// `{ refs, reachable, listed, deleted, deletedBytes, young, youngBytes, rounds }`.
-    pub fn gc(&self, request: &[u8]) -> Result<Op, JsValue> {
-        let mut r = Reader::new(request);
-        let mut options = gc::CollectOptions::new(r.time()?);
-        set(&mut options.grace_ms, r.opt_count()?);
-        set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
-        r.finish()?;
-        self.run(api::Request::Collect(options))
+        self.start(request)
     }
 }
 
@@ -693,26 +588,15 @@ fn set<T>(field: &mut T, value: Option<T>) {
     }
 }
 
-/// A packed `repo, branch`.
-fn repo_branch(request: &[u8]) -> JsResult<(String, String)> {
-    let mut r = Reader::new(request);
-    let names = (r.string()?, r.string()?);
-    r.finish()?;
-    Ok(names)
-}
-
-impl Engine {
-    fn history_request(&self, request: &[u8]) -> JsResult<history::Request> {
-        let mut r = Reader::new(request);
-        let start = r.id(self.kind())?;
-        let limit = r.count()?;
-        let mut request = history::Request::new(start, usize::try_from(limit).unwrap_or(usize::MAX));
-        request.path = r.opt_string()?.map(Into::into);
-        if let Some(all) = r.flag()? {
-            request.first_parent = !all;
-        }
-        request.cursor = r.opt_string()?.map(Into::into);
-        r.finish()?;
-        Ok(request)
+/// A packed history request: `start, limit, path?, allParents?, cursor?`.
+fn history_request(r: &mut Reader<'_>, kind: HashKind) -> JsResult<history::Request> {
+    let start = r.id(kind)?;
+    let limit = r.count()?;
+    let mut request = history::Request::new(start, usize::try_from(limit).unwrap_or(usize::MAX));
+    request.path = r.opt_string()?.map(Into::into);
+    if let Some(all) = r.flag()? {
+        request.first_parent = !all;
     }
+    request.cursor = r.opt_string()?.map(Into::into);
+    Ok(request)
 }
