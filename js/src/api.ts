@@ -245,12 +245,16 @@ interface WireSignature {
   time: { seconds: number; offsetMinutes: number };
 }
 
+/** A result (or part of one) in core's serde form, before it is shaped. */
 type Wire = Record<string, any>;
 
+/** A signature with its time as a `Date`. */
 function signature(sig: WireSignature): Signature {
-  return { name: sig.name, email: sig.email, date: new Date(sig.time.seconds * 1000), offsetMinutes: sig.time.offsetMinutes };
+  const { name, email, time } = sig;
+  return { name, email, date: new Date(time.seconds * 1000), offsetMinutes: time.offsetMinutes };
 }
 
+/** A commit's metadata with its signatures' times as `Date`s. */
 function info(commit: Wire): CommitInfo {
   return { ...commit, author: signature(commit.author), committer: signature(commit.committer) } as CommitInfo;
 }
