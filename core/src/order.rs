@@ -11,7 +11,9 @@ use std::cmp::Ordering;
 
 /// Sort `items` stably by `compare`, as `items.sort_by(compare)` would.
 pub(crate) fn sort_by<T>(items: &mut Vec<T>, compare: impl Fn(&T, &T) -> Ordering) {
-    if items.len() < 2 {
+    // Already in order (a folder's entries after one change, mostly): nothing to move,
+    // nothing to allocate.
+    if in_order(items.len(), &|a, b| compare(&items[a], &items[b])) {
         return;
     }
     let order = positions(items.len(), &|a, b| compare(&items[a], &items[b]));
@@ -27,6 +29,12 @@ pub(crate) fn sort_by<T>(items: &mut Vec<T>, compare: impl Fn(&T, &T) -> Orderin
 /// Sort `items` stably by their order, as `items.sort()` would.
 pub(crate) fn sort<T: Ord>(items: &mut Vec<T>) {
     sort_by(items, T::cmp);
+}
+
+/// Whether the positions `0..len` are in order already. Not generic, like [`positions`].
+#[inline(never)]
+fn in_order(len: usize, compare: &dyn Fn(usize, usize) -> Ordering) -> bool {
+    (1..len).all(|i| compare(i - 1, i) != Ordering::Greater)
 }
 
 /// The positions `0..len` in the order `compare` sorts them, stably. Not generic, so
