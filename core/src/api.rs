@@ -33,7 +33,7 @@ pub(crate) mod wire;
 use crate::{
     cache::ObjectCache,
     commit::{Change, Signature},
-    diff, error, gc, history, object, read, repo, rev,
+    diff, error, gc, history, object, read, repo, rev, worktree,
     step::{Answer, Misuse, Operation, Step, StorageError},
 };
 
@@ -150,6 +150,11 @@ pub enum Request {
     FileLog(history::Request),
     /// The difference between two commits.
     Diff(diff::tree::Request),
+    /// The difference between a commit and a folder on disk ([`worktree`]).
+    DiffFolder(worktree::DiffRequest),
+    /// What to write into a folder and delete from it to bring back a commit's tree
+    /// ([`worktree`]).
+    Checkout(worktree::CheckoutRequest),
     /// A retention applied to a branch.
     Prune(gc::PruneRequest),
     /// The size of the store.
@@ -180,6 +185,8 @@ impl Request {
             Request::Log(_) => "log",
             Request::FileLog(_) => "file-log",
             Request::Diff(_) => "diff",
+            Request::DiffFolder(_) => "diff-folder",
+            Request::Checkout(_) => "checkout",
             Request::Prune(_) => "prune",
             Request::Footprint => "footprint",
             Request::Collect(_) => "gc",
@@ -339,6 +346,8 @@ operations! {
     FileLog(history::FileLog) -> history::FilePage, history::Error;
     /// The difference between two commits.
     Diff(diff::tree::Diff) -> diff::tree::Output, diff::tree::Error;
+    /// A commit's tree planned into a folder.
+    Checkout(worktree::Checkout) -> worktree::CheckoutPlan, worktree::Error;
     /// A retention applied to a branch.
     Prune(gc::Prune) -> gc::Pruned, gc::PruneError;
     /// The size of a store.
@@ -388,6 +397,10 @@ impl Op {
             Request::Log(request) => history::Log::new(request).map_err(Error::Log)?.into(),
             Request::FileLog(request) => history::FileLog::new(request).map_err(Error::FileLog)?.into(),
             Request::Diff(request) => diff::tree::Diff::new(request).map_err(Error::Diff)?.into(),
+            Request::DiffFolder(request) => worktree::diff(cache, request).map_err(Error::Diff)?.into(),
+            Request::Checkout(request) => worktree::Checkout::new(cache, request)
+                .map_err(Error::Checkout)?
+                .into(),
             Request::Prune(request) => gc::Prune::new(request).map_err(Error::Prune)?.into(),
             Request::Footprint => gc::Footprint::new(cache).into(),
             Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),

@@ -8,7 +8,7 @@
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::{
-    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev,
+    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev, worktree,
     step::{Misuse, StorageError},
     store::NameError,
 };
@@ -442,6 +442,7 @@ impl Classify for diff::tree::Error {
         shared!(self, E,
             E::InvalidPath(_) | E::NotACommit { .. } => Code::InvalidInput,
             E::UnknownCommit { .. } | E::PathNotFound { .. } => Code::NotFound,
+            E::Folder(e) => e.code(),
         )
     }
 
@@ -449,6 +450,7 @@ impl Classify for diff::tree::Error {
         use diff::tree::Error as E;
         match self {
             E::InvalidPath(e) => e.fields(),
+            E::Folder(e) => e.fields(),
             E::UnknownCommit { id } | E::NotACommit { id, .. } => vec![("value", Value::Id(id))],
             E::PathNotFound { path: p } => vec![("value", path(p))],
             E::Object(e) => e.fields(),
@@ -459,6 +461,54 @@ impl Classify for diff::tree::Error {
     fn storage(&self) -> Option<&StorageError> {
         match self {
             diff::tree::Error::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Classify for worktree::FolderError {
+    fn code(&self) -> Code {
+        Code::InvalidInput
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use worktree::FolderError as E;
+        match self {
+            E::InvalidPath(e) => e.fields(),
+            E::Duplicate { path: p } | E::NotAFile { path: p, .. } => vec![("value", path(p))],
+            E::WrongId { path: p, id, actual } => {
+                vec![("value", path(p)), ("expected", Value::Id(id)), ("actual", Value::Id(actual))]
+            }
+            E::Collision(e) => e.fields(),
+        }
+    }
+}
+
+impl Classify for worktree::Error {
+    fn code(&self) -> Code {
+        use worktree::Error as E;
+        match self {
+            E::Folder(e) => e.code(),
+            E::Unsafe { .. } | E::Untracked { .. } => Code::Conflict,
+            E::Read(e) => e.code(),
+            E::Misuse(e) => e.code(),
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use worktree::Error as E;
+        match self {
+            E::Folder(e) => e.fields(),
+            E::Unsafe { path: p, .. } => vec![("value", path(p))],
+            E::Untracked { path: p, kept } => vec![("value", path(p)), ("at", path(kept))],
+            E::Read(e) => e.fields(),
+            E::Misuse(_) => Vec::new(),
+        }
+    }
+
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            worktree::Error::Read(e) => e.storage(),
             _ => None,
         }
     }

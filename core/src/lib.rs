@@ -31,6 +31,7 @@ pub mod rev;
 pub mod step;
 pub mod store;
 pub mod tree;
+pub mod worktree;
 
 pub use cache::ObjectCache;
 pub use gix_hash::{Kind as HashKind, ObjectId};

@@ -309,6 +309,20 @@ pub(crate) fn encode_commit(
 /// Encode a tree built by core, as `gix_object::Tree::write_to` would, written directly
 /// (the tree writer goes through `dyn io::Write` a few times per entry).
 pub(crate) fn encode_tree(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) -> Result<NewObject, CollisionError> {
+    let (raw, size) = raw_tree(tree);
+    finish(hash_kind, Kind::Tree, raw, size)
+}
+
+/// The id of a tree built by core, hashed without compressing it.
+pub(crate) fn tree_id(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) -> Result<ObjectId, CollisionError> {
+    let (raw, size) = raw_tree(tree);
+    let mut hasher = gix_hash::hasher(hash_kind);
+    hasher.update(&raw);
+    finalize(hasher).ok_or(CollisionError { size })
+}
+
+/// A tree's loose form before compression, and the size of its content.
+fn raw_tree(tree: &gix_object::Tree) -> (Vec<u8>, usize) {
     let mut mode = [0u8; 6];
     let size = tree
         .entries
@@ -325,7 +339,7 @@ pub(crate) fn encode_tree(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) ->
         raw.push(0);
         raw.extend_from_slice(entry.oid.as_bytes());
     }
-    finish(hash_kind, Kind::Tree, raw, size)
+    (raw, size)
 }
 
 /// Room for the loose header (`commit 18446744073709551615\0` is 28 bytes).

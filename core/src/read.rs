@@ -159,7 +159,7 @@ fn signature(s: &gix_actor::Signature) -> Signature {
 }
 
 /// What a path names in a commit.
-enum Target {
+pub(crate) enum Target {
     /// The root tree.
     Root(ObjectId),
     /// An entry.
@@ -167,7 +167,7 @@ enum Target {
 }
 
 /// Find `components` below the root of `commit`; `Ok(None)` while objects are missing.
-fn locate(
+pub(crate) fn locate(
     fetch: &mut Fetch,
     cache: &ObjectCache,
     commit: &ObjectId,
@@ -206,7 +206,7 @@ fn locate(
 }
 
 /// Parse a path for reading: empty means the root.
-fn components(path: &BStr) -> Result<Vec<BString>, Error> {
+pub(crate) fn components(path: &BStr) -> Result<Vec<BString>, Error> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
@@ -217,7 +217,7 @@ fn components(path: &BStr) -> Result<Vec<BString>, Error> {
 /// in git's order (depth first, each tree's entries in order), without recursion: a tree
 /// may be 2,047 folders deep, more than a wasm stack holds frames for. Returns `false`
 /// while subtrees are missing (every missing one is asked for in the same pass).
-fn list(
+pub(crate) fn list(
     fetch: &mut Fetch,
     cache: &ObjectCache,
     tree_id: &ObjectId,
@@ -257,7 +257,7 @@ fn list(
 }
 
 /// Run one pass of `attempt`; turn missing objects into a `Get`.
-fn drive<T>(
+pub(crate) fn drive<T>(
     fetch: &mut Fetch,
     done: &mut bool,
     attempt: impl FnOnce(&mut Fetch) -> Result<Option<T>, Error>,
@@ -276,7 +276,7 @@ fn drive<T>(
 }
 
 /// Name the commit the caller gave when it is missing or not a commit.
-fn named(commit: &ObjectId, err: Error) -> Error {
+pub(crate) fn named(commit: &ObjectId, err: Error) -> Error {
     match err {
         Error::Object(object::Error::NotFound { id }) if id == *commit => Error::UnknownCommit { id },
         Error::Object(object::Error::WrongKind { id, actual, .. }) if id == *commit => {

@@ -184,6 +184,7 @@ impl From<tree_diff::Error> for Error {
             tree_diff::Error::Object(e) => Error::Object(e),
             tree_diff::Error::Storage(e) => Error::Storage(e),
             tree_diff::Error::Misuse(e) => Error::Misuse(e),
+            tree_diff::Error::Folder(_) => Error::Misuse(Misuse("a restore compares no folder")),
         }
     }
 }

@@ -303,6 +303,12 @@ impl Fetch {
         })
     }
 
+    /// Hold an object the operation was given rather than read (a folder's trees and
+    /// files, built in memory): it is never asked for.
+    pub fn hold(&mut self, id: ObjectId, object: Object) {
+        self.held.insert(id, object);
+    }
+
     /// The tree `id` if this operation holds it.
     pub fn held_tree(&self, id: &ObjectId) -> Option<Arc<gix_object::Tree>> {
         match self.held.get(id) {

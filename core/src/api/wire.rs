@@ -151,23 +151,38 @@ pub mod bytes {
     }
 }
 
-/// Optional bytes (a patch), or null.
+/// Optional bytes (a patch, a folder file's content), or null.
 pub mod opt_bytes {
     use super::*;
 
     /// Serialize as bytes or null.
-    pub fn serialize<S: Serializer>(data: &Option<BString>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(data: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
         match data {
-            Some(data) => s.serialize_bytes(data),
+            Some(data) => s.serialize_bytes(data.as_ref()),
             None => s.serialize_none(),
         }
     }
 
     /// Read bytes, or null.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BString>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<Option<T>, D::Error> {
         #[derive(Deserialize)]
         struct Data(#[serde(with = "super::bytes")] Vec<u8>);
         Ok(Option::<Data>::deserialize(d)?.map(|Data(data)| data.into()))
+    }
+}
+
+/// A list of paths as text.
+pub mod paths {
+    use super::*;
+
+    /// Serialize as a list of text.
+    pub fn serialize<S: Serializer>(paths: &[BString], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(paths.iter().map(|p| p.to_str_lossy()))
+    }
+
+    /// Read a list of text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BString>, D::Error> {
+        Ok(Vec::<String>::deserialize(d)?.into_iter().map(Into::into).collect())
     }
 }
 

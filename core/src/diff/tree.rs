@@ -158,6 +158,9 @@ pub enum Error {
         /// What it is.
         kind: gix_object::Kind,
     },
+    /// The folder compared with the commit was refused ([`crate::worktree`]).
+    #[error(transparent)]
+    Folder(#[from] crate::worktree::FolderError),
     /// The path exists in neither commit.
     #[error("path {path:?} exists in neither commit")]
     PathNotFound {
@@ -215,6 +218,9 @@ pub struct Diff {
     pairs: Vec<Pair>,
     files: Vec<FileChange>,
     fetch: Fetch,
+    /// The new side's root tree when it is a folder built in memory
+    /// ([`crate::worktree`]) rather than a commit.
+    folder: Option<ObjectId>,
     done: bool,
 }
 
@@ -230,8 +236,24 @@ impl Diff {
             pairs: Vec::new(),
             files: Vec::new(),
             fetch: Fetch::default(),
+            folder: None,
             done: false,
         })
+    }
+
+    /// Compare the commit `request.from` with the tree `root`, held in memory with the
+    /// objects below it (`held`) that storage may not have: a folder on disk.
+    pub(crate) fn against_tree(
+        request: Request,
+        root: ObjectId,
+        held: Vec<(ObjectId, object::Object)>,
+    ) -> Result<Self, Error> {
+        let mut diff = Diff::new(request)?;
+        for (id, object) in held {
+            diff.fetch.hold(id, object);
+        }
+        diff.folder = Some(root);
+        Ok(diff)
     }
 
     /// The number of `Get` rounds asked for so far.
@@ -241,6 +263,14 @@ impl Diff {
 
     /// The root trees to compare, once both commits are at hand.
     fn roots(&mut self, cache: &ObjectCache) -> Result<Option<(Option<ObjectId>, ObjectId)>, Error> {
+        if let Some(root) = self.folder {
+            let from = self.request.from.unwrap_or(root);
+            return Ok(self.fetch.peeled_commit(cache, &from)?.map(|(id, commit)| {
+                self.request.from = Some(id);
+                self.from = Some(id);
+                (Some(commit.tree), root)
+            }));
+        }
         // Tags are peeled: the result names the commits compared.
         let new = self.fetch.peeled_commit(cache, &self.request.to)?.map(|(id, commit)| {
             self.request.to = id;

@@ -19,3 +19,4 @@ mod repo;
 mod restore;
 mod support;
 mod wire;
+mod worktree;

@@ -1,0 +1,837 @@
+//! Folders on disk, as checkpoint tools use them: what a face found in a folder
+//! ([`File`]), a cache of file stats so a snapshot hashes only files that changed
+//! ([`StatCache`]), a folder compared with a commit ([`diff`]) and a commit
+//! written back into a folder ([`Checkout`]).
+//!
+//! Core does no IO here either. A face walks the folder, asks the [`StatCache`] which
+//! files it must read and hash, and hands the list to an operation; core decides what
+//! differs, what to write and delete, and refuses anything unsafe before the face writes
+//! a byte.
+//!
+//! ```
+//! use snapgit_core::{
+//!     HashKind, ObjectCache, Mode,
+//!     commit::{self, Change, Signature},
+//!     diff::ChangeKind,
+//!     drive::{self, MemoryStore, ObjectStore},
+//!     object,
+//!     worktree::{self, Checkout, CheckoutRequest, DiffRequest, File},
+//! };
+//!
+//! let store = MemoryStore::new();
+//! let mut cache = ObjectCache::new(HashKind::Sha1);
+//! let me = Signature::new("Agent", "agent@example.com", 1_700_000_000);
+//! let changes = vec![Change::put("notes.md", "one\n"), Change::put("old.md", "old\n")];
+//! let mut op = commit::Commit::new(&cache, commit::Request::new(None, changes, me, "checkpoint"))?;
+//! let out = drive::run(&mut op, &mut cache, &store)?;
+//! store.put_many(&out.objects)?;
+//!
+//! // The folder now: notes.md edited (its content read, as its stat changed), old.md gone.
+//! let edited = b"one\ntwo\n".to_vec();
+//! let id = object::hash(HashKind::Sha1, gix_object::Kind::Blob, &edited)?;
+//! let folder = vec![File { path: "notes.md".into(), mode: Mode::Regular, id, data: Some(edited) }];
+//! let diff = drive::run(&mut worktree::diff(&cache, DiffRequest::new(out.id, folder.clone()))?, &mut cache, &store)?;
+//! assert_eq!(diff.files[0].kind, ChangeKind::Modified);
+//! assert_eq!(diff.files[1].kind, ChangeKind::Deleted);
+//!
+//! // Roll the folder back to the commit: one file to write, nothing to delete.
+//! let plan = drive::run(&mut Checkout::new(&cache, CheckoutRequest::new(out.id, folder))?, &mut cache, &store)?;
+//! assert_eq!(plan.writes.len(), 2);
+//! assert_eq!(plan.writes[0].file.data, b"one\n");
+//! assert!(plan.deletes.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+//! ```
+
+use std::sync::Arc;
+
+use bstr::{BStr, BString, ByteSlice};
+use gix_hash::ObjectId;
+
+use crate::{
+    cache::ObjectCache,
+    diff::{self, tree::Diff},
+    object::{self, Object},
+    order, path, read,
+    step::{Fetch, Misuse, Operation, Step, StorageError},
+    tree::Mode,
+};
+
+/// A file a face found in a folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct File {
+    /// Its path below the folder, `/`-separated.
+    #[serde(with = "crate::api::wire::path")]
+    pub path: BString,
+    /// Regular, executable or symlink.
+    pub mode: Mode,
+    /// Its blob id: from the [`StatCache`] when its stat is unchanged, else hashed.
+    #[serde(with = "crate::api::wire::id")]
+    pub id: ObjectId,
+    /// Its content (a symlink's target), when storage may not have it: every file read
+    /// and hashed for this call. Core checks it hashes to `id`.
+    #[serde(default, with = "crate::api::wire::opt_bytes")]
+    pub data: Option<Vec<u8>>,
+}
+
+/// Why a folder's files were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FolderError {
+    /// A file's path is not one a tree can hold.
+    #[error(transparent)]
+    InvalidPath(#[from] path::Error),
+    /// A file was listed twice, or as both a file and a folder.
+    #[error("folder file {path:?} is listed twice, or also as a folder")]
+    Duplicate {
+        /// The path.
+        path: BString,
+    },
+    /// A file's mode is not a file's (tree or submodule).
+    #[error("folder file {path:?} has mode {mode}, not a file's")]
+    NotAFile {
+        /// The path.
+        path: BString,
+        /// The mode given.
+        mode: Mode,
+    },
+    /// A file's content does not hash to the id given with it.
+    #[error("folder file {path:?}: its content hashes to {actual}, not {id}")]
+    WrongId {
+        /// The path.
+        path: BString,
+        /// The id given.
+        id: ObjectId,
+        /// The id of the content.
+        actual: ObjectId,
+    },
+    /// Content that hashing refused.
+    #[error(transparent)]
+    Collision(#[from] object::CollisionError),
+}
+
+/// Why a checkout was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The folder's files were refused.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+    /// A checkout would write somewhere unsafe: through a symlink, or onto a path that
+    /// another entry of the same tree also names on a case-insensitive disk.
+    #[error("refusing to write {path:?}: {reason}")]
+    Unsafe {
+        /// The entry of the commit.
+        path: BString,
+        /// Why.
+        reason: Unsafe,
+    },
+    /// A checkout would write onto or below a path of the folder that is not tracked
+    /// (excluded or skipped by the snapshot), which no undo checkpoint could bring back.
+    #[error("refusing to write {path:?}: {kept:?} in the folder is not tracked, and would be lost")]
+    Untracked {
+        /// The entry of the commit.
+        path: BString,
+        /// The untracked path in its way.
+        kept: BString,
+    },
+    /// Reading the commit failed: unknown commit or path, a bad path, a broken object,
+    /// storage.
+    #[error(transparent)]
+    Read(#[from] read::Error),
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+}
+
+impl From<StorageError> for Error {
+    fn from(err: StorageError) -> Self {
+        Error::Read(read::Error::from(err))
+    }
+}
+
+impl From<object::Error> for Error {
+    fn from(err: object::Error) -> Self {
+        Error::Read(read::Error::Object(err))
+    }
+}
+
+impl From<path::Error> for Error {
+    fn from(err: path::Error) -> Self {
+        Error::Folder(FolderError::InvalidPath(err))
+    }
+}
+
+/// Why a checkout refused an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsafe {
+    /// A folder on its path is a symlink in the same commit (in some case spelling):
+    /// writing it would follow the link out of the folder.
+    SymlinkParent,
+    /// Another entry of the commit differs from it only in case: on a case-insensitive
+    /// disk one would overwrite the other.
+    CaseCollision,
+}
+
+impl std::fmt::Display for Unsafe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unsafe::SymlinkParent => "a folder on its path is a symlink in the same commit",
+            Unsafe::CaseCollision => "another entry differs from it only in case",
+        })
+    }
+}
+
+/// Check a folder's files: valid paths, file modes, no path twice or both a file and a
+/// folder, content hashing to its id. Sorts them by path.
+fn check_files(hash_kind: gix_hash::Kind, files: &mut Vec<File>) -> Result<(), FolderError> {
+    order::sort_by(files, |a, b| a.path.cmp(&b.path));
+    for (i, file) in files.iter().enumerate() {
+        path::validate(file.path.as_bstr(), file.mode == Mode::Symlink)?;
+        if !file.mode.is_file() {
+            return Err(FolderError::NotAFile {
+                path: file.path.clone(),
+                mode: file.mode,
+            });
+        }
+        if let Some(next) = files.get(i + 1)
+            && (next.path == file.path || is_below(next.path.as_bstr(), file.path.as_bstr()))
+        {
+            return Err(FolderError::Duplicate { path: next.path.clone() });
+        }
+        if let Some(data) = &file.data {
+            let actual = object::hash(hash_kind, gix_object::Kind::Blob, data)?;
+            if actual != file.id {
+                return Err(FolderError::WrongId {
+                    path: file.path.clone(),
+                    id: file.id,
+                    actual,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `true` if `path` lies below the folder `dir`.
+fn is_below(path: &BStr, dir: &BStr) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+}
+
+/// The trees of a folder's checked, sorted files, built in memory: the root's id, and
+/// every tree and given content as objects to hold. Builds without recursion (a path
+/// may be 2,047 folders deep).
+fn build_trees(
+    hash_kind: gix_hash::Kind,
+    files: Vec<File>,
+) -> Result<(ObjectId, Vec<(ObjectId, Object)>), FolderError> {
+    use gix_object::tree::Entry;
+    let mut objects = Vec::new();
+    // Open folders from the root down: each one's name and its entries so far.
+    let mut open: Vec<(BString, Vec<Entry>)> = vec![(BString::default(), Vec::new())];
+    let close = |open: &mut Vec<(BString, Vec<Entry>)>, objects: &mut Vec<(ObjectId, Object)>| {
+        let (name, entries) = open.pop().expect("a folder below the root is open");
+        let tree = gix_object::Tree { entries };
+        let id = object::tree_id(hash_kind, &tree)?;
+        objects.push((id, Object::Tree(Arc::new(tree))));
+        if let Some((_, parent)) = open.last_mut() {
+            parent.push(Entry {
+                mode: Mode::Tree.entry_mode(),
+                filename: name,
+                oid: id,
+            });
+        }
+        Ok::<_, FolderError>(id)
+    };
+    for file in files {
+        let components: Vec<&[u8]> = file.path.split(|&b| b == b'/').collect();
+        let (name, folders) = components.split_last().expect("validated paths have a component");
+        // Close the folders this file is not in, then open the ones it is in.
+        let shared = open[1..]
+            .iter()
+            .zip(folders)
+            .take_while(|((open, _), folder)| open.as_slice() == **folder)
+            .count();
+        while open.len() > shared + 1 {
+            close(&mut open, &mut objects)?;
+        }
+        for folder in &folders[shared..] {
+            open.push((BString::from(*folder), Vec::new()));
+        }
+        let (_, entries) = open.last_mut().expect("the root is open");
+        entries.push(Entry {
+            mode: file.mode.entry_mode(),
+            filename: BString::from(*name),
+            oid: file.id,
+        });
+        if let Some(data) = file.data {
+            objects.push((file.id, Object::Blob(Arc::from(data))));
+        }
+    }
+    while open.len() > 1 {
+        close(&mut open, &mut objects)?;
+    }
+    let root = close(&mut open, &mut objects)?;
+    Ok((root, objects))
+}
+
+/// A folder compared with a commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffRequest {
+    /// The commit (the old side).
+    #[serde(with = "crate::api::wire::id")]
+    pub from: ObjectId,
+    /// Every file of the folder (the new side), with content for the files read for it.
+    pub files: Vec<File>,
+    /// Compare only this file or folder; `None` (or empty) for the whole tree.
+    #[serde(default, with = "crate::api::wire::opt_path")]
+    pub path: Option<BString>,
+    /// Pair deleted and added files with identical content as renames.
+    #[serde(default = "crate::api::wire::default::yes")]
+    pub renames: bool,
+    /// Count lines added and removed per file.
+    #[serde(default = "crate::api::wire::default::yes")]
+    pub line_stats: bool,
+    /// Write a unified patch.
+    #[serde(default)]
+    pub patch: bool,
+    /// Binary files as `GIT binary patch` data in the patch.
+    #[serde(default)]
+    pub binary_patch: bool,
+}
+
+impl DiffRequest {
+    /// Compare the folder's `files` with the commit `from`: paths, renames, line counts.
+    pub fn new(from: ObjectId, files: Vec<File>) -> Self {
+        DiffRequest {
+            from,
+            files,
+            path: None,
+            renames: true,
+            line_stats: true,
+            patch: false,
+            binary_patch: false,
+        }
+    }
+}
+
+/// The difference between a commit and a folder, as `git diff <commit>` in a work tree
+/// reports it: a [`Diff`] whose output has `to` the id the folder's tree would have as a
+/// commit (the commit's tree id when nothing differs).
+///
+/// Only the commit's folders whose ids differ from the folder's are read, a level per
+/// round; blobs only for line counts and patches. A file of the folder that differs from
+/// the commit and comes without content must be in storage (a file whose stat the cache
+/// knew was committed by an earlier snapshot); when it is not, the operation fails with
+/// [`object::Error::NotFound`] naming its id, and the face hashes again with content.
+pub fn diff(cache: &ObjectCache, request: DiffRequest) -> Result<Diff, diff::tree::Error> {
+    let mut files = request.files;
+    check_files(cache.hash_kind(), &mut files)?;
+    let (root, objects) = build_trees(cache.hash_kind(), files)?;
+    let diff = diff::tree::Request {
+        from: Some(request.from),
+        to: root,
+        path: request.path,
+        renames: request.renames,
+        line_stats: request.line_stats,
+        patch: request.patch,
+        binary_patch: request.binary_patch,
+    };
+    Diff::against_tree(diff, root, objects)
+}
+
+/// A commit's tree (or one path of it) to write into a folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutRequest {
+    /// The commit to bring back.
+    #[serde(with = "crate::api::wire::id")]
+    pub commit: ObjectId,
+    /// Only this file or folder; `None` (or empty) for the whole tree.
+    #[serde(default, with = "crate::api::wire::opt_path")]
+    pub path: Option<BString>,
+    /// The folder's tracked files as they are now (contents not needed): those the
+    /// commit does not have are deleted, those it has unchanged are left alone.
+    pub files: Vec<File>,
+    /// Paths in the folder that are not tracked (excluded or skipped files, and
+    /// excluded folders): nothing may be written onto or below them.
+    #[serde(default, with = "crate::api::wire::paths")]
+    pub untracked: Vec<BString>,
+}
+
+impl CheckoutRequest {
+    /// Bring the whole tree of `commit` into a folder whose tracked files are `files`.
+    pub fn new(commit: ObjectId, files: Vec<File>) -> Self {
+        CheckoutRequest {
+            commit,
+            path: None,
+            files,
+            untracked: Vec::new(),
+        }
+    }
+}
+
+/// What to write into a folder and delete from it, in the order to do it: deletes
+/// first, then writes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutPlan {
+    /// The commit brought back.
+    #[serde(with = "crate::api::wire::id")]
+    pub commit: ObjectId,
+    /// Tracked files to delete, deepest first (a face then removes folders left empty).
+    #[serde(with = "crate::api::wire::paths")]
+    pub deletes: Vec<BString>,
+    /// Files to create or overwrite, by path, with their mode and content.
+    pub writes: Vec<read::FileWithPath>,
+    /// Files already as the commit has them.
+    pub unchanged: u64,
+    /// Submodules of the commit, which a checkout does not write.
+    #[serde(with = "crate::api::wire::paths")]
+    pub submodules: Vec<BString>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    List,
+    Blobs(CheckoutPlan, Vec<ObjectId>),
+}
+
+/// Plan a checkout: read the commit's tree below the path, check every entry is safe
+/// to write, compare with the folder, and read the blobs of the files to write (in one
+/// round). Nothing is written: the face carries out the [`CheckoutPlan`].
+#[derive(Debug)]
+pub struct Checkout {
+    request: CheckoutRequest,
+    components: Vec<BString>,
+    stage: Option<Stage>,
+    fetch: Fetch,
+    done: bool,
+}
+
+impl Checkout {
+    /// Check the request: the path and the folder's files.
+    pub fn new(cache: &ObjectCache, mut request: CheckoutRequest) -> Result<Self, Error> {
+        let path = request.path.clone().unwrap_or_default();
+        let components = read::components(path.as_bstr())?;
+        check_files(cache.hash_kind(), &mut request.files)?;
+        for untracked in &request.untracked {
+            path::validate(untracked.as_bstr(), false)?;
+        }
+        Ok(Checkout {
+            request,
+            components,
+            stage: Some(Stage::List),
+            fetch: Fetch::default(),
+            done: false,
+        })
+    }
+
+    fn attempt(&mut self, cache: &ObjectCache) -> Result<Option<CheckoutPlan>, Error> {
+        match self.stage.take() {
+            Some(Stage::List) => {
+                let Some(entries) = self.list(cache)? else {
+                    self.stage = Some(Stage::List);
+                    return Ok(None);
+                };
+                let (plan, blobs) = self.plan(entries)?;
+                self.stage = Some(Stage::Blobs(plan, blobs));
+                self.attempt(cache)
+            }
+            Some(Stage::Blobs(mut plan, blobs)) => {
+                let mut complete = true;
+                for id in &blobs {
+                    complete &= self.fetch.blob(cache, id)?.is_some();
+                }
+                if !complete {
+                    self.stage = Some(Stage::Blobs(plan, blobs));
+                    return Ok(None);
+                }
+                for (write, id) in plan.writes.iter_mut().zip(&blobs) {
+                    let data = self.fetch.held_blob(id).expect("every blob was read");
+                    write.file.data = data.to_vec();
+                }
+                Ok(Some(plan))
+            }
+            None => Err(Misuse("poll called after Done").into()),
+        }
+    }
+
+    /// Every entry below the path at the commit (the one entry, for a file).
+    fn list(&mut self, cache: &ObjectCache) -> Result<Option<Vec<read::Entry>>, Error> {
+        let path = self.request.path.clone().unwrap_or_default();
+        let commit = self.request.commit;
+        let Some(target) = read::locate(&mut self.fetch, cache, &commit, path.as_bstr(), &self.components)? else {
+            return Ok(None);
+        };
+        let root = match target {
+            read::Target::Root(id) => id,
+            read::Target::Entry(e) if e.mode.is_tree() => e.oid,
+            read::Target::Entry(e) => {
+                let mode = Mode::of(&e);
+                return Ok(Some(vec![read::Entry { path, mode, id: e.oid }]));
+            }
+        };
+        let mut out = Vec::new();
+        let complete = read::list(&mut self.fetch, cache, &root, path.as_bstr(), true, &mut out)?;
+        Ok(complete.then_some(out))
+    }
+
+    /// Check the commit's entries and compare them with the folder: what to delete,
+    /// what to write (with the blob ids to read, in the same order).
+    fn plan(&self, entries: Vec<read::Entry>) -> Result<(CheckoutPlan, Vec<ObjectId>), Error> {
+        check_safe(&entries)?;
+        let scope = self.request.path.clone().unwrap_or_default();
+        let in_scope = |p: &BStr| scope.is_empty() || p == scope.as_bstr() || is_below(p, scope.as_bstr());
+        let folder: foldhash::HashMap<&BStr, &File> = self
+            .request
+            .files
+            .iter()
+            .filter(|f| in_scope(f.path.as_bstr()))
+            .map(|f| (f.path.as_bstr(), f))
+            .collect();
+        let untracked: Vec<(BString, &BString)> = self.request.untracked.iter().map(|p| (fold(p), p)).collect();
+        let mut plan = CheckoutPlan {
+            commit: self.request.commit,
+            deletes: Vec::new(),
+            writes: Vec::new(),
+            unchanged: 0,
+            submodules: Vec::new(),
+        };
+        let mut blobs = Vec::new();
+        let mut kept = foldhash::HashSet::default();
+        for entry in entries {
+            if entry.mode == Mode::Submodule {
+                plan.submodules.push(entry.path);
+                continue;
+            }
+            kept.insert(entry.path.clone());
+            if folder.get(entry.path.as_bstr()).is_some_and(|f| f.id == entry.id && f.mode == entry.mode) {
+                plan.unchanged += 1;
+                continue;
+            }
+            let folded = fold(&entry.path);
+            for (untracked_folded, untracked) in &untracked {
+                let clash = folded == *untracked_folded
+                    || is_below(folded.as_bstr(), untracked_folded.as_bstr())
+                    || is_below(untracked_folded.as_bstr(), folded.as_bstr());
+                if clash {
+                    return Err(Error::Untracked {
+                        path: entry.path,
+                        kept: (*untracked).clone(),
+                    });
+                }
+            }
+            blobs.push(entry.id);
+            plan.writes.push(read::FileWithPath {
+                path: entry.path,
+                file: read::File {
+                    id: entry.id,
+                    mode: entry.mode,
+                    data: Vec::new(),
+                },
+            });
+        }
+        plan.deletes = folder
+            .keys()
+            .filter(|p| !kept.contains(**p))
+            .map(|p| (*p).to_owned())
+            .collect();
+        // Deepest first, then by path: a folder's files go before the folder would.
+        order::sort_by(&mut plan.deletes, |a, b| {
+            let depth = |p: &BString| p.iter().filter(|&&c| c == b'/').count();
+            depth(b).cmp(&depth(a)).then_with(|| a.cmp(b))
+        });
+        Ok((plan, blobs))
+    }
+}
+
+/// `path` folded as a case-insensitive disk compares it.
+fn fold(path: &BString) -> BString {
+    match path.to_str() {
+        Ok(text) => BString::from(text.to_lowercase()),
+        Err(_) => BString::from(path.to_ascii_lowercase()),
+    }
+}
+
+/// Refuse a commit's entries that a checkout could not write safely on every disk: a
+/// file below a path that is a symlink in the same tree, and two entries that differ
+/// only in case (git's own trees cannot hold `.git` spellings, `..` or duplicate names:
+/// core refuses them when it reads the tree).
+fn check_safe(entries: &[read::Entry]) -> Result<(), Error> {
+    let folded: Vec<BString> = entries.iter().map(|e| fold(&e.path)).collect();
+    let mut seen = foldhash::HashMap::default();
+    let mut symlinks = foldhash::HashSet::default();
+    for (entry, folded) in entries.iter().zip(&folded) {
+        if let Some(other) = seen.insert(folded.as_bstr(), &entry.path)
+            && *other != entry.path
+        {
+            return Err(Error::Unsafe {
+                path: entry.path.clone(),
+                reason: Unsafe::CaseCollision,
+            });
+        }
+        if entry.mode == Mode::Symlink {
+            symlinks.insert(folded.as_bstr());
+        }
+    }
+    for (entry, folded) in entries.iter().zip(&folded) {
+        // Every folder on the path, as a case-insensitive disk would find it.
+        let mut at = 0;
+        while let Some(slash) = folded[at..].find_byte(b'/') {
+            at += slash;
+            if symlinks.contains(folded[..at].as_bstr()) {
+                return Err(Error::Unsafe {
+                    path: entry.path.clone(),
+                    reason: Unsafe::SymlinkParent,
+                });
+            }
+            at += 1;
+        }
+    }
+    Ok(())
+}
+
+impl Operation for Checkout {
+    type Output = CheckoutPlan;
+    type Error = Error;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<CheckoutPlan>, Error> {
+        if self.done {
+            return Err(Misuse("poll called after Done").into());
+        }
+        self.fetch.reset_want();
+        let commit = self.request.commit;
+        let attempt = self.attempt(cache).map_err(|err| match err {
+            Error::Read(err) => Error::Read(read::named(&commit, err)),
+            other => other,
+        })?;
+        match attempt {
+            Some(plan) if self.fetch.complete() => {
+                self.done = true;
+                Ok(Step::Done(plan))
+            }
+            _ => Ok(self.fetch.take_get().unwrap_or(Step::Get(Vec::new()))),
+        }
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
+        let commit = self.request.commit;
+        self.fetch
+            .provide(cache, objects)
+            .map_err(|err: read::Error| Error::Read(read::named(&commit, err)))
+    }
+}
+
+/// A file's stat as a face reads it: what git's index compares to tell that a file has
+/// not changed since it was hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification: seconds since the Unix epoch, and nanoseconds.
+    pub mtime: (i64, u32),
+    /// Last status change: seconds and nanoseconds (0 where the system has none).
+    pub ctime: (i64, u32),
+    /// Inode number (0 where the system has none).
+    pub inode: u64,
+    /// Regular, executable or symlink.
+    pub mode: Mode,
+}
+
+/// Why a stat cache's bytes were not used. A face starts from an empty cache then: a
+/// damaged cache costs a full hash of the folder, never a wrong snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// Not a stat cache of this version, or of another hash kind.
+    #[error("not a snapgit stat cache of this version and hash kind")]
+    Format,
+    /// Cut short, or damaged: the checksum does not match.
+    #[error("the stat cache is truncated or damaged")]
+    Damaged,
+}
+
+/// A cache of file stats and the blob ids they were hashed to, so that a snapshot reads
+/// and hashes only files whose stat changed, as git's index does. It lives outside the
+/// store (beside the folder or in the user's cache folder), and a face keeps one per
+/// folder.
+///
+/// A file is clean when its stat equals the cached one and it was not modified in the
+/// second the cache was written or later (git's "racily clean" rule: such a file could
+/// change again within the same second without its stat showing it), so a file edited
+/// in the same second as a snapshot is hashed again by the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatCache {
+    hash_kind: gix_hash::Kind,
+    entries: Vec<(BString, Stat, ObjectId)>,
+    written: i64,
+}
+
+/// The first bytes of a stat cache, version 1.
+const MAGIC: &[u8; 20] = b"snapgit stat cache\x00\x01";
+
+impl StatCache {
+    /// An empty cache: every file is hashed.
+    pub fn new(hash_kind: gix_hash::Kind) -> Self {
+        StatCache {
+            hash_kind,
+            entries: Vec::new(),
+            written: i64::MIN,
+        }
+    }
+
+    /// A cache of these files' stats and ids, to write after a snapshot.
+    pub fn from_files(hash_kind: gix_hash::Kind, mut entries: Vec<(BString, Stat, ObjectId)>) -> Self {
+        order::sort_by(&mut entries, |a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        StatCache {
+            hash_kind,
+            entries,
+            written: i64::MIN,
+        }
+    }
+
+    /// The cache in `bytes`, written at `written` (seconds since the Unix epoch: the
+    /// cache file's modification time, as the file system reports it).
+    pub fn decode(hash_kind: gix_hash::Kind, bytes: &[u8], written: i64) -> Result<Self, CacheError> {
+        let body_len = bytes.len().checked_sub(8).ok_or(CacheError::Damaged)?;
+        let (body, sum) = bytes.split_at(body_len);
+        let header = MAGIC.len() + 1 + 8;
+        if !body.starts_with(MAGIC) || body.len() < header {
+            return Err(CacheError::Format);
+        }
+        if body[MAGIC.len()] != hash_kind_byte(hash_kind) {
+            return Err(CacheError::Format);
+        }
+        if checksum(body).to_le_bytes() != sum {
+            return Err(CacheError::Damaged);
+        }
+        let mut reader = Reader {
+            bytes: &body[MAGIC.len() + 1..],
+        };
+        let count = reader.u64()?;
+        let id_len = hash_kind.len_in_bytes();
+        let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(body.len() / 60));
+        for _ in 0..count {
+            let len = reader.u32()? as usize;
+            let path = BString::from(reader.take(len)?);
+            let mode = Mode::from_u32(reader.u32()?).ok_or(CacheError::Damaged)?;
+            let size = reader.u64()?;
+            let mtime = (reader.u64()? as i64, reader.u32()?);
+            let ctime = (reader.u64()? as i64, reader.u32()?);
+            let inode = reader.u64()?;
+            let id = ObjectId::try_from(reader.take(id_len)?).map_err(|_| CacheError::Damaged)?;
+            let stat = Stat {
+                size,
+                mtime,
+                ctime,
+                inode,
+                mode,
+            };
+            if entries.last().is_some_and(|(last, _, _): &(BString, Stat, ObjectId)| *last >= path) {
+                return Err(CacheError::Damaged);
+            }
+            entries.push((path, stat, id));
+        }
+        if !reader.bytes.is_empty() {
+            return Err(CacheError::Damaged);
+        }
+        Ok(StatCache {
+            hash_kind,
+            entries,
+            written,
+        })
+    }
+
+    /// The cache's bytes, to write to its file (through a temporary file and a rename).
+    pub fn encode(&self) -> Vec<u8> {
+        let id_len = self.hash_kind.len_in_bytes();
+        let mut out = Vec::with_capacity(40 + self.entries.iter().map(|e| e.0.len() + 48 + id_len).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        out.push(hash_kind_byte(self.hash_kind));
+        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (path, stat, id) in &self.entries {
+            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            out.extend_from_slice(path);
+            out.extend_from_slice(&stat.mode.as_u32().to_le_bytes());
+            out.extend_from_slice(&stat.size.to_le_bytes());
+            out.extend_from_slice(&(stat.mtime.0 as u64).to_le_bytes());
+            out.extend_from_slice(&stat.mtime.1.to_le_bytes());
+            out.extend_from_slice(&(stat.ctime.0 as u64).to_le_bytes());
+            out.extend_from_slice(&stat.ctime.1.to_le_bytes());
+            out.extend_from_slice(&stat.inode.to_le_bytes());
+            out.extend_from_slice(id.as_bytes());
+        }
+        let sum = checksum(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// The blob id of the file at `path` if its stat shows it unchanged since it was
+    /// hashed; `None` if it must be read and hashed.
+    pub fn id(&self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
+        let at = self.entries.binary_search_by(|e| e.0.as_bstr().cmp(path)).ok()?;
+        let (_, cached, id) = &self.entries[at];
+        (cached == stat && stat.mtime.0 < self.written).then_some(*id)
+    }
+
+    /// The number of files the cache knows.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` if the cache knows no file.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn hash_kind_byte(kind: gix_hash::Kind) -> u8 {
+    match kind {
+        gix_hash::Kind::Sha1 => 1,
+        #[allow(unreachable_patterns, reason = "other hash kinds when gix-hash has them enabled")]
+        _ => 2,
+    }
+}
+
+/// A checksum that catches a damaged or cut file (not an attack: whoever can write the
+/// cache can write the folder), a word at a time.
+fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        h = (h ^ w).wrapping_mul(K).rotate_left(31);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^ (h >> 29)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CacheError> {
+        if self.bytes.len() < n {
+            return Err(CacheError::Damaged);
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, CacheError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("four bytes")))
+    }
+
+    fn u64(&mut self) -> Result<u64, CacheError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("eight bytes")))
+    }
+}

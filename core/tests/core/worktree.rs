@@ -1,0 +1,314 @@
+//! Folders compared with commits, checkouts planned, stat caches kept.
+
+use bstr::BString;
+use snapgit_core::{
+    Mode, ObjectId,
+    commit::Change,
+    diff::ChangeKind,
+    drive::MemoryStore,
+    object,
+    worktree::{self, CacheError, Checkout, CheckoutRequest, DiffRequest, Error, File, FolderError, Stat, StatCache, Unsafe},
+};
+
+use crate::support::{commit, drive, sha1};
+
+fn blob(data: &[u8]) -> ObjectId {
+    object::hash(gix_hash::Kind::Sha1, gix_object::Kind::Blob, data).unwrap()
+}
+
+/// A folder file, with its content given (as a face gives every file it hashed).
+fn read(path: &str, data: &[u8]) -> File {
+    File {
+        path: path.into(),
+        mode: Mode::Regular,
+        id: blob(data),
+        data: Some(data.to_vec()),
+    }
+}
+
+/// A folder file known by id only (its stat was clean).
+fn known(path: &str, data: &[u8]) -> File {
+    File {
+        data: None,
+        ..read(path, data)
+    }
+}
+
+fn fixture(store: &MemoryStore) -> ObjectId {
+    let mut cache = sha1();
+    let changes = vec![
+        Change::put("a.md", "one\ntwo\n"),
+        Change::put("docs/b.md", "b\n"),
+        Change::put("docs/deep/c.md", "c\n"),
+        Change::put("gone.md", "gone\n"),
+    ];
+    commit(&mut cache, store, None, changes).id
+}
+
+#[test]
+fn a_folder_equal_to_a_commit_has_its_tree_and_no_changes() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let mut cache = sha1();
+    // Files in any order, some known by id only: the same tree.
+    let folder = vec![
+        known("gone.md", b"gone\n"),
+        read("docs/deep/c.md", b"c\n"),
+        known("a.md", b"one\ntwo\n"),
+        known("docs/b.md", b"b\n"),
+    ];
+    let mut op = worktree::diff(&cache, DiffRequest::new(head, folder)).unwrap();
+    let run = drive(&mut op, &mut cache, &store);
+    let out = run.result.unwrap();
+    assert!(out.files.is_empty());
+    let info = crate::support::files(&store, head);
+    assert_eq!(info.len(), 4);
+    // `to` is the folder's tree, the commit's own.
+    let mut op = snapgit_core::read::ReadCommit::new(head);
+    let tree = snapgit_core::drive::run(&mut op, &mut sha1(), &store).unwrap().tree;
+    assert_eq!(out.to, tree);
+    // Only the commit was read: the root trees' ids matched.
+    assert_eq!(run.rounds, 1);
+}
+
+#[test]
+fn a_folder_diff_reports_kinds_lines_and_a_patch() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let mut cache = sha1();
+    let folder = vec![
+        read("a.md", b"one\n2\n"),
+        known("docs/b.md", b"b\n"),
+        read("docs/deep/moved.md", b"c\n"),
+        read("new.md", b"n\n"),
+    ];
+    let mut request = DiffRequest::new(head, folder);
+    request.patch = true;
+    let mut op = worktree::diff(&cache, request).unwrap();
+    let out = drive(&mut op, &mut cache, &store).result.unwrap();
+    let kinds: Vec<(String, ChangeKind)> = out.files.iter().map(|f| (f.path.to_string(), f.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a.md".into(), ChangeKind::Modified),
+            (
+                "docs/deep/moved.md".into(),
+                ChangeKind::Renamed {
+                    from: "docs/deep/c.md".into()
+                }
+            ),
+            ("gone.md".into(), ChangeKind::Deleted),
+            ("new.md".into(), ChangeKind::Added),
+        ]
+    );
+    let lines = out.files[0].lines.unwrap();
+    assert_eq!((lines.added, lines.removed), (1, 1));
+    let patch = out.patch.unwrap();
+    assert!(patch.starts_with(b"diff --git a/a.md b/a.md\n"), "{patch}");
+}
+
+#[test]
+fn a_changed_file_without_content_must_be_in_storage() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let mut cache = sha1();
+    let missing = blob(b"never stored\n");
+    let folder = vec![known("a.md", b"never stored\n")];
+    let mut op = worktree::diff(&cache, DiffRequest::new(head, folder)).unwrap();
+    let err = drive(&mut op, &mut cache, &store).result.unwrap_err();
+    assert!(
+        matches!(&err, snapgit_core::diff::tree::Error::Object(object::Error::NotFound { id }) if *id == missing),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn bad_folders_are_refused_before_anything_is_read() {
+    let cache = sha1();
+    let head = blob(b"any");
+    let refuse = |files: Vec<File>| match worktree::diff(&cache, DiffRequest::new(head, files)) {
+        Err(snapgit_core::diff::tree::Error::Folder(err)) => err,
+        other => panic!("expected a folder error, got {other:?}"),
+    };
+    assert!(matches!(
+        refuse(vec![read("a", b"1"), read("a", b"2")]),
+        FolderError::Duplicate { .. }
+    ));
+    assert!(matches!(
+        refuse(vec![read("a", b"1"), read("a/b", b"2")]),
+        FolderError::Duplicate { path } if path == "a/b"
+    ));
+    assert!(matches!(refuse(vec![read("x/../y", b"1")]), FolderError::InvalidPath(_)));
+    assert!(matches!(refuse(vec![read(".GIT/config", b"1")]), FolderError::InvalidPath(_)));
+    let mut wrong = read("a", b"1");
+    wrong.data = Some(b"2".to_vec());
+    assert!(matches!(refuse(vec![wrong]), FolderError::WrongId { .. }));
+    let mut tree = read("a", b"1");
+    tree.mode = Mode::Tree;
+    assert!(matches!(refuse(vec![tree]), FolderError::NotAFile { .. }));
+}
+
+fn plan(store: &MemoryStore, request: CheckoutRequest) -> Result<worktree::CheckoutPlan, Error> {
+    let mut cache = sha1();
+    let mut op = Checkout::new(&cache, request)?;
+    drive(&mut op, &mut cache, store).result
+}
+
+#[test]
+fn a_checkout_writes_what_differs_and_deletes_what_the_commit_lacks() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let folder = vec![
+        known("a.md", b"edited\n"),
+        known("docs/b.md", b"b\n"),
+        known("docs/deep/c.md", b"c\n"),
+        known("docs/deep/extra/x.md", b"x\n"),
+        known("new.md", b"n\n"),
+    ];
+    let out = plan(&store, CheckoutRequest::new(head, folder.clone())).unwrap();
+    let writes: Vec<(String, Vec<u8>)> = out.writes.iter().map(|w| (w.path.to_string(), w.file.data.clone())).collect();
+    assert_eq!(
+        writes,
+        [("a.md".into(), b"one\ntwo\n".to_vec()), ("gone.md".into(), b"gone\n".to_vec())]
+    );
+    // Deepest first.
+    assert_eq!(out.deletes, [BString::from("docs/deep/extra/x.md"), BString::from("new.md")]);
+    assert_eq!(out.unchanged, 2);
+
+    // One folder only: files outside it are left alone.
+    let mut request = CheckoutRequest::new(head, folder.clone());
+    request.path = Some("docs".into());
+    let out = plan(&store, request).unwrap();
+    assert!(out.writes.is_empty());
+    assert_eq!(out.deletes, [BString::from("docs/deep/extra/x.md")]);
+
+    // One file.
+    let mut request = CheckoutRequest::new(head, folder);
+    request.path = Some("a.md".into());
+    let out = plan(&store, request).unwrap();
+    assert_eq!(out.writes.len(), 1);
+    assert!(out.deletes.is_empty());
+}
+
+#[test]
+fn a_checkout_never_writes_onto_untracked_paths() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    for untracked in ["a.md", "docs", "docs/deep/c.md/x", "GONE.md"] {
+        let mut request = CheckoutRequest::new(head, Vec::new());
+        request.untracked = vec![untracked.into()];
+        let err = plan(&store, request).unwrap_err();
+        assert!(matches!(&err, Error::Untracked { kept, .. } if kept == untracked), "{untracked}: {err:?}");
+    }
+    // Untracked paths the commit does not touch are fine.
+    let mut request = CheckoutRequest::new(head, Vec::new());
+    request.untracked = vec!["node_modules".into(), "docs/b.md.bak".into()];
+    assert_eq!(plan(&store, request).unwrap().writes.len(), 4);
+}
+
+/// A commit whose root tree has these raw entries: (mode, name, id).
+fn hostile(store: &MemoryStore, entries: &[(&str, &str, ObjectId)]) -> ObjectId {
+    let tree = put_tree(store, entries);
+    let commit = format!(
+        "tree {tree}\nauthor A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nhostile\n"
+    );
+    let commit = object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Commit, commit.as_bytes()).unwrap();
+    store.insert_raw(commit.id, commit.loose);
+    commit.id
+}
+
+fn put_blob(store: &MemoryStore, data: &[u8]) -> ObjectId {
+    let object = object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Blob, data).unwrap();
+    store.insert_raw(object.id, object.loose);
+    object.id
+}
+
+fn put_tree(store: &MemoryStore, entries: &[(&str, &str, ObjectId)]) -> ObjectId {
+    let mut raw = Vec::new();
+    for (mode, name, id) in entries {
+        raw.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        raw.extend_from_slice(id.as_bytes());
+    }
+    let tree = object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Tree, &raw).unwrap();
+    store.insert_raw(tree.id, tree.loose);
+    tree.id
+}
+
+#[test]
+fn hostile_commits_are_refused_before_anything_is_written() {
+    let store = MemoryStore::new();
+    let link = put_blob(&store, b"/etc");
+    let file = put_blob(&store, b"owned\n");
+    // A symlink `A` and a folder `a` holding a file: on a case-insensitive disk the
+    // file would be written through the link.
+    let below = put_tree(&store, &[("100644", "passwd", file)]);
+    let commit = hostile(&store, &[("120000", "A", link), ("40000", "a", below)]);
+    let err = plan(&store, CheckoutRequest::new(commit, Vec::new())).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsafe { path, reason: Unsafe::SymlinkParent } if path == "a/passwd"),
+        "{err:?}"
+    );
+    // Two files that differ only in case.
+    let commit = hostile(&store, &[("100644", "README", file), ("100644", "readme", file)]);
+    let err = plan(&store, CheckoutRequest::new(commit, Vec::new())).unwrap_err();
+    assert!(matches!(&err, Error::Unsafe { reason: Unsafe::CaseCollision, .. }), "{err:?}");
+    // `.git` spellings and `..` never get past reading the tree.
+    for name in [".git", ".GIT", "git~1", ".."] {
+        let commit = hostile(&store, &[("100644", name, file)]);
+        let err = plan(&store, CheckoutRequest::new(commit, Vec::new())).unwrap_err();
+        assert!(matches!(&err, Error::Read(_)), "{name}: {err:?}");
+    }
+}
+
+fn stat(size: u64, mtime: i64) -> Stat {
+    Stat {
+        size,
+        mtime: (mtime, 5),
+        ctime: (mtime, 5),
+        inode: 42,
+        mode: Mode::Regular,
+    }
+}
+
+#[test]
+fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
+    let id = blob(b"x");
+    let cache = StatCache::from_files(
+        gix_hash::Kind::Sha1,
+        vec![
+            ("b.md".into(), stat(1, 100), id),
+            ("a.md".into(), stat(1, 100), id),
+            ("racy.md".into(), stat(1, 200), id),
+        ],
+    );
+    let bytes = cache.encode();
+    let read = StatCache::decode(gix_hash::Kind::Sha1, &bytes, 200).unwrap();
+    assert_eq!(read.len(), 3);
+    assert_eq!(read.id("a.md".into(), &stat(1, 100)), Some(id));
+    // Any stat change, or none known: hash it.
+    assert_eq!(read.id("a.md".into(), &stat(2, 100)), None);
+    assert_eq!(read.id("c.md".into(), &stat(1, 100)), None);
+    // Modified in the second the cache was written: hash it again.
+    assert_eq!(read.id("racy.md".into(), &stat(1, 200)), None);
+    // A cache written later knows it.
+    let later = StatCache::decode(gix_hash::Kind::Sha1, &bytes, 201).unwrap();
+    assert_eq!(later.id("racy.md".into(), &stat(1, 200)), Some(id));
+}
+
+#[test]
+fn a_damaged_stat_cache_is_refused_whole() {
+    let cache = StatCache::from_files(gix_hash::Kind::Sha1, vec![("a.md".into(), stat(1, 100), blob(b"x"))]);
+    let bytes = cache.encode();
+    for at in [0, 25, bytes.len() / 2, bytes.len() - 1] {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        assert!(StatCache::decode(gix_hash::Kind::Sha1, &damaged, 200).is_err(), "byte {at}");
+    }
+    for len in [0, 7, 20, bytes.len() - 1] {
+        assert!(StatCache::decode(gix_hash::Kind::Sha1, &bytes[..len], 200).is_err(), "{len} bytes");
+    }
+    assert_eq!(
+        StatCache::decode(gix_hash::Kind::Sha1, b"not a cache at all", 200),
+        Err(CacheError::Format)
+    );
+}
