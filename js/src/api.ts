@@ -18,7 +18,9 @@ import type {
   FileChange,
   ConflictPolicy,
   CreatedRepo,
+  CheckoutPlan,
   DiffResult,
+  FolderFile,
   Entry,
   File,
   FileLogPage,
@@ -168,6 +170,24 @@ export interface DiffOptions extends RunOptions {
   patch?: boolean;
   /** In the patch, write binary files as `GIT binary patch` data. Default `false`. */
   binaryPatch?: boolean;
+}
+
+/** Options of {@link Repo.diffFolder}. */
+export interface DiffFolderOptions extends Omit<DiffOptions, "to"> {
+  /** Every file of the folder. */
+  files: FolderFile[];
+}
+
+/** Options of {@link Repo.checkout}. */
+export interface CheckoutOptions extends RunOptions {
+  /** The commit to bring back. Default: the store's default branch. */
+  commit?: Ref;
+  /** Only this file or folder. */
+  path?: string;
+  /** The folder's tracked files as they are now (ids only). */
+  files: FolderFile[];
+  /** Paths of the folder that are not tracked: nothing is written onto or below them. */
+  untracked?: string[];
 }
 
 /** Options of {@link Repo.prune}. */
@@ -648,6 +668,62 @@ export class Repo {
         const { patch, ...rest } = withFiles<Wire>(result);
         return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
       },
+    );
+  }
+
+  /**
+   * The difference between a commit (`from`, default: the default branch) and a folder's
+   * files, as `git diff <commit>` in a work tree reports it. `to` is the id the folder's
+   * tree would have. Only the commit's folders that differ are read.
+   */
+  async diffFolder(diffOptions: DiffFolderOptions): Promise<DiffResult> {
+    const o = options(diffOptions, "options");
+    const run = control(o);
+    const from = await this.#store.resolve(this.name, o.from, run);
+    return this.#store.run(
+      (e) =>
+        e.run("diff-folder",
+          pack((p) =>
+            p
+              .str(from, "from")
+              .folderFiles(o.files, "files")
+              .optStr(o.path, "path")
+              .flag(o.renames, "renames")
+              .flag(o.lineStats, "lineStats")
+              .flag(o.patch, "patch")
+              .flag(o.binaryPatch, "binaryPatch"),
+          ),
+        ),
+      run,
+      (result) => {
+        const { patch, ...rest } = withFiles<Wire>(result);
+        return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
+      },
+    );
+  }
+
+  /**
+   * Plan bringing a commit's tree (or `path` of it) into a folder whose tracked files are
+   * `files`: the files to delete and to write, with their content. Entries that would
+   * write through a symlink, collide by case or land on an untracked path are refused
+   * before anything is planned.
+   */
+  async checkout(checkoutOptions: CheckoutOptions): Promise<CheckoutPlan> {
+    const o = options(checkoutOptions, "options");
+    const run = control(o);
+    const commit = await this.#store.resolve(this.name, o.commit, run);
+    return this.#store.run(
+      (e) =>
+        e.run("checkout",
+          pack((p) =>
+            p.str(commit, "commit").optStr(o.path, "path").folderFiles(o.files, "files").strs(o.untracked, "untracked"),
+          ),
+        ),
+      run,
+      (plan) => ({
+        ...(plan as CheckoutPlan),
+        writes: ((plan as Wire).writes as Wire[]).map((f) => ({ path: f.path, ...f.file }) as FileWithPath),
+      }),
     );
   }
 

@@ -26,6 +26,8 @@ export type {
   RestoreOptions,
   LogOptions,
   DiffOptions,
+  DiffFolderOptions,
+  CheckoutOptions,
   PruneOptions,
   GcOptions,
   FootprintOptions,

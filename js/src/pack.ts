@@ -200,6 +200,34 @@ export class Packer {
     }
   }
 
+  /**
+   * A folder's files: an array of `{ path, mode?, id, data? }`, `data` given for the
+   * files read and hashed for this call.
+   */
+  folderFiles(files: unknown, field: string): this {
+    if (!Array.isArray(files)) throw invalidArgument(field, "an array", files);
+    this.u32(files.length);
+    files.forEach((file: unknown, i) => {
+      const at = (name: string) => () => `${field}[${i}].${name}`;
+      if (!isObject(file)) throw invalidArgument(`${field}[${i}]`, "an object", file);
+      const mode = absent(file.mode) ? 0 : typeof file.mode === "string" ? PUT_MODES[file.mode] : undefined;
+      if (mode === undefined) throw invalidArgument(at("mode")(), "'regular', 'executable' or 'symlink'", file.mode);
+      this.u8(mode).str(file.path, at("path")).str(file.id, at("id"));
+      if (absent(file.data)) this.u8(0);
+      else this.u8(1).content(file.data, at("data"));
+    });
+    return this;
+  }
+
+  /** An array of strings (absent: none). */
+  strs(values: unknown, field: string): this {
+    if (absent(values)) return this.u32(0);
+    if (!Array.isArray(values)) throw invalidArgument(field, "an array of strings", values);
+    this.u32(values.length);
+    values.forEach((v, i) => this.str(v, `${field}[${i}]`));
+    return this;
+  }
+
   /** How to settle a conflict: `'fail'` (the default), `'ours'` or `'theirs'`. */
   conflict(value: unknown): this {
     const policy = absent(value) ? 0 : typeof value === "string" ? CONFLICT[value] : undefined;

@@ -196,6 +196,28 @@ export interface DiffResult {
   patch?: string;
 }
 
+/**
+ * A file found in a folder on disk: its blob id (known from a stat cache, or hashed),
+ * and its content when it was read for this call (storage may not have it).
+ */
+export interface FolderFile {
+  path: string;
+  mode?: FileMode;
+  id: string;
+  data?: Content;
+}
+
+/** What to delete from a folder (first, deepest first) and write into it to bring back a commit's tree. */
+export interface CheckoutPlan {
+  commit: string;
+  deletes: string[];
+  writes: FileWithPath[];
+  /** Files already as the commit has them. */
+  unchanged: number;
+  /** Submodules of the commit, which a checkout does not write. */
+  submodules: string[];
+}
+
 /** What a prune did. */
 export interface PruneResult {
   oldHead: string;

@@ -405,3 +405,36 @@ describe("retention, GC and footprint", () => {
     assert.equal(await repo.readText("m.md"), "4\n");
   });
 });
+
+describe("folders", () => {
+  // git hash-object of each content.
+  const ids = {
+    "one\n": "5626abf0f72e58d7a153368ba57db4c673c0e171",
+    "one\ntwo\n": "814f4a422927b82f5f8a43f8fab6d3839e3983f2",
+  };
+
+  test("a folder compared with a commit, and a checkout planned back to it", async () => {
+    const { repo } = await openRepo({ "a.md": "one\n", "old.md": "one\n" });
+    const head = await repo.head();
+    // The folder: a.md edited (read, so its content is given), old.md gone.
+    const files = [{ path: "a.md", id: ids["one\ntwo\n"], data: "one\ntwo\n" }];
+    const diff = await repo.diffFolder({ files });
+    assert.equal(diff.from, head);
+    assert.deepEqual(
+      diff.files.map((f) => [f.path, f.kind]),
+      [["a.md", "modified"], ["old.md", "deleted"]],
+    );
+    assert.equal(diff.added, 1);
+    const plan = await repo.checkout({ files: files.map(({ path, id }) => ({ path, id })) });
+    assert.equal(plan.commit, head);
+    assert.deepEqual(plan.deletes, []);
+    assert.deepEqual(
+      plan.writes.map((w) => [w.path, text(w.data)]),
+      [["a.md", "one\n"], ["old.md", "one\n"]],
+    );
+    // Never onto an untracked path; bad folders are refused naming the file.
+    await rejectsWith(repo.checkout({ files: [], untracked: ["old.md"] }), "CONFLICT", "old.md");
+    await rejectsWith(repo.diffFolder({ files: [{ path: "../x", id: ids["one\n"] }] }), "INVALID_INPUT", "../x");
+    await rejectsWith(repo.diffFolder({ files: [{ path: "a.md", id: ids["one\n"], data: "two\n" }] }), "INVALID_INPUT", "a.md");
+  });
+});

@@ -16,6 +16,7 @@ use snapgit_core::{
     pack::Packed,
     repo::{self, Start},
     step::{Answer, CasOutcome, Listed, RefState},
+    worktree,
 };
 use wasm_bindgen::prelude::*;
 
@@ -550,6 +551,26 @@ impl Engine {
                 set(&mut request.patch, r.flag()?);
                 set(&mut request.binary_patch, r.flag()?);
                 api::Request::Diff(request)
+            }
+            // from, files, path?, renames?, lineStats?, patch?, binaryPatch?
+            "diff-folder" => {
+                let from = r.id(kind)?;
+                let mut request = worktree::DiffRequest::new(from, r.folder_files(kind)?);
+                request.path = r.opt_string()?.map(Into::into);
+                set(&mut request.renames, r.flag()?);
+                set(&mut request.line_stats, r.flag()?);
+                set(&mut request.patch, r.flag()?);
+                set(&mut request.binary_patch, r.flag()?);
+                api::Request::DiffFolder(request)
+            }
+            // commit, path?, files, untracked
+            "checkout" => {
+                let commit = r.id(kind)?;
+                let path = r.opt_string()?.map(Into::into);
+                let mut request = worktree::CheckoutRequest::new(commit, r.folder_files(kind)?);
+                request.path = path;
+                request.untracked = r.strings()?.into_iter().map(Into::into).collect();
+                api::Request::Checkout(request)
             }
             // repo, branch, keepLast?, keepWithinMs?, nowMs, maxAttempts?, countDropped?
             "prune" => {

@@ -27,6 +27,7 @@ use snapgit_core::{
     read,
     repo::{self, AdminOutput, Start},
     store::{BranchName, RepoName},
+    worktree,
 };
 
 use super::bindings::{
@@ -396,6 +397,10 @@ record! {
     }
     LogRequest = history::Request { start, path, first_parent, limit, cursor }
     DiffRequest = diff::tree::Request { from, to, path, renames, line_stats, patch, binary_patch }
+    FolderFile = worktree::File { path, mode, id, data }
+    DiffFolderRequest = worktree::DiffRequest { from, files, path, renames, line_stats, patch, binary_patch }
+    CheckoutRequest = worktree::CheckoutRequest { commit, path, files, untracked }
+    CheckoutPlan = worktree::CheckoutPlan { commit, deletes, writes, unchanged, submodules }
 }
 
 impl ToWit<w::Request> for api::Request {
@@ -452,6 +457,8 @@ impl ToWit<w::Request> for api::Request {
             R::Log(request) => w::Request::Log(request.to_wit()),
             R::FileLog(request) => w::Request::FileLog(request.to_wit()),
             R::Diff(request) => w::Request::Diff(request.to_wit()),
+            R::DiffFolder(request) => w::Request::DiffFolder(request.to_wit()),
+            R::Checkout(request) => w::Request::Checkout(request.to_wit()),
             R::Prune(request) => w::Request::Prune(request.to_wit()),
             R::Footprint => w::Request::Footprint,
             R::Collect(options) => w::Request::Gc(w::GcRequest {
@@ -521,6 +528,8 @@ impl ToCore<api::Request> for w::Request {
             w::Request::Log(r) => R::Log(r.to_core()?),
             w::Request::FileLog(r) => R::FileLog(r.to_core()?),
             w::Request::Diff(r) => R::Diff(r.to_core()?),
+            w::Request::DiffFolder(r) => R::DiffFolder(r.to_core()?),
+            w::Request::Checkout(r) => R::Checkout(r.to_core()?),
             w::Request::Prune(r) => R::Prune(r.to_core()?),
             w::Request::Footprint => R::Footprint,
             w::Request::Gc(r) => {
@@ -555,6 +564,7 @@ impl ToWit<w::Output> for api::Output {
             O::Log(page) => w::Output::Log(page.to_wit()),
             O::FileLog(page) => w::Output::FileLog(page.to_wit()),
             O::Diff(out) => w::Output::Diff(out.to_wit()),
+            O::Checkout(plan) => w::Output::Checkout(plan.to_wit()),
             O::Prune(pruned) => w::Output::Pruned(pruned.to_wit()),
             O::Footprint(report) => w::Output::Footprint(report.to_wit()),
             O::Collect(collected) => w::Output::Collected(collected.to_wit()),
@@ -587,6 +597,7 @@ impl ToCore<api::Output> for w::Output {
             w::Output::Log(page) => O::Log(page.to_core()?),
             w::Output::FileLog(page) => O::FileLog(page.to_core()?),
             w::Output::Diff(out) => O::Diff(out.to_core()?),
+            w::Output::Checkout(plan) => O::Checkout(plan.to_core()?),
             w::Output::Pruned(pruned) => O::Prune(pruned.to_core()?),
             w::Output::Footprint(report) => O::Footprint(report.to_core()?),
             w::Output::Collected(collected) => O::Collect(collected.to_core()?),

@@ -7,6 +7,7 @@ use snapgit_core::{
     commit::{Change, Signature, Time},
     merge::ConflictPolicy,
     policy::Policy,
+    worktree,
 };
 use wasm_bindgen::JsValue;
 
@@ -215,6 +216,37 @@ impl<'a> Reader<'a> {
             changes.push(self.change()?);
         }
         Ok(changes)
+    }
+
+    /// A folder's files: a u32 count, then each file's mode (0, 1, 2: regular,
+    /// executable, symlink), path, id and optional content.
+    pub fn folder_files(&mut self, kind: HashKind) -> JsResult<Vec<worktree::File>> {
+        let count = self.u32()? as usize;
+        // Each file takes at least fourteen bytes: no allocation larger than the buffer.
+        let mut files = Vec::with_capacity(count.min(self.bytes.len() / 14));
+        for _ in 0..count {
+            let mode = match self.u8()? {
+                0 => Mode::Regular,
+                1 => Mode::Executable,
+                2 => Mode::Symlink,
+                _ => return Err(Malformed.into()),
+            };
+            let path = self.string()?.into();
+            let id = self.id(kind)?;
+            let data = if self.present()? { Some(self.bytes()?) } else { None };
+            files.push(worktree::File { path, mode, id, data });
+        }
+        Ok(files)
+    }
+
+    /// A list of strings: a u32 count, then each.
+    pub fn strings(&mut self) -> Read<Vec<String>> {
+        let count = self.u32()? as usize;
+        let mut out = Vec::with_capacity(count.min(self.bytes.len() / 4));
+        for _ in 0..count {
+            out.push(self.string()?);
+        }
+        Ok(out)
     }
 
     /// How to settle a conflict.
