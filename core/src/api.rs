@@ -33,8 +33,9 @@ pub(crate) mod wire;
 use crate::{
     cache::ObjectCache,
     commit::{Change, Signature},
-    diff, error, gc, history, object, read, repo, rev, worktree,
+    diff, error, gc, history, object, read, repo, rev,
     step::{Answer, Misuse, Operation, Step, StorageError},
+    worktree,
 };
 
 /// Every operation's request as plain data: what a face receives and hands to
@@ -398,9 +399,7 @@ impl Op {
             Request::FileLog(request) => history::FileLog::new(request).map_err(Error::FileLog)?.into(),
             Request::Diff(request) => diff::tree::Diff::new(request).map_err(Error::Diff)?.into(),
             Request::DiffFolder(request) => worktree::diff(cache, request).map_err(Error::Diff)?.into(),
-            Request::Checkout(request) => worktree::Checkout::new(cache, request)
-                .map_err(Error::Checkout)?
-                .into(),
+            Request::Checkout(request) => worktree::Checkout::new(cache, request).map_err(Error::Checkout)?.into(),
             Request::Prune(request) => gc::Prune::new(request).map_err(Error::Prune)?.into(),
             Request::Footprint => gc::Footprint::new(cache).into(),
             Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),

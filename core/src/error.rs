@@ -8,9 +8,10 @@
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::{
-    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev, worktree,
+    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev,
     step::{Misuse, StorageError},
     store::NameError,
+    worktree,
 };
 
 /// The cause of an error, as a stable machine-readable code.
@@ -477,7 +478,11 @@ impl Classify for worktree::FolderError {
             E::InvalidPath(e) => e.fields(),
             E::Duplicate { path: p } | E::NotAFile { path: p, .. } => vec![("value", path(p))],
             E::WrongId { path: p, id, actual } => {
-                vec![("value", path(p)), ("expected", Value::Id(id)), ("actual", Value::Id(actual))]
+                vec![
+                    ("value", path(p)),
+                    ("expected", Value::Id(id)),
+                    ("actual", Value::Id(actual)),
+                ]
             }
             E::Collision(e) => e.fields(),
         }

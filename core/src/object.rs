@@ -154,6 +154,11 @@ pub fn hash(hash_kind: gix_hash::Kind, kind: Kind, content: &[u8]) -> Result<Obj
     finalize(hasher).ok_or(CollisionError { size: content.len() })
 }
 
+/// The id of `content` as a blob: what `git hash-object` prints for a file.
+pub fn blob_id(hash_kind: gix_hash::Kind, content: &[u8]) -> Result<ObjectId, CollisionError> {
+    hash(hash_kind, Kind::Blob, content)
+}
+
 /// The id `hasher` computed; `None` if SHA-1 collision detection fired.
 ///
 /// Not `Hasher::try_finalize` for SHA-1: its error is a gix-error report, and building

@@ -28,7 +28,7 @@
 //!
 //! // The folder now: notes.md edited (its content read, as its stat changed), old.md gone.
 //! let edited = b"one\ntwo\n".to_vec();
-//! let id = object::hash(HashKind::Sha1, gix_object::Kind::Blob, &edited)?;
+//! let id = object::blob_id(HashKind::Sha1, &edited)?;
 //! let folder = vec![File { path: "notes.md".into(), mode: Mode::Regular, id, data: Some(edited) }];
 //! let diff = drive::run(&mut worktree::diff(&cache, DiffRequest::new(out.id, folder.clone()))?, &mut cache, &store)?;
 //! assert_eq!(diff.files[0].kind, ChangeKind::Modified);
@@ -198,10 +198,12 @@ fn check_files(hash_kind: gix_hash::Kind, files: &mut Vec<File>) -> Result<(), F
         if let Some(next) = files.get(i + 1)
             && (next.path == file.path || is_below(next.path.as_bstr(), file.path.as_bstr()))
         {
-            return Err(FolderError::Duplicate { path: next.path.clone() });
+            return Err(FolderError::Duplicate {
+                path: next.path.clone(),
+            });
         }
         if let Some(data) = &file.data {
-            let actual = object::hash(hash_kind, gix_object::Kind::Blob, data)?;
+            let actual = object::blob_id(hash_kind, data)?;
             if actual != file.id {
                 return Err(FolderError::WrongId {
                     path: file.path.clone(),
@@ -508,7 +510,10 @@ impl Checkout {
                 continue;
             }
             kept.insert(entry.path.clone());
-            if folder.get(entry.path.as_bstr()).is_some_and(|f| f.id == entry.id && f.mode == entry.mode) {
+            if folder
+                .get(entry.path.as_bstr())
+                .is_some_and(|f| f.id == entry.id && f.mode == entry.mode)
+            {
                 plan.unchanged += 1;
                 continue;
             }
@@ -731,7 +736,10 @@ impl StatCache {
                 inode,
                 mode,
             };
-            if entries.last().is_some_and(|(last, _, _): &(BString, Stat, ObjectId)| *last >= path) {
+            if entries
+                .last()
+                .is_some_and(|(last, _, _): &(BString, Stat, ObjectId)| *last >= path)
+            {
                 return Err(CacheError::Damaged);
             }
             entries.push((path, stat, id));

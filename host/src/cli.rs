@@ -38,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod input;
 pub mod output;
+pub mod worktree;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -52,6 +53,7 @@ use snapgit_core::{
     read,
     repo::{self, AdminOutput, CommitOutput, CommitRequest, RepoOp, RestoreRequest, Start},
     step::Misuse,
+    worktree::{CheckoutPlan, CheckoutRequest, DiffRequest as FolderDiffRequest},
 };
 
 use engine::Engine;
@@ -62,7 +64,7 @@ pub use output::Report;
 use output::{
     BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, Deleted,
     DiffFormat, DiffReport, EntryJson, GcReport, InitReport, LogEntry, LogReport, LsReport, PruneReport, RepoCreated,
-    RepoList, ShowReport, Skipped, StatusReport,
+    RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
 };
 
 use crate::{
@@ -443,27 +445,217 @@ impl Session {
             Ok(out) => Ok(commit_report(&self.repo, &branch, &message, &author, out, skipped)),
             Err(err) if err.code() == Code::EmptyCommit => {
                 let head = self.read_head(&branch).await?;
-                let info = self.read_commit(head).await?;
-                Ok(CommitReport {
-                    repo: self.repo.clone(),
-                    branch,
-                    commit: head.to_string(),
-                    parent: info.parents.first().map(ToString::to_string),
-                    tree: info.tree.to_string(),
-                    created: false,
-                    message,
-                    author: (&author).into(),
-                    attempts: 1,
-                    objects_written: 0,
-                    bytes_written: 0,
-                    locked: false,
-                    settled: Vec::new(),
-                    skipped,
-                    changes: Changes::new(&[]),
-                })
+                self.unchanged(head, branch, message, &author, skipped).await
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// The report of a commit that found nothing to change: the branch stays at `head`.
+    async fn unchanged(
+        &mut self,
+        head: ObjectId,
+        branch: String,
+        message: String,
+        author: &Signature,
+        skipped: Vec<Skipped>,
+    ) -> Result<CommitReport, Error> {
+        let info = self.read_commit(head).await?;
+        Ok(CommitReport {
+            repo: self.repo.clone(),
+            branch,
+            commit: head.to_string(),
+            parent: info.parents.first().map(ToString::to_string),
+            tree: info.tree.to_string(),
+            created: false,
+            message,
+            author: author.into(),
+            attempts: 1,
+            objects_written: 0,
+            bytes_written: 0,
+            locked: false,
+            settled: Vec::new(),
+            skipped,
+            changes: Changes::new(&[]),
+        })
+    }
+
+    /// A snapshot of a folder (`scope` of it: a repo path, empty for all) as a commit on
+    /// `args.branch`: the branch's tree below `scope` becomes the folder's. Only files
+    /// whose stat changed since the last snapshot are read and hashed ([`worktree`]);
+    /// core compares the folder with the head reading only folders that differ; the
+    /// commit carries only what changed. Files the scan skipped are never deleted. Saves
+    /// the stat cache once the commit landed. Returns the scan as well.
+    pub async fn snapshot(
+        &mut self,
+        folder: &worktree::Folder,
+        scope: &bstr::BStr,
+        cache: &worktree::CacheFile,
+        mut args: CommitArgs,
+    ) -> Result<(CommitReport, worktree::Scan), Error> {
+        if !scope.is_empty() {
+            snapgit_core::path::validate(scope, false).map_err(|err| Error::invalid(err.to_string()))?;
+        }
+        let kind = HashKind::Sha1;
+        let scan = folder.scan(scope, &cache.load(kind), kind)?;
+        let head = self.read_head(&args.branch).await?;
+        let mut request = FolderDiffRequest::new(head, scan.files(false));
+        request.path = (!scope.is_empty()).then(|| scope.to_owned());
+        request.renames = false;
+        request.line_stats = false;
+        let changed: Vec<snapgit_core::diff::FileChange> = match self.engine.call(Request::DiffFolder(request)).await {
+            Ok(out) => {
+                let out: diff_tree::Output = out;
+                out.files
+            }
+            // Neither the branch nor the folder has the path: nothing to do.
+            Err(err) if err.code() == Code::NotFound && !scope.is_empty() && scan.files.is_empty() => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let untracked = scan.untracked();
+        let is_untracked = |path: &BString| {
+            untracked
+                .iter()
+                .any(|u| path == u || (path.len() > u.len() && path.starts_with(u.as_slice()) && path[u.len()] == b'/'))
+        };
+        let found: std::collections::HashMap<&BString, &worktree::Found> =
+            scan.files.iter().map(|f| (&f.file.path, f)).collect();
+        let mut stale = std::collections::HashSet::new();
+        for file in changed {
+            match (file.new, found.get(&file.path)) {
+                (Some(_), Some(found)) => {
+                    let data = match &found.file.data {
+                        Some(data) => data.clone(),
+                        None => {
+                            // Known by its stat but not on the branch (another writer moved
+                            // it): read now, and cache it only if it still hashes the same.
+                            let data = folder.read(file.path.as_bstr(), found.file.mode)?;
+                            let id = snapgit_core::object::blob_id(kind, &data).ok();
+                            if id != Some(found.file.id) {
+                                stale.insert(file.path.clone());
+                            }
+                            data
+                        }
+                    };
+                    args.changes.push(Change::Put {
+                        path: file.path,
+                        data,
+                        mode: found.file.mode,
+                    });
+                }
+                (None, _) if !is_untracked(&file.path) => args.changes.push(Change::delete(file.path)),
+                _ => {}
+            }
+        }
+        args.skipped.extend(scan.skipped.iter().cloned());
+        let report = if args.changes.is_empty() && !args.allow_empty {
+            let skipped = skipped(&args.skipped);
+            self.unchanged(head, args.branch, args.message, &args.author, skipped)
+                .await?
+        } else {
+            self.commit(args).await?
+        };
+        let mut entries = scan.cache(kind);
+        if !stale.is_empty() {
+            entries = snapgit_core::worktree::StatCache::from_files(
+                kind,
+                scan.files
+                    .iter()
+                    .filter(|f| !stale.contains(&f.file.path))
+                    .map(|f| (f.file.path.clone(), f.stat, f.file.id))
+                    .collect(),
+            );
+        }
+        // A cache that cannot be written costs only speed on the next snapshot.
+        let _ = cache.save(&entries);
+        Ok((report, scan))
+    }
+
+    /// `diff --worktree`: the commit against the folder as it is now (`path` of it), as
+    /// `git diff <commit>` in a work tree of the folder reports it.
+    pub async fn diff_worktree(
+        &mut self,
+        commit: &ObjectId,
+        folder: &worktree::Folder,
+        cache: &worktree::CacheFile,
+        path: Option<BString>,
+        format: DiffFormat,
+    ) -> Result<DiffReport, Error> {
+        let scope = path.clone().unwrap_or_default();
+        if !scope.is_empty() {
+            snapgit_core::path::validate(scope.as_bstr(), false).map_err(|err| Error::invalid(err.to_string()))?;
+        }
+        let kind = HashKind::Sha1;
+        let stat_cache = cache.load(kind);
+        let mut cached = !stat_cache.is_empty();
+        let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
+        loop {
+            let mut request = FolderDiffRequest::new(*commit, scan.files(true));
+            request.path = path.clone().filter(|p| !p.is_empty());
+            request.patch = format.patch;
+            match self.engine.call(Request::DiffFolder(request)).await {
+                Ok(out) => {
+                    let out: diff_tree::Output = out;
+                    return Ok(DiffReport {
+                        from: out.from.map(|id| id.to_string()),
+                        to: out.to.to_string(),
+                        changes: Changes::new(&out.files),
+                        patch: out.patch.as_ref().map(|p| p.to_str_lossy().into_owned()),
+                        patch_bytes: out.patch,
+                        format,
+                    });
+                }
+                // A file the stat cache knew whose blob storage no longer has (gc after a
+                // prune): hash the whole folder once more, with content.
+                Err(err) if cached && err.code() == Code::Corrupt => {
+                    cached = false;
+                    scan = folder.scan(scope.as_bstr(), &snapgit_core::worktree::StatCache::new(kind), kind)?;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// `rollback`: take a snapshot of the folder first (the undo checkpoint, on
+    /// `args.branch`), then bring `target`'s tree (or `path` of it) into the folder:
+    /// tracked files the target lacks are deleted, files it has are written (to a
+    /// temporary name, then renamed), untracked and excluded files are never touched.
+    /// Core refuses unsafe entries before anything is written.
+    pub async fn rollback(
+        &mut self,
+        target: &ObjectId,
+        folder: &worktree::Folder,
+        cache: &worktree::CacheFile,
+        path: Option<BString>,
+        args: CommitArgs,
+        on_file: impl FnMut(&bstr::BStr),
+    ) -> Result<RollbackReport, Error> {
+        let (undo, scan) = self.snapshot(folder, bstr::BStr::new(""), cache, args).await?;
+        let mut request = CheckoutRequest::new(*target, scan.files(false));
+        request.path = path.filter(|p| !p.is_empty());
+        request.untracked = scan.untracked();
+        let plan: CheckoutPlan = self.engine.call(Request::Checkout(request)).await?;
+        let written = folder.apply(&plan, on_file)?;
+        // The stat cache now: what the scan found, less what went, plus what was written.
+        let gone: std::collections::HashSet<&BString> =
+            plan.deletes.iter().chain(plan.writes.iter().map(|w| &w.path)).collect();
+        let mut entries: Vec<_> = scan
+            .files
+            .iter()
+            .filter(|f| !gone.contains(&f.file.path))
+            .map(|f| (f.file.path.clone(), f.stat, f.file.id))
+            .collect();
+        entries.extend(written);
+        let _ = cache.save(&snapgit_core::worktree::StatCache::from_files(HashKind::Sha1, entries));
+        Ok(RollbackReport {
+            target: target.to_string(),
+            undo: undo.commit,
+            undo_created: undo.created,
+            written: plan.writes.iter().map(|w| w.path.to_str_lossy().into_owned()).collect(),
+            deleted: plan.deletes.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
+            unchanged: plan.unchanged,
+            submodules: plan.submodules.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
+        })
     }
 
     /// The deletes that make each synced folder on the branch hold only the files put.

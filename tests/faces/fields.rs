@@ -18,6 +18,7 @@ use snapgit_core::{
     read,
     repo::{AdminOutput, CommitOutput, CommitRequest, RestoreRequest, Start},
     store::{BranchName, RepoName},
+    worktree,
 };
 
 use super::{block, camel, read as read_file};
@@ -110,10 +111,31 @@ fn requests() -> Vec<Request> {
         Request::Log(log.clone()),
         Request::FileLog(log),
         Request::Diff(diff),
+        Request::DiffFolder(worktree::DiffRequest {
+            path: Some("a".into()),
+            patch: true,
+            binary_patch: true,
+            ..worktree::DiffRequest::new(id(), vec![folder_file()])
+        }),
+        Request::Checkout(worktree::CheckoutRequest {
+            path: Some("a".into()),
+            untracked: vec!["b".into()],
+            ..worktree::CheckoutRequest::new(id(), vec![folder_file()])
+        }),
         Request::Prune(gc::PruneRequest::new("agent", "main", retention)),
         Request::Footprint,
         Request::Collect(gc::CollectOptions::new(1)),
     ]
+}
+
+/// A folder's file, its content given.
+fn folder_file() -> worktree::File {
+    worktree::File {
+        path: "a".into(),
+        mode: Mode::Regular,
+        id: id(),
+        data: Some(b"a".to_vec()),
+    }
 }
 
 /// Every output, each optional field set.
@@ -181,6 +203,20 @@ fn outputs() -> Vec<Output> {
                 change: change.clone(),
             }],
             next: Some("c".into()),
+        }),
+        Output::Checkout(worktree::CheckoutPlan {
+            commit: id(),
+            deletes: vec!["b".into()],
+            writes: vec![read::FileWithPath {
+                path: "a".into(),
+                file: read::File {
+                    id: id(),
+                    mode: Mode::Regular,
+                    data: b"a".to_vec(),
+                },
+            }],
+            unchanged: 1,
+            submodules: vec!["s".into()],
         }),
         Output::Diff(diff::tree::Output {
             from: Some(id()),

@@ -133,6 +133,9 @@ const CLI: &[(&str, (&str, &str, &str))] = &[
     ("list-tree", ("Command", "Ls", "")),
     ("read-commit", ("Command", "Show", "")),
     ("diff", ("Command", "Diff", "")),
+    ("diff-folder", ("Command", "Diff", "worktree")),
+    // `rollback` plans its writes with `checkout`.
+    ("checkout", ("Command", "Rollback", "")),
     ("prune", ("Command", "Prune", "")),
     ("footprint", ("Command", "Status", "")),
     ("gc", ("Command", "Gc", "")),

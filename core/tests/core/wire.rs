@@ -112,6 +112,19 @@ fn every_request_survives_a_round_trip() {
         Request::Log(history::Request::new(id(5), 10).with_path("a.md")),
         Request::FileLog(history::Request::new(id(5), 10).with_path("a.md")),
         Request::Diff(diff::tree::Request::new(Some(id(6)), id(7))),
+        Request::DiffFolder(snapgit_core::worktree::DiffRequest::new(
+            id(6),
+            vec![snapgit_core::worktree::File {
+                path: "a.md".into(),
+                mode: snapgit_core::Mode::Executable,
+                id: id(8),
+                data: Some(b"a\n".to_vec()),
+            }],
+        )),
+        Request::Checkout(snapgit_core::worktree::CheckoutRequest {
+            untracked: vec!["node_modules".into()],
+            ..snapgit_core::worktree::CheckoutRequest::new(id(6), Vec::new())
+        }),
         Request::Prune(gc::PruneRequest::new("agent", "main", gc::Retention::last(3))),
         Request::Footprint,
         Request::Collect(gc::CollectOptions::new(1_700_000_000_000)),

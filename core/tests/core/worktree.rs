@@ -7,13 +7,15 @@ use snapgit_core::{
     diff::ChangeKind,
     drive::MemoryStore,
     object,
-    worktree::{self, CacheError, Checkout, CheckoutRequest, DiffRequest, Error, File, FolderError, Stat, StatCache, Unsafe},
+    worktree::{
+        self, CacheError, Checkout, CheckoutRequest, DiffRequest, Error, File, FolderError, Stat, StatCache, Unsafe,
+    },
 };
 
 use crate::support::{commit, drive, sha1};
 
 fn blob(data: &[u8]) -> ObjectId {
-    object::hash(gix_hash::Kind::Sha1, gix_object::Kind::Blob, data).unwrap()
+    object::blob_id(gix_hash::Kind::Sha1, data).unwrap()
 }
 
 /// A folder file, with its content given (as a face gives every file it hashed).
@@ -138,8 +140,14 @@ fn bad_folders_are_refused_before_anything_is_read() {
         refuse(vec![read("a", b"1"), read("a/b", b"2")]),
         FolderError::Duplicate { path } if path == "a/b"
     ));
-    assert!(matches!(refuse(vec![read("x/../y", b"1")]), FolderError::InvalidPath(_)));
-    assert!(matches!(refuse(vec![read(".GIT/config", b"1")]), FolderError::InvalidPath(_)));
+    assert!(matches!(
+        refuse(vec![read("x/../y", b"1")]),
+        FolderError::InvalidPath(_)
+    ));
+    assert!(matches!(
+        refuse(vec![read(".GIT/config", b"1")]),
+        FolderError::InvalidPath(_)
+    ));
     let mut wrong = read("a", b"1");
     wrong.data = Some(b"2".to_vec());
     assert!(matches!(refuse(vec![wrong]), FolderError::WrongId { .. }));
@@ -166,13 +174,23 @@ fn a_checkout_writes_what_differs_and_deletes_what_the_commit_lacks() {
         known("new.md", b"n\n"),
     ];
     let out = plan(&store, CheckoutRequest::new(head, folder.clone())).unwrap();
-    let writes: Vec<(String, Vec<u8>)> = out.writes.iter().map(|w| (w.path.to_string(), w.file.data.clone())).collect();
+    let writes: Vec<(String, Vec<u8>)> = out
+        .writes
+        .iter()
+        .map(|w| (w.path.to_string(), w.file.data.clone()))
+        .collect();
     assert_eq!(
         writes,
-        [("a.md".into(), b"one\ntwo\n".to_vec()), ("gone.md".into(), b"gone\n".to_vec())]
+        [
+            ("a.md".into(), b"one\ntwo\n".to_vec()),
+            ("gone.md".into(), b"gone\n".to_vec())
+        ]
     );
     // Deepest first.
-    assert_eq!(out.deletes, [BString::from("docs/deep/extra/x.md"), BString::from("new.md")]);
+    assert_eq!(
+        out.deletes,
+        [BString::from("docs/deep/extra/x.md"), BString::from("new.md")]
+    );
     assert_eq!(out.unchanged, 2);
 
     // One folder only: files outside it are left alone.
@@ -198,7 +216,10 @@ fn a_checkout_never_writes_onto_untracked_paths() {
         let mut request = CheckoutRequest::new(head, Vec::new());
         request.untracked = vec![untracked.into()];
         let err = plan(&store, request).unwrap_err();
-        assert!(matches!(&err, Error::Untracked { kept, .. } if kept == untracked), "{untracked}: {err:?}");
+        assert!(
+            matches!(&err, Error::Untracked { kept, .. } if kept == untracked),
+            "{untracked}: {err:?}"
+        );
     }
     // Untracked paths the commit does not touch are fine.
     let mut request = CheckoutRequest::new(head, Vec::new());
@@ -209,9 +230,8 @@ fn a_checkout_never_writes_onto_untracked_paths() {
 /// A commit whose root tree has these raw entries: (mode, name, id).
 fn hostile(store: &MemoryStore, entries: &[(&str, &str, ObjectId)]) -> ObjectId {
     let tree = put_tree(store, entries);
-    let commit = format!(
-        "tree {tree}\nauthor A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nhostile\n"
-    );
+    let commit =
+        format!("tree {tree}\nauthor A <a@b> 1700000000 +0000\ncommitter A <a@b> 1700000000 +0000\n\nhostile\n");
     let commit = object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Commit, commit.as_bytes()).unwrap();
     store.insert_raw(commit.id, commit.loose);
     commit.id
@@ -251,7 +271,16 @@ fn hostile_commits_are_refused_before_anything_is_written() {
     // Two files that differ only in case.
     let commit = hostile(&store, &[("100644", "README", file), ("100644", "readme", file)]);
     let err = plan(&store, CheckoutRequest::new(commit, Vec::new())).unwrap_err();
-    assert!(matches!(&err, Error::Unsafe { reason: Unsafe::CaseCollision, .. }), "{err:?}");
+    assert!(
+        matches!(
+            &err,
+            Error::Unsafe {
+                reason: Unsafe::CaseCollision,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // `.git` spellings and `..` never get past reading the tree.
     for name in [".git", ".GIT", "git~1", ".."] {
         let commit = hostile(&store, &[("100644", name, file)]);
@@ -302,10 +331,16 @@ fn a_damaged_stat_cache_is_refused_whole() {
     for at in [0, 25, bytes.len() / 2, bytes.len() - 1] {
         let mut damaged = bytes.clone();
         damaged[at] ^= 0x10;
-        assert!(StatCache::decode(gix_hash::Kind::Sha1, &damaged, 200).is_err(), "byte {at}");
+        assert!(
+            StatCache::decode(gix_hash::Kind::Sha1, &damaged, 200).is_err(),
+            "byte {at}"
+        );
     }
     for len in [0, 7, 20, bytes.len() - 1] {
-        assert!(StatCache::decode(gix_hash::Kind::Sha1, &bytes[..len], 200).is_err(), "{len} bytes");
+        assert!(
+            StatCache::decode(gix_hash::Kind::Sha1, &bytes[..len], 200).is_err(),
+            "{len} bytes"
+        );
     }
     assert_eq!(
         StatCache::decode(gix_hash::Kind::Sha1, b"not a cache at all", 200),

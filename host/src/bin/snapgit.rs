@@ -19,6 +19,7 @@ use snapgit_core::{
 use snapgit_host::cli::{
     self, CommitArgs, Config, EngineKind, Error, GcProgress, Inputs, Report, Session,
     output::{DiffFormat, ErrorReport},
+    worktree::{self, CacheFile, Folder},
 };
 
 const EXIT_CODES: &str = "\
@@ -179,12 +180,21 @@ enum Command {
         #[arg(short, long)]
         recursive: bool,
     },
-    /// Compare two commits (default: the head of --branch against its parent)
+    /// Compare two commits (default: the head of --branch against its parent), or a
+    /// commit with a folder (--worktree)
     Diff {
-        /// The old side (default: the first parent of the new side)
+        /// The old side (default: the first parent of the new side; with --worktree: --branch)
         from: Option<String>,
         /// The new side (default: --branch)
+        #[arg(conflicts_with = "worktree")]
         to: Option<String>,
+        /// Compare the old side with this folder as it is now, as `git diff <commit>` in a
+        /// work tree does (files whose stat is unchanged since the last snapshot are not read)
+        #[arg(long, value_name = "DIR")]
+        worktree: Option<PathBuf>,
+        /// With --worktree: leave out files matching this gitignore-style pattern (repeatable)
+        #[arg(long, value_name = "PATTERN", requires = "worktree")]
+        exclude: Vec<String>,
         /// Only this file or folder
         #[arg(long)]
         path: Option<String>,
@@ -213,6 +223,27 @@ enum Command {
         /// Fail (exit 4) unless the branch is at this commit
         #[arg(long)]
         expect_head: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Roll a folder back to a commit (or one path of it): first a snapshot of the folder
+    /// on --branch (the undo point), then the commit's files written into the folder and
+    /// tracked files it lacks deleted; excluded and untracked files are never touched
+    Rollback {
+        /// The commit to bring back: a branch, tag or (abbreviated) commit id, with ~N or ^N
+        target: String,
+        /// Only this file or folder
+        path: Option<String>,
+        /// The folder (its paths are the repo's paths)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        worktree: PathBuf,
+        /// Leave out files matching this gitignore-style pattern (repeatable), as the
+        /// snapshots of the folder do
+        #[arg(long, value_name = "PATTERN")]
+        exclude: Vec<String>,
+        /// The undo snapshot's message (default: one naming the target)
+        #[arg(short, long)]
+        message: Option<String>,
         #[command(flatten)]
         who: Who,
     },
@@ -409,6 +440,7 @@ fn object_id(text: &str) -> Result<snapgit_core::ObjectId, Error> {
 async fn run(args: Cli) -> Result<(), Error> {
     let config = config(&args);
     let json = args.json;
+    let quiet = args.quiet;
     let branch = args.branch.clone();
     if let Command::Init { who } = &args.command {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
@@ -416,6 +448,20 @@ async fn run(args: Cli) -> Result<(), Error> {
     }
     // Local files are read before the store is opened: a bad path fails at once.
     let command = match args.command {
+        Command::Commit(commit) if is_snapshot(&commit) => {
+            let root = commit.root.clone();
+            let dir = commit.paths[0].clone();
+            let folder = folder(&root, &commit.exclude, &config)?;
+            let scope = cli::Inputs::repo_path_of(folder.root(), &root.join(&dir), &dir)?;
+            let args = CommitArgs {
+                expect_head: commit.expect_head.as_deref().map(object_id).transpose()?,
+                on_conflict: on_conflict(commit.on_conflict),
+                allow_empty: commit.allow_empty,
+                max_attempts: commit.max_attempts,
+                ..CommitArgs::new(&branch, commit.who.signature()?, commit.message)
+            };
+            Prepared::Snapshot { folder, scope, args }
+        }
         Command::Commit(commit) => Prepared::Commit(commit_args(commit, &branch, &config)?),
         Command::Repo(RepoCommand::Create {
             name,
@@ -444,6 +490,11 @@ async fn run(args: Cli) -> Result<(), Error> {
     let mut session = Session::open(&config).await?;
     let command = match command {
         Prepared::Commit(args) => return emit(&session.commit(args).await?, json),
+        Prepared::Snapshot { folder, scope, args } => {
+            let cache = stat_cache(&folder, &config);
+            let (report, _) = session.snapshot(&folder, scope.as_ref(), &cache, args).await?;
+            return emit(&report, json);
+        }
         Prepared::CreateRepo {
             name,
             files,
@@ -509,17 +560,14 @@ async fn run(args: Cli) -> Result<(), Error> {
         Command::Diff {
             from,
             to,
+            worktree,
+            exclude,
             path,
             stat,
             numstat,
             name_status,
             patch,
         } => {
-            let from = match from {
-                Some(from) => Some(session.resolve(&from).await?),
-                None => None,
-            };
-            let to = session.resolve(to.as_deref().unwrap_or(&branch)).await?;
             let mut format = DiffFormat {
                 name_status,
                 numstat,
@@ -529,6 +577,20 @@ async fn run(args: Cli) -> Result<(), Error> {
             if format == DiffFormat::default() {
                 format.patch = true;
             }
+            if let Some(dir) = worktree {
+                let folder = folder(&dir, &exclude, &config)?;
+                let cache = stat_cache(&folder, &config);
+                let from = session.resolve(from.as_deref().unwrap_or(&branch)).await?;
+                let report = session
+                    .diff_worktree(&from, &folder, &cache, path.map(BString::from), format)
+                    .await?;
+                return emit(&report, json);
+            }
+            let from = match from {
+                Some(from) => Some(session.resolve(&from).await?),
+                None => None,
+            };
+            let to = session.resolve(to.as_deref().unwrap_or(&branch)).await?;
             emit(&session.diff(from, &to, path.map(BString::from), format).await?, json)
         }
         Command::Restore {
@@ -544,6 +606,28 @@ async fn run(args: Cli) -> Result<(), Error> {
                 .restore(&branch, &target, path.map(BString::from), author, message, expect_head)
                 .await?;
             emit(&report, json)
+        }
+        Command::Rollback {
+            target,
+            path,
+            worktree,
+            exclude,
+            message,
+            who,
+        } => {
+            let folder = folder(&worktree, &exclude, &config)?;
+            let cache = stat_cache(&folder, &config);
+            let target_id = session.resolve(&target).await?;
+            let message = message.unwrap_or_else(|| format!("Checkpoint before rolling back to {target}"));
+            let args = CommitArgs::new(&branch, who.signature()?, message);
+            let bar = file_bar(quiet);
+            let report = session
+                .rollback(&target_id, &folder, &cache, path.map(BString::from), args, |_| {
+                    bar.inc(1)
+                })
+                .await;
+            bar.finish_and_clear();
+            emit(&report?, json)
         }
         Command::Branch { action } => match action.unwrap_or(BranchCommand::List) {
             BranchCommand::List => emit(&session.list_branches().await?, json),
@@ -572,6 +656,11 @@ async fn run(args: Cli) -> Result<(), Error> {
 /// A command whose local input is read.
 enum Prepared {
     Commit(CommitArgs),
+    Snapshot {
+        folder: Folder,
+        scope: BString,
+        args: CommitArgs,
+    },
     CreateRepo {
         name: String,
         files: Vec<Change>,
@@ -584,6 +673,45 @@ enum Prepared {
 /// The folder of a local store, never read as files to commit.
 fn store_folder(config: &Config) -> Vec<PathBuf> {
     cli::local_folder(&config.store).ok().flatten().into_iter().collect()
+}
+
+/// `commit DIR --sync` and nothing else: a snapshot of the folder, through the stat cache.
+fn is_snapshot(command: &CommitCommand) -> bool {
+    command.sync
+        && command.paths.len() == 1
+        && command.stdin.is_none()
+        && command.delete.is_empty()
+        && command.rename.is_empty()
+        && command.root.join(&command.paths[0]).is_dir()
+}
+
+/// A folder to snapshot, compare or roll back, with its excludes; a local store below
+/// it is never read.
+fn folder(dir: &std::path::Path, exclude: &[String], config: &Config) -> Result<Folder, Error> {
+    let mut folder = Folder::new(dir)?;
+    folder.policy = Policy::new()
+        .exclude(exclude.iter().cloned())
+        .map_err(|err| Error::invalid(err.to_string()))?;
+    folder.skip = store_folder(config);
+    Ok(folder)
+}
+
+/// The folder's stat cache, in the user's cache folder ($SNAPGIT_STAT_CACHE_DIR).
+fn stat_cache(folder: &Folder, config: &Config) -> CacheFile {
+    CacheFile::new(
+        worktree::default_stat_dir().as_deref(),
+        folder,
+        &config.store,
+        &config.repo,
+    )
+}
+
+fn on_conflict(policy: OnConflict) -> ConflictPolicy {
+    match policy {
+        OnConflict::Fail => ConflictPolicy::Fail,
+        OnConflict::Ours => ConflictPolicy::Ours,
+        OnConflict::Theirs => ConflictPolicy::Theirs,
+    }
 }
 
 fn commit_args(command: CommitCommand, branch: &str, config: &Config) -> Result<CommitArgs, Error> {
@@ -619,11 +747,7 @@ fn commit_args(command: CommitCommand, branch: &str, config: &Config) -> Result<
         }
     }
     args.expect_head = command.expect_head.as_deref().map(object_id).transpose()?;
-    args.on_conflict = match command.on_conflict {
-        OnConflict::Fail => ConflictPolicy::Fail,
-        OnConflict::Ours => ConflictPolicy::Ours,
-        OnConflict::Theirs => ConflictPolicy::Theirs,
-    };
+    args.on_conflict = on_conflict(command.on_conflict);
     args.allow_empty = command.allow_empty;
     args.max_attempts = command.max_attempts;
     Ok(args)
@@ -658,6 +782,19 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A count of files written and deleted, for long rollbacks.
+fn file_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} rollback: {pos} files [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     bar
 }
 

@@ -60,6 +60,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file or folder of a work tree cannot be written or removed.
+    #[error("cannot write {}: {source}", path.display())]
+    Unwritable {
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A rollback found something on disk it must not write through or over: a symlink
+    /// or file where a folder goes, a folder that is not empty where a file goes.
+    #[error("refusing to write {}: {reason}", path.display())]
+    Unsafe {
+        /// Where.
+        path: PathBuf,
+        /// What is in the way.
+        reason: String,
+    },
     /// A local folder store does not exist yet.
     #[error("no store at {location} (create one with `snapgit init`, or name another with --store)")]
     NoStore {
@@ -127,6 +145,8 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Unreadable { .. } | Error::Id(_) | Error::Name(_) => Code::InvalidInput,
             Error::NoStore { .. } => Code::NotFound,
+            Error::Unwritable { .. } => Code::Storage,
+            Error::Unsafe { .. } => Code::Conflict,
             Error::Storage(err) => err.code(),
             Error::Lock(err) => err.code(),
             Error::Op(err) => classified(err),

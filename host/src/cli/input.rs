@@ -64,6 +64,16 @@ impl Inputs {
         Ok(out)
     }
 
+    /// The repo path of the folder `dir` below `root` (both resolved on disk, links
+    /// followed): `/`-separated, empty for the root itself; `given` names it in errors.
+    pub fn repo_path_of(root: &Path, dir: &Path, given: &Path) -> Result<BString, Error> {
+        let full = fs::canonicalize(dir).map_err(|source| Error::Unreadable {
+            path: given.to_owned(),
+            source,
+        })?;
+        repo_path(root, &full, given)
+    }
+
     fn walk(
         &self,
         dir: &Path,

@@ -830,6 +830,39 @@ impl Report for PruneReport {
     }
 }
 
+/// `snapgit rollback`.
+#[derive(Debug, Serialize)]
+pub struct RollbackReport {
+    /// The commit brought back.
+    pub target: String,
+    /// The snapshot taken before anything was written: roll back to it to undo.
+    pub undo: String,
+    /// `false` if the folder already matched the branch, so its head is the undo point.
+    pub undo_created: bool,
+    /// Files written.
+    pub written: Vec<String>,
+    /// Files deleted.
+    pub deleted: Vec<String>,
+    /// Files already as the target has them.
+    pub unchanged: u64,
+    /// Submodules of the target, not written.
+    pub submodules: Vec<String>,
+}
+
+impl Report for RollbackReport {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let _ = writeln!(
+            out,
+            "Rolled back to {}: {} written, {} deleted, {} unchanged. Undo with `snapgit rollback {}`.",
+            &self.target[..7],
+            plural(self.written.len() as u64, "file", "files"),
+            self.deleted.len(),
+            self.unchanged,
+            &self.undo[..self.undo.len().min(12)]
+        );
+    }
+}
+
 /// `snapgit gc`.
 #[derive(Debug, Serialize)]
 pub struct GcReport {

@@ -15,3 +15,4 @@ mod engines;
 mod flow;
 mod gc_roots;
 mod support;
+mod worktree;

@@ -1,0 +1,488 @@
+//! A folder on disk as a work tree: scanned with a stat cache (only files whose stat
+//! changed are read and hashed, as git's index does), and written back from a
+//! [`CheckoutPlan`] that core checked. Core decides what differs, what to write and
+//! what is unsafe; this module only does the folder's IO.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use bstr::{BStr, BString, ByteSlice};
+use snapgit_core::{
+    HashKind, Mode, ObjectId, object,
+    policy::Policy,
+    worktree::{CheckoutPlan, File, Stat, StatCache},
+};
+
+use super::Error;
+
+/// A folder to snapshot, compare or roll back.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    root: PathBuf,
+    /// Files and folders left out (gitignore patterns on repo paths) and the largest file
+    /// taken.
+    pub policy: Policy,
+    /// Folders never read (a local store below the folder).
+    pub skip: Vec<PathBuf>,
+}
+
+/// A file found by a scan.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The file as core takes it: content given when it was read and hashed.
+    pub file: File,
+    /// Its stat when it was scanned.
+    pub stat: Stat,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Every file taken, sorted by path.
+    pub files: Vec<Found>,
+    /// Paths passed over (excluded, too large, not a file), with why.
+    pub skipped: Vec<(BString, String)>,
+    /// Files read and hashed (the others' stat was clean in the cache).
+    pub hashed: usize,
+}
+
+impl Scan {
+    /// The files without their stats, for a core request; content kept when `with_data`.
+    pub fn files(&self, with_data: bool) -> Vec<File> {
+        self.files
+            .iter()
+            .map(|f| File {
+                data: if with_data { f.file.data.clone() } else { None },
+                ..f.file.clone()
+            })
+            .collect()
+    }
+
+    /// The paths a rollback must not write onto or below.
+    pub fn untracked(&self) -> Vec<BString> {
+        self.skipped.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// A stat cache of every file found, to write after a snapshot committed them.
+    pub fn cache(&self, hash_kind: HashKind) -> StatCache {
+        StatCache::from_files(
+            hash_kind,
+            self.files
+                .iter()
+                .map(|f| (f.file.path.clone(), f.stat, f.file.id))
+                .collect(),
+        )
+    }
+}
+
+impl Folder {
+    /// The folder at `root`, which must exist.
+    pub fn new(root: &Path) -> Result<Self, Error> {
+        let root = fs::canonicalize(root).map_err(|source| Error::Unreadable {
+            path: root.to_owned(),
+            source,
+        })?;
+        if !root.is_dir() {
+            return Err(Error::invalid(format!("{} is not a folder", root.display())));
+        }
+        Ok(Folder {
+            root,
+            policy: Policy::new(),
+            skip: Vec::new(),
+        })
+    }
+
+    /// The folder's absolute path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every file below `scope` (a repo path; empty for the whole folder): stat each,
+    /// take the blob id from `cache` where the stat is clean, else read and hash it.
+    pub fn scan(&self, scope: &BStr, cache: &StatCache, hash_kind: HashKind) -> Result<Scan, Error> {
+        let skip: Vec<PathBuf> = self.skip.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
+        let mut scan = Scan::default();
+        let start = if scope.is_empty() {
+            self.root.clone()
+        } else {
+            self.root
+                .join(scope.to_str().map_err(|_| Error::invalid("the path is not UTF-8"))?)
+        };
+        let meta = match fs::symlink_metadata(&start) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
+            Err(source) => return Err(Error::Unreadable { path: start, source }),
+        };
+        if !meta.is_dir() {
+            self.take(&start, scope.to_owned(), &meta, cache, hash_kind, &mut scan)?;
+            return Ok(scan);
+        }
+        let mut folders = vec![(start, scope.to_owned())];
+        while let Some((dir, repo_dir)) = folders.pop() {
+            if skip.iter().any(|s| *s == dir) {
+                continue;
+            }
+            let unreadable = |source| Error::Unreadable {
+                path: dir.clone(),
+                source,
+            };
+            let mut entries: Vec<fs::DirEntry> = fs::read_dir(&dir)
+                .map_err(unreadable)?
+                .collect::<Result<_, _>>()
+                .map_err(unreadable)?;
+            entries.sort_by_key(fs::DirEntry::file_name);
+            for entry in entries.into_iter().rev() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else {
+                    let shown = entry.path().to_string_lossy().into_owned();
+                    scan.skipped.push((shown.into(), "its name is not UTF-8".into()));
+                    continue;
+                };
+                // A nested git repository's own folder is never part of a snapshot.
+                if name.eq_ignore_ascii_case(".git") {
+                    continue;
+                }
+                let repo_path = if repo_dir.is_empty() {
+                    BString::from(name)
+                } else {
+                    let mut p = repo_dir.clone();
+                    p.push(b'/');
+                    p.extend_from_slice(name.as_bytes());
+                    p
+                };
+                let path = entry.path();
+                let meta = entry.metadata().map_err(|source| Error::Unreadable {
+                    path: path.clone(),
+                    source,
+                })?;
+                if meta.is_dir() {
+                    let mut as_dir = repo_path.clone();
+                    as_dir.push(b'/');
+                    if let Some(pattern) = self.policy.excluded(as_dir.as_bstr()) {
+                        scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                    } else {
+                        folders.push((path, repo_path));
+                    }
+                } else {
+                    self.take(&path, repo_path, &meta, cache, hash_kind, &mut scan)?;
+                }
+            }
+        }
+        scan.files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        Ok(scan)
+    }
+
+    /// One file: skipped, known by its stat, or read and hashed.
+    fn take(
+        &self,
+        path: &Path,
+        repo_path: BString,
+        meta: &fs::Metadata,
+        cache: &StatCache,
+        hash_kind: HashKind,
+        scan: &mut Scan,
+    ) -> Result<(), Error> {
+        if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
+            scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
+            return Ok(());
+        }
+        let mode = if meta.file_type().is_symlink() {
+            Mode::Symlink
+        } else if meta.is_file() {
+            file_mode(meta)
+        } else {
+            scan.skipped
+                .push((repo_path, "not a regular file, folder or symlink".into()));
+            return Ok(());
+        };
+        if let Some(max) = self.policy.max_file_bytes
+            && meta.len() > max
+            && mode != Mode::Symlink
+        {
+            scan.skipped
+                .push((repo_path, format!("larger than {max} bytes ({} bytes)", meta.len())));
+            return Ok(());
+        }
+        let stat = stat_of(meta, mode);
+        let (id, data) = match cache.id(repo_path.as_bstr(), &stat) {
+            Some(id) => (id, None),
+            None => {
+                let data = read(path, mode)?;
+                scan.hashed += 1;
+                (blob_id(hash_kind, &data)?, Some(data))
+            }
+        };
+        scan.files.push(Found {
+            file: File {
+                path: repo_path,
+                mode,
+                id,
+                data,
+            },
+            stat,
+        });
+        Ok(())
+    }
+
+    /// The content of the file at `path` (a symlink's target), as a snapshot commits it.
+    pub fn read(&self, path: &BStr, mode: Mode) -> Result<Vec<u8>, Error> {
+        read(&self.full(path)?, mode)
+    }
+
+    fn full(&self, path: &BStr) -> Result<PathBuf, Error> {
+        let text = path
+            .to_str()
+            .map_err(|_| Error::invalid(format!("{path:?} is not UTF-8")))?;
+        Ok(self.root.join(text))
+    }
+
+    /// Carry out a checked plan: check every folder on the way of every write first
+    /// (nothing is written if one is a symlink or a file that stays), then delete, then
+    /// write each file to a temporary name beside it and rename it into place. Reports
+    /// each file done to `on_file`. Returns the stats of the files written, for the
+    /// stat cache.
+    pub fn apply(
+        &self,
+        plan: &CheckoutPlan,
+        mut on_file: impl FnMut(&BStr),
+    ) -> Result<Vec<(BString, Stat, ObjectId)>, Error> {
+        let deleted: std::collections::HashSet<&BStr> = plan.deletes.iter().map(|p| p.as_bstr()).collect();
+        for write in &plan.writes {
+            self.check_parents(write.path.as_bstr(), &deleted)?;
+        }
+        for path in &plan.deletes {
+            let full = self.full(path.as_bstr())?;
+            match fs::remove_file(&full) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::Unwritable {
+                        path: full,
+                        source: err,
+                    });
+                }
+                _ => {}
+            }
+            // Folders left empty go too, up to the folder itself.
+            let mut dir = full.parent();
+            while let Some(d) = dir {
+                if d == self.root || fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+            on_file(path.as_bstr());
+        }
+        let mut written = Vec::with_capacity(plan.writes.len());
+        for (n, write) in plan.writes.iter().enumerate() {
+            let full = self.full(write.path.as_bstr())?;
+            let parent = full.parent().unwrap_or(&self.root);
+            fs::create_dir_all(parent).map_err(|source| Error::Unwritable {
+                path: parent.to_owned(),
+                source,
+            })?;
+            // A folder where the file goes: empty now that its tracked files are gone.
+            if fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir()) {
+                fs::remove_dir(&full).map_err(|_| Error::Unsafe {
+                    path: full.clone(),
+                    reason: "a folder with untracked files stands where the file goes".into(),
+                })?;
+            }
+            let name = full
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let temp = parent.join(format!(".{name}.snapgit-{}-{n}", std::process::id()));
+            write_file(&temp, write.file.mode, &write.file.data).map_err(|source| Error::Unwritable {
+                path: temp.clone(),
+                source,
+            })?;
+            fs::rename(&temp, &full).map_err(|source| {
+                let _ = fs::remove_file(&temp);
+                Error::Unwritable {
+                    path: full.clone(),
+                    source,
+                }
+            })?;
+            let meta = fs::symlink_metadata(&full).map_err(|source| Error::Unreadable {
+                path: full.clone(),
+                source,
+            })?;
+            written.push((write.path.clone(), stat_of(&meta, write.file.mode), write.file.id));
+            on_file(write.path.as_bstr());
+        }
+        Ok(written)
+    }
+
+    /// Every folder on the way to `path` that exists must be a real folder, or a file or
+    /// symlink the plan deletes first.
+    fn check_parents(&self, path: &BStr, deleted: &std::collections::HashSet<&BStr>) -> Result<(), Error> {
+        let mut at = 0;
+        while let Some(slash) = path[at..].find_byte(b'/') {
+            at += slash;
+            let prefix = path[..at].as_bstr();
+            let full = self.full(prefix)?;
+            match fs::symlink_metadata(&full) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) if deleted.contains(prefix) => return Ok(()),
+                Ok(meta) => {
+                    let what = if meta.file_type().is_symlink() {
+                        "a symlink"
+                    } else {
+                        "a file"
+                    };
+                    return Err(Error::Unsafe {
+                        path: full,
+                        reason: format!("{what} the rollback does not track stands where a folder goes"),
+                    });
+                }
+                Err(_) => return Ok(()),
+            }
+            at += 1;
+        }
+        Ok(())
+    }
+}
+
+fn blob_id(hash_kind: HashKind, data: &[u8]) -> Result<ObjectId, Error> {
+    object::blob_id(hash_kind, data).map_err(|err| Error::invalid(err.to_string()))
+}
+
+fn read(path: &Path, mode: Mode) -> Result<Vec<u8>, Error> {
+    let unreadable = |source| Error::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    if mode == Mode::Symlink {
+        Ok(fs::read_link(path)
+            .map_err(unreadable)?
+            .into_os_string()
+            .into_encoded_bytes())
+    } else {
+        fs::read(path).map_err(unreadable)
+    }
+}
+
+#[cfg(unix)]
+fn write_file(path: &Path, mode: Mode, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if mode == Mode::Symlink {
+        use std::os::unix::ffi::OsStrExt;
+        return std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(data), path);
+    }
+    fs::write(path, data)?;
+    let bits = if mode == Mode::Executable { 0o755 } else { 0o644 };
+    fs::set_permissions(path, fs::Permissions::from_mode(bits))
+}
+
+#[cfg(not(unix))]
+fn write_file(path: &Path, _mode: Mode, data: &[u8]) -> std::io::Result<()> {
+    fs::write(path, data)
+}
+
+#[cfg(unix)]
+fn stat_of(meta: &fs::Metadata, mode: Mode) -> Stat {
+    use std::os::unix::fs::MetadataExt;
+    Stat {
+        size: meta.size(),
+        mtime: (meta.mtime(), meta.mtime_nsec() as u32),
+        ctime: (meta.ctime(), meta.ctime_nsec() as u32),
+        inode: meta.ino(),
+        mode,
+    }
+}
+
+#[cfg(not(unix))]
+fn stat_of(meta: &fs::Metadata, mode: Mode) -> Stat {
+    let since = |t: std::io::Result<std::time::SystemTime>| {
+        t.ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()))
+    };
+    Stat {
+        size: meta.len(),
+        mtime: since(meta.modified()),
+        ctime: since(meta.created()),
+        inode: 0,
+        mode,
+    }
+}
+
+#[cfg(unix)]
+fn file_mode(meta: &fs::Metadata) -> Mode {
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o111 != 0 {
+        Mode::Executable
+    } else {
+        Mode::Regular
+    }
+}
+
+#[cfg(not(unix))]
+fn file_mode(_meta: &fs::Metadata) -> Mode {
+    Mode::Regular
+}
+
+/// Where stat caches are kept unless told otherwise: `$SNAPGIT_STAT_CACHE_DIR` (empty:
+/// none, every file is hashed), else `$XDG_CACHE_HOME/snapgit/stat`, else
+/// `$HOME/.cache/snapgit/stat`.
+pub fn default_stat_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SNAPGIT_STAT_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    let absolute = |var: &str| std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("snapgit").join("stat"))
+}
+
+/// Where a folder's stat cache lives: one file per folder, store and repo in the
+/// user's cache folder (never in the store or the folder itself).
+#[derive(Debug, Clone)]
+pub struct CacheFile {
+    path: Option<PathBuf>,
+}
+
+impl CacheFile {
+    /// The cache of `folder` for `repo` of `store`, below `dir` (`None`: no cache, every
+    /// file is hashed).
+    pub fn new(dir: Option<&Path>, folder: &Folder, store: &str, repo: &str) -> Self {
+        let path = dir.map(|dir| {
+            let key = format!("{}\0{store}\0{repo}", folder.root.display());
+            let id = object::blob_id(HashKind::Sha1, key.as_bytes())
+                .map(|id| id.to_string())
+                .unwrap_or_default();
+            dir.join(format!("{id}.stat"))
+        });
+        CacheFile { path }
+    }
+
+    /// The cache as last written; empty if there is none or it is damaged (a damaged
+    /// cache only costs a full hash).
+    pub fn load(&self, hash_kind: HashKind) -> StatCache {
+        let Some(path) = &self.path else {
+            return StatCache::new(hash_kind);
+        };
+        let written = fs::metadata(path).ok().and_then(|m| m.modified().ok());
+        let (Some(written), Ok(bytes)) = (written, fs::read(path)) else {
+            return StatCache::new(hash_kind);
+        };
+        let seconds = written
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        StatCache::decode(hash_kind, &bytes, seconds).unwrap_or_else(|_| StatCache::new(hash_kind))
+    }
+
+    /// Write `cache`, through a temporary file and a rename. A cache that cannot be
+    /// written only costs speed: the error is returned for the caller to ignore or show.
+    pub fn save(&self, cache: &StatCache) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let temp = path.with_extension(format!("stat.{}", std::process::id()));
+        fs::write(&temp, cache.encode())?;
+        fs::rename(&temp, path)
+    }
+}

@@ -1,0 +1,455 @@
+//! Work-tree checkpoints with real git as the oracle: a snapshot of a folder is the tree
+//! `git add -A` writes, with and without a warm stat cache; `diff --worktree` is `git
+//! diff --numstat <commit>`; a rollback leaves the folder as the commit's tree (as `git
+//! archive` extracts it) and its undo point brings the folder back exactly; hostile
+//! commits are refused with nothing written.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::support::{Run, Work, git, snapgit};
+
+fn engines() -> Vec<&'static str> {
+    if cfg!(feature = "component") {
+        vec!["native", "component"]
+    } else {
+        vec!["native"]
+    }
+}
+
+/// A store in `.snapgit`, a folder in `folder`, a git repository of the same folder
+/// kept outside it, and a stat cache folder.
+struct Checkout {
+    work: Work,
+    engine: &'static str,
+}
+
+impl Checkout {
+    fn new(engine: &'static str) -> Self {
+        let work = Work::init();
+        std::fs::create_dir_all(work.path().join("folder")).unwrap();
+        git_in(&work, &["init", "-q"]);
+        Checkout { work, engine }
+    }
+
+    fn folder(&self) -> PathBuf {
+        self.work.path().join("folder")
+    }
+
+    /// `snapgit` with this engine and the stat cache in `stat` (or none when `cache` is false).
+    fn snapgit(&self, args: &[&str], cache: bool) -> Run {
+        let mut command = snapgit(self.work.path());
+        let dir = if cache {
+            self.work.path().join("stat").display().to_string()
+        } else {
+            String::new()
+        };
+        command
+            .env("SNAPGIT_STAT_CACHE_DIR", dir)
+            .args(["--engine", self.engine]);
+        Run::from(command.args(args).output().expect("snapgit runs"))
+    }
+
+    /// Snapshot the folder; its tree id.
+    fn snapshot(&self, cache: bool) -> String {
+        let out = self
+            .snapgit(
+                &[
+                    "--json",
+                    "commit",
+                    "--root",
+                    "folder",
+                    ".",
+                    "--sync",
+                    "-m",
+                    "checkpoint",
+                ],
+                cache,
+            )
+            .json();
+        out["tree"].as_str().unwrap().to_owned()
+    }
+
+    fn head(&self) -> String {
+        self.work
+            .git(&["rev-parse", "refs/namespaces/default/refs/heads/main"])
+            .trim()
+            .to_owned()
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        self.work.write(&format!("folder/{path}"), content);
+    }
+
+    /// What `git add -A` makes of the folder: the tree id.
+    fn git_tree(&self) -> String {
+        git_in(&self.work, &["add", "-A"]);
+        git_in(&self.work, &["write-tree"]).trim().to_owned()
+    }
+}
+
+/// git with its repository in `<work>/git` and the folder as its work tree.
+fn git_in(work: &Work, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("--git-dir")
+        .arg(work.path().join("git"))
+        .arg("--work-tree")
+        .arg(work.path().join("folder"))
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Every file, symlink and executable bit of a folder (git's own folder left out).
+fn contents(dir: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.insert(name, ("link".into(), target.display().to_string().into_bytes()));
+            } else if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let exec = meta.permissions().mode() & 0o111 != 0;
+                let kind = if exec { "exec" } else { "file" };
+                out.insert(name, (kind.into(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// The files of `commit` in the store, as `git archive` extracts them.
+fn archived(work: &Work, commit: &str) -> BTreeMap<String, (String, Vec<u8>)> {
+    let dir = work.path().join(format!("archive-{commit}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tar = Command::new("git")
+        .arg("--git-dir")
+        .arg(work.store())
+        .args(["archive", "--format=tar", commit])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let mut untar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(&dir)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(untar.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
+    assert!(untar.wait().unwrap().success());
+    contents(&dir)
+}
+
+fn populate(c: &Checkout) {
+    c.write("notes/a.md", "a\nb\n");
+    c.write("notes/deep/b.md", "b\n");
+    c.write("top.md", "top\n");
+    c.write("run.sh", "#!/bin/sh\necho hi\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(c.folder().join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("top.md", c.folder().join("link")).unwrap();
+}
+
+/// Edits within the same second as the snapshot before them: a file rewritten, one
+/// grown, one deleted, one added, a mode flipped, a symlink retargeted.
+fn edit(c: &Checkout) {
+    use std::os::unix::fs::PermissionsExt;
+    c.write("top.md", "TOP\n");
+    c.write("notes/a.md", "a\nb\nc\n");
+    std::fs::remove_file(c.folder().join("notes/deep/b.md")).unwrap();
+    c.write("new/c.md", "c\n");
+    std::fs::set_permissions(c.folder().join("run.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::remove_file(c.folder().join("link")).unwrap();
+    std::os::unix::fs::symlink("notes/a.md", c.folder().join("link")).unwrap();
+}
+
+#[test]
+fn snapshots_are_the_trees_git_writes_with_and_without_a_stat_cache() {
+    for engine in engines() {
+        for cache in [true, false] {
+            let c = Checkout::new(engine);
+            populate(&c);
+            assert_eq!(
+                c.snapshot(cache),
+                c.git_tree(),
+                "{engine}, cache {cache}: first snapshot"
+            );
+            edit(&c);
+            assert_eq!(c.snapshot(cache), c.git_tree(), "{engine}, cache {cache}: after edits");
+            // Nothing changed: no new commit.
+            let head = c.head();
+            assert_eq!(c.snapshot(cache), c.git_tree());
+            assert_eq!(c.head(), head, "{engine}: an unchanged folder makes no commit");
+            // Same size, same second: the content still counts.
+            c.write("top.md", "tip\n");
+            assert_eq!(
+                c.snapshot(cache),
+                c.git_tree(),
+                "{engine}, cache {cache}: same-size edit"
+            );
+            git(&c.work.store(), &["fsck", "--strict"]);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_stat_cache_costs_only_speed() {
+    let c = Checkout::new("native");
+    populate(&c);
+    c.snapshot(true);
+    for entry in std::fs::read_dir(c.work.path().join("stat")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    edit(&c);
+    assert_eq!(c.snapshot(true), c.git_tree());
+}
+
+#[test]
+fn diff_against_the_folder_is_git_diff_of_the_commit() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        populate(&c);
+        c.snapshot(true);
+        let checkpoint = c.head();
+        git_in(&c.work, &["add", "-A"]);
+        git_in(
+            &c.work,
+            &["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
+        );
+        edit(&c);
+        let ours = c
+            .snapgit(&["diff", &checkpoint, "--worktree", "folder", "--numstat"], true)
+            .ok();
+        git_in(&c.work, &["add", "-A"]);
+        let theirs = git_in(&c.work, &["diff", "--cached", "--numstat", "--no-renames", "HEAD"]);
+        assert_eq!(sorted(&ours), sorted(&theirs), "{engine}");
+        // A path of it.
+        let ours = c
+            .snapgit(
+                &[
+                    "diff",
+                    &checkpoint,
+                    "--worktree",
+                    "folder",
+                    "--numstat",
+                    "--path",
+                    "notes",
+                ],
+                true,
+            )
+            .ok();
+        let theirs = git_in(
+            &c.work,
+            &["diff", "--cached", "--numstat", "--no-renames", "HEAD", "--", "notes"],
+        );
+        assert_eq!(sorted(&ours), sorted(&theirs), "{engine}: --path");
+        // Name-status names the kinds.
+        let ours = c
+            .snapgit(&["diff", &checkpoint, "--worktree", "folder", "--name-status"], true)
+            .ok();
+        assert!(
+            ours.contains("A\tnew/c.md") && ours.contains("D\tnotes/deep/b.md"),
+            "{ours}"
+        );
+    }
+}
+
+fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_rollback_leaves_the_commit_and_its_undo_point_brings_the_folder_back() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        populate(&c);
+        c.snapshot(true);
+        let checkpoint = c.head();
+        edit(&c);
+        // Untracked by the snapshots: excluded, and never touched.
+        c.write("cache/big.bin", "excluded\n");
+        let before = contents(&c.folder());
+        let out = c
+            .snapgit(
+                &[
+                    "--json",
+                    "rollback",
+                    &checkpoint,
+                    "--worktree",
+                    "folder",
+                    "--exclude",
+                    "cache/",
+                ],
+                true,
+            )
+            .json();
+        let mut after = contents(&c.folder());
+        assert_eq!(
+            after.remove("cache/big.bin").map(|(_, d)| d),
+            Some(b"excluded\n".to_vec())
+        );
+        assert_eq!(
+            after,
+            archived(&c.work, &checkpoint),
+            "{engine}: the folder is the commit"
+        );
+        // Undo: the checkpoint taken first.
+        let undo = out["undo"].as_str().unwrap().to_owned();
+        c.snapgit(
+            &["rollback", &undo, "--worktree", "folder", "--exclude", "cache/"],
+            true,
+        )
+        .ok();
+        assert_eq!(
+            contents(&c.folder()),
+            before,
+            "{engine}: the undo point restores the folder"
+        );
+
+        // One path only.
+        c.snapgit(
+            &[
+                "rollback",
+                &checkpoint,
+                "notes",
+                "--worktree",
+                "folder",
+                "--exclude",
+                "cache/",
+            ],
+            true,
+        )
+        .ok();
+        let now = contents(&c.folder());
+        let commit = archived(&c.work, &checkpoint);
+        for (path, content) in &now {
+            if path.starts_with("notes/") {
+                assert_eq!(commit.get(path), Some(content), "{engine}: {path}");
+            } else {
+                assert_eq!(before.get(path), Some(content), "{engine}: {path} is outside the path");
+            }
+        }
+        assert!(now.contains_key("notes/deep/b.md"));
+        git(&c.work.store(), &["fsck", "--strict"]);
+    }
+}
+
+/// A commit in the store whose root tree is `listing` (`git mktree` input), made with
+/// git plumbing.
+fn hostile(work: &Work, listing: &str) -> String {
+    let tree = with_stdin(work, &["mktree", "--missing"], listing);
+    let commit = with_stdin(
+        work,
+        &[
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@b",
+            "commit-tree",
+            tree.trim(),
+            "-m",
+            "hostile",
+        ],
+        "",
+    );
+    commit.trim().to_owned()
+}
+
+fn with_stdin(work: &Work, args: &[&str], input: &str) -> String {
+    let mut child = Command::new("git")
+        .arg("--git-dir")
+        .arg(work.store())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn hostile_commits_are_refused_and_nothing_is_written() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        populate(&c);
+        c.snapshot(true);
+        let store = c.work.store();
+        let blob = |content: &str| {
+            with_stdin(&c.work, &["hash-object", "-w", "--stdin"], content)
+                .trim()
+                .to_owned()
+        };
+        let link = blob("/tmp");
+        let file = blob("owned\n");
+        let below = with_stdin(&c.work, &["mktree"], &format!("100644 blob {file}\tpasswd\n"));
+        let cases = [
+            // A symlink, then a folder of another case holding a file: through the link.
+            format!("120000 blob {link}\tA\n040000 tree {}\ta\n", below.trim()),
+            // Two names that are one on a case-insensitive disk.
+            format!("100644 blob {file}\tREADME\n100644 blob {file}\treadme\n"),
+            // `.git` in other spellings.
+            format!("100644 blob {file}\t.GIT\n"),
+            format!("100644 blob {file}\tgit~1\n"),
+        ];
+        for listing in cases {
+            let commit = hostile(&c.work, &listing);
+            let before = contents(&c.folder());
+            let run = c.snapgit(&["rollback", &commit, "--worktree", "folder"], true);
+            assert!(
+                [4, 7].contains(&run.code),
+                "{engine}: {listing:?} refused with exit 4 or 7, got {}: {}",
+                run.code,
+                run.stderr
+            );
+            assert_eq!(
+                contents(&c.folder()),
+                before,
+                "{engine}: nothing written for {listing:?}"
+            );
+        }
+        git(&store, &["fsck"]);
+    }
+}
+
+#[test]
+fn bad_worktree_arguments_are_refused() {
+    let c = Checkout::new("native");
+    populate(&c);
+    c.snapshot(true);
+    let head = c.head();
+    c.snapgit(&["rollback", &head, "--worktree", "missing"], true)
+        .fails(2, "missing");
+    c.snapgit(&["rollback", &head, "../x", "--worktree", "folder"], true)
+        .fails(2, "..");
+    c.snapgit(&["diff", &head, "--worktree", "folder", "--path", "../x"], true)
+        .fails(2, "..");
+    c.snapgit(&["diff", &head, "main", "--worktree", "folder"], true)
+        .fails(2, "--worktree");
+}
