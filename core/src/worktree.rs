@@ -786,6 +786,12 @@ impl StatCache {
         (cached == stat && stat.mtime.0 < self.written).then_some(*id)
     }
 
+    /// A lookup for files asked in path order (a sorted scan): [`StatCache::id`] without
+    /// a search per file.
+    pub fn in_order(&self) -> InOrder<'_> {
+        InOrder { cache: self, at: 0 }
+    }
+
     /// The number of files the cache knows.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -794,6 +800,29 @@ impl StatCache {
     /// `true` if the cache knows no file.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// [`StatCache::id`] for paths asked in ascending order, walking the cache once.
+#[derive(Debug)]
+pub struct InOrder<'a> {
+    cache: &'a StatCache,
+    at: usize,
+}
+
+impl InOrder<'_> {
+    /// The blob id of the file at `path` if its stat shows it unchanged; paths must be
+    /// asked in ascending order (a path asked out of order is looked up by search).
+    pub fn id(&mut self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
+        let entries = &self.cache.entries;
+        if self.at > 0 && entries.get(self.at - 1).is_some_and(|e| e.0.as_bstr() > path) {
+            return self.cache.id(path, stat);
+        }
+        while entries.get(self.at).is_some_and(|e| e.0.as_bstr() < path) {
+            self.at += 1;
+        }
+        let (cached_path, cached, id) = entries.get(self.at)?;
+        (cached_path.as_bstr() == path && cached == stat && stat.mtime.0 < self.cache.written).then_some(*id)
     }
 }
 

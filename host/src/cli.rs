@@ -491,13 +491,27 @@ impl Session {
         folder: &worktree::Folder,
         scope: &bstr::BStr,
         cache: &worktree::CacheFile,
-        mut args: CommitArgs,
+        args: CommitArgs,
     ) -> Result<(CommitReport, worktree::Scan), Error> {
         if !scope.is_empty() {
             snapgit_core::path::validate(scope, false).map_err(|err| Error::invalid(err.to_string()))?;
         }
         let kind = HashKind::Sha1;
         let scan = folder.scan(scope, &cache.load(kind), kind)?;
+        let report = self.commit_scan(folder, scope, cache, &scan, args).await?;
+        Ok((report, scan))
+    }
+
+    /// Commit what a scan found (see [`Session::snapshot`]).
+    async fn commit_scan(
+        &mut self,
+        folder: &worktree::Folder,
+        scope: &bstr::BStr,
+        cache: &worktree::CacheFile,
+        scan: &worktree::Scan,
+        mut args: CommitArgs,
+    ) -> Result<CommitReport, Error> {
+        let kind = HashKind::Sha1;
         let head = self.read_head(&args.branch).await?;
         let mut request = FolderDiffRequest::new(head, scan.files(false));
         request.path = (!scope.is_empty()).then(|| scope.to_owned());
@@ -566,9 +580,12 @@ impl Session {
                     .collect(),
             );
         }
-        // A cache that cannot be written costs only speed on the next snapshot.
-        let _ = cache.save(&entries);
-        Ok((report, scan))
+        // Rewritten only when it learnt something. A cache that cannot be written costs
+        // only speed on the next snapshot.
+        if scan.hashed > 0 || !stale.is_empty() || scan.cached != scan.files.len() {
+            let _ = cache.save(&entries);
+        }
+        Ok(report)
     }
 
     /// `diff --worktree`: the commit against the folder as it is now (`path` of it), as
@@ -616,7 +633,7 @@ impl Session {
         }
     }
 
-    /// `rollback`: take a snapshot of the folder first (the undo checkpoint, on
+    /// `rollback`: plan it, take a snapshot of the folder (the undo checkpoint, on
     /// `args.branch`), then bring `target`'s tree (or `path` of it) into the folder:
     /// tracked files the target lacks are deleted, files it has are written (to a
     /// temporary name, then renamed), untracked and excluded files are never touched.
@@ -630,11 +647,15 @@ impl Session {
         args: CommitArgs,
         on_file: impl FnMut(&bstr::BStr),
     ) -> Result<RollbackReport, Error> {
-        let (undo, scan) = self.snapshot(folder, bstr::BStr::new(""), cache, args).await?;
+        let kind = HashKind::Sha1;
+        let root = bstr::BStr::new("");
+        let scan = folder.scan(root, &cache.load(kind), kind)?;
+        // Planned first: a refused rollback leaves the branch and the folder as they were.
         let mut request = CheckoutRequest::new(*target, scan.files(false));
         request.path = path.filter(|p| !p.is_empty());
         request.untracked = scan.untracked();
         let plan: CheckoutPlan = self.engine.call(Request::Checkout(request)).await?;
+        let undo = self.commit_scan(folder, root, cache, &scan, args).await?;
         let written = folder.apply(&plan, on_file)?;
         // The stat cache now: what the scan found, less what went, plus what was written.
         let gone: std::collections::HashSet<&BString> =

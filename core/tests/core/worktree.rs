@@ -322,6 +322,14 @@ fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
     // A cache written later knows it.
     let later = StatCache::decode(gix_hash::Kind::Sha1, &bytes, 201).unwrap();
     assert_eq!(later.id("racy.md".into(), &stat(1, 200)), Some(id));
+    // Asked in path order (a sorted scan), and out of it: the same answers.
+    let mut in_order = later.in_order();
+    assert_eq!(in_order.id("a.md".into(), &stat(1, 100)), Some(id));
+    assert_eq!(in_order.id("aa.md".into(), &stat(1, 100)), None);
+    assert_eq!(in_order.id("racy.md".into(), &stat(1, 200)), Some(id));
+    assert_eq!(in_order.id("b.md".into(), &stat(1, 100)), Some(id));
+    assert_eq!(in_order.id("b.md".into(), &stat(9, 100)), None);
+    assert_eq!(in_order.id("z.md".into(), &stat(1, 100)), None);
 }
 
 #[test]

@@ -46,6 +46,8 @@ pub struct Scan {
     pub skipped: Vec<(BString, String)>,
     /// Files read and hashed (the others' stat was clean in the cache).
     pub hashed: usize,
+    /// Files the stat cache knew.
+    pub cached: usize,
 }
 
 impl Scan {
@@ -103,7 +105,10 @@ impl Folder {
     /// take the blob id from `cache` where the stat is clean, else read and hash it.
     pub fn scan(&self, scope: &BStr, cache: &StatCache, hash_kind: HashKind) -> Result<Scan, Error> {
         let skip: Vec<PathBuf> = self.skip.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
-        let mut scan = Scan::default();
+        let mut scan = Scan {
+            cached: cache.len(),
+            ..Scan::default()
+        };
         let start = if scope.is_empty() {
             self.root.clone()
         } else {
@@ -116,12 +121,17 @@ impl Folder {
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
         if !meta.is_dir() {
-            self.take(&start, scope.to_owned(), &meta, cache, hash_kind, &mut scan)?;
+            self.take(scope.to_owned(), &meta, &mut scan);
+            self.identify(&mut scan, cache, hash_kind)?;
             return Ok(scan);
         }
         let mut folders = vec![(start, scope.to_owned())];
         while let Some((dir, repo_dir)) = folders.pop() {
             if skip.iter().any(|s| *s == dir) {
+                // Listed, so that a rollback never writes into the store.
+                if !repo_dir.is_empty() {
+                    scan.skipped.push((repo_dir, "the store's own folder".into()));
+                }
                 continue;
             }
             let unreadable = |source| Error::Unreadable {
@@ -166,27 +176,20 @@ impl Folder {
                         folders.push((path, repo_path));
                     }
                 } else {
-                    self.take(&path, repo_path, &meta, cache, hash_kind, &mut scan)?;
+                    self.take(repo_path, &meta, &mut scan);
                 }
             }
         }
         scan.files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        self.identify(&mut scan, cache, hash_kind)?;
         Ok(scan)
     }
 
-    /// One file: skipped, known by its stat, or read and hashed.
-    fn take(
-        &self,
-        path: &Path,
-        repo_path: BString,
-        meta: &fs::Metadata,
-        cache: &StatCache,
-        hash_kind: HashKind,
-        scan: &mut Scan,
-    ) -> Result<(), Error> {
+    /// One file: skipped, or taken with its stat.
+    fn take(&self, repo_path: BString, meta: &fs::Metadata, scan: &mut Scan) {
         if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
             scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
-            return Ok(());
+            return;
         }
         let mode = if meta.file_type().is_symlink() {
             Mode::Symlink
@@ -195,7 +198,7 @@ impl Folder {
         } else {
             scan.skipped
                 .push((repo_path, "not a regular file, folder or symlink".into()));
-            return Ok(());
+            return;
         };
         if let Some(max) = self.policy.max_file_bytes
             && meta.len() > max
@@ -203,26 +206,34 @@ impl Folder {
         {
             scan.skipped
                 .push((repo_path, format!("larger than {max} bytes ({} bytes)", meta.len())));
-            return Ok(());
+            return;
         }
-        let stat = stat_of(meta, mode);
-        let (id, data) = match cache.id(repo_path.as_bstr(), &stat) {
-            Some(id) => (id, None),
-            None => {
-                let data = read(path, mode)?;
-                scan.hashed += 1;
-                (blob_id(hash_kind, &data)?, Some(data))
-            }
-        };
+        // The id comes once every file is found, in path order (see `scan`).
         scan.files.push(Found {
             file: File {
                 path: repo_path,
                 mode,
-                id,
-                data,
+                id: ObjectId::null(HashKind::Sha1),
+                data: None,
             },
-            stat,
+            stat: stat_of(meta, mode),
         });
+    }
+
+    /// Each file's id: from the cache where its stat is clean, else read and hashed.
+    fn identify(&self, scan: &mut Scan, cache: &StatCache, hash_kind: HashKind) -> Result<(), Error> {
+        let mut known = cache.in_order();
+        for found in &mut scan.files {
+            match known.id(found.file.path.as_bstr(), &found.stat) {
+                Some(id) => found.file.id = id,
+                None => {
+                    let data = self.read(found.file.path.as_bstr(), found.file.mode)?;
+                    scan.hashed += 1;
+                    found.file.id = blob_id(hash_kind, &data)?;
+                    found.file.data = Some(data);
+                }
+            }
+        }
         Ok(())
     }
 

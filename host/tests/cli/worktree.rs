@@ -421,6 +421,7 @@ fn hostile_commits_are_refused_and_nothing_is_written() {
         for listing in cases {
             let commit = hostile(&c.work, &listing);
             let before = contents(&c.folder());
+            let head = c.head();
             let run = c.snapgit(&["rollback", &commit, "--worktree", "folder"], true);
             assert!(
                 [4, 7].contains(&run.code),
@@ -432,6 +433,11 @@ fn hostile_commits_are_refused_and_nothing_is_written() {
                 contents(&c.folder()),
                 before,
                 "{engine}: nothing written for {listing:?}"
+            );
+            assert_eq!(
+                c.head(),
+                head,
+                "{engine}: no undo point committed for a refused rollback"
             );
         }
         git(&store, &["fsck"]);
