@@ -815,7 +815,7 @@ impl InOrder<'_> {
     /// asked in ascending order (a path asked out of order is looked up by search).
     pub fn id(&mut self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
         let entries = &self.cache.entries;
-        if self.at > 0 && entries.get(self.at - 1).is_some_and(|e| e.0.as_bstr() > path) {
+        if self.at > 0 && entries.get(self.at - 1).is_some_and(|e| e.0.as_bstr() >= path) {
             return self.cache.id(path, stat);
         }
         while entries.get(self.at).is_some_and(|e| e.0.as_bstr() < path) {
