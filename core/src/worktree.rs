@@ -1,6 +1,6 @@
 //! Folders on disk, as checkpoint tools use them: what a face found in a folder
 //! ([`File`]), a cache of file stats so a snapshot hashes only files that changed
-//! ([`StatCache`]), a folder compared with a commit ([`diff`]) and a commit
+//! ([`StatCache`]), a folder compared with a commit ([`diff()`]) and a commit
 //! written back into a folder ([`Checkout`]).
 //!
 //! Core does no IO here either. A face walks the folder, asks the [`StatCache`] which
@@ -487,14 +487,17 @@ impl Checkout {
         check_safe(&entries)?;
         let scope = self.request.path.clone().unwrap_or_default();
         let in_scope = |p: &BStr| scope.is_empty() || p == scope.as_bstr() || is_below(p, scope.as_bstr());
-        let folder: foldhash::HashMap<&BStr, &File> = self
-            .request
-            .files
-            .iter()
-            .filter(|f| in_scope(f.path.as_bstr()))
-            .map(|f| (f.path.as_bstr(), f))
-            .collect();
-        let untracked: Vec<(BString, &BString)> = self.request.untracked.iter().map(|p| (fold(p), p)).collect();
+        // The folder's files are sorted by path (`check_files`), and so are the entries of
+        // a tree listed depth first in git's order.
+        let folder: Vec<&File> = self.request.files.iter().filter(|f| in_scope(f.path.as_bstr())).collect();
+        let find = |path: &BStr| {
+            folder
+                .binary_search_by(|f| f.path.as_bstr().cmp(path))
+                .ok()
+                .map(|i| folder[i])
+        };
+        let mut untracked: Vec<(BString, &BString)> = self.request.untracked.iter().map(|p| (fold(p), p)).collect();
+        order::sort_by(&mut untracked, |a, b| a.0.cmp(&b.0));
         let mut plan = CheckoutPlan {
             commit: self.request.commit,
             deletes: Vec::new(),
@@ -503,35 +506,26 @@ impl Checkout {
             submodules: Vec::new(),
         };
         let mut blobs = Vec::new();
-        let mut kept = foldhash::HashSet::default();
-        for entry in entries {
+        let mut targets: Vec<&BStr> = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            targets.push(entry.path.as_bstr());
             if entry.mode == Mode::Submodule {
-                plan.submodules.push(entry.path);
+                plan.submodules.push(entry.path.clone());
                 continue;
             }
-            kept.insert(entry.path.clone());
-            if folder
-                .get(entry.path.as_bstr())
-                .is_some_and(|f| f.id == entry.id && f.mode == entry.mode)
-            {
+            if find(entry.path.as_bstr()).is_some_and(|f| f.id == entry.id && f.mode == entry.mode) {
                 plan.unchanged += 1;
                 continue;
             }
-            let folded = fold(&entry.path);
-            for (untracked_folded, untracked) in &untracked {
-                let clash = folded == *untracked_folded
-                    || is_below(folded.as_bstr(), untracked_folded.as_bstr())
-                    || is_below(untracked_folded.as_bstr(), folded.as_bstr());
-                if clash {
-                    return Err(Error::Untracked {
-                        path: entry.path,
-                        kept: (*untracked).clone(),
-                    });
-                }
+            if let Some(kept) = in_the_way(&untracked, fold(&entry.path).as_bstr()) {
+                return Err(Error::Untracked {
+                    path: entry.path.clone(),
+                    kept: kept.clone(),
+                });
             }
             blobs.push(entry.id);
             plan.writes.push(read::FileWithPath {
-                path: entry.path,
+                path: entry.path.clone(),
                 file: read::File {
                     id: entry.id,
                     mode: entry.mode,
@@ -539,10 +533,11 @@ impl Checkout {
                 },
             });
         }
+        order::sort_by(&mut targets, |a, b| a.cmp(b));
         plan.deletes = folder
-            .keys()
-            .filter(|p| !kept.contains(**p))
-            .map(|p| (*p).to_owned())
+            .iter()
+            .filter(|f| targets.binary_search(&f.path.as_bstr()).is_err())
+            .map(|f| f.path.clone())
             .collect();
         // Deepest first, then by path: a folder's files go before the folder would.
         order::sort_by(&mut plan.deletes, |a, b| {
@@ -553,12 +548,35 @@ impl Checkout {
     }
 }
 
-/// `path` folded as a case-insensitive disk compares it.
-fn fold(path: &BString) -> BString {
-    match path.to_str() {
-        Ok(text) => BString::from(text.to_lowercase()),
-        Err(_) => BString::from(path.to_ascii_lowercase()),
+/// The untracked path (of `untracked`, sorted by its folded form) that `folded` is, lies
+/// below, or lies above.
+fn in_the_way<'a>(untracked: &[(BString, &'a BString)], folded: &BStr) -> Option<&'a BString> {
+    let find = |p: &[u8]| untracked.binary_search_by(|u| u.0.as_slice().cmp(p)).ok();
+    // The path itself, or a folder on its way.
+    let mut at = folded.len();
+    loop {
+        if let Some(i) = find(&folded[..at]) {
+            return Some(untracked[i].1);
+        }
+        match folded[..at].rfind_byte(b'/') {
+            Some(slash) => at = slash,
+            None => break,
+        }
     }
+    // Something untracked below it: the first path after `folded/`.
+    let mut below = folded.to_owned();
+    below.push(b'/');
+    let first = untracked.partition_point(|u| u.0 < below);
+    untracked
+        .get(first)
+        .filter(|u| u.0.starts_with(below.as_slice()))
+        .map(|u| u.1)
+}
+
+/// `path` folded as git folds names on a case-insensitive disk (`core.ignoreCase`:
+/// ASCII letters only).
+fn fold(path: &BString) -> BString {
+    BString::from(path.to_ascii_lowercase())
 }
 
 /// Refuse a commit's entries that a checkout could not write safely on every disk: a
@@ -566,30 +584,30 @@ fn fold(path: &BString) -> BString {
 /// only in case (git's own trees cannot hold `.git` spellings, `..` or duplicate names:
 /// core refuses them when it reads the tree).
 fn check_safe(entries: &[read::Entry]) -> Result<(), Error> {
-    let folded: Vec<BString> = entries.iter().map(|e| fold(&e.path)).collect();
-    let mut seen = foldhash::HashMap::default();
-    let mut symlinks = foldhash::HashSet::default();
-    for (entry, folded) in entries.iter().zip(&folded) {
-        if let Some(other) = seen.insert(folded.as_bstr(), &entry.path)
-            && *other != entry.path
-        {
-            return Err(Error::Unsafe {
-                path: entry.path.clone(),
-                reason: Unsafe::CaseCollision,
-            });
-        }
-        if entry.mode == Mode::Symlink {
-            symlinks.insert(folded.as_bstr());
-        }
+    let mut folded: Vec<(BString, usize)> = entries.iter().enumerate().map(|(i, e)| (fold(&e.path), i)).collect();
+    order::sort_by(&mut folded, |a, b| a.0.cmp(&b.0));
+    if let Some(pair) = folded.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::Unsafe {
+            path: entries[pair[1].1].path.clone(),
+            reason: Unsafe::CaseCollision,
+        });
     }
-    for (entry, folded) in entries.iter().zip(&folded) {
+    let symlinks: Vec<&BString> = folded
+        .iter()
+        .filter(|(_, i)| entries[*i].mode == Mode::Symlink)
+        .map(|(f, _)| f)
+        .collect();
+    if symlinks.is_empty() {
+        return Ok(());
+    }
+    for (folded, i) in &folded {
         // Every folder on the path, as a case-insensitive disk would find it.
         let mut at = 0;
         while let Some(slash) = folded[at..].find_byte(b'/') {
             at += slash;
-            if symlinks.contains(folded[..at].as_bstr()) {
+            if symlinks.binary_search_by(|s| s.as_slice().cmp(&folded[..at])).is_ok() {
                 return Err(Error::Unsafe {
-                    path: entry.path.clone(),
+                    path: entries[*i].path.clone(),
                     reason: Unsafe::SymlinkParent,
                 });
             }
