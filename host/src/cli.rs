@@ -606,6 +606,7 @@ impl Session {
         let stat_cache = cache.load(kind);
         let mut cached = !stat_cache.is_empty();
         let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
+
         loop {
             let mut request = FolderDiffRequest::new(*commit, scan.files(true));
             request.path = path.clone().filter(|p| !p.is_empty());

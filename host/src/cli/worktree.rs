@@ -125,64 +125,154 @@ impl Folder {
             self.identify(&mut scan, cache, hash_kind)?;
             return Ok(scan);
         }
-        let mut folders = vec![(start, scope.to_owned())];
-        while let Some((dir, repo_dir)) = folders.pop() {
-            if skip.iter().any(|s| *s == dir) {
-                // Listed, so that a rollback never writes into the store.
-                if !repo_dir.is_empty() {
-                    scan.skipped.push((repo_dir, "the store's own folder".into()));
-                }
-                continue;
-            }
-            let unreadable = |source| Error::Unreadable {
-                path: dir.clone(),
-                source,
-            };
-            let mut entries: Vec<fs::DirEntry> = fs::read_dir(&dir)
-                .map_err(unreadable)?
-                .collect::<Result<_, _>>()
-                .map_err(unreadable)?;
-            entries.sort_by_key(fs::DirEntry::file_name);
-            for entry in entries.into_iter().rev() {
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else {
-                    let shown = entry.path().to_string_lossy().into_owned();
-                    scan.skipped.push((shown.into(), "its name is not UTF-8".into()));
-                    continue;
-                };
-                // A nested git repository's own folder is never part of a snapshot.
-                if name.eq_ignore_ascii_case(".git") {
-                    continue;
-                }
-                let repo_path = if repo_dir.is_empty() {
-                    BString::from(name)
-                } else {
-                    let mut p = repo_dir.clone();
-                    p.push(b'/');
-                    p.extend_from_slice(name.as_bytes());
-                    p
-                };
-                let path = entry.path();
-                let meta = entry.metadata().map_err(|source| Error::Unreadable {
-                    path: path.clone(),
-                    source,
-                })?;
-                if meta.is_dir() {
-                    let mut as_dir = repo_path.clone();
-                    as_dir.push(b'/');
-                    if let Some(pattern) = self.policy.excluded(as_dir.as_bstr()) {
-                        scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
-                    } else {
-                        folders.push((path, repo_path));
-                    }
-                } else {
-                    self.take(repo_path, &meta, &mut scan);
-                }
-            }
-        }
+        self.walk(start, scope.to_owned(), &skip, &mut scan)?;
         scan.files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
         self.identify(&mut scan, cache, hash_kind)?;
         Ok(scan)
+    }
+
+    /// Every file below `start`, its folders listed and its files stat'ed by as many
+    /// threads as there are cores (git's `core.preloadIndex` does the same for its index):
+    /// each takes the next folder to list, and queues the folders it finds.
+    fn walk(&self, start: PathBuf, repo_start: BString, skip: &[PathBuf], scan: &mut Scan) -> Result<(), Error> {
+        struct Queue {
+            folders: Vec<(PathBuf, BString)>,
+            busy: usize,
+            failed: Option<Error>,
+        }
+        let queue = std::sync::Mutex::new(Queue {
+            folders: vec![(start, repo_start)],
+            busy: 0,
+            failed: None,
+        });
+        let wake = std::sync::Condvar::new();
+        let found = std::sync::Mutex::new(Vec::new());
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let work = || {
+            let mut mine = Scan::default();
+            loop {
+                let (dir, repo_dir) = {
+                    let Ok(mut q) = queue.lock() else { break };
+                    loop {
+                        if q.failed.is_some() {
+                            break None;
+                        }
+                        if let Some(next) = q.folders.pop() {
+                            q.busy += 1;
+                            break Some(next);
+                        }
+                        if q.busy == 0 {
+                            break None;
+                        }
+                        q = match wake.wait(q) {
+                            Ok(q) => q,
+                            Err(_) => break None,
+                        };
+                    }
+                }
+                .unwrap_or_default();
+                if dir.as_os_str().is_empty() {
+                    wake.notify_all();
+                    break;
+                }
+                let mut below = Vec::new();
+                let listed = self.list(&dir, repo_dir, skip, &mut below, &mut mine);
+                if let Ok(mut q) = queue.lock() {
+                    q.busy -= 1;
+                    q.folders.extend(below);
+                    if let Err(err) = listed {
+                        q.failed.get_or_insert(err);
+                    }
+                }
+                wake.notify_all();
+            }
+            if let Ok(mut all) = found.lock() {
+                all.push(mine);
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(work);
+            }
+            work();
+        });
+        let queue = queue
+            .into_inner()
+            .map_err(|_| Error::invalid("a folder scan thread panicked"))?;
+        if let Some(err) = queue.failed {
+            return Err(err);
+        }
+        for part in found
+            .into_inner()
+            .map_err(|_| Error::invalid("a folder scan thread panicked"))?
+        {
+            scan.files.extend(part.files);
+            scan.skipped.extend(part.skipped);
+        }
+        Ok(())
+    }
+
+    /// List one folder: its files taken into `scan`, its folders into `below`.
+    fn list(
+        &self,
+        dir: &Path,
+        repo_dir: BString,
+        skip: &[PathBuf],
+        below: &mut Vec<(PathBuf, BString)>,
+        scan: &mut Scan,
+    ) -> Result<(), Error> {
+        if skip.iter().any(|s| s == dir) {
+            // Listed, so that a rollback never writes into the store.
+            if !repo_dir.is_empty() {
+                scan.skipped.push((repo_dir, "the store's own folder".into()));
+            }
+            return Ok(());
+        }
+        let unreadable = |source| Error::Unreadable {
+            path: dir.to_owned(),
+            source,
+        };
+        // In the order the folder lists them: the files are sorted once at the end.
+        for entry in fs::read_dir(dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                let shown = entry.path().to_string_lossy().into_owned();
+                scan.skipped.push((shown.into(), "its name is not UTF-8".into()));
+                continue;
+            };
+            // A nested git repository's own folder is never part of a snapshot.
+            if name.eq_ignore_ascii_case(".git") {
+                continue;
+            }
+            let repo_path = if repo_dir.is_empty() {
+                BString::from(name)
+            } else {
+                let mut p = BString::from(Vec::with_capacity(repo_dir.len() + 1 + name.len()));
+                p.extend_from_slice(&repo_dir);
+                p.push(b'/');
+                p.extend_from_slice(name.as_bytes());
+                p
+            };
+            let unreadable = |source| Error::Unreadable {
+                path: entry.path(),
+                source,
+            };
+            // The type the folder listing gives: no stat for folders.
+            if entry.file_type().map_err(unreadable)?.is_dir() {
+                let mut as_dir = repo_path.clone();
+                as_dir.push(b'/');
+                if let Some(pattern) = self.policy.excluded(as_dir.as_bstr()) {
+                    scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                } else {
+                    below.push((entry.path(), repo_path));
+                }
+            } else {
+                let meta = entry.metadata().map_err(unreadable)?;
+                self.take(repo_path, &meta, scan);
+            }
+        }
+        Ok(())
     }
 
     /// One file: skipped, or taken with its stat.
