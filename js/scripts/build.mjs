@@ -26,7 +26,7 @@ const dist = join(root, "dist");
 
 // The entries of `exports` (every runtime's, the slim one, the adapters), and `index`,
 // which package.json's top-level `types` names.
-const ENTRIES = ["node", "deno", "browser", "workerd", "edge-light", "slim", "index"].concat(
+const ENTRIES = ["node", "deno", "browser", "workerd", "edge-light", "slim", "index", "worktree"].concat(
   ["memory", "node-fs", "s3", "r2", "indexeddb"].map((a) => `adapters/${a}`),
 );
 // The entries of runtimes that only load ESM get no CommonJS twin.

@@ -1,0 +1,88 @@
+// Work-tree checkpoints from Node, with git as the oracle: a snapshot is the tree `git
+// add -A` writes, a diff is `git diff --numstat`, a rollback leaves the folder as it was
+// at the checkpoint and its undo point brings the edits back.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+
+import { diffWorktree, rollback, snapshot } from "../dist/worktree.js";
+import { author, openRepo, rejectsWith } from "./helpers.mjs";
+
+const dirs = [];
+after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+/** git with its repository beside the folder. */
+const git = (base, ...args) =>
+  execFileSync("git", ["--git-dir", join(base, "git"), "--work-tree", join(base, "folder"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" },
+  });
+
+/** Every file of a folder: kind and content. */
+function contents(dir, prefix = "") {
+  const out = {};
+  for (const entry of readdirSync(join(dir, prefix), { withFileTypes: true })) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    const full = join(dir, path);
+    if (entry.isSymbolicLink()) out[path] = `link ${readlinkSync(full)}`;
+    else if (entry.isDirectory()) Object.assign(out, contents(dir, path));
+    else out[path] = `${lstatSync(full).mode & 0o111 ? "exec" : "file"} ${readFileSync(full, "utf8")}`;
+  }
+  return out;
+}
+
+const sorted = (text) => text.trim().split("\n").sort();
+
+test("snapshots, a diff and a rollback of a folder agree with git", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(join(folder, "notes/deep"), { recursive: true });
+  writeFileSync(join(folder, "notes/a.md"), "a\nb\n");
+  writeFileSync(join(folder, "notes/deep/b.md"), "b\n");
+  writeFileSync(join(folder, "run.sh"), "#!/bin/sh\n");
+  chmodSync(join(folder, "run.sh"), 0o755);
+  symlinkSync("run.sh", join(folder, "link"));
+  git(base, "init", "-q");
+  const { repo } = await openRepo({});
+
+  const first = await snapshot(repo, folder, { author, message: "checkpoint" });
+  git(base, "add", "-A");
+  assert.equal((await repo.readCommit(first.commit)).tree, git(base, "write-tree").trim());
+  git(base, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x");
+  const checkpoint = contents(folder);
+  assert.equal((await snapshot(repo, folder, { author, message: "again" })).created, false);
+
+  writeFileSync(join(folder, "notes/a.md"), "a\nB\nc\n");
+  rmSync(join(folder, "notes/deep/b.md"));
+  writeFileSync(join(folder, "new.md"), "n\n");
+  chmodSync(join(folder, "run.sh"), 0o644);
+  const diff = await diffWorktree(repo, folder, { from: first.commit });
+  git(base, "add", "-A");
+  const numstat = diff.files.map((f) => `${f.lines.added}\t${f.lines.removed}\t${f.path}`).join("\n");
+  assert.deepEqual(sorted(numstat), sorted(git(base, "diff", "--cached", "--numstat", "--no-renames", "HEAD")));
+  const edited = contents(folder);
+
+  const back = await rollback(repo, folder, { to: first.commit, author });
+  assert.deepEqual(contents(folder), checkpoint);
+  assert.deepEqual(back.deleted, ["new.md"]);
+  await rollback(repo, folder, { to: back.undo, author });
+  assert.deepEqual(contents(folder), edited);
+});
+
+test("a rollback to a hostile commit is refused and writes nothing", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(folder);
+  writeFileSync(join(folder, "a.md"), "a\n");
+  const { repo } = await openRepo({ README: "r\n", readme: "r\n" });
+  const hostile = await repo.head();
+  const before = contents(folder);
+  await rejectsWith(rollback(repo, folder, { to: hostile, author }), "CONFLICT");
+  assert.deepEqual(contents(folder), before);
+});
