@@ -489,7 +489,12 @@ impl Checkout {
         let in_scope = |p: &BStr| scope.is_empty() || p == scope.as_bstr() || is_below(p, scope.as_bstr());
         // The folder's files are sorted by path (`check_files`), and so are the entries of
         // a tree listed depth first in git's order.
-        let folder: Vec<&File> = self.request.files.iter().filter(|f| in_scope(f.path.as_bstr())).collect();
+        let folder: Vec<&File> = self
+            .request
+            .files
+            .iter()
+            .filter(|f| in_scope(f.path.as_bstr()))
+            .collect();
         let find = |path: &BStr| {
             folder
                 .binary_search_by(|f| f.path.as_bstr().cmp(path))
