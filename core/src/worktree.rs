@@ -63,7 +63,8 @@ pub struct File {
     /// Its path below the folder, `/`-separated.
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
-    /// Regular, executable or symlink.
+    /// Regular, executable or symlink; in a [`DiffRequest`] also [`Mode::Tree`]: a
+    /// folder given whole by its tree id, which storage has ([`StatCache::collapse`]).
     pub mode: Mode,
     /// Its blob id: from the [`StatCache`] when its stat is unchanged, else hashed.
     #[serde(with = "crate::api::wire::id")]
@@ -185,11 +186,12 @@ impl std::fmt::Display for Unsafe {
 
 /// Check a folder's files: valid paths, file modes, no path twice or both a file and a
 /// folder, content hashing to its id. Sorts them by path.
-fn check_files(hash_kind: gix_hash::Kind, files: &mut Vec<File>) -> Result<(), FolderError> {
+fn check_files(hash_kind: gix_hash::Kind, files: &mut Vec<File>, trees: bool) -> Result<(), FolderError> {
     order::sort_by(files, |a, b| a.path.cmp(&b.path));
     for (i, file) in files.iter().enumerate() {
         path::validate(file.path.as_bstr(), file.mode == Mode::Symlink)?;
-        if !file.mode.is_file() {
+        let tree = trees && file.mode == Mode::Tree && file.data.is_none();
+        if !file.mode.is_file() && !tree {
             return Err(FolderError::NotAFile {
                 path: file.path.clone(),
                 mode: file.mode,
@@ -221,26 +223,55 @@ fn is_below(path: &BStr, dir: &BStr) -> bool {
     path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
 }
 
-/// The trees of a folder's checked, sorted files, built in memory: the root's id, and
-/// every tree and given content as objects to hold. Builds without recursion (a path
-/// may be 2,047 folders deep).
-fn build_trees(
-    hash_kind: gix_hash::Kind,
-    files: Vec<File>,
-) -> Result<(ObjectId, Vec<(ObjectId, Object)>), FolderError> {
+/// A folder's trees, built in memory.
+struct Built {
+    /// The root tree's id.
+    root: ObjectId,
+    /// Every tree built, and every content given, to hold.
+    objects: Vec<(ObjectId, Object)>,
+    /// Every folder built: its path (empty for the root), tree id and the number of
+    /// files below it (a tree given whole counts as none).
+    folders: Vec<(BString, ObjectId, u64)>,
+}
+
+/// The trees of a folder's checked, sorted files (and trees given whole, which are not
+/// held: storage has them), built in memory. Builds without recursion (a path may be
+/// 2,047 folders deep).
+fn build_trees(hash_kind: gix_hash::Kind, files: Vec<File>) -> Result<Built, FolderError> {
     use gix_object::tree::Entry;
-    let mut objects = Vec::new();
-    // Open folders from the root down: each one's name and its entries so far.
-    let mut open: Vec<(BString, Vec<Entry>)> = vec![(BString::default(), Vec::new())];
-    let close = |open: &mut Vec<(BString, Vec<Entry>)>, objects: &mut Vec<(ObjectId, Object)>| {
-        let (name, entries) = open.pop().expect("a folder below the root is open");
-        let tree = gix_object::Tree { entries };
+    struct Open {
+        path: BString,
+        name: BString,
+        entries: Vec<Entry>,
+        files: u64,
+    }
+    let mut built = Built {
+        root: ObjectId::null(hash_kind),
+        objects: Vec::new(),
+        folders: Vec::new(),
+    };
+    // Open folders from the root down.
+    let mut open = vec![Open {
+        path: BString::default(),
+        name: BString::default(),
+        entries: Vec::new(),
+        files: 0,
+    }];
+    let close = |open: &mut Vec<Open>, built: &mut Built| {
+        let mut folder = open.pop().expect("a folder is open");
+        // In git's order: a tree given whole sorts as its name and `/`.
+        order::sort_by(&mut folder.entries, |a, b| a.cmp(b));
+        let tree = gix_object::Tree {
+            entries: folder.entries,
+        };
         let id = object::tree_id(hash_kind, &tree)?;
-        objects.push((id, Object::Tree(Arc::new(tree))));
-        if let Some((_, parent)) = open.last_mut() {
-            parent.push(Entry {
+        built.objects.push((id, Object::Tree(Arc::new(tree))));
+        built.folders.push((folder.path, id, folder.files));
+        if let Some(parent) = open.last_mut() {
+            parent.files += folder.files;
+            parent.entries.push(Entry {
                 mode: Mode::Tree.entry_mode(),
-                filename: name,
+                filename: folder.name,
                 oid: id,
             });
         }
@@ -253,29 +284,51 @@ fn build_trees(
         let shared = open[1..]
             .iter()
             .zip(folders)
-            .take_while(|((open, _), folder)| open.as_slice() == **folder)
+            .take_while(|(open, folder)| open.name.as_slice() == **folder)
             .count();
         while open.len() > shared + 1 {
-            close(&mut open, &mut objects)?;
+            close(&mut open, &mut built)?;
         }
         for folder in &folders[shared..] {
-            open.push((BString::from(*folder), Vec::new()));
+            let parent = &open.last().expect("the root is open").path;
+            open.push(Open {
+                path: path::join(parent.as_bstr(), folder.as_bstr()),
+                name: BString::from(*folder),
+                entries: Vec::new(),
+                files: 0,
+            });
         }
-        let (_, entries) = open.last_mut().expect("the root is open");
-        entries.push(Entry {
+        let folder = open.last_mut().expect("the root is open");
+        folder.files += u64::from(file.mode != Mode::Tree);
+        folder.entries.push(Entry {
             mode: file.mode.entry_mode(),
             filename: BString::from(*name),
             oid: file.id,
         });
         if let Some(data) = file.data {
-            objects.push((file.id, Object::Blob(Arc::from(data))));
+            built.objects.push((file.id, Object::Blob(Arc::from(data))));
         }
     }
     while open.len() > 1 {
-        close(&mut open, &mut objects)?;
+        close(&mut open, &mut built)?;
     }
-    let root = close(&mut open, &mut objects)?;
-    Ok((root, objects))
+    built.root = close(&mut open, &mut built)?;
+    Ok(built)
+}
+
+/// Every folder's tree id and file count, for a [`StatCache`]: what a folder's files
+/// (every one, no tree given whole) make as trees. The root is the empty path.
+pub fn folder_trees(
+    hash_kind: gix_hash::Kind,
+    mut files: Vec<File>,
+) -> Result<Vec<(BString, ObjectId, u64)>, FolderError> {
+    for file in &mut files {
+        file.data = None;
+    }
+    check_files(hash_kind, &mut files, false)?;
+    let mut folders = build_trees(hash_kind, files)?.folders;
+    order::sort_by(&mut folders, |a, b| a.0.cmp(&b.0));
+    Ok(folders)
 }
 
 /// A folder compared with a commit.
@@ -330,8 +383,8 @@ impl DiffRequest {
 /// [`object::Error::NotFound`] naming its id, and the face hashes again with content.
 pub fn diff(cache: &ObjectCache, request: DiffRequest) -> Result<Diff, diff::tree::Error> {
     let mut files = request.files;
-    check_files(cache.hash_kind(), &mut files)?;
-    let (root, objects) = build_trees(cache.hash_kind(), files)?;
+    check_files(cache.hash_kind(), &mut files, true)?;
+    let Built { root, objects, .. } = build_trees(cache.hash_kind(), files)?;
     let diff = diff::tree::Request {
         from: Some(request.from),
         to: root,
@@ -418,7 +471,7 @@ impl Checkout {
     pub fn new(cache: &ObjectCache, mut request: CheckoutRequest) -> Result<Self, Error> {
         let path = request.path.clone().unwrap_or_default();
         let components = read::components(path.as_bstr())?;
-        check_files(cache.hash_kind(), &mut request.files)?;
+        check_files(cache.hash_kind(), &mut request.files, false)?;
         for untracked in &request.untracked {
             path::validate(untracked.as_bstr(), false)?;
         }
@@ -695,11 +748,13 @@ pub enum CacheError {
 pub struct StatCache {
     hash_kind: gix_hash::Kind,
     entries: Vec<(BString, Stat, ObjectId)>,
+    /// Each folder's tree id and file count when the cache was written, sorted by path.
+    trees: Vec<(BString, ObjectId, u64)>,
     written: i64,
 }
 
-/// The first bytes of a stat cache, version 1.
-const MAGIC: &[u8; 20] = b"snapgit stat cache\x00\x01";
+/// The first bytes of a stat cache, version 2.
+const MAGIC: &[u8; 20] = b"snapgit stat cache\x00\x02";
 
 impl StatCache {
     /// An empty cache: every file is hashed.
@@ -707,6 +762,7 @@ impl StatCache {
         StatCache {
             hash_kind,
             entries: Vec::new(),
+            trees: Vec::new(),
             written: i64::MIN,
         }
     }
@@ -718,8 +774,85 @@ impl StatCache {
         StatCache {
             hash_kind,
             entries,
+            trees: Vec::new(),
             written: i64::MIN,
         }
+    }
+
+    /// The cache with each folder's tree id and file count ([`folder_trees`] of the same
+    /// files), so that a folder none of whose files changed can be given whole
+    /// ([`StatCache::collapse`]).
+    pub fn with_trees(mut self, mut trees: Vec<(BString, ObjectId, u64)>) -> Self {
+        order::sort_by(&mut trees, |a, b| a.0.cmp(&b.0));
+        trees.dedup_by(|a, b| a.0 == b.0);
+        self.trees = trees;
+        self
+    }
+
+    /// `files` (sorted by path, as a scan found them) with every folder whose files are
+    /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
+    /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's
+    /// tree id: what [`diff`] compares without looking inside (git's cache-tree). The
+    /// root is never collapsed.
+    pub fn collapse(&self, files: Vec<File>, clean: &[bool]) -> Vec<File> {
+        let mut out = Vec::with_capacity(files.len().min(1024));
+        let mut files = files.into_iter().zip(clean.iter().copied()).peekable();
+        let mut trees = self.trees.iter().filter(|t| !t.0.is_empty()).peekable();
+        let mut pending: Vec<(File, bool)> = Vec::new();
+        while let Some((file, is_clean)) = files.next() {
+            // The first folder (in path order) at or above this file that the cache knows.
+            while trees
+                .peek()
+                .is_some_and(|t| t.0 < file.path && !is_below(file.path.as_bstr(), t.0.as_bstr()))
+            {
+                trees.next();
+            }
+            let Some((dir, id, count)) = trees
+                .peek()
+                .copied()
+                .filter(|t| is_below(file.path.as_bstr(), t.0.as_bstr()))
+            else {
+                out.push(file);
+                continue;
+            };
+            // Every file below `dir`, in order.
+            pending.clear();
+            pending.push((file, is_clean));
+            while let Some(next) = files.next_if(|(f, _)| is_below(f.path.as_bstr(), dir.as_bstr())) {
+                pending.push(next);
+            }
+            // Skip the cache's folders below this one.
+            while trees
+                .peek()
+                .is_some_and(|t| t.0 == *dir || is_below(t.0.as_bstr(), dir.as_bstr()))
+            {
+                trees.next();
+            }
+            if pending.len() as u64 == *count && pending.iter().all(|(_, c)| *c) {
+                out.push(File {
+                    path: dir.clone(),
+                    mode: Mode::Tree,
+                    id: *id,
+                    data: None,
+                });
+            } else {
+                // Look inside: its subfolders may be whole.
+                let (inner, flags): (Vec<File>, Vec<bool>) = pending.drain(..).unzip();
+                let sub = StatCache {
+                    hash_kind: self.hash_kind,
+                    entries: Vec::new(),
+                    trees: self
+                        .trees
+                        .iter()
+                        .filter(|t| is_below(t.0.as_bstr(), dir.as_bstr()))
+                        .cloned()
+                        .collect(),
+                    written: self.written,
+                };
+                out.extend(sub.collapse(inner, &flags));
+            }
+        }
+        out
     }
 
     /// The cache in `bytes`, written at `written` (seconds since the Unix epoch: the
@@ -767,12 +900,28 @@ impl StatCache {
             }
             entries.push((path, stat, id));
         }
+        let count = reader.u64()?;
+        let mut trees = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(body.len() / 40));
+        for _ in 0..count {
+            let len = reader.u32()? as usize;
+            let path = BString::from(reader.take(len)?);
+            let id = ObjectId::try_from(reader.take(id_len)?).map_err(|_| CacheError::Damaged)?;
+            let files = reader.u64()?;
+            if trees
+                .last()
+                .is_some_and(|(last, _, _): &(BString, ObjectId, u64)| *last >= path)
+            {
+                return Err(CacheError::Damaged);
+            }
+            trees.push((path, id, files));
+        }
         if !reader.bytes.is_empty() {
             return Err(CacheError::Damaged);
         }
         Ok(StatCache {
             hash_kind,
             entries,
+            trees,
             written,
         })
     }
@@ -795,6 +944,13 @@ impl StatCache {
             out.extend_from_slice(&stat.ctime.1.to_le_bytes());
             out.extend_from_slice(&stat.inode.to_le_bytes());
             out.extend_from_slice(id.as_bytes());
+        }
+        out.extend_from_slice(&(self.trees.len() as u64).to_le_bytes());
+        for (path, id, files) in &self.trees {
+            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            out.extend_from_slice(path);
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(&files.to_le_bytes());
         }
         let sum = checksum(&out);
         out.extend_from_slice(&sum.to_le_bytes());

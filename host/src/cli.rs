@@ -497,8 +497,9 @@ impl Session {
             snapgit_core::path::validate(scope, false).map_err(|err| Error::invalid(err.to_string()))?;
         }
         let kind = HashKind::Sha1;
-        let scan = folder.scan(scope, &cache.load(kind), kind)?;
-        let report = self.commit_scan(folder, scope, cache, &scan, args).await?;
+        let known = cache.load(kind);
+        let scan = folder.scan(scope, &known, kind)?;
+        let report = self.commit_scan(folder, scope, cache, &known, &scan, args).await?;
         Ok((report, scan))
     }
 
@@ -508,23 +509,38 @@ impl Session {
         folder: &worktree::Folder,
         scope: &bstr::BStr,
         cache: &worktree::CacheFile,
+        known: &snapgit_core::worktree::StatCache,
         scan: &worktree::Scan,
         mut args: CommitArgs,
     ) -> Result<CommitReport, Error> {
         let kind = HashKind::Sha1;
         let head = self.read_head(&args.branch).await?;
-        let mut request = FolderDiffRequest::new(head, scan.files(false));
-        request.path = (!scope.is_empty()).then(|| scope.to_owned());
-        request.renames = false;
-        request.line_stats = false;
-        let changed: Vec<snapgit_core::diff::FileChange> = match self.engine.call(Request::DiffFolder(request)).await {
-            Ok(out) => {
-                let out: diff_tree::Output = out;
-                out.files
+        // Folders the stat cache knows unchanged go whole: only what changed is compared.
+        // A folder's tree that storage lacks (a replay merged other writers' changes into
+        // it) fails the comparison as corrupt: then every file goes.
+        let mut whole = true;
+        let changed: Vec<snapgit_core::diff::FileChange> = loop {
+            let files = if whole {
+                scan.collapsed(known, false)
+            } else {
+                scan.files(false)
+            };
+            let mut request = FolderDiffRequest::new(head, files);
+            request.path = (!scope.is_empty()).then(|| scope.to_owned());
+            request.renames = false;
+            request.line_stats = false;
+            match self.engine.call(Request::DiffFolder(request)).await {
+                Ok(out) => {
+                    let out: diff_tree::Output = out;
+                    break out.files;
+                }
+                // Neither the branch nor the folder has the path: nothing to do.
+                Err(err) if err.code() == Code::NotFound && !scope.is_empty() && scan.files.is_empty() => {
+                    break Vec::new();
+                }
+                Err(err) if whole && err.code() == Code::Corrupt => whole = false,
+                Err(err) => return Err(err),
             }
-            // Neither the branch nor the folder has the path: nothing to do.
-            Err(err) if err.code() == Code::NotFound && !scope.is_empty() && scan.files.is_empty() => Vec::new(),
-            Err(err) => return Err(err),
         };
         let untracked = scan.untracked();
         let is_untracked = |path: &BString| {
@@ -569,17 +585,7 @@ impl Session {
         } else {
             self.commit(args).await?
         };
-        let mut entries = scan.cache(kind);
-        if !stale.is_empty() {
-            entries = snapgit_core::worktree::StatCache::from_files(
-                kind,
-                scan.files
-                    .iter()
-                    .filter(|f| !stale.contains(&f.file.path))
-                    .map(|f| (f.file.path.clone(), f.stat, f.file.id))
-                    .collect(),
-            );
-        }
+        let entries = scan.cache(kind, &stale);
         // Rewritten only when it learnt something. A cache that cannot be written costs
         // only speed on the next snapshot.
         if scan.hashed > 0 || !stale.is_empty() || scan.cached != scan.files.len() {
@@ -603,12 +609,12 @@ impl Session {
             snapgit_core::path::validate(scope.as_bstr(), false).map_err(|err| Error::invalid(err.to_string()))?;
         }
         let kind = HashKind::Sha1;
-        let stat_cache = cache.load(kind);
+        let mut stat_cache = cache.load(kind);
         let mut cached = !stat_cache.is_empty();
         let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
 
         loop {
-            let mut request = FolderDiffRequest::new(*commit, scan.files(true));
+            let mut request = FolderDiffRequest::new(*commit, scan.collapsed(&stat_cache, true));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
             match self.engine.call(Request::DiffFolder(request)).await {
@@ -627,7 +633,8 @@ impl Session {
                 // prune): hash the whole folder once more, with content.
                 Err(err) if cached && err.code() == Code::Corrupt => {
                     cached = false;
-                    scan = folder.scan(scope.as_bstr(), &snapgit_core::worktree::StatCache::new(kind), kind)?;
+                    stat_cache = snapgit_core::worktree::StatCache::new(kind);
+                    scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
                 }
                 Err(err) => return Err(err),
             }
@@ -650,13 +657,14 @@ impl Session {
     ) -> Result<RollbackReport, Error> {
         let kind = HashKind::Sha1;
         let root = bstr::BStr::new("");
-        let scan = folder.scan(root, &cache.load(kind), kind)?;
+        let known = cache.load(kind);
+        let scan = folder.scan(root, &known, kind)?;
         // Planned first: a refused rollback leaves the branch and the folder as they were.
         let mut request = CheckoutRequest::new(*target, scan.files(false));
         request.path = path.filter(|p| !p.is_empty());
         request.untracked = scan.untracked();
         let plan: CheckoutPlan = self.engine.call(Request::Checkout(request)).await?;
-        let undo = self.commit_scan(folder, root, cache, &scan, args).await?;
+        let undo = self.commit_scan(folder, root, cache, &known, &scan, args).await?;
         let written = folder.apply(&plan, on_file)?;
         // The stat cache now: what the scan found, less what went, plus what was written.
         let gone: std::collections::HashSet<&BString> =
@@ -668,7 +676,7 @@ impl Session {
             .map(|f| (f.file.path.clone(), f.stat, f.file.id))
             .collect();
         entries.extend(written);
-        let _ = cache.save(&snapgit_core::worktree::StatCache::from_files(HashKind::Sha1, entries));
+        let _ = cache.save(&worktree::cache_of(HashKind::Sha1, entries));
         Ok(RollbackReport {
             target: target.to_string(),
             undo: undo.commit,

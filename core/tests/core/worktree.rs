@@ -300,6 +300,20 @@ fn stat(size: u64, mtime: i64) -> Stat {
 }
 
 #[test]
+fn a_stat_cache_keeps_its_folders_trees() {
+    let id = blob(b"x");
+    let cache = StatCache::from_files(gix_hash::Kind::Sha1, vec![("d/a.md".into(), stat(1, 100), id)])
+        .with_trees(vec![("d".into(), id, 1), ("".into(), id, 1)]);
+    let read = StatCache::decode(gix_hash::Kind::Sha1, &cache.encode(), 200).unwrap();
+    assert_eq!(
+        read,
+        StatCache::decode(gix_hash::Kind::Sha1, &read.encode(), 200).unwrap()
+    );
+    let collapsed = read.collapse(vec![known("d/a.md", b"x")], &[true]);
+    assert_eq!(collapsed[0].mode, Mode::Tree);
+}
+
+#[test]
 fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
     let id = blob(b"x");
     let cache = StatCache::from_files(
@@ -354,4 +368,65 @@ fn a_damaged_stat_cache_is_refused_whole() {
         StatCache::decode(gix_hash::Kind::Sha1, b"not a cache at all", 200),
         Err(CacheError::Format)
     );
+}
+
+#[test]
+fn folders_none_of_whose_files_changed_are_given_whole() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let kind = gix_hash::Kind::Sha1;
+    let files = vec![
+        known("a.md", b"one\ntwo\n"),
+        known("docs/b.md", b"b\n"),
+        known("docs/deep/c.md", b"c\n"),
+        known("gone.md", b"gone\n"),
+    ];
+    // The folders' trees are the commit's.
+    let trees = worktree::folder_trees(kind, files.clone()).unwrap();
+    let names: Vec<(String, u64)> = trees.iter().map(|(p, _, n)| (p.to_string(), *n)).collect();
+    assert_eq!(names, [("".into(), 4), ("docs".into(), 2), ("docs/deep".into(), 1)]);
+    let mut op = snapgit_core::read::ReadCommit::new(head);
+    assert_eq!(
+        trees[0].1,
+        snapgit_core::drive::run(&mut op, &mut sha1(), &store).unwrap().tree
+    );
+    let cache = StatCache::from_files(kind, Vec::new()).with_trees(trees);
+
+    // All clean: `docs` whole.
+    let collapsed = cache.collapse(files.clone(), &[true; 4]);
+    let shown: Vec<(String, Mode)> = collapsed.iter().map(|f| (f.path.to_string(), f.mode)).collect();
+    assert_eq!(
+        shown,
+        [
+            ("a.md".into(), Mode::Regular),
+            ("docs".into(), Mode::Tree),
+            ("gone.md".into(), Mode::Regular)
+        ]
+    );
+    // One file below `docs` changed: `docs/deep` still whole.
+    let mut edited = files.clone();
+    edited[1] = read("docs/b.md", b"B\n");
+    let collapsed = cache.collapse(edited.clone(), &[true, false, true, true]);
+    let shown: Vec<String> = collapsed.iter().map(|f| f.path.to_string()).collect();
+    assert_eq!(shown, ["a.md", "docs/b.md", "docs/deep", "gone.md"]);
+    // A file more below `docs`: nothing there is whole.
+    let mut grown = files.clone();
+    grown.insert(3, read("docs/deep/new.md", b"n\n"));
+    let collapsed = cache.collapse(grown.clone(), &[true, true, true, false, true]);
+    assert_eq!(collapsed.len(), 5);
+
+    // The same diff, whole folders or not.
+    for (full, flags) in [
+        (edited, vec![true, false, true, true]),
+        (grown, vec![true, true, true, false, true]),
+    ] {
+        let mut cache_a = sha1();
+        let mut op = worktree::diff(&cache_a, DiffRequest::new(head, full.clone())).unwrap();
+        let expected = drive(&mut op, &mut cache_a, &store).result.unwrap();
+        let mut cache_b = sha1();
+        let mut op = worktree::diff(&cache_b, DiffRequest::new(head, cache.collapse(full, &flags))).unwrap();
+        let got = drive(&mut op, &mut cache_b, &store).result.unwrap();
+        assert_eq!(got.files, expected.files);
+        assert_eq!(got.to, expected.to);
+    }
 }

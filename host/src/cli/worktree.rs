@@ -12,7 +12,7 @@ use bstr::{BStr, BString, ByteSlice};
 use snapgit_core::{
     HashKind, Mode, ObjectId, object,
     policy::Policy,
-    worktree::{CheckoutPlan, File, Stat, StatCache},
+    worktree::{self, CheckoutPlan, File, Stat, StatCache},
 };
 
 use super::Error;
@@ -35,6 +35,8 @@ pub struct Found {
     pub file: File,
     /// Its stat when it was scanned.
     pub stat: Stat,
+    /// Its id came from the stat cache (it was not read).
+    pub clean: bool,
 }
 
 /// What a scan found.
@@ -67,15 +69,43 @@ impl Scan {
         self.skipped.iter().map(|(p, _)| p.clone()).collect()
     }
 
-    /// A stat cache of every file found, to write after a snapshot committed them.
-    pub fn cache(&self, hash_kind: HashKind) -> StatCache {
-        StatCache::from_files(
+    /// The files for a core request, every folder the stat cache knows unchanged given
+    /// whole by its tree id ([`StatCache::collapse`]); content kept when `with_data`.
+    pub fn collapsed(&self, cache: &StatCache, with_data: bool) -> Vec<File> {
+        let clean: Vec<bool> = self.files.iter().map(|f| f.clean).collect();
+        cache.collapse(self.files(with_data), &clean)
+    }
+
+    /// A stat cache of every file found (less `stale` ones), with its folders' trees, to
+    /// write after a snapshot committed them.
+    pub fn cache(&self, hash_kind: HashKind, stale: &std::collections::HashSet<BString>) -> StatCache {
+        cache_of(
             hash_kind,
             self.files
                 .iter()
+                .filter(|f| !stale.contains(&f.file.path))
                 .map(|f| (f.file.path.clone(), f.stat, f.file.id))
                 .collect(),
         )
+    }
+}
+
+/// A stat cache of these files, with their folders' trees ([`worktree::folder_trees`]).
+pub fn cache_of(hash_kind: HashKind, entries: Vec<(BString, Stat, ObjectId)>) -> StatCache {
+    let files = entries
+        .iter()
+        .map(|(path, stat, id)| File {
+            path: path.clone(),
+            mode: stat.mode,
+            id: *id,
+            data: None,
+        })
+        .collect();
+    let cache = StatCache::from_files(hash_kind, entries);
+    // Without folder trees a cache still spares reading files: only collapsing is lost.
+    match worktree::folder_trees(hash_kind, files) {
+        Ok(trees) => cache.with_trees(trees),
+        Err(_) => cache,
     }
 }
 
@@ -307,6 +337,7 @@ impl Folder {
                 data: None,
             },
             stat: stat_of(meta, mode),
+            clean: false,
         });
     }
 
@@ -315,7 +346,10 @@ impl Folder {
         let mut known = cache.in_order();
         for found in &mut scan.files {
             match known.id(found.file.path.as_bstr(), &found.stat) {
-                Some(id) => found.file.id = id,
+                Some(id) => {
+                    found.file.id = id;
+                    found.clean = true;
+                }
                 None => {
                     let data = self.read(found.file.path.as_bstr(), found.file.mode)?;
                     scan.hashed += 1;
