@@ -653,7 +653,8 @@ impl Session {
         cache: &worktree::CacheFile,
         path: Option<BString>,
         args: CommitArgs,
-        on_file: impl FnMut(&bstr::BStr),
+        cancel: Arc<std::sync::atomic::AtomicBool>,
+        on_file: impl FnMut(&bstr::BStr) + Send + 'static,
     ) -> Result<RollbackReport, Error> {
         let kind = HashKind::Sha1;
         let root = bstr::BStr::new("");
@@ -665,7 +666,20 @@ impl Session {
         request.untracked = scan.untracked();
         let plan: CheckoutPlan = self.engine.call(Request::Checkout(request)).await?;
         let undo = self.commit_scan(folder, root, cache, &known, &scan, args).await?;
-        let written = folder.apply(&plan, on_file)?;
+        let (unchanged, submodules, planned) = (
+            plan.unchanged,
+            plan.submodules.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
+            plan.deletes.len() + plan.writes.len(),
+        );
+        // The folder's IO off the async thread, so that a cancellation is seen between files.
+        let applier = folder.clone();
+        let (plan, applied) = tokio::task::spawn_blocking(move || {
+            let applied = applier.apply(&plan, &cancel, on_file);
+            (plan, applied)
+        })
+        .await
+        .map_err(|err| Error::invalid(format!("the rollback's writer failed: {err}")))?;
+        let applied = applied?;
         // The stat cache now: what the scan found, less what went, plus what was written.
         let gone: std::collections::HashSet<&BString> =
             plan.deletes.iter().chain(plan.writes.iter().map(|w| &w.path)).collect();
@@ -675,16 +689,23 @@ impl Session {
             .filter(|f| !gone.contains(&f.file.path))
             .map(|f| (f.file.path.clone(), f.stat, f.file.id))
             .collect();
-        entries.extend(written);
+        let written: Vec<String> = applied
+            .written
+            .iter()
+            .map(|w| w.0.to_str_lossy().into_owned())
+            .collect();
+        entries.extend(applied.written);
         let _ = cache.save(&worktree::cache_of(HashKind::Sha1, entries));
         Ok(RollbackReport {
             target: target.to_string(),
             undo: undo.commit,
             undo_created: undo.created,
-            written: plan.writes.iter().map(|w| w.path.to_str_lossy().into_owned()).collect(),
-            deleted: plan.deletes.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
-            unchanged: plan.unchanged,
-            submodules: plan.submodules.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
+            complete: applied.complete,
+            planned,
+            written,
+            deleted: applied.deleted.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
+            unchanged,
+            submodules,
         })
     }
 

@@ -621,13 +621,35 @@ async fn run(args: Cli) -> Result<(), Error> {
             let message = message.unwrap_or_else(|| format!("Checkpoint before rolling back to {target}"));
             let args = CommitArgs::new(&branch, who.signature()?, message);
             let bar = file_bar(quiet);
+            // Ctrl-C stops the rollback between two files, and the report says which were done.
+            let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = cancel.clone();
+            let watcher = tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let progress = bar.clone();
             let report = session
-                .rollback(&target_id, &folder, &cache, path.map(BString::from), args, |_| {
-                    bar.inc(1)
-                })
+                .rollback(
+                    &target_id,
+                    &folder,
+                    &cache,
+                    path.map(BString::from),
+                    args,
+                    cancel,
+                    move |_| progress.inc(1),
+                )
                 .await;
+            watcher.abort();
             bar.finish_and_clear();
-            emit(&report?, json)
+            let report = report?;
+            emit(&report, json)?;
+            if !report.complete {
+                // Interrupted, as a shell reports it.
+                std::process::exit(130);
+            }
+            Ok(())
         }
         Command::Branch { action } => match action.unwrap_or(BranchCommand::List) {
             BranchCommand::List => emit(&session.list_branches().await?, json),

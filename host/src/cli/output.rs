@@ -839,6 +839,11 @@ pub struct RollbackReport {
     pub undo: String,
     /// `false` if the folder already matched the branch, so its head is the undo point.
     pub undo_created: bool,
+    /// `false` if it was cancelled: only the files listed in `written` and `deleted` were
+    /// done, every other file is as it was.
+    pub complete: bool,
+    /// Files the rollback was to write or delete.
+    pub planned: usize,
     /// Files written.
     pub written: Vec<String>,
     /// Files deleted.
@@ -851,6 +856,18 @@ pub struct RollbackReport {
 
 impl Report for RollbackReport {
     fn write_text(&self, out: &mut Vec<u8>) {
+        if !self.complete {
+            let _ = writeln!(
+                out,
+                "Cancelled: {} of {} files done (every other file is as it was): written {:?}, deleted {:?}. Undo with `snapgit rollback {}`.",
+                self.written.len() + self.deleted.len(),
+                self.planned,
+                self.written,
+                self.deleted,
+                &self.undo[..self.undo.len().min(12)]
+            );
+            return;
+        }
         let _ = writeln!(
             out,
             "Rolled back to {}: {} written, {} deleted, {} unchanged. Undo with `snapgit rollback {}`.",

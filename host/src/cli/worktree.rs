@@ -376,18 +376,28 @@ impl Folder {
     /// Carry out a checked plan: check every folder on the way of every write first
     /// (nothing is written if one is a symlink or a file that stays), then delete, then
     /// write each file to a temporary name beside it and rename it into place. Reports
-    /// each file done to `on_file`. Returns the stats of the files written, for the
-    /// stat cache.
+    /// each file done to `on_file`; when `cancel` is set, stops before the next file, so
+    /// every file is either as it was or as the plan has it, and says which were done.
     pub fn apply(
         &self,
         plan: &CheckoutPlan,
+        cancel: &std::sync::atomic::AtomicBool,
         mut on_file: impl FnMut(&BStr),
-    ) -> Result<Vec<(BString, Stat, ObjectId)>, Error> {
+    ) -> Result<Applied, Error> {
+        use std::sync::atomic::Ordering;
         let deleted: std::collections::HashSet<&BStr> = plan.deletes.iter().map(|p| p.as_bstr()).collect();
         for write in &plan.writes {
             self.check_parents(write.path.as_bstr(), &deleted)?;
         }
+        let mut applied = Applied {
+            deleted: Vec::with_capacity(plan.deletes.len()),
+            written: Vec::with_capacity(plan.writes.len()),
+            complete: false,
+        };
         for path in &plan.deletes {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(applied);
+            }
             let full = self.full(path.as_bstr())?;
             match fs::remove_file(&full) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
@@ -406,10 +416,13 @@ impl Folder {
                 }
                 dir = d.parent();
             }
+            applied.deleted.push(path.clone());
             on_file(path.as_bstr());
         }
-        let mut written = Vec::with_capacity(plan.writes.len());
         for (n, write) in plan.writes.iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(applied);
+            }
             let full = self.full(write.path.as_bstr())?;
             let parent = full.parent().unwrap_or(&self.root);
             fs::create_dir_all(parent).map_err(|source| Error::Unwritable {
@@ -443,10 +456,13 @@ impl Folder {
                 path: full.clone(),
                 source,
             })?;
-            written.push((write.path.clone(), stat_of(&meta, write.file.mode), write.file.id));
+            applied
+                .written
+                .push((write.path.clone(), stat_of(&meta, write.file.mode), write.file.id));
             on_file(write.path.as_bstr());
         }
-        Ok(written)
+        applied.complete = true;
+        Ok(applied)
     }
 
     /// Every folder on the way to `path` that exists must be a real folder, or a file or
@@ -558,6 +574,17 @@ fn file_mode(_meta: &fs::Metadata) -> Mode {
     Mode::Regular
 }
 
+/// What a rollback did to the folder.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Files deleted.
+    pub deleted: Vec<BString>,
+    /// Files written, with their stats and ids (for the stat cache).
+    pub written: Vec<(BString, Stat, ObjectId)>,
+    /// `false` if it was cancelled: only the files listed were done.
+    pub complete: bool,
+}
+
 /// Where stat caches are kept unless told otherwise: `$SNAPGIT_STAT_CACHE_DIR` (empty:
 /// none, every file is hashed), else `$XDG_CACHE_HOME/snapgit/stat`, else
 /// `$HOME/.cache/snapgit/stat`.
@@ -619,5 +646,79 @@ impl CacheFile {
         let temp = path.with_extension(format!("stat.{}", std::process::id()));
         fs::write(&temp, cache.encode())?;
         fs::rename(&temp, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use snapgit_core::read;
+
+    use super::*;
+
+    fn write(path: &str, data: &[u8]) -> read::FileWithPath {
+        read::FileWithPath {
+            path: path.into(),
+            file: read::File {
+                id: object::blob_id(HashKind::Sha1, data).expect("hashable"),
+                mode: Mode::Regular,
+                data: data.to_vec(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_cancelled_rollback_leaves_every_file_as_it_was_or_as_planned_and_says_which() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        fs::write(dir.path().join("gone.md"), "old").expect("write");
+        let folder = Folder::new(dir.path()).expect("a folder");
+        let plan = CheckoutPlan {
+            commit: ObjectId::null(HashKind::Sha1),
+            deletes: vec!["gone.md".into()],
+            writes: vec![write("a/one.md", b"1"), write("two.md", b"2")],
+            unchanged: 0,
+            submodules: Vec::new(),
+        };
+        let cancel = AtomicBool::new(false);
+        // Cancelled after the second file.
+        let mut done = 0;
+        let applied = folder
+            .apply(&plan, &cancel, |_| {
+                done += 1;
+                if done == 2 {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            })
+            .expect("applied");
+        assert!(!applied.complete);
+        assert_eq!(applied.deleted, [BString::from("gone.md")]);
+        assert_eq!(applied.written.len(), 1);
+        assert_eq!(fs::read(dir.path().join("a/one.md")).expect("written"), b"1");
+        assert!(!dir.path().join("two.md").exists());
+        assert!(!dir.path().join("gone.md").exists());
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path().join("a")).expect("a folder").collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_symlink_in_the_way_of_a_write_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("a temp folder");
+        let outside = tempfile::tempdir().expect("another folder");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("a")).expect("a link");
+        let folder = Folder::new(dir.path()).expect("a folder");
+        let plan = CheckoutPlan {
+            commit: ObjectId::null(HashKind::Sha1),
+            deletes: Vec::new(),
+            writes: vec![write("b.md", b"b"), write("a/escape.md", b"x")],
+            unchanged: 0,
+            submodules: Vec::new(),
+        };
+        let err = folder.apply(&plan, &AtomicBool::new(false), |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Unsafe { .. }), "{err:?}");
+        assert!(!dir.path().join("b.md").exists());
+        assert_eq!(fs::read_dir(outside.path()).expect("listed").count(), 0);
     }
 }
