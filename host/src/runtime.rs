@@ -348,6 +348,9 @@ impl Runtime {
             .total_component_instances(slots)
             .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_CALL))
             .total_memories(slots)
+            // One fiber stack per call (wasmtime's default pool makes 1,000, each with a
+            // guard page set up when the runtime is made: most of a command's start).
+            .total_stacks(slots)
             .total_tables(slots.saturating_mul(CORE_INSTANCES_PER_CALL))
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);

@@ -85,6 +85,9 @@ impl FromStr for EngineKind {
     }
 }
 
+/// Calls a command's runtime runs at once.
+const CLI_CALLS: u32 = 2;
+
 /// Where compiled code is kept unless told otherwise: `$SNAPGIT_CACHE_DIR` (empty: no
 /// cache), else `$XDG_CACHE_HOME/snapgit/wasmtime`, else `$HOME/.cache/snapgit/wasmtime`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -279,10 +282,13 @@ mod component {
         if let Some(runtime) = runtimes.get(&key) {
             return Ok(runtime.clone());
         }
-        let config = rt::Config {
+        let mut config = rt::Config {
             cache_dir: key.clone(),
             ..rt::Config::default()
         };
+        // A command makes one call at a time: one slot of the pool, not a server's 64
+        // (each slot's stack and guard pages are set up when the runtime is made).
+        config.limits.concurrent_calls = super::CLI_CALLS;
         let runtime = Arc::new(Runtime::new(super::COMPONENT, config)?);
         runtimes.insert(key, runtime.clone());
         Ok(runtime)
