@@ -792,7 +792,7 @@ impl StatCache {
     /// `files` (sorted by path, as a scan found them) with every folder whose files are
     /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
     /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's
-    /// tree id: what [`diff`] compares without looking inside (git's cache-tree). The
+    /// tree id: what [`diff()`] compares without looking inside (git's cache-tree). The
     /// root is never collapsed.
     pub fn collapse(&self, files: Vec<File>, clean: &[bool]) -> Vec<File> {
         let mut out = Vec::with_capacity(files.len().min(1024));

@@ -191,6 +191,19 @@ impl CommitArgs {
     }
 }
 
+/// What a rollback takes besides the folder.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    /// The commit to bring back.
+    pub target: ObjectId,
+    /// Only this file or folder of it.
+    pub path: Option<BString>,
+    /// The undo snapshot: branch, author, message.
+    pub undo: CommitArgs,
+    /// Set to stop between two files.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// An open store and the repo commands work on, with the engine that runs core's
 /// operations (the native engine keeps a cache as long as the session, so a second
 /// operation reads only what the first did not).
@@ -648,14 +661,18 @@ impl Session {
     /// Core refuses unsafe entries before anything is written.
     pub async fn rollback(
         &mut self,
-        target: &ObjectId,
         folder: &worktree::Folder,
         cache: &worktree::CacheFile,
-        path: Option<BString>,
-        args: CommitArgs,
-        cancel: Arc<std::sync::atomic::AtomicBool>,
+        rollback: Rollback,
         on_file: impl FnMut(&bstr::BStr) + Send + 'static,
     ) -> Result<RollbackReport, Error> {
+        let Rollback {
+            target,
+            path,
+            undo: args,
+            cancel,
+        } = rollback;
+        let target = &target;
         let kind = HashKind::Sha1;
         let root = bstr::BStr::new("");
         let known = cache.load(kind);

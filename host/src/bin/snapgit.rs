@@ -632,12 +632,14 @@ async fn run(args: Cli) -> Result<(), Error> {
             let progress = bar.clone();
             let report = session
                 .rollback(
-                    &target_id,
                     &folder,
                     &cache,
-                    path.map(BString::from),
-                    args,
-                    cancel,
+                    cli::Rollback {
+                        target: target_id,
+                        path: path.map(BString::from),
+                        undo: args,
+                        cancel,
+                    },
                     move |_| progress.inc(1),
                 )
                 .await;
