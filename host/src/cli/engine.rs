@@ -85,9 +85,6 @@ impl FromStr for EngineKind {
     }
 }
 
-/// Calls a command's runtime runs at once.
-const CLI_CALLS: u32 = 2;
-
 /// Where compiled code is kept unless told otherwise: `$SNAPGIT_CACHE_DIR` (empty: no
 /// cache), else `$XDG_CACHE_HOME/snapgit/wasmtime`, else `$HOME/.cache/snapgit/wasmtime`.
 pub fn default_cache_dir() -> Option<PathBuf> {
@@ -274,6 +271,9 @@ mod component {
     };
 
     /// One runtime per cache folder for the whole process: compiled (or loaded) once.
+    /// Calls a command's runtime runs at once.
+    const CLI_CALLS: u32 = 2;
+
     pub(super) fn runtime(cache_dir: Option<&Path>) -> Result<Arc<Runtime>, Error> {
         static RUNTIMES: OnceLock<Mutex<HashMap<Option<PathBuf>, Arc<Runtime>>>> = OnceLock::new();
         let runtimes = RUNTIMES.get_or_init(Default::default);
@@ -288,7 +288,7 @@ mod component {
         };
         // A command makes one call at a time: one slot of the pool, not a server's 64
         // (each slot's stack and guard pages are set up when the runtime is made).
-        config.limits.concurrent_calls = super::CLI_CALLS;
+        config.limits.concurrent_calls = CLI_CALLS;
         let runtime = Arc::new(Runtime::new(super::COMPONENT, config)?);
         runtimes.insert(key, runtime.clone());
         Ok(runtime)
