@@ -141,6 +141,15 @@ impl Policy {
         }
     }
 
+    /// The pattern that excludes `path` itself, a folder when `is_dir`, if one does, its
+    /// folders having been checked already (as a walk down a folder checks each level).
+    pub fn excluded_here(&self, path: &BStr, is_dir: bool) -> Option<&str> {
+        if self.exclude.is_empty() {
+            return None;
+        }
+        self.decide(path, is_dir)
+    }
+
     fn decide(&self, path: &BStr, is_dir: bool) -> Option<&str> {
         let basename = path.rfind_byte(b'/').map(|i| i + 1);
         let mut verdict = None;

@@ -56,6 +56,45 @@ use crate::{
     tree::Mode,
 };
 
+/// What checkpoint tools leave out of a snapshot by default (gitignore syntax):
+/// dependency and build folders, caches, environment files with secrets, archives and
+/// audio or video. A face applies them when asked (`snapgit --checkpoint-excludes`).
+pub const CHECKPOINT_EXCLUDES: &[&str] = &[
+    "node_modules/",
+    "bower_components/",
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    ".tox/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    "target/",
+    "dist/",
+    "build/",
+    ".next/",
+    ".nuxt/",
+    ".turbo/",
+    ".gradle/",
+    ".cache/",
+    ".DS_Store",
+    ".env",
+    ".env.*",
+    "*.zip",
+    "*.tar",
+    "*.tar.gz",
+    "*.tgz",
+    "*.7z",
+    "*.rar",
+    "*.mp4",
+    "*.mov",
+    "*.avi",
+    "*.mkv",
+    "*.mp3",
+    "*.wav",
+    "*.flac",
+];
+
 /// A file a face found in a folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

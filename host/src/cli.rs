@@ -598,11 +598,10 @@ impl Session {
         } else {
             self.commit(args).await?
         };
-        let entries = scan.cache(kind, &stale);
-        // Rewritten only when it learnt something. A cache that cannot be written costs
-        // only speed on the next snapshot.
+        // Rewritten (with every folder's tree worked out again) only when it learnt
+        // something. A cache that cannot be written costs only speed on the next snapshot.
         if scan.hashed > 0 || !stale.is_empty() || scan.cached != scan.files.len() {
-            let _ = cache.save(&entries);
+            let _ = cache.save(&scan.cache(kind, &stale));
         }
         Ok(report)
     }

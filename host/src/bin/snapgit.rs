@@ -15,6 +15,7 @@ use snapgit_core::{
     id,
     merge::ConflictPolicy,
     policy::Policy,
+    worktree as worktree_core,
 };
 use snapgit_host::cli::{
     self, CommitArgs, Config, EngineKind, Error, GcProgress, Inputs, Report, Session,
@@ -113,6 +114,56 @@ impl Who {
     }
 }
 
+/// Files and folders left out of what is read from disk.
+#[derive(Debug, Args)]
+struct Excludes {
+    /// Leave out files matching this gitignore-style pattern (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Leave out what the patterns of this file match (gitignore syntax, relative to the
+    /// root folder: a `.gitignore` at the root, for example; repeatable). A
+    /// `.snapgitignore` at the root folder is always read
+    #[arg(long, value_name = "FILE")]
+    exclude_from: Vec<PathBuf>,
+    /// Leave out what checkpoint tools do: dependency and build folders, caches, `.env*`,
+    /// archives, audio and video (`snapgit_core::worktree::CHECKPOINT_EXCLUDES`)
+    #[arg(long)]
+    checkpoint_excludes: bool,
+}
+
+impl Excludes {
+    /// The policy of these excludes for the folder `root`: the defaults first, then the
+    /// files' patterns, then `--exclude`; a later pattern wins, as in a `.gitignore`.
+    fn policy(&self, root: &std::path::Path) -> Result<Policy, Error> {
+        let mut patterns: Vec<String> = Vec::new();
+        if self.checkpoint_excludes {
+            patterns.extend(worktree_core::CHECKPOINT_EXCLUDES.iter().map(|p| (*p).to_owned()));
+        }
+        let own = root.join(".snapgitignore");
+        let files = own
+            .is_file()
+            .then_some(own)
+            .into_iter()
+            .chain(self.exclude_from.iter().cloned());
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Unreadable {
+                path: file.clone(),
+                source,
+            })?;
+            patterns.extend(
+                text.lines()
+                    .map(|line| line.trim_end_matches('\r'))
+                    .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        patterns.extend(self.exclude.iter().cloned());
+        Policy::new()
+            .exclude(patterns)
+            .map_err(|err| Error::invalid(err.to_string()))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the store (if missing) and its repo with an empty first commit
@@ -192,9 +243,9 @@ enum Command {
         /// work tree does (files whose stat is unchanged since the last snapshot are not read)
         #[arg(long, value_name = "DIR")]
         worktree: Option<PathBuf>,
-        /// With --worktree: leave out files matching this gitignore-style pattern (repeatable)
-        #[arg(long, value_name = "PATTERN", requires = "worktree")]
-        exclude: Vec<String>,
+        /// With --worktree: what the folder's snapshots leave out
+        #[command(flatten)]
+        excludes: Excludes,
         /// Only this file or folder
         #[arg(long)]
         path: Option<String>,
@@ -237,10 +288,9 @@ enum Command {
         /// The folder (its paths are the repo's paths)
         #[arg(long, value_name = "DIR", default_value = ".")]
         worktree: PathBuf,
-        /// Leave out files matching this gitignore-style pattern (repeatable), as the
-        /// snapshots of the folder do
-        #[arg(long, value_name = "PATTERN")]
-        exclude: Vec<String>,
+        /// What the snapshots of the folder leave out (the same as theirs)
+        #[command(flatten)]
+        excludes: Excludes,
         /// The undo snapshot's message (default: one naming the target)
         #[arg(short, long)]
         message: Option<String>,
@@ -335,9 +385,8 @@ struct CommitCommand {
     /// Paths in the repo are relative to this folder
     #[arg(long, default_value = ".")]
     root: PathBuf,
-    /// Leave out files matching this gitignore-style pattern (repeatable)
-    #[arg(long, value_name = "PATTERN")]
-    exclude: Vec<String>,
+    #[command(flatten)]
+    excludes: Excludes,
     /// Make each folder named match the disk: delete files the branch has below it that
     /// are gone locally
     #[arg(long)]
@@ -451,7 +500,7 @@ async fn run(args: Cli) -> Result<(), Error> {
         Command::Commit(commit) if is_snapshot(&commit) => {
             let root = commit.root.clone();
             let dir = commit.paths[0].clone();
-            let folder = folder(&root, &commit.exclude, &config)?;
+            let folder = folder(&root, &commit.excludes, &config)?;
             let scope = cli::Inputs::repo_path_of(folder.root(), &root.join(&dir), &dir)?;
             let args = CommitArgs {
                 expect_head: commit.expect_head.as_deref().map(object_id).transpose()?,
@@ -561,7 +610,7 @@ async fn run(args: Cli) -> Result<(), Error> {
             from,
             to,
             worktree,
-            exclude,
+            excludes,
             path,
             stat,
             numstat,
@@ -578,7 +627,7 @@ async fn run(args: Cli) -> Result<(), Error> {
                 format.patch = true;
             }
             if let Some(dir) = worktree {
-                let folder = folder(&dir, &exclude, &config)?;
+                let folder = folder(&dir, &excludes, &config)?;
                 let cache = stat_cache(&folder, &config);
                 let from = session.resolve(from.as_deref().unwrap_or(&branch)).await?;
                 let report = session
@@ -611,11 +660,11 @@ async fn run(args: Cli) -> Result<(), Error> {
             target,
             path,
             worktree,
-            exclude,
+            excludes,
             message,
             who,
         } => {
-            let folder = folder(&worktree, &exclude, &config)?;
+            let folder = folder(&worktree, &excludes, &config)?;
             let cache = stat_cache(&folder, &config);
             let target_id = session.resolve(&target).await?;
             let message = message.unwrap_or_else(|| format!("Checkpoint before rolling back to {target}"));
@@ -711,11 +760,9 @@ fn is_snapshot(command: &CommitCommand) -> bool {
 
 /// A folder to snapshot, compare or roll back, with its excludes; a local store below
 /// it is never read.
-fn folder(dir: &std::path::Path, exclude: &[String], config: &Config) -> Result<Folder, Error> {
+fn folder(dir: &std::path::Path, excludes: &Excludes, config: &Config) -> Result<Folder, Error> {
     let mut folder = Folder::new(dir)?;
-    folder.policy = Policy::new()
-        .exclude(exclude.iter().cloned())
-        .map_err(|err| Error::invalid(err.to_string()))?;
+    folder.policy = excludes.policy(dir)?;
     folder.skip = store_folder(config);
     Ok(folder)
 }
@@ -740,9 +787,7 @@ fn on_conflict(policy: OnConflict) -> ConflictPolicy {
 
 fn commit_args(command: CommitCommand, branch: &str, config: &Config) -> Result<CommitArgs, Error> {
     let author = command.who.signature()?;
-    let policy = Policy::new()
-        .exclude(command.exclude.iter().cloned())
-        .map_err(|err| Error::invalid(err.to_string()))?;
+    let policy = command.excludes.policy(&command.root)?;
     let collected = Inputs {
         root: command.root,
         paths: command.paths,

@@ -150,6 +150,18 @@ impl Folder {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
+        // Below an excluded folder, or excluded itself: nothing to take.
+        if !scope.is_empty() {
+            let mut named = scope.to_owned();
+            if meta.is_dir() {
+                named.push(b'/');
+            }
+            if let Some(pattern) = self.policy.excluded(named.as_bstr()) {
+                scan.skipped
+                    .push((scope.to_owned(), format!("excluded by {pattern:?}")));
+                return Ok(scan);
+            }
+        }
         if !meta.is_dir() {
             self.take(scope.to_owned(), &meta, &mut scan);
             self.identify(&mut scan, cache, hash_kind)?;
@@ -290,9 +302,7 @@ impl Folder {
             };
             // The type the folder listing gives: no stat for folders.
             if entry.file_type().map_err(unreadable)?.is_dir() {
-                let mut as_dir = repo_path.clone();
-                as_dir.push(b'/');
-                if let Some(pattern) = self.policy.excluded(as_dir.as_bstr()) {
+                if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), true) {
                     scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
                 } else {
                     below.push((entry.path(), repo_path));
@@ -307,7 +317,8 @@ impl Folder {
 
     /// One file: skipped, or taken with its stat.
     fn take(&self, repo_path: BString, meta: &fs::Metadata, scan: &mut Scan) {
-        if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
+        // Its folders were checked on the way down.
+        if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), false) {
             scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
             return;
         }

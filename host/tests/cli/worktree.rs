@@ -459,3 +459,55 @@ fn bad_worktree_arguments_are_refused() {
     c.snapgit(&["diff", &head, "main", "--worktree", "folder"], true)
         .fails(2, "--worktree");
 }
+
+#[test]
+fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_ignores() {
+    let c = Checkout::new("native");
+    populate(&c);
+    c.write("node_modules/pkg/index.js", "module.exports = 1;\n");
+    c.write(".env", "SECRET=1\n");
+    c.write("logs/a.log", "log\n");
+    c.write(".gitignore", "node_modules/\n.env\n*.log\n");
+    let tree = c.git_tree();
+    let snapshot = |args: &[&str]| {
+        let mut all = vec![
+            "--json",
+            "commit",
+            "--root",
+            "folder",
+            ".",
+            "--sync",
+            "-m",
+            "checkpoint",
+        ];
+        all.extend_from_slice(args);
+        c.snapgit(&all, true).json()
+    };
+    let out = snapshot(&["--exclude-from", "folder/.gitignore"]);
+    assert_eq!(out["tree"].as_str(), Some(tree.as_str()));
+    let skipped: Vec<&str> = out["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        skipped.contains(&"node_modules") && skipped.contains(&".env"),
+        "{skipped:?}"
+    );
+    // The checkpoint defaults and one pattern: the same tree; a `.snapgitignore` is read.
+    assert_eq!(
+        snapshot(&["--checkpoint-excludes", "--exclude", "*.log"])["tree"].as_str(),
+        Some(tree.as_str())
+    );
+    c.write(".snapgitignore", "node_modules/\n.env\n*.log\n");
+    git_in(&c.work, &["add", "-A"]);
+    let tree = git_in(&c.work, &["write-tree"]).trim().to_owned();
+    assert_eq!(snapshot(&[])["tree"].as_str(), Some(tree.as_str()));
+    // A rollback never touches what is left out.
+    let head = c.head();
+    std::fs::write(c.folder().join("top.md"), "edited\n").unwrap();
+    c.snapgit(&["rollback", &head, "--worktree", "folder"], true).ok();
+    assert!(c.folder().join("node_modules/pkg/index.js").exists());
+    assert_eq!(std::fs::read_to_string(c.folder().join("top.md")).unwrap(), "top\n");
+}
