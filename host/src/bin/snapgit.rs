@@ -500,7 +500,7 @@ async fn run(args: Cli) -> Result<(), Error> {
         Command::Commit(commit) if is_snapshot(&commit) => {
             let root = commit.root.clone();
             let dir = commit.paths[0].clone();
-            let folder = folder(&root, &commit.excludes, &config)?;
+            let folder = folder(&root, &commit.excludes, &config, quiet)?;
             let scope = cli::Inputs::repo_path_of(folder.root(), &root.join(&dir), &dir)?;
             let args = CommitArgs {
                 expect_head: commit.expect_head.as_deref().map(object_id).transpose()?,
@@ -541,8 +541,9 @@ async fn run(args: Cli) -> Result<(), Error> {
         Prepared::Commit(args) => return emit(&session.commit(args).await?, json),
         Prepared::Snapshot { folder, scope, args } => {
             let cache = stat_cache(&folder, &config);
-            let (report, _) = session.snapshot(&folder, scope.as_ref(), &cache, args).await?;
-            return emit(&report, json);
+            let snapshot = session.snapshot(&folder, scope.as_ref(), &cache, args).await;
+            done(&folder);
+            return emit(&snapshot?.0, json);
         }
         Prepared::CreateRepo {
             name,
@@ -627,13 +628,14 @@ async fn run(args: Cli) -> Result<(), Error> {
                 format.patch = true;
             }
             if let Some(dir) = worktree {
-                let folder = folder(&dir, &excludes, &config)?;
+                let folder = folder(&dir, &excludes, &config, quiet)?;
                 let cache = stat_cache(&folder, &config);
                 let from = session.resolve(from.as_deref().unwrap_or(&branch)).await?;
                 let report = session
                     .diff_worktree(&from, &folder, &cache, path.map(BString::from), format)
-                    .await?;
-                return emit(&report, json);
+                    .await;
+                done(&folder);
+                return emit(&report?, json);
             }
             let from = match from {
                 Some(from) => Some(session.resolve(&from).await?),
@@ -664,7 +666,7 @@ async fn run(args: Cli) -> Result<(), Error> {
             message,
             who,
         } => {
-            let folder = folder(&worktree, &excludes, &config)?;
+            let folder = folder(&worktree, &excludes, &config, quiet)?;
             let cache = stat_cache(&folder, &config);
             let target_id = session.resolve(&target).await?;
             let message = message.unwrap_or_else(|| format!("Checkpoint before rolling back to {target}"));
@@ -694,6 +696,7 @@ async fn run(args: Cli) -> Result<(), Error> {
                 .await;
             watcher.abort();
             bar.finish_and_clear();
+            done(&folder);
             let report = report?;
             emit(&report, json)?;
             if !report.complete {
@@ -760,11 +763,35 @@ fn is_snapshot(command: &CommitCommand) -> bool {
 
 /// A folder to snapshot, compare or roll back, with its excludes; a local store below
 /// it is never read.
-fn folder(dir: &std::path::Path, excludes: &Excludes, config: &Config) -> Result<Folder, Error> {
+fn folder(dir: &std::path::Path, excludes: &Excludes, config: &Config, quiet: bool) -> Result<Folder, Error> {
     let mut folder = Folder::new(dir)?;
     folder.policy = excludes.policy(dir)?;
     folder.skip = store_folder(config);
+    if !quiet {
+        // Files found, and read because their stat changed: shown once a scan takes a while.
+        let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::hidden());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} scanning: {len} files found, {pos} read [{elapsed}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        let shown = bar.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            if !shown.is_finished() {
+                shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                shown.enable_steady_tick(Duration::from_millis(120));
+            }
+        });
+        folder.progress = Some(bar);
+    }
     Ok(folder)
+}
+
+/// The scan's progress display, gone.
+fn done(folder: &Folder) {
+    if let Some(bar) = &folder.progress {
+        bar.finish_and_clear();
+    }
 }
 
 /// The folder's stat cache, in the user's cache folder ($SNAPGIT_STAT_CACHE_DIR).

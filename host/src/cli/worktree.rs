@@ -26,6 +26,9 @@ pub struct Folder {
     pub policy: Policy,
     /// Folders never read (a local store below the folder).
     pub skip: Vec<PathBuf>,
+    /// Counts files as a scan finds them (its length: files found), then as it reads
+    /// them (its position: files read), for a progress display.
+    pub progress: Option<indicatif::ProgressBar>,
 }
 
 /// A file found by a scan.
@@ -123,6 +126,7 @@ impl Folder {
             root,
             policy: Policy::new(),
             skip: Vec::new(),
+            progress: None,
         })
     }
 
@@ -310,6 +314,9 @@ impl Folder {
             } else {
                 let meta = entry.metadata().map_err(unreadable)?;
                 self.take(repo_path, &meta, scan);
+                if let Some(bar) = &self.progress {
+                    bar.inc_length(1);
+                }
             }
         }
         Ok(())
@@ -364,6 +371,9 @@ impl Folder {
                 None => {
                     let data = self.read(found.file.path.as_bstr(), found.file.mode)?;
                     scan.hashed += 1;
+                    if let Some(bar) = &self.progress {
+                        bar.inc(1);
+                    }
                     found.file.id = blob_id(hash_kind, &data)?;
                     found.file.data = Some(data);
                 }
