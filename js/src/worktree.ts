@@ -15,32 +15,56 @@
  * const { undo } = await rollback(repo, "./project", { to: first.commit, author });
  * ```
  *
- * Every file is read and hashed on each call (the `snapgit` command keeps a stat cache
- * and reads only files whose stat changed, and takes exclude patterns). `.git` folders
- * are never part of a folder; what is neither a file, a symlink nor a folder is left out
- * and never written over.
+ * A stat cache (core's format and rules, as the `snapgit` command keeps one) records
+ * each file's stat and blob id, so a snapshot reads and hashes only the files whose stat
+ * changed. `.git` folders are never part of a folder; what is neither a file, a symlink
+ * nor a folder is left out and never written over. There are no exclude patterns yet.
  *
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { chmod, lstat, mkdir, readFile, readdir, readlink, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
+import { statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo } from "./api.js";
+import { Packer } from "./pack.js";
 import type { CommitResult, DiffResult, FileMode, FolderFile, SignatureInput } from "./types.js";
+
+/** A file's stat, as the stat cache compares it. */
+interface Stat {
+  size: number;
+  mtime: [number, number];
+  ctime: [number, number];
+  inode: number;
+}
+
+/** A file found: its id, its content when it was read (its stat changed), its stat. */
+type Found = FolderFile & { mode: FileMode; data?: Uint8Array; stat: Stat; full: string };
 
 /** What a folder holds: its files, and the paths left out. */
 interface Scan {
-  files: (FolderFile & { mode: FileMode; data: Uint8Array })[];
+  files: Found[];
   /** Paths left out (not a file, symlink or folder): never written or deleted. */
   skipped: string[];
+  /** Files read and hashed (the others' stat was clean in the cache). */
+  hashed: number;
+  /** Files the stat cache knew. */
+  cached: number;
 }
 
 /** Options every call takes. */
 export interface WorktreeOptions {
   /** The branch (default: the store's default branch). */
   branch?: string;
+  /**
+   * The folder's stat cache file, or `false` for none (every file read and hashed).
+   * Default: one per folder and repo in `$SNAPGIT_STAT_CACHE_DIR` (empty: none), else
+   * `~/.cache/snapgit/stat`.
+   */
+  statCache?: string | false;
 }
 
 /** What a snapshot made. */
@@ -50,6 +74,8 @@ export interface SnapshotResult {
   created: boolean;
   /** The files the commit changed. */
   files: CommitResult["files"];
+  /** Files read and hashed: those whose stat changed since the stat cache was written. */
+  read: number;
 }
 
 /** Options of {@link snapshot}. */
@@ -83,8 +109,62 @@ function blobId(data: Uint8Array): string {
   return createHash("sha1").update(`blob ${data.length}\0`).update(data).digest("hex");
 }
 
-async function scan(dir: string): Promise<Scan> {
-  const out: Scan = { files: [], skipped: [] };
+const NS = 1_000_000_000n;
+const split = (ns: bigint): [number, number] => [Number(ns / NS), Number(ns % NS)];
+
+/** The stat cache file of `dir` for `repo`, or `null` for none. */
+async function cacheFile(repo: Repo, dir: string, option: string | false | undefined): Promise<string | null> {
+  if (option === false) return null;
+  if (typeof option === "string") return option;
+  const env = process.env.SNAPGIT_STAT_CACHE_DIR;
+  if (env === "") return null;
+  const base = env ?? join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "snapgit", "stat");
+  const key = createHash("sha1").update(`${await realpath(dir)}\0${repo.name}\0node`).digest("hex");
+  return join(base, `${key}.stat`);
+}
+
+/** The cache's bytes and when it was written (seconds), or none. */
+async function loadCache(file: string | null): Promise<[Uint8Array, number]> {
+  if (!file) return [new Uint8Array(), 0];
+  try {
+    const [bytes, info] = await Promise.all([readFile(file), stat(file)]);
+    return [new Uint8Array(bytes), Math.floor(info.mtimeMs / 1000)];
+  } catch {
+    return [new Uint8Array(), 0];
+  }
+}
+
+function packStat(p: Packer, file: Found): Packer {
+  return p
+    .text(file.path)
+    .u8(file.mode === "regular" ? 0 : file.mode === "executable" ? 1 : 2)
+    .f64(file.stat.size)
+    .f64(file.stat.mtime[0])
+    .f64(file.stat.mtime[1])
+    .f64(file.stat.ctime[0])
+    .f64(file.stat.ctime[1])
+    .f64(file.stat.inode);
+}
+
+/** Write the stat cache of `files` (whose blobs a snapshot committed). */
+async function saveCache(file: string | null, files: Found[]): Promise<void> {
+  if (!file) return;
+  const p = new Packer().u32(files.length);
+  for (const f of files) packStat(p, f).text(f.id);
+  const bytes = statCacheEncode(p.buf.subarray(0, p.pos));
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}`;
+    await writeFile(temp, bytes);
+    await rename(temp, file);
+  } catch {
+    // A cache that cannot be written costs only speed on the next snapshot.
+  }
+}
+
+/** Every file of `dir`: stat'ed, known by the stat cache in `cache` or read and hashed. */
+async function scan(dir: string, cache: string | null): Promise<Scan> {
+  const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
     const entries = await readdir(folder, { withFileTypes: true });
     await Promise.all(
@@ -92,24 +172,46 @@ async function scan(dir: string): Promise<Scan> {
         if (entry.name.toLowerCase() === ".git") return;
         const path = prefix ? `${prefix}/${entry.name}` : entry.name;
         const full = join(folder, entry.name);
-        if (entry.isDirectory()) {
-          await walk(full, path);
-        } else if (entry.isSymbolicLink()) {
-          const data = new TextEncoder().encode(await readlink(full));
-          out.files.push({ path, mode: "symlink", id: blobId(data), data });
-        } else if (entry.isFile()) {
-          const data = new Uint8Array(await readFile(full));
-          const mode = ((await lstat(full)).mode & 0o111) !== 0 ? "executable" : "regular";
-          out.files.push({ path, mode, id: blobId(data), data });
-        } else {
-          out.skipped.push(path);
-        }
+        if (entry.isDirectory()) return walk(full, path);
+        if (!entry.isSymbolicLink() && !entry.isFile()) return void out.skipped.push(path);
+        const info = await lstat(full, { bigint: true });
+        const mode: FileMode = entry.isSymbolicLink() ? "symlink" : (info.mode & 0o111n) !== 0n ? "executable" : "regular";
+        const stat = { size: Number(info.size), mtime: split(info.mtimeNs), ctime: split(info.ctimeNs), inode: Number(info.ino) };
+        out.files.push({ path, mode, id: "", stat, full });
       }),
     );
   };
   await walk(dir, "");
   out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // Core's stat cache says which files are unchanged since the last snapshot.
+  const [bytes, written] = await loadCache(cache);
+  const p = new Packer().u32(out.files.length);
+  for (const f of out.files) packStat(p, f);
+  const known = statCacheIds(bytes, written, p.buf.subarray(0, p.pos));
+  let at = 0;
+  for (const file of out.files) {
+    if (known[at] === 1) {
+      file.id = Buffer.from(known.subarray(at + 1, at + 21)).toString("hex");
+      out.cached++;
+      at += 21;
+    } else {
+      at += 1;
+      const data =
+        file.mode === "symlink" ? new TextEncoder().encode(await readlink(file.full)) : new Uint8Array(await readFile(file.full));
+      file.id = blobId(data);
+      file.data = data;
+      out.hashed++;
+    }
+  }
   return out;
+}
+
+/** A file's content: read with the scan, or now. */
+async function content(file: Found): Promise<Uint8Array> {
+  if (file.data) return file.data;
+  return file.mode === "symlink"
+    ? new TextEncoder().encode(await readlink(file.full))
+    : new Uint8Array(await readFile(file.full));
 }
 
 /** Ids and modes only: what core compares. */
@@ -117,7 +219,12 @@ const idsOnly = (files: Scan["files"]): FolderFile[] => files.map(({ path, mode,
 
 const below = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
 
-async function commitScan(repo: Repo, found: Scan, options: SnapshotOptions): Promise<SnapshotResult> {
+async function commitScan(
+  repo: Repo,
+  found: Scan,
+  cache: string | null,
+  options: SnapshotOptions,
+): Promise<SnapshotResult> {
   const head = await repo.head(options.branch);
   // Only ids are compared: no blob is read, and the folder's contents need not be stored.
   const diff = await repo.diffFolder({ from: head, files: idsOnly(found.files), renames: false, lineStats: false });
@@ -125,12 +232,15 @@ async function commitScan(repo: Repo, found: Scan, options: SnapshotOptions): Pr
   const changes = [];
   for (const file of diff.files) {
     const mine = byPath.get(file.path);
-    if (mine) changes.push({ type: "put" as const, path: file.path, content: mine.data, mode: mine.mode });
+    if (mine) changes.push({ type: "put" as const, path: file.path, content: await content(mine), mode: mine.mode });
     else if (!found.skipped.some((s) => below(file.path, s))) changes.push({ type: "delete" as const, path: file.path });
   }
-  if (changes.length === 0) return { commit: head, created: false, files: [] };
-  const out = await repo.commit({ branch: options.branch, author: options.author, message: options.message, changes });
-  return { commit: out.commit, created: out.created, files: out.files };
+  const out =
+    changes.length === 0
+      ? { commit: head, created: false, files: [] }
+      : await repo.commit({ branch: options.branch, author: options.author, message: options.message, changes });
+  if (found.hashed > 0 || found.cached !== found.files.length) await saveCache(cache, found.files);
+  return { commit: out.commit, created: out.created, files: out.files, read: found.hashed };
 }
 
 /**
@@ -139,7 +249,8 @@ async function commitScan(repo: Repo, found: Scan, options: SnapshotOptions): Pr
  * no commit (`created: false`).
  */
 export async function snapshot(repo: Repo, dir: string, options: SnapshotOptions): Promise<SnapshotResult> {
-  return commitScan(repo, await scan(dir), options);
+  const cache = await cacheFile(repo, dir, options.statCache);
+  return commitScan(repo, await scan(dir, cache), cache, options);
 }
 
 /** A commit (`from`, default: the branch's head) against the folder as it is now, as `git diff <commit>` reports it. */
@@ -148,13 +259,23 @@ export async function diffWorktree(
   dir: string,
   options: WorktreeOptions & { from?: string; path?: string; patch?: boolean } = {},
 ): Promise<DiffResult> {
-  const found = await scan(dir);
+  let found = await scan(dir, await cacheFile(repo, dir, options.statCache));
   const from = options.from ?? (await repo.head(options.branch));
-  const names = await repo.diffFolder({ from, files: idsOnly(found.files), path: options.path, lineStats: false });
-  // Content only for the files that differ: the others are the commit's own blobs.
-  const changed = new Set(names.files.map((f) => f.path));
-  const files = found.files.map((f) => (changed.has(f.path) ? f : { path: f.path, mode: f.mode, id: f.id }));
-  return repo.diffFolder({ from, files, path: options.path, patch: options.patch });
+  // Files read for this call go with their content; the others are blobs earlier
+  // snapshots stored. If storage lost one of those (a prune and gc), hash them all.
+  const request = (scan: Scan) => ({
+    from,
+    files: scan.files.map(({ path, mode, id, data }) => (data ? { path, mode, id, data } : { path, mode, id })),
+    path: options.path,
+    patch: options.patch,
+  });
+  try {
+    return await repo.diffFolder(request(found));
+  } catch (error) {
+    if ((error as { code?: string }).code !== "CORRUPT" || found.cached === 0) throw error;
+    found = await scan(dir, null);
+    return repo.diffFolder(request(found));
+  }
 }
 
 /**
@@ -165,7 +286,8 @@ export async function diffWorktree(
  * file is written to a temporary name and renamed into place.
  */
 export async function rollback(repo: Repo, dir: string, options: RollbackOptions): Promise<RollbackResult> {
-  const found = await scan(dir);
+  const cache = await cacheFile(repo, dir, options.statCache);
+  const found = await scan(dir, cache);
   const plan = await repo.checkout({
     commit: options.to,
     path: options.path,
@@ -173,7 +295,7 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
     untracked: found.skipped,
   });
   const message = options.message ?? `Checkpoint before rolling back to ${options.to}`;
-  const undo = await commitScan(repo, found, { ...options, message });
+  const undo = await commitScan(repo, found, cache, { ...options, message });
   // Every folder on the way of a write must be a real folder, or something deleted first.
   const deleted = new Set(plan.deletes);
   for (const write of plan.writes) {

@@ -49,28 +49,29 @@ test("snapshots, a diff and a rollback of a folder agree with git", async () => 
   symlinkSync("run.sh", join(folder, "link"));
   git(base, "init", "-q");
   const { repo } = await openRepo({});
+  const statCache = join(base, "stat");
 
-  const first = await snapshot(repo, folder, { author, message: "checkpoint" });
+  const first = await snapshot(repo, folder, { author, message: "checkpoint", statCache });
   git(base, "add", "-A");
   assert.equal((await repo.readCommit(first.commit)).tree, git(base, "write-tree").trim());
   git(base, "-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x");
   const checkpoint = contents(folder);
-  assert.equal((await snapshot(repo, folder, { author, message: "again" })).created, false);
+  assert.equal((await snapshot(repo, folder, { author, message: "again", statCache })).created, false);
 
   writeFileSync(join(folder, "notes/a.md"), "a\nB\nc\n");
   rmSync(join(folder, "notes/deep/b.md"));
   writeFileSync(join(folder, "new.md"), "n\n");
   chmodSync(join(folder, "run.sh"), 0o644);
-  const diff = await diffWorktree(repo, folder, { from: first.commit });
+  const diff = await diffWorktree(repo, folder, { from: first.commit, statCache });
   git(base, "add", "-A");
   const numstat = diff.files.map((f) => `${f.lines.added}\t${f.lines.removed}\t${f.path}`).join("\n");
   assert.deepEqual(sorted(numstat), sorted(git(base, "diff", "--cached", "--numstat", "--no-renames", "HEAD")));
   const edited = contents(folder);
 
-  const back = await rollback(repo, folder, { to: first.commit, author });
+  const back = await rollback(repo, folder, { to: first.commit, author, statCache });
   assert.deepEqual(contents(folder), checkpoint);
   assert.deepEqual(back.deleted, ["new.md"]);
-  await rollback(repo, folder, { to: back.undo, author });
+  await rollback(repo, folder, { to: back.undo, author, statCache });
   assert.deepEqual(contents(folder), edited);
 });
 
@@ -83,6 +84,31 @@ test("a rollback to a hostile commit is refused and writes nothing", async () =>
   const { repo } = await openRepo({ README: "r\n", readme: "r\n" });
   const hostile = await repo.head();
   const before = contents(folder);
-  await rejectsWith(rollback(repo, folder, { to: hostile, author }), "CONFLICT");
+  await rejectsWith(rollback(repo, folder, { to: hostile, author, statCache: false }), "CONFLICT");
   assert.deepEqual(contents(folder), before);
+});
+
+test("the stat cache reads only files whose stat changed, and a damaged one costs only speed", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(join(folder, "notes"), { recursive: true });
+  for (let i = 0; i < 20; i++) writeFileSync(join(folder, `notes/${i}.md`), `${i}\n`);
+  const { repo } = await openRepo({});
+  const statCache = join(base, "stat");
+  assert.equal((await snapshot(repo, folder, { author, message: "1", statCache })).read, 20);
+  // Files written in the second the cache was written are read again (racily clean).
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.equal((await snapshot(repo, folder, { author, message: "2", statCache })).read, 20);
+  assert.equal((await snapshot(repo, folder, { author, message: "3", statCache })).read, 0);
+  writeFileSync(join(folder, "notes/3.md"), "three\n");
+  const edited = await snapshot(repo, folder, { author, message: "4", statCache });
+  assert.deepEqual([edited.read, edited.files.map((f) => f.path)], [1, ["notes/3.md"]]);
+  // A damaged cache: every file read, the same tree.
+  const bytes = readFileSync(statCache);
+  bytes[bytes.length >> 1] ^= 0xff;
+  writeFileSync(statCache, bytes);
+  writeFileSync(join(folder, "notes/4.md"), "four\n");
+  const after = await snapshot(repo, folder, { author, message: "5", statCache });
+  assert.deepEqual([after.read, after.files.map((f) => f.path)], [20, ["notes/4.md"]]);
 });

@@ -5,6 +5,7 @@ pub mod error;
 mod json;
 mod output;
 mod packed;
+mod stat;
 
 use std::{cell::RefCell, rc::Rc};
 

@@ -56,7 +56,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Read<u8> {
+    pub fn u8(&mut self) -> Read<u8> {
         Ok(self.take(1)?[0])
     }
 

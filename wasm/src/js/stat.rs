@@ -1,0 +1,85 @@
+//! The stat cache for work-tree checkpoints from Node: core's format and rules
+//! (`snapgit_core::worktree::StatCache`), so that the npm package reads and hashes only
+//! the files whose stat changed, as the `snapgit` command does.
+//!
+//! A file's stat is packed as its path, its mode (0, 1, 2: regular, executable,
+//! symlink), its size, its modification and status-change times (seconds, then
+//! nanoseconds) and its inode, each number an f64.
+
+use bstr::BString;
+use snapgit_core::{
+    HashKind, Mode,
+    worktree::{Stat, StatCache},
+};
+use wasm_bindgen::prelude::*;
+
+use super::{
+    JsResult,
+    packed::{Malformed, Reader},
+};
+
+fn stat(r: &mut Reader) -> JsResult<(BString, Stat)> {
+    let path = BString::from(r.string()?);
+    let mode = match r.u8()? {
+        0 => Mode::Regular,
+        1 => Mode::Executable,
+        2 => Mode::Symlink,
+        _ => return Err(Malformed.into()),
+    };
+    let size = r.number()? as u64;
+    let mtime = (r.number()? as i64, r.number()? as u32);
+    let ctime = (r.number()? as i64, r.number()? as u32);
+    let inode = r.number()? as u64;
+    Ok((
+        path,
+        Stat {
+            size,
+            mtime,
+            ctime,
+            inode,
+            mode,
+        },
+    ))
+}
+
+/// For each packed file (a u32 count, then each file's stat, in path order), the blob id
+/// the stat cache `cache` (written at `written`, seconds since the epoch: its file's
+/// modification time) knows for it: a byte 1 and the id's 20 bytes, or a byte 0 when the
+/// file must be read and hashed. A cache that cannot be read knows nothing.
+#[wasm_bindgen(js_name = statCacheIds)]
+pub fn stat_cache_ids(cache: &[u8], written: f64, files: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let kind = HashKind::Sha1;
+    let cache = StatCache::decode(kind, cache, written as i64).unwrap_or_else(|_| StatCache::new(kind));
+    let mut known = cache.in_order();
+    let mut r = Reader::new(files);
+    let count = r.u32()? as usize;
+    let mut out = Vec::with_capacity(count.min(files.len()) * 21);
+    for _ in 0..count {
+        let (path, stat) = stat(&mut r)?;
+        match known.id(path.as_ref(), &stat) {
+            Some(id) => {
+                out.push(1);
+                out.extend_from_slice(id.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// The bytes of a stat cache of the packed files (a u32 count, then each file's stat
+/// and its blob id in hex), to write to the cache's file after a snapshot.
+#[wasm_bindgen(js_name = statCacheEncode)]
+pub fn stat_cache_encode(files: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let kind = HashKind::Sha1;
+    let mut r = Reader::new(files);
+    let count = r.u32()? as usize;
+    let mut entries = Vec::with_capacity(count.min(files.len() / 40));
+    for _ in 0..count {
+        let (path, stat) = stat(&mut r)?;
+        entries.push((path, stat, r.id(kind)?));
+    }
+    r.finish()?;
+    Ok(StatCache::from_files(kind, entries).encode())
+}
