@@ -278,6 +278,7 @@ impl Folder {
             path: dir.to_owned(),
             source,
         };
+        let mut taken = 0;
         // In the order the folder lists them: the files are sorted once at the end.
         for entry in fs::read_dir(dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
@@ -314,10 +315,12 @@ impl Folder {
             } else {
                 let meta = entry.metadata().map_err(unreadable)?;
                 self.take(repo_path, &meta, scan);
-                if let Some(bar) = &self.progress {
-                    bar.inc_length(1);
-                }
+                taken += 1;
             }
+        }
+        // Once per folder: the bar's counter is shared by the scan's threads.
+        if let Some(bar) = &self.progress {
+            bar.inc_length(taken);
         }
         Ok(())
     }
