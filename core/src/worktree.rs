@@ -923,7 +923,9 @@ impl StatCache {
             let mtime = (reader.u64()? as i64, reader.u32()?);
             let ctime = (reader.u64()? as i64, reader.u32()?);
             let inode = reader.u64()?;
-            let id = ObjectId::try_from(reader.take(id_len)?).map_err(|_| CacheError::Damaged)?;
+            // `take` gives exactly the id's length: no panic (and no gix-error formatting,
+            // floats included, in the npm package's `.wasm`, which `try_from` would link).
+            let id = ObjectId::from_bytes_or_panic(reader.take(id_len)?);
             let stat = Stat {
                 size,
                 mtime,
@@ -944,7 +946,9 @@ impl StatCache {
         for _ in 0..count {
             let len = reader.u32()? as usize;
             let path = BString::from(reader.take(len)?);
-            let id = ObjectId::try_from(reader.take(id_len)?).map_err(|_| CacheError::Damaged)?;
+            // `take` gives exactly the id's length: no panic (and no gix-error formatting,
+            // floats included, in the npm package's `.wasm`, which `try_from` would link).
+            let id = ObjectId::from_bytes_or_panic(reader.take(id_len)?);
             let files = reader.u64()?;
             if trees
                 .last()
