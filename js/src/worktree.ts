@@ -18,7 +18,8 @@
  * A stat cache (core's format and rules, as the `snapgit` command keeps one) records
  * each file's stat and blob id, so a snapshot reads and hashes only the files whose stat
  * changed. `.git` folders are never part of a folder; what is neither a file, a symlink
- * nor a folder is left out and never written over. There are no exclude patterns yet.
+ * nor a folder is left out and never written over, and so is what `exclude` patterns, a
+ * `.snapgitignore` at the folder's root or `checkpointExcludes` leave out.
  *
  * @module
  */
@@ -28,8 +29,9 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm,
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
-import { statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
+import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo } from "./api.js";
+import { fromEngine } from "./errors.js";
 import { Packer } from "./pack.js";
 import type { CommitResult, DiffResult, FileMode, FolderFile, SignatureInput } from "./types.js";
 
@@ -65,6 +67,14 @@ export interface WorktreeOptions {
    * `~/.cache/snapgit/stat`.
    */
   statCache?: string | false;
+  /**
+   * Files and folders left out: gitignore-style patterns on the folder's paths, matched
+   * by core as the `snapgit` command matches them. A `.snapgitignore` at the folder's
+   * root is always read; a later pattern wins.
+   */
+  exclude?: string[];
+  /** Also leave out what checkpoint tools do: dependency and build folders, caches, `.env*`, archives, audio and video. */
+  checkpointExcludes?: boolean;
 }
 
 /** What a snapshot made. */
@@ -162,14 +172,49 @@ async function saveCache(file: string | null, files: Found[]): Promise<void> {
   }
 }
 
+/** The patterns `options` name, with the folder's own `.snapgitignore` (packed), or `null` for none. */
+async function excludes(dir: string, options: WorktreeOptions): Promise<Uint8Array | null> {
+  const patterns = options.checkpointExcludes ? checkpointExcludes().split("\n") : [];
+  const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => "");
+  patterns.push(...own.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.trim() && !l.startsWith("#")));
+  patterns.push(...(options.exclude ?? []));
+  if (patterns.length === 0) return null;
+  const p = new Packer().u32(patterns.length);
+  patterns.forEach((pattern, i) => p.str(pattern, `exclude[${i}]`));
+  return p.buf.slice(0, p.pos);
+}
+
 /** Every file of `dir`: stat'ed, known by the stat cache in `cache` or read and hashed. */
-async function scan(dir: string, cache: string | null): Promise<Scan> {
+async function scan(dir: string, cache: string | null, patterns: Uint8Array | null = null): Promise<Scan> {
+  let excluded: Excludes | null = null;
+  try {
+    excluded = patterns ? new Excludes(patterns) : null;
+  } catch (error) {
+    throw fromEngine(error);
+  }
+  try {
+    return await scanWith(dir, cache, excluded);
+  } finally {
+    excluded?.free();
+  }
+}
+
+async function scanWith(dir: string, cache: string | null, excluded: Excludes | null): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
-    const entries = await readdir(folder, { withFileTypes: true });
+    let entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
+    if (excluded) {
+      // One question to core per folder: which of its entries a pattern leaves out.
+      const p = new Packer().u32(entries.length);
+      for (const e of entries) p.text(prefix ? `${prefix}/${e.name}` : e.name).u8(e.isDirectory() ? 1 : 0);
+      const flags = excluded.check(p.buf.subarray(0, p.pos));
+      entries = entries.filter((e, i) => {
+        if (flags[i] === 1) out.skipped.push(prefix ? `${prefix}/${e.name}` : e.name);
+        return flags[i] !== 1;
+      });
+    }
     await Promise.all(
       entries.map(async (entry) => {
-        if (entry.name.toLowerCase() === ".git") return;
         const path = prefix ? `${prefix}/${entry.name}` : entry.name;
         const full = join(folder, entry.name);
         if (entry.isDirectory()) return walk(full, path);
@@ -250,7 +295,7 @@ async function commitScan(
  */
 export async function snapshot(repo: Repo, dir: string, options: SnapshotOptions): Promise<SnapshotResult> {
   const cache = await cacheFile(repo, dir, options.statCache);
-  return commitScan(repo, await scan(dir, cache), cache, options);
+  return commitScan(repo, await scan(dir, cache, await excludes(dir, options)), cache, options);
 }
 
 /** A commit (`from`, default: the branch's head) against the folder as it is now, as `git diff <commit>` reports it. */
@@ -259,7 +304,8 @@ export async function diffWorktree(
   dir: string,
   options: WorktreeOptions & { from?: string; path?: string; patch?: boolean } = {},
 ): Promise<DiffResult> {
-  let found = await scan(dir, await cacheFile(repo, dir, options.statCache));
+  const excluded = await excludes(dir, options);
+  let found = await scan(dir, await cacheFile(repo, dir, options.statCache), excluded);
   const from = options.from ?? (await repo.head(options.branch));
   // Files read for this call go with their content; the others are blobs earlier
   // snapshots stored. If storage lost one of those (a prune and gc), hash them all.
@@ -273,7 +319,7 @@ export async function diffWorktree(
     return await repo.diffFolder(request(found));
   } catch (error) {
     if ((error as { code?: string }).code !== "CORRUPT" || found.cached === 0) throw error;
-    found = await scan(dir, null);
+    found = await scan(dir, null, excluded);
     return repo.diffFolder(request(found));
   }
 }
@@ -287,7 +333,7 @@ export async function diffWorktree(
  */
 export async function rollback(repo: Repo, dir: string, options: RollbackOptions): Promise<RollbackResult> {
   const cache = await cacheFile(repo, dir, options.statCache);
-  const found = await scan(dir, cache);
+  const found = await scan(dir, cache, await excludes(dir, options));
   const plan = await repo.checkout({
     commit: options.to,
     path: options.path,

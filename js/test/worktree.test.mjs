@@ -112,3 +112,33 @@ test("the stat cache reads only files whose stat changed, and a damaged one cost
   const after = await snapshot(repo, folder, { author, message: "5", statCache });
   assert.deepEqual([after.read, after.files.map((f) => f.path)], [20, ["notes/4.md"]]);
 });
+
+test("excludes leave out what git ignores, and a rollback never touches them", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(join(folder, "node_modules/pkg"), { recursive: true });
+  mkdirSync(join(folder, "logs"), { recursive: true });
+  writeFileSync(join(folder, "node_modules/pkg/index.js"), "x\n");
+  writeFileSync(join(folder, ".env"), "SECRET=1\n");
+  writeFileSync(join(folder, "logs/a.log"), "log\n");
+  writeFileSync(join(folder, "app.py"), "v1\n");
+  writeFileSync(join(folder, ".gitignore"), "node_modules/\n.env\n*.log\n");
+  git(base, "init", "-q");
+  git(base, "add", "-A");
+  const tree = git(base, "write-tree").trim();
+  const { repo } = await openRepo({});
+  const statCache = false;
+  const first = await snapshot(repo, folder, { author, message: "1", statCache, checkpointExcludes: true, exclude: ["*.log"] });
+  assert.equal((await repo.readCommit(first.commit)).tree, tree);
+  // The same from a .snapgitignore.
+  writeFileSync(join(folder, ".snapgitignore"), "node_modules/\n.env\n*.log\n");
+  git(base, "add", "-A");
+  const second = await snapshot(repo, folder, { author, message: "2", statCache });
+  assert.equal((await repo.readCommit(second.commit)).tree, git(base, "write-tree").trim());
+  writeFileSync(join(folder, "app.py"), "v2\n");
+  await rollback(repo, folder, { to: second.commit, author, statCache });
+  assert.equal(readFileSync(join(folder, "app.py"), "utf8"), "v1\n");
+  assert.equal(readFileSync(join(folder, "node_modules/pkg/index.js"), "utf8"), "x\n");
+  await rejectsWith(snapshot(repo, folder, { author, message: "3", statCache, exclude: [""] }), "INVALID_INPUT");
+});

@@ -83,3 +83,48 @@ pub fn stat_cache_encode(files: &[u8]) -> Result<Vec<u8>, JsValue> {
     r.finish()?;
     Ok(StatCache::from_files(kind, entries).encode())
 }
+
+/// The patterns checkpoint tools leave out of a snapshot (core's
+/// `worktree::CHECKPOINT_EXCLUDES`), one per line.
+#[wasm_bindgen(js_name = checkpointExcludes)]
+pub fn checkpoint_excludes() -> String {
+    snapgit_core::worktree::CHECKPOINT_EXCLUDES.join("\n")
+}
+
+/// Gitignore-style exclude patterns, matched as core's write policy matches them.
+#[wasm_bindgen]
+pub struct Excludes {
+    policy: snapgit_core::policy::Policy,
+}
+
+#[wasm_bindgen]
+impl Excludes {
+    /// The packed patterns (a u32 count, then each); a later one wins, as in a
+    /// `.gitignore`. A pattern git cannot parse is an `INVALID_INPUT` error naming it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(patterns: &[u8]) -> Result<Excludes, JsValue> {
+        let mut r = Reader::new(patterns);
+        let patterns = r.strings()?;
+        r.finish()?;
+        let policy = snapgit_core::policy::Policy::new()
+            .exclude(patterns)
+            .map_err(|e| super::error::to_js(&e))?;
+        Ok(Excludes { policy })
+    }
+
+    /// For each packed entry of one folder (a u32 count, then each: its path and a byte,
+    /// 1 for a folder), 1 if a pattern leaves it out, else 0. The folders above it were
+    /// checked already, as a walk down does.
+    pub fn check(&self, entries: &[u8]) -> Result<Vec<u8>, JsValue> {
+        let mut r = Reader::new(entries);
+        let count = r.u32()? as usize;
+        let mut out = Vec::with_capacity(count.min(entries.len()));
+        for _ in 0..count {
+            let path = BString::from(r.string()?);
+            let is_dir = r.u8()? == 1;
+            out.push(u8::from(self.policy.excluded_here(path.as_ref(), is_dir).is_some()));
+        }
+        r.finish()?;
+        Ok(out)
+    }
+}
