@@ -288,6 +288,12 @@ function change(file: Wire): FileChange {
   return file as FileChange;
 }
 
+/** A diff's result: its files with their totals, and the patch as text. */
+function diffResult(result: Wire): DiffResult {
+  const { patch, ...rest } = withFiles<Wire>(result);
+  return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
+}
+
 /** `result` with its files shaped and their line counts summed, in place. */
 function withFiles<T>(result: Wire): T {
   let added = 0;
@@ -664,10 +670,7 @@ export class Repo {
           ),
         ),
       run,
-      (result) => {
-        const { patch, ...rest } = withFiles<Wire>(result);
-        return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
-      },
+      diffResult,
     );
   }
 
@@ -695,10 +698,7 @@ export class Repo {
           ),
         ),
       run,
-      (result) => {
-        const { patch, ...rest } = withFiles<Wire>(result);
-        return (patch ? { ...rest, patch: new TextDecoder().decode(patch) } : rest) as DiffResult;
-      },
+      diffResult,
     );
   }
 

@@ -167,8 +167,9 @@ impl Inputs {
     }
 }
 
+/// A regular file's mode: executable when any execute bit is set, as git records it.
 #[cfg(unix)]
-fn file_mode(meta: &fs::Metadata) -> Mode {
+pub(super) fn file_mode(meta: &fs::Metadata) -> Mode {
     use std::os::unix::fs::PermissionsExt;
     if meta.permissions().mode() & 0o111 != 0 {
         Mode::Executable
@@ -178,7 +179,7 @@ fn file_mode(meta: &fs::Metadata) -> Mode {
 }
 
 #[cfg(not(unix))]
-fn file_mode(_meta: &fs::Metadata) -> Mode {
+pub(super) fn file_mode(_meta: &fs::Metadata) -> Mode {
     Mode::Regular
 }
 

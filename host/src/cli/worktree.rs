@@ -335,7 +335,7 @@ impl Folder {
         let mode = if meta.file_type().is_symlink() {
             Mode::Symlink
         } else if meta.is_file() {
-            file_mode(meta)
+            super::input::file_mode(meta)
         } else {
             scan.skipped
                 .push((repo_path, "not a regular file, folder or symlink".into()));
@@ -581,21 +581,6 @@ fn stat_of(meta: &fs::Metadata, mode: Mode) -> Stat {
         inode: 0,
         mode,
     }
-}
-
-#[cfg(unix)]
-fn file_mode(meta: &fs::Metadata) -> Mode {
-    use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o111 != 0 {
-        Mode::Executable
-    } else {
-        Mode::Regular
-    }
-}
-
-#[cfg(not(unix))]
-fn file_mode(_meta: &fs::Metadata) -> Mode {
-    Mode::Regular
 }
 
 /// What a rollback did to the folder.
