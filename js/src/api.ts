@@ -10,7 +10,7 @@ import { Engine } from "../pkg/snapgit_wasm.js";
 import type { StorageAdapter } from "./adapter.js";
 import { type DriverOptions, type EngineOp, type RunControl, drive, engine } from "./driver.js";
 import { invalidArgument } from "./errors.js";
-import { pack } from "./pack.js";
+import { type Packer, pack } from "./pack.js";
 import type {
   Change,
   CommitInfo,
@@ -286,6 +286,16 @@ function change(file: Wire): FileChange {
     file.kind = "renamed";
   }
   return file as FileChange;
+}
+
+/** What both diffs ask besides their sides: the path, renames, line counts and patch. */
+function diffFlags(p: Packer, o: Omit<DiffOptions, "to" | "from">): Packer {
+  return p
+    .optStr(o.path, "path")
+    .flag(o.renames, "renames")
+    .flag(o.lineStats, "lineStats")
+    .flag(o.patch, "patch")
+    .flag(o.binaryPatch, "binaryPatch");
 }
 
 /** A diff's result: its files with their totals, and the patch as text. */
@@ -662,11 +672,7 @@ export class Repo {
             p
               .optStr(from, "from")
               .str(to, "to")
-              .optStr(o.path, "path")
-              .flag(o.renames, "renames")
-              .flag(o.lineStats, "lineStats")
-              .flag(o.patch, "patch")
-              .flag(o.binaryPatch, "binaryPatch"),
+              .also((p) => diffFlags(p, o)),
           ),
         ),
       run,
@@ -690,11 +696,7 @@ export class Repo {
             p
               .str(from, "from")
               .folderFiles(o.files, "files")
-              .optStr(o.path, "path")
-              .flag(o.renames, "renames")
-              .flag(o.lineStats, "lineStats")
-              .flag(o.patch, "patch")
-              .flag(o.binaryPatch, "binaryPatch"),
+              .also((p) => diffFlags(p, o)),
           ),
         ),
       run,

@@ -219,6 +219,12 @@ export class Packer {
     return this;
   }
 
+  /** Fields `write` appends, in a chain. */
+  also(write: (p: this) => unknown): this {
+    write(this);
+    return this;
+  }
+
   /** An array of strings (absent: none). */
   strs(values: unknown, field: string): this {
     if (absent(values)) return this.u32(0);

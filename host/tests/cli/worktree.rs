@@ -53,24 +53,25 @@ impl Checkout {
         Run::from(command.args(args).output().expect("snapgit runs"))
     }
 
+    /// Snapshot the folder, with more arguments; the report.
+    fn snapshot_with(&self, args: &[&str], cache: bool) -> serde_json::Value {
+        let mut all = vec![
+            "--json",
+            "commit",
+            "--root",
+            "folder",
+            ".",
+            "--sync",
+            "-m",
+            "checkpoint",
+        ];
+        all.extend_from_slice(args);
+        self.snapgit(&all, cache).json()
+    }
+
     /// Snapshot the folder; its tree id.
     fn snapshot(&self, cache: bool) -> String {
-        let out = self
-            .snapgit(
-                &[
-                    "--json",
-                    "commit",
-                    "--root",
-                    "folder",
-                    ".",
-                    "--sync",
-                    "-m",
-                    "checkpoint",
-                ],
-                cache,
-            )
-            .json();
-        out["tree"].as_str().unwrap().to_owned()
+        self.snapshot_with(&[], cache)["tree"].as_str().unwrap().to_owned()
     }
 
     fn head(&self) -> String {
@@ -469,20 +470,7 @@ fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_igno
     c.write("logs/a.log", "log\n");
     c.write(".gitignore", "node_modules/\n.env\n*.log\n");
     let tree = c.git_tree();
-    let snapshot = |args: &[&str]| {
-        let mut all = vec![
-            "--json",
-            "commit",
-            "--root",
-            "folder",
-            ".",
-            "--sync",
-            "-m",
-            "checkpoint",
-        ];
-        all.extend_from_slice(args);
-        c.snapgit(&all, true).json()
-    };
+    let snapshot = |args: &[&str]| c.snapshot_with(args, true);
     let out = snapshot(&["--exclude-from", "folder/.gitignore"]);
     assert_eq!(out["tree"].as_str(), Some(tree.as_str()));
     let skipped: Vec<&str> = out["skipped"]
