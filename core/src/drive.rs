@@ -27,6 +27,11 @@ pub trait ObjectStore {
     /// Store objects; an object already present is left as it is.
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError>;
 
+    /// Store files at their keys; a key already present is left as it is.
+    fn write(&self, files: &[crate::step::Stored]) -> Result<(), StorageError> {
+        Err(unsupported("writing files", files.first().map_or("", |f| f.key.as_str())))
+    }
+
     /// The stored bytes at each key, as they are, `None` where absent, in order (files
     /// that are not loose objects: `HEAD`, `packed-refs`, reflogs, loose refs).
     fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
@@ -172,6 +177,10 @@ fn step_inner<O: Operation>(
         Step::Done(output) => return Ok((Some(output), None)),
         Step::Put(objects) => {
             store.put_many(&objects)?;
+            Answer::Put
+        }
+        Step::Write(files) => {
+            store.write(&files)?;
             Answer::Put
         }
         Step::Read(keys) => Answer::Read(store.read(&keys)?),
@@ -390,6 +399,22 @@ impl ObjectStore for MemoryStore {
         for object in new {
             state.objects.entry(object.id).or_insert_with(|| Stored {
                 bytes: object.loose.clone(),
+                modified_ms: now,
+            });
+        }
+        Ok(())
+    }
+
+    fn write(&self, files: &[crate::step::Stored]) -> Result<(), StorageError> {
+        self.put_rounds.fetch_add(1, Ordering::Relaxed);
+        self.puts.fetch_add(files.len() as u64, Ordering::Relaxed);
+        let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+        self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let now = self.now();
+        let mut state = self.lock();
+        for file in files {
+            state.files.entry(file.key.clone()).or_insert_with(|| Stored {
+                bytes: file.bytes.clone(),
                 modified_ms: now,
             });
         }

@@ -356,6 +356,26 @@ const HEADER_ROOM: u64 = 32;
 /// `max_bytes` bounds the inflated content; larger objects fail with [`Error::TooLarge`]
 /// without being inflated beyond the limit.
 pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Object, Error> {
+    let (kind, raw, start) = verify_loose(id, stored, max_bytes)?;
+    parse(id, kind, &raw[start..])
+}
+
+/// An object's kind and content as stored (loose or rebuilt from a pack), verified as
+/// [`decode_loose`] verifies it but not parsed: the exact bytes its id names.
+pub fn decode_content(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<(Kind, Vec<u8>), Error> {
+    let (kind, raw, start) = verify_loose(id, stored, max_bytes)?;
+    let mut raw = raw.into_owned();
+    raw.drain(..start);
+    Ok((kind, raw))
+}
+
+/// Inflate (unless it arrived uncompressed) and verify a stored object: its kind, its
+/// uncompressed loose form, and where the content starts in it.
+fn verify_loose<'a>(
+    id: &ObjectId,
+    stored: &'a [u8],
+    max_bytes: u64,
+) -> Result<(Kind, std::borrow::Cow<'a, [u8]>, usize), Error> {
     let corrupt = |reason: &str| Error::Corrupt {
         id: *id,
         reason: reason.to_owned(),
@@ -363,31 +383,34 @@ pub fn decode_loose(id: &ObjectId, stored: &[u8], max_bytes: u64) -> Result<Obje
     let cap = usize::try_from(max_bytes.saturating_add(HEADER_ROOM)).unwrap_or(usize::MAX);
     // An object rebuilt from a pack arrives uncompressed; its header (`blob `, `tree `,
     // `commit `, `tag `) can never start a zlib stream, whose first byte names method 8.
-    if stored.first().is_some_and(|b| b & 0x0f != 8) {
+    let raw = if stored.first().is_some_and(|b| b & 0x0f != 8) {
         if stored.len() > cap {
             return Err(Error::TooLarge {
                 id: *id,
                 limit: max_bytes,
             });
         }
-        return verify_raw(id, stored, max_bytes);
-    }
-    let raw = match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
-        Ok(raw) => raw,
-        // The error carries the partial output; only its status is looked at.
-        Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            return Err(Error::TooLarge {
-                id: *id,
-                limit: max_bytes,
-            });
-        }
-        Err(_) => return Err(corrupt("not a valid zlib stream")),
+        std::borrow::Cow::Borrowed(stored)
+    } else {
+        std::borrow::Cow::Owned(match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
+            Ok(raw) => raw,
+            // The error carries the partial output; only its status is looked at.
+            Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                return Err(Error::TooLarge {
+                    id: *id,
+                    limit: max_bytes,
+                });
+            }
+            Err(_) => return Err(corrupt("not a valid zlib stream")),
+        })
     };
-    verify_raw(id, &raw, max_bytes)
+    let (kind, start) = verify_raw(id, &raw, max_bytes)?;
+    Ok((kind, raw, start))
 }
 
-/// Verify and parse an object's uncompressed loose form, `<kind> <size>\0<content>`.
-fn verify_raw(id: &ObjectId, raw: &[u8], max_bytes: u64) -> Result<Object, Error> {
+/// Verify an object's uncompressed loose form, `<kind> <size>\0<content>`: its kind and
+/// where its content starts.
+fn verify_raw(id: &ObjectId, raw: &[u8], max_bytes: u64) -> Result<(Kind, usize), Error> {
     let corrupt = |reason: &str| Error::Corrupt {
         id: *id,
         reason: reason.to_owned(),
@@ -399,8 +422,7 @@ fn verify_raw(id: &ObjectId, raw: &[u8], max_bytes: u64) -> Result<Object, Error
             limit: max_bytes,
         });
     }
-    let content = &raw[consumed..];
-    if content.len() as u64 != size {
+    if (raw.len() - consumed) as u64 != size {
         return Err(corrupt("the header's size does not match the content"));
     }
     let mut hasher = gix_hash::hasher(id.kind());
@@ -409,7 +431,7 @@ fn verify_raw(id: &ObjectId, raw: &[u8], max_bytes: u64) -> Result<Object, Error
     if actual != *id {
         return Err(Error::HashMismatch { id: *id, actual });
     }
-    parse(id, kind, content)
+    Ok((kind, consumed))
 }
 
 /// Parse the content of an object of `kind` whose bytes were already checked against `id`

@@ -43,6 +43,11 @@ pub enum Step<T> {
     /// in parallel; then answer [`Answer::Put`]. Objects always come before the ref update
     /// that makes them reachable.
     Put(Vec<object::NewObject>),
+    /// Store these files at their keys if absent (an existing key is left as it is), in
+    /// parallel, as `Put` stores objects; then answer [`Answer::Put`]. Packs and their
+    /// indexes, named by their checksum, and other files of the repository that are not
+    /// loose objects.
+    Write(Vec<Stored>),
     /// Read the ref at this key; answer [`Answer::Ref`] with its value and version, or
     /// `None` if it does not exist.
     ReadRef(String),
@@ -76,6 +81,7 @@ impl<T> Step<T> {
             Step::Read(keys) => Step::Read(keys),
             Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
             Step::Put(objects) => Step::Put(objects),
+            Step::Write(files) => Step::Write(files),
             Step::ReadRef(key) => Step::ReadRef(key),
             Step::CasRef(cas) => Step::CasRef(cas),
             Step::List(prefix) => Step::List(prefix),
@@ -85,6 +91,15 @@ impl<T> Step<T> {
             Step::Done(out) => Step::Done(f(out)),
         }
     }
+}
+
+/// A file to store at a key: the bytes of a [`Step::Write`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The key.
+    pub key: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// A byte range of a stored key.
@@ -144,7 +159,7 @@ pub struct LockRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Answer {
-    /// Every object of a `Put` is stored.
+    /// Every object of a `Put`, or every file of a `Write`, is stored.
     Put,
     /// The stored bytes of each key of a `Read`, in the order asked, `None` where absent.
     Read(Vec<Option<Vec<u8>>>),

@@ -165,6 +165,17 @@ async fn carry_out<T>(
             put_all(storage, objects, options.concurrency).await?;
             Answer::Put
         }
+        Step::Write(files) => {
+            let files = files
+                .into_iter()
+                .map(|f| Object {
+                    key: f.key,
+                    bytes: f.bytes.into(),
+                })
+                .collect();
+            put_all(storage, files, options.concurrency).await?;
+            Answer::Put
+        }
         Step::Read(keys) => Answer::Read(get_all(storage, keys, options.concurrency).await?),
         Step::ReadRanges(ranges) => {
             let ranges: Vec<_> = ranges.into_iter().map(|r| (r.key, r.start, r.len)).collect();

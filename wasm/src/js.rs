@@ -154,6 +154,19 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
             json.close_array();
             Pending::Put
         }
+        Step::Write(files) => {
+            put.reserve_exact(files.iter().map(|f| f.bytes.len()).sum());
+            json.string("put")
+                .field("keys")
+                .strings(files.iter().map(|f| f.key.as_str()));
+            json.field("ends").open_array();
+            for file in &files {
+                put.extend_from_slice(&file.bytes);
+                json.item().number(put.len() as u64);
+            }
+            json.close_array();
+            Pending::Put
+        }
         Step::ReadRef(key) => {
             json.string("readRef").field("key").string(&key);
             Pending::Ref(key)

@@ -92,6 +92,17 @@ impl ObjectStore for Imports {
         storage::put_many(&objects).map_err(host_error)
     }
 
+    fn write(&self, files: &[snapgit_core::step::Stored]) -> Result<(), StorageError> {
+        let files: Vec<storage::Object> = files
+            .iter()
+            .map(|f| storage::Object {
+                key: f.key.clone(),
+                bytes: f.bytes.clone(),
+            })
+            .collect();
+        storage::put_many(&files).map_err(host_error)
+    }
+
     fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
         let state = storage::read_ref(key).map_err(host_error)?;
         state.map(ref_state_in).transpose()
