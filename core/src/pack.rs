@@ -27,6 +27,7 @@ use crate::{
     step::{Answer, Listed, Misuse, Operation, Range, Step},
 };
 
+pub mod delta;
 pub mod entry;
 mod error;
 pub mod index;
