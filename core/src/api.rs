@@ -163,6 +163,8 @@ pub enum Request {
     /// Garbage collection.
     #[serde(rename = "gc")]
     Collect(gc::CollectOptions),
+    /// Compaction: loose objects into packs with deltas, small packs merged.
+    Compact(gc::CompactOptions),
 }
 
 impl Request {
@@ -191,6 +193,7 @@ impl Request {
             Request::Prune(_) => "prune",
             Request::Footprint => "footprint",
             Request::Collect(_) => "gc",
+            Request::Compact(_) => "compact",
         }
     }
 
@@ -355,6 +358,8 @@ operations! {
     Footprint(gc::Footprint) -> gc::FootprintReport, gc::FootprintError;
     /// Garbage collection.
     Collect(gc::Collect) -> gc::Collected, gc::CollectError;
+    /// Compaction.
+    Compact(gc::Compact) -> gc::Compacted, gc::CompactError;
 }
 
 impl Op {
@@ -403,14 +408,16 @@ impl Op {
             Request::Prune(request) => gc::Prune::new(request).map_err(Error::Prune)?.into(),
             Request::Footprint => gc::Footprint::new(cache).into(),
             Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),
+            Request::Compact(options) => gc::Compact::new(cache, options).map_err(Error::Compact)?.into(),
         })
     }
 
-    /// How far a long operation (footprint, GC) has come; `None` for the others.
+    /// How far a long operation (footprint, GC, compaction) has come; `None` for the others.
     pub fn progress(&self) -> Option<gc::Progress> {
         match self {
             Op::Footprint(op) => Some(op.progress()),
             Op::Collect(op) => Some(op.progress()),
+            Op::Compact(op) => Some(op.progress()),
             _ => None,
         }
     }

@@ -29,7 +29,10 @@ pub trait ObjectStore {
 
     /// Store files at their keys; a key already present is left as it is.
     fn write(&self, files: &[crate::step::Stored]) -> Result<(), StorageError> {
-        Err(unsupported("writing files", files.first().map_or("", |f| f.key.as_str())))
+        Err(unsupported(
+            "writing files",
+            files.first().map_or("", |f| f.key.as_str()),
+        ))
     }
 
     /// The stored bytes at each key, as they are, `None` where absent, in order (files

@@ -637,6 +637,39 @@ impl Classify for gc::CollectError {
     }
 }
 
+impl Classify for gc::CompactError {
+    fn code(&self) -> Code {
+        use gc::CompactError as E;
+        shared!(self, E,
+            E::InvalidOption { .. } => Code::InvalidInput,
+            E::Pack(_) => Code::Corrupt,
+            E::Unsupported(e) => e.code(),
+            E::CorruptRef(e) => e.code(),
+        )
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use gc::CompactError as E;
+        match self {
+            E::InvalidOption { option, value, .. } => {
+                vec![("value", Value::Text(value)), ("field", Value::Text(option))]
+            }
+            E::Pack(e) => vec![("key", Value::Text(&e.key))],
+            E::Object(e) => e.fields(),
+            E::Unsupported(e) => e.fields(),
+            E::CorruptRef(e) => e.fields(),
+            E::Storage(_) | E::Misuse(_) => Vec::new(),
+        }
+    }
+
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            gc::CompactError::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl Classify for rev::Error {
     fn code(&self) -> Code {
         use rev::Error as E;

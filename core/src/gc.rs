@@ -57,6 +57,7 @@
 use gix_hash::ObjectId;
 
 mod collect;
+mod compact;
 mod footprint;
 mod mark;
 mod prune;
@@ -64,6 +65,7 @@ mod roots;
 mod survey;
 
 pub use collect::{Collect, CollectError, CollectOptions, Collected};
+pub use compact::{Compact, CompactError, CompactOptions, Compacted, INFO_PACKS};
 pub use footprint::{Footprint, FootprintError, FootprintReport, RepoUsage};
 pub use prune::{Prune, PruneError, PruneRequest, Pruned, Retention, Within};
 pub use roots::{CorruptRef, Unsupported};
@@ -115,7 +117,9 @@ pub enum Phase {
     Mark,
     /// Listing the objects of the store.
     ListObjects,
-    /// Deleting unreachable objects (GC only).
+    /// Reading the objects to pack, finding deltas and writing the pack (compaction only).
+    Pack,
+    /// Deleting unreachable objects (GC), or copies a settled pack holds (compaction).
     Sweep,
     /// Finished.
     Done,

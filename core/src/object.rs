@@ -392,17 +392,19 @@ fn verify_loose<'a>(
         }
         std::borrow::Cow::Borrowed(stored)
     } else {
-        std::borrow::Cow::Owned(match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
-            Ok(raw) => raw,
-            // The error carries the partial output; only its status is looked at.
-            Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-                return Err(Error::TooLarge {
-                    id: *id,
-                    limit: max_bytes,
-                });
-            }
-            Err(_) => return Err(corrupt("not a valid zlib stream")),
-        })
+        std::borrow::Cow::Owned(
+            match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(stored, cap) {
+                Ok(raw) => raw,
+                // The error carries the partial output; only its status is looked at.
+                Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
+                    return Err(Error::TooLarge {
+                        id: *id,
+                        limit: max_bytes,
+                    });
+                }
+                Err(_) => return Err(corrupt("not a valid zlib stream")),
+            },
+        )
     };
     let (kind, start) = verify_raw(id, &raw, max_bytes)?;
     Ok((kind, raw, start))

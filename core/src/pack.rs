@@ -31,6 +31,7 @@ pub mod delta;
 pub mod entry;
 mod error;
 pub mod index;
+pub mod write;
 
 pub use error::Error;
 pub use index::{Index, PackFile, Packs};

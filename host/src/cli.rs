@@ -62,9 +62,9 @@ pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
 pub use output::Report;
 use output::{
-    BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, Deleted,
-    DiffFormat, DiffReport, EntryJson, GcReport, InitReport, LogEntry, LogReport, LsReport, PruneReport, RepoCreated,
-    RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
+    BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, CompactReport,
+    Deleted, DiffFormat, DiffReport, EntryJson, GcReport, InitReport, LogEntry, LogReport, LsReport, PruneReport,
+    RepoCreated, RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
 };
 
 use crate::{
@@ -952,6 +952,20 @@ impl Session {
         let output = self.engine.run(Request::Collect(options), &mut on_progress).await?;
         let collected = gc::Collected::try_from(output).map_err(|_| Error::from(Misuse("gc")))?;
         Ok(GcReport::from(&collected))
+    }
+
+    /// `compact`: pack the reachable loose objects with deltas, merge small packs, and
+    /// delete the copies a pack older than `grace` holds, calling `on_progress` as it goes.
+    pub async fn compact(
+        &mut self,
+        grace: Duration,
+        mut on_progress: impl FnMut(GcProgress<'_>),
+    ) -> Result<CompactReport, Error> {
+        let mut options = gc::CompactOptions::new(crate::util::now_ms());
+        options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let output = self.engine.run(Request::Compact(options), &mut on_progress).await?;
+        let compacted = gc::Compacted::try_from(output).map_err(|_| Error::from(Misuse("compact")))?;
+        Ok(CompactReport::from(compacted))
     }
 
     /// `status`: objects and bytes in the store, per repo, and unreachable.

@@ -29,6 +29,7 @@ import type {
   Footprint,
   GcProgress,
   GcResult,
+  CompactResult,
   LogPage,
   Policy,
   PruneResult,
@@ -215,6 +216,28 @@ export interface GcOptions extends RunOptions {
   graceMs?: number;
   /** What time it is (a `Date` or ms since the epoch). Default: now. */
   now?: Date | number;
+  /** The most keys per delete call. Default 1000. */
+  batch?: number;
+}
+
+/** Options of {@link Store.compact}. */
+export interface CompactOptions extends RunOptions {
+  /** Called after each step with how far compaction has come. */
+  onProgress?: (progress: GcProgress) => void;
+  /**
+   * Loose objects and packs that a new pack holds are deleted only once that pack is
+   * older than this, in ms (default one hour), so readers that listed the store before
+   * it existed still find every object. 0 deletes them in the same run.
+   */
+  graceMs?: number;
+  /** What time it is (a `Date` or ms since the epoch). Default: now. */
+  now?: Date | number;
+  /** How many objects each is tried against for a delta (default 250; 0: no deltas). */
+  window?: number;
+  /** The longest delta chain (default 50). */
+  depth?: number;
+  /** Each pack left holds at least this many times the smaller ones together (default 2). */
+  factor?: number;
   /** The most keys per delete call. Default 1000. */
   batch?: number;
 }
@@ -470,6 +493,32 @@ export class Store {
         (e) => e.run("gc", pack((p) => p.time(nowMs, "nowMs").optCount(o.graceMs, "graceMs").optCount(o.batch, "batch"))),
         run,
       );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Compaction: the reachable loose objects into a pack with deltas, the smallest packs
+   * merged into it so the store keeps few packs, then the copies a pack older than
+   * `graceMs` holds deleted. The store stays a git repository; safe while writers, GC
+   * and other compactions run.
+   */
+  compact(compactOptions?: CompactOptions): Promise<CompactResult> {
+    try {
+      const o = options(compactOptions, "options");
+      const nowMs = ms(o.now, "now");
+      const run = control(o);
+      const request = pack((p) =>
+        p
+          .time(nowMs, "nowMs")
+          .optCount(o.graceMs, "graceMs")
+          .optCount(o.window, "window")
+          .optCount(o.depth, "depth")
+          .optCount(o.factor, "factor")
+          .optCount(o.batch, "batch"),
+      );
+      return this.run((e) => e.run("compact", request), run);
     } catch (error) {
       return Promise.reject(error);
     }

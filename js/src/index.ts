@@ -30,6 +30,7 @@ export type {
   CheckoutOptions,
   PruneOptions,
   GcOptions,
+  CompactOptions,
   FootprintOptions,
   RunOptions,
 } from "./api.js";

@@ -256,10 +256,11 @@ export interface Footprint {
 /**
  * How far a GC or footprint has come, reported to `onProgress` after each step. The
  * phases run in this order: `listRefs`, `readRefs`, `mark` (walking commits and trees
- * from every ref), `listObjects`, `sweep` (GC only: deleting), then `done`.
+ * from every ref), `listObjects`, `pack` (compaction only: reading, deltas, writing),
+ * `sweep` (deleting), then `done`.
  */
 export interface GcProgress {
-  phase: "listRefs" | "readRefs" | "mark" | "listObjects" | "sweep" | "done";
+  phase: "listRefs" | "readRefs" | "mark" | "listObjects" | "pack" | "sweep" | "done";
   /** Refs listed. */
   refsListed: number;
   /** Refs read so far. */
@@ -278,6 +279,34 @@ export interface GcProgress {
   deletedBytes: number;
   /** Unreachable objects kept so far because they are younger than the grace period. */
   young: number;
+}
+
+/** What a compaction did. */
+export interface CompactResult {
+  /** The pack written (`objects/pack/pack-<hash>.pack`), or null when there was nothing to pack. */
+  pack: string | null;
+  /** Objects in it. */
+  objects: number;
+  /** How many of them are deltas. */
+  deltas: number;
+  /** Its size in bytes. */
+  packBytes: number;
+  /** Loose objects it took in. */
+  loosePacked: number;
+  /** Packs merged into it. */
+  packsMerged: number;
+  /** Loose copies deleted (a settled pack holds them). */
+  looseDeleted: number;
+  /** Packs deleted (a larger settled pack holds all their objects). */
+  packsDeleted: number;
+  deletedBytes: number;
+  /** Copies kept until the pack holding them is older than the grace period. */
+  waiting: number;
+  looseBefore: number;
+  packsBefore: number;
+  packsAfter: number;
+  /** Unreachable loose objects, left for GC. */
+  unreachableLoose: number;
 }
 
 /** What a GC did. */

@@ -102,3 +102,53 @@ test("gc keeps everything git reaches and refuses a store it cannot account for"
   await assert.rejects(store.footprint(), { code: "UNSUPPORTED" });
   assert.deepEqual(reachable(), before);
 });
+
+test("compact packs the store into packs git verifies, merges them, and reads stay the same", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "snapgit-js-"));
+  dirs.push(dir);
+  const store = await Store.open({ adapter: await NodeFsAdapter.open(dir) });
+  await store.createRepo("agent", { author: at(0), files: { "memory.md": "# Memory\n" } });
+  const repo = store.repo("agent");
+  let memory = "# Memory\n";
+  const turn = async (i) => {
+    memory += `\n## Turn ${i}\n\nWhat the agent learnt on turn ${i}, written out at some length.\n`;
+    await repo.commit({ author: at(i), message: `turn ${i}`, files: { "memory.md": memory, [`turns/${i}.md`]: `${i}\n` } });
+  };
+  for (let i = 1; i <= 20; i++) await turn(i);
+  const objects = () => git(dir, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)").split("\n").sort();
+  const before = objects();
+  const progress = [];
+  const first = await store.compact({ graceMs: 0, onProgress: (p) => progress.push(p.phase) });
+  assert.ok(first.pack.startsWith("objects/pack/pack-"), first.pack);
+  assert.equal(first.packsAfter, 1);
+  assert.ok(first.deltas > 0, "memory.md's versions are deltas of each other");
+  assert.equal(first.looseDeleted, first.loosePacked);
+  assert.ok(progress.includes("pack") && progress.includes("sweep"), progress.join());
+  assert.deepEqual(objects(), before);
+  const packs = () => readdirSync(join(dir, "objects", "pack")).filter((n) => n.endsWith(".pack"));
+  for (const name of packs()) git(dir, "verify-pack", join(dir, "objects", "pack", name.replace(/\.pack$/, ".idx")));
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict"], { stdio: "pipe" });
+  assert.equal(await repo.readText("memory.md"), memory);
+
+  // More turns, compacted: a small new pack beside the first, then a factor that makes
+  // every pack merge into one.
+  for (let i = 21; i <= 24; i++) await turn(i);
+  const beside = await store.compact({ graceMs: 0 });
+  assert.equal(beside.packsMerged, 0);
+  assert.equal(packs().length, 2);
+  await turn(25);
+  const second = await store.compact({ graceMs: 0, factor: 1000 });
+  assert.equal(second.packsMerged, 2);
+  assert.equal(second.packsDeleted, 2);
+  assert.deepEqual(packs().length, 1);
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict"], { stdio: "pipe" });
+  assert.equal(git(dir, "show", `${ref("main")}:memory.md`), memory);
+  assert.equal((await repo.log({ limit: 100 })).commits.length, 26);
+
+  // Within the grace period nothing is deleted.
+  await turn(26);
+  const young = await store.compact();
+  assert.equal(young.looseDeleted, 0);
+  assert.ok(young.waiting > 0);
+  await assert.rejects(store.compact({ factor: 1 }), { code: "INVALID_INPUT" });
+});

@@ -125,6 +125,7 @@ fn requests() -> Vec<Request> {
         Request::Prune(gc::PruneRequest::new("agent", "main", retention)),
         Request::Footprint,
         Request::Collect(gc::CollectOptions::new(1)),
+        Request::Compact(gc::CompactOptions::new(1)),
     ]
 }
 
@@ -255,6 +256,22 @@ fn outputs() -> Vec<Output> {
             young: 1,
             young_bytes: 1,
             rounds: 1,
+        }),
+        Output::Compact(gc::Compacted {
+            pack: Some("objects/pack/pack-1.pack".into()),
+            objects: 1,
+            deltas: 1,
+            pack_bytes: 1,
+            loose_packed: 1,
+            packs_merged: 1,
+            loose_deleted: 1,
+            packs_deleted: 1,
+            deleted_bytes: 1,
+            waiting: 1,
+            loose_before: 1,
+            packs_before: 1,
+            packs_after: 1,
+            unreachable_loose: 1,
         }),
     ]
 }

@@ -139,6 +139,7 @@ const CLI: &[(&str, (&str, &str, &str))] = &[
     ("prune", ("Command", "Prune", "")),
     ("footprint", ("Command", "Status", "")),
     ("gc", ("Command", "Gc", "")),
+    ("compact", ("Command", "Compact", "")),
 ];
 
 #[test]

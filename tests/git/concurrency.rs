@@ -6,7 +6,9 @@
 //! branch's history contains every acknowledged commit and its changes, and the store,
 //! copied to disk, passes `git fsck --strict`. The same runs on a store that starts
 //! packed by `git repack` (every writer reads its parent commit and trees from the pack,
-//! through ranged reads that fail too).
+//! through ranged reads that fail too). Meanwhile a maintainer runs compactions (with and
+//! without a grace period) and GCs through the same faults, and crashes too; the store
+//! is checked with its packs, then once more after a last compaction and GC.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +17,12 @@ use snapgit_core::{
     ObjectCache, ObjectId,
     commit::Change,
     drive::{self, MemoryStore, ObjectStore},
+    gc::{Collect, CollectOptions, Compact, CompactOptions},
     merge::ConflictPolicy,
     object::NewObject,
     pack::Packed,
     repo::{AdminOutput, Commit, CommitRequest, RepoOp},
-    step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState, StorageError},
+    step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState, StorageError, Stored},
 };
 use snapgit_tests::{GitRepo, signature};
 
@@ -47,9 +50,16 @@ struct Faulty<'a> {
     inner: &'a MemoryStore,
     rng: &'a Rng,
     faults: AtomicU64,
+    /// Faults are this many times rarer than the percentages below.
+    rarer: u64,
 }
 
 impl Faulty<'_> {
+    /// `true` with probability `percent`/100 divided by `rarer`.
+    fn chance(&self, percent: u64) -> bool {
+        self.rng.next() % (100 * self.rarer) < percent
+    }
+
     fn fault(&self, what: &str) -> StorageError {
         self.faults.fetch_add(1, Ordering::Relaxed);
         format!("injected fault: {what}").into()
@@ -58,68 +68,91 @@ impl Faulty<'_> {
 
 impl ObjectStore for Faulty<'_> {
     fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
-        if self.rng.chance(2) {
+        if self.chance(2) {
             return Err(self.fault("get failed"));
         }
         self.inner.get_many(ids)
     }
 
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError> {
-        if self.rng.chance(4) {
+        if self.chance(4) {
             return Err(self.fault("put failed"));
         }
-        if self.rng.chance(50) && objects.len() > 1 {
+        if self.chance(50) && objects.len() > 1 {
             // Part of the batch lands before the failure.
             self.inner.put_many(&objects[..objects.len() / 2])?;
             return Err(self.fault("put failed halfway"));
         }
         self.inner.put_many(objects)?;
-        if self.rng.chance(4) {
+        if self.chance(4) {
             return Err(self.fault("put reply lost"));
         }
         Ok(())
     }
 
     fn read_ref(&self, key: &str) -> Result<Option<RefState>, StorageError> {
-        if self.rng.chance(2) {
+        if self.chance(2) {
             return Err(self.fault("ref read failed"));
         }
         self.inner.read_ref(key)
     }
 
     fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, StorageError> {
-        if self.rng.chance(3) {
+        if self.chance(3) {
             return Err(self.fault("cas failed"));
         }
         let outcome = self.inner.cas_ref(cas)?;
-        if self.rng.chance(3) {
+        if self.chance(3) {
             return Err(self.fault("cas reply lost"));
         }
         Ok(outcome)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
-        if self.rng.chance(2) {
+        if self.chance(2) {
             return Err(self.fault("list failed"));
         }
         self.inner.list(prefix)
     }
 
     fn read(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
-        if self.rng.chance(2) {
+        if self.chance(2) {
             return Err(self.fault("read failed"));
         }
         self.inner.read(keys)
     }
 
     fn read_ranges(&self, ranges: &[Range]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
-        if self.rng.chance(2) {
+        if self.chance(2) {
             return Err(self.fault("ranged read failed"));
         }
         self.inner.read_ranges(ranges)
     }
 
+    fn write(&self, files: &[Stored]) -> Result<(), StorageError> {
+        if self.chance(4) {
+            return Err(self.fault("write failed"));
+        }
+        if self.chance(30) && files.len() > 1 {
+            // A pack lands, its index does not.
+            self.inner.write(&files[..1])?;
+            return Err(self.fault("write failed halfway"));
+        }
+        self.inner.write(files)?;
+        if self.chance(4) {
+            return Err(self.fault("write reply lost"));
+        }
+        Ok(())
+    }
+
     fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+        if self.chance(3) {
+            return Err(self.fault("delete failed"));
+        }
+        if self.chance(5) && keys.len() > 1 {
+            self.inner.delete(&keys[..keys.len() / 2])?;
+            return Err(self.fault("delete failed halfway"));
+        }
         self.inner.delete(keys)
     }
 
@@ -144,6 +177,81 @@ struct Writer {
 
 const WRITERS: usize = 8;
 const COMMITS: usize = 100;
+
+/// Simulated milliseconds per scheduler step: a commit takes tens of steps, so GC's
+/// grace period of 20 s (2,000 steps) exceeds any commit in flight.
+const STEP_MS: i64 = 10;
+const GC_GRACE_MS: u64 = 20_000;
+
+/// Whether the maintainer runs GC besides compaction.
+const WITH_GC: bool = false;
+
+/// Compaction or GC, driven step by step beside the writers.
+enum Maintenance {
+    Compact(Box<Packed<Compact>>),
+    Collect(Box<Packed<Collect>>),
+}
+
+#[derive(Default)]
+struct Maintainer {
+    op: Option<Maintenance>,
+    cache: Option<ObjectCache>,
+    compactions: usize,
+    packs_written: usize,
+    collections: usize,
+    deleted: u64,
+    failed: usize,
+}
+
+impl Maintainer {
+    fn step(&mut self, rng: &Rng, store: &impl ObjectStore, now_ms: i64) {
+        let cache = self.cache.get_or_insert_with(|| ObjectCache::new(gix_hash::Kind::Sha1));
+        let op = self.op.get_or_insert_with(|| {
+            if !WITH_GC || rng.chance(60) {
+                let mut options = CompactOptions::new(now_ms);
+                // Half the time the copies go at once: the harshest case for readers.
+                options.grace_ms = if rng.chance(50) { 0 } else { 5_000 };
+                options.window = 10;
+                Maintenance::Compact(Box::new(Packed::new(Compact::new(cache, options).expect("valid"))))
+            } else {
+                let mut options = CollectOptions::new(now_ms);
+                options.grace_ms = GC_GRACE_MS;
+                Maintenance::Collect(Box::new(Packed::new(Collect::new(cache, options).expect("valid"))))
+            }
+        });
+        let finished = match op {
+            Maintenance::Compact(op) => drive::step(op.as_mut(), cache, store)
+                .map_err(|e| e.to_string())
+                .map(|out| {
+                    out.map(|report| {
+                        self.compactions += 1;
+                        self.packs_written += usize::from(report.pack.is_some());
+                        self.deleted += report.loose_deleted + report.packs_deleted;
+                    })
+                }),
+            Maintenance::Collect(op) => drive::step(op.as_mut(), cache, store)
+                .map_err(|e| e.to_string())
+                .map(|out| {
+                    out.map(|report| {
+                        self.collections += 1;
+                        self.deleted += report.deleted;
+                    })
+                }),
+        };
+        match finished {
+            Ok(None) => {}
+            Ok(Some(())) => self.op = None,
+            Err(err) => {
+                if !err.contains("injected fault") {
+                    eprintln!("maintenance failed: {err}");
+                }
+                self.failed += 1;
+                self.op = None;
+                self.cache = None;
+            }
+        }
+    }
+}
 
 fn simulate(seed: u64, packed: bool) {
     let mut store = MemoryStore::new();
@@ -185,6 +293,15 @@ fn simulate(seed: u64, packed: bool) {
         inner: &store,
         rng: &rng,
         faults: AtomicU64::new(0),
+        rarer: 1,
+    };
+    // A compaction or GC walks the whole history, a round per commit: at the writers'
+    // rates it would never finish. Its faults are rarer, and it crashes too.
+    let maintainer_view = Faulty {
+        inner: &store,
+        rng: &rng,
+        faults: AtomicU64::new(0),
+        rarer: 20,
     };
 
     let mut writers: Vec<Writer> = (0..WRITERS)
@@ -199,9 +316,23 @@ fn simulate(seed: u64, packed: bool) {
         .collect();
     let mut crashes = 0;
     let mut steps = 0u64;
+    let mut maintainer = Maintainer::default();
     while writers.iter().any(|w| w.acknowledged.len() < COMMITS) {
         steps += 1;
         assert!(steps < 2_000_000, "the simulation makes progress");
+        let now_ms = steps as i64 * STEP_MS;
+        store.set_time_ms(now_ms);
+        if rng.chance(10) {
+            if rng.chance(1) && rng.chance(20) {
+                // The maintainer crashes between two steps.
+                maintainer.op = None;
+                maintainer.cache = None;
+                crashes += 1;
+            } else {
+                maintainer.step(&rng, &maintainer_view, now_ms);
+            }
+            continue;
+        }
         let busy: Vec<usize> = (0..WRITERS)
             .filter(|i| writers[*i].acknowledged.len() < COMMITS)
             .collect();
@@ -251,17 +382,74 @@ fn simulate(seed: u64, packed: bool) {
         }
     }
 
-    // Copy the store to disk and let git judge it.
+    // Copy the store to disk and let git judge it: as the writers and maintainer left
+    // it, then after a last compaction and GC without faults.
+    let (history_len, _) = judge(&store, &writers);
+    let end_ms = (steps as i64 + 10_000) * STEP_MS;
+    store.set_time_ms(end_ms);
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut options = CompactOptions::new(end_ms);
+    options.grace_ms = 0;
+    let compacted =
+        drive::run(&mut Compact::new(&cache, options).expect("valid"), &mut cache, &store).expect("compacts");
+    if WITH_GC {
+        let mut options = CollectOptions::new(end_ms);
+        options.grace_ms = GC_GRACE_MS;
+        drive::run(&mut Collect::new(&cache, options).expect("valid"), &mut cache, &store).expect("collects");
+    }
+    let (_, repo) = judge(&store, &writers);
+    let loose_left = store.len();
+    eprintln!(
+        "seed {seed}: maintainer ran {} compactions ({} packs written), {} GCs, deleted {} keys, failed {} times; then {} packs, {loose_left} loose objects, {} packs after the last compaction",
+        maintainer.compactions,
+        maintainer.packs_written,
+        maintainer.collections,
+        maintainer.deleted,
+        maintainer.failed,
+        packs(&store),
+        compacted.packs_after,
+    );
+    assert!(
+        maintainer.compactions > 0 && (maintainer.collections > 0 || !WITH_GC),
+        "maintenance ran"
+    );
+    if WITH_GC {
+        assert_eq!(loose_left, 0, "every object packed or collected");
+    }
+    drop(repo);
+    let history = history_len;
+    let acknowledged: usize = writers.iter().map(|w| w.acknowledged.len()).sum();
+    let failures: usize = writers.iter().map(|w| w.failures).sum();
+    eprintln!(
+        "seed {seed}: {acknowledged} acknowledged commits, {history} in history, {} faults injected, {failures} failed attempts, {crashes} crashes, {steps} steps",
+        faulty.faults.load(Ordering::Relaxed)
+    );
+    assert_eq!(acknowledged, WRITERS * COMMITS);
+    assert!(faulty.faults.load(Ordering::Relaxed) > 100, "faults were injected");
+}
+
+fn packs(store: &MemoryStore) -> usize {
+    store
+        .list("objects/pack/")
+        .expect("in memory")
+        .iter()
+        .filter(|l| l.key.ends_with(".pack"))
+        .count()
+}
+
+/// git's verdict on the store: `fsck --strict` passes, and every acknowledged commit is in
+/// the branch's history with its change in the tree. The history's length, and the copy.
+fn judge(store: &MemoryStore, writers: &[Writer]) -> (usize, GitRepo) {
     let mut reader = ObjectCache::new(gix_hash::Kind::Sha1);
     let AdminOutput::Head(head) = drive::run(
         &mut RepoOp::read_head("team", "main").expect("valid"),
         &mut reader,
-        &store,
+        store,
     )
     .expect("head") else {
         panic!("a head")
     };
-    git.write_store(&store);
+    let git = GitRepo::from_store(store);
     git.set_branch("main", &head);
     git.fsck();
     let history: BTreeSet<ObjectId> = git.git(&["rev-list", "main"]).lines().map(snapgit_tests::oid).collect();
@@ -273,7 +461,7 @@ fn simulate(seed: u64, packed: bool) {
             (path.to_owned(), meta.rsplit(' ').next().expect("id").to_owned())
         })
         .collect();
-    for writer in &writers {
+    for writer in writers {
         for (commit, path, content) in &writer.acknowledged {
             assert!(
                 history.contains(commit),
@@ -283,15 +471,7 @@ fn simulate(seed: u64, packed: bool) {
             assert_eq!(tree.get(path), Some(&blob), "acknowledged change to {path} survives");
         }
     }
-    let acknowledged: usize = writers.iter().map(|w| w.acknowledged.len()).sum();
-    let failures: usize = writers.iter().map(|w| w.failures).sum();
-    eprintln!(
-        "seed {seed}: {acknowledged} acknowledged commits, {} in history, {} faults injected, {failures} failed attempts, {crashes} crashes, {steps} steps",
-        history.len(),
-        faulty.faults.load(Ordering::Relaxed)
-    );
-    assert_eq!(acknowledged, WRITERS * COMMITS);
-    assert!(faulty.faults.load(Ordering::Relaxed) > 100, "faults were injected");
+    (history.len(), git)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
 mod commit;
+mod compact;
 mod concurrency;
 mod diff_tree;
 mod gc;

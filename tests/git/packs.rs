@@ -60,7 +60,7 @@ fn log(store: &MemoryStore, cache: &mut ObjectCache, start: ObjectId, path: Opti
 }
 
 /// Every read snapgit makes of `packed` equals the same read of the loose store.
-fn reads_agree(h: &History, packed: &MemoryStore) {
+pub(crate) fn reads_agree(h: &History, packed: &MemoryStore) {
     reads_agree_at(h, packed, h.main, &h.commits);
 }
 

@@ -224,6 +224,25 @@ impl GitRepo {
         store
     }
 
+    /// A repository holding every key of `store` as a file: loose objects, packs, refs,
+    /// `HEAD` and the rest, as a copy of a store on disk would.
+    pub fn from_store(store: &MemoryStore) -> Self {
+        use snapgit_core::drive::ObjectStore;
+        let repo = GitRepo::new();
+        for listed in store.list("").expect("a memory store lists") {
+            let bytes = store
+                .read(std::slice::from_ref(&listed.key))
+                .expect("a memory store reads")
+                .pop()
+                .flatten()
+                .expect("a listed key reads");
+            let path = repo.path().join(&listed.key);
+            std::fs::create_dir_all(path.parent().expect("keys have a folder")).expect("mkdir");
+            std::fs::write(&path, bytes).expect("a file written");
+        }
+        repo
+    }
+
     /// A [`MemoryStore`] holding every loose object of this repository.
     pub fn to_store(&self) -> MemoryStore {
         let store = MemoryStore::new();

@@ -609,6 +609,16 @@ impl Engine {
                 set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
                 api::Request::Collect(options)
             }
+            // nowMs, graceMs?, window?, depth?, factor?, batch?
+            "compact" => {
+                let mut options = gc::CompactOptions::new(r.time()?);
+                set(&mut options.grace_ms, r.opt_count()?);
+                set(&mut options.window, r.opt_count()?.map(|n| n as usize));
+                set(&mut options.depth, r.opt_count()?.map(|n| n as usize));
+                set(&mut options.factor, r.opt_count()?);
+                set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
+                api::Request::Compact(options)
+            }
             _ => return Err(error::misuse("run called with an operation core does not have")),
         };
         r.finish()?;

@@ -26,6 +26,10 @@ pub(super) struct Mark {
     pub(super) optional: IdSet,
     /// Children of every commit and tree looked into, if recorded.
     pub(super) edges: Option<IdMap<Vec<ObjectId>>>,
+    /// When each object was first reached (a count) and the hash of the name it was
+    /// reached under ([`name_hash`](crate::pack::write::name_hash), 0 for commits and
+    /// root trees), if recorded: compaction's order and delta grouping.
+    pub(super) seen: Option<IdMap<(u32, u32)>>,
     pub(super) rounds: u32,
 }
 
@@ -37,8 +41,23 @@ impl Mark {
         }
     }
 
+    pub(super) fn recording_order() -> Self {
+        Mark {
+            seen: Some(IdMap::default()),
+            ..Mark::default()
+        }
+    }
+
+    fn note(&mut self, id: ObjectId, name: u32) {
+        if let Some(seen) = &mut self.seen {
+            let next = seen.len() as u32;
+            seen.entry(id).or_insert((next, name));
+        }
+    }
+
     /// A root that must exist: a ref or a detached `HEAD`, of any kind.
     pub(super) fn root(&mut self, id: ObjectId) {
+        self.note(id, 0);
         if self.reachable.insert(id) {
             self.queue.push((id, None));
         }
@@ -46,6 +65,7 @@ impl Mark {
 
     /// A root that may be absent: an entry of a reflog.
     pub(super) fn optional_root(&mut self, id: ObjectId) {
+        self.note(id, 0);
         if self.reachable.insert(id) {
             self.optional.insert(id);
             self.queue.push((id, None));
@@ -123,9 +143,11 @@ impl Mark {
         match object {
             Object::Commit(commit) => {
                 children.push(commit.tree);
+                self.note(commit.tree, 0);
                 self.reach(commit.tree, Kind::Tree);
                 for parent in &commit.parents {
                     children.push(*parent);
+                    self.note(*parent, 0);
                     self.reach(*parent, Kind::Commit);
                 }
             }
@@ -136,12 +158,16 @@ impl Mark {
                         continue;
                     }
                     children.push(entry.oid);
+                    if self.seen.is_some() {
+                        self.note(entry.oid, crate::pack::write::name_hash(&entry.filename));
+                    }
                     let kind = if entry.mode.is_tree() { Kind::Tree } else { Kind::Blob };
                     self.reach(entry.oid, kind);
                 }
             }
             Object::Tag(tag) => {
                 children.push(tag.target);
+                self.note(tag.target, 0);
                 self.reach(tag.target, tag.target_kind);
             }
             Object::Blob(_) => {}

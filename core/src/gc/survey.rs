@@ -138,7 +138,7 @@ impl Survey {
                     self.waiting = true;
                     return Ok(Need::List(store::OBJECTS.into()));
                 }
-                Phase::Sweep | Phase::Done => return Ok(Need::Done),
+                Phase::Pack | Phase::Sweep | Phase::Done => return Ok(Need::Done),
             }
         }
     }

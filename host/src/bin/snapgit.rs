@@ -317,6 +317,14 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = duration)]
         grace: Duration,
     },
+    /// Pack loose objects with deltas and merge small packs; copies go once their pack
+    /// is older than the grace period
+    Compact {
+        /// How long a new pack must exist before the loose copies and packs it holds
+        /// are deleted (readers that listed the store earlier still find them)
+        #[arg(long, default_value = "1h", value_parser = duration)]
+        grace: Duration,
+    },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
 }
@@ -725,6 +733,12 @@ async fn run(args: Cli) -> Result<(), Error> {
             bar.finish_and_clear();
             emit(&report?, json)
         }
+        Command::Compact { grace } => {
+            let bar = progress_bar(args.quiet);
+            let report = session.compact(grace, |progress| show_progress(&bar, progress)).await;
+            bar.finish_and_clear();
+            emit(&report?, json)
+        }
         Command::Status => emit(&session.status().await?, json),
     }
 }
@@ -913,6 +927,7 @@ fn show_progress(bar: &indicatif::ProgressBar, progress: GcProgress<'_>) {
             progress.reachable, progress.rounds
         ),
         Phase::ListObjects => "listing objects".to_owned(),
+        Phase::Pack => format!("packing {} objects", progress.examined),
         Phase::Sweep => {
             if bar.length().is_none() {
                 bar.set_length(progress.objects_listed);

@@ -205,7 +205,10 @@ impl Engine {
             }
             #[cfg(feature = "component")]
             Inner::Component { runtime, io } => {
-                if matches!(request, api::Request::Collect(_) | api::Request::Footprint) {
+                if matches!(
+                    request,
+                    api::Request::Collect(_) | api::Request::Compact(_) | api::Request::Footprint
+                ) {
                     return component::counted(runtime, &self.storage, request, on_progress).await;
                 }
                 Ok(runtime.run(io, request).await?)

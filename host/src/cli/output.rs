@@ -928,6 +928,91 @@ impl Report for GcReport {
     }
 }
 
+/// `snapgit compact`: core's report, with the CLI's snake_case keys.
+#[derive(Debug, Serialize)]
+pub struct CompactReport {
+    /// The pack written, if any.
+    pub pack: Option<String>,
+    /// Objects in it, and how many are deltas.
+    pub objects: u64,
+    /// How many of them are deltas.
+    pub deltas: u64,
+    /// Its size in bytes.
+    pub pack_bytes: u64,
+    /// Loose objects it took in.
+    pub loose_packed: u64,
+    /// Packs merged into it.
+    pub packs_merged: u64,
+    /// Loose copies deleted.
+    pub loose_deleted: u64,
+    /// Packs deleted.
+    pub packs_deleted: u64,
+    /// Stored bytes deleted.
+    pub deleted_bytes: u64,
+    /// Copies kept until their pack is older than the grace period.
+    pub waiting: u64,
+    /// Loose objects before.
+    pub loose_before: u64,
+    /// Packs before.
+    pub packs_before: u64,
+    /// Packs after.
+    pub packs_after: u64,
+    /// Unreachable loose objects, left for gc.
+    pub unreachable_loose: u64,
+}
+
+impl From<gc::Compacted> for CompactReport {
+    fn from(c: gc::Compacted) -> Self {
+        CompactReport {
+            pack: c.pack,
+            objects: c.objects,
+            deltas: c.deltas,
+            pack_bytes: c.pack_bytes,
+            loose_packed: c.loose_packed,
+            packs_merged: c.packs_merged,
+            loose_deleted: c.loose_deleted,
+            packs_deleted: c.packs_deleted,
+            deleted_bytes: c.deleted_bytes,
+            waiting: c.waiting,
+            loose_before: c.loose_before,
+            packs_before: c.packs_before,
+            packs_after: c.packs_after,
+            unreachable_loose: c.unreachable_loose,
+        }
+    }
+}
+
+impl Report for CompactReport {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        match &self.pack {
+            Some(pack) => {
+                let _ = writeln!(
+                    out,
+                    "Packed {} ({} deltas, {}) into {pack}: {} loose, {} merged.",
+                    plural(self.objects, "object", "objects"),
+                    self.deltas,
+                    bytes(self.pack_bytes),
+                    self.loose_packed,
+                    plural(self.packs_merged, "pack", "packs"),
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Nothing to pack.");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "Deleted {} and {} ({}); {} wait for the grace period. {} now, {} loose left for gc.",
+            plural(self.loose_deleted, "loose copy", "loose copies"),
+            plural(self.packs_deleted, "pack", "packs"),
+            bytes(self.deleted_bytes),
+            plural(self.waiting, "copy", "copies"),
+            plural(self.packs_after, "pack", "packs"),
+            plural(self.unreachable_loose, "unreachable object", "unreachable objects"),
+        );
+    }
+}
+
 /// A byte count for people: `812 B`, `3.4 KiB`, `1.2 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

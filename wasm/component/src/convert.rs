@@ -317,6 +317,11 @@ record! {
     RepoUsage = gc::RepoUsage { repo, refs, reachable }
     FootprintReport = gc::FootprintReport { objects, repos, other_refs, unreachable, other_keys }
     Collected = gc::Collected { refs, reachable, listed, deleted, deleted_bytes, young, young_bytes, rounds }
+    Compacted = gc::Compacted {
+        pack, objects, deltas, pack_bytes, loose_packed, packs_merged, loose_deleted, packs_deleted,
+        deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose,
+    }
+    CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch }
 }
 
 impl ToWit<w::DiffOutput> for diff::tree::Output {
@@ -466,6 +471,7 @@ impl ToWit<w::Request> for api::Request {
                 grace_ms: options.grace_ms,
                 batch: options.batch.to_wit(),
             }),
+            R::Compact(options) => w::Request::Compact(options.to_wit()),
             // Every request core has is above; a newer core's would not build.
             #[allow(unreachable_patterns)]
             _ => unreachable!("a request this conversion does not know"),
@@ -538,6 +544,7 @@ impl ToCore<api::Request> for w::Request {
                 options.batch = r.batch.to_core()?;
                 R::Collect(options)
             }
+            w::Request::Compact(r) => R::Compact(r.to_core()?),
         })
     }
 }
@@ -568,6 +575,7 @@ impl ToWit<w::Output> for api::Output {
             O::Prune(pruned) => w::Output::Pruned(pruned.to_wit()),
             O::Footprint(report) => w::Output::Footprint(report.to_wit()),
             O::Collect(collected) => w::Output::Collected(collected.to_wit()),
+            O::Compact(compacted) => w::Output::Compacted(compacted.to_wit()),
             // Every output core has is above; a newer core's would not build.
             #[allow(unreachable_patterns)]
             _ => unreachable!("an output this conversion does not know"),
@@ -601,6 +609,7 @@ impl ToCore<api::Output> for w::Output {
             w::Output::Pruned(pruned) => O::Prune(pruned.to_core()?),
             w::Output::Footprint(report) => O::Footprint(report.to_core()?),
             w::Output::Collected(collected) => O::Collect(collected.to_core()?),
+            w::Output::Compacted(compacted) => O::Compact(compacted.to_core()?),
         })
     }
 }

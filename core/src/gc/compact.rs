@@ -1,0 +1,882 @@
+//! Compaction: loose objects into packs with deltas, small packs merged geometrically.
+
+use gix_hash::ObjectId;
+use gix_object::Kind;
+
+use super::{
+    CorruptRef, DEFAULT_BATCH, DEFAULT_GRACE_MS, Phase, Progress, Unsupported, loose_id, mark::Mark, survey::Survey,
+};
+use crate::{
+    cache::ObjectCache,
+    id::{IdMap, IdSet},
+    object,
+    pack::{self, PackFile, write},
+    step::{Answer, Listed, Misuse, Operation, Range, Step, StorageError, Stored},
+};
+
+/// git's list of packs for dumb-HTTP clients, written again when the packs change.
+pub const INFO_PACKS: &str = "objects/info/packs";
+
+/// Files beside a pack that pin it: git never repacks a kept pack, a cruft pack (its
+/// `.mtimes` date unreachable objects) or a promisor pack, and neither does compaction.
+const PINNING: [&str; 3] = [".keep", ".mtimes", ".promisor"];
+
+/// Files beside a pack that git derives from it and that go with it.
+const DERIVED: [&str; 2] = [".rev", ".bitmap"];
+
+/// How compaction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactOptions {
+    /// The current time, in milliseconds since the Unix epoch (core has no clock).
+    pub now_ms: i64,
+    /// A loose object or pack whose objects a pack holds is deleted only once that pack
+    /// was stored this many milliseconds before `now_ms` (0: at once, in the same run),
+    /// so that readers who listed the store before the pack existed still find every
+    /// object.
+    #[serde(default = "crate::api::wire::default::grace_ms")]
+    pub grace_ms: u64,
+    /// How many objects before each one a delta is looked for against (git's
+    /// `pack.window`); 0 writes no deltas.
+    #[serde(default = "default_window")]
+    pub window: usize,
+    /// The longest delta chain (git's `pack.depth`).
+    #[serde(default = "default_depth")]
+    pub depth: usize,
+    /// The geometric factor: after compaction each pack holds at least this many times
+    /// the objects of all smaller packs together, so a store keeps O(log n) packs. At
+    /// least 2.
+    #[serde(default = "default_factor")]
+    pub factor: u64,
+    /// The most keys one [`Step::Delete`] carries; at least 1.
+    #[serde(default = "crate::api::wire::default::batch")]
+    pub batch: usize,
+}
+
+fn default_window() -> usize {
+    write::Options::default().window
+}
+
+fn default_depth() -> usize {
+    write::Options::default().depth
+}
+
+fn default_factor() -> u64 {
+    2
+}
+
+impl CompactOptions {
+    /// Compaction at `now_ms` with the default grace period, window, depth and factor.
+    pub fn new(now_ms: i64) -> Self {
+        CompactOptions {
+            now_ms,
+            grace_ms: DEFAULT_GRACE_MS,
+            window: default_window(),
+            depth: default_depth(),
+            factor: default_factor(),
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+/// What a [`Compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Compacted {
+    /// The pack written, `objects/pack/pack-<hash>.pack`, if any.
+    pub pack: Option<String>,
+    /// Objects in it.
+    pub objects: u64,
+    /// How many of them are deltas.
+    pub deltas: u64,
+    /// Its size in bytes (its index not counted).
+    pub pack_bytes: u64,
+    /// Loose objects it took in.
+    pub loose_packed: u64,
+    /// Packs merged into it.
+    pub packs_merged: u64,
+    /// Loose objects deleted: a settled pack holds them.
+    pub loose_deleted: u64,
+    /// Packs deleted: a larger settled pack holds all their objects.
+    pub packs_deleted: u64,
+    /// Stored bytes deleted.
+    pub deleted_bytes: u64,
+    /// Copies kept for now because the pack holding them is younger than the grace
+    /// period: loose objects and packs. A later compaction deletes them.
+    pub waiting: u64,
+    /// Loose objects listed before, and packs before and after.
+    pub loose_before: u64,
+    /// Packs listed before.
+    pub packs_before: u64,
+    /// Packs after.
+    pub packs_after: u64,
+    /// Unreachable loose objects left for GC.
+    pub unreachable_loose: u64,
+}
+
+/// Why a [`Compact`] failed. A failure before the sweep deletes nothing; one during it
+/// leaves only copies a settled pack holds deleted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// An option has a value that cannot work.
+    #[error("invalid option {option} = {value}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// An object to pack (or one a ref reaches) is missing, corrupt or of the wrong kind.
+    #[error(transparent)]
+    Object(#[from] object::Error),
+    /// A pack or its index cannot be used, or the pack written did not read back as
+    /// written. Nothing was deleted.
+    #[error(transparent)]
+    Pack(#[from] pack::Error),
+    /// The store holds something compaction cannot account for (as GC refuses it).
+    #[error(transparent)]
+    Unsupported(#[from] Unsupported),
+    /// A ref, `HEAD`, `packed-refs` or reflog does not read as git writes it.
+    #[error(transparent)]
+    CorruptRef(#[from] CorruptRef),
+    /// The storage adapter failed.
+    #[error("storage failed: {0}")]
+    Storage(#[source] StorageError),
+    /// The driver broke the protocol.
+    #[error(transparent)]
+    Misuse(#[from] Misuse),
+}
+
+impl From<StorageError> for CompactError {
+    fn from(err: StorageError) -> Self {
+        CompactError::Storage(err)
+    }
+}
+
+/// A pack as listed, before its index is read.
+#[derive(Debug)]
+struct Unread {
+    key: String,
+    size: u64,
+    modified_ms: i64,
+    pinned: bool,
+    derived: Vec<String>,
+}
+
+/// The key of the index of the pack at `key`.
+fn index_key(key: &str) -> String {
+    format!("{}.idx", key.strip_suffix(".pack").unwrap_or(key))
+}
+
+/// A pack of the store, its index read.
+#[derive(Debug)]
+struct Pack {
+    file: PackFile,
+    modified_ms: i64,
+    /// Kept, cruft or promisor: never merged or deleted.
+    pinned: bool,
+    /// The derived files beside it.
+    derived: Vec<String>,
+}
+
+impl Pack {
+    fn count(&self) -> usize {
+        self.file.index.len()
+    }
+
+    /// The strict order in which packs may supersede one another: a pack is deleted only
+    /// for one later in it, so two compactions at once never delete each other's copies.
+    fn rank(&self) -> (usize, &str) {
+        (self.count(), &self.file.key)
+    }
+
+    fn holds_all_of(&self, other: &Pack) -> bool {
+        other.file.index.ids().all(|id| self.file.index.lookup(&id).is_some())
+    }
+}
+
+/// What a deleted key was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gone {
+    Loose,
+    Pack,
+    Other,
+}
+
+/// What is out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    None,
+    Survey,
+    Indexes,
+    Objects,
+    Write,
+    Verify,
+    Delete(u64, u64),
+    InfoDelete,
+    InfoWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Survey,
+    Indexes,
+    Gather,
+    Write,
+    Verify,
+    Sweep,
+    Info,
+    Done,
+}
+
+/// Compaction: every reachable loose object into a new pack with deltas, merged with the
+/// smallest packs so that each pack left holds at least [`CompactOptions::factor`] times
+/// the objects of all smaller ones; then the copies a settled pack holds are deleted.
+///
+/// Call [`poll`](Operation::poll) until [`Step::Done`], answering [`Step::Get`] with
+/// [`provide`](Operation::provide) and every other step with
+/// [`answer`](Operation::answer); drive it through [`Packed`](crate::pack::Packed) (the
+/// drivers do) so packed objects are read.
+///
+/// 1. It finds the roots and walks what they reach as [`Collect`](super::Collect) does,
+///    refusing the same stores, then lists `objects/` and reads every pack's index.
+/// 2. The new pack holds the reachable loose objects no pack holds, and every object of
+///    the packs it merges, reachable or not (compaction never drops an object: that is
+///    GC's decision, and GC leaves packs alone). Unreachable loose objects stay for GC.
+///    Kept (`.keep`), cruft (`.mtimes`) and promisor packs are never merged.
+/// 3. The pack and its index are written ([`Step::Write`]) and read back: the index
+///    whole, the pack's trailer; a mismatch stops it before anything is deleted.
+/// 4. It deletes each loose object that a pack holds, and each pack whose every object a
+///    larger pack (by object count, then key) holds, once the holding pack was stored
+///    more than [`CompactOptions::grace_ms`] ago (the pack just written counts as
+///    settled only with a grace period of 0). With a pack go the files git derives from
+///    it (`.rev`, `.bitmap`) and any `multi-pack-index`, which names it.
+/// 5. It writes `objects/info/packs` again when the packs changed.
+///
+/// Safe with writers, GC and other compactions at any point: nothing is deleted that a
+/// pack does not hold, a pack is deleted only for a larger one that holds it, and a
+/// stopped compaction leaves a store that reads the same (run it again to finish).
+#[derive(Debug)]
+pub struct Compact {
+    survey: Survey,
+    options: CompactOptions,
+    hash_kind: gix_hash::Kind,
+    stage: Stage,
+    out: Out,
+    unread: Vec<Unread>,
+    packs: Vec<Pack>,
+    /// The keys of the listing, for siblings and ages.
+    listed: foldhash::HashMap<String, (u64, i64)>,
+    /// Loose objects listed: key, id, size, stored at.
+    loose: Vec<(Listed, ObjectId)>,
+    /// Stored bytes of loose objects the walk read, kept for packing.
+    kept: IdMap<Vec<u8>>,
+    /// The objects to pack and their content once read.
+    wanted: Vec<ObjectId>,
+    merged: Vec<usize>,
+    loose_packed: u64,
+    content: IdMap<(Kind, Vec<u8>)>,
+    asked: Vec<ObjectId>,
+    written: Option<write::Written>,
+    /// The pack written, as a pack of the store.
+    new_pack: Option<Pack>,
+    /// Keys to delete, their size, and whether each is a loose object, a pack or neither.
+    deletions: Vec<(String, u64, Gone)>,
+    /// The packs left, for `objects/info/packs`.
+    remaining: Vec<String>,
+    cursor: usize,
+    report: Compacted,
+    info_changed: bool,
+    info_deleted: bool,
+    done: bool,
+}
+
+impl Compact {
+    /// Prepare compaction of the store whose objects `cache` holds.
+    pub fn new(cache: &ObjectCache, options: CompactOptions) -> Result<Self, CompactError> {
+        let invalid = |option, value: String, reason| CompactError::InvalidOption { option, value, reason };
+        if options.batch == 0 {
+            return Err(invalid(
+                "batch",
+                "0".into(),
+                "a delete batch must hold at least one key",
+            ));
+        }
+        if options.factor < 2 {
+            return Err(invalid(
+                "factor",
+                options.factor.to_string(),
+                "each pack must hold at least twice the smaller ones together",
+            ));
+        }
+        if options.window > 0 && options.depth == 0 {
+            return Err(invalid("depth", "0".into(), "deltas need a depth of at least 1"));
+        }
+        Ok(Compact {
+            survey: Survey::new(Mark::recording_order(), cache.hash_kind()),
+            options,
+            hash_kind: cache.hash_kind(),
+            stage: Stage::Survey,
+            out: Out::None,
+            unread: Vec::new(),
+            packs: Vec::new(),
+            listed: Default::default(),
+            loose: Vec::new(),
+            kept: IdMap::default(),
+            wanted: Vec::new(),
+            merged: Vec::new(),
+            loose_packed: 0,
+            content: IdMap::default(),
+            asked: Vec::new(),
+            written: None,
+            new_pack: None,
+            deletions: Vec::new(),
+            remaining: Vec::new(),
+            cursor: 0,
+            report: Compacted {
+                pack: None,
+                objects: 0,
+                deltas: 0,
+                pack_bytes: 0,
+                loose_packed: 0,
+                packs_merged: 0,
+                loose_deleted: 0,
+                packs_deleted: 0,
+                deleted_bytes: 0,
+                waiting: 0,
+                loose_before: 0,
+                packs_before: 0,
+                packs_after: 0,
+                unreachable_loose: 0,
+            },
+            info_changed: false,
+            info_deleted: false,
+            done: false,
+        })
+    }
+
+    /// How far compaction has come.
+    pub fn progress(&self) -> Progress {
+        let mut progress = self.survey.progress();
+        progress.phase = match self.stage {
+            Stage::Survey => progress.phase,
+            Stage::Indexes => Phase::ListObjects,
+            Stage::Gather | Stage::Write | Stage::Verify => Phase::Pack,
+            Stage::Sweep | Stage::Info => Phase::Sweep,
+            Stage::Done => Phase::Done,
+        };
+        progress.examined = self.content.len() as u64;
+        progress.deleted = self.report.loose_deleted + self.report.packs_deleted;
+        progress.deleted_bytes = self.report.deleted_bytes;
+        progress.young = self.report.waiting;
+        progress
+    }
+
+    /// The listing is in: the loose objects, and the index of every pack to read.
+    fn take_listing(&mut self) {
+        let objects = std::mem::take(&mut self.survey.objects);
+        for listed in &objects {
+            self.listed
+                .insert(listed.key.clone(), (listed.size, listed.modified_ms));
+        }
+        for (_, key, size) in pack::paired(&objects) {
+            let stem = key.strip_suffix(".pack").unwrap_or(&key).to_owned();
+            let sibling = |suffix: &str| self.listed.contains_key(&format!("{stem}{suffix}"));
+            let pinned = PINNING.iter().any(|suffix| sibling(suffix));
+            let derived = DERIVED
+                .iter()
+                .map(|suffix| format!("{stem}{suffix}"))
+                .filter(|k| self.listed.contains_key(k))
+                .collect();
+            let modified_ms = self.listed.get(&key).map_or(i64::MAX, |(_, at)| *at);
+            self.unread.push(Unread {
+                key,
+                size,
+                modified_ms,
+                pinned,
+                derived,
+            });
+        }
+        for listed in objects {
+            if let Some(id) = loose_id(&listed.key, self.hash_kind) {
+                self.loose.push((listed, id));
+            }
+        }
+        self.report.loose_before = self.loose.len() as u64;
+        self.report.packs_before = self.unread.len() as u64;
+    }
+
+    fn take_indexes(&mut self, read: Vec<Option<Vec<u8>>>) -> Result<(), CompactError> {
+        if read.len() != self.unread.len() {
+            return Err(Misuse("a Read must answer every key").into());
+        }
+        let mut packs = Vec::new();
+        for (unread, bytes) in std::mem::take(&mut self.unread).into_iter().zip(read) {
+            // Gone since the listing: another compaction or `git repack` replaced it.
+            let Some(bytes) = bytes else { continue };
+            let reading = vec![(index_key(&unread.key), unread.key, unread.size)];
+            let Some(file) = pack::loaded(reading, vec![Some(bytes)], self.hash_kind)?.pop() else {
+                continue;
+            };
+            packs.push(Pack {
+                file,
+                modified_ms: unread.modified_ms,
+                pinned: unread.pinned,
+                derived: unread.derived,
+            });
+        }
+        crate::order::sort_by(&mut packs, |a, b| a.rank().cmp(&b.rank()));
+        self.packs = packs;
+        Ok(())
+    }
+
+    /// `true` if some pack holds `id`.
+    fn packed(&self, id: &ObjectId) -> bool {
+        self.packs.iter().any(|p| p.file.index.lookup(id).is_some())
+    }
+
+    /// Whether pack `i` is superseded: a pack later in rank order holds all its objects.
+    fn superseded(&self, i: usize) -> bool {
+        self.packs[i + 1..].iter().any(|q| q.holds_all_of(&self.packs[i]))
+    }
+
+    /// Choose what to pack: the reachable loose objects no pack holds, and the smallest
+    /// packs that keep the rest geometric.
+    fn plan(&mut self) {
+        let reachable = &self.survey.mark.reachable;
+        let mut fresh: Vec<ObjectId> = Vec::new();
+        let mut seen = IdSet::default();
+        for (_, id) in &self.loose {
+            if !reachable.contains(id) {
+                self.report.unreachable_loose += 1;
+            } else if !self.packed(id) && seen.insert(*id) {
+                fresh.push(*id);
+            }
+        }
+        let candidates: Vec<usize> = (0..self.packs.len())
+            .filter(|&i| !self.packs[i].pinned && !self.superseded(i))
+            .collect();
+        let new = fresh.len() as u64;
+        let counts: Vec<u64> = candidates.iter().map(|&i| self.packs[i].count() as u64).collect();
+        // The fewest smallest packs to merge so that every pack left is at least `factor`
+        // times everything smaller (the merged pack included) put together.
+        let factor = self.options.factor;
+        let merge = (0..=counts.len())
+            .find(|&k| {
+                let mut below = new + counts[..k].iter().sum::<u64>();
+                counts[k..].iter().all(|&count| {
+                    let fits = count >= factor.saturating_mul(below);
+                    below += count;
+                    fits
+                })
+            })
+            .unwrap_or(counts.len());
+        // Rewriting one pack alone gains nothing.
+        let merge = if new == 0 && merge < 2 { 0 } else { merge };
+        self.merged = candidates[..merge].to_vec();
+        for &p in &self.merged {
+            for id in self.packs[p].file.index.ids() {
+                if seen.insert(id) {
+                    fresh.push(id);
+                }
+            }
+        }
+        self.loose_packed = new;
+        self.wanted = fresh;
+    }
+
+    /// The ids still to read: those the walk did not read loose.
+    fn still_to_read(&mut self) -> Result<Vec<ObjectId>, CompactError> {
+        let max = u64::MAX;
+        let mut asked = Vec::new();
+        for id in &self.wanted {
+            if self.content.contains_key(id) {
+                continue;
+            }
+            match self.kept.remove(id) {
+                Some(stored) => {
+                    let content = object::decode_content(id, &stored, max)?;
+                    self.content.insert(*id, content);
+                }
+                None => asked.push(*id),
+            }
+        }
+        self.kept = IdMap::default();
+        Ok(asked)
+    }
+
+    /// Pack what was read, in the order a history walk reads: commits, tags, trees, then
+    /// blobs, each kind in the order the walk first reached it.
+    fn pack(&mut self) -> write::Written {
+        let seen = self.survey.mark.seen.take().unwrap_or_default();
+        let rank = |kind: Kind| match kind {
+            Kind::Commit => 0u8,
+            Kind::Tag => 1,
+            Kind::Tree => 2,
+            Kind::Blob => 3,
+        };
+        let mut objects: Vec<write::Object> = Vec::with_capacity(self.wanted.len());
+        let mut order: Vec<(u8, u32, usize)> = Vec::with_capacity(self.wanted.len());
+        for id in std::mem::take(&mut self.wanted) {
+            let Some((kind, data)) = self.content.remove(&id) else {
+                continue;
+            };
+            let (first, name) = seen.get(&id).copied().unwrap_or((u32::MAX, 0));
+            order.push((rank(kind), first, objects.len()));
+            objects.push(write::Object { id, kind, data, name });
+        }
+        crate::order::sort(&mut order);
+        let mut slots: Vec<Option<write::Object>> = objects.into_iter().map(Some).collect();
+        let objects: Vec<write::Object> = order.into_iter().filter_map(|(_, _, i)| slots[i].take()).collect();
+        let options = write::Options {
+            window: self.options.window,
+            depth: self.options.depth.max(1),
+            level: 6,
+        };
+        write::write(self.hash_kind, &objects, &options)
+    }
+
+    /// What the sweep deletes, and how many copies wait for their pack to settle.
+    fn plan_sweep(&mut self) {
+        let now = i128::from(self.options.now_ms);
+        let grace = i128::from(self.options.grace_ms);
+        let settled = |modified_ms: i64| now - i128::from(modified_ms) >= grace;
+        // The pack just written, as a pack of the store, settled only without grace.
+        let mut packs: Vec<(&Pack, bool)> = self.packs.iter().map(|p| (p, settled(p.modified_ms))).collect();
+        let new = self.new_pack.as_ref();
+        if let Some(new) = new {
+            packs.push((new, grace <= 0));
+        }
+        crate::order::sort_by(&mut packs, |a, b| a.0.rank().cmp(&b.0.rank()));
+        let mut deletions = Vec::new();
+        let mut remaining = Vec::new();
+        let mut waiting = 0;
+        let mut gone = 0;
+        let mut any_pack = false;
+        for (i, (pack, _)) in packs.iter().enumerate() {
+            let name = pack.file.key.rsplit('/').next().unwrap_or_default().to_owned();
+            if pack.pinned || new.is_some_and(|new| new.file.key == pack.file.key) {
+                remaining.push(name);
+                continue;
+            }
+            let holders: Vec<bool> = packs[i + 1..]
+                .iter()
+                .filter(|(q, _)| q.holds_all_of(pack))
+                .map(|(_, settled)| *settled)
+                .collect();
+            if !holders.contains(&true) {
+                waiting += u64::from(!holders.is_empty());
+                remaining.push(name);
+                continue;
+            }
+            any_pack = true;
+            gone += 1;
+            let idx = index_key(&pack.file.key);
+            let size = |key: &str| self.listed.get(key).map_or(0, |(size, _)| *size);
+            deletions.push((idx.clone(), size(&idx), Gone::Other));
+            deletions.push((pack.file.key.clone(), size(&pack.file.key), Gone::Pack));
+            for key in &pack.derived {
+                deletions.push((key.clone(), size(key), Gone::Other));
+            }
+        }
+        for (listed, id) in &self.loose {
+            let holders: Vec<bool> = packs
+                .iter()
+                .filter(|(p, _)| p.file.index.lookup(id).is_some())
+                .map(|(_, settled)| *settled)
+                .collect();
+            if holders.is_empty() {
+                continue;
+            }
+            if holders.contains(&true) {
+                deletions.push((listed.key.clone(), listed.size, Gone::Loose));
+            } else {
+                waiting += 1;
+            }
+        }
+        if any_pack {
+            // A multi-pack-index names the packs it covers: it goes with them (git writes
+            // it again with `git multi-pack-index write`).
+            for (key, (size, _)) in &self.listed {
+                if key.starts_with(pack::PACK_DIR) && key[pack::PACK_DIR.len()..].starts_with("multi-pack-index") {
+                    deletions.push((key.clone(), *size, Gone::Other));
+                }
+            }
+        }
+        self.report.waiting = waiting;
+        self.report.packs_after = (packs.len() - gone) as u64;
+        self.info_changed = new.is_some() || any_pack;
+        self.deletions = deletions;
+        self.remaining = remaining;
+    }
+}
+
+impl Compact {
+    fn report(&self) -> Compacted {
+        let mut report = self.report.clone();
+        report.packs_after = self.remaining.len() as u64;
+        report
+    }
+
+    fn info_packs(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for name in &self.remaining {
+            out.extend_from_slice(b"P ");
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        out
+    }
+
+    /// The next step after the survey, or `None` when done.
+    fn next(&mut self) -> Result<Option<Step<Compacted>>, CompactError> {
+        loop {
+            match self.stage {
+                Stage::Survey => return Err(Misuse("compaction's survey is not finished").into()),
+                Stage::Indexes => {
+                    let keys: Vec<String> = self.unread.iter().map(|p| index_key(&p.key)).collect();
+                    if keys.is_empty() {
+                        self.plan();
+                        self.stage = Stage::Gather;
+                        continue;
+                    }
+                    self.out = Out::Indexes;
+                    return Ok(Some(Step::Read(keys)));
+                }
+                Stage::Gather => {
+                    let asked = self.still_to_read()?;
+                    if !asked.is_empty() {
+                        self.asked = asked.clone();
+                        self.out = Out::Objects;
+                        return Ok(Some(Step::Get(asked)));
+                    }
+                    if self.wanted.is_empty() {
+                        self.plan_sweep();
+                        self.stage = Stage::Sweep;
+                        continue;
+                    }
+                    let merged = self.merged.len() as u64;
+                    let written = self.pack();
+                    let index = pack::Index::from_bytes(&written.index_key(), written.index.clone(), self.hash_kind)?;
+                    self.report.pack = Some(written.pack_key());
+                    self.report.objects = written.objects as u64;
+                    self.report.deltas = written.deltas as u64;
+                    self.report.pack_bytes = written.pack.len() as u64;
+                    self.report.loose_packed = self.loose_packed;
+                    self.report.packs_merged = merged;
+                    self.new_pack = Some(Pack {
+                        file: PackFile {
+                            key: written.pack_key(),
+                            size: written.pack.len() as u64,
+                            index: std::sync::Arc::new(index),
+                        },
+                        modified_ms: self.options.now_ms,
+                        pinned: false,
+                        derived: Vec::new(),
+                    });
+                    self.written = Some(written);
+                    self.stage = Stage::Write;
+                }
+                Stage::Write => {
+                    let Some(written) = &self.written else {
+                        self.stage = Stage::Sweep;
+                        continue;
+                    };
+                    self.out = Out::Write;
+                    return Ok(Some(Step::Write(vec![
+                        Stored {
+                            key: written.pack_key(),
+                            bytes: written.pack.clone(),
+                        },
+                        Stored {
+                            key: written.index_key(),
+                            bytes: written.index.clone(),
+                        },
+                    ])));
+                }
+                Stage::Verify => {
+                    let Some(written) = &self.written else {
+                        self.stage = Stage::Sweep;
+                        continue;
+                    };
+                    let hash_len = self.hash_kind.len_in_bytes() as u64;
+                    let size = written.pack.len() as u64;
+                    self.out = Out::Verify;
+                    return Ok(Some(Step::ReadRanges(vec![
+                        Range {
+                            key: written.index_key(),
+                            start: 0,
+                            len: written.index.len() as u64,
+                        },
+                        Range {
+                            key: written.pack_key(),
+                            start: size - hash_len,
+                            len: hash_len,
+                        },
+                    ])));
+                }
+                Stage::Sweep => {
+                    let mut keys = Vec::new();
+                    let (mut loose, mut packs, mut bytes) = (0, 0, 0u64);
+                    while keys.len() < self.options.batch
+                        && let Some((key, size, gone)) = self.deletions.get(self.cursor)
+                    {
+                        self.cursor += 1;
+                        keys.push(key.clone());
+                        bytes = bytes.saturating_add(*size);
+                        match gone {
+                            Gone::Loose => loose += 1,
+                            Gone::Pack => packs += 1,
+                            Gone::Other => {}
+                        }
+                    }
+                    if keys.is_empty() {
+                        self.stage = Stage::Info;
+                        continue;
+                    }
+                    self.out = Out::Delete(loose, packs);
+                    self.report.deleted_bytes = self.report.deleted_bytes.saturating_add(bytes);
+                    return Ok(Some(Step::Delete(keys)));
+                }
+                Stage::Info => {
+                    if !self.info_changed {
+                        self.stage = Stage::Done;
+                        continue;
+                    }
+                    // Not a compare-and-swap: the file is a hint for dumb-HTTP clients,
+                    // which git itself never reads, and the next compaction rewrites it.
+                    if !self.info_deleted {
+                        self.out = Out::InfoDelete;
+                        return Ok(Some(Step::Delete(vec![INFO_PACKS.to_owned()])));
+                    }
+                    self.out = Out::InfoWrite;
+                    return Ok(Some(Step::Write(vec![Stored {
+                        key: INFO_PACKS.to_owned(),
+                        bytes: self.info_packs(),
+                    }])));
+                }
+                Stage::Done => return Ok(None),
+            }
+        }
+    }
+}
+
+impl Operation for Compact {
+    type Output = Compacted;
+    type Error = CompactError;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<Compacted>, CompactError> {
+        if self.out != Out::None {
+            return Err(Misuse("poll called before the last step was answered").into());
+        }
+        if self.stage == Stage::Survey {
+            if let Some(step) = self.survey.poll(cache)?.into_step() {
+                self.out = Out::Survey;
+                return Ok(step);
+            }
+            self.stage = Stage::Indexes;
+            self.take_listing();
+        }
+        match self.next()? {
+            Some(step) => Ok(step),
+            None if self.done => Err(Misuse("poll called after Done").into()),
+            None => {
+                self.done = true;
+                Ok(Step::Done(self.report()))
+            }
+        }
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), CompactError> {
+        match self.out {
+            Out::Survey => {
+                // Loose commits and trees the walk reads are packed later: keep their bytes.
+                if objects.len() == self.survey.mark.asked.len() {
+                    for ((id, _), stored) in self.survey.mark.asked.iter().zip(&objects) {
+                        if let Some(stored) = stored
+                            && stored.first().is_some_and(|b| b & 0x0f == 8)
+                        {
+                            self.kept.insert(*id, stored.clone());
+                        }
+                    }
+                }
+                self.survey.provide::<CompactError>(cache, objects)?;
+            }
+            Out::Objects => {
+                let asked = std::mem::take(&mut self.asked);
+                if asked.len() != objects.len() {
+                    return Err(Misuse("provide must answer every id of the Get, in order").into());
+                }
+                let max = cache.limits().max_object_bytes;
+                for (id, stored) in asked.into_iter().zip(objects) {
+                    let stored = stored.ok_or(object::Error::NotFound { id })?;
+                    let content = object::decode_content(&id, &stored, max)?;
+                    self.content.insert(id, content);
+                }
+            }
+            _ => return Err(Misuse("provide called without an outstanding Get").into()),
+        }
+        self.out = Out::None;
+        Ok(())
+    }
+
+    fn answer(&mut self, _cache: &mut ObjectCache, answer: Answer) -> Result<(), CompactError> {
+        let out = std::mem::replace(&mut self.out, Out::None);
+        let wrong = || Misuse("answer does not match the step asked for");
+        match (out, answer) {
+            (Out::Survey, answer) => {
+                if self.survey.answer::<CompactError>(answer)?.is_err() {
+                    return Err(wrong().into());
+                }
+            }
+            (Out::Indexes, Answer::Read(read)) => {
+                self.take_indexes(read)?;
+                self.plan();
+                self.stage = Stage::Gather;
+            }
+            (Out::Write, Answer::Put) => self.stage = Stage::Verify,
+            (Out::Verify, Answer::Ranges(read)) => {
+                let Some(written) = &self.written else {
+                    return Err(wrong().into());
+                };
+                let hash_len = self.hash_kind.len_in_bytes();
+                let trailer = &written.pack[written.pack.len() - hash_len..];
+                let fail = |key: String, what: &str| {
+                    pack::Error::corrupt(
+                        &key,
+                        None,
+                        format!("{what} did not read back as written; nothing deleted"),
+                    )
+                };
+                match read.as_slice() {
+                    [Some(index), Some(tail)] => {
+                        if *index != written.index {
+                            return Err(fail(written.index_key(), "the index").into());
+                        }
+                        if tail.as_slice() != trailer {
+                            return Err(fail(written.pack_key(), "the pack").into());
+                        }
+                    }
+                    _ => return Err(fail(written.pack_key(), "the pack or its index").into()),
+                }
+                self.plan_sweep();
+                self.stage = Stage::Sweep;
+            }
+            (Out::Delete(loose, packs), Answer::Deleted) => {
+                self.report.loose_deleted += loose;
+                self.report.packs_deleted += packs;
+            }
+            (Out::InfoDelete, Answer::Deleted) => self.info_deleted = true,
+            (Out::InfoWrite, Answer::Put) => self.stage = Stage::Done,
+            (out, _) => {
+                self.out = out;
+                return Err(wrong().into());
+            }
+        }
+        Ok(())
+    }
+}

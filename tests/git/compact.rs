@@ -1,0 +1,202 @@
+//! Compaction checked by git: the packs snapgit writes pass `git verify-pack`, `git
+//! index-pack --strict` and `git fsck --strict`, git reads every object of the store
+//! from them, and every read snapgit makes is the same before and after.
+
+use snapgit_core::{
+    ObjectCache,
+    drive::{self, MemoryStore, ObjectStore},
+    gc::{Compact, CompactOptions, Compacted, INFO_PACKS},
+    step::Listed,
+};
+use snapgit_tests::GitRepo;
+
+use crate::generated::{self, History};
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn compact(store: &MemoryStore, options: CompactOptions) -> Compacted {
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut op = Compact::new(&cache, options).unwrap();
+    drive::run(&mut op, &mut cache, store).unwrap()
+}
+
+fn now(store: &MemoryStore, ms: i64) -> CompactOptions {
+    store.set_time_ms(ms);
+    CompactOptions::new(ms)
+}
+
+fn keys(store: &MemoryStore, prefix: &str) -> Vec<Listed> {
+    store.list(prefix).unwrap()
+}
+
+fn packs(store: &MemoryStore) -> Vec<String> {
+    keys(store, "objects/pack/")
+        .into_iter()
+        .filter(|l| l.key.ends_with(".pack"))
+        .map(|l| l.key)
+        .collect()
+}
+
+/// Every object git sees in `repo`, sorted.
+fn git_objects(repo: &GitRepo) -> Vec<String> {
+    let mut all: Vec<String> = repo
+        .git(&["cat-file", "--batch-all-objects", "--batch-check=%(objectname)"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// git accepts every pack of `store` and the store as a whole.
+fn git_checks(store: &MemoryStore) -> GitRepo {
+    let repo = GitRepo::from_store(store);
+    for pack in packs(store) {
+        let idx = repo.path().join(pack.replace(".pack", ".idx"));
+        repo.git(&["verify-pack", "-v", idx.to_str().unwrap()]);
+        // index-pack rebuilds the index from the pack alone and must agree with ours.
+        let rebuilt = tempfile::tempdir().unwrap();
+        let out = rebuilt.path().join("again.idx");
+        repo.git(&[
+            "index-pack",
+            "--strict",
+            "-o",
+            out.to_str().unwrap(),
+            repo.path().join(&pack).to_str().unwrap(),
+        ]);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&idx).unwrap(),
+            "{pack}'s index"
+        );
+    }
+    repo.fsck();
+    repo
+}
+
+fn loose_history() -> (&'static History, MemoryStore) {
+    let h = generated::history();
+    (h, h.git.to_full_store())
+}
+
+#[test]
+fn a_loose_store_compacts_into_one_pack_git_accepts_and_reads_the_same() {
+    let (h, store) = loose_history();
+    let before = GitRepo::from_store(&store);
+    let loose = store.len();
+    let report = compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
+    assert_eq!(report.packs_before, 0);
+    assert_eq!(report.packs_after, 1);
+    assert_eq!(report.loose_packed as usize, loose - report.unreachable_loose as usize);
+    assert_eq!(
+        report.loose_deleted, report.loose_packed,
+        "grace 0: the copies go at once"
+    );
+    assert_eq!(store.len() as u64, report.unreachable_loose);
+    let after = git_checks(&store);
+    assert_eq!(git_objects(&after), git_objects(&before));
+    assert_eq!(
+        after.git(&["log", "--all", "--format=%H %T %P"]),
+        before.git(&["log", "--all", "--format=%H %T %P"])
+    );
+    let info = store.file(INFO_PACKS).unwrap();
+    let name = packs(&store)[0].rsplit('/').next().unwrap().to_owned();
+    assert_eq!(String::from_utf8(info).unwrap(), format!("P {name}\n\n"));
+    crate::packs::reads_agree(h, &store);
+    // Within 1.2x of what `git gc --aggressive` packs the same objects into.
+    let packed = report.pack_bytes;
+    before.git(&["gc", "--quiet", "--aggressive", "--prune=now"]);
+    let git_pack: u64 = std::fs::read_dir(before.path().join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    eprintln!(
+        "{packed} bytes packed, git gc --aggressive {git_pack}; {} deltas",
+        report.deltas
+    );
+    assert!(
+        packed * 10 <= git_pack * 12,
+        "{packed} packed vs {git_pack} by git gc --aggressive"
+    );
+}
+
+#[test]
+fn within_the_grace_period_loose_copies_stay_and_a_later_run_deletes_them() {
+    let (h, store) = loose_history();
+    let loose = store.len();
+    let first = compact(&store, now(&store, 10 * HOUR_MS));
+    assert_eq!(first.loose_deleted, 0);
+    assert_eq!(first.waiting, first.loose_packed);
+    assert_eq!(store.len(), loose, "nothing deleted yet");
+    crate::packs::reads_agree(h, &store);
+    // Half an hour on: still young. Two hours on: settled, the copies go, nothing is packed again.
+    let young = compact(&store, now(&store, 10 * HOUR_MS + HOUR_MS / 2));
+    assert_eq!((young.loose_deleted, young.pack.clone()), (0, None));
+    let later = compact(&store, now(&store, 12 * HOUR_MS));
+    assert_eq!(later.pack, None, "{later:?}");
+    assert_eq!(later.loose_deleted, first.loose_packed);
+    assert_eq!(packs(&store).len(), 1);
+    git_checks(&store);
+    crate::packs::reads_agree(h, &store);
+}
+
+/// An agent's memory committed turn after turn, compacted every few turns: small packs
+/// merge, the store keeps O(log n) packs, and git reads all of it.
+#[test]
+fn packs_merge_geometrically() {
+    use snapgit_core::{
+        commit::{self, Change},
+        step::CasRef,
+    };
+    let store = MemoryStore::new();
+    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let key = "refs/namespaces/agent/refs/heads/main";
+    let mut head = None;
+    let mut notes = String::new();
+    let mut merged = 0;
+    for turn in 0..64i64 {
+        notes.push_str(&format!("## Turn {turn}\n\nThe agent learnt fact number {turn}.\n\n"));
+        let changes = vec![
+            Change::put("notes.md", notes.clone()),
+            Change::put(format!("turns/{turn}.md"), format!("turn {turn}\n")),
+        ];
+        let request = commit::Request::new(head, changes, snapgit_tests::signature(turn), format!("turn {turn}"));
+        let out = drive::run(&mut commit::Commit::new(&cache, request).unwrap(), &mut cache, &store).unwrap();
+        store.put_many(&out.objects).unwrap();
+        let expected = store.read_ref(key).unwrap();
+        store
+            .cas_ref(&CasRef {
+                key: key.into(),
+                expected,
+                new: Some(out.id),
+            })
+            .unwrap();
+        head = Some(out.id);
+        if turn % 4 == 3 {
+            let report = compact(&store, grace_0(now(&store, HOUR_MS + turn)));
+            merged += report.packs_merged;
+            let packs = packs(&store).len();
+            let objects: usize = 4 * (turn as usize + 1);
+            assert!(
+                packs <= 1 + objects.ilog2() as usize,
+                "{packs} packs after turn {turn}: {report:?}"
+            );
+            assert!(store.is_empty(), "every loose object packed: {report:?}");
+        }
+    }
+    assert!(merged > 0, "small packs were merged");
+    let repo = git_checks(&store);
+    let log = repo.git(&["log", "--format=%s", "refs/namespaces/agent/refs/heads/main"]);
+    assert_eq!(log.lines().count(), 64);
+    let notes_now = repo.git(&["show", "refs/namespaces/agent/refs/heads/main:notes.md"]);
+    assert_eq!(notes_now.trim_end(), notes.trim_end());
+}
+
+fn grace_0(mut options: CompactOptions) -> CompactOptions {
+    options.grace_ms = 0;
+    options
+}
