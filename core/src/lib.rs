@@ -15,6 +15,7 @@ pub mod diff;
 pub mod drive;
 pub mod error;
 pub mod gc;
+pub mod graph;
 pub mod history;
 pub mod id;
 pub mod limits;
