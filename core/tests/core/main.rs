@@ -9,6 +9,7 @@ mod diff_tree;
 mod error;
 mod gc;
 mod gc_roots;
+mod graph;
 mod history;
 mod id;
 mod object;
