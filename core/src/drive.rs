@@ -399,11 +399,18 @@ impl ObjectStore for MemoryStore {
         self.put_bytes.fetch_add(bytes, Ordering::Relaxed);
         let now = self.now();
         let mut state = self.lock();
+        // An object already stored keeps its bytes and gets a fresh time, as every
+        // storage backend does, so a GC never takes it for old garbage while a commit
+        // that reuses it is in flight.
         for object in new {
-            state.objects.entry(object.id).or_insert_with(|| Stored {
-                bytes: object.loose.clone(),
-                modified_ms: now,
-            });
+            state
+                .objects
+                .entry(object.id)
+                .and_modify(|stored| stored.modified_ms = now)
+                .or_insert_with(|| Stored {
+                    bytes: object.loose.clone(),
+                    modified_ms: now,
+                });
         }
         Ok(())
     }
@@ -416,10 +423,14 @@ impl ObjectStore for MemoryStore {
         let now = self.now();
         let mut state = self.lock();
         for file in files {
-            state.files.entry(file.key.clone()).or_insert_with(|| Stored {
-                bytes: file.bytes.clone(),
-                modified_ms: now,
-            });
+            state
+                .files
+                .entry(file.key.clone())
+                .and_modify(|stored| stored.modified_ms = now)
+                .or_insert_with(|| Stored {
+                    bytes: file.bytes.clone(),
+                    modified_ms: now,
+                });
         }
         Ok(())
     }

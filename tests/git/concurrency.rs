@@ -183,9 +183,6 @@ const COMMITS: usize = 100;
 const STEP_MS: i64 = 10;
 const GC_GRACE_MS: u64 = 20_000;
 
-/// Whether the maintainer runs GC besides compaction.
-const WITH_GC: bool = false;
-
 /// Compaction or GC, driven step by step beside the writers.
 enum Maintenance {
     Compact(Box<Packed<Compact>>),
@@ -207,7 +204,7 @@ impl Maintainer {
     fn step(&mut self, rng: &Rng, store: &impl ObjectStore, now_ms: i64) {
         let cache = self.cache.get_or_insert_with(|| ObjectCache::new(gix_hash::Kind::Sha1));
         let op = self.op.get_or_insert_with(|| {
-            if !WITH_GC || rng.chance(60) {
+            if rng.chance(60) {
                 let mut options = CompactOptions::new(now_ms);
                 // Half the time the copies go at once: the harshest case for readers.
                 options.grace_ms = if rng.chance(50) { 0 } else { 5_000 };
@@ -392,11 +389,9 @@ fn simulate(seed: u64, packed: bool) {
     options.grace_ms = 0;
     let compacted =
         drive::run(&mut Compact::new(&cache, options).expect("valid"), &mut cache, &store).expect("compacts");
-    if WITH_GC {
-        let mut options = CollectOptions::new(end_ms);
-        options.grace_ms = GC_GRACE_MS;
-        drive::run(&mut Collect::new(&cache, options).expect("valid"), &mut cache, &store).expect("collects");
-    }
+    let mut options = CollectOptions::new(end_ms);
+    options.grace_ms = GC_GRACE_MS;
+    drive::run(&mut Collect::new(&cache, options).expect("valid"), &mut cache, &store).expect("collects");
     let (_, repo) = judge(&store, &writers);
     let loose_left = store.len();
     eprintln!(
@@ -410,12 +405,10 @@ fn simulate(seed: u64, packed: bool) {
         compacted.packs_after,
     );
     assert!(
-        maintainer.compactions > 0 && (maintainer.collections > 0 || !WITH_GC),
+        maintainer.compactions > 0 && maintainer.collections > 0,
         "maintenance ran"
     );
-    if WITH_GC {
-        assert_eq!(loose_left, 0, "every object packed or collected");
-    }
+    assert_eq!(loose_left, 0, "every object packed or collected");
     drop(repo);
     let history = history_len;
     let acknowledged: usize = writers.iter().map(|w| w.acknowledged.len()).sum();
@@ -487,4 +480,21 @@ fn another_interleaving() {
 #[test]
 fn eight_writers_on_a_store_git_packed_lose_nothing() {
     simulate(0x9ac_ed01, true);
+}
+
+/// More interleavings than CI runs: `cargo test -p snapgit-tests --test git -- --ignored
+/// many_interleavings` (SNAPGIT_SEEDS sets how many; 20 by default).
+#[test]
+#[ignore = "a longer run: minutes"]
+fn many_interleavings() {
+    let seeds: u64 = std::env::var("SNAPGIT_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    for i in 0..seeds {
+        simulate(
+            0x1234_5678_9abc_def1 ^ (i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            i % 3 == 2,
+        );
+    }
 }
