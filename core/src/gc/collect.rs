@@ -126,7 +126,13 @@ impl From<StorageError> for CollectError {
 ///
 /// Safe while writers run: a writer stores its objects before it moves a ref, so an
 /// object that is unreachable when the refs are read is either garbage or part of a
-/// commit in flight, and a commit in flight is younger than the grace period. Safe to
+/// commit in flight, and a commit in flight is younger than the grace period. An old
+/// object a commit reuses (a file set back to a version retention dropped) is refreshed
+/// by the writer's put, as storage backends do, so the listing finds it young; and
+/// before each batch the refs are read again and what they now reach is kept, so a
+/// commit that reused such an object after the listing and landed before its batch
+/// keeps it too. What remains is git's own window: a commit that reuses an old object
+/// and lands between that last reading of the refs and the batch's delete. Safe to
 /// stop at any point and run again: a new run marks afresh and deletes what is left.
 /// Two GCs at once are safe too; one may stop with a not-found error when the other
 /// deleted what a ref it read a moment earlier pointed to.
@@ -139,6 +145,11 @@ pub struct Collect {
     cursor: usize,
     /// The batch out for deletion, with its stored bytes.
     deleting: Option<(u64, u64)>,
+    /// The next batch, held while the refs are read again.
+    held: Option<(Vec<String>, u64)>,
+    /// What the first reading of the refs found: the count reported, and the lock and
+    /// derived files (a second listing finds them again).
+    first_roots: Option<(usize, Vec<crate::step::Listed>, Vec<String>)>,
     examined: u64,
     deleted: u64,
     deleted_bytes: u64,
@@ -163,6 +174,8 @@ impl Collect {
             hash_kind: cache.hash_kind(),
             cursor: 0,
             deleting: None,
+            held: None,
+            first_roots: None,
             examined: 0,
             deleted: 0,
             deleted_bytes: 0,
@@ -235,7 +248,10 @@ impl Collect {
 
     fn output(&self) -> Collected {
         Collected {
-            refs: self.survey.roots.len(),
+            refs: self
+                .first_roots
+                .as_ref()
+                .map_or(self.survey.roots.len(), |(refs, _, _)| *refs),
             reachable: self.survey.mark.reachable.len() as u64,
             listed: self.survey.objects.len() as u64,
             deleted: self.deleted,
@@ -263,11 +279,41 @@ impl Operation for Collect {
                 return Ok(step);
             }
             self.survey.phase = Phase::Sweep;
+            if let Some((_, locks, derived)) = &self.first_roots {
+                // Back from reading the refs again: the lock and derived files are the
+                // first listing's; what the refs reach now stays.
+                self.survey.locks = locks.clone();
+                self.survey.derived = derived.clone();
+            }
+        }
+        if let Some((keys, bytes)) = self.held.take() {
+            // Refs read again just now: a commit that landed meanwhile may reach what
+            // the batch was going to delete (an old object it reused, refreshed too late
+            // for the listing). What it reaches now stays.
+            let hash_kind = self.hash_kind;
+            let reachable = &self.survey.mark.reachable;
+            let kept: Vec<String> = keys
+                .into_iter()
+                .filter(|key| !loose_id(key, hash_kind).is_some_and(|id| reachable.contains(&id)))
+                .collect();
+            if !kept.is_empty() {
+                self.deleting = Some((kept.len() as u64, bytes));
+                return Ok(Step::Delete(kept));
+            }
         }
         match self.next_batch() {
             Some((keys, bytes)) => {
-                self.deleting = Some((keys.len() as u64, bytes));
-                Ok(Step::Delete(keys))
+                // Read the refs again before each batch goes.
+                if self.first_roots.is_none() {
+                    self.first_roots = Some((
+                        self.survey.roots.len(),
+                        self.survey.locks.clone(),
+                        self.survey.derived.clone(),
+                    ));
+                }
+                self.held = Some((keys, bytes));
+                self.survey.read_refs_again();
+                self.poll(cache)
             }
             // A commit-graph may name a commit just deleted, which git would then fail to
             // verify: it goes too (git writes it again at its next `gc`). Not counted.

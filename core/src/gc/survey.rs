@@ -241,6 +241,19 @@ impl Survey {
         Ok(())
     }
 
+    /// Read the roots again, keeping what the walk found and the listing of objects:
+    /// the walk then goes only into what the refs reach now and did not before.
+    pub(super) fn read_refs_again(&mut self) {
+        self.phase = Phase::ListRefs;
+        self.listings = 0;
+        self.refs.clear();
+        self.reflogs.clear();
+        self.locks.clear();
+        self.derived.clear();
+        self.loose.clear();
+        self.reads = 0;
+    }
+
     pub(super) fn progress(&self) -> Progress {
         Progress {
             phase: self.phase,

@@ -654,13 +654,28 @@ fn gc_deletes_in_batches_reports_progress_and_finishes_after_a_crash() {
     });
     assert!(crashed.is_none());
     assert_eq!(
-        phases,
+        phases[..5],
         [
             Phase::ListRefs,
             Phase::ReadRefs,
             Phase::Mark,
             Phase::ListObjects,
-            Phase::Sweep
+            // The refs are read again before each batch.
+            Phase::ListRefs,
+        ]
+    );
+    assert_eq!(
+        phases[5..],
+        [
+            Phase::ReadRefs,
+            Phase::Sweep,
+            Phase::ListRefs,
+            Phase::ReadRefs,
+            Phase::Sweep,
+            // The third batch, refs read again, never carried out.
+            Phase::ListRefs,
+            Phase::ReadRefs,
+            Phase::Sweep,
         ]
     );
     assert_eq!(deleted_seen, 8, "two batches were carried out before the crash");
@@ -684,6 +699,52 @@ fn gc_deletes_in_batches_reports_progress_and_finishes_after_a_crash() {
     assert_eq!(op.progress().phase, Phase::Done);
     assert_eq!(op.progress().deleted, collected.deleted);
     assert_eq!(stored(&store), live);
+}
+
+/// A commit that lands while GC sweeps, reusing an old object nothing reached when GC
+/// listed the store (a file set back to a version retention dropped): GC reads the refs
+/// again before each batch, and keeps it.
+#[test]
+fn gc_keeps_an_old_object_a_commit_reuses_while_it_sweeps() {
+    let store = MemoryStore::new();
+    let main = key("agent-1", "main");
+    let ids = branch(&store, "agent-1", "main", None, 3);
+    // An old blob nothing reaches: what a dropped commit once held.
+    let old =
+        object::encode_loose(gix_hash::Kind::Sha1, gix_object::Kind::Blob, b"the dropped version\n").expect("hashed");
+    store.put_many(std::slice::from_ref(&old)).expect("memory store");
+    let mut cache = sha1();
+    let mut op = Collect::new(&cache, CollectOptions::new(2 * HOUR_MS)).expect("valid");
+    let mut listed = false;
+    let mut committed = None;
+    let collected = run_hooked(&mut op, &mut cache, &store, |step, _| {
+        match step {
+            Step::List(prefix) if prefix == "objects/" => listed = true,
+            // After the listing, before the sweep: a writer commits the old content.
+            Step::List(_) | Step::Delete(_) if listed && committed.is_none() => {
+                store.set_time_ms(2 * HOUR_MS);
+                let mut writer = sha1();
+                let change = Change::put("restored.md", "the dropped version\n");
+                let id = commit_at(
+                    &mut writer,
+                    &store,
+                    ids.last().copied(),
+                    vec![change],
+                    99_999,
+                    "restore",
+                );
+                set_ref(&store, &main, id);
+                committed = Some(id);
+            }
+            _ => {}
+        }
+        true
+    })
+    .expect("no crash")
+    .expect("gc succeeds");
+    assert!(committed.is_some(), "the writer committed during the sweep");
+    assert!(store.get(&old.id).is_some(), "the reused object stays: {collected:?}");
+    assert_eq!(stored(&store), reachable(&store));
 }
 
 #[test]
