@@ -150,6 +150,8 @@ pub struct Collect {
     /// What the first reading of the refs found: the count reported, and the lock and
     /// derived files (a second listing finds them again).
     first_roots: Option<(usize, Vec<crate::step::Listed>, Vec<String>)>,
+    /// The roots the first reading found, reported.
+    first_refs: Option<usize>,
     examined: u64,
     deleted: u64,
     deleted_bytes: u64,
@@ -176,6 +178,7 @@ impl Collect {
             deleting: None,
             held: None,
             first_roots: None,
+            first_refs: None,
             examined: 0,
             deleted: 0,
             deleted_bytes: 0,
@@ -188,6 +191,13 @@ impl Collect {
     /// How far GC has come.
     pub fn progress(&self) -> Progress {
         let mut progress = self.survey.progress();
+        if let Some((refs, _, _)) = &self.first_roots {
+            // Reading the refs again is part of the sweep, and the counts of the first
+            // reading stay.
+            progress.phase = Phase::Sweep;
+            progress.refs_listed = *refs;
+            progress.refs_read = *refs;
+        }
         if self.done {
             progress.phase = Phase::Done;
         }
@@ -305,8 +315,9 @@ impl Operation for Collect {
             Some((keys, bytes)) => {
                 // Read the refs again before each batch goes.
                 if self.first_roots.is_none() {
+                    self.first_refs = Some(self.survey.roots.len());
                     self.first_roots = Some((
-                        self.survey.roots.len(),
+                        self.survey.progress().refs_listed,
                         self.survey.locks.clone(),
                         self.survey.derived.clone(),
                     ));
