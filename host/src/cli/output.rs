@@ -1002,13 +1002,17 @@ impl Report for CompactReport {
         }
         let _ = writeln!(
             out,
-            "Deleted {} and {} ({}); {} wait for the grace period. {} now, {} loose left for gc.",
+            "Deleted {} and {} ({}); {} wait for the grace period. {} now; {} left for gc.",
             plural(self.loose_deleted, "loose copy", "loose copies"),
             plural(self.packs_deleted, "pack", "packs"),
             bytes(self.deleted_bytes),
             plural(self.waiting, "copy", "copies"),
             plural(self.packs_after, "pack", "packs"),
-            plural(self.unreachable_loose, "unreachable object", "unreachable objects"),
+            plural(
+                self.unreachable_loose,
+                "unreachable loose object",
+                "unreachable loose objects"
+            ),
         );
     }
 }
