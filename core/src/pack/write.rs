@@ -13,7 +13,7 @@ use gix_object::Kind;
 
 use super::{delta, entry::crc32};
 
-/// How hard [`write`] looks for deltas.
+/// How hard [`write()`] looks for deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// How many objects before each one it is tried against (git's `pack.window`).
