@@ -8,7 +8,9 @@
 //! needs ([`Step::ReadRanges`]), with every delta base, until the object is rebuilt. The
 //! rebuilt object reaches the operation as an uncompressed loose object, which it hashes
 //! and checks like every other: an object read from a pack is trusted no more than a
-//! loose one.
+//! loose one. A cache that never listed the packs lists them before its first read: a
+//! store git or compaction packed is then read in three rounds (the listing, the
+//! indexes, the packs), and a loose store pays one listing per cache.
 //!
 //! Work on hostile packs is bounded: delta chains by [`MAX_DELTA_DEPTH`], every inflated
 //! entry and every rebuilt object by [`crate::Limits::max_object_bytes`], the bases kept
@@ -89,6 +91,9 @@ struct Resolve {
     pending_read: Option<Vec<String>>,
     /// Positions to ask storage for as loose objects first (no known pack holds them).
     loose: Vec<usize>,
+    /// The packs are being listed before any loose object was asked for (a cold cache):
+    /// what no pack holds is asked for loose afterwards.
+    loose_untried: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +174,17 @@ impl Resolve {
             asked: Vec::new(),
             pending_read: None,
             loose: Vec::new(),
+            loose_untried: false,
         }
+    }
+
+    /// A `Get` of `ids` when the packs were never listed: list them first, read what they
+    /// hold from them, and ask for the rest as loose objects. A store git or compaction
+    /// packed is read in three rounds (list, indexes, packs) instead of four.
+    fn cold(ids: &[ObjectId]) -> Self {
+        let mut resolve = Resolve::new(ids.to_vec(), vec![None; ids.len()], None);
+        resolve.loose_untried = true;
+        resolve
     }
 
     /// A `Get` of `ids` when the packs are known: what they hold is read from them, and
@@ -223,6 +238,14 @@ impl Resolve {
         if unlocated && !self.listed {
             self.out = Out::List;
             return Ok(Need::Step(Step::List(PACK_DIR.to_owned())));
+        }
+        if std::mem::take(&mut self.loose_untried) && unlocated {
+            let (loose, packed): (Vec<usize>, Vec<usize>) =
+                self.missing.iter().partition(|&&i| self.locate(&self.ids[i]).is_none());
+            self.missing = packed;
+            self.loose = loose;
+            self.out = Out::Loose;
+            return Ok(Need::Step(Step::Get(self.loose.iter().map(|&i| self.ids[i]).collect())));
         }
         let mut wanted: Vec<Node> = Vec::new();
         let missing = std::mem::take(&mut self.missing);
@@ -629,8 +652,12 @@ where
                 State::Inner { get } => {
                     let step = self.op.poll(cache)?;
                     if let Step::Get(ids) = &step {
-                        let known = cache.packs().filter(|packs| !packs.is_empty());
-                        if let Some(resolve) = known.and_then(|packs| Resolve::packs_first(ids, packs)) {
+                        let resolve = match cache.packs() {
+                            None if !ids.is_empty() => Some(Resolve::cold(ids)),
+                            Some(packs) if !packs.is_empty() => Resolve::packs_first(ids, packs),
+                            _ => None,
+                        };
+                        if let Some(resolve) = resolve {
                             self.state = State::Resolving(Box::new(resolve).reuse(self.kept.take()));
                             continue;
                         }
