@@ -240,6 +240,13 @@ export interface CompactOptions extends RunOptions {
   factor?: number;
   /** The most keys per delete call. Default 1000. */
   batch?: number;
+  /**
+   * Compact only when the store holds at least this many loose objects (or `minPacks`
+   * packs): one listing decides, so it is cheap to call after every commit.
+   */
+  minLoose?: number;
+  /** Compact only when the store holds at least this many packs (or `minLoose` loose objects). */
+  minPacks?: number;
 }
 
 /** An operation's request when it has none. */
@@ -516,7 +523,9 @@ export class Store {
           .optCount(o.window, "window")
           .optCount(o.depth, "depth")
           .optCount(o.factor, "factor")
-          .optCount(o.batch, "batch"),
+          .optCount(o.batch, "batch")
+          .optCount(o.minLoose, "minLoose")
+          .optCount(o.minPacks, "minPacks"),
       );
       return this.run((e) => e.run("compact", request), run);
     } catch (error) {

@@ -307,6 +307,8 @@ export interface CompactResult {
   packsAfter: number;
   /** Unreachable loose objects, left for GC. */
   unreachableLoose: number;
+  /** Below `minLoose` and `minPacks`: nothing was done but one listing. */
+  skipped: boolean;
 }
 
 /** What a GC did. */

@@ -125,7 +125,11 @@ fn requests() -> Vec<Request> {
         Request::Prune(gc::PruneRequest::new("agent", "main", retention)),
         Request::Footprint,
         Request::Collect(gc::CollectOptions::new(1)),
-        Request::Compact(gc::CompactOptions::new(1)),
+        Request::Compact(gc::CompactOptions {
+            min_loose: Some(1),
+            min_packs: Some(1),
+            ..gc::CompactOptions::new(1)
+        }),
     ]
 }
 
@@ -272,6 +276,7 @@ fn outputs() -> Vec<Output> {
             packs_before: 1,
             packs_after: 1,
             unreachable_loose: 1,
+            skipped: true,
         }),
     ]
 }

@@ -200,3 +200,29 @@ fn grace_0(mut options: CompactOptions) -> CompactOptions {
     options.grace_ms = 0;
     options
 }
+
+/// With thresholds, one listing decides: below both nothing is read or written.
+#[test]
+fn thresholds_decide_from_one_listing() {
+    let (_, store) = loose_history();
+    let loose = store.len() as u64;
+    let counts = store.counts();
+    let mut options = now(&store, 10 * HOUR_MS);
+    options.min_loose = Some(loose + 1);
+    options.min_packs = Some(1);
+    let waited = compact(&store, options);
+    assert!(waited.skipped);
+    assert_eq!(
+        (waited.loose_before, waited.packs_before, waited.packs_after),
+        (loose, 0, 0)
+    );
+    let spent = store.counts();
+    assert_eq!(spent.requests() - counts.requests(), 1, "one listing");
+    options.min_loose = Some(loose);
+    let ran = compact(&store, options);
+    assert!(!ran.skipped && ran.pack.is_some(), "{ran:?}");
+    // One pack now: min_packs 1 makes it run again (and find nothing new to pack).
+    options.min_loose = None;
+    let again = compact(&store, options);
+    assert!(!again.skipped && again.pack.is_none(), "{again:?}");
+}

@@ -609,7 +609,7 @@ impl Engine {
                 set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
                 api::Request::Collect(options)
             }
-            // nowMs, graceMs?, window?, depth?, factor?, batch?
+            // nowMs, graceMs?, window?, depth?, factor?, batch?, minLoose?, minPacks?
             "compact" => {
                 let mut options = gc::CompactOptions::new(r.time()?);
                 set(&mut options.grace_ms, r.opt_count()?);
@@ -617,6 +617,8 @@ impl Engine {
                 set(&mut options.depth, r.opt_count()?.map(|n| n as usize));
                 set(&mut options.factor, r.opt_count()?);
                 set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
+                options.min_loose = r.opt_count()?;
+                options.min_packs = r.opt_count()?;
                 api::Request::Compact(options)
             }
             _ => return Err(error::misuse("run called with an operation core does not have")),

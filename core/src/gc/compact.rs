@@ -51,6 +51,16 @@ pub struct CompactOptions {
     /// The most keys one [`Step::Delete`] carries; at least 1.
     #[serde(default = "crate::api::wire::default::batch")]
     pub batch: usize,
+    /// Compact only when the store holds at least this many loose objects (or
+    /// [`min_packs`](Self::min_packs) packs): one listing decides, and below both the run
+    /// ends there. Cheap enough to run after every commit. `None` with `min_packs` `None`:
+    /// always.
+    #[serde(default)]
+    pub min_loose: Option<u64>,
+    /// Compact only when the store holds at least this many packs (or
+    /// [`min_loose`](Self::min_loose) loose objects).
+    #[serde(default)]
+    pub min_packs: Option<u64>,
 }
 
 fn default_window() -> usize {
@@ -75,6 +85,8 @@ impl CompactOptions {
             depth: default_depth(),
             factor: default_factor(),
             batch: DEFAULT_BATCH,
+            min_loose: None,
+            min_packs: None,
         }
     }
 }
@@ -112,6 +124,9 @@ pub struct Compacted {
     pub packs_after: u64,
     /// Unreachable loose objects left for GC.
     pub unreachable_loose: u64,
+    /// The store was below [`CompactOptions::min_loose`] and
+    /// [`CompactOptions::min_packs`]: nothing was done but one listing.
+    pub skipped: bool,
 }
 
 /// Why a [`Compact`] failed. A failure before the sweep deletes nothing; one during it
@@ -210,6 +225,7 @@ enum Gone {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Out {
     None,
+    Check,
     Survey,
     Indexes,
     Objects,
@@ -222,6 +238,8 @@ enum Out {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// Counting loose objects and packs against the thresholds.
+    Check,
     Survey,
     Indexes,
     Gather,
@@ -319,7 +337,11 @@ impl Compact {
             survey: Survey::new(Mark::recording_order(), cache.hash_kind()),
             options,
             hash_kind: cache.hash_kind(),
-            stage: Stage::Survey,
+            stage: if options.min_loose.is_some() || options.min_packs.is_some() {
+                Stage::Check
+            } else {
+                Stage::Survey
+            },
             out: Out::None,
             unread: Vec::new(),
             packs: Vec::new(),
@@ -351,6 +373,7 @@ impl Compact {
                 packs_before: 0,
                 packs_after: 0,
                 unreachable_loose: 0,
+                skipped: false,
             },
             info_changed: false,
             info_deleted: false,
@@ -362,6 +385,7 @@ impl Compact {
     pub fn progress(&self) -> Progress {
         let mut progress = self.survey.progress();
         progress.phase = match self.stage {
+            Stage::Check => Phase::ListObjects,
             Stage::Survey => progress.phase,
             Stage::Indexes => Phase::ListObjects,
             Stage::Gather | Stage::Write | Stage::Verify => Phase::Pack,
@@ -617,7 +641,11 @@ impl Compact {
 impl Compact {
     fn report(&self) -> Compacted {
         let mut report = self.report.clone();
-        report.packs_after = self.remaining.len() as u64;
+        report.packs_after = if report.skipped {
+            report.packs_before
+        } else {
+            self.remaining.len() as u64
+        };
         report
     }
 
@@ -636,7 +664,7 @@ impl Compact {
     fn next(&mut self) -> Result<Option<Step<Compacted>>, CompactError> {
         loop {
             match self.stage {
-                Stage::Survey => return Err(Misuse("compaction's survey is not finished").into()),
+                Stage::Check | Stage::Survey => return Err(Misuse("compaction's survey is not finished").into()),
                 Stage::Indexes => {
                     let keys: Vec<String> = self.unread.iter().map(|p| index_key(&p.key)).collect();
                     if keys.is_empty() {
@@ -773,6 +801,10 @@ impl Operation for Compact {
         if self.out != Out::None {
             return Err(Misuse("poll called before the last step was answered").into());
         }
+        if self.stage == Stage::Check {
+            self.out = Out::Check;
+            return Ok(Step::List(crate::store::OBJECTS.to_owned()));
+        }
         if self.stage == Stage::Survey {
             if let Some(step) = self.survey.poll(cache)?.into_step() {
                 self.out = Out::Survey;
@@ -828,6 +860,23 @@ impl Operation for Compact {
         let out = std::mem::replace(&mut self.out, Out::None);
         let wrong = || Misuse("answer does not match the step asked for");
         match (out, answer) {
+            (Out::Check, Answer::List(listed)) => {
+                let loose = listed
+                    .iter()
+                    .filter(|l| loose_id(&l.key, self.hash_kind).is_some())
+                    .count() as u64;
+                let packs = pack::paired(&listed).len() as u64;
+                let due = self.options.min_loose.is_some_and(|n| loose >= n)
+                    || self.options.min_packs.is_some_and(|n| packs >= n);
+                if due {
+                    self.stage = Stage::Survey;
+                } else {
+                    self.report.skipped = true;
+                    self.report.loose_before = loose;
+                    self.report.packs_before = packs;
+                    self.stage = Stage::Done;
+                }
+            }
             (Out::Survey, answer) => {
                 if self.survey.answer::<CompactError>(answer)?.is_err() {
                     return Err(wrong().into());

@@ -324,6 +324,13 @@ enum Command {
         /// are deleted (readers that listed the store earlier still find them)
         #[arg(long, default_value = "1h", value_parser = duration)]
         grace: Duration,
+        /// Only when the store holds at least this many loose objects (or --min-packs
+        /// packs); one listing decides, cheap enough after every commit
+        #[arg(long)]
+        min_loose: Option<u64>,
+        /// Only when the store holds at least this many packs (or --min-loose loose objects)
+        #[arg(long)]
+        min_packs: Option<u64>,
     },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
@@ -733,9 +740,16 @@ async fn run(args: Cli) -> Result<(), Error> {
             bar.finish_and_clear();
             emit(&report?, json)
         }
-        Command::Compact { grace } => {
+        Command::Compact {
+            grace,
+            min_loose,
+            min_packs,
+        } => {
             let bar = progress_bar(args.quiet);
-            let report = session.compact(grace, |progress| show_progress(&bar, progress)).await;
+            let thresholds = (min_loose, min_packs);
+            let report = session
+                .compact(grace, thresholds, |progress| show_progress(&bar, progress))
+                .await;
             bar.finish_and_clear();
             emit(&report?, json)
         }

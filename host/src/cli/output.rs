@@ -959,6 +959,8 @@ pub struct CompactReport {
     pub packs_after: u64,
     /// Unreachable loose objects, left for gc.
     pub unreachable_loose: u64,
+    /// Below --min-loose and --min-packs: nothing done but one listing.
+    pub skipped: bool,
 }
 
 impl From<gc::Compacted> for CompactReport {
@@ -978,12 +980,22 @@ impl From<gc::Compacted> for CompactReport {
             packs_before: c.packs_before,
             packs_after: c.packs_after,
             unreachable_loose: c.unreachable_loose,
+            skipped: c.skipped,
         }
     }
 }
 
 impl Report for CompactReport {
     fn write_text(&self, out: &mut Vec<u8>) {
+        if self.skipped {
+            let _ = writeln!(
+                out,
+                "Not yet: {} and {}, below the thresholds.",
+                plural(self.loose_before, "loose object", "loose objects"),
+                plural(self.packs_before, "pack", "packs"),
+            );
+            return;
+        }
         match &self.pack {
             Some(pack) => {
                 let _ = writeln!(

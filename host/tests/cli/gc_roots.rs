@@ -250,3 +250,45 @@ fn a_store_git_packed_reads_commits_and_collects_under_each_engine() {
         work.json(&["--engine", engine, "status"]);
     }
 }
+
+/// `snapgit compact` under each engine: a store git packed, with snapgit's commits on
+/// top, becomes one pack git verifies, and reads the same; with thresholds it waits.
+#[test]
+fn compact_packs_a_store_git_worked_on() {
+    for engine in engines() {
+        let work = store_git_worked_on();
+        let store = work.store();
+        let before = git_reachable(&store);
+        for turn in 5..8 {
+            work.write("memory.md", &format!("turn {turn}\n"));
+            work.run(&["--engine", engine, "commit", ".", "-m", &format!("turn {turn}")])
+                .ok();
+        }
+        let waits = work.json(&["--engine", engine, "compact", "--min-loose", "100000"]);
+        assert_eq!(waits["skipped"], true, "{engine}: {waits}");
+        let report = work.json(&["--engine", engine, "compact", "--grace", "0s", "--min-loose", "1"]);
+        assert_eq!(report["skipped"], false, "{engine}: {report}");
+        assert!(report["pack"].is_string(), "{engine}: {report}");
+        assert!(report["loose_deleted"].as_u64().unwrap() > 0, "{engine}: {report}");
+        for pack in std::fs::read_dir(store.join("objects/pack")).unwrap() {
+            let path = pack.unwrap().path();
+            if path.extension().is_some_and(|e| e == "idx") {
+                git(&store, &["verify-pack", path.to_str().unwrap()]);
+            }
+        }
+        git(&store, &["fsck", "--strict"]);
+        let after = git_reachable(&store);
+        assert!(
+            before.iter().all(|id| after.contains(id)),
+            "{engine}: git reaches what it did"
+        );
+        assert_eq!(work.run(&["--engine", engine, "cat", "memory.md"]).ok(), "turn 7\n");
+        assert_eq!(
+            work.run(&["--engine", engine, "log", "--oneline"]).ok().lines().count(),
+            git(&store, &["rev-list", "--count", &branch_ref("main")])
+                .trim()
+                .parse::<usize>()
+                .unwrap()
+        );
+    }
+}

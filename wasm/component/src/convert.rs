@@ -319,9 +319,9 @@ record! {
     Collected = gc::Collected { refs, reachable, listed, deleted, deleted_bytes, young, young_bytes, rounds }
     Compacted = gc::Compacted {
         pack, objects, deltas, pack_bytes, loose_packed, packs_merged, loose_deleted, packs_deleted,
-        deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose,
+        deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose, skipped,
     }
-    CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch }
+    CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs }
 }
 
 impl ToWit<w::DiffOutput> for diff::tree::Output {
