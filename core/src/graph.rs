@@ -24,8 +24,8 @@
 //! use snapgit_core::{HashKind, ObjectId, graph::{self, Chain, Commit, Graph}};
 //!
 //! let id = |byte: u8| ObjectId::from_bytes_or_panic(&[byte; 20]);
-//! let root = Commit { id: id(1), tree: id(9), parents: vec![], time: 1_700_000_000, changed: Some(vec!["a.txt".into()]) };
-//! let next = Commit { id: id(2), tree: id(8), parents: vec![id(1)], time: 1_700_000_100, changed: Some(vec!["src/b.rs".into()]) };
+//! let root = Commit { id: id(1), tree: id(9), parents: vec![], time: 1_700_000_000, changed: Some(vec!["a.txt".into()]), filter: None };
+//! let next = Commit { id: id(2), tree: id(8), parents: vec![id(1)], time: 1_700_000_100, changed: Some(vec!["src/b.rs".into()]), filter: None };
 //! let bytes = graph::write(HashKind::Sha1, &[root, next], None)?;
 //!
 //! let chain = Chain::new(vec![Graph::from_bytes(graph::GRAPH, bytes, HashKind::Sha1)?])?;
@@ -100,6 +100,10 @@ pub struct Commit {
     /// root), as `git diff-tree -r --name-only` lists them: files, no folders, no rename
     /// detection. `None` writes no Bloom filter for it.
     pub changed: Option<Vec<BString>>,
+    /// A Bloom filter read from an earlier graph ([`Chain::filter`]), written as it is
+    /// when `changed` is `None`: a graph written again needs no tree diffs for the
+    /// commits it already had.
+    pub filter: Option<Vec<u8>>,
 }
 
 /// A commit-graph that cannot be written or read.

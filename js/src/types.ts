@@ -309,6 +309,8 @@ export interface CompactResult {
   unreachableLoose: number;
   /** Below `minLoose` and `minPacks`: nothing was done but one listing. */
   skipped: boolean;
+  /** Commits in the commit-graph written (`objects/info/commit-graph`); 0 when it was up to date. */
+  graphCommits: number;
 }
 
 /** What a GC did. */

@@ -277,6 +277,7 @@ fn outputs() -> Vec<Output> {
             packs_after: 1,
             unreachable_loose: 1,
             skipped: true,
+            graph_commits: 1,
         }),
     ]
 }

@@ -226,3 +226,90 @@ fn thresholds_decide_from_one_listing() {
     let again = compact(&store, options);
     assert!(!again.skipped && again.pack.is_none(), "{again:?}");
 }
+
+/// The commit-graph compaction writes: `git commit-graph verify` accepts it, git's log
+/// is the same with and without it, and git answers path-limited logs from its Bloom
+/// filters. A second compaction after more commits writes it again, keeping the filters
+/// it had.
+#[test]
+fn the_commit_graph_git_verifies_and_uses() {
+    let (h, store) = loose_history();
+    let report = compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
+    assert_eq!(report.graph_commits as usize, h.commits.len(), "{report:?}");
+    let repo = GitRepo::from_store(&store);
+    assert!(repo.path().join("objects/info/commit-graph").exists());
+    repo.git(&["commit-graph", "verify"]);
+    let with = repo.git(&["log", "--graph", "--oneline", "--all"]);
+    let without = repo.git(&["-c", "core.commitGraph=false", "log", "--graph", "--oneline", "--all"]);
+    assert_eq!(with, without);
+    for path in h.paths.iter().step_by(11).take(10) {
+        let args = ["log", "--format=%H", "--all", "--", path.as_str()];
+        let with = repo.git(&args);
+        let mut plain = vec!["-c", "core.commitGraph=false"];
+        plain.extend_from_slice(&args);
+        assert_eq!(with, repo.git(&plain), "log -- {path}");
+    }
+    // git reads the filters: its trace counts commits the filters ruled out.
+    let path = h.paths.iter().next().unwrap();
+    let trace = repo.git_output(
+        &["log", "--format=%H", "--all", "--", path],
+        &[],
+        &[("GIT_TRACE2_PERF", "1".to_owned())],
+    );
+    let stderr = String::from_utf8_lossy(&trace.stderr);
+    assert!(
+        stderr.contains("definitely_not"),
+        "no Bloom statistics in git's trace:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("\"filter_not_present\":0"),
+        "every commit has a filter:\n{stderr}"
+    );
+
+    // Up to date: not written again.
+    let again = compact(&store, grace_0(now(&store, 11 * HOUR_MS)));
+    assert_eq!(again.graph_commits, 0, "{again:?}");
+}
+
+#[test]
+fn the_commit_graph_grows_with_new_commits() {
+    use snapgit_core::{
+        commit::{self, Change},
+        step::CasRef,
+    };
+    let store = MemoryStore::new();
+    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let key = "refs/namespaces/agent/refs/heads/main";
+    let mut head = None;
+    for round in 0..3i64 {
+        for turn in 0..10i64 {
+            let n = round * 10 + turn;
+            let changes = vec![
+                Change::put("notes.md", format!("turn {n}\n")),
+                Change::put(format!("deep/a/b/{n}.md"), "x\n"),
+            ];
+            let request = commit::Request::new(head, changes, snapgit_tests::signature(n), format!("turn {n}"));
+            let out = drive::run(&mut commit::Commit::new(&cache, request).unwrap(), &mut cache, &store).unwrap();
+            store.put_many(&out.objects).unwrap();
+            let expected = store.read_ref(key).unwrap();
+            store
+                .cas_ref(&CasRef {
+                    key: key.into(),
+                    expected,
+                    new: Some(out.id),
+                })
+                .unwrap();
+            head = Some(out.id);
+        }
+        let report = compact(&store, grace_0(now(&store, HOUR_MS * (round + 1))));
+        assert_eq!(report.graph_commits as i64, (round + 1) * 10, "{report:?}");
+        let repo = GitRepo::from_store(&store);
+        repo.git(&["commit-graph", "verify"]);
+        let args = ["log", "--format=%H", key, "--", "deep/a"];
+        let mut plain = vec!["-c", "core.commitGraph=false"];
+        plain.extend_from_slice(&args);
+        assert_eq!(repo.git(&args), repo.git(&plain));
+        assert_eq!(repo.git(&args).lines().count() as i64, (round + 1) * 10);
+    }
+}

@@ -1,5 +1,6 @@
 //! Compaction: loose objects into packs with deltas, small packs merged geometrically.
 
+use bstr::BString;
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
@@ -127,6 +128,9 @@ pub struct Compacted {
     /// The store was below [`CompactOptions::min_loose`] and
     /// [`CompactOptions::min_packs`]: nothing was done but one listing.
     pub skipped: bool,
+    /// Commits in the commit-graph written (`objects/info/commit-graph`); 0 when the one
+    /// there was up to date.
+    pub graph_commits: u64,
 }
 
 /// Why a [`Compact`] failed. A failure before the sweep deletes nothing; one during it
@@ -234,6 +238,9 @@ enum Out {
     Delete(u64, u64),
     InfoDelete,
     InfoWrite,
+    GraphTrees,
+    GraphDelete,
+    GraphWrite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +252,8 @@ enum Stage {
     Gather,
     Write,
     Verify,
+    /// Writing the commit-graph.
+    Graph,
     Sweep,
     Info,
     Done,
@@ -310,6 +319,95 @@ pub struct Compact {
     info_changed: bool,
     info_deleted: bool,
     done: bool,
+    /// The commit-graph the store had, as stored.
+    old_graph: Option<Vec<u8>>,
+    /// The commit-graph being made: the commits, the tree walks still going, the trees
+    /// read for them, and the file once written.
+    graph: Option<GraphWork>,
+}
+
+/// Where the commit-graph stands.
+#[derive(Debug, Default)]
+struct GraphWork {
+    commits: Vec<crate::graph::Commit>,
+    walks: Vec<Paths>,
+    fetch: crate::step::Fetch,
+    bytes: Option<Vec<u8>>,
+    deleted: bool,
+}
+
+/// The files a commit changed against its first parent (against nothing for a root),
+/// found by walking the two trees where their ids differ.
+#[derive(Debug)]
+struct Paths {
+    commit: usize,
+    /// Folders still to compare: path, the commit's tree there, the parent's.
+    stack: Vec<(BString, Option<ObjectId>, Option<ObjectId>)>,
+    found: Vec<BString>,
+}
+
+/// A tree entry's mode and id.
+type Slot = (gix_object::tree::EntryMode, ObjectId);
+
+/// More changed paths than this make git's "too large" filter; the walk stops there.
+const MAX_CHANGED_PATHS: usize = 512;
+
+impl Paths {
+    /// Walk as far as the trees at hand allow; `true` when done.
+    fn advance(&mut self, fetch: &mut crate::step::Fetch, cache: &ObjectCache) -> Result<bool, object::Error> {
+        while let Some((prefix, a, b)) = self.stack.last().cloned() {
+            if self.found.len() > MAX_CHANGED_PATHS {
+                self.stack.clear();
+                break;
+            }
+            let ta = a.map(|id| fetch.tree(cache, &id)).transpose()?;
+            let tb = b.map(|id| fetch.tree(cache, &id)).transpose()?;
+            if matches!(ta, Some(None)) || matches!(tb, Some(None)) {
+                return Ok(false);
+            }
+            self.stack.pop();
+            let entries = |t: Option<Option<std::sync::Arc<gix_object::Tree>>>| -> Vec<(BString, Slot)> {
+                t.flatten().map_or_else(Vec::new, |t| {
+                    t.entries
+                        .iter()
+                        .map(|e| (e.filename.clone(), (e.mode, e.oid)))
+                        .collect()
+                })
+            };
+            let ours = entries(ta);
+            let mut theirs = entries(tb);
+            let mut both: Vec<(BString, Option<Slot>, Option<Slot>)> = Vec::with_capacity(ours.len() + 1);
+            for (name, e) in ours {
+                // Names are unique within a tree; a linear search keeps the .wasm small
+                // and trees are small.
+                let t = theirs
+                    .iter()
+                    .position(|(n, _)| *n == name)
+                    .map(|at| theirs.swap_remove(at).1);
+                both.push((name, Some(e), t));
+            }
+            both.extend(theirs.into_iter().map(|(name, e)| (name, None, Some(e))));
+            for (name, ea, eb) in both {
+                if ea == eb {
+                    continue;
+                }
+                let mut path = prefix.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(&name);
+                let tree = |e: Option<Slot>| e.filter(|(m, _)| m.is_tree()).map(|(_, id)| id);
+                let file = |e: Option<Slot>| e.is_some_and(|(m, _)| !m.is_tree());
+                if file(ea) || file(eb) {
+                    self.found.push(path.clone());
+                }
+                if tree(ea).is_some() || tree(eb).is_some() {
+                    self.stack.push((path, tree(ea), tree(eb)));
+                }
+            }
+        }
+        Ok(true)
+    }
 }
 
 impl Compact {
@@ -374,10 +472,13 @@ impl Compact {
                 packs_after: 0,
                 unreachable_loose: 0,
                 skipped: false,
+                graph_commits: 0,
             },
             info_changed: false,
             info_deleted: false,
             done: false,
+            old_graph: None,
+            graph: None,
         })
     }
 
@@ -388,7 +489,7 @@ impl Compact {
             Stage::Check => Phase::ListObjects,
             Stage::Survey => progress.phase,
             Stage::Indexes => Phase::ListObjects,
-            Stage::Gather | Stage::Write | Stage::Verify => Phase::Pack,
+            Stage::Gather | Stage::Write | Stage::Verify | Stage::Graph => Phase::Pack,
             Stage::Sweep | Stage::Info => Phase::Sweep,
             Stage::Done => Phase::Done,
         };
@@ -433,10 +534,12 @@ impl Compact {
         self.report.packs_before = self.unread.len() as u64;
     }
 
-    fn take_indexes(&mut self, read: Vec<Option<Vec<u8>>>) -> Result<(), CompactError> {
-        if read.len() != self.unread.len() {
+    fn take_indexes(&mut self, mut read: Vec<Option<Vec<u8>>>) -> Result<(), CompactError> {
+        if read.len() != self.unread.len() + 1 {
             return Err(Misuse("a Read must answer every key").into());
         }
+        // The commit-graph there is read only to see whether it is up to date.
+        self.old_graph = read.pop().flatten();
         let mut packs = Vec::new();
         for (unread, bytes) in std::mem::take(&mut self.unread).into_iter().zip(read) {
             // Gone since the listing: another compaction or `git repack` replaced it.
@@ -661,17 +764,14 @@ impl Compact {
     }
 
     /// The next step after the survey, or `None` when done.
-    fn next(&mut self) -> Result<Option<Step<Compacted>>, CompactError> {
+    fn next(&mut self, cache: &ObjectCache) -> Result<Option<Step<Compacted>>, CompactError> {
         loop {
             match self.stage {
                 Stage::Check | Stage::Survey => return Err(Misuse("compaction's survey is not finished").into()),
                 Stage::Indexes => {
-                    let keys: Vec<String> = self.unread.iter().map(|p| index_key(&p.key)).collect();
-                    if keys.is_empty() {
-                        self.plan();
-                        self.stage = Stage::Gather;
-                        continue;
-                    }
+                    // The indexes, and the commit-graph to bring up to date.
+                    let mut keys: Vec<String> = self.unread.iter().map(|p| index_key(&p.key)).collect();
+                    keys.push(crate::graph::GRAPH.to_owned());
                     self.out = Out::Indexes;
                     return Ok(Some(Step::Read(keys)));
                 }
@@ -683,8 +783,7 @@ impl Compact {
                         return Ok(Some(Step::Get(asked)));
                     }
                     if self.wanted.is_empty() {
-                        self.plan_sweep();
-                        self.stage = Stage::Sweep;
+                        self.stage = Stage::Graph;
                         continue;
                     }
                     let merged = self.merged.len() as u64;
@@ -747,6 +846,13 @@ impl Compact {
                         },
                     ])));
                 }
+                Stage::Graph => {
+                    if let Some(step) = self.graph_step(cache)? {
+                        return Ok(Some(step));
+                    }
+                    self.plan_sweep();
+                    self.stage = Stage::Sweep;
+                }
                 Stage::Sweep => {
                     let mut keys = Vec::new();
                     let (mut loose, mut packs, mut bytes) = (0, 0, 0u64);
@@ -793,6 +899,94 @@ impl Compact {
     }
 }
 
+impl Compact {
+    /// The commit-graph's next step: trees to read, the old file to delete, the new one
+    /// to write; `None` once it is written, or when the old one already holds exactly the
+    /// reachable commits.
+    fn graph_step(&mut self, cache: &ObjectCache) -> Result<Option<Step<Compacted>>, CompactError> {
+        if self.graph.is_none() {
+            let commits = std::mem::take(&mut self.survey.mark.commits);
+            if commits.is_empty() || commits.len() > crate::graph::MAX_COMMITS as usize {
+                self.graph = Some(GraphWork::default());
+                return Ok(None);
+            }
+            // Every commit's changed paths, from the trees the walk read already: the
+            // file is made whole each time, and written only when it differs.
+            let trees: IdMap<ObjectId> = commits.iter().map(|c| (c.id, c.tree)).collect();
+            let walks = commits
+                .iter()
+                .enumerate()
+                .map(|(i, commit)| Paths {
+                    commit: i,
+                    stack: vec![(
+                        BString::default(),
+                        Some(commit.tree),
+                        commit.parents.first().and_then(|p| trees.get(p).copied()),
+                    )],
+                    found: Vec::new(),
+                })
+                .collect();
+            self.graph = Some(GraphWork {
+                commits,
+                walks,
+                ..GraphWork::default()
+            });
+        }
+        let Some(graph) = &mut self.graph else {
+            return Ok(None);
+        };
+        if graph.commits.is_empty() {
+            return Ok(None);
+        }
+        if graph.bytes.is_none() && !graph.deleted {
+            graph.fetch.reset_want();
+            let mut pending = Vec::new();
+            for mut walk in std::mem::take(&mut graph.walks) {
+                if walk.advance(&mut graph.fetch, cache)? {
+                    graph.commits[walk.commit].changed = Some(std::mem::take(&mut walk.found));
+                } else {
+                    pending.push(walk);
+                }
+            }
+            graph.walks = pending;
+            if let Some(step) = graph.fetch.take_get() {
+                self.out = Out::GraphTrees;
+                return Ok(Some(step));
+            }
+            match crate::graph::write(self.hash_kind, &graph.commits, None) {
+                Ok(bytes) if self.old_graph.as_ref() == Some(&bytes) => {
+                    graph.commits.clear();
+                    return Ok(None);
+                }
+                Ok(bytes) => graph.bytes = Some(bytes),
+                // A history the format cannot hold (dates before 1970 or past 2514) has
+                // no commit-graph: reads walk the objects, as without compaction.
+                Err(_) => {
+                    graph.commits.clear();
+                    return Ok(None);
+                }
+            }
+        }
+        if !graph.deleted {
+            // Not a compare-and-swap: a reader in between finds no graph and reads the
+            // commits themselves; of two compactions at once, the first to write wins,
+            // and either file is a valid graph of commits that exist.
+            self.out = Out::GraphDelete;
+            return Ok(Some(Step::Delete(vec![crate::graph::GRAPH.to_owned()])));
+        }
+        match graph.bytes.take() {
+            Some(bytes) => {
+                self.out = Out::GraphWrite;
+                Ok(Some(Step::Write(vec![Stored {
+                    key: crate::graph::GRAPH.to_owned(),
+                    bytes,
+                }])))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 impl Operation for Compact {
     type Output = Compacted;
     type Error = CompactError;
@@ -813,7 +1007,7 @@ impl Operation for Compact {
             self.stage = Stage::Indexes;
             self.take_listing();
         }
-        match self.next()? {
+        match self.next(cache)? {
             Some(step) => Ok(step),
             None if self.done => Err(Misuse("poll called after Done").into()),
             None => {
@@ -850,6 +1044,10 @@ impl Operation for Compact {
                     self.content.insert(id, content);
                 }
             }
+            Out::GraphTrees => match &mut self.graph {
+                Some(graph) => graph.fetch.provide::<CompactError>(cache, objects)?,
+                None => return Err(Misuse("provide called without an outstanding Get").into()),
+            },
             _ => return Err(Misuse("provide called without an outstanding Get").into()),
         }
         self.out = Out::None;
@@ -912,14 +1110,26 @@ impl Operation for Compact {
                     }
                     _ => return Err(fail(written.pack_key(), "the pack or its index").into()),
                 }
-                self.plan_sweep();
-                self.stage = Stage::Sweep;
+                self.stage = Stage::Graph;
             }
             (Out::Delete(loose, packs), Answer::Deleted) => {
                 self.report.loose_deleted += loose;
                 self.report.packs_deleted += packs;
             }
             (Out::InfoDelete, Answer::Deleted) => self.info_deleted = true,
+            (Out::GraphDelete, Answer::Deleted) => {
+                if let Some(graph) = &mut self.graph {
+                    graph.deleted = true;
+                }
+            }
+            (Out::GraphWrite, Answer::Put) => {
+                if let Some(graph) = &mut self.graph {
+                    graph.bytes = None;
+                    self.report.graph_commits = graph.commits.len() as u64;
+                }
+                self.stage = Stage::Sweep;
+                self.plan_sweep();
+            }
             (Out::InfoWrite, Answer::Put) => self.stage = Stage::Done,
             (out, _) => {
                 self.out = out;

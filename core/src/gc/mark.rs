@@ -30,6 +30,8 @@ pub(super) struct Mark {
     /// reached under ([`name_hash`](crate::pack::write::name_hash), 0 for commits and
     /// root trees), if recorded: compaction's order and delta grouping.
     pub(super) seen: Option<IdMap<(u32, u32)>>,
+    /// Every commit looked into, if the order is recorded: what a commit-graph holds.
+    pub(super) commits: Vec<crate::graph::Commit>,
     pub(super) rounds: u32,
 }
 
@@ -142,6 +144,16 @@ impl Mark {
         let mut children = Vec::new();
         match object {
             Object::Commit(commit) => {
+                if self.seen.is_some() {
+                    self.commits.push(crate::graph::Commit {
+                        id,
+                        tree: commit.tree,
+                        parents: commit.parents.to_vec(),
+                        time: commit.committer.time.seconds,
+                        changed: None,
+                        filter: None,
+                    });
+                }
                 children.push(commit.tree);
                 self.note(commit.tree, 0);
                 self.reach(commit.tree, Kind::Tree);

@@ -327,6 +327,13 @@ impl Graph {
         }
     }
 
+    /// The Bloom filter of the commit at `local` (a position in this file) as stored, if
+    /// it has one written with the settings [`write()`](super::write()) uses.
+    pub fn reusable_filter(&self, local: u32) -> Option<Vec<u8>> {
+        let (filter, settings) = self.filter(local)?;
+        (settings.version == bloom::VERSION && settings.hashes == bloom::HASHES).then(|| filter.to_vec())
+    }
+
     /// The Bloom filter of `local`; `None` without one.
     fn filter(&self, local: u32) -> Option<(&[u8], &Filters)> {
         let filters = self.filters.as_ref()?;
@@ -512,6 +519,13 @@ impl Chain {
             None
         };
         Some((layer.level(local), corrected))
+    }
+
+    /// The Bloom filter of the commit at `pos` as stored, if it has one written with the
+    /// settings [`write()`](super::write()) uses (so it can be written again as it is).
+    pub fn filter(&self, pos: u32) -> Option<Vec<u8>> {
+        let (layer, local) = self.locate(pos)?;
+        layer.reusable_filter(local)
     }
 
     /// Whether the commit at `pos` may have changed `path` (a file or folder, `/` between

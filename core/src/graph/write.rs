@@ -149,13 +149,17 @@ pub fn write(hash_kind: gix_hash::Kind, commits: &[Commit], base: Option<&Chain>
         offsets.extend_from_slice(&word.to_be_bytes());
         if let Some(changed) = &commit.changed {
             filters.extend(bloom::filter(changed));
+        } else if let Some(filter) = &commit.filter {
+            filters.extend_from_slice(filter);
         }
         let end = u32::try_from(filters.len() - 12).map_err(|_| Error::TooLarge {
             reason: "more than 4 GiB of Bloom filters",
         })?;
         index.extend_from_slice(&end.to_be_bytes());
     }
-    let with_filters = commits.iter().any(|commit| commit.changed.is_some());
+    let with_filters = commits
+        .iter()
+        .any(|commit| commit.changed.is_some() || commit.filter.is_some());
     let mut layers = Vec::with_capacity(base.layers().len() * hash_kind.len_in_bytes());
     for layer in base.layers() {
         layers.extend_from_slice(layer.checksum().as_slice());

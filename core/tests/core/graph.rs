@@ -128,6 +128,7 @@ impl Repo {
                     tree,
                     time,
                     changed: Some(self.changed(id, parents.first())),
+                    filter: None,
                     parents,
                 }
             })
@@ -517,6 +518,7 @@ fn commit(n: u32, parents: &[u32]) -> Commit {
         parents: parents.iter().map(|&p| id(p)).collect(),
         time: T0 + i64::from(n),
         changed: Some(vec![format!("dir/{n}.txt").into()]),
+        filter: None,
     }
 }
 

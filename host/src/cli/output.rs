@@ -961,6 +961,8 @@ pub struct CompactReport {
     pub unreachable_loose: u64,
     /// Below --min-loose and --min-packs: nothing done but one listing.
     pub skipped: bool,
+    /// Commits in the commit-graph written; 0 when it was up to date.
+    pub graph_commits: u64,
 }
 
 impl From<gc::Compacted> for CompactReport {
@@ -981,6 +983,7 @@ impl From<gc::Compacted> for CompactReport {
             packs_after: c.packs_after,
             unreachable_loose: c.unreachable_loose,
             skipped: c.skipped,
+            graph_commits: c.graph_commits,
         }
     }
 }

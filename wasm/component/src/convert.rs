@@ -320,6 +320,7 @@ record! {
     Compacted = gc::Compacted {
         pack, objects, deltas, pack_bytes, loose_packed, packs_merged, loose_deleted, packs_deleted,
         deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose, skipped,
+        graph_commits,
     }
     CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs }
 }
