@@ -94,6 +94,9 @@ struct Resolve {
     /// The packs are being listed before any loose object was asked for (a cold cache):
     /// what no pack holds is asked for loose afterwards.
     loose_untried: bool,
+    /// The packs were listed before the loose objects were asked for: one absent now may
+    /// have been packed (and its loose copy deleted) in between, so they are listed again.
+    relist_after_loose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +178,7 @@ impl Resolve {
             pending_read: None,
             loose: Vec::new(),
             loose_untried: false,
+            relist_after_loose: false,
         }
     }
 
@@ -208,11 +212,18 @@ impl Resolve {
         if answers.len() != loose.len() {
             return false;
         }
+        let mut absent = false;
         for (i, answer) in loose.into_iter().zip(answers) {
             match answer {
                 Some(bytes) => self.answers[i] = Some(bytes),
-                None => self.missing.push(i),
+                None => {
+                    absent = true;
+                    self.missing.push(i);
+                }
             }
+        }
+        if absent && std::mem::take(&mut self.relist_after_loose) {
+            self.listed = false;
         }
         true
     }
@@ -244,6 +255,7 @@ impl Resolve {
                 self.missing.iter().partition(|&&i| self.locate(&self.ids[i]).is_none());
             self.missing = packed;
             self.loose = loose;
+            self.relist_after_loose = true;
             self.out = Out::Loose;
             return Ok(Need::Step(Step::Get(self.loose.iter().map(|&i| self.ids[i]).collect())));
         }

@@ -218,6 +218,9 @@ pub struct Io {
     /// Advisory locks, for commits that ask for them.
     pub locks: Option<Arc<dyn Locks>>,
     refs: Arc<Mutex<HashMap<String, wit::RefState>>>,
+    /// The last listing of the packs, for commits: the guest's cache starts empty in
+    /// every call, and would list them each time.
+    packs: Arc<Mutex<Option<Vec<wit::Listed>>>>,
 }
 
 /// The most refs an [`Io`] remembers; past it, it forgets them all and starts again.
@@ -230,6 +233,7 @@ impl Io {
             storage,
             locks: None,
             refs: Arc::default(),
+            packs: Arc::default(),
         }
     }
 
@@ -310,6 +314,8 @@ struct Call {
     memory_asked: Option<usize>,
     lost: u32,
     busy: u32,
+    /// The packs were listed in this call: a second listing goes to storage.
+    packs_listed: bool,
 }
 
 impl ResourceLimiter for Call {
@@ -406,6 +412,7 @@ impl Runtime {
             memory_asked: None,
             lost: 0,
             busy: 0,
+            packs_listed: false,
         };
         let mut store = Store::new(&self.engine, call);
         store.limiter(|call| call as &mut dyn ResourceLimiter);
@@ -620,15 +627,33 @@ impl wit::Host for Call {
     }
 
     async fn list(&mut self, prefix: String) -> Result<Vec<wit::Listed>, Failure> {
-        let listed = self.io.storage.list(&prefix).await.map_err(storage_failure)?;
-        Ok(listed
+        let packs = prefix == snapgit_core::pack::PACK_DIR;
+        // A commit's first listing of the packs is the one remembered from the last
+        // call: a pack made since is found when an object is missing, as core lists
+        // again then (and that listing is read from storage).
+        if packs && self.refs == Refs::Remembered && !std::mem::replace(&mut self.packs_listed, true) {
+            let remembered = self.io.packs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            if let Some(listed) = remembered {
+                return Ok(listed);
+            }
+        }
+        let listed: Vec<wit::Listed> = self
+            .io
+            .storage
+            .list(&prefix)
+            .await
+            .map_err(storage_failure)?
             .into_iter()
             .map(|l| wit::Listed {
                 key: l.key,
                 size: l.size,
                 modified_ms: l.modified_ms,
             })
-            .collect())
+            .collect();
+        if packs {
+            *self.io.packs.lock().unwrap_or_else(PoisonError::into_inner) = Some(listed.clone());
+        }
+        Ok(listed)
     }
 
     async fn delete(&mut self, keys: Vec<String>) -> Result<(), Failure> {

@@ -313,3 +313,38 @@ fn the_commit_graph_grows_with_new_commits() {
         assert_eq!(repo.git(&args).lines().count() as i64, (round + 1) * 10);
     }
 }
+
+/// A reader that listed the packs (none yet) before a compaction packed everything and
+/// deleted the loose copies at once still finds every object: a loose miss after a
+/// listing makes it list the packs again.
+#[test]
+fn a_reader_that_listed_the_packs_before_a_compaction_still_reads_everything() {
+    use snapgit_core::{
+        Operation,
+        pack::Packed,
+        read,
+        step::{Answer, Step},
+    };
+    let (h, store) = loose_history();
+    let expected = drive::run(
+        &mut read::ReadFiles::new(h.main, "").unwrap(),
+        &mut ObjectCache::new(gix_hash::Kind::Sha1),
+        &store,
+    )
+    .unwrap();
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut op = Packed::new(read::ReadFiles::new(h.main, "").unwrap());
+    let step = op.poll(&mut cache).unwrap();
+    assert_eq!(step, Step::List("objects/pack/".into()), "a cold cache lists the packs first");
+    let listed = store.list("objects/pack/").unwrap();
+    assert!(listed.is_empty());
+    compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
+    assert!(store.is_empty(), "the loose copies are gone");
+    op.answer(&mut cache, Answer::List(listed)).unwrap();
+    let files = loop {
+        if let Some(files) = drive::step(&mut op, &mut cache, &store).unwrap() {
+            break files;
+        }
+    };
+    assert_eq!(files, expected);
+}
