@@ -335,7 +335,11 @@ fn a_reader_that_listed_the_packs_before_a_compaction_still_reads_everything() {
     let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
     let mut op = Packed::new(read::ReadFiles::new(h.main, "").unwrap());
     let step = op.poll(&mut cache).unwrap();
-    assert_eq!(step, Step::List("objects/pack/".into()), "a cold cache lists the packs first");
+    assert_eq!(
+        step,
+        Step::List("objects/pack/".into()),
+        "a cold cache lists the packs first"
+    );
     let listed = store.list("objects/pack/").unwrap();
     assert!(listed.is_empty());
     compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
@@ -347,4 +351,46 @@ fn a_reader_that_listed_the_packs_before_a_compaction_still_reads_everything() {
         }
     };
     assert_eq!(files, expected);
+}
+
+/// What an interrupted write left — a pack whose index never landed, an index whose pack
+/// is gone — goes once older than the grace period (and a minute); a young one stays.
+#[test]
+fn orphan_pack_files_go_once_old() {
+    let (_, store) = loose_history();
+    store.set_time_ms(HOUR_MS);
+    store.insert_file(
+        "objects/pack/pack-1111111111111111111111111111111111111111.pack",
+        b"PACK".to_vec(),
+    );
+    store.insert_file(
+        "objects/pack/pack-2222222222222222222222222222222222222222.idx",
+        b"idx".to_vec(),
+    );
+    store.insert_file(
+        "objects/pack/pack-3333333333333333333333333333333333333333.keep",
+        b"".to_vec(),
+    );
+    store.set_time_ms(3 * HOUR_MS);
+    store.insert_file(
+        "objects/pack/pack-4444444444444444444444444444444444444444.pack",
+        b"PACK".to_vec(),
+    );
+    let mut options = now(&store, 3 * HOUR_MS + 1000);
+    options.grace_ms = 0;
+    compact(&store, options);
+    let left: Vec<String> = keys(&store, "objects/pack/")
+        .into_iter()
+        .map(|l| l.key)
+        .filter(|k| k.contains("1111") || k.contains("2222") || k.contains("3333") || k.contains("4444"))
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "objects/pack/pack-3333333333333333333333333333333333333333.keep",
+            "objects/pack/pack-4444444444444444444444444444444444444444.pack",
+        ],
+        "the old orphans went; a marker and a young pack stay"
+    );
+    GitRepo::from_store(&store).fsck();
 }

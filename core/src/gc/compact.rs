@@ -185,6 +185,31 @@ struct Unread {
     derived: Vec<String>,
 }
 
+/// The pack files of a listing whose partner is missing: a `pack-*.pack` without its
+/// `.idx`, and a `.idx`, `.rev` or `.bitmap` without its `.pack`. Kept, cruft and
+/// promisor markers and git's temporary files are not touched.
+fn orphans(listed: &[Listed]) -> Vec<Listed> {
+    let keys: foldhash::HashSet<&str> = listed.iter().map(|l| l.key.as_str()).collect();
+    listed
+        .iter()
+        .filter(|l| {
+            let Some(name) = l.key.strip_prefix(pack::PACK_DIR).filter(|n| n.starts_with("pack-")) else {
+                return false;
+            };
+            let Some((stem, ext)) = name.rsplit_once('.') else {
+                return false;
+            };
+            let partner = match ext {
+                "pack" => "idx",
+                "idx" | "rev" | "bitmap" => "pack",
+                _ => return false,
+            };
+            !keys.contains(format!("{}{stem}.{partner}", pack::PACK_DIR).as_str())
+        })
+        .cloned()
+        .collect()
+}
+
 /// The key of the index of the pack at `key`.
 fn index_key(key: &str) -> String {
     format!("{}.idx", key.strip_suffix(".pack").unwrap_or(key))
@@ -321,6 +346,9 @@ pub struct Compact {
     done: bool,
     /// The commit-graph the store had, as stored.
     old_graph: Option<Vec<u8>>,
+    /// Pack files without their partner (a pack whose index was never written, an index
+    /// whose pack is gone): key, size, stored at.
+    orphans: Vec<Listed>,
     /// The commit-graph being made: the commits, the tree walks still going, the trees
     /// read for them, and the file once written.
     graph: Option<GraphWork>,
@@ -479,6 +507,7 @@ impl Compact {
             done: false,
             old_graph: None,
             graph: None,
+            orphans: Vec::new(),
         })
     }
 
@@ -507,6 +536,7 @@ impl Compact {
             self.listed
                 .insert(listed.key.clone(), (listed.size, listed.modified_ms));
         }
+        self.orphans = orphans(&objects);
         for (_, key, size) in pack::paired(&objects) {
             let stem = key.strip_suffix(".pack").unwrap_or(&key).to_owned();
             let sibling = |suffix: &str| self.listed.contains_key(&format!("{stem}{suffix}"));
@@ -679,6 +709,14 @@ impl Compact {
         }
         crate::order::sort_by(&mut packs, |a, b| a.0.rank().cmp(&b.0.rank()));
         let mut deletions = Vec::new();
+        // What an interrupted write left: git sees no pack without its index, and an
+        // index without its pack names nothing. Gone once older than the grace period
+        // (and a minute, so a write in progress is never taken for one).
+        for orphan in &self.orphans {
+            if now - i128::from(orphan.modified_ms) > grace.max(i128::from(super::STALE_LOCK_MS)) {
+                deletions.push((orphan.key.clone(), orphan.size, Gone::Other));
+            }
+        }
         let mut remaining = Vec::new();
         let mut waiting = 0;
         let mut gone = 0;
