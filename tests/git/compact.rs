@@ -354,7 +354,7 @@ fn a_reader_that_listed_the_packs_before_a_compaction_still_reads_everything() {
 }
 
 /// What an interrupted write left — a pack whose index never landed, an index whose pack
-/// is gone — goes once older than the grace period (and a minute); a young one stays.
+/// is gone — goes once older than the grace period and an hour; a young one stays.
 #[test]
 fn orphan_pack_files_go_once_old() {
     let (_, store) = loose_history();

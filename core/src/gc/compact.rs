@@ -711,9 +711,11 @@ impl Compact {
         let mut deletions = Vec::new();
         // What an interrupted write left: git sees no pack without its index, and an
         // index without its pack names nothing. Gone once older than the grace period
-        // (and a minute, so a write in progress is never taken for one).
+        // and an hour: `git index-pack` renames a pack into place (keeping the time its
+        // last byte was written) a moment before its index, and may take minutes
+        // between the two on a large pack.
         for orphan in &self.orphans {
-            if now - i128::from(orphan.modified_ms) > grace.max(i128::from(super::STALE_LOCK_MS)) {
+            if now - i128::from(orphan.modified_ms) > grace.max(i128::from(DEFAULT_GRACE_MS)) {
                 deletions.push((orphan.key.clone(), orphan.size, Gone::Other));
             }
         }
