@@ -394,3 +394,27 @@ fn orphan_pack_files_go_once_old() {
     );
     GitRepo::from_store(&store).fsck();
 }
+
+/// A store git half packed (its older half in git's pack, the rest loose): compaction
+/// merges git's pack with the loose objects when the factor asks for it, git's pack goes,
+/// and git and snapgit read the same history.
+#[test]
+fn a_store_git_half_packed_merges_into_one_pack() {
+    let h = generated::history();
+    let store = crate::packs::half_packed(h).to_full_store();
+    let git_pack = packs(&store);
+    assert_eq!(git_pack.len(), 1);
+    let before = git_objects(&GitRepo::from_store(&store));
+    let mut options = grace_0(now(&store, 10 * HOUR_MS));
+    options.factor = 1_000;
+    let report = compact(&store, options);
+    assert_eq!(
+        (report.packs_merged, report.packs_deleted, report.packs_after),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    assert!(!packs(&store).contains(&git_pack[0]), "git's pack went");
+    let after = git_checks(&store);
+    assert_eq!(git_objects(&after), before);
+    crate::packs::reads_agree(h, &store);
+}

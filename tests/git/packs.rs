@@ -113,7 +113,7 @@ fn a_store_git_packed_reads_as_its_loose_copy() {
 }
 
 /// A copy of the history with the objects of its older half in one pack, the rest loose.
-fn half_packed(h: &History) -> GitRepo {
+pub(crate) fn half_packed(h: &History) -> GitRepo {
     let older = h.commits[h.commits.len() / 2].to_string();
     let copy = GitRepo::new();
     copy_dir(h.git.path(), copy.path());
