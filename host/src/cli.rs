@@ -956,16 +956,16 @@ impl Session {
 
     /// `compact`: pack the reachable loose objects with deltas, merge small packs, and
     /// delete the copies a pack older than `grace` holds, calling `on_progress` as it goes;
-    /// with `thresholds` (loose objects, packs), only when the store holds either many.
+    /// `tune` sets the rest of core's options (thresholds, window, depth, factor).
     pub async fn compact(
         &mut self,
         grace: Duration,
-        thresholds: (Option<u64>, Option<u64>),
+        tune: impl FnOnce(&mut gc::CompactOptions),
         mut on_progress: impl FnMut(GcProgress<'_>),
     ) -> Result<CompactReport, Error> {
         let mut options = gc::CompactOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        (options.min_loose, options.min_packs) = thresholds;
+        tune(&mut options);
         let output = self.engine.run(Request::Compact(options), &mut on_progress).await?;
         let compacted = gc::Compacted::try_from(output).map_err(|_| Error::from(Misuse("compact")))?;
         Ok(CompactReport::from(compacted))

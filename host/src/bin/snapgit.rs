@@ -331,6 +331,17 @@ enum Command {
         /// Only when the store holds at least this many packs (or --min-loose loose objects)
         #[arg(long)]
         min_packs: Option<u64>,
+        /// How many objects each is tried against for a delta (0: no deltas; default 250,
+        /// git's --aggressive); smaller is faster and packs less tightly
+        #[arg(long)]
+        window: Option<usize>,
+        /// The longest delta chain (default 50)
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Each pack left holds at least this many times the objects of the smaller ones
+        /// (default 2)
+        #[arg(long)]
+        factor: Option<u64>,
     },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
@@ -744,11 +755,19 @@ async fn run(args: Cli) -> Result<(), Error> {
             grace,
             min_loose,
             min_packs,
+            window,
+            depth,
+            factor,
         } => {
             let bar = progress_bar(args.quiet);
-            let thresholds = (min_loose, min_packs);
+            let tune = |options: &mut snapgit_core::gc::CompactOptions| {
+                (options.min_loose, options.min_packs) = (min_loose, min_packs);
+                options.window = window.unwrap_or(options.window);
+                options.depth = depth.unwrap_or(options.depth);
+                options.factor = factor.unwrap_or(options.factor);
+            };
             let report = session
-                .compact(grace, thresholds, |progress| show_progress(&bar, progress))
+                .compact(grace, tune, |progress| show_progress(&bar, progress))
                 .await;
             bar.finish_and_clear();
             emit(&report?, json)

@@ -283,6 +283,9 @@ fn compact_packs_a_store_git_worked_on() {
             "{engine}: git reaches what it did"
         );
         assert_eq!(work.run(&["--engine", engine, "cat", "memory.md"]).ok(), "turn 7\n");
+        // A factor below 2 is core's refusal: exit 2, naming the option.
+        work.run(&["--engine", engine, "compact", "--factor", "1"])
+            .fails(2, "factor");
         assert_eq!(
             work.run(&["--engine", engine, "log", "--oneline"]).ok().lines().count(),
             git(&store, &["rev-list", "--count", &branch_ref("main")])

@@ -1,7 +1,7 @@
 //! Benchmark: compaction — storage, history rounds, commit requests, throughput.
 //!
 //! ```text
-//! cargo run --release -p snapgit-tests --bin bench-compact
+//! cargo run --release -p snapgit-tests --bin bench-compact [-- --window N]
 //! ```
 //!
 //! Every store is in memory and counts its requests: a round is one batch a driver sends
@@ -157,6 +157,13 @@ fn footprint(store: &MemoryStore) -> (usize, u64) {
     (listed.len(), listed.iter().map(|l| l.size).sum())
 }
 
+/// The delta window asked for with `--window N`, if any (default: core's).
+fn window() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == "--window")?;
+    args.get(at + 1)?.parse().ok()
+}
+
 /// Compact with no grace period: the report, the seconds it took, and how far the
 /// process's peak resident memory rose above what was resident before (meaningful in a
 /// fresh process only: freed memory is reused without showing).
@@ -165,6 +172,9 @@ fn compact(store: &MemoryStore) -> (Compacted, f64, usize) {
     let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
     let mut options = CompactOptions::new(i64::MAX / 2);
     options.grace_ms = 0;
+    if let Some(window) = window() {
+        options.window = window;
+    }
     reset_peak();
     let base = rss();
     let started = Instant::now();
@@ -367,10 +377,12 @@ fn main() {
     storage("agent memory, 1,000 turns", &store, head, "memory/profile.md");
     commits_section();
     let me = std::env::current_exe().expect("the benchmark's own path");
-    let status = std::process::Command::new(me)
-        .arg("--throughput")
-        .status()
-        .expect("runs");
+    let mut child = std::process::Command::new(me);
+    child.arg("--throughput");
+    if let Some(window) = window() {
+        child.args(["--window", &window.to_string()]);
+    }
+    let status = child.status().expect("runs");
     assert!(status.success(), "the throughput run failed");
     if let Ok(wasm) = std::fs::read("js/pkg/snapgit_wasm_bg.wasm") {
         let gz = std::process::Command::new("gzip")
