@@ -418,3 +418,27 @@ fn a_store_git_half_packed_merges_into_one_pack() {
     assert_eq!(git_objects(&after), before);
     crate::packs::reads_agree(h, &store);
 }
+
+/// A loose object over the object limit stays loose; everything else is packed.
+#[test]
+fn an_object_over_the_limit_stays_loose() {
+    let (_, store) = loose_history();
+    // A blob in a tree a ref names: reachable, and never read by the walk.
+    let repo = GitRepo::from_store(&store);
+    let id = repo.write_blob(&[7u8; 4096]);
+    let tree = repo.git_with_input(&["mktree"], format!("100644 blob {id}\tbig.bin\n").as_bytes());
+    repo.git(&["update-ref", "refs/trees/big", tree.trim()]);
+    let store = repo.to_full_store();
+    let limits = snapgit_core::Limits {
+        max_object_bytes: 4000,
+        ..Default::default()
+    };
+    let mut cache = ObjectCache::with_limits(gix_hash::Kind::Sha1, limits);
+    let mut options = now(&store, 10 * HOUR_MS);
+    options.grace_ms = 0;
+    let mut op = Compact::new(&cache, options).unwrap();
+    let report = drive::run(&mut op, &mut cache, &store).unwrap();
+    assert!(report.pack.is_some(), "{report:?}");
+    assert_eq!(store.ids(), vec![id], "only the big blob is loose");
+    git_checks(&store);
+}

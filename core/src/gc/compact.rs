@@ -297,7 +297,8 @@ enum Stage {
 ///    refusing the same stores, then lists `objects/` and reads every pack's index.
 /// 2. The new pack holds the reachable loose objects no pack holds, and every object of
 ///    the packs it merges, reachable or not (compaction never drops an object: that is
-///    GC's decision, and GC leaves packs alone). Unreachable loose objects stay for GC.
+///    GC's decision, and GC leaves packs alone). Unreachable loose objects stay for GC,
+///    and so do loose objects over the cache's [`Limits::max_object_bytes`](crate::Limits).
 ///    Kept (`.keep`), cruft (`.mtimes`) and promisor packs are never merged.
 /// 3. The pack and its index are written ([`Step::Write`]) and read back: the index
 ///    whole, the pack's trailer; a mismatch stops it before anything is deleted.
@@ -1078,10 +1079,23 @@ impl Operation for Compact {
                     return Err(Misuse("provide must answer every id of the Get, in order").into());
                 }
                 let max = cache.limits().max_object_bytes;
+                let mut too_large = IdSet::default();
                 for (id, stored) in asked.into_iter().zip(objects) {
                     let stored = stored.ok_or(object::Error::NotFound { id })?;
-                    let content = object::decode_content(&id, &stored, max)?;
-                    self.content.insert(id, content);
+                    match object::decode_content(&id, &stored, max) {
+                        Ok(content) => {
+                            self.content.insert(id, content);
+                        }
+                        // Over the cache's object limit: it stays as it is (loose), and
+                        // is never taken for packed.
+                        Err(object::Error::TooLarge { .. }) => {
+                            too_large.insert(id);
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                if !too_large.is_empty() {
+                    self.wanted.retain(|id| !too_large.contains(id));
                 }
             }
             Out::GraphTrees => match &mut self.graph {
