@@ -968,7 +968,7 @@ impl Session {
         tune(&mut options);
         let output = self.engine.run(Request::Compact(options), &mut on_progress).await?;
         let compacted = gc::Compacted::try_from(output).map_err(|_| Error::from(Misuse("compact")))?;
-        Ok(CompactReport::from(compacted))
+        Ok(CompactReport(compacted))
     }
 
     /// `status`: objects and bytes in the store, per repo, and unreachable.

@@ -143,18 +143,45 @@ fn within_the_grace_period_loose_copies_stay_and_a_later_run_deletes_them() {
     crate::packs::reads_agree(h, &store);
 }
 
+/// The branch the agent tests commit to.
+const AGENT_MAIN: &str = "refs/namespaces/agent/refs/heads/main";
+
+/// A store with only `HEAD`, for the agent tests.
+fn agent_store() -> MemoryStore {
+    let store = MemoryStore::new();
+    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    store
+}
+
+/// Commit `changes` on `head` as turn `n`, store the objects and move the agent's branch.
+fn commit_turn(
+    store: &MemoryStore,
+    cache: &mut ObjectCache,
+    head: Option<snapgit_core::ObjectId>,
+    changes: Vec<snapgit_core::commit::Change>,
+    n: i64,
+) -> snapgit_core::ObjectId {
+    use snapgit_core::{commit, step::CasRef};
+    let request = commit::Request::new(head, changes, snapgit_tests::signature(n), format!("turn {n}"));
+    let out = drive::run(&mut commit::Commit::new(cache, request).unwrap(), cache, store).unwrap();
+    store.put_many(&out.objects).unwrap();
+    let expected = store.read_ref(AGENT_MAIN).unwrap();
+    let cas = CasRef {
+        key: AGENT_MAIN.into(),
+        expected,
+        new: Some(out.id),
+    };
+    store.cas_ref(&cas).unwrap();
+    out.id
+}
+
 /// An agent's memory committed turn after turn, compacted every few turns: small packs
 /// merge, the store keeps O(log n) packs, and git reads all of it.
 #[test]
 fn packs_merge_geometrically() {
-    use snapgit_core::{
-        commit::{self, Change},
-        step::CasRef,
-    };
-    let store = MemoryStore::new();
-    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    use snapgit_core::commit::Change;
+    let store = agent_store();
     let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
-    let key = "refs/namespaces/agent/refs/heads/main";
     let mut head = None;
     let mut notes = String::new();
     let mut merged = 0;
@@ -164,18 +191,7 @@ fn packs_merge_geometrically() {
             Change::put("notes.md", notes.clone()),
             Change::put(format!("turns/{turn}.md"), format!("turn {turn}\n")),
         ];
-        let request = commit::Request::new(head, changes, snapgit_tests::signature(turn), format!("turn {turn}"));
-        let out = drive::run(&mut commit::Commit::new(&cache, request).unwrap(), &mut cache, &store).unwrap();
-        store.put_many(&out.objects).unwrap();
-        let expected = store.read_ref(key).unwrap();
-        store
-            .cas_ref(&CasRef {
-                key: key.into(),
-                expected,
-                new: Some(out.id),
-            })
-            .unwrap();
-        head = Some(out.id);
+        head = Some(commit_turn(&store, &mut cache, head, changes, turn));
         if turn % 4 == 3 {
             let report = compact(&store, grace_0(now(&store, HOUR_MS + turn)));
             merged += report.packs_merged;
@@ -190,9 +206,9 @@ fn packs_merge_geometrically() {
     }
     assert!(merged > 0, "small packs were merged");
     let repo = git_checks(&store);
-    let log = repo.git(&["log", "--format=%s", "refs/namespaces/agent/refs/heads/main"]);
+    let log = repo.git(&["log", "--format=%s", AGENT_MAIN]);
     assert_eq!(log.lines().count(), 64);
-    let notes_now = repo.git(&["show", "refs/namespaces/agent/refs/heads/main:notes.md"]);
+    let notes_now = repo.git(&["show", &format!("{AGENT_MAIN}:notes.md")]);
     assert_eq!(notes_now.trim_end(), notes.trim_end());
 }
 
@@ -273,14 +289,10 @@ fn the_commit_graph_git_verifies_and_uses() {
 
 #[test]
 fn the_commit_graph_grows_with_new_commits() {
-    use snapgit_core::{
-        commit::{self, Change},
-        step::CasRef,
-    };
-    let store = MemoryStore::new();
-    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    use snapgit_core::commit::Change;
+    let store = agent_store();
     let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
-    let key = "refs/namespaces/agent/refs/heads/main";
+    let key = AGENT_MAIN;
     let mut head = None;
     for round in 0..3i64 {
         for turn in 0..10i64 {
@@ -289,18 +301,7 @@ fn the_commit_graph_grows_with_new_commits() {
                 Change::put("notes.md", format!("turn {n}\n")),
                 Change::put(format!("deep/a/b/{n}.md"), "x\n"),
             ];
-            let request = commit::Request::new(head, changes, snapgit_tests::signature(n), format!("turn {n}"));
-            let out = drive::run(&mut commit::Commit::new(&cache, request).unwrap(), &mut cache, &store).unwrap();
-            store.put_many(&out.objects).unwrap();
-            let expected = store.read_ref(key).unwrap();
-            store
-                .cas_ref(&CasRef {
-                    key: key.into(),
-                    expected,
-                    new: Some(out.id),
-                })
-                .unwrap();
-            head = Some(out.id);
+            head = Some(commit_turn(&store, &mut cache, head, changes, n));
         }
         let report = compact(&store, grace_0(now(&store, HOUR_MS * (round + 1))));
         assert_eq!(report.graph_commits as i64, (round + 1) * 10, "{report:?}");

@@ -928,87 +928,61 @@ impl Report for GcReport {
     }
 }
 
-/// `snapgit compact`: core's report, with the CLI's snake_case keys.
-#[derive(Debug, Serialize)]
-pub struct CompactReport {
-    /// The pack written, if any.
-    pub pack: Option<String>,
-    /// Objects in it, and how many are deltas.
-    pub objects: u64,
-    /// How many of them are deltas.
-    pub deltas: u64,
-    /// Its size in bytes.
-    pub pack_bytes: u64,
-    /// Loose objects it took in.
-    pub loose_packed: u64,
-    /// Packs merged into it.
-    pub packs_merged: u64,
-    /// Loose copies deleted.
-    pub loose_deleted: u64,
-    /// Packs deleted.
-    pub packs_deleted: u64,
-    /// Stored bytes deleted.
-    pub deleted_bytes: u64,
-    /// Copies kept until their pack is older than the grace period.
-    pub waiting: u64,
-    /// Loose objects before.
-    pub loose_before: u64,
-    /// Packs before.
-    pub packs_before: u64,
-    /// Packs after.
-    pub packs_after: u64,
-    /// Unreachable loose objects, left for gc.
-    pub unreachable_loose: u64,
-    /// Below --min-loose and --min-packs: nothing done but one listing.
-    pub skipped: bool,
-    /// Commits in the commit-graph written; 0 when it was up to date.
-    pub graph_commits: u64,
+/// `snapgit compact`: core's report as it is, its keys in the CLI's snake_case.
+#[derive(Debug)]
+pub struct CompactReport(pub gc::Compacted);
+
+impl Serialize for CompactReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        snake_case_keys(serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?).serialize(serializer)
+    }
 }
 
-impl From<gc::Compacted> for CompactReport {
-    fn from(c: gc::Compacted) -> Self {
-        CompactReport {
-            pack: c.pack,
-            objects: c.objects,
-            deltas: c.deltas,
-            pack_bytes: c.pack_bytes,
-            loose_packed: c.loose_packed,
-            packs_merged: c.packs_merged,
-            loose_deleted: c.loose_deleted,
-            packs_deleted: c.packs_deleted,
-            deleted_bytes: c.deleted_bytes,
-            waiting: c.waiting,
-            loose_before: c.loose_before,
-            packs_before: c.packs_before,
-            packs_after: c.packs_after,
-            unreachable_loose: c.unreachable_loose,
-            skipped: c.skipped,
-            graph_commits: c.graph_commits,
-        }
+/// `value` with every object key in snake_case (core's serde form is camelCase).
+fn snake_case_keys(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let mut snake = String::with_capacity(key.len() + 4);
+                    for c in key.chars() {
+                        if c.is_ascii_uppercase() {
+                            snake.push('_');
+                        }
+                        snake.push(c.to_ascii_lowercase());
+                    }
+                    (snake, snake_case_keys(value))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(snake_case_keys).collect()),
+        other => other,
     }
 }
 
 impl Report for CompactReport {
     fn write_text(&self, out: &mut Vec<u8>) {
-        if self.skipped {
+        let c = &self.0;
+        if c.skipped {
             let _ = writeln!(
                 out,
                 "Not yet: {} and {}, below the thresholds.",
-                plural(self.loose_before, "loose object", "loose objects"),
-                plural(self.packs_before, "pack", "packs"),
+                plural(c.loose_before, "loose object", "loose objects"),
+                plural(c.packs_before, "pack", "packs"),
             );
             return;
         }
-        match &self.pack {
+        match &c.pack {
             Some(pack) => {
                 let _ = writeln!(
                     out,
                     "Packed {} ({} deltas, {}) into {pack}: {} loose, {} merged.",
-                    plural(self.objects, "object", "objects"),
-                    self.deltas,
-                    bytes(self.pack_bytes),
-                    self.loose_packed,
-                    plural(self.packs_merged, "pack", "packs"),
+                    plural(c.objects, "object", "objects"),
+                    c.deltas,
+                    bytes(c.pack_bytes),
+                    c.loose_packed,
+                    plural(c.packs_merged, "pack", "packs"),
                 );
             }
             None => {
@@ -1018,17 +992,24 @@ impl Report for CompactReport {
         let _ = writeln!(
             out,
             "Deleted {} and {} ({}); {} wait for the grace period. {} now; {} left for gc.",
-            plural(self.loose_deleted, "loose copy", "loose copies"),
-            plural(self.packs_deleted, "pack", "packs"),
-            bytes(self.deleted_bytes),
-            plural(self.waiting, "copy", "copies"),
-            plural(self.packs_after, "pack", "packs"),
+            plural(c.loose_deleted, "loose copy", "loose copies"),
+            plural(c.packs_deleted, "pack", "packs"),
+            bytes(c.deleted_bytes),
+            plural(c.waiting, "copy", "copies"),
+            plural(c.packs_after, "pack", "packs"),
             plural(
-                self.unreachable_loose,
+                c.unreachable_loose,
                 "unreachable loose object",
                 "unreachable loose objects"
             ),
         );
+        if c.graph_commits > 0 {
+            let _ = writeln!(
+                out,
+                "Wrote the commit-graph: {}.",
+                plural(c.graph_commits, "commit", "commits")
+            );
+        }
     }
 }
 
