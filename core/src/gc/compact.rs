@@ -855,16 +855,7 @@ impl Compact {
                         continue;
                     };
                     self.out = Out::Write;
-                    return Ok(Some(Step::Write(vec![
-                        Stored {
-                            key: written.pack_key(),
-                            bytes: written.pack.clone(),
-                        },
-                        Stored {
-                            key: written.index_key(),
-                            bytes: written.index.clone(),
-                        },
-                    ])));
+                    return Ok(Some(Step::Write(written.files())));
                 }
                 Stage::Verify => {
                     let Some(written) = &self.written else {

@@ -74,6 +74,21 @@ impl Written {
     pub fn index_key(&self) -> String {
         format!("{}pack-{}.idx", super::PACK_DIR, self.name)
     }
+
+    /// The pack and its index as files to store ([`Step::Write`](crate::Step::Write)),
+    /// the pack first.
+    pub fn files(&self) -> Vec<crate::step::Stored> {
+        vec![
+            crate::step::Stored {
+                key: self.pack_key(),
+                bytes: self.pack.clone(),
+            },
+            crate::step::Stored {
+                key: self.index_key(),
+                bytes: self.index.clone(),
+            },
+        ]
+    }
 }
 
 /// git's grouping of names for delta search: a hash in which the last characters weigh

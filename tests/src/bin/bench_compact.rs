@@ -28,7 +28,7 @@ use snapgit_core::{
     drive::{self, MemoryStore, ObjectStore},
     gc::{Compact, CompactOptions, Compacted},
     history, pack, read,
-    step::{CasRef, Stored},
+    step::CasRef,
 };
 use snapgit_tests::{GitRepo, fast_import, signature};
 
@@ -125,18 +125,7 @@ fn commit(
             ..Default::default()
         };
         let written = pack::write::write(gix_hash::Kind::Sha1, &objects, &options);
-        store
-            .write(&[
-                Stored {
-                    key: written.pack_key(),
-                    bytes: written.pack.clone(),
-                },
-                Stored {
-                    key: written.index_key(),
-                    bytes: written.index.clone(),
-                },
-            ])
-            .expect("memory");
+        store.write(&written.files()).expect("memory");
     } else {
         store.put_many(&out.objects).expect("memory");
     }
