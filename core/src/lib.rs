@@ -26,6 +26,7 @@ pub mod pack;
 pub mod path;
 pub mod policy;
 pub mod read;
+pub mod remote;
 pub mod repo;
 pub mod restore;
 pub mod rev;
