@@ -204,6 +204,18 @@ pub struct Rollback {
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The store of `config` opened for a server: a folder store must exist already.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Storage>, Error> {
+    if let Some(folder) = local_folder(&config.store)? {
+        if !folder.join("HEAD").is_file() || !folder.join("objects").is_dir() {
+            return Err(Error::NoStore {
+                location: folder.display().to_string(),
+            });
+        }
+    }
+    Ok(storage::open(&config.store, &config.storage)?)
+}
+
 /// An open store and the repo commands work on, with the engine that runs core's
 /// operations (the native engine keeps a cache as long as the session, so a second
 /// operation reads only what the first did not).

@@ -43,6 +43,7 @@ pub mod driver;
 pub mod lock;
 #[cfg(feature = "component")]
 pub mod runtime;
+pub mod serve;
 pub mod storage;
 mod util;
 

@@ -43,7 +43,7 @@ use super::{
 pub enum Filter {
     /// Every blob reached through a tree (`blob:none`).
     BlobNone,
-    /// Blobs larger than this many bytes (`blob:limit=<n>`).
+    /// Blobs of this many bytes or more (`blob:limit=<n>`).
     BlobLimit(u64),
 }
 
@@ -62,6 +62,9 @@ pub struct FetchRequest {
     pub shallows: Vec<ObjectId>,
     /// How many commits deep from the wants to send (`deepen <n>`), if limited.
     pub depth: Option<u32>,
+    /// The depth counts from the client's shallow commits, not from the wants
+    /// (`deepen-relative`: `git fetch --deepen <n>`).
+    pub relative: bool,
     /// The blobs it leaves out.
     pub filter: Option<Filter>,
     /// How hard the pack looks for deltas.
@@ -78,6 +81,7 @@ impl FetchRequest {
             done: true,
             shallows: Vec::new(),
             depth: None,
+            relative: false,
             filter: None,
             pack: DEFAULT_PACK,
         }
@@ -490,10 +494,18 @@ impl Upload {
                         continue;
                     }
                     self.stage = match self.request.depth {
-                        Some(_) => Stage::Deepen {
-                            frontier: self.commit_wants.clone(),
-                            level: 1,
-                        },
+                        // Relative to the client's boundary: its shallow commits are
+                        // the first level, and the depth asked for lies beyond them.
+                        Some(_) if self.request.relative => {
+                            let frontier: Vec<ObjectId> = self.request.shallows.clone();
+                            self.deepened.extend(frontier.iter().copied());
+                            Stage::Deepen { frontier, level: 0 }
+                        }
+                        Some(_) => {
+                            let frontier = self.commit_wants.clone();
+                            self.deepened.extend(frontier.iter().copied());
+                            Stage::Deepen { frontier, level: 1 }
+                        }
                         None => {
                             self.stop = self.graft.clone();
                             self.start_commits()
@@ -783,7 +795,7 @@ impl Upload {
         }
         for (id, name) in std::mem::take(&mut self.blobs) {
             let size = self.content.get(&id).map_or(0, |(_, data)| data.len() as u64);
-            if size > limit && !self.wanted_blobs.contains(&id) {
+            if size >= limit && !self.wanted_blobs.contains(&id) {
                 self.content.remove(&id);
                 continue;
             }

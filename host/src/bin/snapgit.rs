@@ -343,6 +343,27 @@ enum Command {
         #[arg(long)]
         factor: Option<u64>,
     },
+    /// Serve every repo of the store as a git remote over HTTP: `git clone`, `fetch` and
+    /// `push` at http://<listen>/<repo>.git (until Ctrl-C or SIGTERM; requests in flight
+    /// finish first)
+    Serve {
+        /// The address to listen on; without tokens, only a loopback address is allowed
+        #[arg(long, env = "SNAPGIT_LISTEN", default_value = snapgit_host::serve::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+        /// A JSON file of tokens: {"tokens": [{"token": "…", "repos": ["agent-*"],
+        /// "access": "read" | "write"}]}; also SNAPGIT_TOKENS (the JSON itself). Sent as
+        /// `Authorization: Bearer <token>` or as basic auth's password. Without tokens
+        /// everyone may read and write (a development server)
+        #[arg(long, env = "SNAPGIT_TOKENS_FILE")]
+        tokens: Option<PathBuf>,
+        /// Accept pushes that move a branch to a commit not descending from it, or move a
+        /// tag (`git push --force`); refused by default
+        #[arg(long)]
+        allow_force: bool,
+        /// The largest request accepted (a push's pack), in bytes
+        #[arg(long, default_value_t = snapgit_host::serve::DEFAULT_MAX_REQUEST_BYTES)]
+        max_request_bytes: usize,
+    },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
 }
@@ -467,7 +488,11 @@ fn duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let args = Cli::parse();
     let json = args.json;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    // A server answers many clients at once, on every core; a command runs one thing.
+    let runtime = match args.command {
+        Command::Serve { .. } => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
     let result = match runtime {
         Ok(runtime) => runtime.block_on(run(args)),
         Err(err) => Err(Error::invalid(format!("cannot start the async runtime: {err}"))),
@@ -517,6 +542,15 @@ async fn run(args: Cli) -> Result<(), Error> {
     let json = args.json;
     let quiet = args.quiet;
     let branch = args.branch.clone();
+    if let Command::Serve {
+        listen,
+        tokens,
+        allow_force,
+        max_request_bytes,
+    } = &args.command
+    {
+        return serve(&config, *listen, tokens.as_deref(), *allow_force, *max_request_bytes, quiet).await;
+    }
     if let Command::Init { who } = &args.command {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
         return emit(&report, json);
@@ -773,7 +807,61 @@ async fn run(args: Cli) -> Result<(), Error> {
             emit(&report?, json)
         }
         Command::Status => emit(&session.status().await?, json),
+        Command::Serve { .. } => Ok(()),
     }
+}
+
+/// `snapgit serve`: the store's repos as git remotes, until Ctrl-C or SIGTERM.
+async fn serve(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    tokens_file: Option<&std::path::Path>,
+    allow_force: bool,
+    max_request_bytes: usize,
+    quiet: bool,
+) -> Result<(), Error> {
+    use snapgit_host::serve;
+    let tokens = match (tokens_file, std::env::var("SNAPGIT_TOKENS").ok().filter(|t| !t.is_empty())) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            serve::Tokens::from_json(&text, &path.display().to_string())
+        }
+        (None, Some(json)) => serve::Tokens::from_json(&json, "SNAPGIT_TOKENS"),
+        (None, None) => Ok(serve::Tokens::default()),
+    }
+    .map_err(|err| Error::invalid(err.to_string()))?;
+    let storage = cli::open_store(config)?;
+    let serve_config = serve::Config {
+        tokens,
+        allow_non_fast_forward: allow_force,
+        max_request_bytes,
+        ..serve::Config::default()
+    };
+    let shutdown = async {
+        let terminate = async {
+            #[cfg(unix)]
+            if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                signal.recv().await;
+                return;
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    };
+    let location = storage.location();
+    serve::serve(storage, serve_config, listen, shutdown, |addr| {
+        if !quiet {
+            eprintln!("snapgit: serving {location} at http://{addr}/<repo>.git");
+        }
+    })
+    .await
+    .map_err(|err| Error::invalid(err.to_string()))
 }
 
 /// A command whose local input is read.

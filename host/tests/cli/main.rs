@@ -13,6 +13,7 @@ mod demo;
 #[cfg(feature = "component")]
 mod engines;
 mod flow;
+mod serve;
 mod gc_roots;
 mod support;
 mod worktree;

@@ -1,0 +1,671 @@
+//! Serving a push (`git push`): the received pack checked and stored, then each ref
+//! updated by compare-and-swap.
+//!
+//! [`Receive`] does what `git receive-pack` does with one push:
+//!
+//! 1. Every command must name a branch (`refs/heads/<name>`) or a tag
+//!    (`refs/tags/<name>`) by git's rules; a ref named twice is refused.
+//! 2. The pack is indexed ([`ingest`]): every object is hashed and checked as on
+//!    any read — trees canonical, with no `.git` or other refused names, commits
+//!    canonical — and no file may exceed [`Limits::max_file_bytes`](crate::Limits). A pack
+//!    that fails refuses every command (`unpack` fails) and nothing is written.
+//! 3. Connectivity: everything the new tips reach must be in the pack or in the store,
+//!    and a commit the pack leaves out must be reachable from the repo's refs (the client
+//!    only leaves out what the refs it was shown reach).
+//! 4. A branch may only move forward (its old commit an ancestor of the new one) unless
+//!    the server allows non-fast-forward updates; an existing tag may only move then too.
+//! 5. The pack and its index are stored (when any command is accepted), then each ref is
+//!    compare-and-swapped from the old id the client sent: a ref someone else moved is
+//!    refused, never overwritten.
+//!
+//! Each command's outcome is reported as git's report-status gives it.
+
+use gix_hash::ObjectId;
+use gix_object::Kind;
+
+use crate::{
+    cache::ObjectCache,
+    id::{IdMap, IdSet},
+    object::{self, Object},
+    pack::ingest,
+    step::{Answer, CasOutcome, CasRef, Misuse, Operation, Step, Stored},
+    store::{BranchName, RepoName},
+};
+
+use super::{
+    OpError as Error,
+    refs::{ListRefs, Refs},
+};
+
+/// One ref update a client asks for: `<old> <new> <name>`, a null id meaning "absent".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate {
+    /// The ref, as the client names it: `refs/heads/main`.
+    pub name: String,
+    /// What the client believes it holds (null: that it does not exist).
+    pub old: ObjectId,
+    /// What it should hold (null: delete it).
+    pub new: ObjectId,
+}
+
+/// One push.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    /// The repo pushed to. A push to a repo that does not exist creates it.
+    pub repo: String,
+    /// The ref updates, in the client's order.
+    pub updates: Vec<RefUpdate>,
+    /// The pack (empty when every update is a delete).
+    pub pack: Vec<u8>,
+    /// Whether a branch may move to a commit that does not descend from its old one.
+    pub allow_non_fast_forward: bool,
+}
+
+/// How a push went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// `Ok` if the pack was indexed and checked, else why not (git's `unpack <reason>`).
+    pub unpack: Result<(), String>,
+    /// Each update's outcome, in the client's order: `Ok`, or why it was refused.
+    pub refs: Vec<(String, Result<(), String>)>,
+    /// How many objects the pack held.
+    pub objects: usize,
+    /// The pack stored, if one was.
+    pub pack_key: Option<String>,
+}
+
+/// The longest a fast-forward check walks behind the old commit's time, in seconds: a
+/// commit older than this before it is not followed further (clock skew between
+/// committers is allowed for up to this much).
+pub const FAST_FORWARD_SLOP_SECONDS: i64 = 86_400;
+
+/// What is known of an object of the pack.
+#[derive(Debug)]
+struct Node {
+    kind: Kind,
+    /// What it names: a commit's tree and parents, a tree's entries, a tag's target.
+    children: Vec<ObjectId>,
+}
+
+/// A commit read: its parents and time.
+#[derive(Debug, Clone)]
+struct Commit {
+    parents: Vec<ObjectId>,
+    time: i64,
+}
+
+#[derive(Debug)]
+struct Update {
+    request: RefUpdate,
+    /// The storage key of the ref.
+    key: String,
+    /// Why it is refused, once it is.
+    refused: Option<String>,
+    /// It is written or refused for good.
+    settled: bool,
+}
+
+#[derive(Debug)]
+enum Stage {
+    Index,
+    Refs(ListRefs),
+    /// Reading the objects the pack leaves out, the new tips not in it, and old tips.
+    Exist,
+    /// A walk from the refs to the commits the pack leaves out.
+    Reach { frontier: Vec<ObjectId>, seen: IdSet },
+    /// Fast-forward checks, one update at a time: a walk from its new commit.
+    Forward {
+        at: usize,
+        frontier: Vec<ObjectId>,
+        seen: IdSet,
+    },
+    Write,
+    /// Updating refs: reading update `at`, or (`Some`) swapping it.
+    Swap { at: usize, cas: Option<CasRef> },
+    Done,
+}
+
+/// Serve one push: see the [module](self). Drive it through
+/// [`Packed`](crate::pack::Packed) so that packed objects are read too.
+#[derive(Debug)]
+pub struct Receive {
+    repo: RepoName,
+    pack: Vec<u8>,
+    allow_non_fast_forward: bool,
+    updates: Vec<Update>,
+    stage: Stage,
+    unpack: Result<(), String>,
+    indexed: Option<ingest::Indexed>,
+    nodes: IdMap<Node>,
+    /// Commits of the pack with their parents and time.
+    commits: IdMap<Commit>,
+    refs: Refs,
+    /// Objects read from the store, by kind; absent ones.
+    stored: IdMap<Kind>,
+    absent: IdSet,
+    /// Commits the pack names but leaves out, not yet found from the refs.
+    outside_commits: IdSet,
+    /// Per update, what it needs from the store: (objects that must exist, commits that
+    /// must be reachable).
+    needs: Vec<(Vec<ObjectId>, Vec<ObjectId>)>,
+    asked: Vec<ObjectId>,
+    pack_key: Option<String>,
+    objects: usize,
+}
+
+impl Receive {
+    /// Start serving `request`. A repo name git would refuse is an error; every other
+    /// problem is reported per update.
+    pub fn new(request: PushRequest) -> Result<Self, Error> {
+        let repo = RepoName::new(&request.repo)?;
+        let mut names = std::collections::HashSet::new();
+        let updates = request
+            .updates
+            .into_iter()
+            .map(|update| {
+                let (key, mut refused) = match ref_key(&repo, &update.name) {
+                    Ok(key) => (key, None),
+                    Err(reason) => (String::new(), Some(reason)),
+                };
+                if !names.insert(update.name.clone()) {
+                    refused = Some("the ref is named twice in one push".into());
+                }
+                if update.old.is_null() && update.new.is_null() {
+                    refused = Some("deleting a ref that does not exist".into());
+                }
+                Update {
+                    request: update,
+                    key,
+                    settled: refused.is_some(),
+                    refused,
+                }
+            })
+            .collect();
+        let stage = Stage::Index;
+        Ok(Receive {
+            repo,
+            pack: request.pack,
+            allow_non_fast_forward: request.allow_non_fast_forward,
+            updates,
+            stage,
+            unpack: Ok(()),
+            indexed: None,
+            nodes: IdMap::default(),
+            commits: IdMap::default(),
+            refs: Refs::default(),
+            stored: IdMap::default(),
+            absent: IdSet::default(),
+            outside_commits: IdSet::default(),
+            needs: Vec::new(),
+            asked: Vec::new(),
+            pack_key: None,
+            objects: 0,
+        })
+    }
+
+    fn refuse(&mut self, at: usize, reason: impl Into<String>) {
+        let update = &mut self.updates[at];
+        if update.refused.is_none() {
+            update.refused = Some(reason.into());
+        }
+        update.settled = true;
+    }
+
+    fn open(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.updates.len()).filter(|&i| !self.updates[i].settled)
+    }
+
+    fn need(&mut self, ids: impl IntoIterator<Item = ObjectId>) -> Option<Step<Pushed>> {
+        let mut once = IdSet::default();
+        let ids: Vec<ObjectId> = ids
+            .into_iter()
+            .filter(|id| {
+                !self.nodes.contains_key(id)
+                    && !self.stored.contains_key(id)
+                    && !self.absent.contains(id)
+                    && once.insert(*id)
+            })
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        self.asked.clone_from(&ids);
+        Some(Step::Get(ids))
+    }
+
+    /// The kind of `id`, from the pack or the store, if known to exist.
+    fn kind(&self, id: &ObjectId) -> Option<Kind> {
+        self.nodes.get(id).map(|n| n.kind).or_else(|| self.stored.get(id).copied())
+    }
+
+    fn commit(&self, id: &ObjectId) -> Option<&Commit> {
+        self.commits.get(id)
+    }
+
+    /// Index and check the pack; on failure every update is refused.
+    fn index(&mut self, cache: &ObjectCache) {
+        let deletes_only = self.updates.iter().all(|u| u.request.new.is_null());
+        if self.pack.is_empty() && deletes_only {
+            return;
+        }
+        let limits = *cache.limits();
+        let mut nodes = IdMap::default();
+        let mut commits = IdMap::default();
+        let mut visit = |id: ObjectId, kind: Kind, content: &[u8]| -> Result<(), String> {
+            if kind == Kind::Blob && content.len() as u64 > limits.max_file_bytes {
+                return Err(format!(
+                    "blob {id} is {} bytes, over the limit of {} bytes",
+                    content.len(),
+                    limits.max_file_bytes
+                ));
+            }
+            let object = object::parse(&id, kind, content).map_err(|err| err.to_string())?;
+            let children = match &object {
+                Object::Blob(_) => Vec::new(),
+                Object::Tree(tree) => tree.entries.iter().filter(|e| !e.mode.is_commit()).map(|e| e.oid).collect(),
+                Object::Commit(commit) => {
+                    commits.insert(
+                        id,
+                        Commit {
+                            parents: commit.parents.iter().copied().collect(),
+                            time: commit.committer.time.seconds,
+                        },
+                    );
+                    std::iter::once(commit.tree).chain(commit.parents.iter().copied()).collect()
+                }
+                Object::Tag(tag) => vec![tag.target],
+            };
+            nodes.insert(id, Node { kind, children });
+            Ok(())
+        };
+        let pack = std::mem::take(&mut self.pack);
+        match ingest::index(cache.hash_kind(), "the pushed pack", &pack, limits.max_object_bytes, &mut visit) {
+            Ok(indexed) => {
+                self.objects = indexed.objects.len();
+                self.indexed = Some(indexed);
+                self.pack = pack;
+                self.nodes = nodes;
+                self.commits = commits;
+            }
+            Err(err) => {
+                self.unpack = Err(err.to_string());
+                for at in 0..self.updates.len() {
+                    self.refuse(at, "unpacker error");
+                }
+            }
+        }
+    }
+
+    /// For each open update, what its new tip reaches outside the pack.
+    fn connectivity(&mut self) {
+        let mut needs = Vec::with_capacity(self.updates.len());
+        for at in 0..self.updates.len() {
+            let new = self.updates[at].request.new;
+            if self.updates[at].settled || new.is_null() {
+                needs.push((Vec::new(), Vec::new()));
+                continue;
+            }
+            let (mut objects, mut commits) = (Vec::new(), Vec::new());
+            let mut seen = IdSet::default();
+            let mut stack = vec![(new, None)];
+            while let Some((id, parent_of_commit)) = stack.pop() {
+                if !seen.insert(id) {
+                    continue;
+                }
+                match self.nodes.get(&id) {
+                    Some(node) => {
+                        let is_commit = node.kind == Kind::Commit;
+                        for (i, child) in node.children.iter().enumerate() {
+                            // A commit's first child is its tree; the rest are parents.
+                            stack.push((*child, Some(is_commit && i > 0)));
+                        }
+                    }
+                    None if parent_of_commit == Some(true) => commits.push(id),
+                    None => objects.push(id),
+                }
+            }
+            needs.push((objects, commits));
+        }
+        self.needs = needs;
+    }
+
+    fn advance(&mut self, cache: &mut ObjectCache) -> Result<Step<Pushed>, Error> {
+        loop {
+            match std::mem::replace(&mut self.stage, Stage::Done) {
+                Stage::Index => {
+                    self.index(cache);
+                    self.connectivity();
+                    self.stage = if self.open().next().is_none() {
+                        Stage::Write
+                    } else {
+                        Stage::Refs(ListRefs::new(self.repo.as_str())?)
+                    };
+                }
+                Stage::Refs(mut list) => match list.poll(cache)? {
+                    Step::Done(refs) => {
+                        self.refs = refs;
+                        self.stage = Stage::Exist;
+                    }
+                    step => {
+                        self.stage = Stage::Refs(list);
+                        return Ok(step.map(|_| unreachable!("only a step other than Done is passed on")));
+                    }
+                },
+                Stage::Exist => {
+                    let mut wanted = Vec::new();
+                    for at in self.open().collect::<Vec<_>>() {
+                        let (objects, commits) = &self.needs[at];
+                        wanted.extend(objects.iter().chain(commits).copied());
+                        let update = &self.updates[at].request;
+                        wanted.extend([update.old, update.new].into_iter().filter(|id| !id.is_null()));
+                    }
+                    if let Some(step) = self.need(wanted) {
+                        self.stage = Stage::Exist;
+                        return Ok(step);
+                    }
+                    for at in self.open().collect::<Vec<_>>() {
+                        let (objects, commits) = &self.needs[at];
+                        let missing = objects.iter().chain(commits).find(|id| self.kind(id).is_none()).copied();
+                        let update = self.updates[at].request.clone();
+                        if let Some(id) = missing {
+                            self.refuse(at, format!("missing necessary objects: {id}"));
+                            continue;
+                        }
+                        if !update.new.is_null() {
+                            let kind = self.kind(&update.new);
+                            if update.name.starts_with("refs/heads/") && kind != Some(Kind::Commit) {
+                                self.refuse(at, format!("{} is not a commit", update.new));
+                                continue;
+                            }
+                        }
+                        self.outside_commits.extend(self.needs[at].1.iter().copied());
+                        // The new commit itself, when the pack leaves it out, must be
+                        // reachable as well.
+                        if !update.new.is_null() && !self.nodes.contains_key(&update.new) {
+                            self.outside_commits.insert(update.new);
+                        }
+                    }
+                    let tips: Vec<ObjectId> = self.refs.tips().collect();
+                    for tip in &tips {
+                        self.outside_commits.remove(tip);
+                    }
+                    let seen = tips.iter().copied().collect();
+                    self.stage = Stage::Reach { frontier: tips, seen };
+                }
+                Stage::Reach { frontier, mut seen } => {
+                    if self.outside_commits.is_empty() || frontier.is_empty() {
+                        for at in self.open().collect::<Vec<_>>() {
+                            let unreached = self.needs[at]
+                                .1
+                                .iter()
+                                .chain(std::iter::once(&self.updates[at].request.new))
+                                .find(|id| self.outside_commits.contains(*id))
+                                .copied();
+                            if let Some(id) = unreached {
+                                self.refuse(at, format!("missing necessary objects: {id} is not reachable from this repo's refs"));
+                            }
+                        }
+                        self.stage = Stage::Forward {
+                            at: 0,
+                            frontier: Vec::new(),
+                            seen: IdSet::default(),
+                        };
+                        continue;
+                    }
+                    if let Some(step) = self.need(frontier.iter().copied()) {
+                        self.stage = Stage::Reach { frontier, seen };
+                        return Ok(step);
+                    }
+                    let mut next = Vec::new();
+                    for id in &frontier {
+                        if let Some(commit) = self.commit(id) {
+                            for parent in commit.parents.clone() {
+                                self.outside_commits.remove(&parent);
+                                if seen.insert(parent) {
+                                    next.push(parent);
+                                }
+                            }
+                        }
+                    }
+                    self.stage = Stage::Reach { frontier: next, seen };
+                }
+                Stage::Forward { at, frontier, mut seen } => {
+                    if at >= self.updates.len() {
+                        self.stage = Stage::Write;
+                        continue;
+                    }
+                    let update = self.updates[at].request.clone();
+                    let checked = self.updates[at].settled
+                        || update.old.is_null()
+                        || update.new.is_null()
+                        || self.allow_non_fast_forward;
+                    if checked {
+                        self.stage = Stage::Forward {
+                            at: at + 1,
+                            frontier: Vec::new(),
+                            seen: IdSet::default(),
+                        };
+                        continue;
+                    }
+                    if update.name.starts_with("refs/tags/") {
+                        self.refuse(at, "already exists");
+                        self.stage = Stage::Forward {
+                            at: at + 1,
+                            frontier: Vec::new(),
+                            seen: IdSet::default(),
+                        };
+                        continue;
+                    }
+                    let (frontier, found) = if seen.is_empty() {
+                        seen.insert(update.new);
+                        (vec![update.new], update.new == update.old)
+                    } else {
+                        (frontier, seen.contains(&update.old))
+                    };
+                    if found {
+                        self.stage = Stage::Forward {
+                            at: at + 1,
+                            frontier: Vec::new(),
+                            seen: IdSet::default(),
+                        };
+                        continue;
+                    }
+                    if frontier.is_empty() {
+                        self.refuse(at, "non-fast-forward");
+                        self.stage = Stage::Forward {
+                            at: at + 1,
+                            frontier: Vec::new(),
+                            seen: IdSet::default(),
+                        };
+                        continue;
+                    }
+                    if let Some(step) = self.need(frontier.iter().copied()) {
+                        self.stage = Stage::Forward { at, frontier, seen };
+                        return Ok(step);
+                    }
+                    let horizon = self
+                        .commit(&update.old)
+                        .map_or(i64::MIN, |c| c.time.saturating_sub(FAST_FORWARD_SLOP_SECONDS));
+                    let mut next = Vec::new();
+                    for id in &frontier {
+                        let Some(commit) = self.commit(id) else { continue };
+                        if commit.time < horizon {
+                            continue;
+                        }
+                        for parent in commit.parents.clone() {
+                            if seen.insert(parent) {
+                                next.push(parent);
+                            }
+                        }
+                    }
+                    self.stage = Stage::Forward {
+                        at,
+                        frontier: next,
+                        seen,
+                    };
+                }
+                Stage::Write => {
+                    let accepted = self.open().next().is_some();
+                    match self.indexed.take() {
+                        Some(indexed) if accepted && indexed.objects.len() > 0 => {
+                            self.pack_key = Some(indexed.pack_key());
+                            let files = vec![
+                                Stored {
+                                    key: indexed.pack_key(),
+                                    bytes: std::mem::take(&mut self.pack),
+                                },
+                                Stored {
+                                    key: indexed.index_key(),
+                                    bytes: indexed.index,
+                                },
+                            ];
+                            self.stage = Stage::Swap { at: 0, cas: None };
+                            return Ok(Step::Write(files));
+                        }
+                        _ => self.stage = Stage::Swap { at: 0, cas: None },
+                    }
+                }
+                Stage::Swap { at, cas } => {
+                    let Some(at) = (at..self.updates.len()).find(|&i| !self.updates[i].settled) else {
+                        return Ok(Step::Done(self.report()));
+                    };
+                    match cas {
+                        None => {
+                            let key = self.updates[at].key.clone();
+                            self.stage = Stage::Swap { at, cas: None };
+                            return Ok(Step::ReadRef(key));
+                        }
+                        Some(cas) => {
+                            self.stage = Stage::Swap {
+                                at,
+                                cas: Some(cas.clone()),
+                            };
+                            return Ok(Step::CasRef(cas));
+                        }
+                    }
+                }
+                Stage::Done => return Err(Misuse("poll called after Done").into()),
+            }
+        }
+    }
+
+    fn report(&mut self) -> Pushed {
+        self.stage = Stage::Done;
+        Pushed {
+            unpack: self.unpack.clone(),
+            refs: self
+                .updates
+                .iter()
+                .map(|u| {
+                    let outcome = match &u.refused {
+                        Some(reason) => Err(reason.clone()),
+                        None => Ok(()),
+                    };
+                    (u.request.name.clone(), outcome)
+                })
+                .collect(),
+            objects: self.objects,
+            pack_key: self.pack_key.clone(),
+        }
+    }
+}
+
+/// The storage key of a ref a client names, if it is one a push may update.
+fn ref_key(repo: &RepoName, name: &str) -> Result<String, String> {
+    let short = name
+        .strip_prefix("refs/heads/")
+        .or_else(|| name.strip_prefix("refs/tags/"))
+        .ok_or_else(|| "only branches (refs/heads/*) and tags (refs/tags/*) can be pushed".to_owned())?;
+    BranchName::new(short).map_err(|err| err.to_string())?;
+    Ok(format!("{}{}", repo.refs_prefix(), &name["refs/".len()..]))
+}
+
+impl Operation for Receive {
+    type Output = Pushed;
+    type Error = Error;
+
+    fn poll(&mut self, cache: &mut ObjectCache) -> Result<Step<Pushed>, Error> {
+        self.advance(cache)
+    }
+
+    fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
+        if let Stage::Refs(list) = &mut self.stage {
+            return list.provide(cache, objects);
+        }
+        let asked = std::mem::take(&mut self.asked);
+        if asked.len() != objects.len() || asked.is_empty() {
+            return Err(Misuse("provide must answer every id of the Get, in order").into());
+        }
+        let max = cache.limits().max_object_bytes;
+        for (id, stored) in asked.into_iter().zip(objects) {
+            let Some(stored) = stored else {
+                self.absent.insert(id);
+                continue;
+            };
+            let (kind, content) = object::decode_content(&id, &stored, max)?;
+            if kind == Kind::Commit
+                && let Object::Commit(commit) = object::parse(&id, kind, &content)?
+            {
+                self.commits.insert(
+                    id,
+                    Commit {
+                        parents: commit.parents.iter().copied().collect(),
+                        time: commit.committer.time.seconds,
+                    },
+                );
+            }
+            self.stored.insert(id, kind);
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
+        match (std::mem::replace(&mut self.stage, Stage::Done), answer) {
+            (Stage::Refs(mut list), answer) => {
+                let result = list.answer(cache, answer);
+                self.stage = Stage::Refs(list);
+                result
+            }
+            (Stage::Swap { at, cas: None }, Answer::Ref(state)) => {
+                let update = &self.updates[at].request;
+                let current = state.as_ref().map(|s| s.value);
+                let expected = (!update.old.is_null()).then_some(update.old);
+                if current != expected {
+                    let now = current.map_or("absent".to_owned(), |id| id.to_string());
+                    self.refuse(at, format!("stale info: the ref is {now}, fetch first"));
+                    self.stage = Stage::Swap { at: at + 1, cas: None };
+                    return Ok(());
+                }
+                let cas = CasRef {
+                    key: self.updates[at].key.clone(),
+                    expected: state,
+                    new: (!update.new.is_null()).then_some(update.new),
+                };
+                self.stage = Stage::Swap { at, cas: Some(cas) };
+                Ok(())
+            }
+            (Stage::Swap { at, cas: Some(cas) }, Answer::Cas(outcome)) => {
+                match outcome {
+                    CasOutcome::Won { version } => {
+                        let state = cas.new.map(|value| crate::step::RefState { value, version });
+                        cache.remember_ref(&cas.key, state);
+                        self.updates[at].settled = true;
+                    }
+                    CasOutcome::Lost { .. } => {
+                        self.refuse(at, "the ref changed while the push was checked; fetch first");
+                    }
+                }
+                self.stage = Stage::Swap { at: at + 1, cas: None };
+                Ok(())
+            }
+            (Stage::Swap { at, cas: None }, Answer::Put) => {
+                self.stage = Stage::Swap { at, cas: None };
+                Ok(())
+            }
+            (stage, _) => {
+                self.stage = stage;
+                Err(Misuse("the answer does not match the step asked").into())
+            }
+        }
+    }
+}

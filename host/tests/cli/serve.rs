@@ -1,0 +1,277 @@
+//! `snapgit serve` with real `git` as the client: clone (whole, shallow, partial), fetch,
+//! push (new commits, new branches, refused non-fast-forwards, forced), tokens, and
+//! pushes racing each other and snapgit's own commits.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use crate::support::{Work, snapgit};
+
+/// A running `snapgit serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(work: &Work, extra: &[&str]) -> Server {
+        Self::start_with_env(work, extra, &[])
+    }
+
+    fn start_with_env(work: &Work, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = snapgit(work.path());
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        let mut child = command.spawn().expect("snapgit serve starts");
+        let stderr = child.stderr.take().expect("a pipe");
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().expect("the server says where it listens").expect("text");
+        // Keep reading stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let at = first.find("http://").unwrap_or_else(|| panic!("no address in {first:?}"));
+        let url = first[at..].trim_end_matches("/<repo>.git").to_owned();
+        Server { child, url }
+    }
+
+    fn repo(&self, name: &str) -> String {
+        format!("{}/{name}.git", self.url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `git <args>` in `dir` with no user or system config; its output, whatever the exit.
+fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Client", "-c", "user.email=client@example.com", "-c", "protocol.version=2"])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "")
+        .output()
+        .expect("git runs")
+}
+
+/// `git <args>` in `dir`, which must succeed; its stdout.
+#[track_caller]
+fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let output = git_in(dir, args);
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// `git <args>` in `dir`, which must fail; its stderr.
+#[track_caller]
+fn git_fails(dir: &Path, args: &[&str]) -> String {
+    let output = git_in(dir, args);
+    assert!(!output.status.success(), "git {args:?} succeeded: {}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A store with three commits on main of the default repo.
+fn store_with_history() -> Work {
+    let work = Work::init();
+    for turn in 1..=3 {
+        work.write("notes/memory.md", &format!("turn {turn}\n"));
+        work.write(&format!("notes/turn-{turn}.md"), &"line\n".repeat(turn * 50));
+        work.run(&["commit", "notes", "-m", &format!("turn {turn}")]).ok();
+    }
+    work
+}
+
+fn head(work: &Work, branch: &str) -> String {
+    work.git(&["rev-parse", &crate::support::branch_ref(branch)]).trim().to_owned()
+}
+
+#[test]
+fn git_clones_fetches_and_pushes() {
+    let work = store_with_history();
+    let server = Server::start(&work, &[]);
+    let client = tempfile::tempdir().unwrap();
+    git_ok(client.path(), &["clone", "-q", &server.repo("default"), "agent"]);
+    let clone = client.path().join("agent");
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head(&work, "main"));
+    assert_eq!(std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(), "turn 3\n");
+    assert_eq!(git_ok(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
+    git_ok(&clone, &["fsck", "--strict"]);
+
+    // snapgit commits, git fetches.
+    work.write("notes/memory.md", "turn 4\n");
+    work.run(&["commit", "notes", "-m", "turn 4"]).ok();
+    git_ok(&clone, &["pull", "-q", "--ff-only"]);
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head(&work, "main"));
+    assert_eq!(std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(), "turn 4\n");
+
+    // git commits and pushes; snapgit reads it.
+    std::fs::write(clone.join("notes/from-git.md"), "written by a person\n").unwrap();
+    git_ok(&clone, &["add", "-A"]);
+    git_ok(&clone, &["commit", "-q", "-m", "a person's note"]);
+    git_ok(&clone, &["push", "-q", "origin", "main"]);
+    assert_eq!(head(&work, "main"), git_ok(&clone, &["rev-parse", "HEAD"]).trim());
+    assert_eq!(work.run(&["cat", "notes/from-git.md"]).ok(), "written by a person\n");
+
+    // A new branch.
+    git_ok(&clone, &["push", "-q", "origin", "HEAD:refs/heads/review"]);
+    assert_eq!(head(&work, "review"), head(&work, "main"));
+    let branches = work.run(&["branch"]).ok();
+    assert!(branches.contains("review"), "{branches}");
+
+    // A branch deleted.
+    git_ok(&clone, &["push", "-q", "origin", ":review"]);
+    assert!(!work.run(&["branch"]).ok().contains("review"));
+
+    work.git(&["fsck", "--strict", "--no-dangling"]);
+}
+
+#[test]
+fn shallow_and_partial_clones() {
+    let work = store_with_history();
+    let server = Server::start(&work, &[]);
+    let client = tempfile::tempdir().unwrap();
+
+    git_ok(client.path(), &["clone", "-q", "--depth", "1", &server.repo("default"), "shallow"]);
+    let shallow = client.path().join("shallow");
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+    git_ok(&shallow, &["fsck"]);
+    // Deepen by one, then all the way.
+    git_ok(&shallow, &["fetch", "-q", "--deepen", "1"]);
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "2");
+    git_ok(&shallow, &["fetch", "-q", "--unshallow"]);
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "4");
+    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "false");
+
+    // A partial clone gets no blobs until checkout asks for them.
+    git_ok(
+        client.path(),
+        &["clone", "-q", "--no-checkout", "--filter=blob:none", &server.repo("default"), "partial"],
+    );
+    let partial = client.path().join("partial");
+    let missing = git_ok(&partial, &["rev-list", "--objects", "--missing=print", "HEAD"]);
+    assert!(missing.lines().any(|l| l.starts_with('?')), "blobs were sent: {missing}");
+    git_ok(&partial, &["checkout", "-q", "main"]);
+    assert_eq!(std::fs::read_to_string(partial.join("notes/memory.md")).unwrap(), "turn 3\n");
+    // An old version's blob, fetched on demand.
+    let old = git_ok(&partial, &["show", "HEAD~2:notes/memory.md"]);
+    assert_eq!(old, "turn 1\n");
+}
+
+#[test]
+fn non_fast_forward_pushes_are_refused_unless_allowed() {
+    let work = store_with_history();
+    let client = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start(&work, &[]);
+        git_ok(client.path(), &["clone", "-q", &server.repo("default"), "agent"]);
+        let clone = client.path().join("agent");
+        git_ok(&clone, &["reset", "-q", "--hard", "HEAD~1"]);
+        std::fs::write(clone.join("other.md"), "rewritten\n").unwrap();
+        git_ok(&clone, &["add", "-A"]);
+        git_ok(&clone, &["commit", "-q", "-m", "rewrite"]);
+        let before = head(&work, "main");
+        let err = git_fails(&clone, &["push", "origin", "main"]);
+        assert!(err.contains("rejected"), "{err}");
+        let err = git_fails(&clone, &["push", "--force", "origin", "main"]);
+        assert!(err.contains("non-fast-forward"), "{err}");
+        assert_eq!(head(&work, "main"), before);
+    }
+    let server = Server::start(&work, &["--allow-force"]);
+    let clone = client.path().join("agent");
+    git_ok(&clone, &["remote", "set-url", "origin", &server.repo("default")]);
+    git_ok(&clone, &["push", "-q", "--force", "origin", "main"]);
+    assert_eq!(head(&work, "main"), git_ok(&clone, &["rev-parse", "HEAD"]).trim());
+    work.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn tokens_scope_reads_and_writes() {
+    let work = store_with_history();
+    let tokens = work.path().join("tokens.json");
+    std::fs::write(
+        &tokens,
+        r#"{"tokens": [
+            {"token": "read-token-0123456789", "repos": ["default"], "access": "read"},
+            {"token": "write-token-0123456789", "repos": ["def*"], "access": "write"}
+        ]}"#,
+    )
+    .unwrap();
+    let server = Server::start(&work, &["--tokens", tokens.to_str().unwrap()]);
+    let client = tempfile::tempdir().unwrap();
+    let err = git_fails(client.path(), &["clone", "-q", &server.repo("default"), "none"]);
+    assert!(err.contains("401") || err.contains("Authentication failed") || err.contains("could not read Username"), "{err}");
+    let read = "http.extraHeader=Authorization: Bearer read-token-0123456789";
+    git_ok(client.path(), &["-c", read, "clone", "-q", &server.repo("default"), "agent"]);
+    let clone = client.path().join("agent");
+    std::fs::write(clone.join("x.md"), "x\n").unwrap();
+    git_ok(&clone, &["add", "-A"]);
+    git_ok(&clone, &["commit", "-q", "-m", "x"]);
+    let err = git_fails(&clone, &["-c", read, "push", "origin", "main"]);
+    assert!(err.contains("403") || err.contains("may not write"), "{err}");
+    // Basic auth with the token as password, as a credential helper sends it.
+    let url = server.repo("default").replace("http://", "http://agent:write-token-0123456789@");
+    git_ok(&clone, &["push", "-q", &url, "main"]);
+    assert_eq!(head(&work, "main"), git_ok(&clone, &["rev-parse", "HEAD"]).trim());
+}
+
+#[test]
+fn a_server_without_tokens_listens_on_loopback_only() {
+    let work = Work::init();
+    let run = work.run(&["serve", "--listen", "0.0.0.0:0"]);
+    run.fails(2, "without tokens");
+}
+
+#[test]
+fn concurrent_pushes_and_commits_lose_nothing() {
+    let work = store_with_history();
+    let server = Server::start(&work, &[]);
+    let client = tempfile::tempdir().unwrap();
+    let clones: Vec<_> = (0..2)
+        .map(|i| {
+            let name = format!("c{i}");
+            git_ok(client.path(), &["clone", "-q", &server.repo("default"), &name]);
+            let dir = client.path().join(&name);
+            std::fs::write(dir.join(format!("client-{i}.md")), format!("{i}\n")).unwrap();
+            git_ok(&dir, &["add", "-A"]);
+            git_ok(&dir, &["commit", "-q", "-m", &format!("client {i}")]);
+            dir
+        })
+        .collect();
+    let pushes: Vec<_> = clones
+        .iter()
+        .map(|dir| {
+            let dir = dir.clone();
+            std::thread::spawn(move || git_in(&dir, &["push", "origin", "main"]))
+        })
+        .collect();
+    work.write("notes/memory.md", "snapgit's own turn\n");
+    work.run(&["commit", "notes", "-m", "own turn"]).ok();
+    let results: Vec<_> = pushes.into_iter().map(|p| p.join().unwrap()).collect();
+    // Whatever won, every acknowledged push is in the history, and the store is whole.
+    let history = work.git(&["rev-list", &crate::support::branch_ref("main")]);
+    for (dir, result) in clones.iter().zip(&results) {
+        let pushed = git_ok(dir, &["rev-parse", "HEAD"]);
+        if result.status.success() {
+            assert!(history.contains(pushed.trim()), "an acknowledged push is lost");
+        }
+    }
+    assert!(work.run(&["log", "--oneline"]).ok().contains("own turn"));
+    work.git(&["fsck", "--strict"]);
+}
