@@ -13,7 +13,7 @@ set -euo pipefail
 runs="${1:-20000}"
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 host="$(rustc -vV | sed -n 's/^host: //p')"
-targets=(loose_object tree commit pack)
+targets=(loose_object tree commit pack ingest)
 
 export RUSTFLAGS="--cfg fuzzing -Cdebug-assertions -Coverflow-checks \
  -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -61,6 +61,14 @@ idx="$(ls "$repo"/objects/pack/*.idx)"
 { printf '\000'; cat "$idx"; } > "$work/corpus/pack/index"
 { printf '\001'; tail -c +13 "${idx%.idx}.pack"; } > "$work/corpus/pack/entry"
 printf '\002\013hello world\013\013\220\006\005there' > "$work/corpus/pack/delta"
+# ingest reads its first byte's low bit as "seal the checksum", the rest as a pack: the
+# pack above, and three versions of a text packed with offset deltas and with ref deltas.
+{ printf '\001'; cat "${idx%.idx}.pack"; } > "$work/corpus/ingest/pack"
+text() { for line in $(seq 1 30); do printf 'line %s of a text, version %s\n' "$line" "$(( line == $1 ? $1 : 0 ))"; done; }
+versions="$(for v in 3 9 17; do text "$v" | gitc hash-object -w --stdin; done)"
+for deltas in --delta-base-offset ""; do
+    { printf '\001'; gitc pack-objects -q --stdout $deltas <<<"$versions"; } > "$work/corpus/ingest/deltas$deltas"
+done
 
 failed=()
 for target in "${targets[@]}"; do

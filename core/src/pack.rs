@@ -33,6 +33,7 @@ pub mod delta;
 pub mod entry;
 mod error;
 pub mod index;
+pub mod ingest;
 pub mod write;
 
 pub use error::Error;
@@ -380,7 +381,7 @@ impl Resolve {
             let delta = entry::inflate(
                 bytes.get(header.data_start..).unwrap_or_default(),
                 header.size,
-                max.saturating_mul(2).saturating_add(64),
+                entry::max_delta_bytes(max),
             )
             .map_err(corrupt)?;
             data = entry::apply_delta(&data, &delta, max).map_err(corrupt)?.into();

@@ -94,25 +94,70 @@ pub fn parse_header(bytes: &[u8], offset: u64, hash_kind: gix_hash::Kind) -> Res
 
 /// Inflate an entry's zlib data to exactly `size` bytes, refusing more than `max`.
 pub fn inflate(data: &[u8], size: u64, max: u64) -> Result<Vec<u8>, String> {
+    inflate_prefix(data, size, max).map(|(out, _)| out)
+}
+
+/// The most bytes a delta's instructions may inflate to when the objects it rebuilds are
+/// limited to `max`: inserts cost a byte per 127, and a delta that only inserts is still
+/// valid, so a delta may be somewhat larger than its result, never twice.
+pub(crate) fn max_delta_bytes(max: u64) -> u64 {
+    max.saturating_mul(2).saturating_add(64)
+}
+
+/// The output buffer's first size: entries declaring more grow it as their data arrives,
+/// so a header claiming far more than its stream holds costs no large allocation.
+const FIRST_OUTPUT: usize = 256 << 10;
+
+/// Inflate the zlib stream at the start of `data` to exactly `size` bytes, refusing more
+/// than `max`: the bytes, and how many bytes of `data` the stream took. In a pack read
+/// from its start, the next entry begins right after.
+pub fn inflate_prefix(data: &[u8], size: u64, max: u64) -> Result<(Vec<u8>, usize), String> {
+    use miniz_oxide::inflate::{
+        TINFLStatus,
+        core::{DecompressorOxide, decompress, inflate_flags},
+    };
     if size > max {
         return Err(format!("the entry inflates to {size} bytes, over the limit of {max}"));
     }
-    let cap = usize::try_from(size).map_err(|_| "the entry is too large for this machine".to_owned())?;
-    let out = match miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, cap) {
-        Ok(out) => out,
-        // The error carries the partial output; only its status is looked at.
-        Err(err) if err.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            return Err(format!("the entry inflates to more than its declared {size} bytes"));
+    let size = usize::try_from(size).map_err(|_| "the entry is too large for this machine".to_owned())?;
+    // One byte of room beyond `size`: a stream that fills it holds more than declared,
+    // and one that stops at `size` is never cut short for want of room.
+    let room = size.saturating_add(1);
+    let mut out = vec![0; room.min(FIRST_OUTPUT)];
+    let mut decompressor = Box::<DecompressorOxide>::default();
+    let flags = inflate_flags::TINFL_FLAG_PARSE_ZLIB_HEADER | inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    let (mut read, mut written) = (0, 0);
+    loop {
+        let input = data.get(read..).unwrap_or_default();
+        let (status, consumed, produced) = decompress(&mut decompressor, input, &mut out, written, flags);
+        read += consumed;
+        written += produced;
+        match status {
+            TINFLStatus::Done => break,
+            TINFLStatus::HasMoreOutput if out.len() < room => {
+                let grown = out.len().saturating_mul(2).min(room);
+                out.resize(grown, 0);
+            }
+            TINFLStatus::HasMoreOutput => {
+                return Err(format!("the entry inflates to more than its declared {size} bytes"));
+            }
+            TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                return Err("the entry's zlib stream is truncated".into());
+            }
+            TINFLStatus::Adler32Mismatch => return Err("the entry's zlib checksum does not match its data".into()),
+            _ => return Err("the entry is not a valid zlib stream".into()),
         }
-        Err(_) => return Err("the entry is not a valid zlib stream".into()),
-    };
-    if out.len() as u64 != size {
+    }
+    if written > size {
+        return Err(format!("the entry inflates to more than its declared {size} bytes"));
+    }
+    if written != size {
         return Err(format!(
-            "the entry inflates to {} bytes, not its declared {size}",
-            out.len()
+            "the entry inflates to {written} bytes, not its declared {size}"
         ));
     }
-    Ok(out)
+    out.truncate(written);
+    Ok((out, read))
 }
 
 /// A little-endian base-128 size at the start of a delta.
@@ -237,6 +282,31 @@ mod tests {
             "copy past the base"
         );
         assert!(apply_delta(base, &[11, 1, 2, b'a'], 100).is_err(), "truncated insert");
+    }
+
+    #[test]
+    fn inflate_prefix_finds_where_the_stream_ends() {
+        for data in [&b""[..], b"hello", &b"a fairly long line of text. ".repeat(20_000)] {
+            let mut stream = miniz_oxide::deflate::compress_to_vec_zlib(data, 6);
+            let len = stream.len();
+            stream.extend_from_slice(b"the next entry");
+            let size = data.len() as u64;
+            assert_eq!(inflate_prefix(&stream, size, size).unwrap(), (data.to_vec(), len));
+            if size > 0 {
+                let over = inflate_prefix(&stream, size, size - 1).unwrap_err();
+                assert!(over.contains("over the limit"), "{over}");
+                let short = inflate_prefix(&stream, size - 1, size).unwrap_err();
+                assert!(short.contains("more than its declared"), "{short}");
+            }
+            let long = inflate_prefix(&stream, size + 1, size + 1).unwrap_err();
+            assert!(long.contains("not its declared"), "{long}");
+            let cut = inflate_prefix(&stream[..len - 1], size, size).unwrap_err();
+            assert!(cut.contains("truncated"), "{cut}");
+        }
+        let mut stream = miniz_oxide::deflate::compress_to_vec_zlib(b"hello", 6);
+        let last = stream.len() - 1;
+        stream[last] ^= 1;
+        assert!(inflate_prefix(&stream, 5, 5).unwrap_err().contains("checksum"));
     }
 
     #[test]

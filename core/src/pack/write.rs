@@ -67,28 +67,39 @@ pub struct Written {
 impl Written {
     /// The storage key of the pack.
     pub fn pack_key(&self) -> String {
-        format!("{}pack-{}.pack", super::PACK_DIR, self.name)
+        file_key(&self.name, "pack")
     }
 
     /// The storage key of the index.
     pub fn index_key(&self) -> String {
-        format!("{}pack-{}.idx", super::PACK_DIR, self.name)
+        file_key(&self.name, "idx")
     }
 
     /// The pack and its index as files to store ([`Step::Write`](crate::Step::Write)),
     /// the pack first.
     pub fn files(&self) -> Vec<crate::step::Stored> {
-        vec![
-            crate::step::Stored {
-                key: self.pack_key(),
-                bytes: self.pack.clone(),
-            },
-            crate::step::Stored {
-                key: self.index_key(),
-                bytes: self.index.clone(),
-            },
-        ]
+        files(&self.name, &self.pack, &self.index)
     }
+}
+
+/// The storage key of the pack file named `name` with extension `ext`.
+pub(crate) fn file_key(name: &str, ext: &str) -> String {
+    format!("{}pack-{name}.{ext}", super::PACK_DIR)
+}
+
+/// A pack and its index as files to store, the pack first: an index names only objects
+/// that are there when it appears.
+pub(crate) fn files(name: &str, pack: &[u8], index: &[u8]) -> Vec<crate::step::Stored> {
+    vec![
+        crate::step::Stored {
+            key: file_key(name, "pack"),
+            bytes: pack.to_vec(),
+        },
+        crate::step::Stored {
+            key: file_key(name, "idx"),
+            bytes: index.to_vec(),
+        },
+    ]
 }
 
 /// git's grouping of names for delta search: a hash in which the last characters weigh
@@ -275,8 +286,13 @@ fn ofs_distance(out: &mut Vec<u8>, mut distance: u64) {
     out.extend_from_slice(&bytes[at..]);
 }
 
-/// The version 2 index of a pack: `entries` are (id, CRC-32, offset) in any order.
-fn index(hash_kind: gix_hash::Kind, mut entries: Vec<(ObjectId, u32, u64)>, pack_checksum: &[u8]) -> Vec<u8> {
+/// The version 2 index of a pack, byte for byte as `git index-pack` writes it: `entries`
+/// are (id, CRC-32, offset) in any order, unique ids.
+pub(crate) fn index(
+    hash_kind: gix_hash::Kind,
+    mut entries: Vec<(ObjectId, u32, u64)>,
+    pack_checksum: &[u8],
+) -> Vec<u8> {
     crate::order::sort_by(&mut entries, |a, b| a.0.cmp(&b.0));
     let hash_len = hash_kind.len_in_bytes();
     let mut out = Vec::with_capacity(8 + 1024 + entries.len() * (hash_len + 8) + 2 * hash_len);

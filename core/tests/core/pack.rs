@@ -12,6 +12,8 @@ use snapgit_core::{
     object, read,
 };
 
+mod ingest;
+
 fn signature(seconds: i64) -> commit::Signature {
     commit::Signature::new("Agent", "agent@example.com", seconds)
 }
