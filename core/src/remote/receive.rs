@@ -28,7 +28,7 @@ use crate::{
     id::{IdMap, IdSet},
     object::{self, Object},
     pack::ingest,
-    step::{Answer, CasOutcome, CasRef, Misuse, Operation, Step, Stored},
+    step::{Answer, CasOutcome, CasRef, Misuse, Operation, Step},
     store::{BranchName, RepoName},
 };
 
@@ -279,11 +279,10 @@ impl Receive {
             Ok(())
         };
         let pack = std::mem::take(&mut self.pack);
-        match ingest::index(cache.hash_kind(), "the pushed pack", &pack, limits.max_object_bytes, &mut visit) {
+        match ingest::index(cache.hash_kind(), "the pushed pack", pack, limits.max_object_bytes, &mut visit) {
             Ok(indexed) => {
                 self.objects = indexed.objects.len();
                 self.indexed = Some(indexed);
-                self.pack = pack;
                 self.nodes = nodes;
                 self.commits = commits;
             }
@@ -507,20 +506,10 @@ impl Receive {
                 Stage::Write => {
                     let accepted = self.open().next().is_some();
                     match self.indexed.take() {
-                        Some(indexed) if accepted && indexed.objects.len() > 0 => {
+                        Some(indexed) if accepted && !indexed.objects.is_empty() => {
                             self.pack_key = Some(indexed.pack_key());
-                            let files = vec![
-                                Stored {
-                                    key: indexed.pack_key(),
-                                    bytes: std::mem::take(&mut self.pack),
-                                },
-                                Stored {
-                                    key: indexed.index_key(),
-                                    bytes: indexed.index,
-                                },
-                            ];
                             self.stage = Stage::Swap { at: 0, cas: None };
-                            return Ok(Step::Write(files));
+                            return Ok(Step::Write(indexed.files()));
                         }
                         _ => self.stage = Stage::Swap { at: 0, cas: None },
                     }
