@@ -13,7 +13,7 @@ set -euo pipefail
 runs="${1:-20000}"
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
 host="$(rustc -vV | sed -n 's/^host: //p')"
-targets=(loose_object tree commit pack ingest)
+targets=(loose_object tree commit pack ingest remote)
 
 export RUSTFLAGS="--cfg fuzzing -Cdebug-assertions -Coverflow-checks \
  -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -69,6 +69,22 @@ versions="$(for v in 3 9 17; do text "$v" | gitc hash-object -w --stdin; done)"
 for deltas in --delta-base-offset ""; do
     { printf '\001'; gitc pack-objects -q --stdout $deltas <<<"$versions"; } > "$work/corpus/ingest/deltas$deltas"
 done
+# remote reads its first byte as the decoder (see fuzz_targets/remote.rs): what git's
+# upload-pack and receive-pack answer, and what their clients send, for the repository above.
+v2() { GIT_PROTOCOL=version=2 gitc upload-pack --stateless-rpc "$repo"; }
+gitc update-ref refs/heads/main "$second"
+{ printf '\002'; GIT_PROTOCOL=version=2 gitc upload-pack --http-backend-info-refs "$repo"; } > "$work/corpus/remote/advertisement"
+ls_refs='0014command=ls-refs\n0017object-format=sha1\n00010009peel\n000csymrefs\n000bunborn\n0000'
+{ printf '\001'; printf "$ls_refs"; } > "$work/corpus/remote/ls-refs-request"
+{ printf '\003'; printf "$ls_refs" | v2; } > "$work/corpus/remote/ls-refs"
+fetch="0012command=fetch\n0001000ethin-pack\n000eofs-delta\n000ddeepen 1\n0032want $second\n0032have $first\n0009done\n0000"
+{ printf '\001'; printf "$fetch"; } > "$work/corpus/remote/fetch-request"
+{ printf '\004'; printf "$fetch" | v2; } > "$work/corpus/remote/fetch"
+{ printf '\006'; gitc receive-pack --http-backend-info-refs "$repo"; } > "$work/corpus/remote/receive-advertisement"
+{ printf '\007'; printf '007f%s %s refs/heads/x\000report-status side-band-64k\n0000' 0000000000000000000000000000000000000000 "$second"
+  printf '%s\n' "$second" | gitc pack-objects -q --revs --stdout; } > "$work/corpus/remote/push"
+printf '\010000eunpack ok\n0014ok refs/heads/x\n0000' > "$work/corpus/remote/report"
+printf '\011002b\001000eunpack ok\n0014ok refs/heads/x\n00000000' > "$work/corpus/remote/report-sideband"
 
 failed=()
 for target in "${targets[@]}"; do

@@ -8,7 +8,7 @@
 use bstr::{BStr, BString, ByteSlice};
 
 use crate::{
-    ObjectId, commit, diff, gc, history, id, object, path, policy, read, repo, restore, rev,
+    ObjectId, commit, diff, gc, history, id, object, path, policy, read, remote, repo, restore, rev,
     step::{Misuse, StorageError},
     store::NameError,
     worktree,
@@ -698,6 +698,54 @@ impl Classify for rev::Error {
         match self {
             rev::Error::Storage(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+impl Classify for remote::Error {
+    fn code(&self) -> Code {
+        use remote::Error as E;
+        match self {
+            // A remote's refusal is reported against the request it refused.
+            E::Malformed { .. }
+            | E::TooLong { .. }
+            | E::Truncated { .. }
+            | E::Unexpected { .. }
+            | E::InvalidId { .. }
+            | E::InvalidRefName { .. }
+            | E::UnknownCommand { .. }
+            | E::UnknownCapability { .. }
+            | E::UnknownArgument { .. }
+            | E::InvalidValue { .. }
+            | E::Remote { .. } => Code::InvalidInput,
+            E::UnsupportedFilter { .. } | E::UnsupportedObjectFormat { .. } | E::UnsupportedVersion { .. } => {
+                Code::Unsupported
+            }
+            E::LimitExceeded { .. } => Code::Limit,
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use remote::Error as E;
+        match self {
+            E::Malformed { at, .. } | E::Truncated { at, .. } => vec![("at", number(*at))],
+            E::TooLong { at, len } => {
+                let mut fields = vec![("value", number(*len)), ("limit", number(remote::pkt::MAX_DATA_BYTES))];
+                fields.extend(at.map(|at| ("at", number(at))));
+                fields
+            }
+            E::Unexpected { at, found, .. } => vec![("value", Value::Text(found)), ("at", number(*at))],
+            E::InvalidId { at, value } => vec![("value", Value::Text(value)), ("at", number(*at))],
+            E::InvalidRefName { name: value, .. }
+            | E::UnknownCommand { command: value }
+            | E::UnknownCapability { capability: value }
+            | E::UnknownArgument { argument: value, .. }
+            | E::UnsupportedFilter { spec: value }
+            | E::UnsupportedObjectFormat { format: value }
+            | E::UnsupportedVersion { found: value, .. }
+            | E::InvalidValue { value, .. }
+            | E::Remote { message: value } => vec![("value", Value::Text(value))],
+            E::LimitExceeded { limit, .. } => vec![("limit", number(*limit))],
         }
     }
 }

@@ -16,6 +16,7 @@ mod object;
 mod pack;
 mod path;
 mod read;
+mod remote;
 mod repo;
 mod restore;
 mod support;
