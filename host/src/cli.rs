@@ -206,14 +206,21 @@ pub struct Rollback {
 
 /// The store of `config` opened for a server: a folder store must exist already.
 pub fn open_store(config: &Config) -> Result<Arc<dyn Storage>, Error> {
-    if let Some(folder) = local_folder(&config.store)? {
-        if !folder.join("HEAD").is_file() || !folder.join("objects").is_dir() {
-            return Err(Error::NoStore {
-                location: folder.display().to_string(),
-            });
-        }
-    }
+    require_folder_store(config)?;
     Ok(storage::open(&config.store, &config.storage)?)
+}
+
+/// A folder store must exist: opening a folder creates it, and a typo must not leave a
+/// new store behind.
+fn require_folder_store(config: &Config) -> Result<(), Error> {
+    if let Some(folder) = local_folder(&config.store)?
+        && (!folder.join("HEAD").is_file() || !folder.join("objects").is_dir())
+    {
+        return Err(Error::NoStore {
+            location: folder.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// An open store and the repo commands work on, with the engine that runs core's
@@ -230,14 +237,7 @@ impl Session {
     /// Open an existing store. A folder store must exist already (nothing is created);
     /// an object-storage store is not contacted until the first command.
     pub async fn open(config: &Config) -> Result<Self, Error> {
-        if let Some(folder) = local_folder(&config.store)? {
-            // Opening a folder creates it; a typo must not leave a new store behind.
-            if !folder.join("HEAD").is_file() || !folder.join("objects").is_dir() {
-                return Err(Error::NoStore {
-                    location: folder.display().to_string(),
-                });
-            }
-        }
+        require_folder_store(config)?;
         Self::connect(config).await
     }
 

@@ -82,7 +82,9 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
     on_listen(local);
     axum::serve(listener, router(storage, config))
         .with_graceful_shutdown(shutdown)
@@ -143,7 +145,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let query = parts.uri.query().unwrap_or_default().to_owned();
     // `/<repo>.git/info/refs`, `/<repo>.git/git-upload-pack`, `/<repo>.git/git-receive-pack`.
     let Some((repo, rest)) = path.strip_prefix('/').and_then(|p| p.split_once(".git/")) else {
-        return text(StatusCode::NOT_FOUND, format!("no such route: {path} (repos are at /<repo>.git)"));
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("no such route: {path} (repos are at /<repo>.git)"),
+        );
     };
     let repo = repo.to_owned();
     if let Err(err) = snapgit_core::store::RepoName::new(&repo) {
@@ -187,7 +192,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 Service::UploadPack => "read",
                 Service::ReceivePack => "write to",
             };
-            return text(StatusCode::FORBIDDEN, format!("this token may not {what} the repo {repo}"));
+            return text(
+                StatusCode::FORBIDDEN,
+                format!("this token may not {what} the repo {repo}"),
+            );
         }
     }
     let v2 = protocol_v2(&parts.headers);
@@ -235,7 +243,12 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     flate2::read::GzDecoder::new(&bytes[..])
         .take(limit as u64 + 1)
         .read_to_end(&mut inflated)
-        .map_err(|err| text(StatusCode::BAD_REQUEST, format!("the gzip body does not inflate: {err}")))?;
+        .map_err(|err| {
+            text(
+                StatusCode::BAD_REQUEST,
+                format!("the gzip body does not inflate: {err}"),
+            )
+        })?;
     if inflated.len() > limit {
         return Err(too_large());
     }

@@ -112,7 +112,10 @@ enum Stage {
     /// Reading the objects the pack leaves out, the new tips not in it, and old tips.
     Exist,
     /// A walk from the refs to the commits the pack leaves out.
-    Reach { frontier: Vec<ObjectId>, seen: IdSet },
+    Reach {
+        frontier: Vec<ObjectId>,
+        seen: IdSet,
+    },
     /// Fast-forward checks, one update at a time: a walk from its new commit.
     Forward {
         at: usize,
@@ -121,7 +124,10 @@ enum Stage {
     },
     Write,
     /// Updating refs: reading update `at`, or (`Some`) swapping it.
-    Swap { at: usize, cas: Option<CasRef> },
+    Swap {
+        at: usize,
+        cas: Option<CasRef>,
+    },
     Done,
 }
 
@@ -235,7 +241,10 @@ impl Receive {
 
     /// The kind of `id`, from the pack or the store, if known to exist.
     fn kind(&self, id: &ObjectId) -> Option<Kind> {
-        self.nodes.get(id).map(|n| n.kind).or_else(|| self.stored.get(id).copied())
+        self.nodes
+            .get(id)
+            .map(|n| n.kind)
+            .or_else(|| self.stored.get(id).copied())
     }
 
     fn commit(&self, id: &ObjectId) -> Option<&Commit> {
@@ -262,7 +271,12 @@ impl Receive {
             let object = object::parse(&id, kind, content).map_err(|err| err.to_string())?;
             let children = match &object {
                 Object::Blob(_) => Vec::new(),
-                Object::Tree(tree) => tree.entries.iter().filter(|e| !e.mode.is_commit()).map(|e| e.oid).collect(),
+                Object::Tree(tree) => tree
+                    .entries
+                    .iter()
+                    .filter(|e| !e.mode.is_commit())
+                    .map(|e| e.oid)
+                    .collect(),
                 Object::Commit(commit) => {
                     commits.insert(
                         id,
@@ -271,7 +285,9 @@ impl Receive {
                             time: commit.committer.time.seconds,
                         },
                     );
-                    std::iter::once(commit.tree).chain(commit.parents.iter().copied()).collect()
+                    std::iter::once(commit.tree)
+                        .chain(commit.parents.iter().copied())
+                        .collect()
                 }
                 Object::Tag(tag) => vec![tag.target],
             };
@@ -279,7 +295,13 @@ impl Receive {
             Ok(())
         };
         let pack = std::mem::take(&mut self.pack);
-        match ingest::index(cache.hash_kind(), "the pushed pack", pack, limits.max_object_bytes, &mut visit) {
+        match ingest::index(
+            cache.hash_kind(),
+            "the pushed pack",
+            pack,
+            limits.max_object_bytes,
+            &mut visit,
+        ) {
             Ok(indexed) => {
                 self.objects = indexed.objects.len();
                 self.indexed = Some(indexed);
@@ -364,7 +386,11 @@ impl Receive {
                     }
                     for at in self.open().collect::<Vec<_>>() {
                         let (objects, commits) = &self.needs[at];
-                        let missing = objects.iter().chain(commits).find(|id| self.kind(id).is_none()).copied();
+                        let missing = objects
+                            .iter()
+                            .chain(commits)
+                            .find(|id| self.kind(id).is_none())
+                            .copied();
                         let update = self.updates[at].request.clone();
                         if let Some(id) = missing {
                             self.refuse(at, format!("missing necessary objects: {id}"));
@@ -401,7 +427,10 @@ impl Receive {
                                 .find(|id| self.outside_commits.contains(*id))
                                 .copied();
                             if let Some(id) = unreached {
-                                self.refuse(at, format!("missing necessary objects: {id} is not reachable from this repo's refs"));
+                                self.refuse(
+                                    at,
+                                    format!("missing necessary objects: {id} is not reachable from this repo's refs"),
+                                );
                             }
                         }
                         self.stage = Stage::Forward {

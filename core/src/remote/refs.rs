@@ -6,8 +6,7 @@ use gix_object::Kind;
 
 use crate::{
     cache::ObjectCache,
-    object,
-    order,
+    object, order,
     step::{Answer, Misuse, Operation, Step},
     store::{self, NameError, RepoName},
 };
@@ -92,7 +91,11 @@ impl ListRefs {
         let branch = |name: &str| refs.iter().any(|r| r.name == name).then(|| name.to_owned());
         let head = branch("refs/heads/main")
             .or_else(|| branch("refs/heads/master"))
-            .or_else(|| refs.iter().find(|r| r.name.starts_with("refs/heads/")).map(|r| r.name.clone()));
+            .or_else(|| {
+                refs.iter()
+                    .find(|r| r.name.starts_with("refs/heads/"))
+                    .map(|r| r.name.clone())
+            });
         Step::Done(Refs { refs, head })
     }
 }

@@ -154,17 +154,31 @@ enum Stage {
         unproven: IdSet,
     },
     /// Reading the wants, peeling tags.
-    Wants { pending: Vec<ObjectId> },
+    Wants {
+        pending: Vec<ObjectId>,
+    },
     /// Finding the shallow boundary: a walk from the wants, `deepen` levels deep.
-    Deepen { frontier: Vec<ObjectId>, level: u32 },
+    Deepen {
+        frontier: Vec<ObjectId>,
+        level: u32,
+    },
     /// Walking the commits to send.
-    Commits { frontier: Vec<ObjectId> },
+    Commits {
+        frontier: Vec<ObjectId>,
+    },
     /// Reading the trees of the common commits at the boundary.
-    Edges { commits: Vec<ObjectId>, frontier: Vec<ObjectId> },
+    Edges {
+        commits: Vec<ObjectId>,
+        frontier: Vec<ObjectId>,
+    },
     /// Walking the trees to send.
-    Trees { frontier: Vec<(ObjectId, u32)> },
+    Trees {
+        frontier: Vec<(ObjectId, u32)>,
+    },
     /// Reading the blobs to send, from this position of `blobs`.
-    Blobs { next: usize },
+    Blobs {
+        next: usize,
+    },
     Done,
 }
 
@@ -280,7 +294,10 @@ impl Upload {
         let ids: Vec<ObjectId> = ids
             .into_iter()
             .filter(|id| {
-                !self.content.contains_key(id) && !self.absent.contains(id) && !self.commits.contains_key(id) && seen.insert(*id)
+                !self.content.contains_key(id)
+                    && !self.absent.contains(id)
+                    && !self.commits.contains_key(id)
+                    && seen.insert(*id)
             })
             .collect();
         if ids.is_empty() {
@@ -387,7 +404,13 @@ impl Upload {
                     // Haves the store holds that are not commits are not walked.
                     self.content.retain(|id, _| self.commits.contains_key(id));
                     let tips: IdSet = self.refs.tips().collect();
-                    let unproven: IdSet = self.request.wants.iter().filter(|w| !tips.contains(*w)).copied().collect();
+                    let unproven: IdSet = self
+                        .request
+                        .wants
+                        .iter()
+                        .filter(|w| !tips.contains(*w))
+                        .copied()
+                        .collect();
                     self.stage = if unproven.is_empty() {
                         Stage::Wants {
                             pending: self.request.wants.clone(),
@@ -430,7 +453,9 @@ impl Upload {
                         unproven.remove(id);
                         let children: Vec<ObjectId> = match self.parsed(id)? {
                             None => continue,
-                            Some(Object::Commit(c)) => std::iter::once(c.tree).chain(c.parents.iter().copied()).collect(),
+                            Some(Object::Commit(c)) => {
+                                std::iter::once(c.tree).chain(c.parents.iter().copied()).collect()
+                            }
                             Some(Object::Tree(t)) => {
                                 for entry in &t.entries {
                                     unproven.remove(&entry.oid);
@@ -475,7 +500,9 @@ impl Upload {
                             }
                             Some(Object::Tag(tag)) => {
                                 self.queue_send(id, 0);
-                                if tag.target_kind == Kind::Tag && self.sending.len() > crate::step::MAX_TAG_DEPTH * MAX_WANTS {
+                                if tag.target_kind == Kind::Tag
+                                    && self.sending.len() > crate::step::MAX_TAG_DEPTH * MAX_WANTS
+                                {
                                     return Err(Error::Refused(format!("the tag {id} names too many tags")));
                                 }
                                 next.push(tag.target);
@@ -741,7 +768,8 @@ impl Upload {
         }
         // Commits not sent need not stay in memory.
         let order: IdSet = self.order.iter().copied().collect();
-        self.content.retain(|id, (kind, _)| *kind != Kind::Commit || order.contains(id));
+        self.content
+            .retain(|id, (kind, _)| *kind != Kind::Commit || order.contains(id));
         Stage::Edges {
             commits: edges,
             frontier: Vec::new(),

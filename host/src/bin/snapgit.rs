@@ -549,7 +549,15 @@ async fn run(args: Cli) -> Result<(), Error> {
         max_request_bytes,
     } = &args.command
     {
-        return serve(&config, *listen, tokens.as_deref(), *allow_force, *max_request_bytes, quiet).await;
+        return serve(
+            &config,
+            *listen,
+            tokens.as_deref(),
+            *allow_force,
+            *max_request_bytes,
+            quiet,
+        )
+        .await;
     }
     if let Command::Init { who } = &args.command {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
@@ -821,7 +829,10 @@ async fn serve(
     quiet: bool,
 ) -> Result<(), Error> {
     use snapgit_host::serve;
-    let tokens = match (tokens_file, std::env::var("SNAPGIT_TOKENS").ok().filter(|t| !t.is_empty())) {
+    let tokens = match (
+        tokens_file,
+        std::env::var("SNAPGIT_TOKENS").ok().filter(|t| !t.is_empty()),
+    ) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path).map_err(|source| Error::Unreadable {
                 path: path.to_owned(),

@@ -195,7 +195,10 @@ mod tests {
             t.allows(Some(&bearer("writer-0123456789abcdeX")), "agent-1", Access::Read),
             Verdict::Unauthenticated
         );
-        assert_eq!(t.allows(Some(b"Basic !!!"), "agent-1", Access::Read), Verdict::Unauthenticated);
+        assert_eq!(
+            t.allows(Some(b"Basic !!!"), "agent-1", Access::Read),
+            Verdict::Unauthenticated
+        );
     }
 
     #[test]
@@ -212,9 +215,18 @@ mod tests {
     #[test]
     fn bad_token_files_are_refused() {
         for (json, says) in [
-            (r#"{"tokens": [{"token": "short", "repos": ["*"], "access": "read"}]}"#, "token 1"),
-            (r#"{"tokens": [{"token": "long-enough-0123456789", "repos": [], "access": "read"}]}"#, "no repos"),
-            (r#"{"tokens": [{"token": "long-enough-0123456789", "repos": ["*"], "access": "admin"}]}"#, "admin"),
+            (
+                r#"{"tokens": [{"token": "short", "repos": ["*"], "access": "read"}]}"#,
+                "token 1",
+            ),
+            (
+                r#"{"tokens": [{"token": "long-enough-0123456789", "repos": [], "access": "read"}]}"#,
+                "no repos",
+            ),
+            (
+                r#"{"tokens": [{"token": "long-enough-0123456789", "repos": ["*"], "access": "admin"}]}"#,
+                "admin",
+            ),
             (r#"{"tokenz": []}"#, "tokenz"),
         ] {
             let err = Tokens::from_json(json, "file.json").unwrap_err().to_string();

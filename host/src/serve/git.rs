@@ -27,7 +27,10 @@ fn respond(content_type: &'static str, body: Vec<u8>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, max-age=0, must-revalidate"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
     response
 }
 
@@ -146,12 +149,10 @@ pub(super) async fn upload_pack(shared: &Shared, repo: &str, body: &[u8]) -> Res
                 Err(err) => return git_error(wire, &err.to_string()),
             };
             let response = match fetched.pack {
-                None => v2::FetchResponse::Acknowledgments {
-                    common: fetched.common,
-                },
+                None => v2::FetchResponse::Acknowledgments { common: fetched.common },
                 Some(pack) => v2::FetchResponse::Pack(v2::PackResponse {
                     acknowledgments: (!done).then_some(fetched.common),
-                    shallow_info: (shallow_asked || !pack.shallow.is_empty()).then(|| v2::ShallowInfo {
+                    shallow_info: (shallow_asked || !pack.shallow.is_empty()).then_some(v2::ShallowInfo {
                         shallow: pack.shallow,
                         unshallow: pack.unshallow,
                     }),
@@ -162,6 +163,7 @@ pub(super) async fn upload_pack(shared: &Shared, repo: &str, body: &[u8]) -> Res
             };
             response.write_to(&mut out, fetch.sideband_all)
         }
+        _ => return git_error(wire, "snapgit serves the commands ls-refs and fetch"),
     };
     match written {
         Ok(()) => respond(wire.result_type(), out),
@@ -189,8 +191,10 @@ fn fetch_request(repo: &str, fetch: &v2::Fetch) -> Result<FetchRequest, String> 
         None => None,
         Some(v2::Filter::BlobNone) => Some(upload::Filter::BlobNone),
         Some(v2::Filter::BlobLimit(limit)) => Some(upload::Filter::BlobLimit(limit)),
-        Some(v2::Filter::TreeDepth(_)) => {
-            return Err("snapgit serves the filters blob:none and blob:limit=<n>, not tree:<depth>".into());
+        Some(other) => {
+            return Err(format!(
+                "snapgit serves the filters blob:none and blob:limit=<n>, not {other}"
+            ));
         }
     };
     Ok(request)

@@ -13,7 +13,7 @@ mod demo;
 #[cfg(feature = "component")]
 mod engines;
 mod flow;
-mod serve;
 mod gc_roots;
+mod serve;
 mod support;
 mod worktree;

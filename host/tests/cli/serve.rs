@@ -35,7 +35,9 @@ impl Server {
         let first = lines.next().expect("the server says where it listens").expect("text");
         // Keep reading stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let at = first.find("http://").unwrap_or_else(|| panic!("no address in {first:?}"));
+        let at = first
+            .find("http://")
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
         let url = first[at..].trim_end_matches("/<repo>.git").to_owned();
         Server { child, url }
     }
@@ -56,7 +58,14 @@ impl Drop for Server {
 fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=Client", "-c", "user.email=client@example.com", "-c", "protocol.version=2"])
+        .args([
+            "-c",
+            "user.name=Client",
+            "-c",
+            "user.email=client@example.com",
+            "-c",
+            "protocol.version=2",
+        ])
         .args(args)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -82,7 +91,11 @@ fn git_ok(dir: &Path, args: &[&str]) -> String {
 #[track_caller]
 fn git_fails(dir: &Path, args: &[&str]) -> String {
     let output = git_in(dir, args);
-    assert!(!output.status.success(), "git {args:?} succeeded: {}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        !output.status.success(),
+        "git {args:?} succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -98,7 +111,9 @@ fn store_with_history() -> Work {
 }
 
 fn head(work: &Work, branch: &str) -> String {
-    work.git(&["rev-parse", &crate::support::branch_ref(branch)]).trim().to_owned()
+    work.git(&["rev-parse", &crate::support::branch_ref(branch)])
+        .trim()
+        .to_owned()
 }
 
 #[test]
@@ -109,7 +124,10 @@ fn git_clones_fetches_and_pushes() {
     git_ok(client.path(), &["clone", "-q", &server.repo("default"), "agent"]);
     let clone = client.path().join("agent");
     assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head(&work, "main"));
-    assert_eq!(std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(), "turn 3\n");
+    assert_eq!(
+        std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(),
+        "turn 3\n"
+    );
     assert_eq!(git_ok(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
     git_ok(&clone, &["fsck", "--strict"]);
 
@@ -118,7 +136,10 @@ fn git_clones_fetches_and_pushes() {
     work.run(&["commit", "notes", "-m", "turn 4"]).ok();
     git_ok(&clone, &["pull", "-q", "--ff-only"]);
     assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head(&work, "main"));
-    assert_eq!(std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(), "turn 4\n");
+    assert_eq!(
+        std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(),
+        "turn 4\n"
+    );
 
     // git commits and pushes; snapgit reads it.
     std::fs::write(clone.join("notes/from-git.md"), "written by a person\n").unwrap();
@@ -147,28 +168,50 @@ fn shallow_and_partial_clones() {
     let server = Server::start(&work, &[]);
     let client = tempfile::tempdir().unwrap();
 
-    git_ok(client.path(), &["clone", "-q", "--depth", "1", &server.repo("default"), "shallow"]);
+    git_ok(
+        client.path(),
+        &["clone", "-q", "--depth", "1", &server.repo("default"), "shallow"],
+    );
     let shallow = client.path().join("shallow");
     assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "1");
-    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+    assert_eq!(
+        git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(),
+        "true"
+    );
     git_ok(&shallow, &["fsck"]);
     // Deepen by one, then all the way.
     git_ok(&shallow, &["fetch", "-q", "--deepen", "1"]);
     assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "2");
     git_ok(&shallow, &["fetch", "-q", "--unshallow"]);
     assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "4");
-    assert_eq!(git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(), "false");
+    assert_eq!(
+        git_ok(&shallow, &["rev-parse", "--is-shallow-repository"]).trim(),
+        "false"
+    );
 
     // A partial clone gets no blobs until checkout asks for them.
     git_ok(
         client.path(),
-        &["clone", "-q", "--no-checkout", "--filter=blob:none", &server.repo("default"), "partial"],
+        &[
+            "clone",
+            "-q",
+            "--no-checkout",
+            "--filter=blob:none",
+            &server.repo("default"),
+            "partial",
+        ],
     );
     let partial = client.path().join("partial");
     let missing = git_ok(&partial, &["rev-list", "--objects", "--missing=print", "HEAD"]);
-    assert!(missing.lines().any(|l| l.starts_with('?')), "blobs were sent: {missing}");
+    assert!(
+        missing.lines().any(|l| l.starts_with('?')),
+        "blobs were sent: {missing}"
+    );
     git_ok(&partial, &["checkout", "-q", "main"]);
-    assert_eq!(std::fs::read_to_string(partial.join("notes/memory.md")).unwrap(), "turn 3\n");
+    assert_eq!(
+        std::fs::read_to_string(partial.join("notes/memory.md")).unwrap(),
+        "turn 3\n"
+    );
     // An old version's blob, fetched on demand.
     let old = git_ok(&partial, &["show", "HEAD~2:notes/memory.md"]);
     assert_eq!(old, "turn 1\n");
@@ -216,9 +259,15 @@ fn tokens_scope_reads_and_writes() {
     let server = Server::start(&work, &["--tokens", tokens.to_str().unwrap()]);
     let client = tempfile::tempdir().unwrap();
     let err = git_fails(client.path(), &["clone", "-q", &server.repo("default"), "none"]);
-    assert!(err.contains("401") || err.contains("Authentication failed") || err.contains("could not read Username"), "{err}");
+    assert!(
+        err.contains("401") || err.contains("Authentication failed") || err.contains("could not read Username"),
+        "{err}"
+    );
     let read = "http.extraHeader=Authorization: Bearer read-token-0123456789";
-    git_ok(client.path(), &["-c", read, "clone", "-q", &server.repo("default"), "agent"]);
+    git_ok(
+        client.path(),
+        &["-c", read, "clone", "-q", &server.repo("default"), "agent"],
+    );
     let clone = client.path().join("agent");
     std::fs::write(clone.join("x.md"), "x\n").unwrap();
     git_ok(&clone, &["add", "-A"]);
@@ -226,7 +275,9 @@ fn tokens_scope_reads_and_writes() {
     let err = git_fails(&clone, &["-c", read, "push", "origin", "main"]);
     assert!(err.contains("403") || err.contains("may not write"), "{err}");
     // Basic auth with the token as password, as a credential helper sends it.
-    let url = server.repo("default").replace("http://", "http://agent:write-token-0123456789@");
+    let url = server
+        .repo("default")
+        .replace("http://", "http://agent:write-token-0123456789@");
     git_ok(&clone, &["push", "-q", &url, "main"]);
     assert_eq!(head(&work, "main"), git_ok(&clone, &["rev-parse", "HEAD"]).trim());
 }
