@@ -33,7 +33,7 @@ pub(crate) mod wire;
 use crate::{
     cache::ObjectCache,
     commit::{Change, Signature},
-    diff, error, gc, history, object, read, repo, rev,
+    diff, error, gc, history, object, read, remote, repo, rev,
     step::{Answer, Misuse, Operation, Step, StorageError},
     worktree,
 };
@@ -165,6 +165,10 @@ pub enum Request {
     Collect(gc::CollectOptions),
     /// Compaction: loose objects into packs with deltas, small packs merged.
     Compact(gc::CompactOptions),
+    /// A branch pushed to a git remote ([`remote::client`]).
+    Push(remote::client::PushRequest),
+    /// Branches fetched from a git remote, or all of them imported ([`remote::client`]).
+    Fetch(remote::client::FetchRequest),
 }
 
 impl Request {
@@ -194,6 +198,8 @@ impl Request {
             Request::Footprint => "footprint",
             Request::Collect(_) => "gc",
             Request::Compact(_) => "compact",
+            Request::Push(_) => "push",
+            Request::Fetch(_) => "fetch",
         }
     }
 
@@ -360,6 +366,10 @@ operations! {
     Collect(gc::Collect) -> gc::Collected, gc::CollectError;
     /// Compaction.
     Compact(gc::Compact) -> gc::Compacted, gc::CompactError;
+    /// A push to a git remote.
+    Push(remote::client::Push) -> remote::client::Pushed, remote::OpError;
+    /// A fetch from a git remote.
+    Fetch(remote::client::Fetch) -> remote::client::Fetched, remote::OpError;
 }
 
 impl Op {
@@ -409,6 +419,8 @@ impl Op {
             Request::Footprint => gc::Footprint::new(cache).into(),
             Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),
             Request::Compact(options) => gc::Compact::new(cache, options).map_err(Error::Compact)?.into(),
+            Request::Push(request) => remote::client::Push::new(request).map_err(Error::Push)?.into(),
+            Request::Fetch(request) => remote::client::Fetch::new(request).map_err(Error::Fetch)?.into(),
         })
     }
 

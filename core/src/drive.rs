@@ -76,6 +76,10 @@ pub trait ObjectStore {
         let _ = token;
         Err(unsupported("locks", name))
     }
+    /// Send an HTTP request to a git remote.
+    fn http(&self, request: &crate::step::HttpRequest) -> Result<crate::step::HttpResponse, StorageError> {
+        Err(unsupported("HTTP", &request.url))
+    }
 }
 
 /// The bytes of `range` within `bytes` (fewer where it reaches past the end).
@@ -200,6 +204,7 @@ fn step_inner<O: Operation>(
             store.release(&name, &token)?;
             Answer::Unlocked
         }
+        Step::Http(request) => Answer::Http(store.http(&request)?),
     };
     op.answer(cache, answer.clone())?;
     Ok((None, Some(answer)))

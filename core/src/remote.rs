@@ -63,7 +63,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ancestry;
 mod capabilities;
+pub mod client;
 mod error;
 pub mod http;
 mod op_error;

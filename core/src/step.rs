@@ -61,6 +61,11 @@ pub enum Step<T> {
     /// Try to take an advisory lock; answer [`Answer::Lock`] with a token, or `None` if
     /// someone else holds it. Locks only reduce contention: the CAS stays the fence.
     Lock(LockRequest),
+    /// Send this HTTP request to a git remote (a push or fetch, [`crate::remote::client`])
+    /// and answer [`Answer::Http`] with the response, whatever its status; a response
+    /// body over the request's `max_response_bytes` is a driver error. Only operations
+    /// that talk to a remote ask for it.
+    Http(HttpRequest),
     /// Release a lock taken earlier, only if `token` still holds it; answer
     /// [`Answer::Unlocked`].
     Unlock {
@@ -87,6 +92,7 @@ impl<T> Step<T> {
             Step::List(prefix) => Step::List(prefix),
             Step::Delete(keys) => Step::Delete(keys),
             Step::Lock(lock) => Step::Lock(lock),
+            Step::Http(request) => Step::Http(request),
             Step::Unlock { name, token } => Step::Unlock { name, token },
             Step::Done(out) => Step::Done(f(out)),
         }
@@ -100,6 +106,52 @@ pub struct Stored {
     pub key: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+}
+
+/// An HTTP request of a [`Step::Http`]. Redirects may be followed; the driver adds
+/// nothing but what HTTP itself needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: HttpMethod,
+    /// The URL, `http://` or `https://`, without credentials (they are in `headers`).
+    pub url: String,
+    /// Headers to send: `Git-Protocol`, `Content-Type`, `Accept`, `Authorization`...
+    pub headers: Vec<(String, String)>,
+    /// The body (empty for a `GET`).
+    pub body: Vec<u8>,
+    /// The largest response body the operation accepts.
+    pub max_response_bytes: u64,
+}
+
+/// The method of an [`HttpRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+}
+
+impl HttpMethod {
+    /// `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
+}
+
+/// The response to an [`HttpRequest`]: its status, content type and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// A byte range of a stored key.
@@ -178,6 +230,8 @@ pub enum Answer {
     Lock(Option<String>),
     /// The lock was released (or had already expired).
     Unlocked,
+    /// The response to a `Http` step.
+    Http(HttpResponse),
 }
 
 /// The driver broke the protocol: polled after `Done`, or answered what was not asked.

@@ -24,6 +24,21 @@ pub enum OpError {
     /// The request asks for something this server does not do, or is not allowed.
     #[error("{0}")]
     Refused(String),
+    /// The remote failed or answered what git would not: an HTTP error, a malformed
+    /// message, a pack it could not unpack.
+    #[error("{0}")]
+    Remote(String),
+    /// The remote (or, for a fetch, the store) refused a ref update.
+    #[error("{name} was rejected: {reason}")]
+    Rejected {
+        /// The ref.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A message to or from the remote does not read as git's protocol.
+    #[error(transparent)]
+    Protocol(#[from] super::Error),
     /// An object read or received is missing, corrupt, or not what it must be.
     #[error(transparent)]
     Object(#[from] object::Error),
@@ -36,4 +51,37 @@ pub enum OpError {
     /// The driver broke the protocol.
     #[error(transparent)]
     Misuse(#[from] Misuse),
+}
+
+impl crate::error::Classify for OpError {
+    fn code(&self) -> crate::error::Code {
+        use crate::error::Code;
+        match self {
+            OpError::Name(_) | OpError::Refused(_) | OpError::NotOurRef { .. } => Code::InvalidInput,
+            OpError::Protocol(err) => err.code(),
+            OpError::Remote(_) => Code::Storage,
+            OpError::Rejected { .. } => Code::Conflict,
+            OpError::Object(err) => err.code(),
+            OpError::Pack(_) => Code::Corrupt,
+            OpError::Storage(_) => Code::Storage,
+            OpError::Misuse(err) => err.code(),
+        }
+    }
+
+    fn fields(&self) -> Vec<(&'static str, crate::error::Value<'_>)> {
+        use crate::error::Value;
+        match self {
+            OpError::NotOurRef { id } => vec![("value", Value::Id(id))],
+            OpError::Rejected { name, .. } => vec![("value", Value::Text(name))],
+            OpError::Object(err) => err.fields(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            OpError::Storage(err) => Some(err),
+            _ => None,
+        }
+    }
 }

@@ -253,8 +253,9 @@ impl Receive {
 
     /// Index and check the pack; on failure every update is refused.
     fn index(&mut self, cache: &ObjectCache) {
-        let deletes_only = self.updates.iter().all(|u| u.request.new.is_null());
-        if self.pack.is_empty() && deletes_only {
+        // No pack: a delete, or an update to what the store holds already (which the
+        // connectivity check then finds reachable from the refs, or refuses).
+        if self.pack.is_empty() {
             return;
         }
         let limits = *cache.limits();
