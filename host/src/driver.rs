@@ -200,6 +200,7 @@ async fn carry_out<T>(
             locks.release(&name, &token).await?;
             Answer::Unlocked
         }
+        Step::Http(request) => Answer::Http(crate::http::send(request).await?),
         // `Step` may grow: an unknown step means this driver is older than core.
         _ => return Err("core asked for a step this driver does not know".into()),
     })

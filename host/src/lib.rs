@@ -40,6 +40,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod http;
 pub mod lock;
 #[cfg(feature = "component")]
 pub mod runtime;

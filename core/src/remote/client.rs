@@ -77,7 +77,9 @@ impl Remote {
         for (name, value) in &self.headers {
             let bad = |c: char| c.is_control() || c == '\n' || c == '\r';
             if name.is_empty() || name.chars().any(|c| bad(c) || c == ':' || c == ' ') || value.chars().any(bad) {
-                return Err(Error::Refused(format!("the header {name:?} is not a valid HTTP header")));
+                return Err(Error::Refused(format!(
+                    "the header {name:?} is not a valid HTTP header"
+                )));
             }
             headers.push((name.clone(), value.clone()));
         }
@@ -92,7 +94,14 @@ impl Remote {
         })
     }
 
-    fn request(&self, method: HttpMethod, path: &str, headers: &[(&str, &str)], body: Vec<u8>, max: u64) -> HttpRequest {
+    fn request(
+        &self,
+        method: HttpMethod,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        max: u64,
+    ) -> HttpRequest {
         let mut all = self.headers.clone();
         all.extend(headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
         all.push(("User-Agent".into(), format!("git/2.0 ({AGENT})")));
@@ -171,7 +180,11 @@ fn check(response: &HttpResponse, url: &str, what: &str) -> Result<(), Error> {
         "{what} at {} answered HTTP {}{hint}{}",
         redact(url),
         response.status,
-        if body.is_empty() { String::new() } else { format!(": {body}") }
+        if body.is_empty() {
+            String::new()
+        } else {
+            format!(": {body}")
+        }
     )))
 }
 
@@ -260,7 +273,9 @@ impl Push {
             .clone()
             .unwrap_or_else(|| format!("refs/heads/{}", request.branch));
         if !remote_ref.starts_with("refs/") || gix_validate::reference::name(remote_ref.as_bytes().into()).is_err() {
-            return Err(Error::Refused(format!("{remote_ref:?} is not a ref name a remote accepts")));
+            return Err(Error::Refused(format!(
+                "{remote_ref:?} is not a ref name a remote accepts"
+            )));
         }
         Ok(Push {
             branch_key: repo.branch_key(&branch),
@@ -302,7 +317,12 @@ impl Push {
     fn start_pack(&mut self, advertisement: v0::Advertisement) -> Result<(), Error> {
         let head = self.head.ok_or(Misuse("no head to pack"))?;
         let mut request = upload::FetchRequest::new(&self.request.repo, vec![head]);
-        request.haves = advertisement.refs.iter().flat_map(|r| [Some(r.id), r.peeled]).flatten().collect();
+        request.haves = advertisement
+            .refs
+            .iter()
+            .flat_map(|r| [Some(r.id), r.peeled])
+            .flatten()
+            .collect();
         request.haves.truncate(upload::MAX_HAVES);
         self.stage = PushStage::Pack {
             advertisement,
@@ -335,7 +355,8 @@ impl Operation for Push {
             PushStage::Ancestry { walk, .. } => match walk.next() {
                 Some(ids) => Ok(Step::Get(ids)),
                 None => {
-                    let PushStage::Ancestry { advertisement, walk } = std::mem::replace(&mut self.stage, PushStage::Done)
+                    let PushStage::Ancestry { advertisement, walk } =
+                        std::mem::replace(&mut self.stage, PushStage::Done)
                     else {
                         unreachable!("matched above")
                     };
@@ -365,7 +386,11 @@ impl Operation for Push {
                         ));
                     }
                     self.sideband = caps.contains("side-band-64k");
-                    let mut wanted = vec!["report-status".to_owned(), "ofs-delta".to_owned(), format!("agent={AGENT}")];
+                    let mut wanted = vec![
+                        "report-status".to_owned(),
+                        "ofs-delta".to_owned(),
+                        format!("agent={AGENT}"),
+                    ];
                     if self.sideband {
                         wanted.push("side-band-64k".into());
                     }
@@ -390,7 +415,10 @@ impl Operation for Push {
                     let request = self.remote.request(
                         HttpMethod::Post,
                         service.name(),
-                        &[("Content-Type", service.request_type()), ("Accept", service.result_type())],
+                        &[
+                            ("Content-Type", service.request_type()),
+                            ("Accept", service.result_type()),
+                        ],
                         body,
                         MAX_MESSAGE_BYTES,
                     );
@@ -461,7 +489,10 @@ impl Operation for Push {
                     }
                 }
                 if !report.refs.iter().any(|r| r.name == self.remote_ref.as_bytes()) {
-                    return Err(Error::Remote(format!("the remote did not report on {}", self.remote_ref)));
+                    return Err(Error::Remote(format!(
+                        "the remote did not report on {}",
+                        self.remote_ref
+                    )));
                 }
                 self.finished = Some(false);
                 Ok(())
@@ -750,7 +781,9 @@ impl Operation for Fetch {
                 if self.request.refs.is_empty() {
                     for r in &refs {
                         let name = r.name.to_string();
-                        if let (Some(id), true) = (r.id, name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
+                        if let (Some(id), true) =
+                            (r.id, name.starts_with("refs/heads/") || name.starts_with("refs/tags/"))
+                        {
                             chosen.push((name.clone(), name, id));
                         }
                     }
