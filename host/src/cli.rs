@@ -51,6 +51,7 @@ use snapgit_core::{
     gc, history,
     merge::ConflictPolicy,
     read,
+    remote::client::{self, Remote},
     repo::{self, AdminOutput, CommitOutput, CommitRequest, RepoOp, RestoreRequest, Start},
     step::Misuse,
     worktree::{CheckoutPlan, CheckoutRequest, DiffRequest as FolderDiffRequest},
@@ -63,8 +64,8 @@ pub use input::Inputs;
 pub use output::Report;
 use output::{
     BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, CompactReport,
-    Deleted, DiffFormat, DiffReport, EntryJson, GcReport, InitReport, LogEntry, LogReport, LsReport, PruneReport,
-    RepoCreated, RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
+    Deleted, DiffFormat, DiffReport, EntryJson, FetchReport, GcReport, InitReport, LogEntry, LogReport, LsReport,
+    PruneReport, PushReport, RepoCreated, RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
 };
 
 use crate::{
@@ -238,6 +239,11 @@ impl Session {
     /// an object-storage store is not contacted until the first command.
     pub async fn open(config: &Config) -> Result<Self, Error> {
         require_folder_store(config)?;
+        Self::connect(config).await
+    }
+
+    /// Open a store, creating it if it is a folder that does not exist yet (`import`).
+    pub async fn create(config: &Config) -> Result<Self, Error> {
         Self::connect(config).await
     }
 
@@ -981,6 +987,45 @@ impl Session {
         let output = self.engine.run(Request::Compact(options), &mut on_progress).await?;
         let compacted = gc::Compacted::try_from(output).map_err(|_| Error::from(Misuse("compact")))?;
         Ok(CompactReport(compacted))
+    }
+
+    /// `push`: send `branch` to the git remote at `url` (its `remote_ref`, by default the
+    /// branch of the same name), fast-forward only unless `force`.
+    pub async fn push(
+        &mut self,
+        remote: Remote,
+        branch: &str,
+        remote_ref: Option<String>,
+        force: bool,
+    ) -> Result<PushReport, Error> {
+        let request = client::PushRequest {
+            repo: self.repo.clone(),
+            branch: branch.to_owned(),
+            remote,
+            remote_ref,
+            force,
+        };
+        Ok(PushReport(self.engine.call(Request::Push(request)).await?))
+    }
+
+    /// `fetch` and `import`: bring `refs` of the git remote at `url` (every branch and
+    /// tag when empty) into the repo, fast-forward only unless `force`; with `into`, the
+    /// one ref goes to that branch.
+    pub async fn fetch(
+        &mut self,
+        remote: Remote,
+        refs: Vec<String>,
+        into: Option<String>,
+        force: bool,
+    ) -> Result<FetchReport, Error> {
+        let request = client::FetchRequest {
+            repo: self.repo.clone(),
+            remote,
+            refs,
+            into,
+            force,
+        };
+        Ok(FetchReport(self.engine.call(Request::Fetch(request)).await?))
     }
 
     /// `status`: objects and bytes in the store, per repo, and unreachable.

@@ -230,8 +230,8 @@ pub struct Pushed {
 
 #[derive(Debug)]
 enum PushStage {
+    ReadHead,
     Advertise,
-    ReadHead(v0::Advertisement),
     Ancestry {
         advertisement: v0::Advertisement,
         walk: Ancestry,
@@ -282,7 +282,7 @@ impl Push {
             request,
             remote,
             remote_ref,
-            stage: PushStage::Advertise,
+            stage: PushStage::ReadHead,
             head: None,
             old: None,
             sideband: false,
@@ -351,7 +351,7 @@ impl Operation for Push {
                 );
                 Ok(self.http(request))
             }
-            PushStage::ReadHead(_) => Ok(Step::ReadRef(self.branch_key.clone())),
+            PushStage::ReadHead => Ok(Step::ReadRef(self.branch_key.clone())),
             PushStage::Ancestry { walk, .. } => match walk.next() {
                 Some(ids) => Ok(Step::Get(ids)),
                 None => {
@@ -441,6 +441,17 @@ impl Operation for Push {
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         match (&mut self.stage, answer) {
+            (PushStage::ReadHead, Answer::Ref(state)) => {
+                let head = state.map(|s| s.value).ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "the branch {} of the repo {} does not exist",
+                        self.request.branch, self.request.repo
+                    ))
+                })?;
+                self.head = Some(head);
+                self.stage = PushStage::Advertise;
+                Ok(())
+            }
             (PushStage::Advertise, Answer::Http(response)) => {
                 check(&response, &self.remote.url, "the remote's refs")?;
                 let body = Service::ReceivePack.strip_header(&response.body)?;
@@ -450,17 +461,7 @@ impl Operation for Push {
                     .iter()
                     .find(|r| r.name == self.remote_ref.as_bytes())
                     .map(|r| r.id);
-                self.stage = PushStage::ReadHead(advertisement);
-                Ok(())
-            }
-            (PushStage::ReadHead(_), Answer::Ref(state)) => {
-                let PushStage::ReadHead(advertisement) = std::mem::replace(&mut self.stage, PushStage::Done) else {
-                    unreachable!("matched above")
-                };
-                let head = state
-                    .map(|s| s.value)
-                    .ok_or_else(|| Error::Refused(format!("the branch {} does not exist", self.request.branch)))?;
-                self.head = Some(head);
+                let head = pack_head(self.head)?;
                 match self.old {
                     Some(old) if old == head => self.finished = Some(true),
                     Some(old) if !self.request.force => {
@@ -788,13 +789,13 @@ impl Operation for Fetch {
                         }
                     }
                     if chosen.is_empty() {
-                        return Err(Error::Refused("the remote has no branches".into()));
+                        return Err(Error::NotFound("the remote has no branches".into()));
                     }
                 } else {
                     for wanted in &self.request.refs {
                         let full = full_ref(wanted);
                         let found = refs.iter().find(|r| r.name == full.as_bytes()).and_then(|r| r.id);
-                        let id = found.ok_or_else(|| Error::Refused(format!("the remote has no ref {full}")))?;
+                        let id = found.ok_or_else(|| Error::NotFound(format!("the remote has no ref {full}")))?;
                         let local = match &self.request.into {
                             Some(into) => format!("refs/heads/{into}"),
                             None => full.clone(),

@@ -45,8 +45,11 @@ pub enum OpError {
     /// The pack received cannot be used.
     #[error(transparent)]
     Pack(#[from] pack::Error),
-    /// Storage failed.
-    #[error("storage failed: {0}")]
+    /// A branch or ref that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Storage, or the network to a remote, failed.
+    #[error("storage or network failed: {0}")]
     Storage(#[from] StorageError),
     /// The driver broke the protocol.
     #[error(transparent)]
@@ -61,6 +64,7 @@ impl crate::error::Classify for OpError {
             OpError::Protocol(err) => err.code(),
             OpError::Remote(_) => Code::Storage,
             OpError::Rejected { .. } => Code::Conflict,
+            OpError::NotFound(_) => Code::NotFound,
             OpError::Object(err) => err.code(),
             OpError::Pack(_) => Code::Corrupt,
             OpError::Storage(_) => Code::Storage,

@@ -94,6 +94,36 @@ struct Cli {
     command: Command,
 }
 
+/// How a push or fetch authenticates to the remote.
+#[derive(Debug, Args)]
+struct RemoteAuth {
+    /// A token sent as `Authorization: Bearer <token>`
+    #[arg(long, env = "SNAPGIT_REMOTE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// An extra header, "Name: value" (repeatable)
+    #[arg(long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+}
+
+impl RemoteAuth {
+    fn remote(&self, url: &str) -> Result<snapgit_core::remote::client::Remote, Error> {
+        let mut headers = Vec::new();
+        for header in &self.headers {
+            let (name, value) = header
+                .split_once(':')
+                .ok_or_else(|| Error::invalid(format!("the header {header:?} is not \"Name: value\"")))?;
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+        if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
+            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+        }
+        Ok(snapgit_core::remote::client::Remote {
+            url: url.to_owned(),
+            headers,
+        })
+    }
+}
+
 /// Who and when, for commands that write commits.
 #[derive(Debug, Args)]
 struct Who {
@@ -343,6 +373,44 @@ enum Command {
         #[arg(long)]
         factor: Option<u64>,
     },
+    /// Push --branch to a git remote (http:// or https://), fast-forward only unless --force
+    Push {
+        /// The remote's URL, e.g. https://git.example.com/agent.git (credentials in it
+        /// are sent as basic auth)
+        url: String,
+        /// The remote's ref to update (default: the branch of the same name)
+        #[arg(long = "to", value_name = "REF")]
+        remote_ref: Option<String>,
+        /// Push even if the remote's branch is not in this branch's history
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        auth: RemoteAuth,
+    },
+    /// Fetch branches or tags of a git remote into the repo (each into the ref of the same
+    /// name), fast-forward only unless --force
+    Fetch {
+        /// The remote's URL
+        url: String,
+        /// Branches (main) or refs (refs/tags/v1) to fetch; none: every branch and tag
+        refs: Vec<String>,
+        /// With one ref: the branch it goes to
+        #[arg(long, value_name = "BRANCH")]
+        into: Option<String>,
+        /// Move a branch even when the fetched commit does not descend from it
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        auth: RemoteAuth,
+    },
+    /// Create the repo (--repo) from every branch and tag of a git remote; the store is
+    /// created if missing
+    Import {
+        /// The remote's URL
+        url: String,
+        #[command(flatten)]
+        auth: RemoteAuth,
+    },
     /// Serve every repo of the store as a git remote over HTTP: `git clone`, `fetch` and
     /// `push` at http://<listen>/<repo>.git (until Ctrl-C or SIGTERM; requests in flight
     /// finish first)
@@ -558,6 +626,10 @@ async fn run(args: Cli) -> Result<(), Error> {
             quiet,
         )
         .await;
+    }
+    if let Command::Import { url, auth } = &args.command {
+        let mut session = Session::create(&config).await?;
+        return emit(&session.fetch(auth.remote(url)?, Vec::new(), None, false).await?, json);
     }
     if let Command::Init { who } = &args.command {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
@@ -815,7 +887,23 @@ async fn run(args: Cli) -> Result<(), Error> {
             emit(&report?, json)
         }
         Command::Status => emit(&session.status().await?, json),
-        Command::Serve { .. } => Ok(()),
+        Command::Serve { .. } | Command::Import { .. } => Ok(()),
+        Command::Push {
+            url,
+            remote_ref,
+            force,
+            auth,
+        } => emit(
+            &session.push(auth.remote(&url)?, &branch, remote_ref, force).await?,
+            json,
+        ),
+        Command::Fetch {
+            url,
+            refs,
+            into,
+            force,
+            auth,
+        } => emit(&session.fetch(auth.remote(&url)?, refs, into, force).await?, json),
     }
 }
 

@@ -1158,3 +1158,68 @@ mod tests {
         assert_eq!(bytes(5 << 20), "5.0 MiB");
     }
 }
+
+/// `snapgit push`: core's [`Pushed`](snapgit_core::remote::client::Pushed), keys in
+/// snake_case.
+#[derive(Debug, Clone)]
+pub struct PushReport(pub snapgit_core::remote::client::Pushed);
+
+impl Serialize for PushReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        snake_case_keys(serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?).serialize(serializer)
+    }
+}
+
+impl Report for PushReport {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let p = &self.0;
+        if p.up_to_date {
+            let _ = writeln!(out, "{} is up to date at {}.", p.remote_ref, short(&p.new));
+            return;
+        }
+        let from = p.old.as_ref().map_or_else(|| "(new)".to_owned(), short);
+        let _ = writeln!(
+            out,
+            "{}: {from} -> {} ({}, {}).",
+            p.remote_ref,
+            short(&p.new),
+            plural(p.objects as u64, "object", "objects"),
+            bytes(p.pack_bytes as u64),
+        );
+    }
+}
+
+/// `snapgit fetch` and `snapgit import`: core's
+/// [`Fetched`](snapgit_core::remote::client::Fetched), keys in snake_case.
+#[derive(Debug, Clone)]
+pub struct FetchReport(pub snapgit_core::remote::client::Fetched);
+
+impl Serialize for FetchReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        snake_case_keys(serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?).serialize(serializer)
+    }
+}
+
+impl Report for FetchReport {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let f = &self.0;
+        for r in &f.refs {
+            let moved = match &r.old {
+                Some(old) if *old == r.new => format!("up to date at {}", short(&r.new)),
+                Some(old) => format!("{} -> {}", short(old), short(&r.new)),
+                None => format!("(new) {}", short(&r.new)),
+            };
+            let _ = writeln!(out, "{} <- {}: {moved}", r.local_ref, r.remote_ref);
+        }
+        let _ = writeln!(
+            out,
+            "Fetched {} ({}).",
+            plural(f.objects as u64, "object", "objects"),
+            bytes(f.pack_bytes as u64)
+        );
+    }
+}
+
+fn short(id: &ObjectId) -> String {
+    id.to_hex_with_len(12).to_string()
+}

@@ -14,6 +14,7 @@ mod demo;
 mod engines;
 mod flow;
 mod gc_roots;
+mod remote;
 mod serve;
 mod support;
 mod worktree;

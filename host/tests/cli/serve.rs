@@ -11,13 +11,13 @@ use std::{
 use crate::support::{Work, snapgit};
 
 /// A running `snapgit serve`, stopped when dropped.
-struct Server {
+pub struct Server {
     child: Child,
     url: String,
 }
 
 impl Server {
-    fn start(work: &Work, extra: &[&str]) -> Server {
+    pub fn start(work: &Work, extra: &[&str]) -> Server {
         Self::start_with_env(work, extra, &[])
     }
 
@@ -42,7 +42,7 @@ impl Server {
         Server { child, url }
     }
 
-    fn repo(&self, name: &str) -> String {
+    pub fn repo(&self, name: &str) -> String {
         format!("{}/{name}.git", self.url)
     }
 }

@@ -1,0 +1,294 @@
+//! `snapgit push`, `fetch` and `import` against real git's server (`git http-backend`,
+//! behind a small CGI bridge) and against `snapgit serve`.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use crate::support::{Work, git};
+
+/// `git http-backend` over HTTP on loopback, serving the repositories under `root`.
+pub struct GitServer {
+    pub url: String,
+    _root: PathBuf,
+}
+
+impl GitServer {
+    pub fn start(root: &Path) -> GitServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = root.to_owned();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let root = served.clone();
+                std::thread::spawn(move || {
+                    let _ = bridge(stream, &root);
+                });
+            }
+        });
+        GitServer {
+            url,
+            _root: root.to_owned(),
+        }
+    }
+}
+
+/// One HTTP request carried to `git http-backend` as CGI, and its answer back.
+fn bridge(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end().to_owned();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if let Some(len) = get("content-length") {
+        body.resize(len.parse().unwrap_or(0), 0);
+        reader.read_exact(&mut body)?;
+    } else if get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut cgi = Command::new("git");
+    cgi.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", get("content-type").unwrap_or_default())
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_USER", "test")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(protocol) = get("git-protocol") {
+        cgi.env("GIT_PROTOCOL", protocol);
+    }
+    if let Some(encoding) = get("content-encoding") {
+        cgi.env("HTTP_CONTENT_ENCODING", encoding);
+    }
+    let mut child = cgi.spawn()?;
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let output = child.wait_with_output()?;
+    let split = output.stdout.windows(4).position(|w| w == b"\r\n\r\n").map(|p| (p, 4));
+    let split = split.or_else(|| output.stdout.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
+    let (head, body) = match split {
+        Some((at, len)) => (&output.stdout[..at], &output.stdout[at + len..]),
+        None => (&output.stdout[..], &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let mut status = "200 OK".to_owned();
+    let mut out = Vec::new();
+    for header in head.lines() {
+        match header.split_once(':') {
+            Some((name, value)) if name.eq_ignore_ascii_case("status") => status = value.trim().to_owned(),
+            Some(_) => out.push(header.to_owned()),
+            None => {}
+        }
+    }
+    let mut stream = stream;
+    write!(stream, "HTTP/1.1 {status}\r\n")?;
+    for header in out {
+        write!(stream, "{header}\r\n")?;
+    }
+    write!(stream, "Content-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+/// A bare repository `name` under `root` that accepts pushes.
+fn bare(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    git(root, &["init", "-q", "--bare", "-b", "main", dir.to_str().unwrap()]);
+    git(&dir, &["config", "http.receivepack", "true"]);
+    dir
+}
+
+fn store_with_history() -> Work {
+    let work = Work::init();
+    for turn in 1..=3 {
+        work.write("notes/memory.md", &format!("turn {turn}\n"));
+        work.run(&["commit", "notes", "-m", &format!("turn {turn}")]).ok();
+    }
+    work
+}
+
+#[test]
+fn push_and_fetch_with_git_http_backend() {
+    let root = tempfile::tempdir().unwrap();
+    let server = GitServer::start(root.path());
+    let remote = bare(root.path(), "agent.git");
+    let url = format!("{}/agent.git", server.url);
+
+    // Push a snapgit branch into an empty git repository.
+    let work = store_with_history();
+    let pushed = work.json(&["push", &url]);
+    assert_eq!(pushed["up_to_date"], false, "{pushed}");
+    let head = work.git(&["rev-parse", &crate::support::branch_ref("main")]);
+    assert_eq!(git(&remote, &["rev-parse", "refs/heads/main"]), head);
+    git(&remote, &["fsck", "--strict"]);
+    // Again: nothing to send.
+    assert_eq!(work.json(&["push", &url])["up_to_date"], true);
+
+    // git adds history (a merge and a tag) on its side; snapgit fetches and imports it.
+    let clone = tempfile::tempdir().unwrap();
+    let checkout = clone.path().join("c");
+    git(clone.path(), &["clone", "-q", &url, checkout.to_str().unwrap()]);
+    let in_clone = |args: &[&str]| {
+        let mut all = vec!["-c", "user.name=P", "-c", "user.email=p@example.com"];
+        all.extend_from_slice(args);
+        let out = Command::new("git").current_dir(&checkout).args(&all).output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    in_clone(&["checkout", "-q", "-b", "side"]);
+    std::fs::write(checkout.join("side.md"), "side\n").unwrap();
+    in_clone(&["add", "-A"]);
+    in_clone(&["commit", "-q", "-m", "side"]);
+    in_clone(&["checkout", "-q", "main"]);
+    std::fs::write(checkout.join("main.md"), "main\n").unwrap();
+    in_clone(&["add", "-A"]);
+    in_clone(&["commit", "-q", "-m", "main"]);
+    in_clone(&["merge", "-q", "--no-edit", "side"]);
+    in_clone(&["tag", "-a", "v1", "-m", "release"]);
+    in_clone(&["push", "-q", "origin", "main", "side", "v1"]);
+
+    let fetched = work.json(&["fetch", &url, "main"]);
+    assert_eq!(fetched["refs"][0]["local_ref"], "refs/heads/main", "{fetched}");
+    let remote_head = git(&remote, &["rev-parse", "refs/heads/main"]);
+    assert_eq!(
+        work.git(&["rev-parse", &crate::support::branch_ref("main")]),
+        remote_head
+    );
+    assert_eq!(work.run(&["cat", "side.md"]).ok(), "side\n");
+    work.git(&["fsck", "--strict"]);
+
+    // A whole remote as a new repo: every branch and tag.
+    let imported = work.json(&["--repo", "copy", "import", &url]);
+    let names: Vec<&str> = imported["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["local_ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["refs/heads/main", "refs/heads/side", "refs/tags/v1"]);
+    assert_eq!(
+        work.git(&["rev-parse", "refs/namespaces/copy/refs/tags/v1"]),
+        git(&remote, &["rev-parse", "refs/tags/v1"])
+    );
+    work.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn non_fast_forwards_need_force() {
+    let root = tempfile::tempdir().unwrap();
+    let server = GitServer::start(root.path());
+    let remote = bare(root.path(), "agent.git");
+    let url = format!("{}/agent.git", server.url);
+    let work = store_with_history();
+    work.run(&["push", &url]).ok();
+    // Rewrite snapgit's branch: its head no longer descends from the remote's.
+    work.run(&["prune", "--keep-last", "1"]).ok();
+    let before = git(&remote, &["rev-parse", "refs/heads/main"]);
+    work.run(&["push", &url]).fails(4, "non-fast-forward");
+    assert_eq!(git(&remote, &["rev-parse", "refs/heads/main"]), before);
+    work.run(&["push", "--force", &url]).ok();
+    assert_eq!(
+        git(&remote, &["rev-parse", "refs/heads/main"]),
+        work.git(&["rev-parse", &crate::support::branch_ref("main")])
+    );
+    // And the other way: the store's branch moved on, the remote's was rewritten.
+    let other = Work::init();
+    other.run(&["fetch", &url, "main", "--into", "mirror"]).ok();
+    work.write("notes/memory.md", "turn 9\n");
+    work.run(&["commit", "notes", "-m", "turn 9"]).ok();
+    work.run(&["push", &url]).ok();
+    work.run(&["prune", "--keep-last", "1"]).ok();
+    work.run(&["push", "--force", &url]).ok();
+    other
+        .run(&["fetch", &url, "main", "--into", "mirror"])
+        .fails(4, "non-fast-forward");
+    other.run(&["fetch", "--force", &url, "main", "--into", "mirror"]).ok();
+    other.git(&["fsck", "--strict"]);
+}
+
+#[test]
+fn bad_remotes_are_refused_clearly() {
+    let work = store_with_history();
+    work.run(&["push", "ftp://example.com/a.git"]).fails(2, "http");
+    work.run(&["push", "not a url"]).fails(2, "URL");
+    // Nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    work.run(&["push", &format!("http://127.0.0.1:{port}/a.git")])
+        .fails(6, "127.0.0.1");
+    let root = tempfile::tempdir().unwrap();
+    let server = GitServer::start(root.path());
+    bare(root.path(), "agent.git");
+    work.run(&["fetch", &format!("{}/agent.git", server.url), "nope"])
+        .fails(3, "refs/heads/nope");
+    work.run(&["fetch", &format!("{}/missing.git", server.url), "main"])
+        .fails(6, "404");
+    work.run(&["--branch", "absent", "push", &format!("{}/agent.git", server.url)])
+        .fails(3, "absent");
+}
+
+#[test]
+fn push_and_fetch_with_snapgit_serve_and_tokens() {
+    let served = store_with_history();
+    let tokens = served.path().join("tokens.json");
+    std::fs::write(
+        &tokens,
+        r#"{"tokens": [{"token": "write-token-0123456789", "repos": ["*"], "access": "write"}]}"#,
+    )
+    .unwrap();
+    let server = crate::serve::Server::start(&served, &["--tokens", tokens.to_str().unwrap()]);
+    let url = server.repo("default");
+    let work = Work::init();
+    work.run(&["--repo", "mirror", "import", &url]).fails(6, "401");
+    work.run(&["--repo", "mirror", "import", "--token", "write-token-0123456789", &url])
+        .ok();
+    work.write("mine.md", "mine\n");
+    work.run(&["--repo", "mirror", "commit", "mine.md", "-m", "mine"]).ok();
+    let with_password = url.replace("http://", "http://agent:write-token-0123456789@");
+    work.run(&["--repo", "mirror", "push", &with_password]).ok();
+    assert_eq!(served.run(&["cat", "mine.md"]).ok(), "mine\n");
+    served.git(&["fsck", "--strict"]);
+}
