@@ -17,13 +17,21 @@ use super::OpError as Error;
 /// committers' clocks may disagree by this much.
 pub const SLOP_SECONDS: i64 = 86_400;
 
+/// A commit as the walk needs it: its parents and commit time.
+#[derive(Debug, Clone)]
+pub(crate) struct Parents {
+    pub(crate) parents: Vec<ObjectId>,
+    pub(crate) time: i64,
+}
+
 /// A walk from `descendant` looking for `ancestor`. Ask for [`next`](Self::next)'s ids
 /// with a `Get` and pass the answer to [`provide`](Self::provide) until it gives none;
-/// then [`found`](Self::found) says.
+/// then [`found`](Self::found) says. Commits the caller holds already (a pack being
+/// received) are passed to `next` and never read.
 #[derive(Debug)]
 pub(crate) struct Ancestry {
     ancestor: ObjectId,
-    /// The ancestor's commit time, once read (commits much older are not followed).
+    /// Commits much older than the ancestor are not followed.
     horizon: Option<i64>,
     frontier: Vec<ObjectId>,
     seen: IdSet,
@@ -48,17 +56,50 @@ impl Ancestry {
         }
     }
 
-    /// The commits to read next; `None` once the walk is over.
-    pub(crate) fn next(&mut self) -> Option<Vec<ObjectId>> {
-        if self.found || self.absent || self.frontier.is_empty() {
-            return None;
+    /// The commits to read next; `None` once the walk is over. `known` gives the commits
+    /// the caller holds.
+    pub(crate) fn next(&mut self, known: &dyn Fn(&ObjectId) -> Option<Parents>) -> Option<Vec<ObjectId>> {
+        loop {
+            if self.found || self.absent || self.frontier.is_empty() {
+                return None;
+            }
+            if self.horizon.is_none()
+                && let Some(ancestor) = known(&self.ancestor)
+            {
+                self.horizon = Some(ancestor.time.saturating_sub(SLOP_SECONDS));
+            }
+            let (held, unknown): (Vec<ObjectId>, Vec<ObjectId>) = std::mem::take(&mut self.frontier)
+                .into_iter()
+                .partition(|id| known(id).is_some());
+            self.frontier = unknown;
+            if held.is_empty() {
+                let mut ids = self.frontier.clone();
+                if self.horizon.is_none() {
+                    ids.push(self.ancestor);
+                }
+                self.asked.clone_from(&ids);
+                return Some(ids);
+            }
+            for id in held {
+                if let Some(commit) = known(&id) {
+                    self.expand(&commit);
+                }
+            }
         }
-        let mut ids = std::mem::take(&mut self.frontier);
-        if self.horizon.is_none() {
-            ids.push(self.ancestor);
+    }
+
+    fn expand(&mut self, commit: &Parents) {
+        if commit.time < self.horizon.unwrap_or(i64::MIN) {
+            return;
         }
-        self.asked.clone_from(&ids);
-        Some(ids)
+        for parent in &commit.parents {
+            if *parent == self.ancestor {
+                self.found = true;
+            }
+            if self.seen.insert(*parent) {
+                self.frontier.push(*parent);
+            }
+        }
     }
 
     pub(crate) fn provide(&mut self, cache: &ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
@@ -67,8 +108,10 @@ impl Ancestry {
             return Err(Misuse("provide must answer every id of the Get, in order").into());
         }
         let max = cache.limits().max_object_bytes;
-        let mut commits = Vec::with_capacity(asked.len());
+        let mut read = Vec::with_capacity(asked.len());
         for (id, stored) in asked.into_iter().zip(objects) {
+            let walked = self.seen.contains(&id);
+            self.frontier.retain(|f| *f != id);
             let Some(stored) = stored else {
                 if id == self.ancestor {
                     self.absent = true;
@@ -82,28 +125,20 @@ impl Ancestry {
             let Object::Commit(commit) = object::parse(&id, kind, &content)? else {
                 continue;
             };
+            let parents = Parents {
+                parents: commit.parents.iter().copied().collect(),
+                time: commit.committer.time.seconds,
+            };
             if id == self.ancestor && self.horizon.is_none() {
-                self.horizon = Some(commit.committer.time.seconds.saturating_sub(SLOP_SECONDS));
-                // Read as the ancestor, not as part of the walk (unless it is both).
-                if !self.seen.contains(&id) {
-                    continue;
-                }
+                self.horizon = Some(parents.time.saturating_sub(SLOP_SECONDS));
             }
-            commits.push(commit);
+            // The ancestor is read for its time; it is walked only if reached.
+            if walked {
+                read.push(parents);
+            }
         }
-        let horizon = self.horizon.unwrap_or(i64::MIN);
-        for commit in commits {
-            if commit.committer.time.seconds < horizon {
-                continue;
-            }
-            for parent in commit.parents.iter() {
-                if *parent == self.ancestor {
-                    self.found = true;
-                }
-                if self.seen.insert(*parent) {
-                    self.frontier.push(*parent);
-                }
-            }
+        for parents in read {
+            self.expand(&parents);
         }
         Ok(())
     }

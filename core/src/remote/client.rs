@@ -352,7 +352,7 @@ impl Operation for Push {
                 Ok(self.http(request))
             }
             PushStage::ReadHead => Ok(Step::ReadRef(self.branch_key.clone())),
-            PushStage::Ancestry { walk, .. } => match walk.next() {
+            PushStage::Ancestry { walk, .. } => match walk.next(&|_| None) {
                 Some(ids) => Ok(Step::Get(ids)),
                 None => {
                     let PushStage::Ancestry { advertisement, walk } =

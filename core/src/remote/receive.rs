@@ -34,6 +34,7 @@ use crate::{
 
 use super::{
     OpError as Error,
+    ancestry::{Ancestry, Parents},
     refs::{ListRefs, Refs},
 };
 
@@ -74,24 +75,12 @@ pub struct Pushed {
     pub pack_key: Option<String>,
 }
 
-/// The longest a fast-forward check walks behind the old commit's time, in seconds: a
-/// commit older than this before it is not followed further (clock skew between
-/// committers is allowed for up to this much).
-pub const FAST_FORWARD_SLOP_SECONDS: i64 = 86_400;
-
 /// What is known of an object of the pack.
 #[derive(Debug)]
 struct Node {
     kind: Kind,
     /// What it names: a commit's tree and parents, a tree's entries, a tag's target.
     children: Vec<ObjectId>,
-}
-
-/// A commit read: its parents and time.
-#[derive(Debug, Clone)]
-struct Commit {
-    parents: Vec<ObjectId>,
-    time: i64,
 }
 
 #[derive(Debug)]
@@ -119,8 +108,7 @@ enum Stage {
     /// Fast-forward checks, one update at a time: a walk from its new commit.
     Forward {
         at: usize,
-        frontier: Vec<ObjectId>,
-        seen: IdSet,
+        walk: Option<Ancestry>,
     },
     Write,
     /// Updating refs: reading update `at`, or (`Some`) swapping it.
@@ -144,7 +132,7 @@ pub struct Receive {
     indexed: Option<ingest::Indexed>,
     nodes: IdMap<Node>,
     /// Commits of the pack with their parents and time.
-    commits: IdMap<Commit>,
+    commits: IdMap<Parents>,
     refs: Refs,
     /// Objects read from the store, by kind; absent ones.
     stored: IdMap<Kind>,
@@ -247,7 +235,7 @@ impl Receive {
             .or_else(|| self.stored.get(id).copied())
     }
 
-    fn commit(&self, id: &ObjectId) -> Option<&Commit> {
+    fn commit(&self, id: &ObjectId) -> Option<&Parents> {
         self.commits.get(id)
     }
 
@@ -281,7 +269,7 @@ impl Receive {
                 Object::Commit(commit) => {
                     commits.insert(
                         id,
-                        Commit {
+                        Parents {
                             parents: commit.parents.iter().copied().collect(),
                             time: commit.committer.time.seconds,
                         },
@@ -434,11 +422,7 @@ impl Receive {
                                 );
                             }
                         }
-                        self.stage = Stage::Forward {
-                            at: 0,
-                            frontier: Vec::new(),
-                            seen: IdSet::default(),
-                        };
+                        self.stage = Stage::Forward { at: 0, walk: None };
                         continue;
                     }
                     if let Some(step) = self.need(frontier.iter().copied()) {
@@ -458,80 +442,40 @@ impl Receive {
                     }
                     self.stage = Stage::Reach { frontier: next, seen };
                 }
-                Stage::Forward { at, frontier, mut seen } => {
+                Stage::Forward { at, walk } => {
                     if at >= self.updates.len() {
                         self.stage = Stage::Write;
                         continue;
                     }
                     let update = self.updates[at].request.clone();
-                    let checked = self.updates[at].settled
+                    let unchecked = self.updates[at].settled
                         || update.old.is_null()
                         || update.new.is_null()
                         || self.allow_non_fast_forward;
-                    if checked {
-                        self.stage = Stage::Forward {
-                            at: at + 1,
-                            frontier: Vec::new(),
-                            seen: IdSet::default(),
-                        };
+                    let next = Stage::Forward { at: at + 1, walk: None };
+                    if unchecked {
+                        self.stage = next;
                         continue;
                     }
                     if update.name.starts_with("refs/tags/") {
                         self.refuse(at, "already exists");
-                        self.stage = Stage::Forward {
-                            at: at + 1,
-                            frontier: Vec::new(),
-                            seen: IdSet::default(),
-                        };
+                        self.stage = next;
                         continue;
                     }
-                    let (frontier, found) = if seen.is_empty() {
-                        seen.insert(update.new);
-                        (vec![update.new], update.new == update.old)
-                    } else {
-                        (frontier, seen.contains(&update.old))
-                    };
-                    if found {
-                        self.stage = Stage::Forward {
-                            at: at + 1,
-                            frontier: Vec::new(),
-                            seen: IdSet::default(),
-                        };
-                        continue;
-                    }
-                    if frontier.is_empty() {
-                        self.refuse(at, "non-fast-forward");
-                        self.stage = Stage::Forward {
-                            at: at + 1,
-                            frontier: Vec::new(),
-                            seen: IdSet::default(),
-                        };
-                        continue;
-                    }
-                    if let Some(step) = self.need(frontier.iter().copied()) {
-                        self.stage = Stage::Forward { at, frontier, seen };
-                        return Ok(step);
-                    }
-                    let horizon = self
-                        .commit(&update.old)
-                        .map_or(i64::MIN, |c| c.time.saturating_sub(FAST_FORWARD_SLOP_SECONDS));
-                    let mut next = Vec::new();
-                    for id in &frontier {
-                        let Some(commit) = self.commit(id) else { continue };
-                        if commit.time < horizon {
-                            continue;
+                    let mut walk = walk.unwrap_or_else(|| Ancestry::new(update.new, update.old));
+                    let commits = &self.commits;
+                    match walk.next(&|id| commits.get(id).cloned()) {
+                        Some(ids) => {
+                            self.stage = Stage::Forward { at, walk: Some(walk) };
+                            return Ok(Step::Get(ids));
                         }
-                        for parent in commit.parents.clone() {
-                            if seen.insert(parent) {
-                                next.push(parent);
+                        None => {
+                            if !walk.found() {
+                                self.refuse(at, "non-fast-forward");
                             }
+                            self.stage = next;
                         }
                     }
-                    self.stage = Stage::Forward {
-                        at,
-                        frontier: next,
-                        seen,
-                    };
                 }
                 Stage::Write => {
                     let accepted = self.open().next().is_some();
@@ -608,8 +552,10 @@ impl Operation for Receive {
     }
 
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
-        if let Stage::Refs(list) = &mut self.stage {
-            return list.provide(cache, objects);
+        match &mut self.stage {
+            Stage::Refs(list) => return list.provide(cache, objects),
+            Stage::Forward { walk: Some(walk), .. } => return walk.provide(cache, objects),
+            _ => {}
         }
         let asked = std::mem::take(&mut self.asked);
         if asked.len() != objects.len() || asked.is_empty() {
@@ -627,7 +573,7 @@ impl Operation for Receive {
             {
                 self.commits.insert(
                     id,
-                    Commit {
+                    Parents {
                         parents: commit.parents.iter().copied().collect(),
                         time: commit.committer.time.seconds,
                     },
