@@ -67,6 +67,9 @@ pub struct FetchRequest {
     pub relative: bool,
     /// The blobs it leaves out.
     pub filter: Option<Filter>,
+    /// Annotated tags of the repo that name a commit sent are sent too
+    /// (`include-tag`: git creates the tags it follows from them).
+    pub include_tag: bool,
     /// How hard the pack looks for deltas.
     pub pack: write::Options,
 }
@@ -83,6 +86,7 @@ impl FetchRequest {
             depth: None,
             relative: false,
             filter: None,
+            include_tag: false,
             pack: DEFAULT_PACK,
         }
     }
@@ -175,6 +179,8 @@ enum Stage {
     Trees {
         frontier: Vec<(ObjectId, u32)>,
     },
+    /// Reading the annotated tags that name commits sent (`include-tag`).
+    Tags,
     /// Reading the blobs to send, from this position of `blobs`.
     Blobs {
         next: usize,
@@ -680,7 +686,7 @@ impl Upload {
                 }
                 Stage::Trees { frontier } => {
                     if frontier.is_empty() {
-                        self.stage = Stage::Blobs { next: 0 };
+                        self.stage = Stage::Tags;
                         continue;
                     }
                     if let Some(step) = self.need(frontier.iter().map(|(id, _)| *id)) {
@@ -718,6 +724,21 @@ impl Upload {
                         }
                     }
                     self.stage = Stage::Trees { frontier: next };
+                }
+                Stage::Tags => {
+                    let tags = if self.request.include_tag {
+                        self.followed_tags()
+                    } else {
+                        Vec::new()
+                    };
+                    if let Some(step) = self.need(tags.iter().copied()) {
+                        self.stage = Stage::Tags;
+                        return Ok(step);
+                    }
+                    for tag in tags {
+                        self.queue_send(tag, 0);
+                    }
+                    self.stage = Stage::Blobs { next: 0 };
                 }
                 Stage::Blobs { next } => {
                     if next < self.blobs.len() {
@@ -796,6 +817,19 @@ impl Upload {
         self.send.retain(|(id, _)| !wanted.iter().any(|(w, _)| w == id));
         frontier.extend(wanted);
         Stage::Trees { frontier }
+    }
+
+    /// The annotated tags of the repo whose commit is sent and which the client lacks.
+    fn followed_tags(&self) -> Vec<ObjectId> {
+        let sent: IdSet = self.order.iter().copied().collect();
+        self.refs
+            .refs
+            .iter()
+            .filter(|r| r.name.starts_with("refs/tags/"))
+            .filter(|r| r.peeled.is_some_and(|p| sent.contains(&p)))
+            .filter(|r| !self.sending.contains(&r.id) && !self.has.contains(&r.id))
+            .map(|r| r.id)
+            .collect()
     }
 
     /// Everything to send is read: the pack, commits first, then tags, trees and blobs.

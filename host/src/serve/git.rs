@@ -177,6 +177,7 @@ fn fetch_request(repo: &str, fetch: &v2::Fetch) -> Result<FetchRequest, String> 
     request.haves.clone_from(&fetch.haves);
     request.done = fetch.done;
     request.shallows.clone_from(&fetch.shallows);
+    request.include_tag = fetch.include_tag;
     match &fetch.deepen {
         None => {}
         Some(v2::Deepen::Depth { depth, relative }) => {

@@ -149,6 +149,21 @@ fn git_clones_fetches_and_pushes() {
     assert_eq!(head(&work, "main"), git_ok(&clone, &["rev-parse", "HEAD"]).trim());
     assert_eq!(work.run(&["cat", "notes/from-git.md"]).ok(), "written by a person\n");
 
+    // An annotated tag, pushed by one client and followed by another's fetch.
+    let other = client.path().join("other");
+    git_ok(client.path(), &["clone", "-q", &server.repo("default"), "other"]);
+    std::fs::write(clone.join("notes/release.md"), "released\n").unwrap();
+    git_ok(&clone, &["add", "-A"]);
+    git_ok(&clone, &["commit", "-q", "-m", "release"]);
+    git_ok(&clone, &["tag", "-a", "v1", "-m", "the first release"]);
+    git_ok(&clone, &["push", "-q", "origin", "main", "v1"]);
+    git_ok(&other, &["fetch", "-q"]);
+    assert_eq!(git_ok(&other, &["cat-file", "-t", "v1"]).trim(), "tag");
+    assert_eq!(
+        git_ok(&other, &["rev-parse", "v1^{commit}"]),
+        git_ok(&clone, &["rev-parse", "HEAD"])
+    );
+
     // A new branch.
     git_ok(&clone, &["push", "-q", "origin", "HEAD:refs/heads/review"]);
     assert_eq!(head(&work, "review"), head(&work, "main"));
