@@ -151,6 +151,15 @@ pub(super) async fn upload_pack(shared: &Shared, repo: &str, body: &[u8]) -> Res
             let response = match fetched.pack {
                 None => v2::FetchResponse::Acknowledgments { common: fetched.common },
                 Some(pack) => v2::FetchResponse::Pack(v2::PackResponse {
+                    progress: if fetch.no_progress {
+                        Vec::new()
+                    } else {
+                        format!(
+                            "snapgit: {} objects ({} deltas) in {} rounds of reads\n",
+                            pack.objects, pack.deltas, pack.rounds
+                        )
+                        .into_bytes()
+                    },
                     acknowledgments: (!done).then_some(fetched.common),
                     shallow_info: (shallow_asked || !pack.shallow.is_empty()).then_some(v2::ShallowInfo {
                         shallow: pack.shallow,
@@ -158,7 +167,6 @@ pub(super) async fn upload_pack(shared: &Shared, repo: &str, body: &[u8]) -> Res
                     }),
                     wanted_refs: Vec::new(),
                     pack: pack.bytes,
-                    progress: Vec::new(),
                 }),
             };
             response.write_to(&mut out, fetch.sideband_all)
