@@ -186,18 +186,68 @@ fn choose_deltas(objects: &[Object], options: &Options) -> Vec<Option<(usize, Ve
 /// Write `objects` (unique ids, in the order their entries should follow) as a pack and
 /// its index.
 pub fn write(hash_kind: gix_hash::Kind, objects: &[Object], options: &Options) -> Written {
+    write_reusing(hash_kind, &[], objects, options)
+}
+
+/// An entry of a stored pack, copied as it is: its zlib data kept, its header written
+/// again (a delta's base named by offset when the base is written before it, else by id).
+#[derive(Debug, Clone)]
+pub struct Reused {
+    /// The object's id.
+    pub id: ObjectId,
+    /// A whole object of this kind, or a delta against the object with this id (which
+    /// must be in the pack written too).
+    pub kind: Result<Kind, ObjectId>,
+    /// The inflated size of the entry's data: the object, or the delta instructions.
+    pub size: u64,
+    /// The entry's zlib data, as stored.
+    pub data: Vec<u8>,
+}
+
+const REF_DELTA: u8 = 7;
+
+/// Write `reused` entries first (in this order; a delta's base is best written before
+/// it), then `objects` with deltas among themselves, as one pack and its index. Ids are
+/// unique across both.
+pub fn write_reusing(hash_kind: gix_hash::Kind, reused: &[Reused], objects: &[Object], options: &Options) -> Written {
     let chosen = choose_deltas(objects, options);
-    let count = objects.len();
-    let mut pack = Vec::with_capacity(objects.iter().map(|o| o.data.len() / 3 + 24).sum::<usize>() + 32);
+    let count = reused.len() + objects.len();
+    let capacity = reused.iter().map(|r| r.data.len() + 24).sum::<usize>()
+        + objects.iter().map(|o| o.data.len() / 3 + 24).sum::<usize>();
+    let mut pack = Vec::with_capacity(capacity + 32);
     pack.extend_from_slice(b"PACK");
     pack.extend_from_slice(&2u32.to_be_bytes());
     pack.extend_from_slice(&(count as u32).to_be_bytes());
-    let mut offsets: Vec<Option<u64>> = vec![None; count];
-    let mut crcs = vec![0u32; count];
-    let level = options.level.min(9);
+    let mut entries: Vec<(ObjectId, u32, u64)> = Vec::with_capacity(count);
+    let mut written: foldhash::HashMap<ObjectId, u64> = foldhash::HashMap::default();
     let mut deltas = 0;
+    for entry in reused {
+        let start = pack.len() as u64;
+        match entry.kind {
+            Ok(kind) => entry_header(&mut pack, type_code(kind), entry.size),
+            Err(base) => {
+                deltas += 1;
+                match written.get(&base) {
+                    Some(&base_offset) => {
+                        entry_header(&mut pack, OFS_DELTA, entry.size);
+                        ofs_distance(&mut pack, start - base_offset);
+                    }
+                    None => {
+                        entry_header(&mut pack, REF_DELTA, entry.size);
+                        pack.extend_from_slice(base.as_slice());
+                    }
+                }
+            }
+        }
+        pack.extend_from_slice(&entry.data);
+        written.insert(entry.id, start);
+        entries.push((entry.id, crc32(&pack[start as usize..]), start));
+    }
+    let mut offsets: Vec<Option<u64>> = vec![None; objects.len()];
+    let mut crcs = vec![0u32; objects.len()];
+    let level = options.level.min(9);
     let mut pending = Vec::new();
-    for first in 0..count {
+    for first in 0..objects.len() {
         // Bases first: follow the chain down to what is written already.
         pending.push(first);
         while let Some(&i) = pending.last() {
@@ -233,12 +283,13 @@ pub fn write(hash_kind: gix_hash::Kind, objects: &[Object], options: &Options) -
     }
     let checksum = checksum(hash_kind, &pack);
     pack.extend_from_slice(checksum.as_slice());
-    let entries: Vec<(ObjectId, u32, u64)> = objects
-        .iter()
-        .zip(crcs)
-        .zip(offsets)
-        .map(|((object, crc), offset)| (object.id, crc, offset.unwrap_or_default()))
-        .collect();
+    entries.extend(
+        objects
+            .iter()
+            .zip(crcs)
+            .zip(offsets)
+            .map(|((object, crc), offset)| (object.id, crc, offset.unwrap_or_default())),
+    );
     let index = index(hash_kind, entries, checksum.as_slice());
     Written {
         name: checksum.to_hex().to_string(),

@@ -134,6 +134,8 @@ pub struct SentPack {
     pub objects: usize,
     /// How many of them are deltas.
     pub deltas: usize,
+    /// How many were copied from stored packs as they are.
+    pub copied: usize,
     /// How many rounds of reads the walk took.
     pub rounds: u32,
 }
@@ -181,6 +183,8 @@ enum Stage {
     },
     /// Reading the annotated tags that name commits sent (`include-tag`).
     Tags,
+    /// Reading the stored pack entries of what is sent, to copy them as they are.
+    Reuse,
     /// Reading the blobs to send, from this position of `blobs`.
     Blobs {
         next: usize,
@@ -234,6 +238,13 @@ pub struct Upload {
     blobs: Vec<(ObjectId, u32)>,
     /// Blobs wanted by id: never filtered.
     wanted_blobs: IdSet,
+    /// Entries of stored packs being read to copy: (id, pack, offset, end), by pack and
+    /// offset; the ranges asked for.
+    reading: Vec<(ObjectId, usize, u64, u64)>,
+    ranges: Vec<crate::step::Range>,
+    /// Stored entries copied as they are, and where each is in the stored packs' order.
+    reused: IdMap<write::Reused>,
+    stored_order: IdMap<usize>,
     rounds: u32,
 }
 
@@ -285,6 +296,10 @@ impl Upload {
             sending: IdSet::default(),
             blobs: Vec::new(),
             wanted_blobs: IdSet::default(),
+            reading: Vec::new(),
+            ranges: Vec::new(),
+            reused: IdMap::default(),
+            stored_order: IdMap::default(),
             rounds: 0,
         })
     }
@@ -738,12 +753,21 @@ impl Upload {
                     for tag in tags {
                         self.queue_send(tag, 0);
                     }
+                    self.stage = Stage::Reuse;
+                    if let Some(ranges) = self.plan_reuse(cache) {
+                        return Ok(Step::ReadRanges(ranges));
+                    }
                     self.stage = Stage::Blobs { next: 0 };
                 }
+                Stage::Reuse => return Err(Misuse("poll called before the ranges were answered").into()),
                 Stage::Blobs { next } => {
                     if next < self.blobs.len() {
                         let end = (next + BLOB_BATCH).min(self.blobs.len());
-                        let batch: Vec<ObjectId> = self.blobs[next..end].iter().map(|(id, _)| *id).collect();
+                        let batch: Vec<ObjectId> = self.blobs[next..end]
+                            .iter()
+                            .map(|(id, _)| *id)
+                            .filter(|id| !self.reused.contains_key(id))
+                            .collect();
                         self.stage = Stage::Blobs { next: end };
                         if let Some(step) = self.need(batch) {
                             return Ok(step);
@@ -832,39 +856,225 @@ impl Upload {
             .collect()
     }
 
-    /// Everything to send is read: the pack, commits first, then tags, trees and blobs.
+    /// Plan the reads of the stored entries of what is sent, which are copied as they are
+    /// (a whole object, or a delta whose base is sent too): no deltas to search, nothing
+    /// to compress again. `None` when the store has no packs holding any of it.
+    fn plan_reuse(&mut self, cache: &ObjectCache) -> Option<Vec<crate::step::Range>> {
+        let packs = cache.packs()?;
+        // Blobs are filtered by size after they are read: with a size filter, none is
+        // copied unread.
+        let blobs = !matches!(self.request.filter, Some(Filter::BlobLimit(_)));
+        let ids = self
+            .order
+            .iter()
+            .chain(self.send.iter().map(|(id, _)| id))
+            .chain(self.blobs.iter().filter(|_| blobs).map(|(id, _)| id));
+        let mut reading = Vec::new();
+        for id in ids {
+            for (at, pack) in packs.iter().enumerate() {
+                if let Some(offset) = pack.index.lookup(id) {
+                    let pack_end = pack.size.saturating_sub(id.kind().len_in_bytes() as u64);
+                    if let Some(end) = pack.index.entry_end(offset, pack_end) {
+                        reading.push((*id, at, offset, end));
+                    }
+                    break;
+                }
+            }
+        }
+        if reading.is_empty() {
+            return None;
+        }
+        reading.sort_by_key(|&(_, at, offset, _)| (at, offset));
+        let mut ranges: Vec<crate::step::Range> = Vec::new();
+        let mut last: Option<(usize, u64)> = None;
+        for &(_, at, offset, end) in &reading {
+            let pack = &packs[at];
+            let (start, end) = if pack.size <= crate::pack::SMALL_PACK_BYTES {
+                (0, pack.size)
+            } else {
+                (offset, end)
+            };
+            match (last, ranges.last_mut()) {
+                (Some((last_at, last_end)), Some(range))
+                    if last_at == at && start <= last_end.saturating_add(crate::pack::MERGE_GAP_BYTES) =>
+                {
+                    let new_end = end.max(last_end);
+                    range.len = new_end - range.start;
+                    last = Some((at, new_end));
+                }
+                _ => {
+                    ranges.push(crate::step::Range {
+                        key: pack.key.clone(),
+                        start,
+                        len: end - start,
+                    });
+                    last = Some((at, end));
+                }
+            }
+        }
+        self.reading = reading;
+        self.ranges.clone_from(&ranges);
+        self.rounds += 1;
+        Some(ranges)
+    }
+
+    /// The stored entries read: each copied if its CRC matches the index's and it is a
+    /// whole object or a delta whose base is sent too; the rest are packed afresh.
+    fn take_reused(&mut self, cache: &ObjectCache, chunks: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
+        let ranges = std::mem::take(&mut self.ranges);
+        let reading = std::mem::take(&mut self.reading);
+        if chunks.len() != ranges.len() {
+            return Err(Misuse("a ReadRanges must be answered with one value per range").into());
+        }
+        let Some(packs) = cache.packs() else {
+            return Ok(());
+        };
+        let sent: IdSet = self
+            .order
+            .iter()
+            .chain(self.send.iter().map(|(id, _)| id))
+            .chain(self.blobs.iter().map(|(id, _)| id))
+            .copied()
+            .collect();
+        // The ids of the entries of each pack read, by offset, for deltas' bases.
+        let mut by_offset: foldhash::HashMap<(usize, u64), ObjectId> = foldhash::HashMap::default();
+        let mut bases_known: foldhash::HashSet<usize> = foldhash::HashSet::default();
+        for (position, (id, at, offset, end)) in reading.into_iter().enumerate() {
+            let Some((range, Some(bytes))) = ranges
+                .iter()
+                .zip(&chunks)
+                .find(|(r, _)| r.key == packs[at].key && r.start <= offset && end <= r.start + r.len)
+            else {
+                continue;
+            };
+            let from = (offset - range.start) as usize;
+            let Some(entry) = bytes.get(from..(end - range.start) as usize) else {
+                continue;
+            };
+            if packs[at].index.entry_crc(offset) != Some(crate::pack::entry::crc32(entry)) {
+                continue;
+            }
+            let Ok(header) = crate::pack::entry::parse_header(entry, offset, cache.hash_kind()) else {
+                continue;
+            };
+            let kind = match header.kind {
+                crate::pack::entry::EntryKind::Object(kind) => Ok(kind),
+                crate::pack::entry::EntryKind::Delta(crate::pack::entry::Base::Id(base)) => Err(base),
+                crate::pack::entry::EntryKind::Delta(crate::pack::entry::Base::Offset(base_offset)) => {
+                    if bases_known.insert(at) {
+                        for entry_id in packs[at].index.ids() {
+                            if let Some(o) = packs[at].index.lookup(&entry_id) {
+                                by_offset.insert((at, o), entry_id);
+                            }
+                        }
+                    }
+                    match by_offset.get(&(at, base_offset)) {
+                        Some(base) => Err(*base),
+                        None => continue,
+                    }
+                }
+            };
+            if let Err(base) = kind
+                && !sent.contains(&base)
+            {
+                continue;
+            }
+            let data = entry[header.data_start..].to_vec();
+            self.stored_order.insert(id, position);
+            self.reused.insert(
+                id,
+                write::Reused {
+                    id,
+                    kind,
+                    size: header.size,
+                    data,
+                },
+            );
+        }
+        // A delta whose base is neither copied nor sent afresh cannot be copied: its base
+        // is sent afresh only if its content is at hand (read already, or a blob still to
+        // read), so chains whose base is neither are dropped.
+        let blobs: IdSet = self.blobs.iter().map(|(id, _)| *id).collect();
+        loop {
+            let orphans: Vec<ObjectId> = self
+                .reused
+                .values()
+                .filter_map(|r| match r.kind {
+                    Err(base)
+                        if !self.reused.contains_key(&base)
+                            && !self.content.contains_key(&base)
+                            && !blobs.contains(&base) =>
+                    {
+                        Some(r.id)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if orphans.is_empty() {
+                break;
+            }
+            for id in orphans {
+                self.reused.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything to send is read: the pack, the copied entries first (in stored order),
+    /// then commits, tags, trees and blobs.
     fn pack(&mut self) -> Result<Fetched, Error> {
-        let mut objects = Vec::with_capacity(self.order.len() + self.send.len() + self.blobs.len());
         let limit = match self.request.filter {
             Some(Filter::BlobLimit(limit)) => limit,
             _ => u64::MAX,
         };
-        let mut take = |id: ObjectId, name: u32, content: &mut IdMap<(Kind, Vec<u8>)>| -> Result<(), Error> {
+        let mut reused: Vec<write::Reused> = Vec::with_capacity(self.reused.len());
+        let mut objects = Vec::with_capacity(self.order.len() + self.send.len() + self.blobs.len());
+        let mut take = |id: ObjectId,
+                        name: u32,
+                        content: &mut IdMap<(Kind, Vec<u8>)>,
+                        reuse: &mut IdMap<write::Reused>|
+         -> Result<(), Error> {
+            if let Some(entry) = reuse.remove(&id) {
+                content.remove(&id);
+                reused.push(entry);
+                return Ok(());
+            }
             let (kind, data) = content.remove(&id).ok_or(object::Error::NotFound { id })?;
             objects.push(write::Object { id, kind, data, name });
             Ok(())
         };
+        let mut reuse = std::mem::take(&mut self.reused);
         for id in std::mem::take(&mut self.order) {
-            take(id, 0, &mut self.content)?;
+            take(id, 0, &mut self.content, &mut reuse)?;
         }
         let send = std::mem::take(&mut self.send);
         for kind in [Kind::Tag, Kind::Tree] {
             for (id, name) in &send {
-                if self.content.get(id).is_some_and(|(k, _)| *k == kind) {
-                    take(*id, *name, &mut self.content)?;
+                let is_kind = match (self.content.get(id), reuse.get(id)) {
+                    (Some((k, _)), _) => *k == kind,
+                    (None, Some(_)) => kind == Kind::Tree || self.request.include_tag,
+                    (None, None) => false,
+                };
+                if is_kind {
+                    take(*id, *name, &mut self.content, &mut reuse)?;
                 }
             }
         }
         for (id, name) in std::mem::take(&mut self.blobs) {
-            let size = self.content.get(&id).map_or(0, |(_, data)| data.len() as u64);
-            if size >= limit && !self.wanted_blobs.contains(&id) {
-                self.content.remove(&id);
-                continue;
+            if !reuse.contains_key(&id) {
+                let size = self.content.get(&id).map_or(0, |(_, data)| data.len() as u64);
+                if size >= limit && !self.wanted_blobs.contains(&id) {
+                    self.content.remove(&id);
+                    continue;
+                }
             }
-            take(id, name, &mut self.content)?;
+            take(id, name, &mut self.content, &mut reuse)?;
         }
         self.content = IdMap::default();
-        let written = write::write(self.commits_hash_kind(), &objects, &self.request.pack);
+        // Stored order: a delta's base before it, as the stored pack had it.
+        reused.sort_by_key(|r| self.stored_order.get(&r.id).copied().unwrap_or(usize::MAX));
+        let copied = reused.len();
+        let written = write::write_reusing(self.commits_hash_kind(), &reused, &objects, &self.request.pack);
         Ok(Fetched {
             common: std::mem::take(&mut self.common),
             pack: Some(SentPack {
@@ -873,6 +1083,7 @@ impl Upload {
                 bytes: written.pack,
                 objects: written.objects,
                 deltas: written.deltas,
+                copied,
                 rounds: self.rounds,
             }),
         })
@@ -915,8 +1126,13 @@ impl Operation for Upload {
     }
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
-        match &mut self.stage {
-            Stage::Refs(list) => list.answer(cache, answer),
+        match (&mut self.stage, answer) {
+            (Stage::Refs(list), answer) => list.answer(cache, answer),
+            (Stage::Reuse, Answer::Ranges(chunks)) => {
+                self.take_reused(cache, chunks)?;
+                self.stage = Stage::Blobs { next: 0 };
+                Ok(())
+            }
             _ => Err(Misuse("this step asked for no such answer").into()),
         }
     }

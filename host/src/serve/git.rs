@@ -155,8 +155,8 @@ pub(super) async fn upload_pack(shared: &Shared, repo: &str, body: &[u8]) -> Res
                         Vec::new()
                     } else {
                         format!(
-                            "snapgit: {} objects ({} deltas) in {} rounds of reads\n",
-                            pack.objects, pack.deltas, pack.rounds
+                            "snapgit: {} objects ({} deltas, {} copied from stored packs) in {} rounds of reads\n",
+                            pack.objects, pack.deltas, pack.copied, pack.rounds
                         )
                         .into_bytes()
                     },

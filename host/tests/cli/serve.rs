@@ -341,3 +341,45 @@ fn concurrent_pushes_and_commits_lose_nothing() {
     assert!(work.run(&["log", "--oneline"]).ok().contains("own turn"));
     work.git(&["fsck", "--strict"]);
 }
+
+#[test]
+fn clones_of_a_compacted_store_copy_its_stored_entries() {
+    let work = store_with_history();
+    work.run(&["compact", "--grace", "0s"]).ok();
+    // A commit after the compaction: loose objects beside the pack.
+    work.write("notes/memory.md", "turn 4\n");
+    work.run(&["commit", "notes", "-m", "turn 4"]).ok();
+    let server = Server::start(&work, &[]);
+    let client = tempfile::tempdir().unwrap();
+    let output = git_in(
+        client.path(),
+        &["clone", "--progress", &server.repo("default"), "agent"],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let progress = String::from_utf8_lossy(&output.stderr);
+    let copied: usize = progress
+        .split("deltas, ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of copied entries in {progress}"));
+    assert!(copied > 0, "nothing was copied from the pack: {progress}");
+    let clone = client.path().join("agent");
+    git_ok(&clone, &["fsck", "--strict"]);
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head(&work, "main"));
+    assert_eq!(
+        std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(),
+        "turn 4\n"
+    );
+    // Shallow and partial clones of the same store.
+    git_ok(
+        client.path(),
+        &["clone", "-q", "--depth", "2", &server.repo("default"), "shallow"],
+    );
+    git_ok(&client.path().join("shallow"), &["fsck"]);
+    git_ok(
+        client.path(),
+        &["clone", "-q", "--filter=blob:none", &server.repo("default"), "partial"],
+    );
+    git_ok(&client.path().join("partial"), &["fsck"]);
+}
