@@ -36,6 +36,8 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Core's limits: object and file sizes.
     pub limits: Limits,
+    /// The write policy every push must respect: excluded paths, the largest file.
+    pub policy: snapgit_core::policy::Policy,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             allow_non_fast_forward: false,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             limits: Limits::default(),
+            policy: snapgit_core::policy::Policy::default(),
         }
     }
 }

@@ -822,6 +822,7 @@ impl Operation for Fetch {
                     updates: self.updates(),
                     pack,
                     allow_non_fast_forward: self.request.force,
+                    policy: crate::policy::Policy::default(),
                 };
                 self.stage = FetchStage::Store(Box::new(Receive::new(request)?));
                 Ok(())

@@ -23,11 +23,14 @@
 use gix_hash::ObjectId;
 use gix_object::Kind;
 
+use bstr::BString;
+
 use crate::{
     cache::ObjectCache,
     id::{IdMap, IdSet},
     object::{self, Object},
     pack::ingest,
+    policy::{Policy, Violation},
     step::{Answer, CasOutcome, CasRef, Misuse, Operation, Step},
     store::{BranchName, RepoName},
 };
@@ -60,6 +63,9 @@ pub struct PushRequest {
     pub pack: Vec<u8>,
     /// Whether a branch may move to a commit that does not descend from its old one.
     pub allow_non_fast_forward: bool,
+    /// The repo's write policy: excluded paths and the largest file, checked on every
+    /// tree and blob the pack brings (a push that breaks it is refused whole).
+    pub policy: Policy,
 }
 
 /// How a push went.
@@ -126,6 +132,7 @@ pub struct Receive {
     repo: RepoName,
     pack: Vec<u8>,
     allow_non_fast_forward: bool,
+    policy: Policy,
     updates: Vec<Update>,
     stage: Stage,
     unpack: Result<(), String>,
@@ -180,6 +187,7 @@ impl Receive {
             repo,
             pack: request.pack,
             allow_non_fast_forward: request.allow_non_fast_forward,
+            policy: request.policy,
             updates,
             stage,
             unpack: Ok(()),
@@ -249,6 +257,10 @@ impl Receive {
         let limits = *cache.limits();
         let mut nodes = IdMap::default();
         let mut commits = IdMap::default();
+        // What the policy checks: the trees' entries by name, the blobs' sizes.
+        let checks = self.policy.exclude_patterns().next().is_some() || self.policy.max_file_bytes.is_some();
+        let mut trees: IdMap<Vec<(BString, ObjectId, bool)>> = IdMap::default();
+        let mut sizes: IdMap<u64> = IdMap::default();
         let mut visit = |id: ObjectId, kind: Kind, content: &[u8]| -> Result<(), String> {
             if kind == Kind::Blob && content.len() as u64 > limits.max_file_bytes {
                 return Err(format!(
@@ -258,6 +270,23 @@ impl Receive {
                 ));
             }
             let object = object::parse(&id, kind, content).map_err(|err| err.to_string())?;
+            if checks {
+                match &object {
+                    Object::Tree(tree) => {
+                        let entries = tree
+                            .entries
+                            .iter()
+                            .filter(|e| !e.mode.is_commit())
+                            .map(|e| (e.filename.clone(), e.oid, e.mode.is_tree()))
+                            .collect();
+                        trees.insert(id, entries);
+                    }
+                    Object::Blob(_) => {
+                        sizes.insert(id, content.len() as u64);
+                    }
+                    _ => {}
+                }
+            }
             let children = match &object {
                 Object::Blob(_) => Vec::new(),
                 Object::Tree(tree) => tree
@@ -296,6 +325,11 @@ impl Receive {
                 self.indexed = Some(indexed);
                 self.nodes = nodes;
                 self.commits = commits;
+                if let Err(violation) = self.check_policy(&trees, &sizes) {
+                    for at in 0..self.updates.len() {
+                        self.refuse(at, format!("refused by the repo's policy: {violation}"));
+                    }
+                }
             }
             Err(err) => {
                 self.unpack = Err(err.to_string());
@@ -304,6 +338,56 @@ impl Receive {
                 }
             }
         }
+    }
+
+    /// The paths the pack's commits bring, against the policy: every tree of the pack
+    /// walked from each commit's root, with the path it is found at.
+    fn check_policy(&self, trees: &IdMap<Vec<(BString, ObjectId, bool)>>, sizes: &IdMap<u64>) -> Result<(), Violation> {
+        if trees.is_empty() && sizes.is_empty() {
+            return Ok(());
+        }
+        let mut stack: Vec<(BString, ObjectId)> = Vec::new();
+        let mut seen = IdSet::default();
+        for node in self.nodes.values() {
+            if node.kind == Kind::Commit
+                && let Some(tree) = node.children.first()
+                && seen.insert(*tree)
+            {
+                stack.push((BString::default(), *tree));
+            }
+        }
+        while let Some((prefix, tree)) = stack.pop() {
+            let Some(entries) = trees.get(&tree) else { continue };
+            for (name, oid, is_tree) in entries {
+                let mut path = prefix.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(name);
+                if let Some(pattern) = self.policy.excluded_here(path.as_ref(), *is_tree) {
+                    return Err(Violation::Excluded {
+                        path,
+                        pattern: pattern.to_owned(),
+                    });
+                }
+                if *is_tree {
+                    // Each tree is walked once, at the first path it is met at: a pack
+                    // naming one tree at many paths cannot make the walk explode.
+                    if seen.insert(*oid) {
+                        stack.push((path, *oid));
+                    }
+                } else if let (Some(size), Some(limit)) = (sizes.get(oid), self.policy.max_file_bytes)
+                    && *size > limit
+                {
+                    return Err(Violation::FileTooLarge {
+                        path,
+                        size: *size,
+                        limit,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// For each open update, what its new tip reaches outside the pack.

@@ -431,6 +431,12 @@ enum Command {
         /// The largest request accepted (a push's pack), in bytes
         #[arg(long, default_value_t = snapgit_host::serve::DEFAULT_MAX_REQUEST_BYTES)]
         max_request_bytes: usize,
+        /// Refuse pushes that add a file larger than this many bytes
+        #[arg(long, value_name = "BYTES")]
+        max_file_size: Option<u64>,
+        /// Refuse pushes that add a path this gitignore-style pattern matches (repeatable)
+        #[arg(long, value_name = "PATTERN")]
+        exclude: Vec<String>,
     },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
@@ -615,17 +621,22 @@ async fn run(args: Cli) -> Result<(), Error> {
         tokens,
         allow_force,
         max_request_bytes,
+        max_file_size,
+        exclude,
     } = &args.command
     {
-        return serve(
-            &config,
-            *listen,
-            tokens.as_deref(),
-            *allow_force,
-            *max_request_bytes,
-            quiet,
-        )
-        .await;
+        let mut policy = Policy::new()
+            .exclude(exclude.iter().cloned())
+            .map_err(|err| Error::invalid(err.to_string()))?;
+        policy.max_file_bytes = *max_file_size;
+        let options = ServeOptions {
+            listen: *listen,
+            tokens_file: tokens.clone(),
+            allow_force: *allow_force,
+            max_request_bytes: *max_request_bytes,
+            policy,
+        };
+        return serve(&config, options, quiet).await;
     }
     if let Command::Import { url, auth } = &args.command {
         let mut session = Session::create(&config).await?;
@@ -907,23 +918,32 @@ async fn run(args: Cli) -> Result<(), Error> {
     }
 }
 
-/// `snapgit serve`: the store's repos as git remotes, until Ctrl-C or SIGTERM.
-async fn serve(
-    config: &Config,
+/// What `snapgit serve` was asked for.
+struct ServeOptions {
     listen: std::net::SocketAddr,
-    tokens_file: Option<&std::path::Path>,
+    tokens_file: Option<PathBuf>,
     allow_force: bool,
     max_request_bytes: usize,
-    quiet: bool,
-) -> Result<(), Error> {
+    policy: Policy,
+}
+
+/// `snapgit serve`: the store's repos as git remotes, until Ctrl-C or SIGTERM.
+async fn serve(config: &Config, options: ServeOptions, quiet: bool) -> Result<(), Error> {
+    let ServeOptions {
+        listen,
+        tokens_file,
+        allow_force,
+        max_request_bytes,
+        policy,
+    } = options;
     use snapgit_host::serve;
     let tokens = match (
         tokens_file,
         std::env::var("SNAPGIT_TOKENS").ok().filter(|t| !t.is_empty()),
     ) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Unreadable {
-                path: path.to_owned(),
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Unreadable {
+                path: path.clone(),
                 source,
             })?;
             serve::Tokens::from_json(&text, &path.display().to_string())
@@ -937,6 +957,7 @@ async fn serve(
         tokens,
         allow_non_fast_forward: allow_force,
         max_request_bytes,
+        policy,
         ..serve::Config::default()
     };
     let shutdown = async {

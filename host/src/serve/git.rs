@@ -231,6 +231,7 @@ pub(super) async fn receive_pack(shared: &Shared, repo: &str, body: Bytes) -> Re
         updates,
         pack: push.pack.to_vec(),
         allow_non_fast_forward: shared.config.allow_non_fast_forward,
+        policy: shared.config.policy.clone(),
     };
     drop(body);
     let pushed = match Receive::new(request) {

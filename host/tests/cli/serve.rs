@@ -383,3 +383,37 @@ fn clones_of_a_compacted_store_copy_its_stored_entries() {
     );
     git_ok(&client.path().join("partial"), &["fsck"]);
 }
+
+#[test]
+fn pushes_that_break_the_write_policy_are_refused() {
+    let work = store_with_history();
+    let server = Server::start(
+        &work,
+        &["--exclude", "*.env", "--exclude", "cache/", "--max-file-size", "100"],
+    );
+    let client = tempfile::tempdir().unwrap();
+    git_ok(client.path(), &["clone", "-q", &server.repo("default"), "agent"]);
+    let clone = client.path().join("agent");
+    let before = head(&work, "main");
+    for (path, content, says) in [
+        ("deep/secrets.env", "KEY=1\n".to_owned(), "excluded"),
+        ("cache/x.md", "x\n".to_owned(), "excluded"),
+        ("big.md", "x".repeat(101), "over the policy's limit"),
+    ] {
+        let file = clone.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, content).unwrap();
+        git_ok(&clone, &["add", "-A"]);
+        git_ok(&clone, &["commit", "-q", "-m", path]);
+        let err = git_fails(&clone, &["push", "origin", "main"]);
+        // The path refused: the file, or the excluded folder holding it.
+        let named = path.split('/').next().unwrap();
+        assert!(err.contains(says) && err.contains(named), "{path}: {err}");
+        assert_eq!(head(&work, "main"), before, "{path} moved the branch");
+        git_ok(&clone, &["reset", "-q", "--hard", "HEAD~1"]);
+    }
+    std::fs::write(clone.join("ok.md"), "fine\n").unwrap();
+    git_ok(&clone, &["add", "-A"]);
+    git_ok(&clone, &["commit", "-q", "-m", "fine"]);
+    git_ok(&clone, &["push", "-q", "origin", "main"]);
+}
