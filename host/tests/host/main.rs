@@ -1,5 +1,6 @@
 //! The host's tests, in one binary: the storage conformance suite on every backend, locks,
-//! the fs backend next to real git, and configuration of the cloud backends.
+//! the fs backend next to real git, configuration of the cloud backends, and `snapgit
+//! serve` against hostile clients.
 //!
 //! Tests that need the S3 and Redis servers run when `SNAPGIT_SERVICES=1` (set by
 //! `host/scripts/test.sh`); without it they return at once and a notice says so.
@@ -10,4 +11,5 @@ mod cloud;
 mod conformance;
 mod fs;
 mod locks;
+mod serve;
 mod support;
