@@ -12,11 +12,12 @@
 //! 3. Connectivity: everything the new tips reach must be in the pack or in the store,
 //!    and a commit the pack leaves out must be reachable from the repo's refs (the client
 //!    only leaves out what the refs it was shown reach).
-//! 4. A branch may only move forward (its old commit an ancestor of the new one) unless
+//! 4. An update whose old id is not what the ref holds is refused (`stale info`).
+//!    A branch may only move forward (its old commit an ancestor of the new one) unless
 //!    the server allows non-fast-forward updates; an existing tag may only move then too.
-//! 5. The pack and its index are stored (when any command is accepted), then each ref is
-//!    compare-and-swapped from the old id the client sent: a ref someone else moved is
-//!    refused, never overwritten.
+//! 5. The pack and its index are stored (when any command is accepted: a push refused
+//!    whole writes nothing), then each ref is compare-and-swapped from the old id the
+//!    client sent: a ref someone else moved meanwhile is refused, never overwritten.
 //!
 //! Each command's outcome is reported as git's report-status gives it.
 
@@ -438,6 +439,16 @@ impl Receive {
                 Stage::Refs(mut list) => match list.poll(cache)? {
                     Step::Done(refs) => {
                         self.refs = refs;
+                        // A client that names an old id the ref does not hold is refused
+                        // now, before the pack is stored; the swap still catches a ref
+                        // that moves after this.
+                        for at in self.open().collect::<Vec<_>>() {
+                            let update = &self.updates[at].request;
+                            let current = self.refs.get(&update.name).map(|r| r.id);
+                            if current != (!update.old.is_null()).then_some(update.old) {
+                                self.refuse(at, stale(current));
+                            }
+                        }
                         self.stage = Stage::Exist;
                     }
                     step => {
@@ -617,6 +628,12 @@ impl Receive {
     }
 }
 
+/// Why an update whose old id is not the ref's value is refused.
+fn stale(current: Option<ObjectId>) -> String {
+    let now = current.map_or("absent".to_owned(), |id| id.to_string());
+    format!("stale info: the ref is {now}, fetch first")
+}
+
 /// The storage key of a ref a client names, if it is one a push may update.
 fn ref_key(repo: &RepoName, name: &str) -> Result<String, String> {
     let short = name
@@ -680,8 +697,7 @@ impl Operation for Receive {
                 let current = state.as_ref().map(|s| s.value);
                 let expected = (!update.old.is_null()).then_some(update.old);
                 if current != expected {
-                    let now = current.map_or("absent".to_owned(), |id| id.to_string());
-                    self.refuse(at, format!("stale info: the ref is {now}, fetch first"));
+                    self.refuse(at, stale(current));
                     self.stage = Stage::Swap { at: at + 1, cas: None };
                     return Ok(());
                 }

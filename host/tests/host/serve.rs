@@ -1,7 +1,7 @@
 //! `snapgit serve` against hostile clients, in process: malformed pkt-lines, oversized
 //! and gzip-bomb bodies, v2 requests the server does not serve, wants of another repo's
 //! objects, floods of haves, and pushes of truncated, corrupt, thin or hostile packs, of
-//! commits with missing parents, of refs a push may not name, and rewinds;
+//! commits with missing parents, of refs a push may not name, with stale old ids, and rewinds;
 //! requests without a token, or with one that does not allow them.
 //!
 //! Every case must get a clear refusal — an HTTP error, an `ERR` line, or a report-status
@@ -986,6 +986,33 @@ async fn refs_a_push_may_not_name_are_refused() {
     f.refused(&router, receive("..", push(&[(NULL, &commit, "refs/heads/x")], &pack)))
         .await
         .http_error(StatusCode::NOT_FOUND, "");
+}
+
+#[tokio::test]
+async fn stale_old_ids_are_refused() {
+    let f = Fixture::new();
+    let router = f.router(Config::default());
+    let (commit, objects) = f.child_of_main("three\n");
+    let pack = f.pack(&objects);
+    // The client believes main is at its parent, or absent, or at a commit it never was.
+    for old in [f.a_first.as_str(), NULL, f.b_main.as_str()] {
+        f.refused(&router, receive("a", push(&[(old, &commit, "refs/heads/main")], &pack)))
+            .await
+            .report("ok", &["ng refs/heads/main stale info"]);
+    }
+    // Deleting with a stale id, and deleting what does not exist.
+    f.refused(
+        &router,
+        receive("a", push(&[(&f.a_first, NULL, "refs/heads/main")], b"")),
+    )
+    .await
+    .report("ok", &["ng refs/heads/main stale info"]);
+    f.refused(
+        &router,
+        receive("a", push(&[(&f.a_main, NULL, "refs/heads/gone")], b"")),
+    )
+    .await
+    .report("ok", &["ng refs/heads/gone stale info"]);
 }
 
 #[tokio::test]
