@@ -504,13 +504,21 @@ fn parse_command(at: usize, line: &[u8]) -> Result<Command, Error> {
     Ok(command)
 }
 
-/// A ref a push may name: valid, and under `refs/` (as git's receive-pack requires).
+/// A ref a push may name: valid, under `refs/` (as git's receive-pack requires), and
+/// UTF-8 (git allows any bytes, but a store's refs are names of text: a name read
+/// lossily would update another ref than the one the client named).
 fn check_command(name: &[u8]) -> Result<BString, Error> {
     let name = ref_name(name)?;
     if !name.starts_with(b"refs/") {
         return Err(Error::InvalidRefName {
             name: show(&name),
             reason: "a pushed ref must be under refs/".into(),
+        });
+    }
+    if std::str::from_utf8(&name).is_err() {
+        return Err(Error::InvalidRefName {
+            name: show(&name),
+            reason: "a pushed ref must be UTF-8".into(),
         });
     }
     Ok(name)

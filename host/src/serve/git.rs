@@ -221,6 +221,7 @@ pub(super) async fn receive_pack(shared: &Shared, repo: &str, body: Bytes) -> Re
         .commands
         .iter()
         .map(|c| RefUpdate {
+            // Core's parser refuses a name that is not UTF-8: nothing is replaced here.
             name: String::from_utf8_lossy(&c.name).into_owned(),
             old: c.old,
             new: c.new,

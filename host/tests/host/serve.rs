@@ -968,6 +968,15 @@ async fn refs_a_push_may_not_name_are_refused() {
             .await
             .err_line("");
     }
+    // A name that is not UTF-8 is refused, not renamed.
+    let mut body = Vec::new();
+    let mut line = format!("{NULL} {commit} refs/heads/caf").into_bytes();
+    line.extend_from_slice(b"\xe9\0report-status\n");
+    body.extend_from_slice(format!("{:04x}", line.len() + 4).as_bytes());
+    body.extend_from_slice(&line);
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(&pack);
+    f.refused(&router, receive("a", body)).await.err_line("UTF-8");
     // The same ref twice.
     let twice = push(
         &[

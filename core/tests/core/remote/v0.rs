@@ -310,6 +310,16 @@ fn hostile_pushes_are_typed_errors() {
         (push_bytes(&[&format!("{z} {one} refs/heads/a b")], PACK), |e| {
             matches!(e, Error::InvalidRefName { .. })
         }),
+        // Not UTF-8 (a server would update another ref if it read the name lossily).
+        (
+            {
+                let mut body = push_bytes(&[&format!("{z} {one} refs/heads/caf~")], PACK);
+                let at = body.iter().position(|&b| b == b'~').expect("the placeholder");
+                body[at] = 0xe9;
+                body
+            },
+            |e| matches!(e, Error::InvalidRefName { reason, .. } if reason.contains("UTF-8")),
+        ),
         // The same ref twice.
         (
             push_bytes(
