@@ -3,9 +3,7 @@
 
 use std::{collections::BTreeSet, path::Path};
 
-use snapgit_host::storage::{self, Options, object_store::CloudOptions};
-
-use crate::support::{Services, Work, git, run_with_stdin, services, snapgit, unique};
+use crate::support::{Services, Work, download, git, run_with_stdin, services, snapgit, unique};
 
 /// Run `writers` processes at once, each making `turns` commits of its own files, and
 /// return every commit id they were told landed, and how many commits held the lock.
@@ -136,35 +134,4 @@ fn processes_racing_on_s3_with_redis_locks_lose_nothing() {
     download(&url, &aws, &copy);
     let history = check_with_git(&copy, &landed, writers, turns);
     assert_eq!(snapgit_log(work.path(), &env), history);
-}
-
-/// Copy every key under the store `url` into the folder `to`.
-fn download(url: &str, aws: &[(String, String)], to: &Path) {
-    let mut cloud = CloudOptions::default();
-    for (key, value) in aws {
-        cloud = cloud.with(key, value);
-    }
-    let options = Options {
-        cloud,
-        ..Options::default()
-    };
-    let store = storage::open(url, &options).expect("the store opens");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    runtime.block_on(async {
-        let keys: Vec<String> = store
-            .list("")
-            .await
-            .expect("a listing")
-            .into_iter()
-            .map(|l| l.key)
-            .collect();
-        assert!(keys.iter().any(|k| k == "HEAD"), "the store has HEAD: {keys:?}");
-        let values = store.get_many(&keys).await.expect("the values");
-        for (key, value) in keys.iter().zip(values) {
-            let path = to.join(key);
-            std::fs::create_dir_all(path.parent().expect("a parent")).expect("folders");
-            std::fs::write(path, value.expect("listed keys exist")).expect("write");
-        }
-    });
-    std::fs::create_dir_all(to.join("refs")).expect("refs");
 }

@@ -1,6 +1,7 @@
 //! `snapgit serve` with real `git` as the client: clone (whole, shallow, partial), fetch,
 //! push (new commits, new branches, refused non-fast-forwards, forced), tokens, and
-//! pushes racing each other and snapgit's own commits.
+//! pushes racing each other and snapgit's own commits; and the same flows over a store
+//! on S3 (`SNAPGIT_SERVICES=1`).
 
 use std::{
     io::{BufRead, BufReader},
@@ -8,7 +9,7 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
-use crate::support::{Work, snapgit};
+use crate::support::{Services, Work, download, run_with_stdin, services, snapgit, unique};
 
 /// A running `snapgit serve`, stopped when dropped.
 pub struct Server {
@@ -416,4 +417,79 @@ fn pushes_that_break_the_write_policy_are_refused() {
     git_ok(&clone, &["add", "-A"]);
     git_ok(&clone, &["commit", "-q", "-m", "fine"]);
     git_ok(&clone, &["push", "-q", "origin", "main"]);
+}
+
+#[test]
+fn git_clones_pushes_and_fetches_over_an_s3_store() {
+    let Some(Services { aws, bucket, .. }) = services() else {
+        return;
+    };
+    let work = Work::empty();
+    let url = format!("s3://{bucket}/{}", unique("cli-serve"));
+    let mut env = aws.clone();
+    env.push(("SNAPGIT_STORE".into(), url.clone()));
+    let sg = |args: &[&str]| {
+        let mut command = snapgit(work.path());
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        run_with_stdin(command, args, b"").ok()
+    };
+    sg(&["init"]);
+    for turn in 1..=3 {
+        work.write("notes/memory.md", &format!("turn {turn}\n"));
+        work.write(&format!("notes/turn-{turn}.md"), &"line\n".repeat(turn * 50));
+        sg(&["commit", "notes", "-m", &format!("turn {turn}")]);
+    }
+    let head = |branch: &str| -> String {
+        let log = sg(&["--json", "-b", branch, "log", "-n", "1"]);
+        let log: serde_json::Value = serde_json::from_str(&log).expect("JSON");
+        log["commits"][0]["id"].as_str().expect("an id").to_owned()
+    };
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = Server::start_with_env(&work, &["--store", &url], &env_refs);
+    let client = tempfile::tempdir().unwrap();
+
+    git_ok(client.path(), &["clone", "-q", &server.repo("default"), "agent"]);
+    let clone = client.path().join("agent");
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head("main"));
+    assert_eq!(git_ok(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
+    git_ok(&clone, &["fsck", "--strict"]);
+
+    // git pushes a commit and a branch; snapgit reads them from the bucket.
+    std::fs::write(clone.join("notes/from-git.md"), "written by a person\n").unwrap();
+    git_ok(&clone, &["add", "-A"]);
+    git_ok(&clone, &["commit", "-q", "-m", "a person's note"]);
+    git_ok(&clone, &["push", "-q", "origin", "main", "main:refs/heads/review"]);
+    let pushed = git_ok(&clone, &["rev-parse", "HEAD"]);
+    assert_eq!(head("main"), pushed.trim());
+    assert_eq!(head("review"), pushed.trim());
+    assert_eq!(sg(&["cat", "notes/from-git.md"]), "written by a person\n");
+
+    // snapgit commits on top of the push; git fetches it, and a shallow clone works.
+    work.write("notes/memory.md", "turn 4\n");
+    sg(&["commit", "notes", "-m", "turn 4"]);
+    git_ok(&clone, &["pull", "-q", "--ff-only"]);
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head("main"));
+    assert_eq!(
+        std::fs::read_to_string(clone.join("notes/memory.md")).unwrap(),
+        "turn 4\n"
+    );
+    git_ok(&clone, &["fsck", "--strict"]);
+    git_ok(
+        client.path(),
+        &["clone", "-q", "--depth", "1", &server.repo("default"), "shallow"],
+    );
+    let shallow = client.path().join("shallow");
+    assert_eq!(git_ok(&shallow, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    git_ok(&shallow, &["fsck", "--strict"]);
+
+    // A stale push is refused; the bucket is a whole git repository.
+    let other = client.path().join("stale");
+    git_ok(client.path(), &["clone", "-q", &server.repo("default"), "stale"]);
+    git_ok(&other, &["reset", "-q", "--hard", "HEAD~1"]);
+    git_ok(&other, &["commit", "-q", "--allow-empty", "-m", "behind"]);
+    git_fails(&other, &["push", "origin", "main"]);
+    assert_eq!(git_ok(&clone, &["rev-parse", "HEAD"]).trim(), head("main"));
+    let copy = work.path().join("copy.git");
+    download(&url, &aws, &copy);
+    crate::support::git(&copy, &["fsck", "--strict", "--no-dangling"]);
 }

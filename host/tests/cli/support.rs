@@ -9,6 +9,7 @@ use std::{
 };
 
 use serde_json::Value;
+use snapgit_host::storage::{self, Options, object_store::CloudOptions};
 use tempfile::TempDir;
 
 /// The binary cargo built for these tests.
@@ -261,4 +262,35 @@ pub fn unique(name: &str) -> String {
         .expect("after 1970")
         .as_nanos();
     format!("{name}-{}-{nanos}", std::process::id())
+}
+
+/// Copy every key under the store `url` into the folder `to`.
+pub fn download(url: &str, aws: &[(String, String)], to: &Path) {
+    let mut cloud = CloudOptions::default();
+    for (key, value) in aws {
+        cloud = cloud.with(key, value);
+    }
+    let options = Options {
+        cloud,
+        ..Options::default()
+    };
+    let store = storage::open(url, &options).expect("the store opens");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let keys: Vec<String> = store
+            .list("")
+            .await
+            .expect("a listing")
+            .into_iter()
+            .map(|l| l.key)
+            .collect();
+        assert!(keys.iter().any(|k| k == "HEAD"), "the store has HEAD: {keys:?}");
+        let values = store.get_many(&keys).await.expect("the values");
+        for (key, value) in keys.iter().zip(values) {
+            let path = to.join(key);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("folders");
+            std::fs::write(path, value.expect("listed keys exist")).expect("write");
+        }
+    });
+    std::fs::create_dir_all(to.join("refs")).expect("refs");
 }
