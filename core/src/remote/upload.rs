@@ -150,6 +150,8 @@ struct Walked {
 #[derive(Debug)]
 enum Stage {
     Refs(ListRefs),
+    /// Reading the commit-graph.
+    Graph,
     /// Reading the haves.
     Haves,
     /// Proving wants that are not tips reachable: a walk from the tips until each is
@@ -209,8 +211,10 @@ pub struct Upload {
     content: IdMap<(Kind, Vec<u8>)>,
     /// Objects storage does not have.
     absent: IdSet,
-    /// Commits read.
+    /// Commits read, or known from the commit-graph.
     commits: IdMap<Walked>,
+    /// The store's commit-graph, if it has one that reads.
+    graph: Option<crate::graph::Chain>,
     /// Commits reached by the walk; those the client has; those whose parents were
     /// walked.
     visited: IdSet,
@@ -281,6 +285,7 @@ impl Upload {
             content: IdMap::default(),
             absent: IdSet::default(),
             commits: IdMap::default(),
+            graph: None,
             visited: IdSet::default(),
             uninteresting: IdSet::default(),
             expanded: IdSet::default(),
@@ -312,7 +317,11 @@ impl Upload {
     /// Ask for the objects of `ids` not read yet, if any.
     fn need(&mut self, ids: impl IntoIterator<Item = ObjectId>) -> Option<Step<Fetched>> {
         let mut seen = IdSet::default();
+        let ids: Vec<ObjectId> = ids.into_iter().collect();
         let ids: Vec<ObjectId> = ids
+            .into_iter()
+            .filter(|id| !self.known_from_graph(id))
+            .collect::<Vec<_>>()
             .into_iter()
             .filter(|id| {
                 !self.content.contains_key(id)
@@ -327,6 +336,28 @@ impl Upload {
         self.rounds += 1;
         self.asked.clone_from(&ids);
         Some(Step::Get(ids))
+    }
+
+    /// Whether the commit-graph knows `id` as a commit: then its parents and tree are
+    /// taken from there and it is not read (until it is sent).
+    fn known_from_graph(&mut self, id: &ObjectId) -> bool {
+        if self.commits.contains_key(id) {
+            return true;
+        }
+        let Some(graph) = &self.graph else { return false };
+        let Some(entry) = graph.find(id).and_then(|pos| graph.commit(pos)) else {
+            return false;
+        };
+        let parents: Option<Vec<ObjectId>> = entry.parents.iter().map(|&p| graph.id(p)).collect();
+        let Some(parents) = parents else { return false };
+        self.commits.insert(
+            *id,
+            Walked {
+                parents,
+                tree: entry.tree,
+            },
+        );
+        true
     }
 
     /// The object `id` read, parsed (its content is kept).
@@ -389,7 +420,8 @@ impl Upload {
                 Stage::Refs(mut list) => match list.poll(cache)? {
                     Step::Done(refs) => {
                         self.refs = refs;
-                        self.stage = Stage::Haves;
+                        self.stage = Stage::Graph;
+                        return Ok(Step::Read(vec![crate::graph::GRAPH.to_owned()]));
                     }
                     step => {
                         self.stage = Stage::Refs(list);
@@ -404,7 +436,8 @@ impl Upload {
                     }
                     let mut common = Vec::new();
                     for have in &self.request.haves {
-                        let is_commit = self.content.get(have).is_some_and(|(kind, _)| *kind == Kind::Commit);
+                        let is_commit = self.commits.contains_key(have)
+                            || self.content.get(have).is_some_and(|(kind, _)| *kind == Kind::Commit);
                         if is_commit && !common.contains(have) {
                             common.push(*have);
                         }
@@ -472,6 +505,11 @@ impl Upload {
                     let mut next = Vec::new();
                     for id in &frontier {
                         unproven.remove(id);
+                        if let Some(walked) = self.commits.get(id) {
+                            let children = std::iter::once(walked.tree).chain(walked.parents.iter().copied());
+                            next.extend(children.filter(|c| reached.insert(*c)).collect::<Vec<_>>());
+                            continue;
+                        }
                         let children: Vec<ObjectId> = match self.parsed(id)? {
                             None => continue,
                             Some(Object::Commit(c)) => {
@@ -759,8 +797,27 @@ impl Upload {
                     }
                     self.stage = Stage::Blobs { next: 0 };
                 }
-                Stage::Reuse => return Err(Misuse("poll called before the ranges were answered").into()),
+                Stage::Reuse | Stage::Graph => return Err(Misuse("poll called before the step was answered").into()),
                 Stage::Blobs { next } => {
+                    // Commits known from the commit-graph and not copied are read now.
+                    if next == 0 {
+                        let unread: Vec<ObjectId> = self
+                            .order
+                            .iter()
+                            .filter(|id| {
+                                !self.content.contains_key(*id)
+                                    && !self.reused.contains_key(*id)
+                                    && !self.absent.contains(*id)
+                            })
+                            .copied()
+                            .collect();
+                        if !unread.is_empty() {
+                            self.stage = Stage::Blobs { next: 0 };
+                            self.rounds += 1;
+                            self.asked.clone_from(&unread);
+                            return Ok(Step::Get(unread));
+                        }
+                    }
                     if next < self.blobs.len() {
                         let end = (next + BLOB_BATCH).min(self.blobs.len());
                         let batch: Vec<ObjectId> = self.blobs[next..end]
@@ -1128,6 +1185,17 @@ impl Operation for Upload {
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         match (&mut self.stage, answer) {
             (Stage::Refs(list), answer) => list.answer(cache, answer),
+            (Stage::Graph, Answer::Read(mut files)) => {
+                // A graph that does not read is not used: commits are read instead.
+                let hash_kind = self.commits_hash_kind();
+                self.graph = files
+                    .pop()
+                    .flatten()
+                    .and_then(|bytes| crate::graph::Graph::from_bytes(crate::graph::GRAPH, bytes, hash_kind).ok())
+                    .and_then(|graph| crate::graph::Chain::new(vec![graph]).ok());
+                self.stage = Stage::Haves;
+                Ok(())
+            }
             (Stage::Reuse, Answer::Ranges(chunks)) => {
                 self.take_reused(cache, chunks)?;
                 self.stage = Stage::Blobs { next: 0 };
