@@ -459,6 +459,25 @@ async fn a_valid_push_and_fetch_are_served() {
     );
     git(f.store.path(), &["fsck", "--strict", "--no-dangling"]);
 
+    // A push of a whole history to a repo that does not exist creates it.
+    let blob = f.blob(b"a new repo\n");
+    let tree = f.tree(&[("README.md", &blob)]);
+    let text = format!(
+        "tree {tree}\nauthor Git <git@example.com> 1700000100 +0000\ncommitter Git <git@example.com> 1700000100 +0000\n\nroot\n"
+    );
+    let root = git_in(f.src(), &["hash-object", "-t", "commit", "-w", "--stdin"], &text);
+    let body = push(
+        &[(NULL, &root, "refs/heads/main")],
+        &f.pack(&[root.clone(), tree, blob]),
+    );
+    call(&router, receive("c", body))
+        .await
+        .report("ok", &["ok refs/heads/main"]);
+    assert_eq!(
+        git(f.store.path(), &["rev-parse", "refs/namespaces/c/refs/heads/main"]),
+        root
+    );
+
     // A blob repo a reaches, wanted by id (a partial clone's fetch), is served.
     let blob = git(f.src(), &["rev-parse", "main:a.md"]);
     let answer = call(&router, upload("a", fetch(&[&blob], &[]))).await;
