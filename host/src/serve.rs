@@ -183,7 +183,11 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     match shared.config.tokens.allows(authorization, &repo, service.access()) {
         auth::Verdict::Allowed => {}
         auth::Verdict::Unauthenticated => {
-            let mut response = text(StatusCode::UNAUTHORIZED, "a token is required");
+            let message = match authorization {
+                None => "a token is required",
+                Some(_) => "the token is not one this server accepts",
+            };
+            let mut response = text(StatusCode::UNAUTHORIZED, message);
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"snapgit\", charset=\"UTF-8\""),

@@ -46,12 +46,22 @@ fn cache(shared: &Shared) -> ObjectCache {
     ObjectCache::with_limits(HashKind::Sha1, shared.config.limits)
 }
 
+/// Run a core operation. Building a pack is CPU work: on a multi-threaded runtime the
+/// worker hands its other tasks over first, so one large clone does not stall every
+/// other request.
 async fn run<O>(shared: &Shared, op: &mut O) -> Result<O::Output, O::Error>
 where
     O: Operation,
     O::Error: From<snapgit_core::object::Error>,
 {
-    driver::run(op, &mut cache(shared), shared.storage.as_ref(), None).await
+    let mut cache = cache(shared);
+    let run = driver::run(op, &mut cache, shared.storage.as_ref(), None);
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(run))
+        }
+        _ => run.await,
+    }
 }
 
 async fn refs(shared: &Shared, repo: &str) -> Result<Refs, OpError> {
