@@ -1,5 +1,5 @@
 //! The core component under wasmtime: snapgit-core's operations, sandboxed, with the
-//! host answering the component's storage and lock imports.
+//! host answering the component's storage, lock and HTTP imports.
 //!
 //! One [`Runtime`] holds one `Engine` (epoch interruption on, a ticker thread advancing
 //! the epoch), the component compiled once (and cached on disk when a cache folder is
@@ -12,7 +12,9 @@
 //! The component's imports are carried out like the native driver's steps
 //! ([`crate::driver`]): each `get-many`, `put-many` and `delete` batch in parallel; a lost
 //! compare-and-swap or a busy lock is answered after a jittered backoff, since the
-//! component has no clock.
+//! component has no clock. A push's or fetch's HTTP requests are sent by
+//! [`crate::http::send`], as the native driver sends them; they count against the
+//! call's deadline like storage calls.
 //!
 //! Since every call starts with an empty guest, the component's own object cache never
 //! outlives a call. The runtime keeps one for it instead: loose objects
@@ -338,8 +340,8 @@ impl ResourceLimiter for Call {
 
 impl Runtime {
     /// Compile `component` (the bytes `wasm/component/build.sh` writes) and check it
-    /// against the `snapgit` world: it must import nothing but snapgit's storage, lock and
-    /// type interfaces.
+    /// against the `snapgit` world: it must import nothing but snapgit's storage, lock,
+    /// HTTP and type interfaces.
     pub fn new(component: &[u8], config: Config) -> Result<Self, Error> {
         let mut wasm = wasmtime::Config::new();
         wasm.epoch_interruption(true);
@@ -556,6 +558,19 @@ impl Call {
 }
 
 impl bindings::snapgit::core::types::Host for Call {}
+
+impl bindings::snapgit::core::http::Host for Call {
+    async fn send(
+        &mut self,
+        request: bindings::snapgit::core::http::HttpRequest,
+    ) -> Result<bindings::snapgit::core::http::HttpResponse, Failure> {
+        // The native driver's failures are storage failures of the operation; so are these.
+        let response = crate::http::send(request.to_core()?)
+            .await
+            .map_err(|err| failure(Code::Storage, err.to_string()))?;
+        Ok(response.to_wit())
+    }
+}
 
 impl wit::Host for Call {
     async fn get_many(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, Failure> {

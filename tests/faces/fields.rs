@@ -16,6 +16,7 @@ use snapgit_core::{
     merge::{Conflict, ConflictPolicy},
     policy::Policy,
     read,
+    remote::client::{FetchRequest, Fetched, FetchedRef, PushRequest, Pushed, Remote},
     repo::{AdminOutput, CommitOutput, CommitRequest, RestoreRequest, Start},
     store::{BranchName, RepoName},
     worktree,
@@ -130,7 +131,29 @@ fn requests() -> Vec<Request> {
             min_packs: Some(1),
             ..gc::CompactOptions::new(1)
         }),
+        Request::Push(PushRequest {
+            repo: "agent".into(),
+            branch: "main".into(),
+            remote: remote(),
+            remote_ref: Some("refs/heads/main".into()),
+            force: true,
+        }),
+        Request::Fetch(FetchRequest {
+            repo: "agent".into(),
+            remote: remote(),
+            refs: vec!["main".into()],
+            into: Some("main".into()),
+            force: true,
+        }),
     ]
+}
+
+/// A remote with a header.
+fn remote() -> Remote {
+    Remote {
+        url: "https://example.com/agent.git".into(),
+        headers: vec![("Authorization".into(), "Bearer t".into())],
+    }
 }
 
 /// A folder's file, its content given.
@@ -278,6 +301,26 @@ fn outputs() -> Vec<Output> {
             unreachable_loose: 1,
             skipped: true,
             graph_commits: 1,
+        }),
+        Output::Push(Pushed {
+            remote_ref: "refs/heads/main".into(),
+            old: Some(id()),
+            new: id(),
+            up_to_date: true,
+            objects: 1,
+            pack_bytes: 1,
+            requests: 1,
+        }),
+        Output::Fetch(Fetched {
+            refs: vec![FetchedRef {
+                remote_ref: "refs/heads/main".into(),
+                local_ref: "refs/heads/main".into(),
+                old: Some(id()),
+                new: id(),
+            }],
+            objects: 1,
+            pack_bytes: 1,
+            requests: 1,
         }),
     ]
 }

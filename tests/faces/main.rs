@@ -140,6 +140,9 @@ const CLI: &[(&str, (&str, &str, &str))] = &[
     ("footprint", ("Command", "Status", "")),
     ("gc", ("Command", "Gc", "")),
     ("compact", ("Command", "Compact", "")),
+    ("push", ("Command", "Push", "")),
+    // `import` is a fetch of every branch and tag too.
+    ("fetch", ("Command", "Fetch", "")),
 ];
 
 #[test]

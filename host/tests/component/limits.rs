@@ -48,6 +48,7 @@ async fn the_component_imports_only_snapgit_interfaces() {
     assert_eq!(
         imports,
         [
+            "snapgit:core/http@0.1.0",
             "snapgit:core/locks@0.1.0",
             "snapgit:core/storage@0.1.0",
             "snapgit:core/types@0.1.0"

@@ -25,14 +25,19 @@ use snapgit_core::{
     merge::{Conflict, ConflictPolicy},
     policy::Policy,
     read,
+    remote::client as remote,
     repo::{self, AdminOutput, Start},
+    step::{HttpMethod, HttpRequest, HttpResponse},
     store::{BranchName, RepoName},
     worktree,
 };
 
 use super::bindings::{
     exports::snapgit::core::operations as w,
-    snapgit::core::types::{Code, Failure},
+    snapgit::core::{
+        http,
+        types::{Code, Failure},
+    },
 };
 
 /// Core's value as WIT's.
@@ -69,7 +74,7 @@ macro_rules! same {
         }
     )*};
 }
-same!(String, bool, u32, u64, i64, i32, Vec<u8>);
+same!(String, bool, u32, u64, i64, i32, Vec<u8>, (String, String));
 
 /// Counts: `usize` in core, a fixed width in WIT (saturating).
 macro_rules! count {
@@ -323,6 +328,64 @@ record! {
         graph_commits,
     }
     CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs }
+    Remote = remote::Remote { url, headers }
+    PushRequest = remote::PushRequest { repo, branch, remote, remote_ref, force }
+    Pushed = remote::Pushed { remote_ref, old, new, up_to_date, objects, pack_bytes, requests }
+    FetchRequest = remote::FetchRequest { repo, remote, refs, into, force }
+    FetchedRef = remote::FetchedRef { remote_ref, local_ref, old, new }
+    Fetched = remote::Fetched { refs, objects, pack_bytes, requests }
+}
+
+/// The `http` import's request and response, which cross as core's `Step::Http` and
+/// `Answer::Http` (the component sends one, the host answers it).
+impl ToWit<http::HttpRequest> for HttpRequest {
+    fn to_wit(self) -> http::HttpRequest {
+        http::HttpRequest {
+            method: match self.method {
+                HttpMethod::Get => http::Method::Get,
+                HttpMethod::Post => http::Method::Post,
+            },
+            url: self.url,
+            headers: self.headers,
+            body: self.body,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+}
+
+impl ToCore<HttpRequest> for http::HttpRequest {
+    fn to_core(self) -> Result<HttpRequest, Failure> {
+        Ok(HttpRequest {
+            method: match self.method {
+                http::Method::Get => HttpMethod::Get,
+                http::Method::Post => HttpMethod::Post,
+            },
+            url: self.url,
+            headers: self.headers,
+            body: self.body,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+impl ToWit<http::HttpResponse> for HttpResponse {
+    fn to_wit(self) -> http::HttpResponse {
+        http::HttpResponse {
+            status: self.status,
+            content_type: self.content_type,
+            body: self.body,
+        }
+    }
+}
+
+impl ToCore<HttpResponse> for http::HttpResponse {
+    fn to_core(self) -> Result<HttpResponse, Failure> {
+        Ok(HttpResponse {
+            status: self.status,
+            content_type: self.content_type,
+            body: self.body,
+        })
+    }
 }
 
 impl ToWit<w::DiffOutput> for diff::tree::Output {
@@ -473,6 +536,8 @@ impl ToWit<w::Request> for api::Request {
                 batch: options.batch.to_wit(),
             }),
             R::Compact(options) => w::Request::Compact(options.to_wit()),
+            R::Push(request) => w::Request::Push(request.to_wit()),
+            R::Fetch(request) => w::Request::Fetch(request.to_wit()),
             // Every request core has is above; a newer core's would not build.
             #[allow(unreachable_patterns)]
             _ => unreachable!("a request this conversion does not know"),
@@ -546,6 +611,8 @@ impl ToCore<api::Request> for w::Request {
                 R::Collect(options)
             }
             w::Request::Compact(r) => R::Compact(r.to_core()?),
+            w::Request::Push(r) => R::Push(r.to_core()?),
+            w::Request::Fetch(r) => R::Fetch(r.to_core()?),
         })
     }
 }
@@ -577,6 +644,8 @@ impl ToWit<w::Output> for api::Output {
             O::Footprint(report) => w::Output::Footprint(report.to_wit()),
             O::Collect(collected) => w::Output::Collected(collected.to_wit()),
             O::Compact(compacted) => w::Output::Compacted(compacted.to_wit()),
+            O::Push(pushed) => w::Output::Pushed(pushed.to_wit()),
+            O::Fetch(fetched) => w::Output::Fetched(fetched.to_wit()),
             // Every output core has is above; a newer core's would not build.
             #[allow(unreachable_patterns)]
             _ => unreachable!("an output this conversion does not know"),
@@ -611,6 +680,8 @@ impl ToCore<api::Output> for w::Output {
             w::Output::Footprint(report) => O::Footprint(report.to_core()?),
             w::Output::Collected(collected) => O::Collect(collected.to_core()?),
             w::Output::Compacted(compacted) => O::Compact(compacted.to_core()?),
+            w::Output::Pushed(pushed) => O::Push(pushed.to_core()?),
+            w::Output::Fetched(fetched) => O::Fetch(fetched.to_core()?),
         })
     }
 }

@@ -2,11 +2,12 @@
 //! (`wasm/wit/snapgit.wit`) as a WebAssembly component.
 //!
 //! Thin: each export converts its arguments (`convert.rs`), runs one core operation to
-//! completion with core's blocking driver over the imported storage and lock
-//! interfaces (`Imports`), and converts the result or error (`error.rs`). The component
-//! imports nothing else — no WASI, no clock: time arrives as arguments, and waiting
-//! after a lost race is the host's job (it answers a lost compare-and-swap after its
-//! backoff).
+//! completion with core's blocking driver over the imported storage, lock and HTTP
+//! interfaces (`Imports`), and converts the result or error (`convert.rs`). The
+//! component imports nothing else — no WASI, no clock, no sockets: time arrives as
+//! arguments, waiting after a lost race is the host's job (it answers a lost
+//! compare-and-swap after its backoff), and a push's or fetch's HTTP requests are sent
+//! by the host.
 //!
 //! Build it for `wasm32-unknown-unknown` and encode it as a component with
 //! `wasm/component/build.sh`.
@@ -23,14 +24,14 @@ mod bindings {
 
 use bindings::{
     exports::snapgit::core::operations as ops,
-    snapgit::core::{locks, storage, types::Failure},
+    snapgit::core::{http, locks, storage, types::Failure},
 };
 use snapgit_core::{
     HashKind, ObjectCache, ObjectId, StorageError, api,
     drive::{self, ObjectStore},
     id,
     object::{NewObject, loose_key},
-    step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState},
+    step::{CasOutcome, CasRef, HttpRequest, HttpResponse, Listed, LockRequest, Range, RefState},
 };
 
 use convert::{HostFailure, ToCore, ToWit};
@@ -38,7 +39,7 @@ use convert::{HostFailure, ToCore, ToWit};
 /// The exports.
 struct Component;
 
-/// The imported storage and locks, as core's blocking driver sees them.
+/// The imported storage, locks and HTTP, as core's blocking driver sees them.
 struct Imports;
 
 fn host_error(failure: Failure) -> StorageError {
@@ -148,6 +149,11 @@ impl ObjectStore for Imports {
 
     fn release(&self, name: &str, token: &str) -> Result<(), StorageError> {
         locks::release(name, token).map_err(host_error)
+    }
+
+    fn http(&self, request: &HttpRequest) -> Result<HttpResponse, StorageError> {
+        let response = http::send(&request.clone().to_wit()).map_err(host_error)?;
+        response.to_core().map_err(host_error)
     }
 }
 
