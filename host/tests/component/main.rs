@@ -1,6 +1,7 @@
 //! The core component inside the host's runtime: it imports only snapgit's interfaces,
-//! its results equal native core's on the same scenarios, and a call that exceeds its
-//! memory or its deadline fails clearly while the next call works.
+//! its results equal native core's on the same scenarios, it pushes to and fetches from
+//! `snapgit serve` over the host's HTTP, and a call that exceeds its memory or its
+//! deadline fails clearly while the next call works.
 //!
 //! The component comes from `wasm/component/build.sh` (run by `host/scripts/test-cli.sh`):
 //! the path in `SNAPGIT_COMPONENT`, or `target/component/snapgit.wasm`.
@@ -12,6 +13,7 @@ mod limits;
 #[path = "../support/metered.rs"]
 mod metered;
 mod metering;
+mod remote;
 #[path = "../support/requests.rs"]
 mod requests;
 mod scenarios;
