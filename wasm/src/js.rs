@@ -15,8 +15,9 @@ use snapgit_core::{
     gc, history,
     object::{NewObject, loose_key},
     pack::Packed,
+    remote::client::{FetchRequest, PushRequest, Remote},
     repo::{self, Start},
-    step::{Answer, CasOutcome, Listed, RefState},
+    step::{Answer, CasOutcome, HttpResponse, Listed, RefState},
     worktree,
 };
 use wasm_bindgen::prelude::*;
@@ -58,6 +59,7 @@ enum Pending {
     Delete,
     Lock,
     Unlock,
+    Http,
 }
 
 /// A running operation. Call `poll()` until the step it returns is `done`, carry out
@@ -76,6 +78,11 @@ enum Pending {
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
 /// - `{ type: 'lock', name, ttlMs }`: `answerLock(token)`, no token if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
+/// - `{ type: 'http', method, url, headers, maxResponseBytes }`: send the request to a
+///   git remote (`method` is `GET` or `POST`, `headers` a list of `[name, value]`,
+///   `bytes()` the body, empty for a `GET`), then `answerHttp(status, contentType,
+///   body)` with the response whatever its status. A body over `maxResponseBytes` is
+///   the driver's failure, not an answer.
 /// - `{ type: 'done', value, ends? }`: the result, in core's serde form (`api::Output`:
 ///   ids as hex, names and paths as text). With `ends`, it carries byte strings (files'
 ///   `data`, a diff's `patch`): each is written as its index `i`, and `bytes()` gives
@@ -206,6 +213,23 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
                 .string(&token);
             Pending::Unlock
         }
+        Step::Http(request) => {
+            json.string("http")
+                .field("method")
+                .string(request.method.as_str())
+                .field("url")
+                .string(&request.url)
+                .field("headers")
+                .open_array();
+            for (name, value) in &request.headers {
+                json.item().strings([name, value]);
+            }
+            json.close_array()
+                .field("maxResponseBytes")
+                .number(request.max_response_bytes);
+            put = request.body;
+            Pending::Http
+        }
         Step::Done(out) => {
             json.string("done").field("value").raw(&out.json);
             if !out.ends.is_empty() {
@@ -258,7 +282,8 @@ impl Op {
     }
 
     /// The bytes of the last `put` step's objects or `done` step's files, end to end (see
-    /// `ends` in the step). Taken: a second call gives an empty array.
+    /// `ends` in the step), or of an `http` step's body. Taken: a second call gives an
+    /// empty array.
     pub fn bytes(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.bytes)
     }
@@ -362,6 +387,20 @@ impl Op {
             return Err(error::misuse("answerLock called without an outstanding lock"));
         };
         self.reply(Answer::Lock(token))
+    }
+
+    /// Answer an `http` step with the response: its status, its `Content-Type` (none if
+    /// it has none) and its whole body.
+    #[wasm_bindgen(js_name = answerHttp)]
+    pub fn answer_http(&mut self, status: u16, content_type: Option<String>, body: Vec<u8>) -> Result<(), JsValue> {
+        let Pending::Http = self.pending else {
+            return Err(error::misuse("answerHttp called without an outstanding http"));
+        };
+        self.reply(Answer::Http(HttpResponse {
+            status,
+            content_type,
+            body,
+        }))
     }
 
     /// Answer a `put`, `delete` or `unlock` step: it was carried out.
@@ -621,6 +660,35 @@ impl Engine {
                 options.min_packs = r.opt_count()?;
                 api::Request::Compact(options)
             }
+            // repo, branch, url, headers, remoteRef?, force?
+            "push" => {
+                let (repo, branch) = (r.string()?, r.string()?);
+                let remote = remote(&mut r)?;
+                let remote_ref = r.opt_string()?;
+                let force = r.flag()?.unwrap_or(false);
+                api::Request::Push(PushRequest {
+                    repo,
+                    branch,
+                    remote,
+                    remote_ref,
+                    force,
+                })
+            }
+            // repo, url, headers, refs, into?, force?
+            "fetch" => {
+                let repo = r.string()?;
+                let remote = remote(&mut r)?;
+                let refs = r.strings()?;
+                let into = r.opt_string()?;
+                let force = r.flag()?.unwrap_or(false);
+                api::Request::Fetch(FetchRequest {
+                    repo,
+                    remote,
+                    refs,
+                    into,
+                    force,
+                })
+            }
             _ => return Err(error::misuse("run called with an operation core does not have")),
         };
         r.finish()?;
@@ -633,6 +701,14 @@ fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(value) = value {
         *field = value;
     }
+}
+
+/// A packed remote: its URL, then its headers.
+fn remote(r: &mut Reader<'_>) -> JsResult<Remote> {
+    Ok(Remote {
+        url: r.string()?,
+        headers: r.pairs()?,
+    })
 }
 
 /// A packed history request: `start, limit, path?, allParents?, cursor?`.

@@ -21,7 +21,8 @@
 //!   if (step.type === "get") op.provide(bytes, lens);       // the objects end to end
 //!   // put: op.bytes() holds the objects end to end, object i ending at step.ends[i]
 //!   // readRef: op.answerRef(value, version); cas: answerWon / answerLost; list:
-//!   // answerList(packed); lock: answerLock(token); put, delete, unlock: op.answer()
+//!   // answerList(packed); lock: answerLock(token); put, delete, unlock: op.answer();
+//!   // http: op.bytes() holds the body, op.answerHttp(status, contentType, body)
 //! }
 //! ```
 //!

@@ -249,6 +249,16 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// Pairs of strings (a remote's headers): a u32 count, then each name and value.
+    pub fn pairs(&mut self) -> Read<Vec<(String, String)>> {
+        let count = self.u32()? as usize;
+        let mut out = Vec::with_capacity(count.min(self.bytes.len() / 8));
+        for _ in 0..count {
+            out.push((self.string()?, self.string()?));
+        }
+        Ok(out)
+    }
+
     /// How to settle a conflict.
     pub fn conflict_policy(&mut self) -> Read<ConflictPolicy> {
         match self.u8()? {
