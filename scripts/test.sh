@@ -41,6 +41,11 @@ trap 'rm -f "$results"' EXIT
 # The host runs its tests below, with real servers.
 cargo test --workspace --locked --exclude snapgit-host 2>&1 | tee "$results"
 
+step "the snapgit binary: the npm package's push and fetch tests (Node, workerd) serve a store with it"
+cargo build --locked --quiet -p snapgit-host --bin snapgit
+SNAPGIT_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/snapgit"
+export SNAPGIT_BIN
+
 step "npm package: wasm build, Node tests (ESM and CommonJS)"
 bash js/scripts/test.sh 2>&1 | tee -a "$results"
 

@@ -3,7 +3,9 @@
 # (scripts/build-wasm.sh installs its toolchain), `npm ci`, build the TypeScript and its
 # CommonJS twin, render the TypeScript reference (TypeDoc, warnings fail), then run the
 # package's Node tests (ESM and CommonJS) with Node's own runner, whose summary ends the
-# output. The storage adapters' conformance suites run
+# output. The push and fetch tests serve a store with the `snapgit` binary (SNAPGIT_BIN,
+# else target/debug/snapgit; ../scripts/test.sh builds it first) and are skipped, saying
+# so, without one. The storage adapters' conformance suites run
 # from scripts/test-adapters.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -30,9 +30,11 @@ import type {
   GcProgress,
   GcResult,
   CompactResult,
+  FetchResult,
   LogPage,
   Policy,
   PruneResult,
+  PushResult,
   Ref,
   Signature,
   SignatureInput,
@@ -248,6 +250,50 @@ export interface CompactOptions extends RunOptions {
   /** Compact only when the store holds at least this many packs (or `minLoose` loose objects). */
   minPacks?: number;
 }
+
+/** A git remote: where it is and what every request to it carries. */
+export interface RemoteOptions extends RunOptions {
+  /**
+   * The remote's URL, `http://` or `https://` (`https://git.example.com/agent.git`).
+   * Credentials in it (`https://user:token@host/…`) are sent as basic auth, never in
+   * the URL.
+   */
+  url: string;
+  /** Headers every request carries, e.g. `{ Authorization: "Bearer <token>" }`. */
+  headers?: Record<string, string>;
+}
+
+/** Options of {@link Repo.push}. */
+export interface PushOptions extends RemoteOptions {
+  /** The branch pushed. Default: the store's default branch. */
+  branch?: string;
+  /** The remote's ref to update. Default: `refs/heads/<branch>`. */
+  remoteRef?: string;
+  /**
+   * Push even if the remote's branch is not in this branch's history (`git push
+   * --force`). Default `false`: such a push fails with `CONFLICT`.
+   */
+  force?: boolean;
+}
+
+/** Options of {@link Repo.fetch}. */
+export interface FetchOptions extends RemoteOptions {
+  /**
+   * The remote's branches (`"main"`) or refs (`"refs/tags/v1"`) to fetch, each into the
+   * repo's ref of the same name. Default: every branch and tag.
+   */
+  refs?: string[];
+  /** With one ref: the branch of the repo it goes to instead. */
+  into?: string;
+  /**
+   * Move a branch even when the fetched commit does not descend from its head, and move
+   * existing tags. Default `false`: such a fetch fails with `CONFLICT`.
+   */
+  force?: boolean;
+}
+
+/** Options of {@link Store.import}. */
+export type ImportOptions = RemoteOptions;
 
 /** An operation's request when it has none. */
 const NONE = new Uint8Array(0);
@@ -528,6 +574,25 @@ export class Store {
           .optCount(o.minPacks, "minPacks"),
       );
       return this.run((e) => e.run("compact", request), run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Create the repo `name` from a git remote: every branch and tag of the remote at
+   * `url`, the repo created if it does not exist (a fetch of every ref into an existing
+   * repo moves its branches only forward). The objects arrive as one pack, each
+   * checked; then each ref is set with a compare-and-swap.
+   */
+  import(name: string, importOptions: ImportOptions): Promise<FetchResult> {
+    try {
+      const o = options(importOptions, "options");
+      const run = control(o);
+      const request = pack((p) =>
+        p.str(name, "repo").remote(o.url, o.headers).strs([], "refs").optStr(undefined, "into").flag(undefined, "force"),
+      );
+      return this.run((e) => e.run("fetch", request), run);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -818,6 +883,55 @@ export class Repo {
       undefined,
       admin<string[]>,
     );
+  }
+
+  /**
+   * Push a branch to a git remote over HTTP(S), as `git push <url> <branch>` does: the
+   * remote's refs are read, the objects it lacks are sent as one pack, and its ref is
+   * moved if it is in the branch's history (fast-forward only, unless `force`). Any git
+   * server speaking smart HTTP takes it (`snapgit serve`, GitHub, GitLab, `git
+   * http-backend`). Uses the runtime's `fetch()`.
+   */
+  push(pushOptions: PushOptions): Promise<PushResult> {
+    try {
+      const o = options(pushOptions, "options");
+      const run = control(o);
+      const request = pack((p) =>
+        p
+          .str(this.name, "repo")
+          .str(this.#branch(o.branch), "branch")
+          .remote(o.url, o.headers)
+          .optStr(o.remoteRef, "remoteRef")
+          .flag(o.force, "force"),
+      );
+      return this.#store.run((e) => e.run("push", request), run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Fetch branches and tags of a git remote into this repo (created if it does not
+   * exist), as `git fetch <url> <refs>` does: only the objects the repo lacks are sent,
+   * each is checked, and each ref is moved with a compare-and-swap, forward only unless
+   * `force`. Uses the runtime's `fetch()`.
+   */
+  fetch(fetchOptions: FetchOptions): Promise<FetchResult> {
+    try {
+      const o = options(fetchOptions, "options");
+      const run = control(o);
+      const request = pack((p) =>
+        p
+          .str(this.name, "repo")
+          .remote(o.url, o.headers)
+          .strs(o.refs, "refs")
+          .optStr(o.into, "into")
+          .flag(o.force, "force"),
+      );
+      return this.#store.run((e) => e.run("fetch", request), run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

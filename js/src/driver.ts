@@ -1,8 +1,9 @@
 /**
  * The async driver: one loop that carries out the steps an engine operation asks for
- * against a storage adapter. It makes no decisions of its own — which objects, which
- * keys, what to retry and when to give up are the engine's — except how long to wait
- * after contention (a lost compare-and-swap or a busy lock), which is the driver's:
+ * against a storage adapter (and, for a push or fetch, against a git remote with
+ * `fetch()`). It makes no decisions of its own — which objects, which keys, which
+ * requests, what to retry and when to give up are the engine's — except how long to
+ * wait after contention (a lost compare-and-swap or a busy lock), which is the driver's:
  * jittered exponential backoff, as the engine's blocking driver documents it.
  */
 
@@ -29,6 +30,8 @@ export interface EngineOp {
   answerList(listed: Uint8Array): void;
   /** Answer a `lock` step with the token, or none if busy. */
   answerLock(token?: string): void;
+  /** Answer an `http` step with the response's status, content type and body. */
+  answerHttp(status: number, contentType: string | undefined, body: Uint8Array): void;
   /** Answer a `put`, `delete` or `unlock` step that was carried out. */
   answer(): void;
   /** How far the operation has come, as JSON text; `undefined` if it does not report progress. */
@@ -47,6 +50,7 @@ type Step =
   | { type: "delete"; keys: string[] }
   | { type: "lock"; name: string; ttlMs: number }
   | { type: "unlock"; name: string; token: string }
+  | { type: "http"; method: "GET" | "POST"; url: string; headers: [string, string][]; maxResponseBytes: number }
   | { type: "done"; value: unknown; ends?: number[] };
 
 /** How the driver runs. */
@@ -279,6 +283,85 @@ async function getAll(adapter: StorageAdapter, keys: string[], limit: number): P
   return out;
 }
 
+/** What an `http` step's request got back. */
+interface HttpResponse {
+  status: number;
+  contentType: string | undefined;
+  body: Uint8Array;
+}
+
+/**
+ * Send an `http` step's request with `fetch()` (redirects followed) and read the whole
+ * response, whatever its status. No response at all is a `STORAGE` error that keeps
+ * `fetch`'s as `cause`, as the native driver reports it; a body over the step's
+ * `maxResponseBytes` is a `LIMIT` error, found before more than that is read.
+ */
+async function http(
+  step: Extract<Step, { type: "http" }>,
+  body: Uint8Array,
+  signal: AbortSignal | undefined,
+): Promise<HttpResponse> {
+  const { method, url, maxResponseBytes: limit } = step;
+  const failed = (error: unknown): unknown => {
+    if (signal?.aborted) return abortReason(signal);
+    const message = error instanceof Error ? error.message : String(error);
+    return new SnapgitError("STORAGE", `storage failed: HTTP ${method} ${url} failed: ${message}`, { cause: error });
+  };
+  const tooLarge = () =>
+    new SnapgitError("LIMIT", `the response to ${url} is over the limit of ${limit} bytes`, {
+      value: limit,
+      details: { limit },
+    });
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: step.headers,
+      // Bodies are never backed by a SharedArrayBuffer here.
+      body: method === "POST" ? (body as Uint8Array<ArrayBuffer>) : undefined,
+      redirect: "follow",
+      signal,
+    });
+  } catch (error) {
+    throw failed(error);
+  }
+  const status = response.status;
+  const contentType = response.headers.get("content-type") ?? undefined;
+  const stream = response.body;
+  const declared = Number(response.headers.get("content-length") ?? 0);
+  if (declared > limit) {
+    await stream?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!stream) return { status, contentType, body: new Uint8Array(0) };
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > limit) {
+        await reader.cancel().catch(() => undefined);
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof SnapgitError) throw error;
+    throw failed(error);
+  }
+  if (chunks.length === 1) return { status, contentType, body: chunks[0] as Uint8Array };
+  const whole = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    whole.set(chunk, at);
+    at += chunk.length;
+  }
+  return { status, contentType, body: whole };
+}
+
 /**
  * Run `op` to completion against `adapter` and return its result. The operation is
  * freed whatever happens. With `control.signal`, an abort stops the run before its next
@@ -394,6 +477,11 @@ export async function drive<T>(
           await storage("release", () => release(step.name, step.token));
           held = undefined;
           engine(() => op.answer());
+          break;
+        }
+        case "http": {
+          const response = await http(step, op.bytes(), signal);
+          engine(() => op.answerHttp(response.status, response.contentType, response.body));
           break;
         }
         default:

@@ -32,6 +32,10 @@ export type {
   GcOptions,
   CompactOptions,
   FootprintOptions,
+  RemoteOptions,
+  PushOptions,
+  FetchOptions,
+  ImportOptions,
   RunOptions,
 } from "./api.js";
 export { SnapgitError } from "./errors.js";

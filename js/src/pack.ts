@@ -15,7 +15,8 @@
  * and the value. A signature is name, email, seconds since the epoch and offset in
  * minutes. Changes are a u32 count, then each change: a u8 tag (0, 1, 2: put with mode
  * regular, executable, symlink, then path and content; 3: delete, then path; 4: rename,
- * then from and to). Each request is its fields in the order its builder writes them.
+ * then from and to). A remote is its URL, then a u32 count of headers and each header's
+ * name and value. Each request is its fields in the order its builder writes them.
  */
 
 import { invalidArgument } from "./errors.js";
@@ -231,6 +232,22 @@ export class Packer {
     if (!Array.isArray(values)) throw invalidArgument(field, "an array of strings", values);
     this.u32(values.length);
     values.forEach((v, i) => this.str(v, `${field}[${i}]`));
+    return this;
+  }
+
+  /**
+   * A git remote: `url`, then `headers` (a record of names to values; absent: none).
+   * The URL's own rules (http or https, credentials) are the engine's.
+   */
+  remote(url: unknown, headers: unknown): this {
+    this.str(url, "url");
+    if (absent(headers)) return this.u32(0);
+    if (!isObject(headers) || Array.isArray(headers)) {
+      throw invalidArgument("headers", "an object of header names to string values", headers);
+    }
+    const entries = Object.entries(headers);
+    this.u32(entries.length);
+    for (const [name, value] of entries) this.text(name).str(value, () => `headers[${JSON.stringify(name)}]`);
     return this;
   }
 

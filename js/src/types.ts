@@ -325,3 +325,45 @@ export interface GcResult {
   youngBytes: number;
   rounds: number;
 }
+
+/** What a push did (`repo.push()`). */
+export interface PushResult {
+  /** The remote's ref (`refs/heads/main`). */
+  remoteRef: string;
+  /** What it held before; `null` if it did not exist. */
+  old: string | null;
+  /** What it holds now: the branch's head. */
+  new: string;
+  /** It held the branch's head already: nothing was sent. */
+  upToDate: boolean;
+  /** Objects sent. */
+  objects: number;
+  /** The size of the pack sent, in bytes. */
+  packBytes: number;
+  /** HTTP requests made. */
+  requests: number;
+}
+
+/** One ref a fetch brought. */
+export interface FetchedRef {
+  /** The remote's ref (`refs/heads/main`, `refs/tags/v1`). */
+  remoteRef: string;
+  /** The repo's ref it went to. */
+  localRef: string;
+  /** What the repo's ref held before; `null` if it did not exist. */
+  old: string | null;
+  /** What it holds now. */
+  new: string;
+}
+
+/** What a fetch or an import did (`repo.fetch()`, `store.import()`). */
+export interface FetchResult {
+  /** Every ref fetched, sorted by the repo's ref, whether it moved or was up to date. */
+  refs: FetchedRef[];
+  /** Objects in the pack received (0 when every ref was up to date). */
+  objects: number;
+  /** The size of the pack received, in bytes. */
+  packBytes: number;
+  /** HTTP requests made. */
+  requests: number;
+}
