@@ -3,8 +3,10 @@
 #
 # - the shared scenarios (commit, read, log, diff, restore, concurrent commits that all
 #   survive, bad input with its error code) in Node (ESM and CommonJS), Deno, workerd
-#   (memory adapter, and the R2 adapter on an R2 binding) and headless Chromium (memory
-#   and IndexedDB adapters, and tabs committing at once): test/runtimes/;
+#   (memory adapter, and the R2 adapter on an R2 binding; and a Worker pushing to and
+#   importing from `snapgit serve`, when the snapgit binary is there: SNAPGIT_BIN or
+#   target/debug/snapgit) and headless Chromium (memory and IndexedDB adapters, and tabs
+#   committing at once): test/runtimes/;
 # - the packaging test: `npm pack`, the tarball installed into a throwaway project per
 #   runtime and imported by name, `tsc` on the declarations, examples/worker built and
 #   served by workerd, package.json's publishing fields, and a fresh `npm init -y` project

@@ -12,6 +12,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import { bundle } from "../../examples/worker/build.mjs";
+import { git, noServer, serve } from "../snapgit-serve.mjs";
 import { scenarioSuite } from "./report.mjs";
 import { cleanup, root, scratch } from "./tools.mjs";
 import { startWorkerd } from "./workerd.mjs";
@@ -63,6 +64,30 @@ describe("workerd", () => {
       value: "d",
       missing: null,
     });
+  });
+});
+
+// The Worker's `fetch()` reaches a `snapgit serve` on loopback (its config allows local
+// addresses): a push from a Worker, then an import back, and git clones what it pushed.
+describe("workerd, git remotes", { skip: noServer }, () => {
+  test("a Worker pushes a repo to snapgit serve and imports it back", async () => {
+    const remote = await serve();
+    servers.push(remote);
+    const url = remote.url("worker");
+    const report = await get(`/remote?url=${encodeURIComponent(url)}`);
+    assert.equal(report.error, undefined, JSON.stringify(report.error));
+    const { pushed, imported, text } = report;
+    assert.equal(pushed.remoteRef, "refs/heads/main");
+    assert.equal(pushed.old, null);
+    assert.equal(pushed.objects, 3);
+    assert.deepEqual(imported.refs, [
+      { remoteRef: "refs/heads/main", localRef: "refs/heads/main", old: null, new: pushed.new },
+    ]);
+    assert.equal(text, "# From a Worker\n");
+    const work = await scratch("workerd-clone");
+    git(work, "clone", "--quiet", url, "clone");
+    assert.equal(git(path.join(work, "clone"), "rev-parse", "HEAD"), pushed.new);
+    git(path.join(work, "clone"), "fsck", "--strict");
   });
 });
 

@@ -10,6 +10,9 @@ const config :Workerd.Config = (
   services = [
     (name = "scenarios", worker = .scenarios),
     (name = "r2", worker = .localR2),
+    # Every Worker's default outbound, redefined so that its `fetch()` reaches loopback
+    # too: the Worker pushes to a `snapgit serve` the test starts there.
+    (name = "internet", network = (allow = ["public", "local"])),
   ],
   sockets = [ (name = "http", address = "127.0.0.1:8787", http = (), service = "scenarios") ],
 );

@@ -5,6 +5,8 @@
 //   GET /?adapter=r2       the R2 adapter on the `BUCKET` binding
 //   GET /conditions        what the binding returns for conditional puts (a check of the
 //                          bucket service behind it)
+//   GET /remote?url=URL    a repo pushed to the git remote at URL, then imported from it
+//                          into another store (memory adapter)
 //
 // Answers `{ runtime, adapter, results }` as JSON.
 import * as snapgit from "snapgit";
@@ -33,10 +35,26 @@ async function conditions(bucket) {
   };
 }
 
+/** Push a new repo to the git remote at `url`, then import it into another store. */
+async function remote(url) {
+  const author = { name: "Worker", email: "worker@example.com", date: 1_700_000_000 };
+  try {
+    const store = await snapgit.Store.open({ adapter: new MemoryAdapter() });
+    await store.createRepo("worker", { author, files: { "memory.md": "# From a Worker\n" } });
+    const pushed = await store.repo("worker").push({ url });
+    const mirror = await snapgit.Store.open({ adapter: new MemoryAdapter() });
+    const imported = await mirror.import("worker", { url });
+    return { pushed, imported, text: await mirror.repo("worker").readText("memory.md") };
+  } catch (error) {
+    return { error: { name: error.name, code: error.code, message: error.message } };
+  }
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === "/conditions") return Response.json(await conditions(env.BUCKET));
+    if (url.pathname === "/remote") return Response.json(await remote(url.searchParams.get("url")));
     const kind = url.searchParams.get("adapter") ?? "memory";
     const run = ++runs;
     let adapter;
