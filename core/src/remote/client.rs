@@ -5,11 +5,11 @@
 //! - [`Push`]: reads the remote's refs (`info/refs?service=git-receive-pack`), refuses a
 //!   non-fast-forward unless forced (the remote's old commit must be in the store and an
 //!   ancestor of the branch), packs what the remote lacks — a walk from the branch that
-//!   stops at what the remote's refs reach ([`Upload`](super::upload::Upload)) — and sends
+//!   stops at what the remote's refs reach ([`Upload`]) — and sends
 //!   it with the ref update, reading git's report-status.
 //! - [`Fetch`]: reads the remote's refs over protocol v2 (`ls-refs`), asks for the tips
 //!   it lacks with its own tips as haves, and stores the pack as a push into the store
-//!   would be ([`Receive`](super::receive::Receive)): every object checked, the pack and
+//!   would be ([`Receive`]): every object checked, the pack and
 //!   its index written, each branch moved by compare-and-swap, fast-forward only unless
 //!   forced.
 

@@ -375,6 +375,8 @@ enum Command {
     },
     /// Push --branch to a git remote (http:// or https://), fast-forward only unless --force
     Push {
+        // clap prints this comment as the option's help, where the URL is meant as text.
+        #[allow(rustdoc::bare_urls)]
         /// The remote's URL, e.g. https://git.example.com/agent.git (credentials in it
         /// are sent as basic auth)
         url: String,
@@ -411,6 +413,8 @@ enum Command {
         #[command(flatten)]
         auth: RemoteAuth,
     },
+    // clap prints this comment as the command's help, where `<listen>` is meant literally.
+    #[allow(rustdoc::invalid_html_tags)]
     /// Serve every repo of the store as a git remote over HTTP: `git clone`, `fetch` and
     /// `push` at http://<listen>/<repo>.git (until Ctrl-C or SIGTERM; requests in flight
     /// finish first)
