@@ -68,6 +68,7 @@ mod capabilities;
 pub mod client;
 mod error;
 pub mod http;
+mod lines;
 mod op_error;
 pub mod pkt;
 pub mod receive;

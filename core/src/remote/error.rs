@@ -18,7 +18,9 @@ pub enum Error {
         reason: String,
     },
     /// A pkt-line whose payload is longer than the 65516 bytes one can hold.
-    #[error("a pkt-line of {len} payload bytes{} is longer than the {max} one can hold", at.map(|at| format!(" at byte {at}")).unwrap_or_default(), max = super::pkt::MAX_DATA_BYTES)]
+    // 65516: git's limit (gitprotocol-common), `pkt::MAX_DATA_BYTES`; written out so that
+    // the errors need nothing of the codecs that raise them.
+    #[error("a pkt-line of {len} payload bytes{} is longer than the 65516 one can hold", at.map(|at| format!(" at byte {at}")).unwrap_or_default())]
     TooLong {
         /// Where the packet starts, when decoding.
         at: Option<usize>,

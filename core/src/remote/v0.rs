@@ -60,12 +60,8 @@ use bstr::{BString, ByteSlice};
 use gix_hash::ObjectId;
 
 use super::{
-    AGENT, Capabilities, Error, Hex, Limits,
-    capabilities::key_of,
-    error::show,
-    parse_id, pkt,
-    pkt::{Lines, Packet},
-    ref_name, utf8,
+    AGENT, Capabilities, Error, Hex, Limits, capabilities::key_of, error::show, lines::Lines, parse_id, pkt,
+    pkt::Packet, ref_name, utf8,
 };
 
 /// The name of the line that carries the capabilities when there is no ref.

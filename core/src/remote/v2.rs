@@ -24,7 +24,8 @@ pub use response::{FetchResponse, PackResponse, Ref, ShallowInfo, WantedRef, par
 use super::{
     AGENT, Capabilities, Error, Limits,
     error::show,
-    pkt::{self, Lines, Packet},
+    lines::Lines,
+    pkt::{self, Packet},
 };
 
 /// What a server offers beyond the base `ls-refs` and `fetch`: the features its

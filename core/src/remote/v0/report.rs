@@ -5,7 +5,8 @@ use bstr::{BString, ByteSlice};
 use crate::remote::{
     Error, Limits,
     error::show,
-    pkt::{self, Lines, Packet, Reader},
+    lines::Lines,
+    pkt::{self, Packet, Reader},
     ref_name,
     sideband::{self, Band},
 };

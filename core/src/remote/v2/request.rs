@@ -9,12 +9,7 @@ use super::Features;
 use crate::{
     HashKind,
     remote::{
-        AGENT, Error, Hex, Limits,
-        error::show,
-        parse_id, pkt,
-        pkt::whole,
-        pkt::{Lines, Packet},
-        ref_name, utf8,
+        AGENT, Error, Hex, Limits, error::show, lines::Lines, parse_id, pkt, pkt::Packet, pkt::whole, ref_name, utf8,
     },
 };
 

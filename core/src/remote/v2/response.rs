@@ -8,8 +8,9 @@ use super::LsRefs;
 use crate::remote::{
     Error, Hex, Limits,
     error::show,
+    lines::Lines,
     parse_id, pkt,
-    pkt::{Lines, Packet},
+    pkt::Packet,
     ref_name,
     sideband::{self, Band, Demuxed},
 };
