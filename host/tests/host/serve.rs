@@ -1140,3 +1140,39 @@ async fn requests_without_a_token_or_beyond_it_are_refused() {
     let answer = call(&router, with(advertise("a", "git-upload-pack"), Some(&basic))).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn pages_of_any_origin_may_call_it() {
+    let f = Fixture::new();
+    let router = f.router(Config::default());
+    let preflight = Request::builder()
+        .method("OPTIONS")
+        .uri("/a.git/git-receive-pack")
+        .header(header::ORIGIN, "https://app.example.com")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization, content-type")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(preflight).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let allowed = |name: header::HeaderName| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(allowed(header::ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(), Some("*"));
+    let headers = allowed(header::ACCESS_CONTROL_ALLOW_HEADERS).unwrap();
+    assert!(
+        headers.contains("Authorization") && headers.contains("Git-Protocol"),
+        "{headers}"
+    );
+    assert!(allowed(header::ACCESS_CONTROL_ALLOW_METHODS).unwrap().contains("POST"));
+    // And the answers themselves, refusals included.
+    let get = Request::get("/a.git/info/refs?service=git-upload-pack")
+        .header("git-protocol", "version=2")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(get).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+    let missing = Request::get("/nope/info/refs").body(Body::empty()).unwrap();
+    let response = router.oneshot(missing).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+}
