@@ -227,15 +227,18 @@ fn refused(store: &MemoryStore, commit: ObjectId, says: &str) {
     assert_eq!((store.ids().len(), store.refs()), before, "{says}: nothing written");
 }
 
-#[test]
-fn a_hand_built_pack_with_both_delta_kinds_reads() {
-    // b.md is an ofs-delta of a.md, c.md a ref-delta of b.md.
-    let (a, b, c) = (
-        &b"hello world\n"[..],
-        &b"hello there\n"[..],
-        &b"hello there, again\n"[..],
-    );
-    let objects = commit_of(&[("a.md", a), ("b.md", b), ("c.md", c)]);
+/// The three files of [`both_delta_kinds`]: `b.md` an ofs-delta of `a.md`, `c.md` a
+/// ref-delta of `b.md`.
+const BOTH_DELTA_KINDS: [(&str, &[u8]); 3] = [
+    ("a.md", b"hello world\n"),
+    ("b.md", b"hello there\n"),
+    ("c.md", b"hello there, again\n"),
+];
+
+/// A small hand-built pack: a commit of [`BOTH_DELTA_KINDS`], its tree, a blob, an
+/// ofs-delta of the blob and a ref-delta of that. The commit's id, and the pack built.
+fn both_delta_kinds() -> (ObjectId, Built) {
+    let objects = commit_of(&BOTH_DELTA_KINDS);
     let mut entries = whole(&objects[..3]);
     entries.push((
         objects[3].0,
@@ -255,16 +258,19 @@ fn a_hand_built_pack_with_both_delta_kinds_reads() {
             ),
         ),
     ));
-    let store = store_with(&build(&entries));
-    let files = read_all(&store, objects[0].0).unwrap();
-    assert_eq!(
-        files,
-        vec![
-            ("a.md".into(), a.to_vec()),
-            ("b.md".into(), b.to_vec()),
-            ("c.md".into(), c.to_vec())
-        ]
-    );
+    (objects[0].0, build(&entries))
+}
+
+#[test]
+fn a_hand_built_pack_with_both_delta_kinds_reads() {
+    let (commit, pack) = both_delta_kinds();
+    let store = store_with(&pack);
+    let files = read_all(&store, commit).unwrap();
+    let expected: Vec<_> = BOTH_DELTA_KINDS
+        .iter()
+        .map(|(p, c)| ((*p).into(), c.to_vec()))
+        .collect();
+    assert_eq!(files, expected);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use snapgit_core::{
     },
 };
 
-use super::{Entry, build, commit_of, delta, entry_header, id_of, ofs_distance, sha1, whole};
+use super::{build, commit_of, delta, entry_header, id_of, ofs_distance, sha1, whole};
 
 const SHA1: HashKind = HashKind::Sha1;
 const KEY: &str = "the pushed pack";
@@ -98,32 +98,7 @@ fn ofs_entry(distance: u64, delta: &[u8]) -> Vec<u8> {
 /// A small pack that indexes: a commit, its tree, a blob, an ofs-delta of the blob and a
 /// ref-delta of that.
 fn small() -> Vec<u8> {
-    let (a, b, c) = (
-        &b"hello world\n"[..],
-        &b"hello there\n"[..],
-        &b"hello there, again\n"[..],
-    );
-    let objects = commit_of(&[("a.md", a), ("b.md", b), ("c.md", c)]);
-    let mut entries = whole(&objects[..3]);
-    entries.push((
-        objects[3].0,
-        Entry::OfsDelta(
-            2,
-            delta(12, 12, &[0x80 | 0x10, 6, 6, b't', b'h', b'e', b'r', b'e', b'\n']),
-        ),
-    ));
-    entries.push((
-        objects[4].0,
-        Entry::RefDelta(
-            objects[3].0,
-            delta(
-                12,
-                19,
-                &[0x80 | 0x10, 11, 8, b',', b' ', b'a', b'g', b'a', b'i', b'n', b'\n'],
-            ),
-        ),
-    ));
-    build(&entries).pack
+    super::both_delta_kinds().1.pack
 }
 
 /// A repository with a fixed identity, isolated from the machine's git configuration.
