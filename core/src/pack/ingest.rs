@@ -709,21 +709,9 @@ mod tests {
         let mut count = 0u32;
         let mut put = |pack: &mut Vec<u8>, kind_bits: u8, size: usize, base_at: Option<usize>, data: &[u8]| {
             let at = pack.len();
-            let mut header = (kind_bits << 4) | (size & 0x0f) as u8;
-            let mut rest = size >> 4;
-            while rest != 0 {
-                pack.push(header | 0x80);
-                header = (rest & 0x7f) as u8;
-                rest >>= 7;
-            }
-            pack.push(header);
+            crate::pack::write::entry_header(pack, kind_bits, size as u64);
             if let Some(base_at) = base_at {
-                let distance = at - base_at;
-                assert!(distance < 1 << 14, "one- or two-byte distances in this test");
-                if distance >= 0x80 {
-                    pack.push(0x80 | ((distance >> 7) - 1) as u8);
-                }
-                pack.push((distance & 0x7f) as u8);
+                crate::pack::write::ofs_distance(pack, (at - base_at) as u64);
             }
             pack.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(data, 1));
             count += 1;

@@ -310,7 +310,7 @@ fn checksum(hash_kind: gix_hash::Kind, bytes: &[u8]) -> ObjectId {
 
 /// An entry's type and inflated size: 3 bits of type, then the size 4 bits first and 7
 /// bits per byte after, the high bit saying another byte follows.
-fn entry_header(out: &mut Vec<u8>, code: u8, size: u64) {
+pub(crate) fn entry_header(out: &mut Vec<u8>, code: u8, size: u64) {
     let mut byte = (code << 4) | (size & 0x0f) as u8;
     let mut rest = size >> 4;
     while rest != 0 {
@@ -323,7 +323,7 @@ fn entry_header(out: &mut Vec<u8>, code: u8, size: u64) {
 
 /// How far back an `OFS_DELTA`'s base starts: big-endian groups of 7 bits, each group
 /// but the last stored one less than it is (so no two encodings mean the same distance).
-fn ofs_distance(out: &mut Vec<u8>, mut distance: u64) {
+pub(crate) fn ofs_distance(out: &mut Vec<u8>, mut distance: u64) {
     let mut bytes = [0u8; 10];
     let mut at = bytes.len() - 1;
     bytes[at] = (distance & 0x7f) as u8;

@@ -123,6 +123,20 @@ impl<'a> Lines<'a> {
         }
     }
 
+    /// The next data line, or `None` at a flush-pkt (which ends a list); anything else is
+    /// unexpected.
+    pub(crate) fn line_or_flush(&mut self, expected: &'static str) -> Result<Option<(usize, &'a [u8])>, Error> {
+        match self.next(expected)? {
+            (_, Packet::Flush) => Ok(None),
+            (at, Packet::Data(line)) => Ok(Some((at, line))),
+            (at, packet) => Err(Error::Unexpected {
+                at,
+                expected,
+                found: packet.describe(),
+            }),
+        }
+    }
+
     /// The end of the input, after an optional response-end-pkt (which a stateless
     /// connection may add after a response).
     pub(crate) fn end(&mut self) -> Result<(), Error> {

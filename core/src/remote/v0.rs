@@ -146,18 +146,7 @@ impl Advertisement {
         let mut ad = Advertisement::default();
         let expected = "a ref, a shallow line or a flush-pkt";
         let mut first = true;
-        loop {
-            let (at, line) = match lines.next(expected)? {
-                (_, Packet::Flush) => break,
-                (at, Packet::Data(line)) => (at, line),
-                (at, packet) => {
-                    return Err(Error::Unexpected {
-                        at,
-                        expected,
-                        found: packet.describe(),
-                    });
-                }
-            };
+        while let Some((at, line)) = lines.line_or_flush(expected)? {
             if first && line == b"version 1" {
                 continue;
             }
@@ -325,26 +314,14 @@ impl<'a> PushRequest<'a> {
         }
         if push.capabilities.contains("push-options") {
             let expected = "a push option or a flush-pkt";
-            loop {
-                match lines.next(expected)? {
-                    (_, Packet::Flush) => break,
-                    (at, Packet::Data(option)) => {
-                        if option.contains(&0) {
-                            return Err(Error::Malformed {
-                                at,
-                                reason: format!("the push option {:?} contains a NUL", show(option)),
-                            });
-                        }
-                        push.push_options.push(utf8(at, "push option", option)?);
-                    }
-                    (at, packet) => {
-                        return Err(Error::Unexpected {
-                            at,
-                            expected,
-                            found: packet.describe(),
-                        });
-                    }
+            while let Some((at, option)) = lines.line_or_flush(expected)? {
+                if option.contains(&0) {
+                    return Err(Error::Malformed {
+                        at,
+                        reason: format!("the push option {:?} contains a NUL", show(option)),
+                    });
                 }
+                push.push_options.push(utf8(at, "push option", option)?);
             }
         }
         let at = lines.at();

@@ -133,28 +133,16 @@ pub fn parse_advertisement(bytes: &[u8], limits: &Limits) -> Result<Capabilities
         });
     }
     let mut capabilities = Capabilities::default();
-    loop {
-        match lines.next("a capability or a flush-pkt")? {
-            (_, Packet::Flush) => break,
-            (at, Packet::Data(line)) => {
-                let token = super::utf8(at, "capability", line)?;
-                let key = super::capabilities::key_of(&token);
-                if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                    return Err(Error::Malformed {
-                        at,
-                        reason: format!("the capability {token:?} has an invalid key"),
-                    });
-                }
-                capabilities.push(token);
-            }
-            (at, packet) => {
-                return Err(Error::Unexpected {
-                    at,
-                    expected: "a capability or a flush-pkt",
-                    found: packet.describe(),
-                });
-            }
+    while let Some((at, line)) = lines.line_or_flush("a capability or a flush-pkt")? {
+        let token = super::utf8(at, "capability", line)?;
+        let key = super::capabilities::key_of(&token);
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(Error::Malformed {
+                at,
+                reason: format!("the capability {token:?} has an invalid key"),
+            });
         }
+        capabilities.push(token);
     }
     lines.end()?;
     Ok(capabilities)

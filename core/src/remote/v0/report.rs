@@ -6,7 +6,7 @@ use crate::remote::{
     Error, Limits,
     error::show,
     lines::Lines,
-    pkt::{self, Packet, Reader},
+    pkt::{self, Reader},
     ref_name,
     sideband::{self, Band},
 };
@@ -107,19 +107,8 @@ fn parse(bytes: &[u8], limits: &Limits) -> Result<Report, Error> {
         unpack,
         refs: Vec::new(),
     };
-    loop {
-        let expected = "ok <ref>, ng <ref> <reason> or a flush-pkt";
-        let (at, line) = match lines.next(expected)? {
-            (_, Packet::Flush) => break,
-            (at, Packet::Data(line)) => (at, line),
-            (at, packet) => {
-                return Err(Error::Unexpected {
-                    at,
-                    expected,
-                    found: packet.describe(),
-                });
-            }
-        };
+    let expected = "ok <ref>, ng <ref> <reason> or a flush-pkt";
+    while let Some((at, line)) = lines.line_or_flush(expected)? {
         let status = if let Some(name) = line.strip_prefix(b"ok ") {
             RefStatus {
                 name: ref_name(name)?,

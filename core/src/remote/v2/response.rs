@@ -102,19 +102,8 @@ fn write_listing(out: &mut Vec<u8>, request: &LsRefs, refs: &[Ref]) -> Result<()
 pub fn parse_refs(bytes: &[u8], limits: &Limits) -> Result<Vec<Ref>, Error> {
     let mut lines = Lines::response(bytes, limits, false);
     let mut refs = Vec::new();
-    loop {
-        let expected = "a ref or a flush-pkt";
-        match lines.next(expected)? {
-            (_, Packet::Flush) => break,
-            (at, Packet::Data(line)) => refs.push(parse_ref(at, line)?),
-            (at, packet) => {
-                return Err(Error::Unexpected {
-                    at,
-                    expected,
-                    found: packet.describe(),
-                });
-            }
-        }
+    while let Some((at, line)) = lines.line_or_flush("a ref or a flush-pkt")? {
+        refs.push(parse_ref(at, line)?);
     }
     lines.end()?;
     Ok(refs)
