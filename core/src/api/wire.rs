@@ -109,6 +109,10 @@ pub mod opt_path {
 }
 
 /// File contents as bytes (a `Uint8Array` in JS).
+///
+/// Read from bytes, an array of numbers or a string (its UTF-8 text); in a
+/// human-readable format (JSON) also from `{"text": "…"}` or `{"base64": "…"}`, the
+/// standard alphabet with padding, which is how JSON carries a binary file.
 pub mod bytes {
     use super::*;
 
@@ -146,8 +150,40 @@ pub mod bytes {
                 }
                 Ok(out)
             }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<u8>, A::Error> {
+                use serde::de::Error as _;
+                let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? else {
+                    return Err(A::Error::custom(
+                        "bytes: expected {\"text\": …} or {\"base64\": …}, got {}",
+                    ));
+                };
+                let text = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                let data = match &*key {
+                    "text" => text.into_owned().into_bytes(),
+                    "base64" => {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(text.as_bytes())
+                            .map_err(|err| A::Error::custom(format_args!("bytes: invalid base64: {err}")))?
+                    }
+                    other => {
+                        return Err(A::Error::unknown_field(other, &["text", "base64"]));
+                    }
+                };
+                if let Some(extra) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    return Err(A::Error::custom(format_args!(
+                        "bytes: one of \"text\" or \"base64\", not also {extra:?}"
+                    )));
+                }
+                Ok(data)
+            }
         }
-        d.deserialize_byte_buf(Bytes)
+        if d.is_human_readable() {
+            d.deserialize_any(Bytes)
+        } else {
+            d.deserialize_byte_buf(Bytes)
+        }
     }
 }
 

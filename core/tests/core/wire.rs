@@ -225,3 +225,32 @@ fn outputs_carry_hex_ids_text_paths_and_bytes() {
             "lines": { "added": 1, "removed": 2 } })
     );
 }
+
+#[test]
+fn file_contents_read_as_text_as_base64_or_as_numbers() {
+    let change = |data: Value| -> Result<Change, serde_json::Error> {
+        serde_json::from_value(json!({ "type": "put", "path": "a.bin", "data": data }))
+    };
+    let data = |change: Change| match change {
+        Change::Put { data, .. } => data,
+        other => panic!("a put, not {other:?}"),
+    };
+    assert_eq!(data(change(json!("hi")).unwrap()), b"hi");
+    assert_eq!(data(change(json!({ "text": "hé" })).unwrap()), "hé".as_bytes());
+    assert_eq!(data(change(json!({ "base64": "AP8K" })).unwrap()), [0, 255, 10]);
+    assert_eq!(data(change(json!([0, 255, 10])).unwrap()), [0, 255, 10]);
+    assert_eq!(data(change(json!({ "base64": "" })).unwrap()), b"");
+    for (bad, says) in [
+        (json!({ "base64": "AP8" }), "invalid base64"),
+        (json!({ "base64": "**" }), "invalid base64"),
+        (json!({ "hex": "00" }), "unknown field `hex`"),
+        (json!({}), "expected"),
+        (json!({ "text": "a", "base64": "AA==" }), "not also"),
+        (json!({ "text": 5 }), "invalid type"),
+        (json!(5), "invalid type"),
+        (json!([256]), "invalid value"),
+    ] {
+        let err = change(bad.clone()).expect_err(&bad.to_string()).to_string();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+}
