@@ -205,6 +205,19 @@ pub struct Rollback {
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The lock service of `config` (Redis), if it names one, with its locks kept apart from
+/// other stores'.
+pub async fn open_locks(config: &Config, storage: &dyn Storage) -> Result<Option<Arc<dyn Locks>>, Error> {
+    Ok(match &config.redis_url {
+        Some(url) => {
+            let locks = RedisLocks::connect(url).await?;
+            // Core names locks by repo and branch only; keep stores apart.
+            Some(Arc::new(locks.with_prefix(format!("snapgit:{}:", storage.location()))))
+        }
+        None => None,
+    })
+}
+
 /// The store of `config` opened for a server: a folder store must exist already.
 pub fn open_store(config: &Config) -> Result<Arc<dyn Storage>, Error> {
     require_folder_store(config)?;
@@ -250,14 +263,7 @@ impl Session {
     async fn connect(config: &Config) -> Result<Self, Error> {
         repo::RepoOp::list_branches(&config.repo)?;
         let storage = storage::open(&config.store, &config.storage)?;
-        let locks: Option<Arc<dyn Locks>> = match &config.redis_url {
-            Some(url) => {
-                let locks = RedisLocks::connect(url).await?;
-                // Core names locks by repo and branch only; keep stores apart.
-                Some(Arc::new(locks.with_prefix(format!("snapgit:{}:", storage.location()))))
-            }
-            None => None,
-        };
+        let locks = open_locks(config, storage.as_ref()).await?;
         let lock_ttl_ms = locks
             .as_ref()
             .map(|_| u64::try_from(config.lock_ttl.as_millis()).unwrap_or(u64::MAX).max(1));

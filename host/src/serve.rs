@@ -1,10 +1,17 @@
 //! `snapgit serve`: every repo of a store as a git remote over smart HTTP, at
-//! `/<repo>.git` (its branches as `refs/heads/*`, its tags as `refs/tags/*`).
+//! `/<repo>.git` (its branches as `refs/heads/*`, its tags as `refs/tags/*`), and the
+//! JSON API agent servers call, under `/v1` ([`api`]); `/healthz`, `/metrics`
+//! (Prometheus) and `/openapi.json` beside them.
 //!
 //! Fetches (`git clone`, `git fetch`, shallow and partial clones) speak protocol v2;
 //! pushes speak v0/v1, as git's own pushes do. What to send and what to accept is
-//! decided by core ([`snapgit_core::remote`]), run natively; this module only carries
-//! HTTP, checks tokens and bounds request sizes.
+//! decided by core ([`snapgit_core::remote`]), run natively; every JSON route runs one of
+//! core's operations ([`snapgit_core::api`]). This module only carries HTTP, checks
+//! tokens and bounds request sizes and times.
+//!
+//! The server keeps no state between requests: any number of them may serve one store
+//! (a bucket), the compare-and-swap of refs is the fence, and a lock service (Redis)
+//! only spares writers retries.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -17,10 +24,14 @@ use axum::{
 };
 use snapgit_core::Limits;
 
-use crate::storage::Storage;
+use crate::{lock::Locks, storage::Storage};
 
+pub mod api;
 pub mod auth;
 mod git;
+pub mod metrics;
+mod openapi;
+pub mod problem;
 
 pub use auth::{Access, Tokens};
 
@@ -38,6 +49,11 @@ pub struct Config {
     pub limits: Limits,
     /// The write policy every push must respect: excluded paths, the largest file.
     pub policy: snapgit_core::policy::Policy,
+    /// How long a commit through the API holds its branch's lock, when the server has a
+    /// lock service; `None` for no lock.
+    pub lock_ttl_ms: Option<u64>,
+    /// The longest a JSON API request may take before it is answered 503.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -48,9 +64,17 @@ impl Default for Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             limits: Limits::default(),
             policy: snapgit_core::policy::Policy::default(),
+            lock_ttl_ms: Some(DEFAULT_LOCK_TTL_MS),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
+
+/// How long a commit holds its branch's lock by default: 10 s.
+pub const DEFAULT_LOCK_TTL_MS: u64 = 10_000;
+
+/// The longest a JSON API request may take by default: 5 minutes.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The default largest request: 1 GiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 30;
@@ -59,23 +83,68 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 30;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) locks: Option<Arc<dyn Locks>>,
     pub(crate) config: Config,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
-/// The server's routes over `storage`, for [`serve`] or any axum host.
-pub fn router(storage: Arc<dyn Storage>, config: Config) -> Router {
+/// The server's routes over `storage`, for [`serve`] or any axum host. `locks` (Redis,
+/// shared by every server of the store) spares concurrent commits to one branch their
+/// retries; without it the server queues them with an in-process lock.
+pub fn router(storage: Arc<dyn Storage>, locks: Option<Arc<dyn Locks>>, config: Config) -> Router {
     let limit = config.max_request_bytes;
-    let shared = Arc::new(Shared { storage, config });
+    let timeout = config.request_timeout;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let storage: Arc<dyn Storage> = Arc::new(metrics::Metered::new(storage, metrics.clone()));
+    let locks = locks.or_else(|| Some(Arc::new(crate::lock::memory::MemoryLocks::default()) as Arc<dyn Locks>));
+    let shared = Arc::new(Shared {
+        storage,
+        locks,
+        config,
+        metrics,
+    });
+    let json = api::routes().layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        timeout,
+    ));
     Router::new()
-        .fallback(handle)
+        .merge(json)
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(render_metrics))
+        .route("/openapi.json", axum::routing::get(openapi))
+        .fallback(serve_git)
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), around))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(shared)
+}
+
+/// `GET /healthz`: the server answers (storage is not called).
+async fn healthz() -> Response {
+    api::json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /metrics`.
+async fn render_metrics(axum::extract::State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+/// `GET /openapi.json`.
+async fn openapi() -> Response {
+    api::json_response(StatusCode::OK, &openapi::document())
 }
 
 /// Serve `storage` on `addr` until `shutdown` resolves; requests in flight finish first.
 /// Without tokens, only a loopback address is accepted.
 pub async fn serve(
     storage: Arc<dyn Storage>,
+    locks: Option<Arc<dyn Locks>>,
     config: Config,
     addr: SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -89,7 +158,7 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| ServeError::Bind { addr, source })?;
     on_listen(local);
-    axum::serve(listener, router(storage, config))
+    axum::serve(listener, router(storage, locks, config))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| ServeError::Bind { addr, source })
@@ -142,37 +211,60 @@ pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
 }
 
-/// Every response allows any origin, so a page (the npm package in a browser) may fetch
-/// and push: credentials travel in `Authorization`, which a page must set itself, never in
-/// cookies, so another origin gains nothing it could not send anyway.
-async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let preflight = request.method() == Method::OPTIONS;
+/// Around every request: CORS, metrics and a log line.
+///
+/// Every response allows any origin, so a page (the npm package in a browser) may fetch,
+/// push and call the API: credentials travel in `Authorization`, which a page must set
+/// itself, never in cookies, so another origin gains nothing it could not send anyway.
+async fn around(State(shared): State<Arc<Shared>>, request: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "git".to_owned(), |path| path.as_str().to_owned());
+    let path = request.uri().path().to_owned();
+    let preflight = method == Method::OPTIONS;
     let mut response = if preflight {
         StatusCode::NO_CONTENT.into_response()
     } else {
-        serve_git(shared, request).await
+        next.run(request).await
     };
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Content-Type, WWW-Authenticate"),
+        HeaderValue::from_static("Content-Type, WWW-Authenticate, ETag, X-Snapgit-Commit, X-Snapgit-Mode"),
     );
     if preflight {
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Authorization, Content-Type, Content-Encoding, Accept, Git-Protocol"),
+            HeaderValue::from_static(
+                "Authorization, Content-Type, Content-Encoding, Accept, Git-Protocol, If-None-Match",
+            ),
         );
         headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     }
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    shared.metrics.request(method.as_str(), &route, status, elapsed);
+    tracing::info!(
+        target: "snapgit::serve",
+        method = %method,
+        path = %path,
+        route = %route,
+        status,
+        ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
     response
 }
 
-async fn serve_git(shared: Arc<Shared>, request: Request) -> Response {
+async fn serve_git(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();

@@ -441,6 +441,12 @@ enum Command {
         /// Refuse pushes that add a path this gitignore-style pattern matches (repeatable)
         #[arg(long, value_name = "PATTERN")]
         exclude: Vec<String>,
+        /// The longest a JSON API request may take, in seconds, before it is answered 503
+        #[arg(long, value_name = "SECONDS", default_value_t = snapgit_host::serve::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+        request_timeout: u64,
+        /// Log one line per request to stderr: `text`, or `json` for log collectors
+        #[arg(long, env = "SNAPGIT_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
@@ -627,6 +633,8 @@ async fn run(args: Cli) -> Result<(), Error> {
         max_request_bytes,
         max_file_size,
         exclude,
+        request_timeout,
+        log_format,
     } = &args.command
     {
         let mut policy = Policy::new()
@@ -639,6 +647,8 @@ async fn run(args: Cli) -> Result<(), Error> {
             allow_force: *allow_force,
             max_request_bytes: *max_request_bytes,
             policy,
+            request_timeout_secs: *request_timeout,
+            log_format: log_format.clone(),
         };
         return serve(&config, options, quiet).await;
     }
@@ -929,6 +939,25 @@ struct ServeOptions {
     allow_force: bool,
     max_request_bytes: usize,
     policy: Policy,
+    request_timeout_secs: u64,
+    log_format: String,
+}
+
+/// One log line per request to stderr, at `RUST_LOG`'s level (default `info`), as text or
+/// JSON.
+fn logs(format: String) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("snapgit=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    // A subscriber set already (a second server in one process) keeps its own.
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
 }
 
 /// `snapgit serve`: the store's repos as git remotes, until Ctrl-C or SIGTERM.
@@ -939,6 +968,8 @@ async fn serve(config: &Config, options: ServeOptions, quiet: bool) -> Result<()
         allow_force,
         max_request_bytes,
         policy,
+        request_timeout_secs,
+        log_format,
     } = options;
     use snapgit_host::serve;
     let tokens = match (
@@ -957,13 +988,17 @@ async fn serve(config: &Config, options: ServeOptions, quiet: bool) -> Result<()
     }
     .map_err(|err| Error::invalid(err.to_string()))?;
     let storage = cli::open_store(config)?;
+    let locks = cli::open_locks(config, storage.as_ref()).await?;
     let serve_config = serve::Config {
         tokens,
         allow_non_fast_forward: allow_force,
         max_request_bytes,
         policy,
+        lock_ttl_ms: Some(u64::try_from(config.lock_ttl.as_millis()).unwrap_or(u64::MAX).max(1)),
+        request_timeout: std::time::Duration::from_secs(request_timeout_secs),
         ..serve::Config::default()
     };
+    logs(log_format);
     let shutdown = async {
         let terminate = async {
             #[cfg(unix)]
@@ -979,9 +1014,9 @@ async fn serve(config: &Config, options: ServeOptions, quiet: bool) -> Result<()
         }
     };
     let location = storage.location();
-    serve::serve(storage, serve_config, listen, shutdown, |addr| {
+    serve::serve(storage, locks, serve_config, listen, shutdown, |addr| {
         if !quiet {
-            eprintln!("snapgit: serving {location} at http://{addr}/<repo>.git");
+            eprintln!("snapgit: serving {location} at http://{addr}/<repo>.git and http://{addr}/v1");
         }
     })
     .await

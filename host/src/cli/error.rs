@@ -207,7 +207,7 @@ fn boxed_code(err: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
 }
 
 /// A core error's code; a storage failure inside it is classified by what failed.
-fn classified(err: &dyn Classify) -> Code {
+pub(crate) fn classified(err: &dyn Classify) -> Code {
     match err.storage() {
         Some(source) => boxed_code(source.as_ref()),
         None => err.code(),

@@ -1,5 +1,6 @@
 //! Who may read or write which repo: bearer tokens, or basic auth whose password is a
-//! token (what git's credential helpers send), each scoped to repos and to read or write.
+//! token (what git's credential helpers send), each scoped to repos and to read, write or
+//! admin.
 
 use std::net::SocketAddr;
 
@@ -12,8 +13,11 @@ use subtle::ConstantTimeEq;
 pub enum Access {
     /// Clone and fetch.
     Read,
-    /// Push too.
+    /// Push, commit, restore and prune too.
     Write,
+    /// Delete repos too; and, with a token whose repos include `*`, the store-wide
+    /// operations (GC, compaction, footprint).
+    Admin,
 }
 
 /// One token: its secret, the repos it opens and what it allows there.
@@ -105,11 +109,16 @@ impl Tokens {
 
     /// Whether a request with this `Authorization` header may do `access` in `repo`.
     pub fn allows(&self, authorization: Option<&[u8]>, repo: &str, access: Access) -> Verdict {
+        self.identify(authorization).may(Some(repo), access)
+    }
+
+    /// Who sent a request with this `Authorization` header.
+    pub fn identify(&self, authorization: Option<&[u8]>) -> Caller<'_> {
         if self.tokens.is_empty() {
-            return Verdict::Allowed;
+            return Caller::Anyone;
         }
         let Some(secret) = authorization.and_then(secret) else {
-            return Verdict::Unauthenticated;
+            return Caller::Unknown;
         };
         // Every token is compared, in constant time, whichever matches.
         let mut found: Option<&Token> = None;
@@ -118,11 +127,45 @@ impl Tokens {
                 found = Some(token);
             }
         }
-        match found {
-            None => Verdict::Unauthenticated,
-            Some(token) if token.opens(repo) && token.access >= access => Verdict::Allowed,
-            Some(_) => Verdict::Forbidden,
+        found.map_or(Caller::Unknown, Caller::Token)
+    }
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// Anyone: the server has no tokens.
+    Anyone,
+    /// The holder of this token.
+    Token(&'a Token),
+    /// No token, or one the server does not know.
+    Unknown,
+}
+
+impl Caller<'_> {
+    /// Whether the caller may do `access` in `repo`, or in the whole store (`None`: only
+    /// a token whose repos include `*`).
+    pub fn may(&self, repo: Option<&str>, access: Access) -> Verdict {
+        match self {
+            Caller::Anyone => Verdict::Allowed,
+            Caller::Unknown => Verdict::Unauthenticated,
+            Caller::Token(token) => {
+                let opens = match repo {
+                    Some(repo) => token.opens(repo),
+                    None => token.repos.iter().any(|pattern| pattern == "*"),
+                };
+                if opens && token.access >= access {
+                    Verdict::Allowed
+                } else {
+                    Verdict::Forbidden
+                }
+            }
         }
+    }
+
+    /// Whether the caller may see `repo` at all (a listing of the store shows only these).
+    pub fn sees(&self, repo: &str) -> bool {
+        self.may(Some(repo), Access::Read) == Verdict::Allowed
     }
 }
 
@@ -202,6 +245,32 @@ mod tests {
     }
 
     #[test]
+    fn admin_covers_write_and_read_and_the_store_needs_every_repo() {
+        let t = Tokens::from_json(
+            r#"{"tokens": [
+                {"token": "admin-all-0123456789abcdef", "repos": ["*"], "access": "admin"},
+                {"token": "admin-some-0123456789abcdef", "repos": ["agent-*"], "access": "admin"}
+            ]}"#,
+            "test",
+        )
+        .unwrap();
+        let all = t.identify(Some(b"Bearer admin-all-0123456789abcdef"));
+        let some = t.identify(Some(b"Bearer admin-some-0123456789abcdef"));
+        assert_eq!(all.may(None, Access::Admin), Verdict::Allowed);
+        assert_eq!(all.may(Some("x"), Access::Write), Verdict::Allowed);
+        assert_eq!(some.may(Some("agent-1"), Access::Admin), Verdict::Allowed);
+        assert_eq!(some.may(Some("agent-1"), Access::Read), Verdict::Allowed);
+        assert_eq!(some.may(None, Access::Admin), Verdict::Forbidden);
+        assert_eq!(some.may(None, Access::Read), Verdict::Forbidden);
+        assert!(some.sees("agent-7") && !some.sees("other"));
+        assert_eq!(t.identify(None).may(None, Access::Read), Verdict::Unauthenticated);
+        assert_eq!(
+            Tokens::default().identify(None).may(None, Access::Admin),
+            Verdict::Allowed
+        );
+    }
+
+    #[test]
     fn without_tokens_everything_is_allowed_on_loopback_only() {
         let none = Tokens::default();
         assert_eq!(none.allows(None, "any", Access::Write), Verdict::Allowed);
@@ -224,8 +293,8 @@ mod tests {
                 "no repos",
             ),
             (
-                r#"{"tokens": [{"token": "long-enough-0123456789", "repos": ["*"], "access": "admin"}]}"#,
-                "admin",
+                r#"{"tokens": [{"token": "long-enough-0123456789", "repos": ["*"], "access": "owner"}]}"#,
+                "owner",
             ),
             (r#"{"tokenz": []}"#, "tokenz"),
         ] {

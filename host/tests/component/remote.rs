@@ -36,7 +36,7 @@ impl Server {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            serve::serve(storage, serve::Config::default(), addr, shutdown, |local| {
+            serve::serve(storage, None, serve::Config::default(), addr, shutdown, |local| {
                 let _ = listening.send(local);
             })
             .await

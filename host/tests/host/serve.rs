@@ -158,7 +158,7 @@ impl Fixture {
 
     fn router(&self, config: Config) -> Router {
         let storage = FsStorage::open(self.store.path()).unwrap();
-        serve::router(Arc::new(storage), config)
+        serve::router(Arc::new(storage), None, config)
     }
 
     /// The store's refs and files (path and size), to compare before and after.
