@@ -28,6 +28,8 @@
 use bstr::BString;
 use gix_hash::ObjectId;
 
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub(crate) mod wire;
 
 use crate::{

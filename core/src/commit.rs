@@ -28,6 +28,7 @@ use crate::{
 
 /// A point in time as git records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Time {
     /// Seconds since the Unix epoch, UTC.
@@ -38,6 +39,7 @@ pub struct Time {
 
 /// Who made a change, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Signature {
     /// The name; no `<`, `>`, newline or NUL.
@@ -64,14 +66,17 @@ impl Signature {
 
 /// One change to the tree.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum Change {
     /// Write a file, creating folders as needed.
     Put {
         /// Where.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::path")]
         path: BString,
         /// The file's content (for a symlink, its target).
+        #[cfg_attr(feature = "openapi", schema(value_type = crate::api::schema::Bytes))]
         #[serde(with = "crate::api::wire::bytes")]
         data: Vec<u8>,
         /// [`Mode::Regular`], [`Mode::Executable`] or [`Mode::Symlink`].
@@ -81,15 +86,18 @@ pub enum Change {
     /// Remove a file or a whole folder. A folder left empty disappears.
     Delete {
         /// What.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::path")]
         path: BString,
     },
     /// Move a file or folder, keeping content and mode. The target must not exist.
     Rename {
         /// Where it is.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::path")]
         from: BString,
         /// Where it goes.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::path")]
         to: BString,
     },

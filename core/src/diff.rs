@@ -14,6 +14,7 @@ use crate::tree::Mode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[derive(serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeKind {
     /// The file is new.
@@ -26,6 +27,7 @@ pub enum ChangeKind {
     /// between regular and executable).
     Renamed {
         /// The path it had before.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::path")]
         from: BString,
     },
@@ -36,6 +38,7 @@ pub enum ChangeKind {
 
 /// Lines added and removed, as `git diff --numstat` counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LineStats {
     /// Lines added.
@@ -46,17 +49,21 @@ pub struct LineStats {
 
 /// One file that a commit or diff changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FileChange {
     /// The file's path (after the change, for a rename).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// What happened to it.
     pub kind: ChangeKind,
     /// Blob id and mode before, `None` if the file was added.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Side>))]
     #[serde(with = "crate::api::wire::side")]
     pub old: Option<(ObjectId, Mode)>,
     /// Blob id and mode after, `None` if the file was deleted.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Side>))]
     #[serde(with = "crate::api::wire::side")]
     pub new: Option<(ObjectId, Mode)>,
     /// `true` if either side is binary (git's rule: a NUL byte in the first 8000 bytes).

@@ -89,6 +89,7 @@ pub const DEFAULT_BATCH: usize = 1000;
 
 /// Stored objects: how many, and their stored (compressed) size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     /// Number of objects.
@@ -106,6 +107,7 @@ impl Usage {
 
 /// Where a survey or GC is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum Phase {
@@ -127,6 +129,7 @@ pub enum Phase {
 
 /// How far a [`Footprint`] or [`Collect`] has come, for drivers that show progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// The current phase.

@@ -74,12 +74,15 @@ pub const DEFAULT_LIMIT: usize = 50;
 
 /// What to walk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Request {
     /// The newest commit of the walk.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub start: ObjectId,
     /// Keep only commits that changed this file or folder; `None` (or empty) keeps all.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_path")]
     #[serde(default)]
     pub path: Option<BString>,
@@ -137,6 +140,7 @@ impl Request {
 /// lead back to; that is exact when committer times never decrease from parent to child
 /// (ties included). Where a clock went backwards, a later page can repeat a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Cursor(String);
 
@@ -167,6 +171,7 @@ impl std::fmt::Display for Cursor {
 
 /// One page of a walk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
     /// The commits, newest first.
@@ -585,6 +590,7 @@ impl Operation for Log {
 
 /// One commit of a file's history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FileCommit {
     /// The commit.
@@ -596,6 +602,7 @@ pub struct FileCommit {
 
 /// One page of a file's history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FilePage {
     /// The commits that changed the file, newest first.

@@ -7,6 +7,7 @@ pub const MAX_PATH_BYTES: usize = 4096;
 ///
 /// The defaults suit agent memory (text files, transcripts); raise them for larger files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", default)]
 pub struct Limits {
     /// The largest inflated size of any object read from storage, in bytes. Objects

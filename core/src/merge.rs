@@ -23,6 +23,7 @@ use crate::{
 
 /// What to do when the same path changed on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum ConflictPolicy {
     /// Fail and report the path with both versions; nothing is written.
@@ -36,15 +37,19 @@ pub enum ConflictPolicy {
 
 /// A path both sides changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
     /// The path.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// What our change puts there (`None`: we delete or move it away).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Side>))]
     #[serde(with = "crate::api::wire::side")]
     pub ours: Option<(ObjectId, Mode)>,
     /// What their head has there (`None`: absent).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Side>))]
     #[serde(with = "crate::api::wire::side")]
     pub theirs: Option<(ObjectId, Mode)>,
 }

@@ -170,8 +170,9 @@ impl Policy {
 
 /// A policy's serde form: `{ maxFileBytes, maxObjectsPerCommit, exclude }`, each optional.
 #[derive(serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
-struct Spec {
+pub(crate) struct Spec {
     #[serde(default)]
     max_file_bytes: Option<u64>,
     #[serde(default)]

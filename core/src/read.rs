@@ -76,37 +76,45 @@ impl From<StorageError> for Error {
 
 /// A file's content at a commit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct File {
     /// The blob id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
     /// Regular, executable or symlink.
     pub mode: Mode,
     /// The content (a symlink's target).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::api::schema::Bytes))]
     #[serde(with = "crate::api::wire::bytes")]
     pub data: Vec<u8>,
 }
 
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// The full path from the root of the tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// The mode.
     pub mode: Mode,
     /// The blob, tree or submodule commit id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
 }
 
 /// A file with its content, from [`ReadFiles`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FileWithPath {
     /// The full path.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// The file.
@@ -115,15 +123,19 @@ pub struct FileWithPath {
 
 /// A commit's metadata.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CommitInfo {
     /// The commit id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
     /// Its root tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub tree: ObjectId,
     /// Its parents, first parent first.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     #[serde(with = "crate::api::wire::ids")]
     pub parents: Vec<ObjectId>,
     /// Who wrote it.

@@ -195,6 +195,7 @@ pub struct RefState {
 
 /// One listed key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Listed {
     /// The key, relative to the store.

@@ -5,6 +5,7 @@ use gix_object::tree::{Entry, EntryKind};
 
 /// The mode of a tree entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Mode {
     /// A regular file, `100644`.

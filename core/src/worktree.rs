@@ -97,19 +97,23 @@ pub const CHECKPOINT_EXCLUDES: &[&str] = &[
 
 /// A file a face found in a folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct File {
     /// Its path below the folder, `/`-separated.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::path")]
     pub path: BString,
     /// Regular, executable or symlink; in a [`DiffRequest`] also [`Mode::Tree`]: a
     /// folder given whole by its tree id, which storage has ([`StatCache::collapse`]).
     pub mode: Mode,
     /// Its blob id: from the [`StatCache`] when its stat is unchanged, else hashed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub id: ObjectId,
     /// Its content (a symlink's target), when storage may not have it: every file read
     /// and hashed for this call. Core checks it hashes to `id`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Bytes>))]
     #[serde(default, with = "crate::api::wire::opt_bytes")]
     pub data: Option<Vec<u8>>,
 }
@@ -372,14 +376,17 @@ pub fn folder_trees(
 
 /// A folder compared with a commit.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DiffRequest {
     /// The commit (the old side).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub from: ObjectId,
     /// Every file of the folder (the new side), with content for the files read for it.
     pub files: Vec<File>,
     /// Compare only this file or folder; `None` (or empty) for the whole tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, with = "crate::api::wire::opt_path")]
     pub path: Option<BString>,
     /// Pair deleted and added files with identical content as renames.
@@ -438,12 +445,15 @@ pub fn diff(cache: &ObjectCache, request: DiffRequest) -> Result<Diff, diff::tre
 
 /// A commit's tree (or one path of it) to write into a folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutRequest {
     /// The commit to bring back.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub commit: ObjectId,
     /// Only this file or folder; `None` (or empty) for the whole tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, with = "crate::api::wire::opt_path")]
     pub path: Option<BString>,
     /// The folder's tracked files as they are now (contents not needed): those the
@@ -451,6 +461,7 @@ pub struct CheckoutRequest {
     pub files: Vec<File>,
     /// Paths in the folder that are not tracked (excluded or skipped files, and
     /// excluded folders): nothing may be written onto or below them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     #[serde(default, with = "crate::api::wire::paths")]
     pub untracked: Vec<BString>,
 }
@@ -470,12 +481,15 @@ impl CheckoutRequest {
 /// What to write into a folder and delete from it, in the order to do it: deletes
 /// first, then writes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutPlan {
     /// The commit brought back.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub commit: ObjectId,
     /// Tracked files to delete, deepest first (a face then removes folders left empty).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     #[serde(with = "crate::api::wire::paths")]
     pub deletes: Vec<BString>,
     /// Files to create or overwrite, by path, with their mode and content.
@@ -483,6 +497,7 @@ pub struct CheckoutPlan {
     /// Files already as the commit has them.
     pub unchanged: u64,
     /// Submodules of the commit, which a checkout does not write.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     #[serde(with = "crate::api::wire::paths")]
     pub submodules: Vec<BString>,
 }

@@ -30,7 +30,7 @@ pub mod api;
 pub mod auth;
 mod git;
 pub mod metrics;
-mod openapi;
+pub mod openapi;
 pub mod problem;
 
 pub use auth::{Access, Tokens};
@@ -267,6 +267,14 @@ async fn around(State(shared): State<Arc<Shared>>, request: Request, next: axum:
 async fn serve_git(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
+    if path == "/v1" || path.starts_with("/v1/") {
+        return problem::Problem::new(
+            snapgit_core::error::Code::NotFound,
+            format!("no such route: {} {path} (see /openapi.json)", parts.method),
+        )
+        .with("value", path)
+        .into_response();
+    }
     let query = parts.uri.query().unwrap_or_default().to_owned();
     // `/<repo>.git/info/refs`, `/<repo>.git/git-upload-pack`, `/<repo>.git/git-receive-pack`.
     let Some((repo, rest)) = path.strip_prefix('/').and_then(|p| p.split_once(".git/")) else {

@@ -53,16 +53,20 @@ use crate::{
 
 /// What to compare, and how much to report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Request {
     /// The old side; `None` for the first parent of `to` (nothing, for a root commit).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     #[serde(default)]
     pub from: Option<ObjectId>,
     /// The new side.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub to: ObjectId,
     /// Compare only this file or folder; `None` (or empty) for the whole tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_path")]
     #[serde(default)]
     pub path: Option<BString>,
@@ -119,12 +123,15 @@ impl Request {
 
 /// The difference between two commits.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Diff))]
 #[serde(rename_all = "camelCase")]
 pub struct Output {
     /// The commit compared from; `None` when `to` is a root commit compared with nothing.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     pub from: Option<ObjectId>,
     /// The commit compared to.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub to: ObjectId,
     /// Every changed file, sorted by path (the new path, for a rename). `binary` is only
@@ -133,6 +140,7 @@ pub struct Output {
     /// The unified patch of every changed file, when asked for: what `git diff` prints,
     /// except that binary files always carry full ids on their `index` line, so that
     /// `git apply` can find their content in the repository.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::api::schema::Bytes>))]
     #[serde(with = "crate::api::wire::opt_bytes")]
     pub patch: Option<BString>,
 }

@@ -13,6 +13,7 @@ use crate::{
 
 /// How GC runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CollectOptions {
     /// The current time, in milliseconds since the Unix epoch (core has no clock).
@@ -40,6 +41,7 @@ impl CollectOptions {
 
 /// What a [`Collect`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Collected {
     /// Refs read (the roots of the mark).

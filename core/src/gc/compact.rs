@@ -27,6 +27,7 @@ const DERIVED: [&str; 2] = [".rev", ".bitmap"];
 
 /// How compaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CompactOptions {
     /// The current time, in milliseconds since the Unix epoch (core has no clock).
@@ -94,6 +95,7 @@ impl CompactOptions {
 
 /// What a [`Compact`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Compacted {
     /// The pack written, `objects/pack/pack-<hash>.pack`, if any.

@@ -15,6 +15,7 @@ use crate::{
 
 /// The objects one repo's refs reach.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RepoUsage {
     /// The repo.
@@ -30,6 +31,7 @@ pub struct RepoUsage {
 /// Counts cover loose objects as storage lists them (`objects/ab/cdef...`); a reachable
 /// object that is not listed (a blob lost, or an object in a pack) counts with 0 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FootprintReport {
     /// Every loose object in the store.

@@ -24,6 +24,7 @@ const DROPPED_HEADERS: [&[u8]; 3] = [b"gpgsig", b"gpgsig-sha256", b"mergetag"];
 /// combine), and the head is always kept. The kept commits are always the newest ones,
 /// without gaps: the walk from the head stops at the first commit no rule keeps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Retention {
     /// Keep this many commits, counting the head. Zero is refused.
@@ -38,6 +39,7 @@ pub struct Retention {
 /// committer time is at or after `now_ms - duration_ms`. Core has no clock: the caller
 /// says what time it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Within {
     /// The window's length, in milliseconds.
@@ -95,6 +97,7 @@ impl Retention {
 
 /// What to prune: a branch of a repo, and the retention to apply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PruneRequest {
     /// The repo (git namespace).
@@ -130,6 +133,7 @@ impl PruneRequest {
 
 /// What a [`Prune`] did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pruned {
     /// The repo.
@@ -137,9 +141,11 @@ pub struct Pruned {
     /// The branch.
     pub branch: BranchName,
     /// The head the retention was applied to (the last one read, after any retries).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub old_head: ObjectId,
     /// The head now; equal to `old_head` if nothing was dropped.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub new_head: ObjectId,
     /// `false` if the history already fit the retention: nothing was written.
@@ -151,6 +157,7 @@ pub struct Pruned {
     /// parent of a merge are dropped too, but not counted.
     pub dropped: Option<u64>,
     /// The commits written, oldest first (the new root first). Already stored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     #[serde(with = "crate::api::wire::ids")]
     pub written: Vec<ObjectId>,
     /// How many times the history was planned: 1 plus one per lost compare-and-swap.

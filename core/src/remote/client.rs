@@ -37,6 +37,7 @@ pub const MAX_PACK_BYTES: u64 = 4 << 30;
 
 /// A git remote: its URL and the headers every request to it carries.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Remote {
     /// `http://` or `https://`, e.g. `https://git.example.com/agent.git`. Credentials in
@@ -190,6 +191,7 @@ fn check(response: &HttpResponse, url: &str, what: &str) -> Result<(), Error> {
 
 /// A push of a branch to a remote.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PushRequest {
     /// The repo of the store.
@@ -208,14 +210,17 @@ pub struct PushRequest {
 
 /// How a push went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pushed {
     /// The remote's ref.
     pub remote_ref: String,
     /// What it held before (`None`: it did not exist).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     pub old: Option<ObjectId>,
     /// What it holds now.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub new: ObjectId,
     /// It already held the branch's commit: nothing was sent.
@@ -509,6 +514,7 @@ fn pack_head(head: Option<ObjectId>) -> Result<ObjectId, Error> {
 
 /// A fetch of branches (and tags) from a remote into a repo of the store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FetchRequest {
     /// The repo of the store fetched into (created if it does not exist).
@@ -531,6 +537,7 @@ pub struct FetchRequest {
 
 /// One ref a fetch brought.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FetchedRef {
     /// The remote's ref.
@@ -538,15 +545,18 @@ pub struct FetchedRef {
     /// The store's ref it went to (`refs/heads/<branch>`, `refs/tags/<tag>`).
     pub local_ref: String,
     /// What the store's ref held before (`None`: it did not exist).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     pub old: Option<ObjectId>,
     /// What it holds now.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub new: ObjectId,
 }
 
 /// How a fetch went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Fetched {
     /// Every ref fetched, sorted by name, moved or already up to date.

@@ -14,9 +14,11 @@ use crate::{
 
 /// Where a new branch starts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum Start {
     /// At this commit.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     Commit(#[serde(with = "crate::api::wire::id")] ObjectId),
     /// At the head of this branch of the same repo.
     Branch(String),
@@ -44,11 +46,13 @@ enum Admin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 #[derive(serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum AdminOutput {
     /// A repo was created with its first commit.
     Created {
         /// The first commit.
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
         #[serde(with = "crate::api::wire::id")]
         commit: ObjectId,
         /// Files in it.
@@ -59,10 +63,12 @@ pub enum AdminOutput {
     /// Branch names of a repo, sorted.
     Branches(Vec<String>),
     /// A branch's head.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     Head(#[serde(with = "crate::api::wire::id")] ObjectId),
     /// A repo or branch was deleted; the refs that were removed.
     Deleted(Vec<String>),
     /// A branch was created at this commit.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     BranchCreated(#[serde(with = "crate::api::wire::id")] ObjectId),
 }
 

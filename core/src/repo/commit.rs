@@ -21,6 +21,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 /// A commit to a branch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CommitRequest {
     /// The repo.
@@ -43,6 +44,7 @@ pub struct CommitRequest {
     #[serde(default = "crate::api::wire::default::yes")]
     pub line_stats: bool,
     /// Fail with [`Error::HeadMoved`] instead of replaying if the branch is not here.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     #[serde(default)]
     pub expected_head: Option<ObjectId>,
@@ -93,6 +95,7 @@ impl CommitRequest {
 /// A restore on a branch: a new commit on its head whose tree (or one path) equals an
 /// earlier commit's. History is never rewritten; a lost race rebuilds on the new head.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreRequest {
     /// The repo.
@@ -100,9 +103,11 @@ pub struct RestoreRequest {
     /// The branch; it must exist.
     pub branch: String,
     /// The commit whose content comes back.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub target: ObjectId,
     /// Only this file or folder; `None` for the whole tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_path")]
     #[serde(default)]
     pub path: Option<BString>,
@@ -115,6 +120,7 @@ pub struct RestoreRequest {
     #[serde(default = "crate::api::wire::default::yes")]
     pub line_stats: bool,
     /// Fail with [`Error::HeadMoved`] if the branch is not here.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(with = "crate::api::wire::opt_id")]
     #[serde(default)]
     pub expected_head: Option<ObjectId>,
@@ -146,15 +152,19 @@ impl RestoreRequest {
 
 /// A commit that landed on its branch.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CommitOutput {
     /// The branch's new head (or, when a replay found nothing left to do, its head).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub commit: ObjectId,
     /// Its tree.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub tree: ObjectId,
     /// The commit it was built on: the branch's previous head.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     #[serde(with = "crate::api::wire::id")]
     pub parent: ObjectId,
     /// `false` when the branch already held every change (a retry after a lost reply, or

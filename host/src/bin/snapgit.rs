@@ -1016,7 +1016,8 @@ async fn serve(config: &Config, options: ServeOptions, quiet: bool) -> Result<()
     let location = storage.location();
     serve::serve(storage, locks, serve_config, listen, shutdown, |addr| {
         if !quiet {
-            eprintln!("snapgit: serving {location} at http://{addr}/<repo>.git and http://{addr}/v1");
+            eprintln!("snapgit: serving {location} at http://{addr}/<repo>.git");
+            eprintln!("snapgit: JSON API at http://{addr}/v1 (its OpenAPI document at /openapi.json)");
         }
     })
     .await

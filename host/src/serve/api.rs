@@ -15,10 +15,11 @@ use std::{io, sync::Arc};
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRequest, FromRequestParts, State},
+    http::request::Parts,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, delete, get, post},
 };
 use futures::StreamExt as _;
 use serde::Serialize;
@@ -41,32 +42,124 @@ use crate::driver;
 /// The revision a route reads when none is given.
 pub const DEFAULT_REV: &str = "main";
 
-/// The JSON API's routes.
+/// Every route of the JSON API: method, path and operation id. The router and the
+/// OpenAPI document ([`super::openapi`]) are both made from this list.
+pub(super) const ROUTES: &[(Method, &str, &str)] = &[
+    (Method::GET, "/v1/repos", "listRepos"),
+    (Method::POST, "/v1/repos", "createRepo"),
+    (Method::DELETE, "/v1/repos/{repo}", "deleteRepo"),
+    (Method::GET, "/v1/repos/{repo}/branches", "listBranches"),
+    (Method::POST, "/v1/repos/{repo}/branches", "createBranch"),
+    (Method::GET, "/v1/repos/{repo}/branches/{branch}", "readHead"),
+    (Method::DELETE, "/v1/repos/{repo}/branches/{branch}", "deleteBranch"),
+    (Method::POST, "/v1/repos/{repo}/branches/{branch}/commits", "commit"),
+    (Method::POST, "/v1/repos/{repo}/branches/{branch}/restore", "restore"),
+    (Method::POST, "/v1/repos/{repo}/branches/{branch}/prune", "prune"),
+    (Method::GET, "/v1/repos/{repo}/files/{path}", "readFile"),
+    (Method::POST, "/v1/repos/{repo}/read", "readFiles"),
+    (Method::GET, "/v1/repos/{repo}/tree", "listRoot"),
+    (Method::GET, "/v1/repos/{repo}/tree/{path}", "listTree"),
+    (Method::GET, "/v1/repos/{repo}/log", "log"),
+    (Method::GET, "/v1/repos/{repo}/commits/{rev}", "show"),
+    (Method::GET, "/v1/repos/{repo}/diff", "diff"),
+    (Method::GET, "/v1/footprint", "footprint"),
+    (Method::POST, "/v1/gc", "gc"),
+    (Method::POST, "/v1/compact", "compact"),
+];
+
+/// The handler of a route of [`ROUTES`].
+fn handler(id: &str) -> MethodRouter<Arc<Shared>> {
+    match id {
+        "listRepos" => get(list_repos),
+        "createRepo" => post(create_repo),
+        "deleteRepo" => delete(delete_repo),
+        "listBranches" => get(list_branches),
+        "createBranch" => post(create_branch),
+        "readHead" => get(read_head),
+        "deleteBranch" => delete(delete_branch),
+        "commit" => post(commit),
+        "restore" => post(restore),
+        "prune" => post(prune),
+        "readFile" => get(read_file),
+        "readFiles" => post(read_many),
+        "listRoot" => get(list_root),
+        "listTree" => get(list_tree),
+        "log" => get(log),
+        "show" => get(show),
+        "diff" => get(diff),
+        "footprint" => get(footprint),
+        "gc" => post(collect),
+        "compact" => post(compact),
+        other => unreachable!("no handler for the route {other}"),
+    }
+}
+
+/// The JSON API's routes. A `{path}` at the end of a route takes the rest of the URL,
+/// slashes included.
 pub(super) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/v1/repos", get(list_repos).post(create_repo))
-        .route("/v1/repos/{repo}", axum::routing::delete(delete_repo))
-        .route("/v1/repos/{repo}/branches", get(list_branches).post(create_branch))
-        .route(
-            "/v1/repos/{repo}/branches/{branch}",
-            get(read_head).delete(delete_branch),
-        )
-        .route("/v1/repos/{repo}/branches/{branch}/commits", post(commit))
-        .route("/v1/repos/{repo}/branches/{branch}/restore", post(restore))
-        .route("/v1/repos/{repo}/branches/{branch}/prune", post(prune))
-        .route("/v1/repos/{repo}/files/{*path}", get(read_file))
-        .route("/v1/repos/{repo}/read", post(read_many))
-        .route("/v1/repos/{repo}/tree", get(list_root))
-        .route("/v1/repos/{repo}/tree/{*path}", get(list_tree))
-        .route("/v1/repos/{repo}/log", get(log))
-        .route("/v1/repos/{repo}/commits/{rev}", get(show))
-        .route("/v1/repos/{repo}/diff", get(diff))
-        .route("/v1/footprint", get(footprint))
-        .route("/v1/gc", post(collect))
-        .route("/v1/compact", post(compact))
+    ROUTES.iter().fold(Router::new(), |router, (_, path, id)| {
+        let path = path.replace("{path}", "{*path}");
+        router.route(&path, handler(id))
+    })
 }
 
 type Reply = Result<Response, Problem>;
+
+/// The names in a route's path (percent-decoded), or a problem+json refusal.
+struct Names<T>(T);
+
+impl<T, S> FromRequestParts<S> for Names<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(names)| Names(names))
+            .map_err(|err| Problem::invalid(format!("the path does not read: {}", err.body_text())))
+    }
+}
+
+/// A request's body, at most the server's `max_request_bytes`, or a problem+json refusal.
+struct Raw(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Raw {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        Bytes::from_request(request, state).await.map(Raw).map_err(|err| {
+            if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    Code::Limit,
+                    "the request is over the server's limit (--max-request-bytes)",
+                )
+            } else {
+                Problem::invalid(format!("the body does not read: {}", err.body_text()))
+            }
+        })
+    }
+}
+
+/// A route's query parameters, or a problem+json refusal (unknown ones are refused).
+struct Params<T>(T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(params)| Params(params))
+            .map_err(|err| Problem::invalid(format!("the query does not read: {}", err.body_text())))
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Running core's operations
@@ -287,7 +380,7 @@ async fn list_repos(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Re
 }
 
 /// `POST /v1/repos`: `{repo, branch, files, author, message}`.
-async fn create_repo(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn create_repo(State(shared): State<Arc<Shared>>, headers: HeaderMap, Raw(body): Raw) -> Reply {
     let mut fields = object(&body)?;
     let repo = match fields.get("repo") {
         Some(Value::String(repo)) => repo.clone(),
@@ -304,14 +397,14 @@ async fn create_repo(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
 }
 
 /// `DELETE /v1/repos/{repo}`: every ref of the repo (its objects go at the next GC).
-async fn delete_repo(State(shared): State<Arc<Shared>>, Path(repo): Path<String>, headers: HeaderMap) -> Reply {
+async fn delete_repo(State(shared): State<Arc<Shared>>, Names(repo): Names<String>, headers: HeaderMap) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Admin)?;
     let output = run(&shared, Request::DeleteRepo { repo }).await?;
     ok(&output)
 }
 
 /// `GET /v1/repos/{repo}/branches`.
-async fn list_branches(State(shared): State<Arc<Shared>>, Path(repo): Path<String>, headers: HeaderMap) -> Reply {
+async fn list_branches(State(shared): State<Arc<Shared>>, Names(repo): Names<String>, headers: HeaderMap) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
     ok(&run(&shared, Request::ListBranches { repo }).await?)
 }
@@ -319,9 +412,9 @@ async fn list_branches(State(shared): State<Arc<Shared>>, Path(repo): Path<Strin
 /// `POST /v1/repos/{repo}/branches`: `{branch, start: {branch: "main"} | {commit: id}}`.
 async fn create_branch(
     State(shared): State<Arc<Shared>>,
-    Path(repo): Path<String>,
+    Names(repo): Names<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Raw(body): Raw,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Write)?;
     let mut fields = object(&body)?;
@@ -334,7 +427,7 @@ async fn create_branch(
 /// `GET /v1/repos/{repo}/branches/{branch}`: its head.
 async fn read_head(
     State(shared): State<Arc<Shared>>,
-    Path((repo, branch)): Path<(String, String)>,
+    Names((repo, branch)): Names<(String, String)>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
@@ -344,7 +437,7 @@ async fn read_head(
 /// `DELETE /v1/repos/{repo}/branches/{branch}`.
 async fn delete_branch(
     State(shared): State<Arc<Shared>>,
-    Path((repo, branch)): Path<(String, String)>,
+    Names((repo, branch)): Names<(String, String)>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Write)?;
@@ -361,7 +454,7 @@ async fn delete_branch(
 /// request without its changes, each further line one change.
 async fn commit(
     State(shared): State<Arc<Shared>>,
-    Path((repo, branch)): Path<(String, String)>,
+    Names((repo, branch)): Names<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Reply {
@@ -449,9 +542,9 @@ async fn read_ndjson(body: Body, limit: usize) -> Result<(Map<String, Value>, Ve
 /// a new commit whose tree (or one path) is the revision's.
 async fn restore(
     State(shared): State<Arc<Shared>>,
-    Path((repo, branch)): Path<(String, String)>,
+    Names((repo, branch)): Names<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    Raw(body): Raw,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Write)?;
     let mut fields = object(&body)?;
@@ -475,9 +568,9 @@ async fn restore(
 /// `POST /v1/repos/{repo}/branches/{branch}/prune`: `{retention, countDropped?}`.
 async fn prune(
     State(shared): State<Arc<Shared>>,
-    Path((repo, branch)): Path<(String, String)>,
+    Names((repo, branch)): Names<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    Raw(body): Raw,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Write)?;
     let mut fields = object(&body)?;
@@ -500,8 +593,8 @@ struct RevQuery {
 /// (`If-None-Match` answers 304).
 async fn read_file(
     State(shared): State<Arc<Shared>>,
-    Path((repo, path)): Path<(String, String)>,
-    Query(query): Query<RevQuery>,
+    Names((repo, path)): Names<(String, String)>,
+    Params(query): Params<RevQuery>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
@@ -545,9 +638,9 @@ async fn read_file(
 /// or every file below a folder with `{rev?, folder: "notes"}`.
 async fn read_many(
     State(shared): State<Arc<Shared>>,
-    Path(repo): Path<String>,
+    Names(repo): Names<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Raw(body): Raw,
 ) -> Reply {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -624,8 +717,8 @@ struct TreeQuery {
 /// `GET /v1/repos/{repo}/tree?rev=&recursive=`: the root folder.
 async fn list_root(
     State(shared): State<Arc<Shared>>,
-    Path(repo): Path<String>,
-    Query(query): Query<TreeQuery>,
+    Names(repo): Names<String>,
+    Params(query): Params<TreeQuery>,
     headers: HeaderMap,
 ) -> Reply {
     tree(&shared, &headers, repo, String::new(), query).await
@@ -634,8 +727,8 @@ async fn list_root(
 /// `GET /v1/repos/{repo}/tree/{path}?rev=&recursive=`: a folder, without reading blobs.
 async fn list_tree(
     State(shared): State<Arc<Shared>>,
-    Path((repo, path)): Path<(String, String)>,
-    Query(query): Query<TreeQuery>,
+    Names((repo, path)): Names<(String, String)>,
+    Params(query): Params<TreeQuery>,
     headers: HeaderMap,
 ) -> Reply {
     tree(&shared, &headers, repo, path, query).await
@@ -678,8 +771,8 @@ struct LogQuery {
 /// newest first; `next` is the cursor of the next page.
 async fn log(
     State(shared): State<Arc<Shared>>,
-    Path(repo): Path<String>,
-    Query(query): Query<LogQuery>,
+    Names(repo): Names<String>,
+    Params(query): Params<LogQuery>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
@@ -715,8 +808,8 @@ struct DiffQuery {
 /// parent (`git show --stat`), with `?format=patch` its patch too.
 async fn show(
     State(shared): State<Arc<Shared>>,
-    Path((repo, rev)): Path<(String, String)>,
-    Query(query): Query<DiffQuery>,
+    Names((repo, rev)): Names<(String, String)>,
+    Params(query): Params<DiffQuery>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
@@ -770,8 +863,8 @@ fn diff_request(to: ObjectId, from: Option<ObjectId>, query: &DiffQuery) -> Resu
 /// (core's form), or git's text: `name-status`, `numstat` or `patch`.
 async fn diff(
     State(shared): State<Arc<Shared>>,
-    Path(repo): Path<String>,
-    Query(query): Query<DiffQuery>,
+    Names(repo): Names<String>,
+    Params(query): Params<DiffQuery>,
     headers: HeaderMap,
 ) -> Reply {
     check(&shared, &headers, Some(&repo), Access::Read)?;
@@ -822,7 +915,7 @@ fn now_ms() -> i64 {
 }
 
 /// `POST /v1/gc`: `{graceMs?}`; garbage collection of the whole store.
-async fn collect(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn collect(State(shared): State<Arc<Shared>>, headers: HeaderMap, Raw(body): Raw) -> Reply {
     check(&shared, &headers, None, Access::Admin)?;
     let mut fields = object(&body)?;
     fields.entry("nowMs").or_insert(now_ms().into());
@@ -830,7 +923,7 @@ async fn collect(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
 }
 
 /// `POST /v1/compact`: `{graceMs?, window?, depth?}`; loose objects into packs.
-async fn compact(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Reply {
+async fn compact(State(shared): State<Arc<Shared>>, headers: HeaderMap, Raw(body): Raw) -> Reply {
     check(&shared, &headers, None, Access::Admin)?;
     let mut fields = object(&body)?;
     fields.entry("nowMs").or_insert(now_ms().into());
