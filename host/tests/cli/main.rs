@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // tests state their expectations by unwrapping
 
+mod api;
 mod bad_input;
 mod concurrent;
 mod demo;

@@ -22,7 +22,7 @@ impl Server {
         Self::start_with_env(work, extra, &[])
     }
 
-    fn start_with_env(work: &Work, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    pub fn start_with_env(work: &Work, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = snapgit(work.path());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -45,6 +45,11 @@ impl Server {
 
     pub fn repo(&self, name: &str) -> String {
         format!("{}/{name}.git", self.url)
+    }
+
+    /// `http://<address>`, where the JSON API's routes begin.
+    pub fn base(&self) -> String {
+        self.url.clone()
     }
 }
 
