@@ -969,7 +969,7 @@ impl Session {
     pub async fn gc(
         &mut self,
         grace: Duration,
-        mut on_progress: impl FnMut(GcProgress<'_>),
+        mut on_progress: impl FnMut(GcProgress<'_>) + Send,
     ) -> Result<GcReport, Error> {
         let mut options = gc::CollectOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
@@ -985,7 +985,7 @@ impl Session {
         &mut self,
         grace: Duration,
         tune: impl FnOnce(&mut gc::CompactOptions),
-        mut on_progress: impl FnMut(GcProgress<'_>),
+        mut on_progress: impl FnMut(GcProgress<'_>) + Send,
     ) -> Result<CompactReport, Error> {
         let mut options = gc::CompactOptions::new(crate::util::now_ms());
         options.grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);

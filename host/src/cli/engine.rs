@@ -184,11 +184,12 @@ impl Engine {
     }
 
     /// Run one operation to completion, reporting the progress of long ones (footprint,
-    /// gc) to `on_progress`: the one path every command takes, under either engine.
+    /// gc) to `on_progress`: the one path every command takes, under either engine. The
+    /// future is `Send` (so is `on_progress`), so a server may run it on any thread.
     pub(crate) async fn run(
         &mut self,
         request: api::Request,
-        on_progress: &mut dyn FnMut(GcProgress<'_>),
+        on_progress: &mut (dyn FnMut(GcProgress<'_>) + Send),
     ) -> Result<api::Output, Error> {
         match &mut self.inner {
             Inner::Native(cache) => {
@@ -303,7 +304,7 @@ mod component {
         runtime: &Runtime,
         storage: &Arc<dyn Storage>,
         request: api::Request,
-        on_progress: &mut dyn FnMut(GcProgress<'_>),
+        on_progress: &mut (dyn FnMut(GcProgress<'_>) + Send),
     ) -> Result<api::Output, Error> {
         let counted = Arc::new(Counted {
             inner: storage.clone(),
