@@ -9,6 +9,8 @@
 //! - [`cli`]: what the `snapgit` command does, one method per command, as a library, on
 //!   either engine ([`cli::EngineKind`]): the core component under wasmtime (the
 //!   default) or native core.
+//! - [`mcp`]: `snapgit mcp`, one repo as the tools of an MCP server on stdio (commit,
+//!   read, list, log, diff, restore), each a [`cli::Session`] method as the command runs it.
 //! - `runtime` (feature `component`, on by default): the core component under wasmtime,
 //!   with limits. build.rs embeds the component (`cli::engine::COMPONENT`): the file named
 //!   by `SNAPGIT_COMPONENT`, or one it builds from `wasm/component`. Without the feature
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod driver;
 pub mod http;
 pub mod lock;
+pub mod mcp;
 #[cfg(feature = "component")]
 pub mod runtime;
 pub mod serve;

@@ -448,6 +448,14 @@ enum Command {
         #[arg(long, env = "SNAPGIT_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
         log_format: String,
     },
+    /// Serve the repo (--repo) as an MCP server on stdin and stdout, for an agent's
+    /// memory: tools commit, read_file, list_files, log, diff and restore, on --branch.
+    /// A folder store is created if missing; a repo that does not exist is created by the
+    /// first commit. Runs until the client closes stdin
+    Mcp {
+        #[command(flatten)]
+        who: Who,
+    },
     /// The store's footprint: objects and bytes, per repo, and unreachable
     Status,
 }
@@ -655,6 +663,13 @@ async fn run(args: Cli) -> Result<(), Error> {
     if let Command::Import { url, auth } = &args.command {
         let mut session = Session::create(&config).await?;
         return emit(&session.fetch(auth.remote(url)?, Vec::new(), None, false).await?, json);
+    }
+    if let Command::Mcp { who } = &args.command {
+        let options = snapgit_host::mcp::Options {
+            date: who.date,
+            ..snapgit_host::mcp::Options::new(&branch, &who.author)
+        };
+        return snapgit_host::mcp::serve_stdio(&config, options).await;
     }
     if let Command::Init { who } = &args.command {
         let (_, report) = Session::init(&config, &branch, who.signature()?).await?;
@@ -912,7 +927,7 @@ async fn run(args: Cli) -> Result<(), Error> {
             emit(&report?, json)
         }
         Command::Status => emit(&session.status().await?, json),
-        Command::Serve { .. } | Command::Import { .. } => Ok(()),
+        Command::Serve { .. } | Command::Import { .. } | Command::Mcp { .. } => Ok(()),
         Command::Push {
             url,
             remote_ref,
