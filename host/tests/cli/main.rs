@@ -15,6 +15,7 @@ mod demo;
 mod engines;
 mod flow;
 mod gc_roots;
+mod mcp;
 mod remote;
 mod serve;
 mod support;
