@@ -144,8 +144,8 @@ def test_expected_head(client: Client, repo: str):
 def test_a_commit_that_changes_nothing_may_be_allowed(client: Client, repo: str):
     result = client.commit(repo, [], message="empty", allow_empty=True)
     assert result.created and result.files == []
-    again = client.commit(repo, {"b.txt": "bravo\n"}, message="same content", allow_empty=True)
-    assert again.files == []
+    same = client.commit(repo, {"b.txt": "bravo\n"}, message="same content")
+    assert not same.created and same.commit == result.commit and same.files == []
 
 
 def test_commit_stream_sends_large_files_a_chunk_at_a_time(client: Client, server: Server, repo: str):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from conftest import AUTHOR, Server, author_json, ndjson, problem, server_bug
 
-from snapgit import Client, LimitExceeded, Put
+from snapgit import Client, LimitExceeded, PolicyViolation, Put
 
 LIMIT = 4096
 OVER = "x" * (LIMIT + 100)
@@ -78,3 +78,19 @@ def test_the_client_maps_a_plain_413_to_limit_exceeded(small: Server, nothing_wr
     with Client(small.url, author=AUTHOR) as c:
         with pytest.raises(LimitExceeded):
             c.create_repo("agent-2", {"a": OVER})
+
+
+@server_bug("serve's write policy (--max-file-size, --exclude) is checked on pushes only: a commit through the API is not held to it")
+def test_the_servers_write_policy_holds_for_api_commits(tmp_path_factory: pytest.TempPathFactory):
+    s = Server(tmp_path_factory.mktemp("policy"), "--max-file-size", "16", "--exclude", "*.env")
+    try:
+        with Client(s.url, author=AUTHOR) as c:
+            head = s.head("default")
+            for files in ({"big.md": "x" * 100}, {"secret.env": "k=v\n"}):
+                try:
+                    with pytest.raises(PolicyViolation):
+                        c.commit("default", files, message="against the policy")
+                finally:
+                    assert s.head("default") == head
+    finally:
+        s.stop()
