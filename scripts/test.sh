@@ -52,6 +52,9 @@ bash js/scripts/test.sh 2>&1 | tee -a "$results"
 step "npm package in Deno, workerd and Chromium; packaging into throwaway projects"
 bash js/scripts/test-runtimes.sh 2>&1 | tee -a "$results"
 
+step "Python package: blocking and asyncio clients of serve's JSON API, pytest against the snapgit binary"
+bash python/scripts/test.sh 2>&1 | tee -a "$results"
+
 step "JS storage adapters: conformance suite, S3 against a local server"
 bash js/scripts/test-adapters.sh 2>&1 | tee -a "$results"
 
