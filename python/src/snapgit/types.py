@@ -232,7 +232,8 @@ class FileChange:
         if isinstance(kind, dict):
             ((kind, detail),) = kind.items()
             renamed_from = detail.get("from") if isinstance(detail, dict) else None
-        return _wire.read_fields(cls, value, kind=kind, renamed_from=renamed_from)
+        change: FileChange = _wire.read_fields(cls, value, kind=kind, renamed_from=renamed_from)
+        return change
 
 
 @dataclass(frozen=True)
