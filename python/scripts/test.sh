@@ -18,7 +18,7 @@ command -v git >/dev/null || { echo "git is required: the tests read the store w
 
 venv="${SNAPGIT_PY_VENV:-${TMPDIR:-/tmp}/snapgit-python-venv}"
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  python3 -m venv "$venv" || { echo "python3 -m venv failed: Python 3.9 or later with venv is required (Debian: apt-get install python3-venv)" >&2; exit 2; }
 fi
 export PYTHONDONTWRITEBYTECODE=1
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check ".[test]"

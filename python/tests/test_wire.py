@@ -215,3 +215,12 @@ def test_a_log_walk_of_a_path_finds_its_start_first():
     assert walk.next_call().params == {"rev": "c9", "path": "notes"}
     assert [c.id for c in walk.handle(_page(["c5"]))] == ["c5"]
     assert walk.next_call() is None
+
+
+def test_the_blocking_client_refuses_an_async_stream_of_changes():
+    async def changes():
+        yield Put("a", "b")
+
+    with Client("http://127.0.0.1:9", author=Signature("n", "e")) as c:
+        with pytest.raises(TypeError, match="AsyncClient"):
+            c.commit_stream("r", changes(), message="m")

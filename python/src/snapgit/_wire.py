@@ -13,7 +13,7 @@ import dataclasses
 import json
 import sys
 import typing
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Union
 
 #: What a file's content may be given as: bytes, text (stored as UTF-8), or a binary
 #: file object, read when the request is sent.
@@ -160,8 +160,6 @@ def from_json(tp: Any, value: Any) -> Any:
     if origin in (dict, Dict):
         _, item = typing.get_args(tp)
         return {k: from_json(item, v) for k, v in _expect(value, dict, tp).items()}
-    if origin in (tuple, Tuple):
-        return tuple(_expect(value, list, tp))
     if tp is bytes:
         return decode_content(value)
     if dataclasses.is_dataclass(tp):

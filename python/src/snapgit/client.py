@@ -232,13 +232,13 @@ class Client(_Api):
     def _send(self, call: Call[T]) -> T:
         kwargs = self._request(call)
         if call.stream is not None:
+            if isinstance(call.stream, AsyncIterable):
+                raise TypeError("Client.commit_stream takes an iterable of changes; AsyncClient takes an async one")
             kwargs["content"] = self._ndjson(call)
         response = self._http.request(call.method, self.base_url + call.path, **kwargs)
         return self._answer(call, Reply(response.status_code, response.headers, response.content))
 
     def _ndjson(self, call: Call[Any]) -> Iterator[bytes]:
-        if isinstance(call.stream, AsyncIterable):
-            raise TypeError("Client.commit_stream takes an iterable of changes; use AsyncClient for an async one")
         yield _routes.ndjson_head(self._body(call) or {})
         for change in typing.cast(Iterable[Change], call.stream):
             yield from _routes.ndjson_change(change)
@@ -360,6 +360,8 @@ class AsyncClient(_Api):
         return self._answer(call, Reply(response.status_code, response.headers, response.content))
 
     async def _ndjson(self, call: Call[Any]) -> AsyncIterator[bytes]:
+        """The NDJSON body; a plain iterable of changes is read in the event loop (a file
+        object's chunks are blocking reads)."""
         yield _routes.ndjson_head(self._body(call) or {})
         if isinstance(call.stream, AsyncIterable):
             async for change in call.stream:
