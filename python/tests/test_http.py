@@ -259,7 +259,7 @@ def test_bad_query_values_are_invalid_input(http: httpx.Client, repo: str):
     problem(http.get(f"/v1/repos/{repo}/commits/main", params={"from": "main~1"}), 400, "INVALID_INPUT")
 
 
-@server_bug("query strings that do not read (unknown names, ?limit=abc, ?recursive=yes) answer axum's text/plain 400, not problem+json")
+@server_bug("query strings that do not read (unknown names, ?limit=abc, ?recursive=yes) answer axum's text/plain 400, not problem+json", fixed_upstream=True)
 @pytest.mark.parametrize("route", ["files/b.txt?bogus=1", "log?limit=abc", "tree?recursive=yes", "diff?renames=maybe"])
 def test_query_strings_that_do_not_read_are_problems(http: httpx.Client, repo: str, route: str):
     problem(http.get(f"/v1/repos/{repo}/{route}"), 400, "INVALID_INPUT")
@@ -280,6 +280,6 @@ def test_wrong_methods(http: httpx.Client, repo: str):
         assert http.request(method, route).status_code == 405
 
 
-@server_bug("an unknown route under /v1 falls through to the git remote's text/plain 404, not problem+json")
+@server_bug("an unknown route under /v1 falls through to the git remote's text/plain 404, not problem+json", fixed_upstream=True)
 def test_unknown_routes_are_problems(http: httpx.Client):
     problem(http.get("/v1/nope"), 404, "NOT_FOUND")
