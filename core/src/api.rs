@@ -47,9 +47,10 @@ use crate::{
 /// Its serde form (JSON, for example: the npm package's results cross in it) is externally
 /// tagged by the operation's camelCase name: `{ "commit": { "repo": …, "branch": …,
 /// "changes": [{ "type": "put", "path": "a.md", "data": … }], … } }`, `"listRepos"`.
-/// Ids are hex, paths text, file contents bytes; fields core defaults may be left out.
+/// Ids are hex, paths text, file contents bytes; fields core defaults may be left out, and
+/// a field core does not know is refused (a misspelt `expectedHead` must not pass unseen).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Request {
     /// Create `repo` with a first commit of `files` (puts only) on `branch`.

@@ -29,7 +29,7 @@ use crate::{
 /// A point in time as git records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Time {
     /// Seconds since the Unix epoch, UTC.
     pub seconds: i64,
@@ -40,7 +40,7 @@ pub struct Time {
 /// Who made a change, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Signature {
     /// The name; no `<`, `>`, newline or NUL.
     pub name: String,
@@ -67,7 +67,7 @@ impl Signature {
 /// One change to the tree.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase", tag = "type")]
+#[serde(rename_all = "camelCase", tag = "type", deny_unknown_fields)]
 pub enum Change {
     /// Write a file, creating folders as needed.
     Put {

@@ -75,7 +75,7 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// What to walk.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Request {
     /// The newest commit of the walk.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]

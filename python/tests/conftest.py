@@ -23,13 +23,6 @@ from snapgit import AsyncClient, Client, Signature
 
 AUTHOR = Signature("Test Agent", "agent@example.com")
 
-def server_bug(reason: str, fixed_upstream: bool = False) -> pytest.MarkDecorator:
-    """A test of a behaviour the server gets wrong: it is expected to fail, and turns
-    into a failure (strict xfail) once the server is fixed, so the marker goes. A bug
-    already fixed in newer serve code (``fixed_upstream``) may pass or fail, depending on
-    the binary the tests run."""
-    return pytest.mark.xfail(strict=not fixed_upstream, reason=f"server bug: {reason}")
-
 
 def snapgit_bin() -> str:
     path = os.environ.get("SNAPGIT_BIN")

@@ -88,7 +88,7 @@ def test_no_known_token_is_401_on_every_route(guarded: Server, nothing_written: 
     headers = {"authorization": authorization} if authorization else {}
     for _, method, route, body in routes("agent-1"):
         answer = send(guarded, method, route, body, headers)
-        problem(answer, 401, "INVALID_INPUT")
+        problem(answer, 401, "UNAUTHORIZED")
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -98,7 +98,7 @@ def test_a_read_token_may_not_write(guarded: Server, nothing_written: None):
         if access == "read":
             assert answer.status_code in (200, 404), (route, answer.text)
         else:
-            problem(answer, 403, "INVALID_INPUT")
+            problem(answer, 403, "FORBIDDEN")
 
 
 def test_a_token_out_of_its_repos_is_403(guarded: Server, nothing_written: None):
@@ -108,23 +108,23 @@ def test_a_token_out_of_its_repos_is_403(guarded: Server, nothing_written: None)
                 continue
             body = dict(body, repo="other") if route == "/v1/repos" and body else body
             answer = send(guarded, method, route, body, {"authorization": f"Bearer {token}"})
-            assert problem(answer, 403, "INVALID_INPUT").get("repo", "other") == "other", route
+            assert problem(answer, 403, "FORBIDDEN").get("repo", "other") == "other", route
 
 
 def test_write_and_repo_admin_tokens_may_not_run_the_store(guarded: Server, nothing_written: None):
     for token in (WRITER, ADMIN_SOME):
         for access, method, route, body in routes("agent-1"):
             if access == "store":
-                detail = problem(send(guarded, method, route, body, {"authorization": f"Bearer {token}"}), 403, "INVALID_INPUT")["detail"]
+                detail = problem(send(guarded, method, route, body, {"authorization": f"Bearer {token}"}), 403, "FORBIDDEN")["detail"]
                 assert "whole store" in detail
-    problem(send(guarded, "DELETE", "/v1/repos/agent-1", None, {"authorization": f"Bearer {WRITER}"}), 403, "INVALID_INPUT")
+    problem(send(guarded, "DELETE", "/v1/repos/agent-1", None, {"authorization": f"Bearer {WRITER}"}), 403, "FORBIDDEN")
 
 
 def test_the_client_raises_unauthorized_and_forbidden(guarded: Server, nothing_written: None):
     with Client(guarded.url, author=AUTHOR) as anonymous:
         with pytest.raises(Unauthorized) as err:
             anonymous.commit("agent-1", {"x": "x"}, message="m")
-        assert err.value.status == 401 and err.value.code == "INVALID_INPUT"
+        assert err.value.status == 401 and err.value.code == "UNAUTHORIZED"
         with pytest.raises(Unauthorized):
             anonymous.read_file("agent-1", "a.md")
         with pytest.raises(Unauthorized):

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from conftest import AUTHOR, Server, author_json, ndjson, problem, server_bug
+from conftest import AUTHOR, Server, author_json, ndjson, problem
 
 from snapgit import Client, LimitExceeded, PolicyViolation, Put
 
@@ -68,7 +68,6 @@ def test_other_bodies_over_the_limit_are_refused(small: Server, nothing_written:
     assert answer.status_code == 413
 
 
-@server_bug("bodies over --max-request-bytes on every route but commits answer axum's text/plain 413 'Failed to buffer the request body', not problem+json LIMIT", fixed_upstream=True)
 @pytest.mark.parametrize("route, body", OTHER_ROUTES, ids=[r for r, _ in OTHER_ROUTES])
 def test_other_bodies_over_the_limit_are_problems(small: Server, route: str, body: dict):
     problem(httpx.post(f"{small.url}{route}", json=body), 413, "LIMIT")
@@ -80,7 +79,6 @@ def test_the_client_maps_a_plain_413_to_limit_exceeded(small: Server, nothing_wr
             c.create_repo("agent-2", {"a": OVER})
 
 
-@server_bug("serve's write policy (--max-file-size, --exclude) is checked on pushes only: a commit through the API is not held to it")
 def test_the_servers_write_policy_holds_for_api_commits(tmp_path_factory: pytest.TempPathFactory):
     s = Server(tmp_path_factory.mktemp("policy"), "--max-file-size", "16", "--exclude", "*.env")
     try:

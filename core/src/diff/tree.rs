@@ -54,7 +54,7 @@ use crate::{
 /// What to compare, and how much to report.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Request {
     /// The old side; `None` for the first parent of `to` (nothing, for a root commit).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]

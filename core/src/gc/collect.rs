@@ -14,7 +14,7 @@ use crate::{
 /// How GC runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CollectOptions {
     /// The current time, in milliseconds since the Unix epoch (core has no clock).
     pub now_ms: i64,

@@ -28,7 +28,7 @@ const DERIVED: [&str; 2] = [".rev", ".bitmap"];
 /// How compaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompactOptions {
     /// The current time, in milliseconds since the Unix epoch (core has no clock).
     pub now_ms: i64,

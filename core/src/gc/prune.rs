@@ -98,7 +98,7 @@ impl Retention {
 /// What to prune: a branch of a repo, and the retention to apply.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PruneRequest {
     /// The repo (git namespace).
     pub repo: String,

@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 /// A commit to a branch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommitRequest {
     /// The repo.
     pub repo: String,
@@ -96,7 +96,7 @@ impl CommitRequest {
 /// earlier commit's. History is never rewritten; a lost race rebuilds on the new head.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RestoreRequest {
     /// The repo.
     pub repo: String,

@@ -254,3 +254,18 @@ fn file_contents_read_as_text_as_base64_or_as_numbers() {
         assert!(err.contains(says), "{bad}: {err}");
     }
 }
+
+#[test]
+fn a_field_core_does_not_know_is_refused() {
+    for text in [
+        json!({ "commit": { "repo": "a", "branch": "main", "changes": [], "author": me(), "message": "m", "expected_head": "00" } }),
+        json!({ "createRepo": { "repo": "a", "branch": "main", "files": [], "author": me(), "message": "m", "extra": 1 } }),
+        json!({ "log": { "start": "1".repeat(40), "limt": 5 } }),
+        json!({ "commit": { "repo": "a", "branch": "main", "changes": [{ "type": "put", "path": "a", "data": "", "mod": "x" }], "author": me(), "message": "m" } }),
+    ] {
+        let err = serde_json::from_value::<Request>(text.clone())
+            .expect_err(&text.to_string())
+            .to_string();
+        assert!(err.contains("unknown field"), "{text}: {err}");
+    }
+}

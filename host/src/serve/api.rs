@@ -181,10 +181,9 @@ fn caller<'a>(shared: &'a Shared, headers: &HeaderMap) -> Caller<'a> {
 fn verdict(verdict: Verdict, repo: Option<&str>, access: Access) -> Result<(), Problem> {
     match verdict {
         Verdict::Allowed => Ok(()),
-        Verdict::Unauthenticated => Err(Problem::invalid(
+        Verdict::Unauthenticated => Err(Problem::unauthorized(
             "a token is required (Authorization: Bearer <token>), and this one is not known",
-        )
-        .status(StatusCode::UNAUTHORIZED)),
+        )),
         Verdict::Forbidden => {
             let what = match access {
                 Access::Read => "read",
@@ -195,7 +194,7 @@ fn verdict(verdict: Verdict, repo: Option<&str>, access: Access) -> Result<(), P
                 Some(repo) => format!("this token may not {what} the repo {repo}"),
                 None => format!("this token may not {what} the whole store (it needs the repos [\"*\"])"),
             };
-            let problem = Problem::invalid(detail).status(StatusCode::FORBIDDEN);
+            let problem = Problem::forbidden(detail);
             Err(match repo {
                 Some(repo) => problem.with("repo", repo),
                 None => problem,
@@ -409,7 +408,8 @@ async fn list_branches(State(shared): State<Arc<Shared>>, Names(repo): Names<Str
     ok(&run(&shared, Request::ListBranches { repo }).await?)
 }
 
-/// `POST /v1/repos/{repo}/branches`: `{branch, start: {branch: "main"} | {commit: id}}`.
+/// `POST /v1/repos/{repo}/branches`: `{branch, start: {branch: "main"} | {commit: id} |
+/// {rev: "main~2"}}`.
 async fn create_branch(
     State(shared): State<Arc<Shared>>,
     Names(repo): Names<String>,
@@ -419,6 +419,18 @@ async fn create_branch(
     check(&shared, &headers, Some(&repo), Access::Write)?;
     let mut fields = object(&body)?;
     set(&mut fields, "repo", &repo)?;
+    // A start at a commit or revision is resolved first: an unknown one is NOT_FOUND.
+    let rev = match fields.get("start") {
+        Some(Value::Object(start)) => match (start.get("commit"), start.get("rev")) {
+            (Some(Value::String(rev)), None) | (None, Some(Value::String(rev))) => Some(rev.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(rev) = rev {
+        let commit = resolve(&shared, &repo, Some(&rev)).await?;
+        fields.insert("start".into(), json!({ "commit": commit.to_string() }));
+    }
     fields.entry("start").or_insert(json!({ "branch": DEFAULT_REV }));
     let output = run(&shared, request("createBranch", fields)?).await?;
     Ok(json_response(StatusCode::CREATED, &output))
@@ -478,8 +490,14 @@ async fn commit(
         fields.entry("changes").or_insert(json!([]));
     }
     let mut request = request("commit", fields)?;
-    if let (Request::Commit(commit), Some(changes)) = (&mut request, streamed) {
-        commit.changes.extend(changes);
+    if let Request::Commit(commit) = &mut request {
+        commit.changes.extend(streamed.unwrap_or_default());
+        // The server's write policy holds for every commit, beside the request's own.
+        shared
+            .config
+            .policy
+            .check(&commit.changes)
+            .map_err(|violation| Problem::from_core(&violation))?;
     }
     ok(&run(&shared, request).await?)
 }
@@ -628,7 +646,12 @@ async fn read_file(
     if let Ok(value) = HeaderValue::from_str(&commit.to_string()) {
         out.insert("x-snapgit-commit", value);
     }
-    if let Ok(value) = HeaderValue::from_str(&file.mode.to_string()) {
+    let mode = serde_json::to_value(file.mode).ok();
+    if let Some(value) = mode
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|m| HeaderValue::from_str(m).ok())
+    {
         out.insert("x-snapgit-mode", value);
     }
     Ok(response)

@@ -127,7 +127,7 @@ fn doc(id: &str) -> Doc {
         ),
         "createBranch" => (
             "Create a branch",
-            "A branch at `start`: `{\"branch\": \"main\"}` (the default) or `{\"commit\": id}`.",
+            "A branch at `start`: `{\"branch\": \"main\"}` (the default), `{\"commit\": id}` or `{\"rev\": \"main~2\"}`.",
             "write",
             &[],
             Some(object(&[
@@ -414,6 +414,8 @@ fn problem() -> RefOr<Schema> {
                 "STORAGE",
                 "UNSUPPORTED",
                 "MISUSE",
+                "UNAUTHORIZED",
+                "FORBIDDEN",
             ])),
         )
         .property(
@@ -492,8 +494,8 @@ fn operation(id: &str, path: &str) -> Operation {
     };
     for (status, what) in [
         ("400", "INVALID_INPUT: a bad name, path, id, revision or body"),
-        ("401", "No token, or one the server does not know"),
-        ("403", "The token does not allow this here"),
+        ("401", "UNAUTHORIZED: no token, or one the server does not know"),
+        ("403", "FORBIDDEN: the token does not allow this here"),
         ("404", "NOT_FOUND: no such repo, branch, commit or path"),
         ("409", "CONFLICT, ALREADY_EXISTS or LOST_RACE"),
         ("412", "HEAD_MOVED: the branch is not at expectedHead"),

@@ -15,6 +15,9 @@ pub struct Problem {
     pub status: StatusCode,
     /// Core's code (`NOT_FOUND`...).
     pub code: Code,
+    /// The code as sent: core's, or `UNAUTHORIZED` and `FORBIDDEN` for a token that
+    /// does not allow the request (no core operation ran).
+    pub name: &'static str,
     /// What went wrong, for a person.
     pub detail: String,
     /// The values the error names (`value`, `limit`, `expected`...).
@@ -27,6 +30,7 @@ impl Problem {
         Problem {
             status: status(code),
             code,
+            name: code.as_str(),
             detail: detail.into(),
             fields: Map::new(),
         }
@@ -43,10 +47,22 @@ impl Problem {
         self
     }
 
-    /// With another status than the code's own (401, 403, 404 for a route).
-    pub fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
-        self
+    /// No token, or one the server does not know: 401 `UNAUTHORIZED`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Problem {
+            status: StatusCode::UNAUTHORIZED,
+            name: "UNAUTHORIZED",
+            ..Problem::invalid(detail)
+        }
+    }
+
+    /// A token that does not allow the request: 403 `FORBIDDEN`.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Problem {
+            status: StatusCode::FORBIDDEN,
+            name: "FORBIDDEN",
+            ..Problem::invalid(detail)
+        }
     }
 
     /// A core error: its code (a storage failure inside it classified by what failed),
@@ -99,11 +115,11 @@ fn field(value: error::Value<'_>) -> Value {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut body = json!({
-            "type": format!("urn:snapgit:error:{}", self.code.as_str()),
-            "title": self.code.as_str(),
+            "type": format!("urn:snapgit:error:{}", self.name),
+            "title": self.name,
             "status": self.status.as_u16(),
             "detail": self.detail,
-            "code": self.code.as_str(),
+            "code": self.name,
         });
         if let Value::Object(object) = &mut body {
             for (name, value) in self.fields {

@@ -564,6 +564,22 @@ async fn every_error_is_problem_json_with_cores_code_and_writes_nothing() {
             "INVALID_INPUT",
         ),
         (s.get("/v1/nope").await, StatusCode::NOT_FOUND, "NOT_FOUND"),
+        (
+            s.post(commits, json!({ "author": me(), "message": "m", "expected_head": first, "changes": [{ "type": "put", "path": "a", "data": "a" }] }))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+        ),
+        (
+            s.post("/v1/repos/agent/branches", json!({ "branch": "b", "start": { "commit": "1".repeat(40) } })).await,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            s.post("/v1/repos/agent/branches", json!({ "branch": "b", "start": { "rev": "main~5" } })).await,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
     ];
     for (i, (answer, status, code)) in cases.iter().enumerate() {
         assert_eq!(answer.status, *status, "case {i}: {}", answer.text());
@@ -681,8 +697,12 @@ async fn tokens_scope_repos_and_access() {
         ),
     ];
     for (answer, status) in &refused {
-        assert_eq!(answer.status, *status, "{}", answer.text());
-        assert_eq!(answer.content_type, "application/problem+json");
+        let code = if *status == StatusCode::UNAUTHORIZED {
+            "UNAUTHORIZED"
+        } else {
+            "FORBIDDEN"
+        };
+        answer.problem(*status, code);
     }
     assert_eq!(s.snapshot(), before, "a refused request changed the store");
     let read = s
@@ -866,4 +886,50 @@ async fn concurrent_commits_to_one_branch_all_land() {
     );
     assert_eq!(files.lines().count(), writers);
     git(s.dir(), &["fsck", "--strict", "--no-dangling"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_servers_write_policy_holds_for_api_commits() {
+    let policy = snapgit_core::policy::Policy::new().exclude(["*.env"]).unwrap();
+    let s = Server::with(Config {
+        policy,
+        ..Config::default()
+    });
+    s.agent().await;
+    let before = s.snapshot();
+    let commits = "/v1/repos/agent/branches/main/commits";
+    for changes in [
+        json!([{ "type": "put", "path": "secrets/x.env", "data": "k=v" }]),
+        json!([{ "type": "rename", "from": "notes.md", "to": "notes.env" }]),
+    ] {
+        let refused = s
+            .post(commits, json!({ "author": me(), "message": "m", "changes": changes }))
+            .await;
+        let body = refused.problem(StatusCode::UNPROCESSABLE_ENTITY, "POLICY");
+        assert_eq!(body["pattern"], "*.env", "{body}");
+        // A request's own policy cannot undo the server's.
+        let undo = s
+            .post(
+                commits,
+                json!({ "author": me(), "message": "m", "changes": changes, "policy": { "exclude": ["!*.env"] } }),
+            )
+            .await;
+        undo.problem(StatusCode::UNPROCESSABLE_ENTITY, "POLICY");
+    }
+    assert_eq!(s.snapshot(), before, "a refused commit changed the store");
+    s.commit(json!([{ "type": "put", "path": "ok.md", "data": "ok" }]), "allowed")
+        .await;
+    let branched = s
+        .post(
+            "/v1/repos/agent/branches",
+            json!({ "branch": "back", "start": { "rev": "main~1" } }),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(
+        branched["branchCreated"],
+        git(s.dir(), &["rev-parse", "refs/namespaces/agent/refs/heads/main~1"])
+    );
+    let mode = s.get("/v1/repos/agent/files/ok.md").await;
+    assert_eq!(mode.status, StatusCode::OK);
 }
