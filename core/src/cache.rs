@@ -110,6 +110,15 @@ impl ObjectCache {
         self.weight = 0;
     }
 
+    /// Forget the store's pack listing, and keep the objects and the remembered refs: a
+    /// cache that outlives one operation (a server's) calls this before an operation
+    /// that may start after another process compacted the store, whose new packs the
+    /// old listing lacks. Objects never change under their ids, and a remembered ref is
+    /// only the expected value of a compare-and-swap, so both stay valid.
+    pub fn forget_packs(&mut self) {
+        self.packs = None;
+    }
+
     /// The last state of the ref at `key` that an operation saw, if any. It may be stale:
     /// it is only ever used as the expected value of a compare-and-swap, which catches that.
     pub fn known_ref(&self, key: &str) -> Option<&RefState> {

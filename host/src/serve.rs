@@ -86,6 +86,7 @@ pub(crate) struct Shared {
     pub(crate) locks: Option<Arc<dyn Locks>>,
     pub(crate) config: Config,
     pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) caches: api::Caches,
 }
 
 /// The server's routes over `storage`, for [`serve`] or any axum host. `locks` (Redis,
@@ -102,6 +103,7 @@ pub fn router(storage: Arc<dyn Storage>, locks: Option<Arc<dyn Locks>>, config: 
         locks,
         config,
         metrics,
+        caches: api::Caches::default(),
     });
     let json = api::routes().layer(tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -214,8 +214,14 @@ fn request(op: &str, fields: Map<String, Value>) -> Result<Request, Problem> {
 /// Run a request through core, natively, with the server's storage and locks.
 pub(super) async fn run(shared: &Shared, request: Request) -> Result<api::Output, Problem> {
     let name = request.name();
-    let mut cache = ObjectCache::with_limits(HashKind::Sha1, shared.config.limits);
-    let mut op = Op::new(&cache, request).map_err(|err| Problem::from_core(&err))?;
+    let mut cache = shared.caches.take(shared.config.limits);
+    let mut op = match Op::new(&cache, request) {
+        Ok(op) => op,
+        Err(err) => {
+            shared.caches.give(cache);
+            return Err(Problem::from_core(&err));
+        }
+    };
     let locks = shared.locks.as_deref();
     let options = driver::Options::default();
     let started = std::time::Instant::now();
@@ -229,8 +235,54 @@ pub(super) async fn run(shared: &Shared, request: Request) -> Result<api::Output
         _ => run.await,
     };
     let result = result.map_err(|err| Problem::from_core(&err));
+    // A failed operation may leave what it read half provided: start the next afresh.
+    if result.is_ok() {
+        shared.caches.give(cache);
+    }
     shared.metrics.operation(name, started.elapsed(), &result);
     result
+}
+
+/// Object caches kept between requests: objects never change under their ids, so a warm
+/// cache spares the next request the reads of the commits, trees and blobs it shares with
+/// earlier ones (a branch's head, the trees above a file). Each request takes its own.
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    idle: std::sync::Mutex<Vec<(ObjectCache, std::time::Instant)>>,
+}
+
+/// The most caches kept idle, and what each may hold: at most 8 x 32 MiB.
+const IDLE_CACHES: usize = 8;
+const CACHE_BYTES: usize = 32 << 20;
+
+/// How long a pack listing is trusted: far below the grace period before compaction
+/// deletes loose objects it packed, so an object is always where one listing says.
+const PACKS_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Caches {
+    fn take(&self, limits: snapgit_core::Limits) -> ObjectCache {
+        let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+        match idle {
+            Some((mut cache, since)) => {
+                if since.elapsed() > PACKS_FRESH {
+                    cache.forget_packs();
+                }
+                cache
+            }
+            None => {
+                let mut cache = ObjectCache::with_limits(HashKind::Sha1, limits);
+                cache.set_capacity(CACHE_BYTES);
+                cache
+            }
+        }
+    }
+
+    fn give(&self, cache: ObjectCache) {
+        let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if idle.len() < IDLE_CACHES {
+            idle.push((cache, std::time::Instant::now()));
+        }
+    }
 }
 
 /// Run a request whose output is of type `T`.

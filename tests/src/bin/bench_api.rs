@@ -122,7 +122,11 @@ fn run_ok(mut command: Command, input: Option<&[u8]>) -> Vec<u8> {
         child.stdin.take().expect("a pipe").write_all(input).expect("stdin");
     }
     let out = child.wait_with_output().expect("the command ends");
-    assert!(out.status.success(), "{command:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -241,7 +245,9 @@ fn delay_proxy(target: SocketAddr, delay: Duration) -> SocketAddr {
     let addr = listener.local_addr().expect("an address");
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            let Ok(server) = TcpStream::connect(target) else { continue };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
             let _ = (client.set_nodelay(true), server.set_nodelay(true));
             let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
             let (mut s_read, mut c_write) = (server, client);
@@ -338,7 +344,11 @@ fn measure(
         row.per_second(),
         row.percentile(0.5),
         row.percentile(0.99),
-        if row.failed > 0 { format!(", {} FAILED", row.failed) } else { String::new() }
+        if row.failed > 0 {
+            format!(", {} FAILED", row.failed)
+        } else {
+            String::new()
+        }
     );
     row
 }
@@ -408,7 +418,10 @@ fn bench_store(options: &Options, store: &Store, rows: &mut Vec<Row>) {
                 &format!("turn {n}"),
                 "--quiet",
             ]);
-            command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             let Ok(mut child) = command.spawn() else { return false };
             let _ = child
                 .stdin
@@ -418,16 +431,24 @@ fn bench_store(options: &Options, store: &Store, rows: &mut Vec<Row>) {
         }));
         if let Some(folder) = &store.folder {
             let lock = Mutex::new(());
-            rows.push(measure(name, "commit", "git", clients, ops.min(GIT_OPS), |client, n| {
-                let _held = lock.lock().expect("a lock");
-                git_commit(folder, client, n)
-            }));
+            rows.push(measure(
+                name,
+                "commit",
+                "git",
+                clients,
+                ops.min(GIT_OPS),
+                |client, n| {
+                    let _held = lock.lock().expect("a lock");
+                    git_commit(folder, client, n)
+                },
+            ));
         }
         rows.push(measure(name, "read", "api", clients, ops, |client, _| {
-            let (status, body) = https[client]
-                .lock()
-                .expect("a lock")
-                .send("GET", "/v1/repos/bench/files/notes/7/3.md", b"");
+            let (status, body) =
+                https[client]
+                    .lock()
+                    .expect("a lock")
+                    .send("GET", "/v1/repos/bench/files/notes/7/3.md", b"");
             status == 200 && !body.is_empty()
         }));
         rows.push(measure(name, "read", "cli", clients, ops, |_, _| {
@@ -442,13 +463,20 @@ fn bench_store(options: &Options, store: &Store, rows: &mut Vec<Row>) {
             rows.push(measure(name, "read", "git", clients, ops.min(GIT_OPS), |_, _| {
                 let copy = tempfile::tempdir().expect("a folder");
                 copy_tree(folder, copy.path());
-                git(copy.path(), &["cat-file", "blob", &format!("{BRANCH_REF}:notes/7/3.md")]).is_some()
+                git(
+                    copy.path(),
+                    &["cat-file", "blob", &format!("{BRANCH_REF}:notes/7/3.md")],
+                )
+                .is_some()
             }));
         }
     }
     // The store is still a git repository.
     if let Some(folder) = &store.folder {
-        assert!(git(folder, &["fsck", "--strict", "--no-dangling"]).is_some(), "fsck failed");
+        assert!(
+            git(folder, &["fsck", "--strict", "--no-dangling"]).is_some(),
+            "fsck failed"
+        );
     }
 }
 
@@ -505,7 +533,9 @@ fn git_commit(store: &Path, client: usize, n: usize) -> bool {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
-    let Some(head) = git(dir, &["rev-parse", BRANCH_REF]) else { return false };
+    let Some(head) = git(dir, &["rev-parse", BRANCH_REF]) else {
+        return false;
+    };
     let content = dir.join("bench-content");
     if std::fs::write(&content, format!("git turn {n} of client {client}\n")).is_err() {
         return false;
@@ -513,7 +543,12 @@ fn git_commit(store: &Path, client: usize, n: usize) -> bool {
     let steps = || -> Option<String> {
         let blob = git(dir, &["hash-object", "-w", content.to_str()?])?;
         with_index(&["read-tree", &head])?;
-        with_index(&["update-index", "--add", "--cacheinfo", &format!("100644,{blob},agents/{client}.md")])?;
+        with_index(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{blob},agents/{client}.md"),
+        ])?;
         let tree = with_index(&["write-tree"])?;
         git(dir, &["commit-tree", &tree, "-p", &head, "-m", &format!("turn {n}")])
     };
