@@ -201,3 +201,27 @@ impl<'de> serde::Deserialize<'de> for Policy {
         Ok(policy)
     }
 }
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::{
+        PartialSchema, ToSchema,
+        openapi::{RefOr, schema::Schema},
+    };
+
+    use super::{Policy, Spec};
+
+    impl PartialSchema for Policy {
+        fn schema() -> RefOr<Schema> {
+            Spec::schema()
+        }
+    }
+
+    impl ToSchema for Policy {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Policy")
+        }
+    }
+}

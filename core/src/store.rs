@@ -224,3 +224,31 @@ macro_rules! name_serde {
     )*};
 }
 name_serde!(RepoName, BranchName);
+
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::{
+        PartialSchema, ToSchema,
+        openapi::{ObjectBuilder, RefOr, Type, schema::Schema},
+    };
+
+    /// Repo and branch names cross as their text.
+    macro_rules! name_schema {
+    ($($name:ident: $what:literal),*) => {$(
+        impl PartialSchema for super::$name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new().schema_type(Type::String).description(Some($what)).into()
+            }
+        }
+
+        impl ToSchema for super::$name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($name))
+            }
+        }
+    )*};
+}
+    name_schema!(RepoName: "A repo's name", BranchName: "A branch's name");
+}

@@ -1,7 +1,8 @@
 //! JSON Schemas of the operations' serde forms, for an OpenAPI document of a face that
 //! carries them as JSON (`snapgit serve`): every request and output type derives
-//! [`utoipa::ToSchema`] with this feature, and this module adds the forms the
-//! serde helpers of the operations' fields write (file contents, sides of a change).
+//! [`utoipa::ToSchema`] with this feature (types with their own serde form implement it
+//! beside it), and this module adds the forms the serde helpers of the operations' fields
+//! write (file contents, sides of a change).
 
 use std::borrow::Cow;
 
@@ -61,33 +62,3 @@ pub struct Side {
     /// The mode.
     mode: crate::Mode,
 }
-
-impl PartialSchema for crate::policy::Policy {
-    fn schema() -> RefOr<Schema> {
-        crate::policy::Spec::schema()
-    }
-}
-
-impl ToSchema for crate::policy::Policy {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Policy")
-    }
-}
-
-/// Repo and branch names cross as their text.
-macro_rules! name_schema {
-    ($($name:ident: $what:literal),*) => {$(
-        impl PartialSchema for crate::store::$name {
-            fn schema() -> RefOr<Schema> {
-                ObjectBuilder::new().schema_type(Type::String).description(Some($what)).into()
-            }
-        }
-
-        impl ToSchema for crate::store::$name {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($name))
-            }
-        }
-    )*};
-}
-name_schema!(RepoName: "A repo's name", BranchName: "A branch's name");
