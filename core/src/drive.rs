@@ -80,6 +80,14 @@ pub trait ObjectStore {
     fn http(&self, request: &crate::step::HttpRequest) -> Result<crate::step::HttpResponse, StorageError> {
         Err(unsupported("HTTP", &request.url))
     }
+    /// Wait `ms` milliseconds ([`Step::Wait`]: core met contention and chose the wait).
+    /// By default it returns at once: core has no clock, and a store in memory has no
+    /// other writer to make room for. A store shared with other threads or processes
+    /// should sleep here; [`MemoryStore`] moves its clock instead.
+    fn wait(&self, ms: u64) -> Result<(), StorageError> {
+        let _ = ms;
+        Ok(())
+    }
 }
 
 /// The bytes of `range` within `bytes` (fewer where it reaches past the end).
@@ -95,60 +103,17 @@ fn unsupported(what: &str, key: &str) -> StorageError {
     format!("this store does not support {what} (at {key:?})").into()
 }
 
-/// Run `op` to completion against `store`, keeping what it reads in `cache`. Retries
-/// after a lost race follow at once; use [`run_with`] to back off between them.
+/// Run `op` to completion against `store`, keeping what it reads in `cache`. The waits
+/// core asks for after contention are the store's ([`ObjectStore::wait`]).
 pub fn run<O: Operation>(op: &mut O, cache: &mut ObjectCache, store: &impl ObjectStore) -> Result<O::Output, O::Error>
-where
-    O::Error: From<crate::object::Error>,
-{
-    run_with(op, cache, store, |_| {})
-}
-
-/// Contention an operation met, reported to the driver so it can back off before the
-/// next attempt (core has no clock: waiting is the driver's choice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Contention {
-    /// A compare-and-swap was lost; this many have been lost so far in this operation.
-    LostRace {
-        /// Swaps lost so far.
-        lost: u32,
-    },
-    /// The advisory lock is held by someone else; this many tries so far.
-    LockBusy {
-        /// Tries so far.
-        tries: u32,
-    },
-}
-
-/// Run `op` to completion, calling `wait` whenever it meets contention (before its next
-/// attempt), e.g. to sleep with jittered exponential backoff.
-pub fn run_with<O: Operation>(
-    op: &mut O,
-    cache: &mut ObjectCache,
-    store: &impl ObjectStore,
-    mut wait: impl FnMut(Contention),
-) -> Result<O::Output, O::Error>
 where
     O::Error: From<crate::object::Error>,
 {
     // Objects that are not loose are read from the store's packs.
     let mut op = crate::pack::Packed::new(op);
-    let (mut lost, mut busy) = (0, 0);
     loop {
-        let (output, answer) = step_inner(&mut op, cache, store)?;
-        if let Some(output) = output {
+        if let Some(output) = step(&mut op, cache, store)? {
             return Ok(output);
-        }
-        match answer {
-            Some(Answer::Cas(CasOutcome::Lost { .. })) => {
-                lost += 1;
-                wait(Contention::LostRace { lost });
-            }
-            Some(Answer::Lock(None)) => {
-                busy += 1;
-                wait(Contention::LockBusy { tries: busy });
-            }
-            _ => {}
         }
     }
 }
@@ -162,26 +127,13 @@ pub fn step<O: Operation>(
     cache: &mut ObjectCache,
     store: &impl ObjectStore,
 ) -> Result<Option<O::Output>, O::Error> {
-    Ok(step_inner(op, cache, store)?.0)
-}
-
-/// What one step produced: the output once done, and the answer given to a step that
-/// was not a `Get`.
-type Stepped<T> = (Option<T>, Option<Answer>);
-
-/// One step; also returns the answer given, if the step was not a `Get`.
-fn step_inner<O: Operation>(
-    op: &mut O,
-    cache: &mut ObjectCache,
-    store: &impl ObjectStore,
-) -> Result<Stepped<O::Output>, O::Error> {
     let answer = match op.poll(cache)? {
         Step::Get(ids) => {
             let objects = store.get_many(&ids)?;
             op.provide(cache, objects)?;
-            return Ok((None, None));
+            return Ok(None);
         }
-        Step::Done(output) => return Ok((Some(output), None)),
+        Step::Done(output) => return Ok(Some(output)),
         Step::Put(objects) => {
             store.put_many(&objects)?;
             Answer::Put
@@ -205,9 +157,13 @@ fn step_inner<O: Operation>(
             Answer::Unlocked
         }
         Step::Http(request) => Answer::Http(store.http(&request)?),
+        Step::Wait { ms } => {
+            store.wait(ms)?;
+            Answer::Waited
+        }
     };
-    op.answer(cache, answer.clone())?;
-    Ok((None, Some(answer)))
+    op.answer(cache, answer)?;
+    Ok(None)
 }
 
 /// Request counts of a [`MemoryStore`].
@@ -225,6 +181,10 @@ pub struct Counts {
     pub put_bytes: u64,
     /// Ref reads, compare-and-swaps, lists, deletes and lock calls.
     pub other: u64,
+    /// Waits asked for (not requests: nothing reaches storage).
+    pub waits: u64,
+    /// Milliseconds waited: how far the waits moved the clock.
+    pub waited_ms: u64,
 }
 
 impl Counts {
@@ -252,7 +212,8 @@ struct State {
 }
 
 /// A store in memory: objects, refs with compare-and-swap, locks, request counters, and
-/// a clock that tests set.
+/// a clock that tests set. Waiting moves the clock forward instead of sleeping, so a
+/// test sees leases run out as time passes, without taking that time.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
@@ -263,6 +224,8 @@ pub struct MemoryStore {
     puts: AtomicU64,
     put_bytes: AtomicU64,
     other: AtomicU64,
+    waits: AtomicU64,
+    waited_ms: AtomicU64,
 }
 
 impl MemoryStore {
@@ -289,6 +252,8 @@ impl MemoryStore {
             puts: self.puts.load(Ordering::Relaxed),
             put_bytes: self.put_bytes.load(Ordering::Relaxed),
             other: self.other.load(Ordering::Relaxed),
+            waits: self.waits.load(Ordering::Relaxed),
+            waited_ms: self.waited_ms.load(Ordering::Relaxed),
         }
     }
 
@@ -541,6 +506,14 @@ impl ObjectStore for MemoryStore {
         if state.locks.get(name).is_some_and(|(held, _)| held == token) {
             state.locks.remove(name);
         }
+        Ok(())
+    }
+
+    fn wait(&self, ms: u64) -> Result<(), StorageError> {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        self.waited_ms.fetch_add(ms, Ordering::Relaxed);
+        self.now_ms
+            .fetch_add(i64::try_from(ms).unwrap_or(i64::MAX), Ordering::Relaxed);
         Ok(())
     }
 }

@@ -72,8 +72,9 @@ pub use roots::{CorruptRef, Unsupported};
 
 use crate::{object, store};
 
-/// How many times [`Prune`] plans and tries its compare-and-swap by default.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// How many times [`Prune`] plans and tries its compare-and-swap by default: as often as
+/// a commit ([`crate::retry`]).
+pub use crate::retry::DEFAULT_MAX_ATTEMPTS;
 
 /// How old an unreachable object must be before [`Collect`] deletes it, by default: one
 /// hour, in milliseconds.

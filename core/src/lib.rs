@@ -29,6 +29,7 @@ pub mod read;
 pub mod remote;
 pub mod repo;
 pub mod restore;
+pub mod retry;
 pub mod rev;
 pub mod step;
 pub mod store;

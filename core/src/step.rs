@@ -74,6 +74,14 @@ pub enum Step<T> {
         /// The token [`Answer::Lock`] returned.
         token: String,
     },
+    /// Wait this long, then answer [`Answer::Waited`]. Asked after contention (a lost
+    /// compare-and-swap, a busy lock) so the next try does not follow at once; how long
+    /// is core's decision ([`crate::retry`]), the driver only sleeps (or, in a
+    /// simulation, moves its clock). A driver that is cancelled stops here as at any step.
+    Wait {
+        /// Milliseconds.
+        ms: u64,
+    },
     /// The operation finished with this result; polling again is a misuse.
     Done(T),
 }
@@ -94,6 +102,7 @@ impl<T> Step<T> {
             Step::Lock(lock) => Step::Lock(lock),
             Step::Http(request) => Step::Http(request),
             Step::Unlock { name, token } => Step::Unlock { name, token },
+            Step::Wait { ms } => Step::Wait { ms },
             Step::Done(out) => Step::Done(f(out)),
         }
     }
@@ -232,6 +241,8 @@ pub enum Answer {
     Unlocked,
     /// The response to a `Http` step.
     Http(HttpResponse),
+    /// The time of a `Wait` has passed.
+    Waited,
 }
 
 /// The driver broke the protocol: polled after `Done`, or answered what was not asked.

@@ -251,9 +251,9 @@ pub mod default {
         true
     }
 
-    /// [`crate::repo::DEFAULT_MAX_ATTEMPTS`].
+    /// [`crate::retry::DEFAULT_MAX_ATTEMPTS`].
     pub fn attempts() -> u32 {
-        crate::repo::DEFAULT_MAX_ATTEMPTS
+        crate::retry::DEFAULT_MAX_ATTEMPTS
     }
 
     /// [`crate::history::DEFAULT_LIMIT`].

@@ -10,6 +10,7 @@ use super::DEFAULT_MAX_ATTEMPTS;
 use crate::{
     cache::ObjectCache,
     object::{self, NewObject, Object},
+    retry::{self, Waits},
     step::{Answer, CasOutcome, CasRef, Fetch, Misuse, Operation, RefState, Step, StorageError},
     store::{BranchName, NameError, RepoName},
 };
@@ -107,7 +108,8 @@ pub struct PruneRequest {
     /// Which commits to keep.
     pub retention: Retention,
     /// How many times to plan and try the compare-and-swap before giving up when other
-    /// writers keep moving the branch; at least 1.
+    /// writers keep moving the branch; at least 1. The race is also given up once
+    /// [`retry::RACE_BUDGET_MS`] was spent waiting between attempts.
     #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
     /// Walk the whole dropped history to count it ([`Pruned::dropped`]). That takes one
@@ -242,7 +244,8 @@ impl From<StorageError> for PruneError {
 /// own tree, author, committer and message, and each newer one is re-created on top with
 /// its own tree and metadata. Merge commits in the kept range keep only their first
 /// parent. Then it `Put`s the new commits and compare-and-swaps the ref from the state it
-/// read; if another writer moved the branch first, it starts over from the new head (the
+/// read; if another writer moved the branch first, it waits ([`Step::Wait`], as
+/// [`crate::retry`] decides), reads the ref again and starts over from that head (the
 /// commits already read are not read again), at most [`PruneRequest::max_attempts`]
 /// times.
 ///
@@ -258,6 +261,7 @@ pub struct Prune {
     count_dropped: bool,
     fetch: Fetch,
     attempts: u32,
+    waits: Waits,
     state: PruneState,
 }
 
@@ -275,6 +279,10 @@ enum PruneState {
     Stored(Plan),
     /// A `CasRef` is out.
     Swapping(Plan),
+    /// The swap was lost: ask to wait this many milliseconds, then read the ref again.
+    Backoff(u64),
+    /// A `Wait` is out.
+    Waiting,
     /// The result is ready.
     Ready(Pruned),
     /// `Done` was returned, or the operation failed.
@@ -329,6 +337,7 @@ impl Prune {
             count_dropped: request.count_dropped,
             fetch: Fetch::default(),
             attempts: 0,
+            waits: Waits::new(retry::RACE, retry::RACE_BUDGET_MS),
             state: PruneState::Start,
         })
     }
@@ -492,8 +501,15 @@ impl Operation for Prune {
                 self.state = PruneState::Swapping(plan);
                 Ok(Step::CasRef(cas))
             }
+            PruneState::Backoff(ms) => {
+                self.state = PruneState::Waiting;
+                Ok(Step::Wait { ms })
+            }
             PruneState::Ready(output) => Ok(Step::Done(output)),
-            state @ (PruneState::ReadingRef | PruneState::Putting(_) | PruneState::Swapping(_)) => {
+            state @ (PruneState::ReadingRef
+            | PruneState::Putting(_)
+            | PruneState::Swapping(_)
+            | PruneState::Waiting) => {
                 self.state = state;
                 Err(Misuse("poll called before the last step was answered").into())
             }
@@ -549,18 +565,28 @@ impl Operation for Prune {
                     })
                 }
                 CasOutcome::Lost { current: Some(current) } => {
-                    if self.attempts >= self.max_attempts {
-                        cache.remember_ref(&self.key, Some(current));
+                    cache.remember_ref(&self.key, Some(current));
+                    let wait = if self.attempts < self.max_attempts {
+                        self.waits.next(retry::seed([plan.new_head.as_bytes()]))
+                    } else {
+                        None
+                    };
+                    let Some(ms) = wait else {
                         return Err(PruneError::Contention {
                             repo: self.repo.clone(),
                             branch: self.branch.clone(),
                             attempts: self.attempts,
                         });
-                    }
-                    self.begin(cache, current);
+                    };
+                    // `current` will be stale after the wait: the ref is read again.
+                    self.state = PruneState::Backoff(ms);
                     Ok(())
                 }
             },
+            (PruneState::Waiting, Answer::Waited) => {
+                self.state = PruneState::Start;
+                Ok(())
+            }
             (state, _) => {
                 self.state = state;
                 Err(Misuse("answer does not match the step asked for").into())

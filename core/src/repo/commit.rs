@@ -12,12 +12,12 @@ use crate::{
     merge::{self, Conflict, ConflictPolicy},
     policy::Policy,
     restore,
+    retry::{self, Waits},
     step::{Answer, CasOutcome, CasRef, Fetch, LockRequest, Misuse, Operation, RefState, Step},
     store::{self, BranchName, RepoName},
 };
 
-/// The default number of attempts a commit makes before giving up the race.
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+pub use crate::retry::DEFAULT_MAX_ATTEMPTS;
 
 /// A commit to a branch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -51,12 +51,14 @@ pub struct CommitRequest {
     /// How to settle a path changed on both sides during a replay.
     #[serde(default)]
     pub on_conflict: ConflictPolicy,
-    /// Attempts before [`Error::LostRace`] (at least 1).
+    /// Attempts before [`Error::LostRace`] (at least 1); the race is also given up once
+    /// [`retry::RACE_BUDGET_MS`] was spent waiting between attempts.
     #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
     /// Take the branch's advisory lock for this long while committing. A busy lock is
-    /// asked for again up to `max_attempts` times (drivers back off in between), then the
-    /// commit goes ahead without it: the compare-and-swap stays the fence.
+    /// waited for (the operation asks [`Step::Wait`], then for the lock again) until it is
+    /// taken or this long has been waited; then the commit goes ahead without it: the
+    /// compare-and-swap stays the fence.
     #[serde(default)]
     pub lock_ttl_ms: Option<u64>,
     /// Rules the changes must follow.
@@ -124,10 +126,11 @@ pub struct RestoreRequest {
     #[serde(with = "crate::api::wire::opt_id")]
     #[serde(default)]
     pub expected_head: Option<ObjectId>,
-    /// Attempts before [`Error::LostRace`] (at least 1).
+    /// Attempts before [`Error::LostRace`] (at least 1), as for [`CommitRequest`].
     #[serde(default = "crate::api::wire::default::attempts")]
     pub max_attempts: u32,
-    /// Take the branch's advisory lock for this long while restoring.
+    /// Take the branch's advisory lock for this long while restoring, waiting for it as
+    /// [`CommitRequest::lock_ttl_ms`] does.
     #[serde(default)]
     pub lock_ttl_ms: Option<u64>,
 }
@@ -205,10 +208,28 @@ enum Phase {
     AwaitPut(Built),
     Cas(Built),
     AwaitCas(Built),
-    Probe { base: RefState, theirs: RefState },
+    /// Ask the driver to wait this many milliseconds, then go on as `After` says.
+    Wait(u64, After),
+    AwaitWait(After),
+    /// Read the head again (after a wait) to replay onto it what was built on this base.
+    Reread(RefState),
+    AwaitReread(RefState),
+    Probe {
+        base: RefState,
+        theirs: RefState,
+    },
     Finish(Result<CommitOutput, Error>),
     AwaitUnlock(Result<CommitOutput, Error>),
     Finished,
+}
+
+/// What follows a wait.
+#[derive(Debug)]
+enum After {
+    /// Ask for the busy lock again.
+    Lock,
+    /// Read the head, then replay what was built on this base onto it.
+    Reread(RefState),
 }
 
 /// What an attempt builds: a commit from changes, or a restore.
@@ -247,7 +268,12 @@ pub struct Commit {
     phase: Phase,
     attempts: u32,
     token: Option<String>,
-    lock_tries: u32,
+    /// Waits for a busy lock, within the lock's ttl.
+    lock_waits: Waits,
+    /// The seed of those waits, hashed from the request at the first busy answer.
+    lock_seed: Option<u64>,
+    /// Waits after lost swaps, within [`retry::RACE_BUDGET_MS`].
+    race_waits: Waits,
     /// Swaps retried because the ref changed version but not value.
     cas_retries: u32,
     settled: Vec<Conflict>,
@@ -264,6 +290,7 @@ impl Commit {
         request.policy.check(&request.changes)?;
         // Validate the changes now, so bad input fails before any IO.
         commit::Commit::new(cache, build_request(&request, None, request.changes.clone()))?;
+        let lock_ttl_ms = request.lock_ttl_ms;
         Ok(Commit {
             key: repo.branch_key(&branch),
             repo,
@@ -274,7 +301,9 @@ impl Commit {
             phase: Phase::Start,
             attempts: 0,
             token: None,
-            lock_tries: 0,
+            lock_waits: lock_waits(lock_ttl_ms),
+            lock_seed: None,
+            race_waits: Waits::new(retry::RACE, retry::RACE_BUDGET_MS),
             cas_retries: 0,
             settled: Vec::new(),
             fetch: Fetch::default(),
@@ -301,6 +330,7 @@ impl Commit {
         let branch = BranchName::new(request.branch.clone())?;
         // Validate path, signature and message now, so bad input fails before any IO.
         restore::Restore::new(cache, restore_request(&request, request.target))?;
+        let lock_ttl_ms = request.lock_ttl_ms;
         Ok(Commit {
             key: repo.branch_key(&branch),
             repo,
@@ -311,7 +341,9 @@ impl Commit {
             phase: Phase::Start,
             attempts: 0,
             token: None,
-            lock_tries: 0,
+            lock_waits: lock_waits(lock_ttl_ms),
+            lock_seed: None,
+            race_waits: Waits::new(retry::RACE, retry::RACE_BUDGET_MS),
             cas_retries: 0,
             settled: Vec::new(),
             fetch: Fetch::default(),
@@ -356,6 +388,48 @@ impl Commit {
 
     fn fail(&mut self, err: Error) {
         self.phase = Phase::Finish(Err(err));
+    }
+
+    /// Try again on `theirs`, the head that won over `base`: rebuild a restore, replay a
+    /// commit's changes.
+    fn replay(&mut self, cache: &ObjectCache, base: RefState, theirs: RefState) {
+        if self.restore.is_some() {
+            // A restore states an end result: rebuild it on the new head.
+            self.begin(cache, theirs);
+        } else {
+            self.phase = Phase::Probe { base, theirs };
+        }
+    }
+
+    /// The seed of this writer's waits for the lock: a hash of its request, which is
+    /// all that tells it from other writers before it has built anything.
+    fn request_seed(&self) -> u64 {
+        let request = &self.request;
+        let signatures: Vec<&Signature> = [Some(&request.author), request.committer.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let times: Vec<[u8; 8]> = signatures.iter().map(|s| s.time.seconds.to_le_bytes()).collect();
+        let mut parts: Vec<&[u8]> = vec![
+            request.repo.as_bytes(),
+            request.branch.as_bytes(),
+            request.message.as_bytes(),
+        ];
+        for (signature, time) in signatures.iter().zip(&times) {
+            parts.extend([signature.name.as_bytes(), signature.email.as_bytes(), time.as_slice()]);
+        }
+        for change in &self.changes {
+            match change {
+                Change::Put { path, data, .. } => parts.extend([path.as_slice(), data.as_slice()]),
+                Change::Delete { path } => parts.push(path.as_slice()),
+                Change::Rename { from, to } => parts.extend([from.as_slice(), to.as_slice()]),
+            }
+        }
+        if let Some(restore) = &self.restore {
+            parts.push(restore.target.as_bytes());
+            parts.extend(restore.path.as_ref().map(|p| p.as_slice()));
+        }
+        retry::seed(parts)
     }
 
     /// After a lost race: decide what survives on `theirs`, or ask for what that needs.
@@ -403,6 +477,10 @@ impl Commit {
         }
         Ok(None)
     }
+}
+
+fn lock_waits(lock_ttl_ms: Option<u64>) -> Waits {
+    Waits::new(retry::LOCK, lock_ttl_ms.unwrap_or(0))
 }
 
 fn restore_request(request: &RestoreRequest, head: ObjectId) -> restore::Request {
@@ -509,6 +587,14 @@ impl Operation for Commit {
                     self.phase = Phase::AwaitCas(built);
                     return Ok(Step::CasRef(cas));
                 }
+                Phase::Wait(ms, after) => {
+                    self.phase = Phase::AwaitWait(after);
+                    return Ok(Step::Wait { ms });
+                }
+                Phase::Reread(base) => {
+                    self.phase = Phase::AwaitReread(base);
+                    return Ok(Step::ReadRef(self.key.clone()));
+                }
                 Phase::Probe { base, theirs } => {
                     if let Some(get) = self.probe(cache, &base, &theirs)? {
                         self.phase = Phase::Probe { base, theirs };
@@ -544,16 +630,35 @@ impl Operation for Commit {
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         match (std::mem::replace(&mut self.phase, Phase::Finished), answer) {
-            (Phase::AwaitLock, Answer::Lock(token)) => {
-                self.lock_tries += 1;
-                self.token = token;
-                self.phase = if self.token.is_none() && self.lock_tries < self.request.max_attempts.max(1) {
-                    // Busy: ask again (the driver backs off first). After the last try go
-                    // ahead without it: the lock only reduces contention, the CAS is the fence.
-                    Phase::Start
-                } else {
-                    Phase::Head
+            (Phase::AwaitLock, Answer::Lock(Some(token))) => {
+                self.token = Some(token);
+                self.phase = Phase::Head;
+            }
+            (Phase::AwaitLock, Answer::Lock(None)) => {
+                let seed = match self.lock_seed {
+                    Some(seed) => seed,
+                    None => *self.lock_seed.insert(self.request_seed()),
                 };
+                self.phase = match self.lock_waits.next(seed) {
+                    // Busy: wait in the queue, then ask again.
+                    Some(ms) => Phase::Wait(ms, After::Lock),
+                    // Waited a whole lease: the one first met is over and later writers
+                    // hold the lock now. Go ahead without it: the CAS is the fence.
+                    None => Phase::Head,
+                };
+            }
+            (Phase::AwaitWait(after), Answer::Waited) => {
+                self.phase = match after {
+                    After::Lock => Phase::Start,
+                    After::Reread(base) => Phase::Reread(base),
+                }
+            }
+            (Phase::AwaitReread(base), Answer::Ref(state)) => {
+                cache.remember_ref(&self.key, state.clone());
+                match state {
+                    None => self.fail(branch_not_found(&self.repo, &self.branch)),
+                    Some(head) => self.replay(cache, base, head),
+                }
             }
             (Phase::AwaitHead, Answer::Ref(state)) => {
                 cache.remember_ref(&self.key, state.clone());
@@ -618,14 +723,19 @@ impl Operation for Commit {
                                 self.fail(Error::LostRace {
                                     attempts: self.attempts,
                                 });
-                            } else if self.restore.is_some() {
-                                // A restore states an end result: rebuild it on the new head.
-                                self.begin(cache, current);
+                            } else if self.token.is_some() {
+                                // The lock holder retries at once: the writers queued
+                                // behind it wait as long as it does.
+                                self.replay(cache, built.base, current);
                             } else {
-                                self.phase = Phase::Probe {
-                                    base: built.base,
-                                    theirs: current,
-                                };
+                                let seed = retry::seed([built.output.id.as_bytes()]);
+                                match self.race_waits.next(seed) {
+                                    // `current` will be stale after the wait: read again.
+                                    Some(ms) => self.phase = Phase::Wait(ms, After::Reread(built.base)),
+                                    None => self.fail(Error::LostRace {
+                                        attempts: self.attempts,
+                                    }),
+                                }
                             }
                         }
                     }

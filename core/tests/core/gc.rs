@@ -180,6 +180,10 @@ where
                 store.delete(&keys).expect("memory store");
                 Answer::Deleted
             }
+            Step::Wait { ms } => {
+                store.wait(ms).expect("memory store");
+                Answer::Waited
+            }
             other => panic!("unexpected step {other:?}"),
         };
         if let Err(err) = op.answer(cache, answer) {
@@ -379,7 +383,14 @@ fn prune_starts_over_when_the_branch_moves() {
     let mut op = Prune::new(PruneRequest::new("agent-1", "main", Retention::last(2))).expect("valid");
     let mut moved = None;
     let mut cas_seen = 0;
+    let mut steps = Vec::new();
     let pruned = run_hooked(&mut op, &mut cache, &store, |step, _| {
+        steps.push(match step {
+            Step::Wait { .. } => "wait",
+            Step::ReadRef(_) => "read-ref",
+            Step::CasRef(_) => "cas",
+            _ => "other",
+        });
         if let Step::CasRef(_) = step {
             cas_seen += 1;
             if moved.is_none() {
@@ -403,6 +414,11 @@ fn prune_starts_over_when_the_branch_moves() {
     .expect("prune succeeds on the second attempt");
     let moved = moved.expect("the branch moved");
     assert_eq!(cas_seen, 2);
+    // After the lost swap: wait, then read the ref again (what the swap answered is
+    // stale by then).
+    let after = steps.iter().position(|s| *s == "cas").expect("a swap") + 1;
+    assert_eq!(steps[after..after + 2], ["wait", "read-ref"]);
+    assert_eq!(store.counts().waits, 1);
     assert_eq!(
         (pruned.attempts, pruned.old_head, pruned.kept, pruned.dropped),
         (2, moved, 2, Some(4))

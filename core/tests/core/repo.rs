@@ -332,8 +332,14 @@ fn locks_are_taken_and_released_but_never_required() {
         .unwrap();
     assert!(token.is_some(), "the commit released its lock");
     request.changes = vec![put("a", "2")];
+    let before = store.counts().waited_ms;
     let out = commit_to(&mut sha1(), &store, request).unwrap();
     assert!(!out.locked, "busy lock: the CAS alone keeps it safe");
+    assert_eq!(
+        store.counts().waited_ms - before,
+        5_000,
+        "it queued for one lease (its own ttl) before going ahead"
+    );
 }
 
 #[test]
@@ -527,4 +533,231 @@ fn branch_keys_parse_back() {
     ] {
         assert_eq!(parse_branch_key(key), None, "{key}");
     }
+}
+
+/// What a commit asked for, step by step, as the driver below saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Get,
+    ReadRef,
+    Put,
+    Cas,
+    Lock,
+    Unlock,
+    Wait(u64),
+}
+
+/// Drive `op` against `store`, calling `before` with each step before carrying it out
+/// (to let other writers move the branch), and recording every step.
+fn drive_seeing(
+    op: &mut Commit,
+    cache: &mut ObjectCache,
+    store: &MemoryStore,
+    mut before: impl FnMut(&Seen),
+) -> (Result<snapgit_core::repo::CommitOutput, Error>, Vec<Seen>) {
+    let mut seen = Vec::new();
+    let result = (|| loop {
+        let step = op.poll(cache)?;
+        let kind = match &step {
+            Step::Done(_) => None,
+            Step::Get(_) => Some(Seen::Get),
+            Step::ReadRef(_) => Some(Seen::ReadRef),
+            Step::Put(_) => Some(Seen::Put),
+            Step::CasRef(_) => Some(Seen::Cas),
+            Step::Lock(_) => Some(Seen::Lock),
+            Step::Unlock { .. } => Some(Seen::Unlock),
+            Step::Wait { ms } => Some(Seen::Wait(*ms)),
+            other => panic!("unexpected {other:?}"),
+        };
+        if let Some(kind) = kind {
+            before(&kind);
+            seen.push(kind);
+        }
+        let answer = match step {
+            Step::Done(out) => return Ok(out),
+            Step::Get(ids) => {
+                op.provide(cache, store.get_many(&ids)?)?;
+                continue;
+            }
+            Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
+            Step::Put(objects) => {
+                store.put_many(&objects)?;
+                Answer::Put
+            }
+            Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
+            Step::Lock(lock) => Answer::Lock(store.acquire(&lock)?),
+            Step::Unlock { name, token } => {
+                store.release(&name, &token)?;
+                Answer::Unlocked
+            }
+            Step::Wait { ms } => {
+                store.wait(ms)?;
+                Answer::Waited
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        op.answer(cache, answer)?;
+    })();
+    (result, seen)
+}
+
+/// Another writer lands a file of its own on `main`.
+fn land(store: &MemoryStore, name: &str) -> ObjectId {
+    commit_to(
+        &mut sha1(),
+        store,
+        CommitRequest::new("r", "main", vec![put(name, "theirs\n")], me(), "other"),
+    )
+    .unwrap()
+    .commit
+}
+
+#[test]
+fn a_lost_swap_waits_then_reads_the_head_again() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut cache = sha1();
+    let request = CommitRequest::new("r", "main", vec![put("ours.md", "o\n")], me(), "slow");
+    let mut op = Commit::new(&cache, request).unwrap();
+    let mut landed = Vec::new();
+    let (out, seen) = drive_seeing(&mut op, &mut cache, &store, |step| {
+        // One writer lands just before our first swap, another while we wait: what the
+        // lost swap told us is stale by the end of the wait.
+        let first_swap = *step == Seen::Cas && landed.is_empty();
+        if first_swap || matches!(step, Seen::Wait(_)) {
+            landed.push(land(&store, &format!("theirs-{}.md", landed.len())));
+        }
+    });
+    let out = out.unwrap();
+    assert_eq!(out.attempts, 2, "the head read after the wait was current: {seen:?}");
+    assert_eq!(out.parent, landed[1]);
+    let after = seen.iter().position(|s| *s == Seen::Cas).unwrap() + 1;
+    assert!(matches!(seen[after], Seen::Wait(ms) if ms > 0), "{seen:?}");
+    assert_eq!(seen[after + 1], Seen::ReadRef, "{seen:?}");
+    assert_eq!(seen.last(), Some(&Seen::Cas));
+    let tree = files(&store, out.commit);
+    assert!(
+        ["ours.md", "theirs-0.md", "theirs-1.md"]
+            .iter()
+            .all(|p| tree.contains_key(*p))
+    );
+}
+
+/// A writer that keeps losing (another writer lands before each of its swaps) waits
+/// longer each time, and stops at `max_attempts`, or at the wait budget.
+#[test]
+fn losing_writers_back_off_and_give_up_within_their_bounds() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut request = CommitRequest::new("r", "main", vec![put("ours.md", "o\n")], me(), "unlucky");
+    request.max_attempts = 6;
+    let mut cache = sha1();
+    let mut op = Commit::new(&cache, request.clone()).unwrap();
+    let mut n = 0;
+    let (result, seen) = drive_seeing(&mut op, &mut cache, &store, |step| {
+        if *step == Seen::Cas {
+            n += 1;
+            land(&store, &format!("theirs-{n}.md"));
+        }
+    });
+    assert!(matches!(result, Err(Error::LostRace { attempts: 6 })), "{result:?}");
+    let waits: Vec<u64> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Wait(ms) => Some(*ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits.len(), 5, "one wait between two attempts: {seen:?}");
+    // Each ceiling doubles and a wait is at least half its ceiling, so a wait two places
+    // on is always longer.
+    for pair in waits.windows(3) {
+        assert!(pair[2] > pair[0], "{waits:?}");
+    }
+
+    // Another writer's waits differ (its commits do).
+    let mut other = request.clone();
+    other.changes = vec![put("other.md", "x\n")];
+    let mut op = Commit::new(&cache, other).unwrap();
+    let (_, seen_other) = drive_seeing(&mut op, &mut cache, &store, |step| {
+        if *step == Seen::Cas {
+            n += 1;
+            land(&store, &format!("theirs-{n}.md"));
+        }
+    });
+    let waits_other: Vec<&Seen> = seen_other.iter().filter(|s| matches!(s, Seen::Wait(_))).collect();
+    let waits_ours: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Wait(_))).collect();
+    assert_ne!(waits_other, waits_ours);
+
+    // Unbounded attempts: the wait budget ends it.
+    request.max_attempts = u32::MAX;
+    let before = store.counts().waited_ms;
+    let mut op = Commit::new(&cache, request).unwrap();
+    let (result, _) = drive_seeing(&mut op, &mut cache, &store, |step| {
+        if *step == Seen::Cas {
+            n += 1;
+            land(&store, &format!("theirs-{n}.md"));
+        }
+    });
+    assert!(matches!(result, Err(Error::LostRace { .. })), "{result:?}");
+    assert_eq!(store.counts().waited_ms - before, snapgit_core::retry::RACE_BUDGET_MS);
+}
+
+/// A busy lock is queued for: wait, ask again, until the holder's lease is over.
+#[test]
+fn a_busy_lock_is_waited_for() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let lock = LockRequest {
+        name: "locks/r/main".into(),
+        ttl_ms: 1_000,
+    };
+    let holder = store.acquire(&lock).unwrap().unwrap();
+    let mut request = CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m");
+    request.lock_ttl_ms = Some(5_000);
+    let mut cache = sha1();
+    let mut op = Commit::new(&cache, request).unwrap();
+    let (out, seen) = drive_seeing(&mut op, &mut cache, &store, |_| {});
+    let out = out.unwrap();
+    assert!(out.locked, "taken once the holder's lease ran out: {seen:?}");
+    // Every busy answer is followed by a wait and a new try.
+    let locks = seen.iter().filter(|s| **s == Seen::Lock).count();
+    let waits: u64 = seen
+        .iter()
+        .map(|s| match s {
+            Seen::Wait(ms) => *ms,
+            _ => 0,
+        })
+        .sum();
+    assert!(locks > 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|s| matches!(s, Seen::Wait(_))).count(), locks - 1);
+    assert!((1_000..5_000).contains(&waits), "{waits}");
+    assert!(
+        seen[..seen.len() - 2].iter().all(|s| *s != Seen::Cas),
+        "nothing before the lock"
+    );
+    // The holder lost its lease: it cannot release the lock the commit took (and gave back).
+    store.release("locks/r/main", &holder).unwrap();
+}
+
+/// A writer holding the lock does not wait after a lost swap (a writer without the lock
+/// moved the branch): the queue behind it would wait as long.
+#[test]
+fn the_lock_holder_retries_at_once() {
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut request = CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m");
+    request.lock_ttl_ms = Some(5_000);
+    let mut cache = sha1();
+    let mut op = Commit::new(&cache, request).unwrap();
+    let mut moved = false;
+    let (out, seen) = drive_seeing(&mut op, &mut cache, &store, |step| {
+        if *step == Seen::Cas && !moved {
+            moved = true;
+            land(&store, "lockless.md");
+        }
+    });
+    let out = out.unwrap();
+    assert!(out.locked && out.attempts == 2, "{seen:?}");
+    assert!(!seen.iter().any(|s| matches!(s, Seen::Wait(_))), "{seen:?}");
 }

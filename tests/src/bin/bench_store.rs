@@ -23,7 +23,7 @@ use std::{
 use snapgit_core::{
     ObjectCache, ObjectId,
     commit::{self, Change},
-    drive::{self, Contention, MemoryStore, ObjectStore},
+    drive::{self, MemoryStore, ObjectStore},
     object::NewObject,
     repo::{AdminOutput, Commit, CommitRequest, RepoOp},
     step::{CasOutcome, CasRef, Listed, LockRequest, RefState, StorageError},
@@ -111,6 +111,12 @@ impl ObjectStore for Slow {
         self.round_trip();
         self.inner.release(name, token)
     }
+
+    /// The waits core asks for after contention, slept: no request.
+    fn wait(&self, ms: u64) -> Result<(), StorageError> {
+        std::thread::sleep(Duration::from_millis(ms));
+        Ok(())
+    }
 }
 
 /// A fresh store holding repo `bench` with `FILES` files on `main`.
@@ -168,21 +174,6 @@ fn change(writer: usize, n: usize) -> Vec<Change> {
     )]
 }
 
-/// Jittered exponential backoff: 10 ms doubling per try, capped at 320 ms.
-fn backoff(contention: Contention, writer: usize) {
-    let tries = match contention {
-        Contention::LostRace { lost } => lost,
-        Contention::LockBusy { tries } => tries,
-    };
-    let ceiling = 10u64 << tries.min(5);
-    let clock = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()));
-    let nanos = (clock ^ (writer as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0x2545_f491_4f6c_dd1d) >> 17;
-    let jitter = nanos % ceiling.max(1);
-    std::thread::sleep(Duration::from_millis(ceiling / 2 + jitter / 2));
-}
-
 fn snapgit(commits_per_writer: usize, lock: bool) -> Figures {
     let store = setup();
     let slow = Arc::new(Slow::new(store.clone()));
@@ -197,13 +188,9 @@ fn snapgit(commits_per_writer: usize, lock: bool) -> Figures {
                 for n in 0..commits_per_writer {
                     let mut request =
                         CommitRequest::new("bench", "main", change(writer, n), signature(n as i64), "turn");
-                    request.max_attempts = 100;
                     request.lock_ttl_ms = lock.then_some(10_000);
                     let mut op = Commit::new(&cache, request).expect("valid");
-                    let out = drive::run_with(&mut op, &mut cache, slow.as_ref(), |contention| {
-                        backoff(contention, writer)
-                    })
-                    .expect("commit lands");
+                    let out = drive::run(&mut op, &mut cache, slow.as_ref()).expect("commit lands");
                     attempts.fetch_add(u64::from(out.attempts), Ordering::Relaxed);
                 }
             })
