@@ -1,22 +1,17 @@
 //! The async driver: carries out core's steps against a [`Storage`] and, optionally, a
 //! [`Locks`] service. It makes no decisions of its own beyond IO: which objects, which
-//! ref, what to compare and when to retry all come from core. What it adds is doing each
-//! batch in parallel, with a bound, and waiting between attempts when core reports
-//! contention.
+//! ref, what to compare, when to retry and how long to wait before it all come from core
+//! (a [`Step::Wait`] is slept through). What it adds is doing each batch in parallel,
+//! with a bound.
 
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
-use snapgit_core::{
-    ObjectCache, Operation, Step, StorageError,
-    object::loose_key,
-    step::{Answer, CasOutcome},
-};
+use snapgit_core::{ObjectCache, Operation, Step, StorageError, object::loose_key, step::Answer};
 
 use crate::{
     lock::Locks,
     storage::{self, Object, Storage},
-    util::jitter,
 };
 
 /// How the driver does IO.
@@ -24,54 +19,11 @@ use crate::{
 pub struct Options {
     /// The most storage calls in flight for one `Get` or `Put` batch.
     pub concurrency: usize,
-    /// How long to wait after a lost compare-and-swap or a busy lock.
-    pub backoff: Backoff,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            concurrency: 32,
-            backoff: Backoff::default(),
-        }
-    }
-}
-
-/// Jittered exponential backoff: after the n-th contention in one operation, wait a
-/// random time between half and all of `min(max, base * 2^(n-1))`. The random half keeps
-/// writers that collided from colliding again in step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The wait ceiling after the first contention.
-    pub base: Duration,
-    /// The largest wait.
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(10),
-            max: Duration::from_secs(1),
-        }
-    }
-}
-
-impl Backoff {
-    /// No waiting at all (tests, single writers).
-    pub const NONE: Backoff = Backoff {
-        base: Duration::ZERO,
-        max: Duration::ZERO,
-    };
-
-    /// The wait after the `n`-th contention (counting from 1).
-    pub fn delay(&self, n: u32) -> Duration {
-        let ceiling = self
-            .base
-            .checked_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX))
-            .unwrap_or(self.max)
-            .min(self.max);
-        ceiling / 2 + jitter(ceiling / 2)
+        Options { concurrency: 32 }
     }
 }
 
@@ -101,7 +53,8 @@ where
     run_with(op, cache, storage, locks, &Options::default()).await
 }
 
-/// Run `op` to completion with these options.
+/// Run `op` to completion with these options. Dropping the future cancels the run
+/// between two steps (a storage call under way is dropped with it).
 pub async fn run_with<O: Operation>(
     op: &mut O,
     cache: &mut ObjectCache,
@@ -114,7 +67,6 @@ where
 {
     // Objects that are not loose are read from the store's packs.
     let mut op = snapgit_core::pack::Packed::new(op);
-    let (mut lost, mut busy) = (0, 0);
     loop {
         let answer = match op.poll(cache)? {
             Step::Done(output) => return Ok(output),
@@ -130,25 +82,7 @@ where
                 .await
                 .map_err(<O::Error as From<StorageError>>::from)?,
         };
-        // Core reports contention by the answer it gets; wait before its next attempt.
-        let contended = match &answer {
-            Answer::Cas(CasOutcome::Lost { .. }) => {
-                lost += 1;
-                Some(lost)
-            }
-            Answer::Lock(None) => {
-                busy += 1;
-                Some(busy)
-            }
-            _ => None,
-        };
         op.answer(cache, answer)?;
-        if let Some(n) = contended {
-            let delay = options.backoff.delay(n);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-        }
     }
 }
 
@@ -201,6 +135,10 @@ async fn carry_out<T>(
             Answer::Unlocked
         }
         Step::Http(request) => Answer::Http(crate::http::send(request).await?),
+        Step::Wait { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Answer::Waited
+        }
         // `Step` may grow: an unknown step means this driver is older than core.
         _ => return Err("core asked for a step this driver does not know".into()),
     })
@@ -267,32 +205,6 @@ pub async fn delete_all(storage: &dyn Storage, keys: Vec<String>, concurrency: u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let backoff = Backoff {
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-        };
-        for _ in 0..100 {
-            let first = backoff.delay(1);
-            assert!(
-                first >= Duration::from_millis(5) && first <= Duration::from_millis(10),
-                "{first:?}"
-            );
-            let third = backoff.delay(3);
-            assert!(
-                third >= Duration::from_millis(20) && third <= Duration::from_millis(40),
-                "{third:?}"
-            );
-            let late = backoff.delay(40);
-            assert!(
-                late >= Duration::from_millis(50) && late <= Duration::from_millis(100),
-                "{late:?}"
-            );
-        }
-        assert_eq!(Backoff::NONE.delay(5), Duration::ZERO);
-    }
 
     #[test]
     fn chunks_cover_every_key() {

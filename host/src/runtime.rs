@@ -10,11 +10,11 @@
 //! a slot's memory is zeroed and reused, never shared by two calls at once.
 //!
 //! The component's imports are carried out like the native driver's steps
-//! ([`crate::driver`]): each `get-many`, `put-many` and `delete` batch in parallel; a lost
-//! compare-and-swap or a busy lock is answered after a jittered backoff, since the
-//! component has no clock. A push's or fetch's HTTP requests are sent by
-//! [`crate::http::send`], as the native driver sends them; they count against the
-//! call's deadline like storage calls.
+//! ([`crate::driver`]): each `get-many`, `put-many` and `delete` batch in parallel; a
+//! `wait` (core's backoff after a lost compare-and-swap or a busy lock: the component
+//! has no clock) is slept. A push's or fetch's HTTP requests are sent by
+//! [`crate::http::send`], as the native driver sends them. Waits and HTTP count against
+//! the call's deadline like storage calls.
 //!
 //! Since every call starts with an empty guest, the component's own object cache never
 //! outlives a call. The runtime keeps one for it instead: loose objects
@@ -151,7 +151,7 @@ pub struct Config {
     /// compiling (wasmtime's cache, keyed by the component's bytes, wasmtime's version
     /// and the engine's settings); `None` compiles in every process.
     pub cache_dir: Option<PathBuf>,
-    /// How storage calls are made: batch concurrency and backoff.
+    /// How storage calls are made: batch concurrency.
     pub driver: driver::Options,
     /// The most bytes of loose objects kept between calls, for every store together (see
     /// the module overview); `0` keeps none. Objects larger than half of it are not kept.
@@ -306,7 +306,7 @@ impl Drop for Runtime {
     }
 }
 
-/// What one call's store holds: its IO, limits and contention counters.
+/// What one call's store holds: its IO and limits.
 struct Call {
     io: Io,
     refs: Refs,
@@ -314,8 +314,6 @@ struct Call {
     objects: Option<Arc<SharedObjects>>,
     memory_limit: usize,
     memory_asked: Option<usize>,
-    lost: u32,
-    busy: u32,
     /// The packs were listed in this call: a second listing goes to storage.
     packs_listed: bool,
 }
@@ -412,8 +410,6 @@ impl Runtime {
             objects: self.objects.clone(),
             memory_limit: self.limits.memory_bytes,
             memory_asked: None,
-            lost: 0,
-            busy: 0,
             packs_listed: false,
         };
         let mut store = Store::new(&self.engine, call);
@@ -545,15 +541,6 @@ fn ref_state_out(state: core_step::RefState) -> wit::RefState {
     wit::RefState {
         value: state.value.to_string(),
         version: state.version,
-    }
-}
-
-impl Call {
-    async fn wait(&self, n: u32) {
-        let delay = self.driver.backoff.delay(n);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
     }
 }
 
@@ -716,12 +703,17 @@ impl wit::Host for Call {
             }
             CasOutcome::Lost { current } => {
                 self.io.remember(&request.key, current.clone().map(ref_state_out));
-                // The component retries at once; the wait before it is ours.
-                self.lost += 1;
-                self.wait(self.lost).await;
                 Ok(wit::CasOutcome::Lost(current.map(ref_state_out)))
             }
         }
+    }
+}
+
+impl bindings::snapgit::core::wait::Host for Call {
+    async fn wait(&mut self, ms: u64) -> Result<(), Failure> {
+        // A wait past the call's deadline ends with the call, as a slow storage call does.
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(())
     }
 }
 
@@ -737,10 +729,6 @@ impl bindings::snapgit::core::locks::Host for Call {
             .acquire(&name, Duration::from_millis(ttl_ms))
             .await
             .map_err(lock_failure)?;
-        if token.is_none() {
-            self.busy += 1;
-            self.wait(self.busy).await;
-        }
         Ok(token)
     }
 

@@ -51,7 +51,8 @@ async fn the_component_imports_only_snapgit_interfaces() {
             "snapgit:core/http@0.1.0",
             "snapgit:core/locks@0.1.0",
             "snapgit:core/storage@0.1.0",
-            "snapgit:core/types@0.1.0"
+            "snapgit:core/types@0.1.0",
+            "snapgit:core/wait@0.1.0"
         ]
     );
     // Bytes that are not a component do not load.

@@ -322,8 +322,7 @@ async fn concurrent_commits_through_the_component_all_land() {
             let mut ids = Vec::new();
             for turn in 0..3 {
                 let change = Change::put(format!("agent-{writer}/turn-{turn}.md"), format!("{writer} {turn}\n"));
-                let mut request = commit_request(vec![change], sig(1_700_000_000), &format!("{writer}/{turn}"));
-                request.max_attempts = 100;
+                let request = commit_request(vec![change], sig(1_700_000_000), &format!("{writer}/{turn}"));
                 let out: CommitOutput = runtime.call(&io, Request::Commit(request)).await.unwrap();
                 ids.push(out.commit);
             }
@@ -356,4 +355,25 @@ async fn concurrent_commits_through_the_component_all_land() {
         .await
         .unwrap();
     assert_eq!(files.len(), 8 * 3);
+}
+
+/// A busy lock is queued for through the `wait` import: the component asks the host to
+/// wait, asks for the lock again, and takes it once its holder lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_lock_is_waited_for_through_the_host() {
+    use snapgit_host::{Locks, lock::memory::MemoryLocks};
+    let runtime = runtime(Config::default());
+    let locks = Arc::new(MemoryLocks::new());
+    let io = Io::new(Arc::new(MemoryStorage::new())).with_locks(locks.clone());
+    create_repo(&runtime, &io, Vec::new()).await;
+    // Someone holds the branch's lock for a moment.
+    let held = locks
+        .acquire("locks/agent/main", std::time::Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    let mut request = commit_request(vec![put("a.md", b"a\n", false)], sig(1_700_000_000), "locked");
+    request.lock_ttl_ms = Some(60_000);
+    let out: CommitOutput = runtime.call(&io, Request::Commit(request)).await.unwrap();
+    assert!(out.created && out.locked, "{out:?}");
 }

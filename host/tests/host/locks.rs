@@ -125,22 +125,26 @@ async fn commits_take_and_release_the_branch_lock(locks: Arc<dyn Locks>) {
     // Released: it can be taken again.
     let token = locks.acquire("locks/r/main", MINUTE).await.unwrap().unwrap();
 
-    // Held by someone else: the commit tries a few times, then goes ahead without it.
+    // Held by someone else for longer than our lease: the commit queues for one lease
+    // (its own ttl), then goes ahead without the lock: the CAS is the fence.
     request.changes = vec![Change::put("b.md", "b\n")];
-    request.max_attempts = 3;
-    let options = driver::Options {
-        backoff: driver::Backoff {
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(5),
-        },
-        ..driver::Options::default()
-    };
-    let mut op = Commit::new(&cache, request).unwrap();
-    let out = driver::run_with(&mut op, &mut cache, &store, Some(&*locks), &options)
-        .await
-        .unwrap();
+    request.lock_ttl_ms = Some(200);
+    let mut op = Commit::new(&cache, request.clone()).unwrap();
+    let out = driver::run(&mut op, &mut cache, &store, Some(&*locks)).await.unwrap();
     assert!(out.created && !out.locked);
-    assert!(locks.release("locks/r/main", &token).await.unwrap());
+
+    // Released while the commit queues for it: the commit takes it.
+    request.changes = vec![Change::put("c.md", "c\n")];
+    request.lock_ttl_ms = Some(60_000);
+    let holder = locks.clone();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        holder.release("locks/r/main", &token).await.unwrap()
+    });
+    let mut op = Commit::new(&cache, request).unwrap();
+    let out = driver::run(&mut op, &mut cache, &store, Some(&*locks)).await.unwrap();
+    assert!(out.created && out.locked);
+    assert!(release.await.unwrap(), "the first holder still held it when it let go");
 }
 
 #[tokio::test]

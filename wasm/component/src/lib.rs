@@ -2,12 +2,11 @@
 //! (`wasm/wit/snapgit.wit`) as a WebAssembly component.
 //!
 //! Thin: each export converts its arguments (`convert.rs`), runs one core operation to
-//! completion with core's blocking driver over the imported storage, lock and HTTP
+//! completion with core's blocking driver over the imported storage, lock, wait and HTTP
 //! interfaces (`Imports`), and converts the result or error (`convert.rs`). The
 //! component imports nothing else — no WASI, no clock, no sockets: time arrives as
-//! arguments, waiting after a lost race is the host's job (it answers a lost
-//! compare-and-swap after its backoff), and a push's or fetch's HTTP requests are sent
-//! by the host.
+//! arguments, the waits core decides on after contention are slept by the host (the
+//! `wait` import), and a push's or fetch's HTTP requests are sent by the host.
 //!
 //! Build it for `wasm32-unknown-unknown` and encode it as a component with
 //! `wasm/component/build.sh`.
@@ -24,7 +23,7 @@ mod bindings {
 
 use bindings::{
     exports::snapgit::core::operations as ops,
-    snapgit::core::{http, locks, storage, types::Failure},
+    snapgit::core::{http, locks, storage, types::Failure, wait},
 };
 use snapgit_core::{
     HashKind, ObjectCache, ObjectId, StorageError, api,
@@ -39,7 +38,7 @@ use convert::{HostFailure, ToCore, ToWit};
 /// The exports.
 struct Component;
 
-/// The imported storage, locks and HTTP, as core's blocking driver sees them.
+/// The imported storage, locks, waiting and HTTP, as core's blocking driver sees them.
 struct Imports;
 
 fn host_error(failure: Failure) -> StorageError {
@@ -154,6 +153,10 @@ impl ObjectStore for Imports {
     fn http(&self, request: &HttpRequest) -> Result<HttpResponse, StorageError> {
         let response = http::send(&request.clone().to_wit()).map_err(host_error)?;
         response.to_core().map_err(host_error)
+    }
+
+    fn wait(&self, ms: u64) -> Result<(), StorageError> {
+        wait::wait(ms).map_err(host_error)
     }
 }
 

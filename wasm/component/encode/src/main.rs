@@ -9,10 +9,11 @@
 use std::process::ExitCode;
 
 /// The only interfaces the component may import.
-const ALLOWED_IMPORTS: [&str; 4] = [
+const ALLOWED_IMPORTS: [&str; 5] = [
     "snapgit:core/types@",
     "snapgit:core/storage@",
     "snapgit:core/locks@",
+    "snapgit:core/wait@",
     "snapgit:core/http@",
 ];
 
@@ -116,7 +117,7 @@ mod tests {
     #[test]
     fn the_snapgit_world_passes() {
         let imports = check(&component("")).expect("only snapgit's imports");
-        assert_eq!(imports.len(), 4, "{imports:?}");
+        assert_eq!(imports.len(), 5, "{imports:?}");
     }
 
     #[test]
