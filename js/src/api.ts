@@ -65,18 +65,14 @@ export interface OpenOptions {
   maxChanges?: number;
   /** The most object reads in flight at once (default 16). */
   concurrency?: number;
-  /** The first backoff window after a lost compare-and-swap or a busy lock, in ms (default 10). */
-  backoffBaseMs?: number;
-  /** The largest backoff window, in ms (default 1000). */
-  backoffMaxMs?: number;
 }
 
 /** What every operation that reads or writes storage accepts. */
 export interface RunOptions {
   /**
-   * Cancels the operation: the signal is checked before each storage round and wakes a
-   * backoff wait, and the promise rejects with its `reason` (an `AbortError`
-   * `DOMException` by default). A storage call already sent is seen through: a commit,
+   * Cancels the operation: the signal is checked before each storage round and cuts a
+   * wait short (the engine's backoff after contention), and the promise rejects with its
+   * `reason` (an `AbortError` `DOMException` by default). A storage call already sent is seen through: a commit,
    * restore or prune that rejects this way did not move its branch (objects it wrote
    * stay for {@link Store.gc}), and one whose compare-and-swap won resolves as usual. A
    * lock the call holds is released.
@@ -110,13 +106,20 @@ export interface CommitOptions extends RunOptions {
   expectedHead?: string;
   /** A path changed by us and by a concurrent writer: fail (default), keep ours or theirs. */
   onConflict?: ConflictPolicy;
-  /** Hold the branch's advisory lock for this long while committing (the adapter must support locks). */
+  /**
+   * Hold the branch's advisory lock for this long while committing (the adapter must
+   * support locks). A busy lock is waited for, up to this long, before the commit goes
+   * ahead without it (the compare-and-swap stays the fence).
+   */
   lockTtlMs?: number;
   /** Commit even when nothing changes. Default `false` (`EMPTY_COMMIT`). */
   allowEmpty?: boolean;
   /** Count lines added and removed per file. Default `true`. */
   lineStats?: boolean;
-  /** Attempts before `LOST_RACE`. Default 10. */
+  /**
+   * Attempts before `LOST_RACE`. Default 100; the engine also gives up after 20 s spent
+   * waiting between attempts (jittered exponential backoff, the engine's own).
+   */
   maxAttempts?: number;
   /** Rules the changes must follow; default: the repo's policy. */
   policy?: Policy;
@@ -448,8 +451,6 @@ export class Store {
     };
     const driver: DriverOptions = {
       concurrency: count(o.concurrency, "concurrency", 16, 1),
-      backoffBaseMs: count(o.backoffBaseMs, "backoffBaseMs", 10, 0),
-      backoffMaxMs: count(o.backoffMaxMs, "backoffMaxMs", 1000, 0),
     };
     const defaultBranch = o.defaultBranch ?? "main";
     if (typeof defaultBranch !== "string") throw invalidArgument("defaultBranch", "a string", defaultBranch);

@@ -1,10 +1,9 @@
 /**
  * The async driver: one loop that carries out the steps an engine operation asks for
  * against a storage adapter (and, for a push or fetch, against a git remote with
- * `fetch()`). It makes no decisions of its own — which objects, which keys, which
- * requests, what to retry and when to give up are the engine's — except how long to
- * wait after contention (a lost compare-and-swap or a busy lock), which is the driver's:
- * jittered exponential backoff, as the engine's blocking driver documents it.
+ * `fetch()`). It makes no decisions of its own: which objects, which keys, which
+ * requests, what to retry, how long to wait before it (a `wait` step, after a lost
+ * compare-and-swap or a busy lock) and when to give up are the engine's.
  */
 
 import type { ByteRange, StorageAdapter } from "./adapter.js";
@@ -32,7 +31,7 @@ export interface EngineOp {
   answerLock(token?: string): void;
   /** Answer an `http` step with the response's status, content type and body. */
   answerHttp(status: number, contentType: string | undefined, body: Uint8Array): void;
-  /** Answer a `put`, `delete` or `unlock` step that was carried out. */
+  /** Answer a `put`, `delete`, `unlock` or `wait` step that was carried out. */
   answer(): void;
   /** How far the operation has come, as JSON text; `undefined` if it does not report progress. */
   progress(): string | undefined;
@@ -50,6 +49,7 @@ type Step =
   | { type: "delete"; keys: string[] }
   | { type: "lock"; name: string; ttlMs: number }
   | { type: "unlock"; name: string; token: string }
+  | { type: "wait"; ms: number }
   | { type: "http"; method: "GET" | "POST"; url: string; headers: [string, string][]; maxResponseBytes: number }
   | { type: "done"; value: unknown; ends?: number[] };
 
@@ -57,15 +57,11 @@ type Step =
 export interface DriverOptions {
   /** The most object reads in flight at once. */
   concurrency: number;
-  /** The first backoff window after contention, in milliseconds. */
-  backoffBaseMs: number;
-  /** The largest backoff window, in milliseconds. */
-  backoffMaxMs: number;
 }
 
 /** What one run of an operation takes besides its request. */
 export interface RunControl {
-  /** Cancels the run: checked before each storage round and during backoff. */
+  /** Cancels the run: checked before each storage round and during a wait. */
   signal?: AbortSignal;
   /** Called after each step of an operation that reports progress (GC, footprint). */
   onProgress?: (progress: GcProgress) => void;
@@ -155,12 +151,6 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", aborted, { once: true });
   });
-}
-
-/** Equal jitter: half of base x 2^(n-1) (capped), plus a random part of the other half. */
-function backoff(options: DriverOptions, n: number, signal: AbortSignal | undefined): Promise<void> {
-  const window = Math.min(options.backoffMaxMs, options.backoffBaseMs * 2 ** Math.min(n - 1, 30));
-  return sleep(window / 2 + (Math.random() * window) / 2, signal);
 }
 
 function noLocks(method: "acquire" | "release"): never {
@@ -365,7 +355,7 @@ async function http(
 /**
  * Run `op` to completion against `adapter` and return its result. The operation is
  * freed whatever happens. With `control.signal`, an abort stops the run before its next
- * storage round (or backoff) and rejects with the signal's reason; `control.onProgress`
+ * storage round (or during a wait) and rejects with the signal's reason; `control.onProgress`
  * hears how far the operation has come after each of its steps.
  */
 export async function drive<T>(
@@ -376,8 +366,6 @@ export async function drive<T>(
   shape: (result: any) => T = (result) => result,
 ): Promise<T> {
   const { signal, onProgress } = control;
-  let lost = 0;
-  let busy = 0;
   // The lock this run holds, released (best effort) if the run ends before the engine
   // releases it: an abort or a failure must not leave it to its TTL.
   let held: { name: string; token: string } | undefined;
@@ -442,7 +430,6 @@ export async function drive<T>(
           } else if (r?.won === false) {
             const current = refState(r.current);
             engine(() => op.answerLost(current?.value, current?.version));
-            await backoff(options, ++lost, signal);
           } else {
             throw badAnswer("a compare-and-swap result must be { won: boolean, ... }", result);
           }
@@ -463,7 +450,6 @@ export async function drive<T>(
           const token = await storage("acquire", () => acquire(step.name, step.ttlMs));
           if (token === null || token === undefined) {
             engine(() => op.answerLock(undefined));
-            await backoff(options, ++busy, signal);
           } else if (typeof token === "string") {
             held = { name: step.name, token };
             engine(() => op.answerLock(token));
@@ -479,6 +465,10 @@ export async function drive<T>(
           engine(() => op.answer());
           break;
         }
+        case "wait":
+          await sleep(step.ms, signal);
+          engine(() => op.answer());
+          break;
         case "http": {
           const response = await http(step, op.bytes(), signal);
           engine(() => op.answerHttp(response.status, response.contentType, response.body));

@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { FaultyAdapter, MemoryAdapter, Store, at, author, openRepo, rejectsWith } from "./helpers.mjs";
 
 async function clients(adapter, n) {
-  return Promise.all(Array.from({ length: n }, () => Store.open({ adapter, backoffBaseMs: 2, backoffMaxMs: 100 })));
+  return Promise.all(Array.from({ length: n }, () => Store.open({ adapter })));
 }
 
 describe("concurrent commits", () => {
@@ -143,10 +143,13 @@ describe("concurrent commits", () => {
     assert.equal(waited.locked, true);
     assert.equal(tries, 3);
 
-    // Held for good: after its tries the commit goes ahead without it (the CAS is the fence).
+    // Held longer than our lease: after waiting one lease (its own ttl) the commit goes
+    // ahead without it (the CAS is the fence).
     await acquire("locks/r/main", 60_000);
-    const without = await repo.commit({ author, message: "m", files: { "a.md": "3" }, lockTtlMs: 5000, maxAttempts: 2 });
+    tries = 0;
+    const without = await repo.commit({ author, message: "m", files: { "a.md": "3" }, lockTtlMs: 200 });
     assert.equal(without.locked, false);
+    assert.ok(tries > 2, `queued for the lock, asking ${tries} times`);
     assert.equal(await repo.readText("a.md"), "3");
   });
 

@@ -128,37 +128,45 @@ describe("cancellation", () => {
     assert.ok((await store.gc({ now })).deleted > 0);
   });
 
-  test("an abort wakes a commit waiting out a lost compare-and-swap; the branch is untouched", async () => {
-    const adapter = new FaultyAdapter();
-    // A backoff of a minute: the test only ends if the abort cuts the wait short.
-    const store = await Store.open({ adapter, backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
+  test("an abort wakes a commit waiting for a busy lock; the branch is untouched", async (t) => {
+    const adapter = new MemoryAdapter();
+    const store = await Store.open({ adapter });
     await store.createRepo("r", { author, files: { "m.md": "0\n" } });
     const repo = store.repo("r");
     const head = await repo.head();
+    // Someone else holds the branch's lock for ten minutes: the commit queues for it.
+    await adapter.acquire("locks/r/main", 600_000);
     const controller = new AbortController();
-    adapter.failNext("casRef", "lose");
-    adapter.beforeCas = async () => {
-      adapter.beforeCas = undefined;
-      setTimeout(() => controller.abort(), 0);
+    const acquire = adapter.acquire.bind(adapter);
+    adapter.acquire = async (name, ttlMs) => {
+      // Abort once the driver sleeps through the engine's first wait.
+      setImmediate(() => controller.abort());
+      return acquire(name, ttlMs);
     };
+    // From here timers never fire: the test only ends if the abort cuts the wait short.
+    t.mock.timers.enable({ apis: ["setTimeout"] });
     await assert.rejects(
-      repo.commit({ author, message: "m", files: { "m.md": "1\n" }, signal: controller.signal }),
+      repo.commit({ author, message: "m", files: { "m.md": "1\n" }, lockTtlMs: 600_000, signal: controller.signal }),
       { name: "AbortError" },
     );
+    t.mock.timers.reset();
+    assert.equal(adapter.counters.acquire, 2, "our first try, and nothing after the wait");
     assert.equal(await repo.head(), head);
     assert.equal(await repo.readText("m.md"), "0\n");
   });
 
   test("a lock held by an aborted commit is released, not left to its TTL", async () => {
     const adapter = new FaultyAdapter();
-    const store = await Store.open({ adapter, backoffBaseMs: 60_000, backoffMaxMs: 60_000 });
+    const store = await Store.open({ adapter });
     await store.createRepo("r", { author, files: { "m.md": "0\n" } });
     const repo = store.repo("r");
     const controller = new AbortController();
+    // The swap is reported lost with the ref unchanged, so the engine swaps again; the
+    // abort comes first.
     adapter.failNext("casRef", "lose");
     adapter.beforeCas = async () => {
       adapter.beforeCas = undefined;
-      setTimeout(() => controller.abort(), 0);
+      controller.abort();
     };
     await assert.rejects(
       repo.commit({ author, message: "m", files: { "m.md": "1\n" }, lockTtlMs: 600_000, signal: controller.signal }),

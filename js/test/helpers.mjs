@@ -17,7 +17,7 @@ export function at(n) {
 /** A store on a fresh (or the given) memory adapter, with a repo `r` holding `files`. */
 export async function openRepo(files = { "memory.md": "# Memory\n" }, options = {}) {
   const adapter = options.adapter ?? new MemoryAdapter();
-  const store = await Store.open({ adapter, backoffBaseMs: 1, backoffMaxMs: 5, ...options.open });
+  const store = await Store.open({ adapter, ...options.open });
   await store.createRepo("r", { author, files });
   return { adapter, store, repo: store.repo("r") };
 }

@@ -59,6 +59,7 @@ enum Pending {
     Delete,
     Lock,
     Unlock,
+    Wait,
     Http,
 }
 
@@ -78,6 +79,9 @@ enum Pending {
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
 /// - `{ type: 'lock', name, ttlMs }`: `answerLock(token)`, no token if busy.
 /// - `{ type: 'unlock', name, token }`: release, then `answer()`.
+/// - `{ type: 'wait', ms }`: wait that many milliseconds, then `answer()`. The engine
+///   asks it after contention (a lost compare-and-swap, a busy lock) and chose the wait;
+///   the driver only sleeps.
 /// - `{ type: 'http', method, url, headers, maxResponseBytes }`: send the request to a
 ///   git remote (`method` is `GET` or `POST`, `headers` a list of `[name, value]`,
 ///   `bytes()` the body, empty for a `GET`), then `answerHttp(status, contentType,
@@ -212,6 +216,10 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
                 .field("token")
                 .string(&token);
             Pending::Unlock
+        }
+        Step::Wait { ms } => {
+            json.string("wait").field("ms").number(ms);
+            Pending::Wait
         }
         Step::Http(request) => {
             json.string("http")
@@ -403,15 +411,16 @@ impl Op {
         }))
     }
 
-    /// Answer a `put`, `delete` or `unlock` step: it was carried out.
+    /// Answer a `put`, `delete`, `unlock` or `wait` step: it was carried out.
     pub fn answer(&mut self) -> Result<(), JsValue> {
         let answer = match self.pending {
             Pending::Put => Answer::Put,
             Pending::Delete => Answer::Deleted,
             Pending::Unlock => Answer::Unlocked,
+            Pending::Wait => Answer::Waited,
             _ => {
                 return Err(error::misuse(
-                    "answer called without an outstanding put, delete or unlock",
+                    "answer called without an outstanding put, delete, unlock or wait",
                 ));
             }
         };

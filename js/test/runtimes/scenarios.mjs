@@ -42,7 +42,7 @@ async function rejection(promise, what) {
 async function open(ctx, name, files) {
   const { Store } = ctx.snapgit;
   const adapter = await ctx.adapter(name);
-  const store = await Store.open({ adapter, backoffBaseMs: 2, backoffMaxMs: 50 });
+  const store = await Store.open({ adapter });
   await store.createRepo("r", { author, files, message: "first" });
   return { adapter, store, repo: store.repo("r") };
 }
@@ -162,7 +162,7 @@ const scenarios = {
     const clients = 4;
     const turns = 3;
     const stores = await Promise.all(
-      Array.from({ length: clients }, () => Store.open({ adapter, backoffBaseMs: 2, backoffMaxMs: 50 })),
+      Array.from({ length: clients }, () => Store.open({ adapter })),
     );
     const results = await Promise.all(
       stores.map(async (store, c) => {

@@ -15,7 +15,7 @@ const author = { name: "Agent", email: "agent@example.com", date: new Date("2024
 
 async function act() {
   const adapter = await IndexedDbAdapter.open(query.get("db"));
-  const store = await Store.open({ adapter, backoffBaseMs: 2, backoffMaxMs: 50 });
+  const store = await Store.open({ adapter });
   const repo = store.repo("r");
   switch (query.get("role")) {
     case "create":
