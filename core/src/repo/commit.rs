@@ -526,7 +526,10 @@ impl Operation for Commit {
                     None => self.phase = Phase::Head,
                 },
                 Phase::Head => {
-                    let known = cache.known_ref(&self.key).cloned();
+                    // After queueing for the lock, the head the cache remembers has most
+                    // likely moved (the holders committed): read it rather than lose a swap.
+                    let queued = self.lock_waits.count() > 0;
+                    let known = cache.known_ref(&self.key).cloned().filter(|_| !queued);
                     match known {
                         Some(head) if self.request.expected_head.is_none_or(|e| e == head.value) => {
                             self.begin(cache, head)

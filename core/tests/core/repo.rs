@@ -712,14 +712,26 @@ fn a_busy_lock_is_waited_for() {
         name: "locks/r/main".into(),
         ttl_ms: 1_000,
     };
+    // The cache remembers the head from the commit before; the holder commits again.
+    let mut cache = sha1();
+    commit_to(
+        &mut cache,
+        &store,
+        CommitRequest::new("r", "main", vec![put("b", "1")], me(), "m"),
+    )
+    .unwrap();
     let holder = store.acquire(&lock).unwrap().unwrap();
+    let moved = land(&store, "holder.md");
     let mut request = CommitRequest::new("r", "main", vec![put("a", "1")], me(), "m");
     request.lock_ttl_ms = Some(5_000);
-    let mut cache = sha1();
     let mut op = Commit::new(&cache, request).unwrap();
     let (out, seen) = drive_seeing(&mut op, &mut cache, &store, |_| {});
     let out = out.unwrap();
     assert!(out.locked, "taken once the holder's lease ran out: {seen:?}");
+    // Having queued, it reads the head instead of trusting the cache's: no lost swap.
+    assert_eq!((out.attempts, out.parent), (1, moved), "{seen:?}");
+    let taken = seen.iter().rposition(|s| *s == Seen::Lock).unwrap();
+    assert_eq!(seen[taken + 1], Seen::ReadRef, "{seen:?}");
     // Every busy answer is followed by a wait and a new try.
     let locks = seen.iter().filter(|s| **s == Seen::Lock).count();
     let waits: u64 = seen

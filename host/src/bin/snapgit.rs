@@ -68,7 +68,7 @@ struct Cli {
     #[arg(long, global = true, env = "SNAPGIT_REDIS_URL")]
     redis_url: Option<String>,
 
-    /// How long a commit holds its lock (with --redis-url)
+    /// How long a commit holds its lock (with --redis-url); a busy lock is waited for as long
     #[arg(long, global = true, default_value = "30s", value_parser = duration)]
     lock_ttl: Duration,
 
@@ -539,7 +539,8 @@ struct CommitCommand {
     /// Commit even when nothing changes
     #[arg(long)]
     allow_empty: bool,
-    /// Attempts before giving up the race (exit 5)
+    /// Attempts before giving up the race (exit 5); given up too after 20 s of waiting
+    /// between attempts
     #[arg(long, default_value_t = snapgit_core::repo::DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
     #[command(flatten)]

@@ -23,22 +23,13 @@ fn race(dir: &Path, env: &[(String, String)], writers: usize, turns: usize) -> (
                         let content = format!("# writer {writer}\nturn {turn}\n");
                         let out = run_with_stdin(
                             command,
-                            &[
-                                "--json",
-                                "commit",
-                                "--stdin",
-                                &path,
-                                "-m",
-                                &message,
-                                "--max-attempts",
-                                "200",
-                            ],
+                            &["--json", "commit", "--stdin", &path, "-m", &message],
                             content.as_bytes(),
                         );
                         let report = out.json();
                         assert_eq!(report["created"], true, "{report}");
                         // With a lock service every commit takes the branch's lock (or
-                        // goes ahead without it after waiting); without, none does.
+                        // goes ahead without it after waiting its ttl); without, none does.
                         let locks = env.iter().any(|(k, _)| k == "SNAPGIT_REDIS_URL");
                         if !locks {
                             assert_eq!(report["locked"], false);

@@ -429,9 +429,7 @@ async fn concurrent_commits_all_survive(make: Make) {
             let mut commits = Vec::new();
             for n in 0..COMMITS {
                 let change = Change::put(format!("task-{task}/turn-{n}.md"), format!("task {task} turn {n}\n"));
-                let mut request =
-                    CommitRequest::new("agent", "main", vec![change], me(), format!("task {task} turn {n}"));
-                request.max_attempts = 100;
+                let request = CommitRequest::new("agent", "main", vec![change], me(), format!("task {task} turn {n}"));
                 let mut op = Commit::new(&cache, request).unwrap();
                 let out = driver::run(&mut op, &mut cache, &*store, None).await.unwrap();
                 assert!(out.created);

@@ -115,8 +115,7 @@ async fn git_update_ref_and_snapgit_interleave() {
             let mut commits = Vec::new();
             for n in 0..COMMITS {
                 let change = Change::put(format!("task-{task}/{n}.md"), format!("{task} {n}\n"));
-                let mut request = CommitRequest::new("agent", "main", vec![change], me(), "snapgit");
-                request.max_attempts = 100;
+                let request = CommitRequest::new("agent", "main", vec![change], me(), "snapgit");
                 let mut op = Commit::new(&cache, request).unwrap();
                 commits.push(driver::run(&mut op, &mut cache, &*store, None).await.unwrap().commit);
             }
