@@ -4,6 +4,7 @@ operation driven out of order — is the server's own fault and no request cause
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from typing import Callable, List
 
@@ -208,8 +209,16 @@ def own(tmp_path_factory):
 
 def test_corrupt(own: Server):
     with Client(own.url, author=AUTHOR) as client:
-        client.create_repo("agent-1", {"a.md": "corrupt me\n"})
-        blob = client.read_file("agent-1", "a.md").id
+        client.create_repo("agent-1", {"b.md": "kept\n"})
+        # Committed by another process: the server keeps objects it has read or written
+        # between requests (they never change under their ids), so it must not know a.md.
+        subprocess.run(
+            [own.bin, "--store", str(own.store), "--repo", "agent-1", "commit", "--stdin", "a.md", "-m", "a"],
+            input=b"corrupt me\n",
+            check=True,
+            capture_output=True,
+        )
+        blob = own.git("rev-parse", "refs/namespaces/agent-1/refs/heads/main:a.md").strip()
         loose = own.store / "objects" / blob[:2] / blob[2:]
         loose.chmod(0o644)
         loose.write_bytes(b"not zlib at all")
