@@ -3,7 +3,7 @@
 // at the checkpoint and its undo point brings the edits back.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -96,11 +96,21 @@ test("the stat cache reads only files whose stat changed, and a damaged one cost
   for (let i = 0; i < 20; i++) writeFileSync(join(folder, `notes/${i}.md`), `${i}\n`);
   const { repo } = await openRepo({});
   const statCache = join(base, "stat");
+  // Stats set by hand, so nothing depends on the clock: every file last modified a minute
+  // ago, then one "modified" an hour from now.
+  const now = Date.now() / 1000;
+  for (let i = 0; i < 20; i++) utimesSync(join(folder, `notes/${i}.md`), now - 60, now - 60);
   assert.equal((await snapshot(repo, folder, { author, message: "1", statCache })).read, 20);
-  // Files written in the second the cache was written are read again (racily clean).
-  await new Promise((resolve) => setTimeout(resolve, 1100));
-  assert.equal((await snapshot(repo, folder, { author, message: "2", statCache })).read, 20);
-  assert.equal((await snapshot(repo, folder, { author, message: "3", statCache })).read, 0);
+  assert.equal((await snapshot(repo, folder, { author, message: "2", statCache })).read, 0);
+  utimesSync(join(folder, "notes/3.md"), now + 3600, now + 3600);
+  assert.equal((await snapshot(repo, folder, { author, message: "3", statCache })).read, 1);
+  // Its stat is the cached one now, but it was modified after the cache was written
+  // (racily clean, as git's index has it): read again, every time.
+  for (const message of ["3b", "3c"]) {
+    const racy = await snapshot(repo, folder, { author, message, statCache });
+    assert.deepEqual([racy.read, racy.files.length], [1, 0]);
+  }
+  utimesSync(join(folder, "notes/3.md"), now - 60, now - 60);
   writeFileSync(join(folder, "notes/3.md"), "three\n");
   const edited = await snapshot(repo, folder, { author, message: "4", statCache });
   assert.deepEqual([edited.read, edited.files.map((f) => f.path)], [1, ["notes/3.md"]]);
