@@ -276,6 +276,10 @@ pub struct Commit {
     race_waits: Waits,
     /// Swaps retried because the ref changed version but not value.
     cas_retries: u32,
+    /// Whether the first attempt was built on the head the cache remembered, which
+    /// storage has not confirmed and the caller never saw: not a merge base (a lost swap
+    /// on it starts over on the head read; see `replay`).
+    remembered_base: bool,
     settled: Vec<Conflict>,
     fetch: Fetch,
     hash_kind: gix_hash::Kind,
@@ -305,6 +309,7 @@ impl Commit {
             lock_seed: None,
             race_waits: Waits::new(retry::RACE, retry::RACE_BUDGET_MS),
             cas_retries: 0,
+            remembered_base: false,
             settled: Vec::new(),
             fetch: Fetch::default(),
             hash_kind: cache.hash_kind(),
@@ -345,6 +350,7 @@ impl Commit {
             lock_seed: None,
             race_waits: Waits::new(retry::RACE, retry::RACE_BUDGET_MS),
             cas_retries: 0,
+            remembered_base: false,
             settled: Vec::new(),
             fetch: Fetch::default(),
             hash_kind: cache.hash_kind(),
@@ -392,9 +398,15 @@ impl Commit {
 
     /// Try again on `theirs`, the head that won over `base`: rebuild a restore, replay a
     /// commit's changes.
+    ///
+    /// A replay merges by path from `base`: a path that `theirs` changed since is a
+    /// conflict. That holds only for a base read from storage during this commit. A head
+    /// the cache remembered may be any number of commits old (a server's cache, a warm
+    /// edge isolate, while the caller's own last turn went through another process), so
+    /// a swap lost on it starts over on `theirs`, as if that had been read first.
     fn replay(&mut self, cache: &ObjectCache, base: RefState, theirs: RefState) {
-        if self.restore.is_some() {
-            // A restore states an end result: rebuild it on the new head.
+        // A restore states an end result: rebuild it on the new head.
+        if std::mem::take(&mut self.remembered_base) || self.restore.is_some() {
             self.begin(cache, theirs);
         } else {
             self.phase = Phase::Probe { base, theirs };
@@ -532,6 +544,7 @@ impl Operation for Commit {
                     let known = cache.known_ref(&self.key).cloned().filter(|_| !queued);
                     match known {
                         Some(head) if self.request.expected_head.is_none_or(|e| e == head.value) => {
+                            self.remembered_base = true;
                             self.begin(cache, head)
                         }
                         _ => {

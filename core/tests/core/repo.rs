@@ -293,6 +293,72 @@ fn same_path_conflicts_follow_the_policy() {
 }
 
 #[test]
+fn a_stale_remembered_head_is_not_a_merge_base() {
+    // A writer's cache remembers the head from its last commit; meanwhile the same file
+    // is committed from elsewhere (the writer's next turn through another process or
+    // server). The writer never saw the remembered head, storage did not confirm it: a
+    // lost swap on it starts over on the head read, instead of calling the other
+    // commit's change to the same path a conflict.
+    let store = MemoryStore::new();
+    create(&store, "r");
+    let mut stale = sha1();
+    commit_to(
+        &mut stale,
+        &store,
+        CommitRequest::new("r", "main", vec![put("memory.md", "1\n")], me(), "1"),
+    )
+    .unwrap();
+    let elsewhere = commit_to(
+        &mut sha1(),
+        &store,
+        CommitRequest::new("r", "main", vec![put("memory.md", "2\n")], me(), "2"),
+    )
+    .unwrap()
+    .commit;
+    let out = commit_to(
+        &mut stale,
+        &store,
+        CommitRequest::new("r", "main", vec![put("memory.md", "3\n")], me(), "3"),
+    )
+    .unwrap();
+    assert_eq!((out.attempts, out.parent), (2, elsewhere));
+    assert_eq!(files(&store, head(&store))["memory.md"], b"3\n");
+
+    // A head read from storage is a merge base: the same race from there conflicts.
+    let mut fresh = sha1();
+    let request = CommitRequest::new("r", "main", vec![put("memory.md", "4\n")], me(), "4");
+    let mut op = Commit::new(&fresh, request).unwrap();
+    let result = loop {
+        match op.poll(&mut fresh).unwrap() {
+            Step::CasRef(cas) => {
+                commit_to(
+                    &mut sha1(),
+                    &store,
+                    CommitRequest::new("r", "main", vec![put("memory.md", "5\n")], me(), "5"),
+                )
+                .unwrap();
+                let outcome = store.cas_ref(&cas).unwrap();
+                op.answer(&mut fresh, Answer::Cas(outcome)).unwrap();
+                break drive::run(&mut op, &mut fresh, &store);
+            }
+            Step::Get(ids) => {
+                let objects = store.get_many(&ids).unwrap();
+                op.provide(&mut fresh, objects).unwrap();
+            }
+            Step::ReadRef(key) => op
+                .answer(&mut fresh, Answer::Ref(store.read_ref(&key).unwrap()))
+                .unwrap(),
+            Step::Put(objects) => {
+                store.put_many(&objects).unwrap();
+                op.answer(&mut fresh, Answer::Put).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(matches!(result, Err(Error::Conflict(_))), "{result:?}");
+}
+
+#[test]
 fn strict_expected_head_fails_instead_of_replaying() {
     let store = MemoryStore::new();
     let first = create(&store, "r");

@@ -21,8 +21,9 @@ struct Outcome {
     failures: Vec<String>,
 }
 
-/// `clients` tasks, each making `commits` one-file commits (its own file: replayable) to
-/// `main` of `agent`, spread over the servers in turn.
+/// `clients` tasks, each making `commits` one-file commits to `main` of `agent`: each
+/// turn rewrites the client's own memory file (replayable: no other client writes it),
+/// and each turn goes to the next server, as an agent's turns reach a load balancer.
 fn commit_concurrently(servers: &[String], clients: usize, commits: usize) -> Outcome {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -34,14 +35,15 @@ fn commit_concurrently(servers: &[String], clients: usize, commits: usize) -> Ou
         let tasks: Vec<_> = (0..clients)
             .map(|client| {
                 let http = http.clone();
-                let base = servers[client % servers.len()].clone();
+                let servers = servers.to_vec();
                 tokio::spawn(async move {
                     let mut seen = Vec::new();
                     for n in 0..commits {
+                        let base = &servers[(client + n) % servers.len()];
                         let body = json!({
                             "author": { "name": format!("client {client}"), "email": "client@example.com" },
                             "message": format!("client {client} commit {n}"),
-                            "changes": [{ "type": "put", "path": format!("c{client}/{n}.md"), "data": format!("{n}\n") }],
+                            "changes": [{ "type": "put", "path": format!("c{client}/memory.md"), "data": format!("turn {n}\n") }],
                         });
                         let response = http
                             .post(format!("{base}/v1/repos/agent/branches/main/commits"))
@@ -118,6 +120,15 @@ fn check(outcome: &Outcome, log: &str, clients: usize, commits: usize) {
     );
 }
 
+/// Each client's memory file holds its last turn: no turn undid a later one.
+#[track_caller]
+fn check_memory(show: impl Fn(&str) -> String, clients: usize, commits: usize) {
+    for client in 0..clients {
+        let path = format!("refs/namespaces/agent/refs/heads/main:c{client}/memory.md");
+        assert_eq!(show(&path), format!("turn {}\n", commits - 1), "{path}");
+    }
+}
+
 fn create_agent(server: &Server) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -145,6 +156,7 @@ fn three_servers_on_one_folder_lose_no_commit() {
     let outcome = commit_concurrently(&bases, clients, commits);
     let log = work.git(&["rev-list", "refs/namespaces/agent/refs/heads/main"]);
     check(&outcome, &log, clients, commits);
+    check_memory(|path| work.git(&["show", path]), clients, commits);
     work.git(&["fsck", "--strict", "--no-dangling"]);
 }
 
@@ -174,5 +186,6 @@ fn three_servers_on_one_bucket_lose_no_commit() {
     download(&url, &aws, &copy);
     let log = crate::support::git(&copy, &["rev-list", "refs/namespaces/agent/refs/heads/main"]);
     check(&outcome, &log, clients, commits);
+    check_memory(|path| crate::support::git(&copy, &["show", path]), clients, commits);
     crate::support::git(&copy, &["fsck", "--strict", "--no-dangling"]);
 }

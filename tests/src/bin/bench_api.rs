@@ -401,11 +401,14 @@ fn bench_store(options: &Options, store: &Store, rows: &mut Vec<Row>) {
         let addr = server.addr;
         let https: Vec<Mutex<Http>> = (0..clients).map(|_| Mutex::new(Http::new(addr))).collect();
         rows.push(measure(name, "commit", "api", clients, ops, |client, n| {
-            let (status, _) = https[client].lock().expect("a lock").send(
+            let (status, body) = https[client].lock().expect("a lock").send(
                 "POST",
                 "/v1/repos/bench/branches/main/commits",
                 &commit_body(client, n),
             );
+            if status != 200 {
+                eprintln!("    failed: {status} {}", String::from_utf8_lossy(&body));
+            }
             status == 200
         }));
         rows.push(measure(name, "commit", "cli", clients, ops, |client, n| {
