@@ -49,13 +49,15 @@ describe("concurrent commits", () => {
   test("two clients on one path: the default policy fails and reports both sides", async () => {
     const adapter = new FaultyAdapter();
     const { repo } = await openRepo({ "m.md": "base\n" }, { adapter });
-    const [other] = await clients(adapter, 1);
-    // The other client commits to the same path just before our compare-and-swap.
+    // Our client reads the head (a cache that only remembers it would start over on a lost
+    // swap instead: a remembered head is no merge base); the other commits to the same
+    // path just before our compare-and-swap.
+    const [other, mine] = await clients(adapter, 2);
     adapter.beforeCas = async () => {
       adapter.beforeCas = undefined;
       await other.repo("r").commit({ author: at(1), message: "theirs", files: { "m.md": "theirs\n" } });
     };
-    await assert.rejects(repo.commit({ author: at(2), message: "ours", files: { "m.md": "ours\n" } }), (error) => {
+    await assert.rejects(mine.repo("r").commit({ author: at(2), message: "ours", files: { "m.md": "ours\n" } }), (error) => {
       assert.equal(error.code, "CONFLICT");
       assert.equal(error.value, "m.md");
       assert.match(error.ours, /^[0-9a-f]{40}$/);
@@ -69,14 +71,14 @@ describe("concurrent commits", () => {
     for (const policy of ["ours", "theirs"]) {
       const adapter = new FaultyAdapter();
       const { repo } = await openRepo({ "m.md": "base\n" }, { adapter });
-      const [other] = await clients(adapter, 1);
+      const [other, mine] = await clients(adapter, 2);
       adapter.beforeCas = async () => {
         adapter.beforeCas = undefined;
         await other
           .repo("r")
           .commit({ author: at(1), message: "theirs", files: { "m.md": "theirs\n", "t.md": "t\n" } });
       };
-      const out = await repo.commit({
+      const out = await mine.repo("r").commit({
         author: at(2),
         message: "ours",
         files: { "m.md": "ours\n", "o.md": "o\n" },
@@ -88,6 +90,22 @@ describe("concurrent commits", () => {
       assert.equal(await repo.readText("t.md"), "t\n");
       assert.equal(await repo.readText("o.md"), "o\n");
     }
+  });
+
+  test("a turn made elsewhere is no conflict for a cache that only remembered the head", async () => {
+    // A warm isolate remembers the head of its last commit; the agent's next turn went
+    // through another one. That head is no merge base: the commit starts over on the new
+    // head and lands, instead of conflicting with the agent's own turn.
+    const adapter = new FaultyAdapter();
+    const { repo } = await openRepo({ "m.md": "base\n" }, { adapter });
+    const [other] = await clients(adapter, 1);
+    adapter.beforeCas = async () => {
+      adapter.beforeCas = undefined;
+      await other.repo("r").commit({ author: at(1), message: "turn 1", files: { "m.md": "turn 1\n" } });
+    };
+    const out = await repo.commit({ author: at(2), message: "turn 2", files: { "m.md": "turn 2\n" } });
+    assert.deepEqual([out.attempts, out.settled], [2, []]);
+    assert.equal(await repo.readText("m.md"), "turn 2\n");
   });
 
   test("a writer that loses every race gives up with LOST_RACE and writes no ref", async () => {
