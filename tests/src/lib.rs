@@ -16,6 +16,39 @@ use snapgit_core::{
     object::NewObject,
 };
 
+/// Where the benchmarks that run the `snapgit` command find it: the release build in the
+/// workspace's target folder (`CARGO_TARGET_DIR` if set).
+pub fn release_snapgit() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("release/snapgit")
+}
+
+/// Build `snapgit` in release (native engine, as the benchmarks measure it) when `path`
+/// does not exist yet.
+pub fn build_snapgit_if_missing(path: &Path) {
+    if path.exists() {
+        return;
+    }
+    eprintln!("building {} ...", path.display());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "snapgit-host",
+            "--no-default-features",
+            "--bin",
+            "snapgit",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success() && path.exists(), "the snapgit build failed");
+}
+
 /// The identity every oracle commit uses.
 pub const NAME: &str = "Agent Smith";
 /// The email every oracle commit uses.

@@ -47,11 +47,8 @@ struct Options {
 }
 
 fn options() -> Options {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let mut options = Options {
-        snapgit: target.join("release/snapgit"),
+        snapgit: snapgit_tests::release_snapgit(),
         runs: 5,
     };
     let mut args = std::env::args().skip(1);
@@ -63,24 +60,7 @@ fn options() -> Options {
             other => panic!("unknown option {other} (--runs N, --snapgit PATH)"),
         }
     }
-    if !options.snapgit.exists() {
-        eprintln!("building {} ...", options.snapgit.display());
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "snapgit-host",
-                "--no-default-features",
-                "--bin",
-                "snapgit",
-            ])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success() && options.snapgit.exists(), "the snapgit build failed");
-    }
+    snapgit_tests::build_snapgit_if_missing(&options.snapgit);
     options
 }
 
