@@ -139,7 +139,7 @@ async fn render_metrics(axum::extract::State(shared): State<Arc<Shared>>) -> Res
 
 /// `GET /openapi.json`.
 async fn openapi() -> Response {
-    api::json_response(StatusCode::OK, &openapi::document())
+    api::json_response(StatusCode::OK, &openapi::json())
 }
 
 /// Serve `storage` on `addr` until `shutdown` resolves; requests in flight finish first.

@@ -543,7 +543,86 @@ pub fn document() -> OpenApi {
         .build()
 }
 
-/// The document as JSON.
+/// The document as JSON, as `/openapi.json` serves it: descriptions (core's doc comments)
+/// without rustdoc's links to Rust items, which mean nothing outside the crate docs.
 pub fn json() -> Value {
-    serde_json::to_value(document()).unwrap_or(Value::Null)
+    let mut document = serde_json::to_value(document()).unwrap_or(Value::Null);
+    unlink_descriptions(&mut document);
+    document
+}
+
+fn unlink_descriptions(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                match field {
+                    Value::String(text) if key == "description" => *text = unlink(text),
+                    _ => unlink_descriptions(field),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unlink_descriptions),
+        _ => {}
+    }
+}
+
+/// `text` with rustdoc's intra-doc links made plain: ``[`X`]`` and ``[`X`](path)`` become
+/// `` `X` ``. Links to a URL (`[text](https://…)`) stay, as Markdown.
+fn unlink(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("[`") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find("`]") else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let label = &after[..close + 1];
+        let tail = &after[close + 2..];
+        let target = tail
+            .strip_prefix('(')
+            .and_then(|t| t.find(')').map(|end| (&t[..end], &t[end + 1..])));
+        match target {
+            Some((target, _)) if target.contains("://") => {
+                out.push('[');
+                out.push_str(label);
+                out.push(']');
+                rest = tail;
+            }
+            Some((_, remainder)) => {
+                out.push_str(label);
+                rest = remainder;
+            }
+            None => {
+                out.push_str(label);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unlink;
+
+    #[test]
+    fn rustdoc_links_become_code() {
+        assert_eq!(
+            unlink("Fail with [`Error::HeadMoved`] instead."),
+            "Fail with `Error::HeadMoved` instead."
+        );
+        assert_eq!(
+            unlink("or [`min_packs`](Self::min_packs) packs"),
+            "or `min_packs` packs"
+        );
+        assert_eq!(
+            unlink("see [`RFC`](https://example.com/rfc)"),
+            "see [`RFC`](https://example.com/rfc)"
+        );
+        assert_eq!(unlink("a [list] and [`open"), "a [list] and [`open");
+        assert_eq!(unlink("[`a`][`b`](x)"), "`a``b`");
+    }
 }

@@ -826,6 +826,12 @@ async fn the_openapi_document_names_every_route_the_router_serves() {
         let name = &reference[..reference.find('"').unwrap()];
         assert!(schemas.contains_key(name), "{name} is referred to but not defined");
     }
+    // Descriptions come from core's doc comments, without rustdoc's links to Rust items.
+    assert!(text.contains("Error::HeadMoved"), "core's docs are the descriptions");
+    assert!(
+        !text.contains("[`") && !text.contains("](Self::"),
+        "a rustdoc link is left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
