@@ -70,7 +70,7 @@ def test_other_bodies_over_the_limit_are_refused(small: Server, nothing_written:
 
 @pytest.mark.parametrize("route, body", OTHER_ROUTES, ids=[r for r, _ in OTHER_ROUTES])
 def test_other_bodies_over_the_limit_are_problems(small: Server, route: str, body: dict):
-    problem(httpx.post(f"{small.url}{route}", json=body), 413, "LIMIT")
+    assert problem(httpx.post(f"{small.url}{route}", json=body), 413, "LIMIT")["limit"] == LIMIT
 
 
 def test_the_client_maps_a_plain_413_to_limit_exceeded(small: Server, nothing_written: None):

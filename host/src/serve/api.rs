@@ -126,20 +126,13 @@ where
 /// A request's body, at most the server's `max_request_bytes`, or a problem+json refusal.
 struct Raw(Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Raw {
+impl FromRequest<Arc<Shared>> for Raw {
     type Rejection = Problem;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        Bytes::from_request(request, state).await.map(Raw).map_err(|err| {
-            if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    Code::Limit,
-                    "the request is over the server's limit (--max-request-bytes)",
-                )
-            } else {
-                Problem::invalid(format!("the body does not read: {}", err.body_text()))
-            }
-        })
+    async fn from_request(request: axum::extract::Request, shared: &Arc<Shared>) -> Result<Self, Problem> {
+        read_body(request.into_body(), shared.config.max_request_bytes)
+            .await
+            .map(Raw)
     }
 }
 
