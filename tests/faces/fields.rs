@@ -129,6 +129,7 @@ fn requests() -> Vec<Request> {
         Request::Compact(gc::CompactOptions {
             min_loose: Some(1),
             min_packs: Some(1),
+            drop_unreachable: true,
             ..gc::CompactOptions::new(1)
         }),
         Request::Push(PushRequest {
@@ -299,6 +300,7 @@ fn outputs() -> Vec<Output> {
             packs_before: 1,
             packs_after: 1,
             unreachable_loose: 1,
+            dropped: 1,
             skipped: true,
             graph_commits: 1,
         }),

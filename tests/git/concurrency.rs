@@ -7,8 +7,11 @@
 //! copied to disk, passes `git fsck --strict`. The same runs on a store that starts
 //! packed by `git repack` (every writer reads its parent commit and trees from the pack,
 //! through ranged reads that fail too). Meanwhile a maintainer runs compactions (with and
-//! without a grace period) and GCs through the same faults, and crashes too; the store
-//! is checked with its packs, then once more after a last compaction and GC.
+//! without a grace period, and dropping unreachable objects from packs) and GCs through
+//! the same faults, and crashes too; it also commits to a scratch branch files with the
+//! contents writers commit later, and prunes that branch, so that compaction drops
+//! packed objects a writer is about to reuse. The store is checked with its packs, then
+//! once more after a last compaction and GC.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +20,11 @@ use snapgit_core::{
     ObjectCache, ObjectId,
     commit::Change,
     drive::{self, MemoryStore, ObjectStore},
-    gc::{Collect, CollectOptions, Compact, CompactOptions},
+    gc::{Collect, CollectOptions, Compact, CompactOptions, Prune, PruneRequest, Retention},
     merge::ConflictPolicy,
     object::NewObject,
     pack::Packed,
-    repo::{AdminOutput, Commit, CommitRequest, RepoOp},
+    repo::{AdminOutput, Commit, CommitRequest, RepoOp, Start},
     step::{CasOutcome, CasRef, Listed, LockRequest, Range, RefState, StorageError, Stored},
 };
 use snapgit_tests::{GitRepo, signature};
@@ -187,6 +190,10 @@ const GC_GRACE_MS: u64 = 20_000;
 enum Maintenance {
     Compact(Box<Packed<Compact>>),
     Collect(Box<Packed<Collect>>),
+    /// A commit to the scratch branch of a file with a content a writer commits later.
+    Scratch(Box<Packed<Commit>>),
+    /// The scratch branch pruned to its last commit: what it had becomes unreachable.
+    Prune(Box<Packed<Prune>>),
 }
 
 #[derive(Default)]
@@ -198,16 +205,39 @@ struct Maintainer {
     collections: usize,
     deleted: u64,
     failed: usize,
+    scratch: usize,
+    prunes: usize,
+    pruned: u64,
+    dropped: u64,
 }
 
 impl Maintainer {
     fn step(&mut self, rng: &Rng, store: &impl ObjectStore, now_ms: i64) {
         let cache = self.cache.get_or_insert_with(|| ObjectCache::new(gix_hash::Kind::Sha1));
         let op = self.op.get_or_insert_with(|| {
-            if rng.chance(60) {
+            if rng.chance(15) {
+                let content = format!(
+                    "writer {} turn {}\n",
+                    rng.next() % WRITERS as u64,
+                    rng.next() % COMMITS as u64
+                );
+                let changes = vec![Change::put("scratch.md", content)];
+                let request = CommitRequest::new("team", "scratch", changes, signature(1_600_000_000), "scratch");
+                Maintenance::Scratch(Box::new(Packed::new(Commit::new(cache, request).expect("valid"))))
+            } else if rng.chance(10) {
+                let request = PruneRequest::new("team", "scratch", Retention::last(1));
+                Maintenance::Prune(Box::new(Packed::new(Prune::new(request).expect("valid"))))
+            } else if rng.chance(60) {
                 let mut options = CompactOptions::new(now_ms);
-                // Half the time the copies go at once: the harshest case for readers.
-                options.grace_ms = if rng.chance(50) { 0 } else { 5_000 };
+                if rng.chance(50) {
+                    // Objects go from packs only past a grace period longer than any
+                    // commit in flight, as GC's.
+                    options.drop_unreachable = true;
+                    options.grace_ms = GC_GRACE_MS;
+                } else {
+                    // Half the time the copies go at once: the harshest case for readers.
+                    options.grace_ms = if rng.chance(50) { 0 } else { 5_000 };
+                }
                 options.window = 10;
                 Maintenance::Compact(Box::new(Packed::new(Compact::new(cache, options).expect("valid"))))
             } else {
@@ -223,6 +253,7 @@ impl Maintainer {
                     out.map(|report| {
                         self.compactions += 1;
                         self.packs_written += usize::from(report.pack.is_some());
+                        self.dropped += report.dropped;
                         self.deleted += report.loose_deleted + report.packs_deleted;
                     })
                 }),
@@ -232,6 +263,17 @@ impl Maintainer {
                     out.map(|report| {
                         self.collections += 1;
                         self.deleted += report.deleted;
+                    })
+                }),
+            Maintenance::Scratch(op) => drive::step(op.as_mut(), cache, store)
+                .map_err(|e| e.to_string())
+                .map(|out| out.map(|_| self.scratch += 1)),
+            Maintenance::Prune(op) => drive::step(op.as_mut(), cache, store)
+                .map_err(|e| e.to_string())
+                .map(|out| {
+                    out.map(|report| {
+                        self.prunes += 1;
+                        self.pruned += report.dropped.unwrap_or(0);
                     })
                 }),
         };
@@ -262,6 +304,8 @@ fn simulate(seed: u64, packed: bool) {
         "create",
     );
     drive::run(&mut create.expect("valid"), &mut setup, &store).expect("created");
+    let scratch = RepoOp::create_branch("team", "scratch", Start::Branch("main".into()));
+    drive::run(&mut scratch.expect("valid"), &mut setup, &store).expect("created");
     let git = GitRepo::new();
     if packed {
         // git packs the first commit and removes its loose copies; writers start there.
@@ -395,10 +439,14 @@ fn simulate(seed: u64, packed: bool) {
     let (_, repo) = judge(&store, &writers);
     let loose_left = store.len();
     eprintln!(
-        "seed {seed}: maintainer ran {} compactions ({} packs written), {} GCs, deleted {} keys, failed {} times; then {} packs, {loose_left} loose objects, {} packs after the last compaction",
+        "seed {seed}: maintainer ran {} compactions ({} packs written, {} objects dropped), {} GCs, {} scratch commits, {} prunes ({} commits dropped), deleted {} keys, failed {} times; then {} packs, {loose_left} loose objects, {} packs after the last compaction",
         maintainer.compactions,
         maintainer.packs_written,
+        maintainer.dropped,
         maintainer.collections,
+        maintainer.scratch,
+        maintainer.prunes,
+        maintainer.pruned,
         maintainer.deleted,
         maintainer.failed,
         packs(&store),

@@ -8,7 +8,7 @@ use snapgit_core::{
     ObjectCache, ObjectId,
     commit::{Change, Request},
     drive::{self, MemoryStore, ObjectStore},
-    gc::{Collect, CollectOptions, Footprint, Prune, PruneRequest, Retention},
+    gc::{Collect, CollectOptions, Compact, CompactOptions, Compacted, Footprint, Prune, PruneRequest, Retention},
     history,
     step::CasRef,
 };
@@ -202,4 +202,120 @@ fn retention_and_gc_leave_a_store_git_agrees_with() {
         let count = git.git(&["rev-list", "--objects", &prefix]).lines().count() as u64;
         assert_eq!(usage.reachable.count, count, "objects of {}", usage.repo);
     }
+}
+
+fn compact_at(store: &MemoryStore, now_ms: i64, grace_ms: u64, drop_unreachable: bool) -> Compacted {
+    store.set_time_ms(now_ms);
+    let mut options = CompactOptions::new(now_ms);
+    options.grace_ms = grace_ms;
+    options.drop_unreachable = drop_unreachable;
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    drive::run(&mut Compact::new(&cache, options).expect("valid"), &mut cache, store).expect("compacts")
+}
+
+fn pack_bytes(store: &MemoryStore) -> u64 {
+    store
+        .list("objects/pack/")
+        .expect("in memory")
+        .iter()
+        .filter(|l| l.key.ends_with(".pack"))
+        .map(|l| l.size)
+        .sum()
+}
+
+/// What retention dropped from history that compaction had already packed: with
+/// `drop_unreachable`, compaction leaves it out of a new pack, and a later run deletes
+/// the old pack; git then finds every object reachable, and nothing that was kept is lost.
+#[test]
+fn compaction_gives_back_what_retention_dropped_from_packs() {
+    let store = MemoryStore::new();
+    let one = chain(&store, "agent-1", "main", None, 6, 1_000_000);
+    let two = chain(&store, "agent-2", "main", None, 5, 2_000_000);
+    let packed = compact_at(&store, 5 * HOUR_MS, 0, false);
+    assert_eq!((packed.packs_after, store.len()), (1, 0), "one pack, nothing loose");
+    let before = pack_bytes(&store);
+
+    // Without `drop_unreachable` a prune gives nothing back: the pack holds it all.
+    store.set_time_ms(9 * HOUR_MS);
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let request = PruneRequest::new("agent-1", "main", Retention::last(2));
+    let pruned = drive::run(&mut Prune::new(request).expect("valid"), &mut cache, &store).expect("prune");
+    assert_eq!(pruned.dropped, Some(4));
+    let plain = compact_at(&store, 10 * HOUR_MS, HOUR_MS as u64, false);
+    assert_eq!(plain.dropped, 0);
+
+    // The first run writes a pack of what is reachable; the old pack stays until that
+    // one is older than the grace period.
+    let first = compact_at(&store, 10 * HOUR_MS + HOUR_MS / 10, HOUR_MS as u64, true);
+    assert!(first.dropped > 0, "{first:?}");
+    assert_eq!(first.packs_deleted, 0, "{first:?}");
+
+    // A writer reuses a file only the dropped history had (its content as agent-1's first
+    // turn), and is still in flight (objects written, ref not moved) when the next run
+    // deletes the old pack.
+    store.set_time_ms(10 * HOUR_MS + HOUR_MS / 2);
+    let reused = "# agent-1 main\nturn 0\n";
+    let changes = vec![Change::put("from-agent-1.md", reused)];
+    let request = Request::new(Some(two[4]), changes, signature(2_100_000), "reuse");
+    let mut writer = ObjectCache::new(gix_hash::Kind::Sha1);
+    let in_flight = drive::run(
+        &mut snapgit_core::commit::Commit::new(&writer, request).expect("valid"),
+        &mut writer,
+        &store,
+    )
+    .expect("commit");
+    store.put_many(&in_flight.objects).expect("in memory");
+
+    let second = compact_at(&store, 11 * HOUR_MS + HOUR_MS / 5, HOUR_MS as u64, true);
+    assert!(second.packs_deleted >= 1, "{second:?}");
+    assert_eq!(packs_left(&store), 1, "{second:?}");
+    let outcome = store
+        .cas_ref(&CasRef {
+            key: key("agent-2", "main"),
+            expected: store.read_ref(&key("agent-2", "main")).expect("memory store"),
+            new: Some(in_flight.id),
+        })
+        .expect("memory store");
+    assert!(
+        matches!(outcome, snapgit_core::step::CasOutcome::Won { .. }),
+        "{outcome:?}"
+    );
+
+    let git = GitRepo::from_store(&store);
+    git.fsck();
+    for id in &one[..4] {
+        assert!(
+            !git.command(&["cat-file", "-e", &id.to_string()])
+                .status()
+                .expect("git runs")
+                .success(),
+            "dropped commit {id} is gone"
+        );
+    }
+    let blob = snapgit_core::object::blob_id(gix_hash::Kind::Sha1, reused.as_bytes())
+        .expect("hashes")
+        .to_string();
+    assert_eq!(
+        git.git(&["rev-parse", "refs/namespaces/agent-2/refs/heads/main:from-agent-1.md"])
+            .trim(),
+        blob
+    );
+    // Every object left is reachable.
+    let unreachable = git.git(&["fsck", "--unreachable", "--no-reflogs", "--no-progress"]);
+    assert!(
+        unreachable.lines().all(|l| !l.starts_with("unreachable")),
+        "{unreachable}"
+    );
+    let after = pack_bytes(&store);
+    assert!(after < before, "packs {before} bytes before, {after} after");
+    assert_eq!(our_log(&store, pruned.new_head), newest_first(&pruned.written));
+}
+
+fn packs_left(store: &MemoryStore) -> usize {
+    store
+        .list("objects/pack/")
+        .expect("in memory")
+        .iter()
+        .filter(|l| l.key.ends_with(".pack"))
+        .count()
 }

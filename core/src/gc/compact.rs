@@ -63,6 +63,14 @@ pub struct CompactOptions {
     /// [`min_loose`](Self::min_loose) loose objects).
     #[serde(default)]
     pub min_packs: Option<u64>,
+    /// Leave out of the new pack the objects no root reaches, in packs older than the
+    /// grace period (what `prune` and `delete` left behind; git's `repack -a -d` with
+    /// `gc --prune`), so that the space they take is given back. When some such pack
+    /// holds one, every pack that is not kept, cruft or promisor is merged into one; the
+    /// old packs go once that pack is older than the grace period, which a later run
+    /// sees (never in the run that writes it).
+    #[serde(default)]
+    pub drop_unreachable: bool,
 }
 
 fn default_window() -> usize {
@@ -89,6 +97,7 @@ impl CompactOptions {
             batch: DEFAULT_BATCH,
             min_loose: None,
             min_packs: None,
+            drop_unreachable: false,
         }
     }
 }
@@ -127,6 +136,11 @@ pub struct Compacted {
     pub packs_after: u64,
     /// Unreachable loose objects left for GC.
     pub unreachable_loose: u64,
+    /// Objects no root reaches that the new pack left out
+    /// ([`CompactOptions::drop_unreachable`]): they are gone once the packs that held
+    /// them are deleted.
+    #[serde(default)]
+    pub dropped: u64,
     /// The store was below [`CompactOptions::min_loose`] and
     /// [`CompactOptions::min_packs`]: nothing was done but one listing.
     pub skipped: bool,
@@ -281,6 +295,8 @@ enum Stage {
     Verify,
     /// Writing the commit-graph.
     Graph,
+    /// Reading the refs again before packs with unreachable objects go.
+    Recheck,
     Sweep,
     Info,
     Done,
@@ -298,22 +314,34 @@ enum Stage {
 /// 1. It finds the roots and walks what they reach as [`Collect`](super::Collect) does,
 ///    refusing the same stores, then lists `objects/` and reads every pack's index.
 /// 2. The new pack holds the reachable loose objects no pack holds, and every object of
-///    the packs it merges, reachable or not (compaction never drops an object: that is
-///    GC's decision, and GC leaves packs alone). Unreachable loose objects stay for GC,
-///    and so do loose objects over the cache's [`Limits::max_object_bytes`](crate::Limits).
-///    Kept (`.keep`), cruft (`.mtimes`) and promisor packs are never merged.
+///    the packs it merges, reachable or not: by default compaction never drops an
+///    object, which is GC's decision. Unreachable loose objects stay for GC, and so do
+///    loose objects over the cache's [`Limits::max_object_bytes`](crate::Limits). Kept
+///    (`.keep`), cruft (`.mtimes`) and promisor packs are never merged. With
+///    [`CompactOptions::drop_unreachable`], when a pack older than the grace period holds
+///    an object no root reaches (history `prune` dropped), every other pack is merged
+///    into one that leaves such objects out.
 /// 3. The pack and its index are written ([`Step::Write`]) and read back: the index
 ///    whole, the pack's trailer; a mismatch stops it before anything is deleted.
-/// 4. It deletes each loose object that a pack holds, and each pack whose every object a
-///    larger pack (by object count, then key) holds, once the holding pack was stored
+/// 4. It deletes each loose object that a pack holds, once the holding pack was stored
 ///    more than [`CompactOptions::grace_ms`] ago (the pack just written counts as
-///    settled only with a grace period of 0). With a pack go the files git derives from
-///    it (`.rev`, `.bitmap`) and any `multi-pack-index`, which names it.
+///    settled only with a grace period of 0) and the loose copy is as old (a writer that
+///    reused an object only an old pack holds wrote it again loose). It deletes each
+///    pack that a later and larger settled pack holds whole; with
+///    [`CompactOptions::drop_unreachable`], also each pack older than the grace period
+///    whose reachable objects later settled packs of the listing hold, after reading the
+///    refs again (what a commit that landed meanwhile reaches stays). "Later" is the
+///    order storage stored the packs in, then size, then name: one order every run sees
+///    the same, so no two runs delete each other's copies. With a pack go the files git
+///    derives from it (`.rev`, `.bitmap`), any `multi-pack-index`, which names it, and,
+///    when a pack with unreachable objects goes, any commit-graph that may name one.
 /// 5. It writes `objects/info/packs` again when the packs changed.
 ///
 /// Safe with writers, GC and other compactions at any point: nothing is deleted that a
-/// pack does not hold, a pack is deleted only for a larger one that holds it, and a
-/// stopped compaction leaves a store that reads the same (run it again to finish).
+/// pack does not hold, unless no root reaches it and it is older than the grace period
+/// (GC's rule); a pack is deleted only for packs after it; and a stopped compaction
+/// leaves a store that reads the same (run it again to finish). A grace period of 0
+/// is for one maintainer at a time, with no reader that listed the packs before.
 #[derive(Debug)]
 pub struct Compact {
     survey: Survey,
@@ -342,6 +370,11 @@ pub struct Compact {
     deletions: Vec<(String, u64, Gone)>,
     /// The packs left, for `objects/info/packs`.
     remaining: Vec<String>,
+    /// Packs to delete for holding only unreachable objects beyond later packs, once the
+    /// refs are read again.
+    drops: Vec<String>,
+    /// The commit-graph there holds exactly the reachable commits the walk found.
+    graph_current: bool,
     cursor: usize,
     report: Compacted,
     info_changed: bool,
@@ -486,6 +519,8 @@ impl Compact {
             new_pack: None,
             deletions: Vec::new(),
             remaining: Vec::new(),
+            drops: Vec::new(),
+            graph_current: false,
             cursor: 0,
             report: Compacted {
                 pack: None,
@@ -502,6 +537,7 @@ impl Compact {
                 packs_before: 0,
                 packs_after: 0,
                 unreachable_loose: 0,
+                dropped: 0,
                 skipped: false,
                 graph_commits: 0,
             },
@@ -522,7 +558,7 @@ impl Compact {
             Stage::Survey => progress.phase,
             Stage::Indexes => Phase::ListObjects,
             Stage::Gather | Stage::Write | Stage::Verify | Stage::Graph => Phase::Pack,
-            Stage::Sweep | Stage::Info => Phase::Sweep,
+            Stage::Recheck | Stage::Sweep | Stage::Info => Phase::Sweep,
             Stage::Done => Phase::Done,
         };
         progress.examined = self.content.len() as u64;
@@ -603,9 +639,98 @@ impl Compact {
         self.packs[i + 1..].iter().any(|q| q.holds_all_of(&self.packs[i]))
     }
 
+    /// `true` if a key stored at `modified_ms` is older than the grace period.
+    fn settled(&self, modified_ms: i64) -> bool {
+        i128::from(self.options.now_ms) - i128::from(modified_ms) >= i128::from(self.options.grace_ms)
+    }
+
+    /// With [`CompactOptions::drop_unreachable`], when some settled pack that may be
+    /// merged holds an object no root reaches: merge every such pack, keeping only what
+    /// is reachable (and everything of packs younger than the grace period, whose
+    /// objects may belong to a push in flight). `false` when there is nothing to drop.
+    fn plan_drop(&mut self) -> bool {
+        let reachable = &self.survey.mark.reachable;
+        let ready = self.drop_ready();
+        let droppable = (0..self.packs.len()).any(|i| {
+            let p = &self.packs[i];
+            !p.pinned
+                && !ready.contains(&i)
+                && self.settled(p.modified_ms)
+                && p.file.index.ids().any(|id| !reachable.contains(&id))
+        });
+        if !droppable {
+            return false;
+        }
+        let mut fresh: Vec<ObjectId> = Vec::new();
+        let mut seen = IdSet::default();
+        let mut unreachable_loose = 0;
+        for (_, id) in &self.loose {
+            if !reachable.contains(id) {
+                unreachable_loose += 1;
+            } else if !self.packed(id) && seen.insert(*id) {
+                fresh.push(*id);
+            }
+        }
+        self.report.unreachable_loose += unreachable_loose;
+        self.loose_packed = fresh.len() as u64;
+        self.merged = (0..self.packs.len()).filter(|&i| !self.packs[i].pinned).collect();
+        self.wanted = fresh;
+        self.take_merged(seen);
+        true
+    }
+
+    /// With [`CompactOptions::drop_unreachable`]: the settled packs with unreachable
+    /// objects whose reachable objects later packs of the listing hold already. They go
+    /// in the sweep once those are settled, and are never merged.
+    fn drop_ready(&self) -> Vec<usize> {
+        if !self.options.drop_unreachable {
+            return Vec::new();
+        }
+        let reachable = &self.survey.mark.reachable;
+        let order = self.time_order();
+        let mut ready = Vec::new();
+        for (at, &i) in order.iter().enumerate() {
+            let p = &self.packs[i];
+            if p.pinned || !self.settled(p.modified_ms) || p.file.index.ids().all(|id| reachable.contains(&id)) {
+                continue;
+            }
+            let later: Vec<(&Pack, bool, bool)> =
+                order[at + 1..].iter().map(|&j| (&self.packs[j], true, true)).collect();
+            if self.later_hold_reachable(p, &later) {
+                ready.push(i);
+            }
+        }
+        ready
+    }
+
+    /// Add the objects of the packs to merge to those wanted; with
+    /// [`CompactOptions::drop_unreachable`], without what no root reaches in packs older
+    /// than the grace period (younger ones may hold a push in flight: all of theirs stays).
+    fn take_merged(&mut self, mut seen: IdSet) {
+        let reachable = &self.survey.mark.reachable;
+        let mut dropped = IdSet::default();
+        for &p in &self.merged {
+            let pack = &self.packs[p];
+            let keep_all = !self.options.drop_unreachable || !self.settled(pack.modified_ms);
+            for id in pack.file.index.ids() {
+                if keep_all || reachable.contains(&id) {
+                    if seen.insert(id) {
+                        self.wanted.push(id);
+                    }
+                } else {
+                    dropped.insert(id);
+                }
+            }
+        }
+        self.report.dropped = dropped.iter().filter(|id| !seen.contains(*id)).count() as u64;
+    }
+
     /// Choose what to pack: the reachable loose objects no pack holds, and the smallest
     /// packs that keep the rest geometric.
     fn plan(&mut self) {
+        if self.options.drop_unreachable && self.plan_drop() {
+            return;
+        }
         let reachable = &self.survey.mark.reachable;
         let mut fresh: Vec<ObjectId> = Vec::new();
         let mut seen = IdSet::default();
@@ -616,8 +741,9 @@ impl Compact {
                 fresh.push(*id);
             }
         }
+        let ready = self.drop_ready();
         let candidates: Vec<usize> = (0..self.packs.len())
-            .filter(|&i| !self.packs[i].pinned && !self.superseded(i))
+            .filter(|&i| !self.packs[i].pinned && !self.superseded(i) && !ready.contains(&i))
             .collect();
         let new = fresh.len() as u64;
         let counts: Vec<u64> = candidates.iter().map(|&i| self.packs[i].count() as u64).collect();
@@ -637,15 +763,9 @@ impl Compact {
         // Rewriting one pack alone gains nothing.
         let merge = if new == 0 && merge < 2 { 0 } else { merge };
         self.merged = candidates[..merge].to_vec();
-        for &p in &self.merged {
-            for id in self.packs[p].file.index.ids() {
-                if seen.insert(id) {
-                    fresh.push(id);
-                }
-            }
-        }
         self.loose_packed = new;
         self.wanted = fresh;
+        self.take_merged(seen);
     }
 
     /// The ids still to read: those the walk did not read loose.
@@ -699,18 +819,76 @@ impl Compact {
         write::write(self.hash_kind, &objects, &options)
     }
 
-    /// What the sweep deletes, and how many copies wait for their pack to settle.
+    /// The sweep's plan, once the commit-graph is written: the refs are read again first
+    /// when packs are to go for holding only unreachable objects.
+    fn after_graph(&mut self) {
+        self.plan_sweep();
+        if self.drops.is_empty() {
+            self.stage = Stage::Sweep;
+        } else {
+            self.survey.read_refs_again();
+            self.stage = Stage::Recheck;
+        }
+    }
+
+    /// The listed packs in the order deletions follow: by the time storage stored them,
+    /// then object count, then key. A pack is deleted only for packs after it, so no two
+    /// runs (which see the same listing) can delete each other's copies.
+    fn time_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.packs.len()).collect();
+        crate::order::sort_by(&mut order, |&a, &b| {
+            let (a, b) = (&self.packs[a], &self.packs[b]);
+            (a.modified_ms, a.rank()).cmp(&(b.modified_ms, b.rank()))
+        });
+        order
+    }
+
+    /// `true` if every object of `pack` that a root reaches is held by a settled pack of
+    /// the listing in `later` (never the pack this run wrote: another run orders that
+    /// one by the time storage gives it, which this run does not know).
+    fn later_hold_reachable(&self, pack: &Pack, later: &[(&Pack, bool, bool)]) -> bool {
+        let reachable = &self.survey.mark.reachable;
+        pack.file.index.ids().filter(|id| reachable.contains(id)).all(|id| {
+            later
+                .iter()
+                .any(|(q, settled, listed)| *settled && *listed && q.file.index.lookup(&id).is_some())
+        })
+    }
+
+    /// The pack deletions and the name left in `objects/info/packs` for pack `pack`.
+    fn pack_deletions(&self, pack: &Pack) -> Vec<(String, u64, Gone)> {
+        let idx = index_key(&pack.file.key);
+        let size = |key: &str| self.listed.get(key).map_or(0, |(size, _)| *size);
+        let mut out = vec![
+            (idx.clone(), size(&idx), Gone::Other),
+            (pack.file.key.clone(), size(&pack.file.key), Gone::Pack),
+        ];
+        out.extend(pack.derived.iter().map(|key| (key.clone(), size(key), Gone::Other)));
+        out
+    }
+
+    /// What the sweep deletes, and how many copies wait for their pack to settle. Packs
+    /// that go only because what they hold beyond a later pack is unreachable are
+    /// decided after the refs are read again ([`Self::settle_drops`]).
     fn plan_sweep(&mut self) {
         let now = i128::from(self.options.now_ms);
         let grace = i128::from(self.options.grace_ms);
-        let settled = |modified_ms: i64| now - i128::from(modified_ms) >= grace;
-        // The pack just written, as a pack of the store, settled only without grace.
-        let mut packs: Vec<(&Pack, bool)> = self.packs.iter().map(|p| (p, settled(p.modified_ms))).collect();
-        let new = self.new_pack.as_ref();
+        // Listed packs in time order, then the pack just written, settled only without
+        // grace: (pack, settled, listed).
+        let mut packs: Vec<(&Pack, bool, bool)> = self
+            .time_order()
+            .into_iter()
+            .map(|i| (&self.packs[i], self.settled(self.packs[i].modified_ms), true))
+            .collect();
+        // A pack written again as it was (the same objects, so the same name) is the
+        // listed one.
+        let new = self
+            .new_pack
+            .as_ref()
+            .filter(|new| !self.packs.iter().any(|p| p.file.key == new.file.key));
         if let Some(new) = new {
-            packs.push((new, grace <= 0));
+            packs.push((new, grace <= 0, false));
         }
-        crate::order::sort_by(&mut packs, |a, b| a.0.rank().cmp(&b.0.rank()));
         let mut deletions = Vec::new();
         // What an interrupted write left: git sees no pack without its index, and an
         // index without its pack names nothing. Gone once older than the grace period
@@ -723,64 +901,114 @@ impl Compact {
             }
         }
         let mut remaining = Vec::new();
+        let mut drops = Vec::new();
         let mut waiting = 0;
-        let mut gone = 0;
-        let mut any_pack = false;
-        for (i, (pack, _)) in packs.iter().enumerate() {
+        for (i, &(pack, settled, _)) in packs.iter().enumerate() {
             let name = pack.file.key.rsplit('/').next().unwrap_or_default().to_owned();
-            if pack.pinned || new.is_some_and(|new| new.file.key == pack.file.key) {
+            if pack.pinned || self.new_pack.as_ref().is_some_and(|new| new.file.key == pack.file.key) {
                 remaining.push(name);
                 continue;
             }
-            let holders: Vec<bool> = packs[i + 1..]
+            let later = &packs[i + 1..];
+            // Superseded: a later and larger pack holds all of it.
+            let holders: Vec<bool> = later
                 .iter()
-                .filter(|(q, _)| q.holds_all_of(pack))
-                .map(|(_, settled)| *settled)
+                .filter(|(q, _, _)| q.rank() > pack.rank() && q.holds_all_of(pack))
+                .map(|(_, settled, _)| *settled)
                 .collect();
-            if !holders.contains(&true) {
-                waiting += u64::from(!holders.is_empty());
-                remaining.push(name);
+            if holders.contains(&true) {
+                deletions.extend(self.pack_deletions(pack));
                 continue;
             }
-            any_pack = true;
-            gone += 1;
-            let idx = index_key(&pack.file.key);
-            let size = |key: &str| self.listed.get(key).map_or(0, |(size, _)| *size);
-            deletions.push((idx.clone(), size(&idx), Gone::Other));
-            deletions.push((pack.file.key.clone(), size(&pack.file.key), Gone::Pack));
-            for key in &pack.derived {
-                deletions.push((key.clone(), size(key), Gone::Other));
+            if self.options.drop_unreachable && settled && self.later_hold_reachable(pack, later) {
+                drops.push(pack.file.key.clone());
+                continue;
             }
+            waiting += u64::from(!holders.is_empty());
+            remaining.push(name);
         }
         for (listed, id) in &self.loose {
             let holders: Vec<bool> = packs
                 .iter()
-                .filter(|(p, _)| p.file.index.lookup(id).is_some())
-                .map(|(_, settled)| *settled)
+                .filter(|(p, _, _)| p.file.index.lookup(id).is_some())
+                .map(|(_, settled, _)| *settled)
                 .collect();
             if holders.is_empty() {
                 continue;
             }
-            if holders.contains(&true) {
+            // A loose copy younger than the grace period stays even so: a writer that
+            // reused an object only an old pack holds (a file set back to a version
+            // retention dropped) wrote it again loose, and that copy is what keeps it
+            // when the old pack goes.
+            if holders.contains(&true) && self.settled(listed.modified_ms) {
                 deletions.push((listed.key.clone(), listed.size, Gone::Loose));
             } else {
                 waiting += 1;
             }
         }
-        if any_pack {
-            // A multi-pack-index names the packs it covers: it goes with them (git writes
-            // it again with `git multi-pack-index write`).
-            for (key, (size, _)) in &self.listed {
-                if key.starts_with(pack::PACK_DIR) && key[pack::PACK_DIR.len()..].starts_with("multi-pack-index") {
-                    deletions.push((key.clone(), *size, Gone::Other));
-                }
-            }
-        }
         self.report.waiting = waiting;
-        self.report.packs_after = (packs.len() - gone) as u64;
-        self.info_changed = new.is_some() || any_pack;
+        self.info_changed = new.is_some();
         self.deletions = deletions;
         self.remaining = remaining;
+        self.drops = drops;
+        self.after_pack_deletions();
+    }
+
+    /// Once the refs were read again: each pack planned to go for holding only
+    /// unreachable objects beyond later packs goes if that is still so, with what the
+    /// refs reach now (a commit that landed meanwhile keeps what it reaches); and with
+    /// them any commit-graph that may name a commit they held.
+    fn settle_drops(&mut self) {
+        let order = self.time_order();
+        let mut gone = Vec::new();
+        for key in std::mem::take(&mut self.drops) {
+            let Some(at) = order.iter().position(|&i| self.packs[i].file.key == key) else {
+                continue;
+            };
+            let pack = &self.packs[order[at]];
+            let later: Vec<(&Pack, bool, bool)> = order[at + 1..]
+                .iter()
+                .map(|&i| (&self.packs[i], self.settled(self.packs[i].modified_ms), true))
+                .collect();
+            if self.later_hold_reachable(pack, &later) {
+                gone.extend(self.pack_deletions(pack));
+            } else {
+                self.remaining
+                    .push(pack.file.key.rsplit('/').next().unwrap_or_default().to_owned());
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        self.deletions.extend(gone);
+        // A commit-graph written before this run may name a commit that goes now.
+        for key in std::mem::take(&mut self.survey.derived) {
+            if key != crate::graph::GRAPH || !self.graph_current {
+                let size = self.listed.get(&key).map_or(0, |(size, _)| *size);
+                self.deletions.push((key, size, Gone::Other));
+            }
+        }
+        self.after_pack_deletions();
+    }
+
+    /// When a pack goes: `objects/info/packs` changes, and a `multi-pack-index`, which
+    /// names the packs it covers, goes with it (git writes it again with `git
+    /// multi-pack-index write`).
+    fn after_pack_deletions(&mut self) {
+        if !self.deletions.iter().any(|(_, _, gone)| *gone == Gone::Pack) {
+            return;
+        }
+        self.info_changed = true;
+        let mpi = format!("{}multi-pack-index", pack::PACK_DIR);
+        let planned: foldhash::HashSet<String> = self.deletions.iter().map(|(key, _, _)| key.clone()).collect();
+        let mut extra = Vec::new();
+        for (key, (size, _)) in &self.listed {
+            if key.starts_with(&mpi) && !planned.contains(key) {
+                extra.push((key.clone(), *size, Gone::Other));
+            }
+        }
+        crate::order::sort_by(&mut extra, |a, b| a.0.cmp(&b.0));
+        self.deletions.extend(extra);
     }
 }
 
@@ -884,7 +1112,14 @@ impl Compact {
                     if let Some(step) = self.graph_step(cache)? {
                         return Ok(Some(step));
                     }
-                    self.plan_sweep();
+                    self.after_graph();
+                }
+                Stage::Recheck => {
+                    if let Some(step) = self.survey.poll(cache)?.into_step() {
+                        self.out = Out::Survey;
+                        return Ok(Some(step));
+                    }
+                    self.settle_drops();
                     self.stage = Stage::Sweep;
                 }
                 Stage::Sweep => {
@@ -990,6 +1225,7 @@ impl Compact {
             match crate::graph::write(self.hash_kind, &graph.commits, None) {
                 Ok(bytes) if self.old_graph.as_ref() == Some(&bytes) => {
                     graph.commits.clear();
+                    self.graph_current = true;
                     return Ok(None);
                 }
                 Ok(bytes) => graph.bytes = Some(bytes),
@@ -1174,8 +1410,8 @@ impl Operation for Compact {
                     graph.bytes = None;
                     self.report.graph_commits = graph.commits.len() as u64;
                 }
-                self.stage = Stage::Sweep;
-                self.plan_sweep();
+                self.graph_current = true;
+                self.after_graph();
             }
             (Out::InfoWrite, Answer::Put) => self.stage = Stage::Done,
             (out, _) => {
