@@ -252,6 +252,13 @@ export interface CompactOptions extends RunOptions {
   minLoose?: number;
   /** Compact only when the store holds at least this many packs (or `minLoose` loose objects). */
   minPacks?: number;
+  /**
+   * Give back the space of what no ref reaches any more (what `prune` and branch or repo
+   * deletion left) once it is packed: objects nothing reaches, in packs older than
+   * `graceMs`, are left out of a new pack, and the old packs go once that pack is as old
+   * (a later call). Default `false`: compaction never drops an object.
+   */
+  dropUnreachable?: boolean;
 }
 
 /** A git remote: where it is and what every request to it carries. */
@@ -572,7 +579,8 @@ export class Store {
           .optCount(o.factor, "factor")
           .optCount(o.batch, "batch")
           .optCount(o.minLoose, "minLoose")
-          .optCount(o.minPacks, "minPacks"),
+          .optCount(o.minPacks, "minPacks")
+          .flag(o.dropUnreachable, "dropUnreachable"),
       );
       return this.run((e) => e.run("compact", request), run);
     } catch (error) {

@@ -307,6 +307,8 @@ export interface CompactResult {
   packsAfter: number;
   /** Unreachable loose objects, left for GC. */
   unreachableLoose: number;
+  /** Objects no ref reaches that the new pack left out (`dropUnreachable`). */
+  dropped: number;
   /** Below `minLoose` and `minPacks`: nothing was done but one listing. */
   skipped: boolean;
   /** Commits in the commit-graph written (`objects/info/commit-graph`); 0 when it was up to date. */

@@ -151,4 +151,21 @@ test("compact packs the store into packs git verifies, merges them, and reads st
   assert.equal(young.looseDeleted, 0);
   assert.ok(young.waiting > 0);
   await assert.rejects(store.compact({ factor: 1 }), { code: "INVALID_INPUT" });
+
+  // Retention, then the space back: what the prune dropped leaves the packs.
+  await store.compact({ graceMs: 0 });
+  await repo.prune({ keepLast: 3 });
+  const kept = await store.compact({ graceMs: 0 });
+  assert.equal(kept.dropped, 0, "by default nothing is dropped");
+  const dropped = await store.compact({ graceMs: 0, dropUnreachable: true });
+  assert.ok(dropped.dropped > 0, JSON.stringify(dropped));
+  const swept = await store.compact({ graceMs: 0, dropUnreachable: true });
+  assert.ok(swept.packsDeleted > 0, JSON.stringify(swept));
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict"], { stdio: "pipe" });
+  const unreachable = execFileSync("git", ["--git-dir", dir, "fsck", "--unreachable", "--no-reflogs", "--no-progress"], {
+    encoding: "utf8",
+  });
+  assert.ok(!unreachable.includes("unreachable"), unreachable);
+  assert.equal(await repo.readText("memory.md"), memory);
+  assert.equal((await repo.log({ limit: 100 })).commits.length, 3);
 });

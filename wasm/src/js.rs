@@ -657,7 +657,8 @@ impl Engine {
                 set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
                 api::Request::Collect(options)
             }
-            // nowMs, graceMs?, window?, depth?, factor?, batch?, minLoose?, minPacks?
+            // nowMs, graceMs?, window?, depth?, factor?, batch?, minLoose?, minPacks?,
+            // dropUnreachable?
             "compact" => {
                 let mut options = gc::CompactOptions::new(r.time()?);
                 set(&mut options.grace_ms, r.opt_count()?);
@@ -667,6 +668,7 @@ impl Engine {
                 set(&mut options.batch, r.opt_count()?.map(|n| n as usize));
                 options.min_loose = r.opt_count()?;
                 options.min_packs = r.opt_count()?;
+                options.drop_unreachable = r.flag()?.unwrap_or(false);
                 api::Request::Compact(options)
             }
             // repo, branch, url, headers, remoteRef?, force?

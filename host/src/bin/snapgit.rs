@@ -361,6 +361,12 @@ enum Command {
         /// Only when the store holds at least this many packs (or --min-loose loose objects)
         #[arg(long)]
         min_packs: Option<u64>,
+        /// Give back the space of what no ref reaches (what prune, branch and repo
+        /// deletion left) once packed: objects nothing reaches, in packs older than the
+        /// grace period, are left out of a new pack; the old packs go at a later run,
+        /// once that pack is older than the grace period
+        #[arg(long)]
+        drop_unreachable: bool,
         /// How many objects each is tried against for a delta (0: no deltas; default 250,
         /// git's --aggressive); smaller is faster and packs less tightly
         #[arg(long)]
@@ -910,6 +916,7 @@ async fn run(args: Cli) -> Result<(), Error> {
             grace,
             min_loose,
             min_packs,
+            drop_unreachable,
             window,
             depth,
             factor,
@@ -917,6 +924,7 @@ async fn run(args: Cli) -> Result<(), Error> {
             let bar = progress_bar(args.quiet);
             let tune = |options: &mut snapgit_core::gc::CompactOptions| {
                 (options.min_loose, options.min_packs) = (min_loose, min_packs);
+                options.drop_unreachable = drop_unreachable;
                 options.window = window.unwrap_or(options.window);
                 options.depth = depth.unwrap_or(options.depth);
                 options.factor = factor.unwrap_or(options.factor);

@@ -811,7 +811,7 @@ impl Report for PruneReport {
         let _ = if self.rewritten {
             writeln!(
                 out,
-                "Pruned {}: kept {}, dropped {}; {} is now at {} (was {}). Run `snapgit gc` to free the space.",
+                "Pruned {}: kept {}, dropped {}; {} is now at {} (was {}). Run `snapgit gc` (and `snapgit compact --drop-unreachable` once packed) to free the space.",
                 self.branch,
                 plural(self.kept as u64, "commit", "commits"),
                 self.dropped.map_or("some".into(), |d| d.to_string()),
@@ -1003,6 +1003,13 @@ impl Report for CompactReport {
                 "unreachable loose objects"
             ),
         );
+        if c.dropped > 0 {
+            let _ = writeln!(
+                out,
+                "Left out {} no ref reaches; the packs that held them go once the new one is older than the grace period.",
+                plural(c.dropped, "object", "objects"),
+            );
+        }
         if c.graph_commits > 0 {
             let _ = writeln!(
                 out,

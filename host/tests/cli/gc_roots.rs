@@ -295,3 +295,40 @@ fn compact_packs_a_store_git_worked_on() {
         );
     }
 }
+
+/// `snapgit compact --drop-unreachable` under each engine: what `prune` dropped after
+/// compaction packed it leaves the packs (the second run deletes the old pack), git then
+/// finds nothing unreachable and the store passes `git fsck --strict`.
+#[test]
+fn compact_drop_unreachable_gives_back_what_prune_dropped() {
+    for engine in engines() {
+        let work = Work::init();
+        for turn in 1..=5 {
+            work.write("memory.md", &format!("turn {turn}\n"));
+            work.run(&["--engine", engine, "commit", ".", "-m", &format!("turn {turn}")])
+                .ok();
+        }
+        let store = work.store();
+        work.json(&["--engine", engine, "compact", "--grace", "0s"]);
+        work.run(&["--engine", engine, "prune", "--keep-last", "2"]).ok();
+        let plain = work.json(&["--engine", engine, "compact", "--grace", "0s"]);
+        assert_eq!(plain["dropped"], 0, "{engine}: {plain}");
+        let first = work.json(&["--engine", engine, "compact", "--grace", "0s", "--drop-unreachable"]);
+        assert!(first["dropped"].as_u64().unwrap() > 0, "{engine}: {first}");
+        let second = work.json(&["--engine", engine, "compact", "--grace", "0s", "--drop-unreachable"]);
+        assert!(second["packs_deleted"].as_u64().unwrap() > 0, "{engine}: {second}");
+        git(&store, &["fsck", "--strict"]);
+        let unreachable = git(&store, &["fsck", "--unreachable", "--no-reflogs", "--no-progress"]);
+        assert!(!unreachable.contains("unreachable"), "{engine}: {unreachable}");
+        let packs = std::fs::read_dir(store.join("objects/pack"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "pack"))
+            .count();
+        assert_eq!(packs, 1, "{engine}");
+        assert_eq!(work.run(&["--engine", engine, "cat", "memory.md"]).ok(), "turn 5\n");
+        assert_eq!(
+            work.run(&["--engine", engine, "log", "--oneline"]).ok().lines().count(),
+            2
+        );
+    }
+}

@@ -515,11 +515,20 @@ def compact(
     factor: Optional[int] = None,
     min_loose: Optional[int] = None,
     min_packs: Optional[int] = None,
+    drop_unreachable: Optional[bool] = None,
 ) -> Call[Compacted]:
     """Loose objects into a pack with deltas, small packs merged (cheap to call often
-    with ``min_loose``)."""
+    with ``min_loose``). With ``drop_unreachable``, what no ref reaches (what ``prune``
+    left) is left out of a new pack, and the old packs go at a later call, once the new
+    one is older than the grace period."""
     body = _fields(
-        grace_ms=grace_ms, window=window, depth=depth, factor=factor, min_loose=min_loose, min_packs=min_packs
+        grace_ms=grace_ms,
+        window=window,
+        depth=depth,
+        factor=factor,
+        min_loose=min_loose,
+        min_packs=min_packs,
+        drop_unreachable=drop_unreachable,
     )
     return Call("POST", "/v1/compact", _as(Compacted), body=body)
 

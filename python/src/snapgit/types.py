@@ -498,6 +498,7 @@ class Compacted:
     packs_before: int
     packs_after: int
     unreachable_loose: int = 0
+    dropped: int = 0
     skipped: bool = False
     graph_commits: int = 0
 

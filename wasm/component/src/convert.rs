@@ -324,10 +324,12 @@ record! {
     Collected = gc::Collected { refs, reachable, listed, deleted, deleted_bytes, young, young_bytes, rounds }
     Compacted = gc::Compacted {
         pack, objects, deltas, pack_bytes, loose_packed, packs_merged, loose_deleted, packs_deleted,
-        deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose, skipped,
-        graph_commits,
+        deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose, dropped,
+        skipped, graph_commits,
     }
-    CompactRequest = gc::CompactOptions { now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs }
+    CompactRequest = gc::CompactOptions {
+        now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs, drop_unreachable,
+    }
     Remote = remote::Remote { url, headers }
     PushRequest = remote::PushRequest { repo, branch, remote, remote_ref, force }
     Pushed = remote::Pushed { remote_ref, old, new, up_to_date, objects, pack_bytes, requests }
