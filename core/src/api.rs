@@ -168,6 +168,9 @@ pub enum Request {
     Collect(gc::CollectOptions),
     /// Compaction: loose objects into packs with deltas, small packs merged.
     Compact(gc::CompactOptions),
+    /// A size cap for the whole store: the oldest history pruned first, round-robin over
+    /// repos.
+    Cap(gc::CapRequest),
     /// A branch pushed to a git remote ([`remote::client`]).
     Push(remote::client::PushRequest),
     /// Branches fetched from a git remote, or all of them imported ([`remote::client`]).
@@ -201,6 +204,7 @@ impl Request {
             Request::Footprint => "footprint",
             Request::Collect(_) => "gc",
             Request::Compact(_) => "compact",
+            Request::Cap(_) => "cap",
             Request::Push(_) => "push",
             Request::Fetch(_) => "fetch",
         }
@@ -369,6 +373,8 @@ operations! {
     Collect(gc::Collect) -> gc::Collected, gc::CollectError;
     /// Compaction.
     Compact(gc::Compact) -> gc::Compacted, gc::CompactError;
+    /// A size cap for the whole store.
+    Cap(gc::Cap) -> gc::Capped, gc::CapError;
     /// A push to a git remote.
     Push(remote::client::Push) -> remote::client::Pushed, remote::OpError;
     /// A fetch from a git remote.
@@ -422,6 +428,7 @@ impl Op {
             Request::Footprint => gc::Footprint::new(cache).into(),
             Request::Collect(options) => gc::Collect::new(cache, options).map_err(Error::Collect)?.into(),
             Request::Compact(options) => gc::Compact::new(cache, options).map_err(Error::Compact)?.into(),
+            Request::Cap(request) => gc::Cap::new(cache, request).map_err(Error::Cap)?.into(),
             Request::Push(request) => remote::client::Push::new(request).map_err(Error::Push)?.into(),
             Request::Fetch(request) => remote::client::Fetch::new(request).map_err(Error::Fetch)?.into(),
         })
@@ -433,6 +440,7 @@ impl Op {
             Op::Footprint(op) => Some(op.progress()),
             Op::Collect(op) => Some(op.progress()),
             Op::Compact(op) => Some(op.progress()),
+            Op::Cap(op) => Some(op.progress()),
             _ => None,
         }
     }

@@ -670,6 +670,38 @@ impl Classify for gc::CompactError {
     }
 }
 
+impl Classify for gc::CapError {
+    fn code(&self) -> Code {
+        use gc::CapError as E;
+        shared!(self, E,
+            E::ZeroKeepLast => Code::InvalidInput,
+            E::Prune(e) => e.code(),
+            E::Unsupported(e) => e.code(),
+            E::CorruptRef(e) => e.code(),
+        )
+    }
+
+    fn fields(&self) -> Vec<(&'static str, Value<'_>)> {
+        use gc::CapError as E;
+        match self {
+            E::ZeroKeepLast => vec![("value", Value::Number(0)), ("field", Value::Text("keep_last"))],
+            E::Prune(e) => e.fields(),
+            E::Object(e) => e.fields(),
+            E::Unsupported(e) => e.fields(),
+            E::CorruptRef(e) => e.fields(),
+            E::Storage(_) | E::Misuse(_) => Vec::new(),
+        }
+    }
+
+    fn storage(&self) -> Option<&StorageError> {
+        match self {
+            gc::CapError::Storage(e) => Some(e),
+            gc::CapError::Prune(e) => e.storage(),
+            _ => None,
+        }
+    }
+}
+
 impl Classify for rev::Error {
     fn code(&self) -> Code {
         use rev::Error as E;

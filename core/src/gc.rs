@@ -56,6 +56,7 @@
 
 use gix_hash::ObjectId;
 
+mod cap;
 mod collect;
 mod compact;
 mod footprint;
@@ -64,6 +65,7 @@ mod prune;
 mod roots;
 mod survey;
 
+pub use cap::{Cap, CapError, CapRequest, Capped};
 pub use collect::{Collect, CollectError, CollectOptions, Collected};
 pub use compact::{Compact, CompactError, CompactOptions, Compacted, INFO_PACKS};
 pub use footprint::{Footprint, FootprintError, FootprintReport, RepoUsage};

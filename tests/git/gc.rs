@@ -2,13 +2,16 @@
 //! `git fsck --strict`, each branch's `git --namespace=<repo> log` is the kept chain, and
 //! what git finds reachable is exactly what is left.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use snapgit_core::{
     ObjectCache, ObjectId,
     commit::{Change, Request},
     drive::{self, MemoryStore, ObjectStore},
-    gc::{Collect, CollectOptions, Compact, CompactOptions, Compacted, Footprint, Prune, PruneRequest, Retention},
+    gc::{
+        Cap, CapError, CapRequest, Capped, Collect, CollectOptions, Compact, CompactOptions, Compacted, Footprint,
+        Prune, PruneRequest, Retention,
+    },
     history,
     step::CasRef,
 };
@@ -318,4 +321,134 @@ fn packs_left(store: &MemoryStore) -> usize {
         .iter()
         .filter(|l| l.key.ends_with(".pack"))
         .count()
+}
+
+fn cap(store: &MemoryStore, request: CapRequest) -> Capped {
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    drive::run(&mut Cap::new(&cache, request).expect("valid"), &mut cache, store).expect("caps")
+}
+
+/// `count` commits to `repo`'s main, each rewriting `notes.md` with `bytes` of text no
+/// other commit has (so nothing packs as a delta of anything else), from `start`: the
+/// old versions are history only.
+fn heavy_chain(store: &MemoryStore, repo: &str, count: usize, bytes: usize, start: i64) -> Vec<ObjectId> {
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut head = None;
+    let mut ids = Vec::new();
+    let mut state = start as u64 ^ 0x9e37_79b9_7f4a_7c15;
+    for i in 0..count {
+        let mut text = String::with_capacity(bytes);
+        while text.len() < bytes {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(&format!("{state:016x}"));
+        }
+        let changes = vec![
+            Change::put("notes.md", text),
+            Change::put("memory.md", format!("{repo} turn {i}\n")),
+        ];
+        let request = Request::new(head, changes, signature(start + 1000 * i as i64), format!("turn {i}"));
+        let out = commit(&mut cache, store, request).expect("commit");
+        ids.push(out.id);
+        head = Some(out.id);
+    }
+    store
+        .cas_ref(&CasRef {
+            key: key(repo, "main"),
+            expected: None,
+            new: head,
+        })
+        .expect("memory store");
+    ids
+}
+
+/// A store-wide cap: the oldest history goes first, one commit per repo in turn, until
+/// the estimate fits; compaction and GC then give the space back, and git agrees with
+/// what is left. A tag keeps what it reaches; a branch keeps `keep_last` commits.
+#[test]
+fn a_size_cap_drops_the_oldest_history_round_robin_over_repos() {
+    let store = MemoryStore::new();
+    let one = heavy_chain(&store, "agent-1", 12, 4096, 1_000_000);
+    heavy_chain(&store, "agent-2", 12, 4096, 2_000_000);
+    heavy_chain(&store, "agent-3", 3, 4096, 3_000_000);
+    // A tag outside any repo keeps agent-1's first commit and what it reaches.
+    store
+        .cas_ref(&CasRef {
+            key: "refs/tags/first".into(),
+            expected: None,
+            new: Some(one[0]),
+        })
+        .expect("memory store");
+    compact_at(&store, 5 * HOUR_MS, 0, false);
+
+    assert!(matches!(
+        Cap::new(
+            &ObjectCache::new(gix_hash::Kind::Sha1),
+            CapRequest {
+                keep_last: 0,
+                ..CapRequest::new(1)
+            }
+        ),
+        Err(CapError::ZeroKeepLast)
+    ));
+    let whole = cap(&store, CapRequest::new(u64::MAX));
+    assert!(whole.under_cap && whole.pruned.is_empty(), "{whole:?}");
+    let reachable = whole.reachable_bytes;
+    assert!(reachable > 27 * 2048 && whole.stored_bytes >= reachable, "{whole:?}");
+
+    // Half the size: agent-1 and agent-2 lose their oldest commits in turn; agent-3
+    // (newest, shortest) loses commits only while it has more than one.
+    let max = reachable / 2;
+    let capped = cap(&store, CapRequest::new(max));
+    assert!(capped.under_cap && capped.estimated_bytes <= max, "{capped:?}");
+    let dropped: BTreeMap<String, usize> = capped.pruned.iter().map(|p| (p.repo.to_string(), p.kept)).collect();
+    let kept_one = dropped.get("agent-1").copied().unwrap_or(12);
+    let kept_two = dropped.get("agent-2").copied().unwrap_or(12);
+    assert!(kept_one.abs_diff(kept_two) <= 1, "round-robin: {dropped:?}");
+    assert!(kept_one < 12 && kept_two < 12, "{dropped:?}");
+
+    compact_at(&store, 6 * HOUR_MS, 0, true);
+    compact_at(&store, 7 * HOUR_MS, 0, true);
+    store.set_time_ms(8 * HOUR_MS);
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut options = CollectOptions::new(8 * HOUR_MS);
+    options.grace_ms = 0;
+    drive::run(&mut Collect::new(&cache, options).expect("valid"), &mut cache, &store).expect("collects");
+
+    let git = GitRepo::from_store(&store);
+    git.fsck();
+    for (repo, kept) in [("agent-1", kept_one), ("agent-2", kept_two)] {
+        let count = git.git(&["rev-list", "--count", &key(repo, "main")]);
+        assert_eq!(count.trim(), kept.to_string(), "{repo}");
+    }
+    // The tag still reaches agent-1's first commit and its files.
+    assert_eq!(git.git(&["rev-parse", "refs/tags/first"]).trim(), one[0].to_string());
+    let after = cap(&store, CapRequest::new(u64::MAX));
+    eprintln!(
+        "reachable {reachable} B, cap {max} B, estimated {} B; after compaction and GC: reachable {} B, stored {} B; kept {kept_one} and {kept_two} of 12",
+        capped.estimated_bytes, after.reachable_bytes, after.stored_bytes
+    );
+    assert!(
+        after.reachable_bytes <= max + max / 10,
+        "{} reachable after compaction and GC, the cap {max}",
+        after.reachable_bytes
+    );
+    assert!(after.stored_bytes <= max + max / 5, "{after:?}");
+
+    // Nothing left to drop but two commits a branch: the cap cannot be met, and says so.
+    let floor = cap(
+        &store,
+        CapRequest {
+            keep_last: 2,
+            ..CapRequest::new(0)
+        },
+    );
+    assert!(!floor.under_cap, "{floor:?}");
+    let git = GitRepo::from_store(&store);
+    for repo in ["agent-1", "agent-2"] {
+        let count = git.git(&["rev-list", "--count", &key(repo, "main")]);
+        assert_eq!(count.trim(), "2", "{repo}");
+    }
+    assert!(floor.pruned.iter().all(|p| p.repo.as_str() != "agent-3"), "{floor:?}");
 }
