@@ -63,9 +63,9 @@ pub use error::{Code, Error, exit_code};
 pub use input::Inputs;
 pub use output::Report;
 use output::{
-    BranchCreated, BranchJson, BranchList, CatAllReport, CatReport, Changes, CommitJson, CommitReport, CompactReport,
-    Deleted, DiffFormat, DiffReport, EntryJson, FetchReport, GcReport, InitReport, LogEntry, LogReport, LsReport,
-    PruneReport, PushReport, RepoCreated, RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
+    BranchCreated, BranchJson, BranchList, CapReport, CatAllReport, CatReport, Changes, CommitJson, CommitReport,
+    CompactReport, Deleted, DiffFormat, DiffReport, EntryJson, FetchReport, GcReport, InitReport, LogEntry, LogReport,
+    LsReport, PruneReport, PushReport, RepoCreated, RepoList, RollbackReport, ShowReport, Skipped, StatusReport,
 };
 
 use crate::{
@@ -995,6 +995,23 @@ impl Session {
         Ok(CompactReport(compacted))
     }
 
+    /// `cap`: keep the whole store under `max_bytes` reachable, the oldest history
+    /// pruned first, one commit per repo in turn, every branch keeping `keep_last`.
+    pub async fn cap(
+        &mut self,
+        max_bytes: u64,
+        keep_last: usize,
+        mut on_progress: impl FnMut(GcProgress<'_>) + Send,
+    ) -> Result<CapReport, Error> {
+        let request = gc::CapRequest {
+            keep_last,
+            ..gc::CapRequest::new(max_bytes)
+        };
+        let output = self.engine.run(Request::Cap(request), &mut on_progress).await?;
+        let capped = gc::Capped::try_from(output).map_err(|_| Error::from(Misuse("cap")))?;
+        Ok(CapReport(capped))
+    }
+
     /// `push`: send `branch` to the git remote at `url` (its `remote_ref`, by default the
     /// branch of the same name), fast-forward only unless `force`.
     pub async fn push(
@@ -1112,6 +1129,35 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
     number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(invalid)
 }
 
+/// Parse a size in bytes: a number with an optional unit, as git reads sizes (`k`, `m`,
+/// `g`, `t` are powers of 1024), with `KiB`..`TiB` the same and `kB`..`TB` powers of 1000
+/// (`500m`, `2GiB`, `500MB`, `1048576`).
+pub fn parse_size(text: &str) -> Result<u64, Error> {
+    let invalid = || {
+        Error::invalid(format!(
+            "invalid size {text:?}: expected bytes, or e.g. 500m, 2GiB or 500MB"
+        ))
+    };
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let unit = unit.trim();
+    let (power, base) = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => (0, 1024u64),
+        "k" | "kib" => (1, 1024),
+        "m" | "mib" => (2, 1024),
+        "g" | "gib" => (3, 1024),
+        "t" | "tib" => (4, 1024),
+        "kb" => (1, 1000),
+        "mb" => (2, 1000),
+        "gb" => (3, 1000),
+        "tb" => (4, 1000),
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(base.pow(power)).ok_or_else(invalid)
+}
+
 /// The current time in seconds since the Unix epoch.
 pub fn now_seconds() -> i64 {
     crate::util::now_ms() / 1000
@@ -1135,6 +1181,18 @@ mod tests {
         assert_eq!(parse_duration("7d").expect("valid"), Duration::from_secs(604_800));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_as_git_reads_them() {
+        assert_eq!(parse_size("1048576").expect("valid"), 1 << 20);
+        assert_eq!(parse_size("500m").expect("valid"), 500 << 20);
+        assert_eq!(parse_size("2GiB").expect("valid"), 2 << 30);
+        assert_eq!(parse_size("500MB").expect("valid"), 500_000_000);
+        assert_eq!(parse_size("1k").expect("valid"), 1024);
+        for bad in ["", "big", "5 pb", "-1", "1.5g", "99999999999999999999", "20000000t"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

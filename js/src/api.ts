@@ -30,6 +30,7 @@ import type {
   GcProgress,
   GcResult,
   CompactResult,
+  CapResult,
   FetchResult,
   LogPage,
   Policy,
@@ -259,6 +260,18 @@ export interface CompactOptions extends RunOptions {
    * (a later call). Default `false`: compaction never drops an object.
    */
   dropUnreachable?: boolean;
+}
+
+/** Options of {@link Store.cap}. */
+export interface CapOptions extends RunOptions {
+  /** The most bytes of objects the refs may reach (packed objects count as stored). */
+  maxBytes: number;
+  /** Commits every branch keeps whatever the cap, counting the head. Default 1. */
+  keepLast?: number;
+  /** How many times each branch's prune tries its compare-and-swap. */
+  maxAttempts?: number;
+  /** Called after each step with how far the cap has come. */
+  onProgress?: (progress: GcProgress) => void;
 }
 
 /** A git remote: where it is and what every request to it carries. */
@@ -583,6 +596,26 @@ export class Store {
           .flag(o.dropUnreachable, "dropUnreachable"),
       );
       return this.run((e) => e.run("compact", request), run);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A size cap for the whole store: the oldest history goes first, one commit per repo
+   * in turn, until what the refs reach fits `maxBytes` (every branch keeping `keepLast`
+   * commits); then each branch it took from is pruned. The space comes back with
+   * {@link Store.gc} and {@link Store.compact} with `dropUnreachable`, past their grace
+   * periods. `underCap` is `false` when the cap cannot be met.
+   */
+  cap(capOptions: CapOptions): Promise<CapResult> {
+    try {
+      const o = options(capOptions, "options");
+      const run = control(o);
+      const request = pack((p) =>
+        p.count(o.maxBytes, "maxBytes").optCount(o.keepLast, "keepLast").optU32(o.maxAttempts, "maxAttempts"),
+      );
+      return this.run((e) => e.run("cap", request), run);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -31,6 +31,7 @@ export type {
   PruneOptions,
   GcOptions,
   CompactOptions,
+  CapOptions,
   FootprintOptions,
   RemoteOptions,
   PushOptions,

@@ -233,6 +233,21 @@ export interface PruneResult {
   attempts: number;
 }
 
+/** What a store-wide size cap found and did. */
+export interface CapResult {
+  maxBytes: number;
+  /** Every key under `objects/`, including what GC and compaction have yet to delete. */
+  storedBytes: number;
+  /** What the refs reached before. */
+  reachableBytes: number;
+  /** What the refs reach after the prunes, estimated. */
+  estimatedBytes: number;
+  /** `estimatedBytes` fits the cap. */
+  underCap: boolean;
+  /** Each branch pruned, with its repo and branch. */
+  pruned: (PruneResult & { repo: string; branch: string })[];
+}
+
 /** A count of stored objects and their stored size. */
 export interface Usage {
   count: number;

@@ -71,6 +71,7 @@ def routes(repo: str) -> List[Tuple[str, str, str, Optional[Dict[str, object]]]]
         ("store", "GET", "/v1/footprint", None),
         ("store", "POST", "/v1/gc", {"graceMs": 0}),
         ("store", "POST", "/v1/compact", {"graceMs": 0}),
+        ("store", "POST", "/v1/cap", {"maxBytes": 10**12}),
     ]
 
 

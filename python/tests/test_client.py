@@ -16,6 +16,7 @@ from snapgit import (
     Delete,
     FileHead,
     HeadMoved,
+    InvalidInput,
     NotFound,
     Put,
     Rename,
@@ -335,6 +336,19 @@ def test_footprint_gc_and_compact(tmp_path_factory):
             assert packed.pack and packed.objects == packed.loose_packed > 0
             assert c.compact(min_loose=1_000_000).pack is None
             assert c.read_file("agent-1", "a.md").data == b"a2\n"
+            # A cap the store fits prunes nothing; a cap of 0 prunes every branch to its head.
+            for i in range(3, 6):
+                c.commit("agent-1", {"a.md": f"a{i}\n"}, message=f"{i}")
+            fits = c.cap(max_bytes=10**12)
+            assert fits.under_cap and fits.pruned == [] and fits.reachable_bytes > 0
+            floor = c.cap(max_bytes=0)
+            assert not floor.under_cap and floor.estimated_bytes < floor.reachable_bytes
+            assert ("agent-1", 1) in {(p.repo, p.kept) for p in floor.pruned}
+            assert all(p.kept == 1 for p in floor.pruned)
+            assert len(c.log("agent-1").commits) == 1
+            assert c.compact(grace_ms=0, drop_unreachable=True).dropped >= 0
+            with pytest.raises(InvalidInput):
+                c.cap(max_bytes=1, keep_last=0)
         server.fsck()
     finally:
         server.stop()

@@ -132,6 +132,10 @@ fn requests() -> Vec<Request> {
             drop_unreachable: true,
             ..gc::CompactOptions::new(1)
         }),
+        Request::Cap(gc::CapRequest {
+            keep_last: 2,
+            ..gc::CapRequest::new(1)
+        }),
         Request::Push(PushRequest {
             repo: "agent".into(),
             branch: "main".into(),
@@ -193,6 +197,17 @@ fn outputs() -> Vec<Output> {
     };
     let usage = gc::Usage { count: 1, bytes: 1 };
     let repo = RepoName::new("agent").unwrap();
+    let pruned = gc::Pruned {
+        repo: repo.clone(),
+        branch: BranchName::new("main").unwrap(),
+        old_head: id(),
+        new_head: id(),
+        rewritten: true,
+        kept: 1,
+        dropped: Some(1),
+        written: vec![id()],
+        attempts: 1,
+    };
     vec![
         Output::Admin(AdminOutput::Created {
             commit: id(),
@@ -253,16 +268,14 @@ fn outputs() -> Vec<Output> {
             files: vec![change],
             patch: Some("p".into()),
         }),
-        Output::Prune(gc::Pruned {
-            repo: repo.clone(),
-            branch: BranchName::new("main").unwrap(),
-            old_head: id(),
-            new_head: id(),
-            rewritten: true,
-            kept: 1,
-            dropped: Some(1),
-            written: vec![id()],
-            attempts: 1,
+        Output::Prune(pruned.clone()),
+        Output::Cap(gc::Capped {
+            max_bytes: 1,
+            stored_bytes: 1,
+            reachable_bytes: 1,
+            estimated_bytes: 1,
+            under_cap: true,
+            pruned: vec![pruned],
         }),
         Output::Footprint(gc::FootprintReport {
             objects: usage,

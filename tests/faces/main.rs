@@ -140,6 +140,7 @@ const CLI: &[(&str, (&str, &str, &str))] = &[
     ("footprint", ("Command", "Status", "")),
     ("gc", ("Command", "Gc", "")),
     ("compact", ("Command", "Compact", "")),
+    ("cap", ("Command", "Cap", "")),
     ("push", ("Command", "Push", "")),
     // `import` is a fetch of every branch and tag too.
     ("fetch", ("Command", "Fetch", "")),

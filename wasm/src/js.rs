@@ -671,6 +671,13 @@ impl Engine {
                 options.drop_unreachable = r.flag()?.unwrap_or(false);
                 api::Request::Compact(options)
             }
+            // maxBytes, keepLast?, maxAttempts?
+            "cap" => {
+                let mut request = gc::CapRequest::new(r.count()?);
+                set(&mut request.keep_last, r.opt_count()?.map(|n| n as usize));
+                set(&mut request.max_attempts, r.opt_u32()?);
+                api::Request::Cap(request)
+            }
             // repo, branch, url, headers, remoteRef?, force?
             "push" => {
                 let (repo, branch) = (r.string()?, r.string()?);

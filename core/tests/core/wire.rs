@@ -128,6 +128,11 @@ fn every_request_survives_a_round_trip() {
         Request::Prune(gc::PruneRequest::new("agent", "main", gc::Retention::last(3))),
         Request::Footprint,
         Request::Collect(gc::CollectOptions::new(1_700_000_000_000)),
+        Request::Compact(gc::CompactOptions {
+            drop_unreachable: true,
+            ..gc::CompactOptions::new(1_700_000_000_000)
+        }),
+        Request::Cap(gc::CapRequest::new(500 << 20)),
     ];
     for request in requests {
         let value = serde_json::to_value(&request).unwrap();
@@ -168,6 +173,12 @@ fn short_forms_take_core_defaults() {
     let gc: Request = serde_json::from_value(json!({ "gc": { "nowMs": 5 } })).unwrap();
     let Request::Collect(gc) = gc else { panic!() };
     assert_eq!(format!("{gc:?}"), format!("{:?}", gc::CollectOptions::new(5)));
+    let cap: Request = serde_json::from_value(json!({ "cap": { "maxBytes": 1000 } })).unwrap();
+    let Request::Cap(cap) = cap else { panic!() };
+    assert_eq!(cap, gc::CapRequest::new(1000));
+    let compact: Request = serde_json::from_value(json!({ "compact": { "nowMs": 5 } })).unwrap();
+    let Request::Compact(compact) = compact else { panic!() };
+    assert!(!compact.drop_unreachable);
 }
 
 #[test]
@@ -176,6 +187,8 @@ fn bad_values_are_refused_with_what_is_wrong() {
         (json!({ "readCommit": { "commit": "xyz" } }), "xyz"),
         (json!({ "readCommit": {} }), "commit"),
         (json!({ "frobnicate": {} }), "frobnicate"),
+        (json!({ "cap": {} }), "maxBytes"),
+        (json!({ "cap": { "maxBytes": 1, "maxSize": 2 } }), "maxSize"),
         (
             json!({ "prune": { "repo": "agent", "branch": "main", "retention": {}, "maxAttempts": -1 } }),
             "-1",

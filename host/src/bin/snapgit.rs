@@ -347,6 +347,17 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = duration)]
         grace: Duration,
     },
+    /// Keep the whole store under a size: the oldest history is pruned first, one commit
+    /// per repo in turn, until what the refs reach fits; then `compact --drop-unreachable`
+    /// and `gc` free the space
+    Cap {
+        /// The most bytes of objects the refs may reach (1048576, 500m, 2GiB, 500MB)
+        #[arg(long, value_parser = size)]
+        max_size: u64,
+        /// Commits every branch keeps whatever the cap, counting the head
+        #[arg(long, default_value_t = 1)]
+        keep_last: usize,
+    },
     /// Pack loose objects with deltas and merge small packs; copies go once their pack
     /// is older than the grace period
     Compact {
@@ -578,6 +589,10 @@ enum OnConflict {
     Ours,
     /// Their version stays
     Theirs,
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    cli::parse_size(text).map_err(|err| err.to_string())
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -909,6 +924,14 @@ async fn run(args: Cli) -> Result<(), Error> {
         Command::Gc { grace } => {
             let bar = progress_bar(args.quiet);
             let report = session.gc(grace, |progress| show_progress(&bar, progress)).await;
+            bar.finish_and_clear();
+            emit(&report?, json)
+        }
+        Command::Cap { max_size, keep_last } => {
+            let bar = progress_bar(args.quiet);
+            let report = session
+                .cap(max_size, keep_last, |progress| show_progress(&bar, progress))
+                .await;
             bar.finish_and_clear();
             emit(&report?, json)
         }

@@ -938,6 +938,52 @@ impl Serialize for CompactReport {
     }
 }
 
+/// `snapgit cap`: core's report as it is, its keys in the CLI's snake_case.
+#[derive(Debug)]
+pub struct CapReport(pub gc::Capped);
+
+impl Serialize for CapReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        snake_case_keys(serde_json::to_value(&self.0).map_err(serde::ser::Error::custom)?).serialize(serializer)
+    }
+}
+
+impl Report for CapReport {
+    fn write_text(&self, out: &mut Vec<u8>) {
+        let c = &self.0;
+        let _ = writeln!(
+            out,
+            "The refs reach {} ({} stored); the cap is {}.",
+            bytes(c.reachable_bytes),
+            bytes(c.stored_bytes),
+            bytes(c.max_bytes),
+        );
+        for p in &c.pruned {
+            let _ = writeln!(
+                out,
+                "Pruned {}/{}: kept {}; it is now at {}.",
+                p.repo,
+                p.branch,
+                plural(p.kept as u64, "commit", "commits"),
+                &hex(&p.new_head)[..7],
+            );
+        }
+        if c.under_cap {
+            let _ = writeln!(
+                out,
+                "About {} once `snapgit compact --drop-unreachable` and `snapgit gc` have freed what no ref reaches.",
+                bytes(c.estimated_bytes),
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "Cannot meet the cap: about {} stays, reached by the commits every branch keeps (--keep-last) or by tags, reflogs or refs outside any repo.",
+                bytes(c.estimated_bytes),
+            );
+        }
+    }
+}
+
 /// `value` with every object key in snake_case (core's serde form is camelCase).
 fn snake_case_keys(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;

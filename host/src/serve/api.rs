@@ -65,6 +65,7 @@ pub(super) const ROUTES: &[(Method, &str, &str)] = &[
     (Method::GET, "/v1/footprint", "footprint"),
     (Method::POST, "/v1/gc", "gc"),
     (Method::POST, "/v1/compact", "compact"),
+    (Method::POST, "/v1/cap", "cap"),
 ];
 
 /// The handler of a route of [`ROUTES`].
@@ -90,6 +91,7 @@ fn handler(id: &str) -> MethodRouter<Arc<Shared>> {
         "footprint" => get(footprint),
         "gc" => post(collect),
         "compact" => post(compact),
+        "cap" => post(cap),
         other => unreachable!("no handler for the route {other}"),
     }
 }
@@ -988,6 +990,13 @@ async fn collect(State(shared): State<Arc<Shared>>, headers: HeaderMap, Raw(body
     let mut fields = object(&body)?;
     fields.entry("nowMs").or_insert(now_ms().into());
     ok(&run(&shared, request("gc", fields)?).await?)
+}
+
+/// `POST /v1/cap`: `{maxBytes, keepLast?}`; the store-wide size cap.
+async fn cap(State(shared): State<Arc<Shared>>, headers: HeaderMap, Raw(body): Raw) -> Reply {
+    check(&shared, &headers, None, Access::Admin)?;
+    let fields = object(&body)?;
+    ok(&run(&shared, request("cap", fields)?).await?)
 }
 
 /// `POST /v1/compact`: `{graceMs?, window?, depth?}`; loose objects into packs.

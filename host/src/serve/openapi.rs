@@ -330,6 +330,14 @@ fn doc(id: &str) -> Doc {
             Some(body::<gc::CompactOptions>(&[], &["nowMs"])),
             ("200", JSON, reference::<gc::Compacted>()),
         ),
+        "cap" => (
+            "Size cap",
+            "Prune the oldest history first, one commit per repo in turn, until what the refs reach fits maxBytes; compaction with dropUnreachable and GC then free the space.",
+            "admin, all repos",
+            &[],
+            Some(body::<gc::CapRequest>(&[], &[])),
+            ("200", JSON, reference::<gc::Capped>()),
+        ),
         other => unreachable!("no documentation for the route {other}"),
     };
     Doc {
@@ -371,6 +379,8 @@ fn components() -> ComponentsBuilder {
         gc::Collected,
         gc::CompactOptions,
         gc::Compacted,
+        gc::CapRequest,
+        gc::Capped,
         Bytes
     );
     schemas.push(("Problem".into(), problem()));

@@ -332,3 +332,45 @@ fn compact_drop_unreachable_gives_back_what_prune_dropped() {
         );
     }
 }
+
+/// `snapgit cap` under each engine: a cap the store fits prunes nothing; a cap of 0
+/// prunes every branch to its last `--keep-last` commits and says the cap cannot be met;
+/// then `compact --drop-unreachable` twice and `gc` leave a store git finds nothing
+/// unreachable in. Bad sizes and `--keep-last 0` are refused with exit 2.
+#[test]
+fn cap_prunes_the_oldest_history_and_the_space_comes_back() {
+    for engine in engines() {
+        let work = Work::init();
+        for turn in 1..=6 {
+            work.write("memory.md", &format!("turn {turn}\n"));
+            work.run(&["--engine", engine, "commit", ".", "-m", &format!("turn {turn}")])
+                .ok();
+        }
+        let store = work.store();
+        let fits = work.json(&["--engine", engine, "cap", "--max-size", "1g"]);
+        assert_eq!(fits["under_cap"], true, "{engine}: {fits}");
+        assert_eq!(fits["pruned"].as_array().map(Vec::len), Some(0), "{engine}: {fits}");
+        let floor = work.json(&["--engine", engine, "cap", "--max-size", "0", "--keep-last", "2"]);
+        assert_eq!(floor["under_cap"], false, "{engine}: {floor}");
+        assert_eq!(floor["pruned"][0]["kept"], 2, "{engine}: {floor}");
+        assert!(
+            floor["estimated_bytes"].as_u64().unwrap() < floor["reachable_bytes"].as_u64().unwrap(),
+            "{engine}: {floor}"
+        );
+        assert_eq!(
+            work.run(&["--engine", engine, "log", "--oneline"]).ok().lines().count(),
+            2
+        );
+        work.json(&["--engine", engine, "compact", "--grace", "0s", "--drop-unreachable"]);
+        work.json(&["--engine", engine, "compact", "--grace", "0s", "--drop-unreachable"]);
+        work.json(&["--engine", engine, "gc", "--grace", "0s"]);
+        git(&store, &["fsck", "--strict"]);
+        let unreachable = git(&store, &["fsck", "--unreachable", "--no-reflogs", "--no-progress"]);
+        assert!(!unreachable.contains("unreachable"), "{engine}: {unreachable}");
+        assert_eq!(work.run(&["--engine", engine, "cat", "memory.md"]).ok(), "turn 6\n");
+        work.run(&["--engine", engine, "cap", "--max-size", "lots"])
+            .fails(2, "lots");
+        work.run(&["--engine", engine, "cap", "--max-size", "1m", "--keep-last", "0"])
+            .fails(2, "keep_last");
+    }
+}

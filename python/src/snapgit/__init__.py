@@ -35,6 +35,7 @@ from .errors import (
     Unsupported,
 )
 from .types import (
+    Capped,
     Change,
     Changes,
     Collected,
@@ -79,6 +80,7 @@ __all__ = [
     "Collected",
     "CommitInfo",
     "CommitResult",
+    "Capped",
     "Compacted",
     "Conflict",
     "Corrupt",

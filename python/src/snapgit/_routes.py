@@ -36,6 +36,7 @@ from .types import (
     CommitInfo,
     Collected,
     CommitResult,
+    Capped,
     Compacted,
     Diff,
     File,
@@ -505,6 +506,14 @@ def gc(*, grace_ms: Optional[int] = None, batch: Optional[int] = None) -> Call[C
     """Garbage collection of the whole store: unreachable objects older than ``grace_ms``
     are deleted (safe while writers run, if the grace exceeds their longest commit)."""
     return Call("POST", "/v1/gc", _as(Collected), body=_fields(grace_ms=grace_ms, batch=batch))
+
+
+def cap(*, max_bytes: int, keep_last: Optional[int] = None) -> Call[Capped]:
+    """A size cap for the whole store: the oldest history pruned first, one commit per
+    repo in turn, until what the refs reach fits ``max_bytes`` (every branch keeping
+    ``keep_last`` commits, default 1). ``compact(drop_unreachable=True)`` and ``gc`` then
+    free the space."""
+    return Call("POST", "/v1/cap", _as(Capped), body=_fields(max_bytes=max_bytes, keep_last=keep_last))
 
 
 def compact(

@@ -111,6 +111,7 @@ class _Api:
     footprint = Route(_routes.footprint)
     gc = Route(_routes.gc)
     compact = Route(_routes.compact)
+    cap = Route(_routes.cap)
 
     base_url: str
     author: Optional[Signature]

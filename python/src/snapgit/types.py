@@ -20,6 +20,7 @@ __all__ = [
     "Changes",
     "CommitInfo",
     "CommitResult",
+    "Capped",
     "Compacted",
     "Collected",
     "Delete",
@@ -434,6 +435,21 @@ class Pruned:
     """First-parent commits dropped; ``None`` unless ``count_dropped``."""
     written: List[str]
     attempts: int
+
+
+@dataclass(frozen=True)
+class Capped:
+    """What a store-wide size cap found and did."""
+
+    max_bytes: int
+    stored_bytes: int
+    """Every key under ``objects/``, including what GC and compaction have yet to delete."""
+    reachable_bytes: int
+    """What the refs reached before."""
+    estimated_bytes: int
+    """What the refs reach after the prunes, estimated."""
+    under_cap: bool
+    pruned: List[Pruned]
 
 
 @dataclass(frozen=True)

@@ -327,6 +327,8 @@ record! {
         deleted_bytes, waiting, loose_before, packs_before, packs_after, unreachable_loose, dropped,
         skipped, graph_commits,
     }
+    CapRequest = gc::CapRequest { max_bytes, keep_last, max_attempts }
+    Capped = gc::Capped { max_bytes, stored_bytes, reachable_bytes, estimated_bytes, under_cap, pruned }
     CompactRequest = gc::CompactOptions {
         now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs, drop_unreachable,
     }
@@ -538,6 +540,7 @@ impl ToWit<w::Request> for api::Request {
                 batch: options.batch.to_wit(),
             }),
             R::Compact(options) => w::Request::Compact(options.to_wit()),
+            R::Cap(request) => w::Request::Cap(request.to_wit()),
             R::Push(request) => w::Request::Push(request.to_wit()),
             R::Fetch(request) => w::Request::Fetch(request.to_wit()),
             // Every request core has is above; a newer core's would not build.
@@ -613,6 +616,7 @@ impl ToCore<api::Request> for w::Request {
                 R::Collect(options)
             }
             w::Request::Compact(r) => R::Compact(r.to_core()?),
+            w::Request::Cap(r) => R::Cap(r.to_core()?),
             w::Request::Push(r) => R::Push(r.to_core()?),
             w::Request::Fetch(r) => R::Fetch(r.to_core()?),
         })
@@ -646,6 +650,7 @@ impl ToWit<w::Output> for api::Output {
             O::Footprint(report) => w::Output::Footprint(report.to_wit()),
             O::Collect(collected) => w::Output::Collected(collected.to_wit()),
             O::Compact(compacted) => w::Output::Compacted(compacted.to_wit()),
+            O::Cap(capped) => w::Output::Capped(capped.to_wit()),
             O::Push(pushed) => w::Output::Pushed(pushed.to_wit()),
             O::Fetch(fetched) => w::Output::Fetched(fetched.to_wit()),
             // Every output core has is above; a newer core's would not build.
@@ -682,6 +687,7 @@ impl ToCore<api::Output> for w::Output {
             w::Output::Footprint(report) => O::Footprint(report.to_core()?),
             w::Output::Collected(collected) => O::Collect(collected.to_core()?),
             w::Output::Compacted(compacted) => O::Compact(compacted.to_core()?),
+            w::Output::Capped(capped) => O::Cap(capped.to_core()?),
             w::Output::Pushed(pushed) => O::Push(pushed.to_core()?),
             w::Output::Fetched(fetched) => O::Fetch(fetched.to_core()?),
         })
