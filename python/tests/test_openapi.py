@@ -63,6 +63,7 @@ def test_the_client_calls_every_documented_route_and_no_other(server: Server) ->
         _routes.footprint(),
         _routes.gc(),
         _routes.compact(),
+        _routes.cap(max_bytes=1),
     ]
     called = {(call.method, as_template(call.path)) for call in calls}
     assert called == routes, (sorted(called - routes), sorted(routes - called))
