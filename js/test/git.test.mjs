@@ -168,4 +168,17 @@ test("compact packs the store into packs git verifies, merges them, and reads st
   assert.ok(!unreachable.includes("unreachable"), unreachable);
   assert.equal(await repo.readText("memory.md"), memory);
   assert.equal((await repo.log({ limit: 100 })).commits.length, 3);
+
+  // A store-wide cap: one the store fits prunes nothing; a cap of 0 keeps `keepLast`.
+  const fits = await store.cap({ maxBytes: 1e12 });
+  assert.equal(fits.underCap, true);
+  assert.deepEqual(fits.pruned, []);
+  const floor = await store.cap({ maxBytes: 0, keepLast: 2 });
+  assert.equal(floor.underCap, false);
+  assert.deepEqual(floor.pruned.map((p) => [p.repo, p.branch, p.kept]), [["agent", "main", 2]]);
+  assert.ok(floor.estimatedBytes < floor.reachableBytes, JSON.stringify(floor));
+  assert.equal((await repo.log({ limit: 100 })).commits.length, 2);
+  await assert.rejects(store.cap({ maxBytes: 1, keepLast: 0 }), { code: "INVALID_INPUT" });
+  await assert.rejects(store.cap({ maxBytes: -1 }), { code: "INVALID_INPUT" });
+  execFileSync("git", ["--git-dir", dir, "fsck", "--strict"], { stdio: "pipe" });
 });
