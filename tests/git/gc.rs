@@ -452,3 +452,42 @@ fn a_size_cap_drops_the_oldest_history_round_robin_over_repos() {
     }
     assert!(floor.pruned.iter().all(|p| p.repo.as_str() != "agent-3"), "{floor:?}");
 }
+
+/// Runs that see packs stored at the same time (a coarse storage clock, or a quick
+/// script) never delete one for the other when objects were left out, and write the same
+/// pack again rather than piling up new ones; once the clock moves, the old pack goes.
+#[test]
+fn dropping_runs_within_one_clock_tick_wait_and_write_the_same_pack() {
+    let store = MemoryStore::new();
+    heavy_chain(&store, "agent-1", 6, 512, 1_000_000);
+    compact_at(&store, HOUR_MS, 0, false);
+    store.set_time_ms(2 * HOUR_MS);
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let request = PruneRequest::new("agent-1", "main", Retention::last(2));
+    drive::run(&mut Prune::new(request).expect("valid"), &mut cache, &store).expect("prune");
+    // Storage stamps every pack with the old one's time; the runs' own clock moves on.
+    store.set_time_ms(HOUR_MS);
+    let dropping = |now_ms: i64| {
+        let mut options = CompactOptions::new(now_ms);
+        options.grace_ms = 0;
+        options.drop_unreachable = true;
+        let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+        drive::run(&mut Compact::new(&cache, options).expect("valid"), &mut cache, &store).expect("compacts")
+    };
+    let first = dropping(3 * HOUR_MS);
+    assert!(first.dropped > 0, "{first:?}");
+    for run in 0..3 {
+        let again = dropping(3 * HOUR_MS + run);
+        assert_eq!(again.packs_deleted, 0, "{again:?}");
+        assert_eq!(again.pack, first.pack, "the same objects make the same pack");
+    }
+    assert_eq!(packs_left(&store), 2);
+    // Once the clock moves, writing the same pack again stamps it later; the next run
+    // deletes the old pack for it.
+    let refreshed = compact_at(&store, 4 * HOUR_MS, 0, true);
+    assert_eq!((refreshed.pack, refreshed.packs_deleted), (first.pack, 0));
+    let later = compact_at(&store, 5 * HOUR_MS, 0, true);
+    assert_eq!(later.packs_deleted, 1, "{later:?}");
+    assert_eq!(packs_left(&store), 1);
+    GitRepo::from_store(&store).fsck();
+}

@@ -799,18 +799,20 @@ impl Compact {
             Kind::Blob => 3,
         };
         let mut objects: Vec<write::Object> = Vec::with_capacity(self.wanted.len());
-        let mut order: Vec<(u8, u32, usize)> = Vec::with_capacity(self.wanted.len());
+        // Ordered by what the objects are, never by where they came from: the same objects
+        // make the same pack (the same name), however they were split across packs.
+        let mut order: Vec<(u8, u32, ObjectId, usize)> = Vec::with_capacity(self.wanted.len());
         for id in std::mem::take(&mut self.wanted) {
             let Some((kind, data)) = self.content.remove(&id) else {
                 continue;
             };
             let (first, name) = seen.get(&id).copied().unwrap_or((u32::MAX, 0));
-            order.push((rank(kind), first, objects.len()));
+            order.push((rank(kind), first, id, objects.len()));
             objects.push(write::Object { id, kind, data, name });
         }
         crate::order::sort(&mut order);
         let mut slots: Vec<Option<write::Object>> = objects.into_iter().map(Some).collect();
-        let objects: Vec<write::Object> = order.into_iter().filter_map(|(_, _, i)| slots[i].take()).collect();
+        let objects: Vec<write::Object> = order.into_iter().filter_map(|(_, _, _, i)| slots[i].take()).collect();
         let options = write::Options {
             window: self.options.window,
             depth: self.options.depth.max(1),
@@ -844,14 +846,16 @@ impl Compact {
     }
 
     /// `true` if every object of `pack` that a root reaches is held by a settled pack of
-    /// the listing in `later` (never the pack this run wrote: another run orders that
-    /// one by the time storage gives it, which this run does not know).
+    /// the listing in `later` stored strictly after it (never the pack this run wrote:
+    /// another run orders that one by the time storage gives it, which this run does not
+    /// know). Packs stored at the same time wait: size, which orders them otherwise,
+    /// says nothing of which came first when objects were left out.
     fn later_hold_reachable(&self, pack: &Pack, later: &[(&Pack, bool, bool)]) -> bool {
         let reachable = &self.survey.mark.reachable;
         pack.file.index.ids().filter(|id| reachable.contains(id)).all(|id| {
-            later
-                .iter()
-                .any(|(q, settled, listed)| *settled && *listed && q.file.index.lookup(&id).is_some())
+            later.iter().any(|(q, settled, listed)| {
+                *settled && *listed && q.modified_ms > pack.modified_ms && q.file.index.lookup(&id).is_some()
+            })
         })
     }
 

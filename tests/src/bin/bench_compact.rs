@@ -19,6 +19,9 @@
 //! 4. Compaction of the 10,000-file, 1,000-commit history (`git fast-import`, unpacked
 //!    loose): objects/s, MB/s of content, and the growth of the process's peak resident
 //!    memory while it runs (Linux's VmHWM, reset before).
+//! 5. A size cap over 8 repos of 250 turns each, packed: what the refs reach before,
+//!    what `cap` estimates for half of it, and what is stored and reached once
+//!    `compact --drop-unreachable` (twice) and `gc` have run; the cap's rounds.
 
 use std::time::Instant;
 
@@ -26,7 +29,7 @@ use snapgit_core::{
     ObjectCache, ObjectId,
     commit::{self, Change},
     drive::{self, MemoryStore, ObjectStore},
-    gc::{Compact, CompactOptions, Compacted},
+    gc::{Cap, CapRequest, Collect, CollectOptions, Compact, CompactOptions, Compacted},
     history, pack, read,
     step::CasRef,
 };
@@ -349,7 +352,105 @@ fn throughput() {
     );
 }
 
+/// 8 repos of 250 turns each: a notes file a paragraph is appended to, and a state file
+/// rewritten with new numbers, packed; then a cap of half what the refs reach.
+fn retention() {
+    let store = MemoryStore::new();
+    store.insert_file("HEAD", "ref: refs/heads/main\n");
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    for repo in 0..8 {
+        let key = format!("refs/namespaces/agent-{repo}/refs/heads/main");
+        let mut head = None;
+        let mut notes = String::new();
+        for turn in 0..250i64 {
+            notes.push_str(&format!(
+                "## Turn {turn}\n\nAgent {repo} learnt something on turn {turn}, written down in a paragraph.\n\n"
+            ));
+            let state = format!(
+                "{{\"turn\": {turn}, \"seed\": {}}}\n",
+                (turn * 7919 + repo * 104_729) % 1_000_003
+            )
+            .repeat(40);
+            let changes = vec![Change::put("notes.md", notes.clone()), Change::put("state.json", state)];
+            let request = commit::Request::new(head, changes, signature(1_700_000_000 + turn * 60 + repo), "turn");
+            let out = drive::run(
+                &mut commit::Commit::new(&cache, request).expect("valid"),
+                &mut cache,
+                &store,
+            )
+            .expect("commit");
+            store.put_many(&out.objects).expect("memory");
+            head = Some(out.id);
+        }
+        store
+            .cas_ref(&CasRef {
+                key,
+                expected: None,
+                new: head,
+            })
+            .expect("memory");
+    }
+    // The clock moves a second between steps, as it would between runs.
+    let at = |step: i64| {
+        let now = 1_800_000_000_000 + step * 1000;
+        store.set_time_ms(now);
+        now
+    };
+    let compact_at = |now: i64, drop_unreachable: bool, cache: &mut ObjectCache| {
+        let mut options = CompactOptions::new(now);
+        options.grace_ms = 0;
+        options.drop_unreachable = drop_unreachable;
+        drive::run(&mut Compact::new(cache, options).expect("valid"), cache, &store).expect("compacts")
+    };
+    compact_at(at(0), false, &mut cache);
+    at(1);
+    let (keys, bytes) = footprint(&store);
+    let (whole, _) = run_cold(&store, Cap::new(&cache, CapRequest::new(u64::MAX)).expect("valid"));
+    let max = whole.reachable_bytes / 2;
+    let started = Instant::now();
+    let (capped, cost) = run_cold(&store, Cap::new(&cache, CapRequest::new(max)).expect("valid"));
+    let seconds = started.elapsed().as_secs_f64();
+    let kept: Vec<usize> = capped.pruned.iter().map(|p| p.kept).collect();
+    for step in 2..4 {
+        compact_at(at(step), true, &mut cache);
+    }
+    let mut options = CollectOptions::new(at(4));
+    options.grace_ms = 0;
+    drive::run(&mut Collect::new(&cache, options).expect("valid"), &mut cache, &store).expect("collects");
+    let (keys_after, bytes_after) = footprint(&store);
+    if std::env::var_os("BENCH_KEYS").is_some() {
+        for l in store.list("objects/").expect("memory") {
+            eprintln!("{} {}", l.key, l.size);
+        }
+    }
+    let (after, _) = run_cold(&store, Cap::new(&cache, CapRequest::new(u64::MAX)).expect("valid"));
+    GitRepo::from_store(&store).fsck();
+    println!("\nsize cap: 8 repos x 250 turns (a notes file appended to, a state file rewritten), packed");
+    println!(
+        "  before:  {keys:>5} keys {:>12} stored, {:>12} reached by the refs",
+        kib(bytes),
+        kib(whole.reachable_bytes)
+    );
+    println!(
+        "  cap {}: kept {kept:?} commits per repo; estimated {}; {:.2} s, {}",
+        kib(max),
+        kib(capped.estimated_bytes),
+        seconds,
+        cost.show()
+    );
+    println!(
+        "  after compact --drop-unreachable x2 and gc: {keys_after:>5} keys {:>12} stored, {:>12} reached ({:+.1}% from the estimate); git fsck --strict passes",
+        kib(bytes_after),
+        kib(after.reachable_bytes),
+        (after.reachable_bytes as f64 / capped.estimated_bytes as f64 - 1.0) * 100.0
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--retention") {
+        retention();
+        return;
+    }
     // The throughput run measures memory, so it runs in a process of its own.
     if std::env::args().any(|a| a == "--throughput") {
         throughput();
@@ -365,6 +466,7 @@ fn main() {
     let (store, head) = agent_history();
     storage("agent memory, 1,000 turns", &store, head, "memory/profile.md");
     commits_section();
+    retention();
     let me = std::env::current_exe().expect("the benchmark's own path");
     let mut child = std::process::Command::new(me);
     child.arg("--throughput");
