@@ -311,6 +311,10 @@ macro_rules! operations {
                     $( Op::$name(op) => op.answer(cache, answer).map_err(Error::$name), )*
                 }
             }
+
+            fn wants_graph(&self) -> bool {
+                matches!(self, Op::Log(_) | Op::FileLog(_))
+            }
         }
 
         impl error::Classify for Error {

@@ -5,7 +5,9 @@ use std::cell::Cell;
 use foldhash::HashMap;
 use gix_hash::ObjectId;
 
-use crate::{id::IdMap, limits::Limits, object::Object, pack::index::Packs, store::RefState};
+use std::sync::Arc;
+
+use crate::{graph::Chain, id::IdMap, limits::Limits, object::Object, pack::index::Packs, store::RefState};
 
 /// Decoded objects by id, shared by every operation that is given it.
 ///
@@ -26,6 +28,10 @@ pub struct ObjectCache {
     objects: IdMap<Slot>,
     refs: HashMap<String, RefState>,
     packs: Option<Packs>,
+    /// The store's commit-graph as read with the pack listing: `None` before any
+    /// operation that uses it looked, `Some(None)` when there is none (or it did not read
+    /// as git writes it: it is derived data, and reads then walk the commits).
+    graph: Option<Option<Arc<Chain>>>,
 }
 
 #[derive(Debug)]
@@ -55,6 +61,7 @@ impl ObjectCache {
             objects: IdMap::default(),
             refs: HashMap::default(),
             packs: None,
+            graph: None,
         }
     }
 
@@ -107,6 +114,7 @@ impl ObjectCache {
         self.objects.clear();
         self.refs.clear();
         self.packs = None;
+        self.graph = None;
         self.weight = 0;
     }
 
@@ -117,6 +125,7 @@ impl ObjectCache {
     /// only the expected value of a compare-and-swap, so both stay valid.
     pub fn forget_packs(&mut self) {
         self.packs = None;
+        self.graph = None;
     }
 
     /// The last state of the ref at `key` that an operation saw, if any. It may be stale:
@@ -146,6 +155,21 @@ impl ObjectCache {
     /// Remember the packs of the store.
     pub(crate) fn set_packs(&mut self, packs: Packs) {
         self.packs = Some(packs);
+    }
+
+    /// The store's commit-graph, if one was read and is usable.
+    pub(crate) fn graph(&self) -> Option<Arc<Chain>> {
+        self.graph.clone().flatten()
+    }
+
+    /// `true` once the commit-graph was looked for (found or not).
+    pub(crate) fn graph_known(&self) -> bool {
+        self.graph.is_some()
+    }
+
+    /// Remember the store's commit-graph, or that it has none.
+    pub(crate) fn set_graph(&mut self, graph: Option<Arc<Chain>>) {
+        self.graph = Some(graph);
     }
 
     /// Whether an object of about `bytes` would be kept: one over a quarter of the

@@ -62,12 +62,16 @@ use crate::{
         self, FileChange,
         tree::{Side, entry_at, file_change},
     },
+    graph::Chain,
     id::IdSet,
     object, path,
     read::CommitInfo,
     step::{Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
+
+/// The most commits a walk with the commit-graph looks ahead of the first undecided one.
+const MAX_READ_AHEAD: usize = 256;
 
 /// How many commits a page holds when a request names no limit.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -271,6 +275,8 @@ enum Outcome {
 #[derive(Debug)]
 struct Walk {
     components: Vec<BString>,
+    /// The path, as the commit-graph's Bloom filters hash it.
+    path: BString,
     first_parent: bool,
     /// Commits to look at, newest first; among equal times, first queued first.
     queue: Vec<Queued>,
@@ -308,8 +314,93 @@ impl Walk {
         }
     }
 
+    /// Decide `id` from the commit-graph when it holds it: parents, their times and the
+    /// root tree come from the graph, and with a path the commit's changed-path Bloom
+    /// filter rules it out without a tree read when it says the path did not change (for
+    /// a commit whose first parent is all that matters). Only a commit that is shown is
+    /// read, for the page. `None` when the graph does not hold `id` (a commit newer than
+    /// the graph): the objects decide.
+    fn decide_by_graph(
+        &self,
+        fetch: &mut Fetch,
+        cache: &ObjectCache,
+        graph: &Chain,
+        id: &ObjectId,
+    ) -> Result<Option<Outcome>, Error> {
+        let Some((at, entry)) = graph.find(id).and_then(|at| Some((at, graph.commit(at)?))) else {
+            return Ok(None);
+        };
+        let mut parents = Vec::with_capacity(entry.parents.len());
+        for &p in &entry.parents {
+            let (Some(id), Some(parent)) = (graph.id(p), graph.commit(p)) else {
+                return Ok(None);
+            };
+            parents.push((Queued { id, time: parent.time }, parent.tree));
+            if self.first_parent {
+                break;
+            }
+        }
+        let candidates: Vec<Queued> = parents.iter().map(|(q, _)| *q).collect();
+        // A shown commit is read for the page.
+        let show = |fetch: &mut Fetch, follow: Vec<Queued>| -> Result<Outcome, Error> {
+            Ok(match fetch.commit(cache, id)? {
+                Some(_) => Outcome::Ready { shown: true, follow },
+                None => Outcome::Pending { candidates: follow },
+            })
+        };
+        if !self.filtered() {
+            return show(fetch, candidates).map(Some);
+        }
+        let Some(&(first, _)) = parents.first() else {
+            return Ok(Some(match self.differs(fetch, cache, Some(entry.tree), None)? {
+                Some(true) => show(fetch, Vec::new())?,
+                Some(false) => Outcome::Ready {
+                    shown: false,
+                    follow: Vec::new(),
+                },
+                None => Outcome::Pending { candidates },
+            }));
+        };
+        if (self.first_parent || parents.len() == 1) && graph.may_have_changed(at, &self.path) == Some(false) {
+            return Ok(Some(Outcome::Ready {
+                shown: false,
+                follow: vec![first],
+            }));
+        }
+        let mut pending = false;
+        for &(queued, tree) in &parents {
+            match self.differs(fetch, cache, Some(entry.tree), Some(tree))? {
+                // The first parent with the same path is the only one followed.
+                Some(false) if !pending => {
+                    return Ok(Some(Outcome::Ready {
+                        shown: false,
+                        follow: vec![queued],
+                    }));
+                }
+                Some(false) => break,
+                Some(true) => {}
+                None => pending = true,
+            }
+        }
+        if pending {
+            return Ok(Some(Outcome::Pending { candidates }));
+        }
+        show(fetch, candidates).map(Some)
+    }
+
     /// Decide `id`, asking for whatever is missing.
-    fn decide(&self, fetch: &mut Fetch, cache: &ObjectCache, id: &ObjectId) -> Result<Outcome, Error> {
+    fn decide(
+        &self,
+        fetch: &mut Fetch,
+        cache: &ObjectCache,
+        graph: Option<&Chain>,
+        id: &ObjectId,
+    ) -> Result<Outcome, Error> {
+        if let Some(graph) = graph
+            && let Some(outcome) = self.decide_by_graph(fetch, cache, graph, id)?
+        {
+            return Ok(outcome);
+        }
         let Some(commit) = fetch.commit(cache, id)? else {
             return Ok(Outcome::Pending { candidates: Vec::new() });
         };
@@ -431,8 +522,10 @@ impl Log {
         }
         let components = diff::tree::components(request.path.as_ref())?;
         let fingerprint = fingerprint(&request.start, &components, request.first_parent);
+        let path = BString::from(bstr::join("/", &components));
         let mut walk = Walk {
             components,
+            path,
             first_parent: request.first_parent,
             queue: Vec::new(),
             seen: IdSet::default(),
@@ -466,6 +559,7 @@ impl Log {
     }
 
     fn step(&mut self, cache: &ObjectCache) -> Result<Step<Page>, Error> {
+        let graph = cache.graph();
         if !self.started {
             let Some((id, commit)) = self.fetch.peeled_commit(cache, &self.start)? else {
                 return Ok(self.get());
@@ -482,7 +576,7 @@ impl Log {
             let Some(&head) = self.walk.queue.first() else {
                 return Ok(Step::Done(self.finish()));
             };
-            match self.walk.decide(&mut self.fetch, cache, &head.id)? {
+            match self.walk.decide(&mut self.fetch, cache, graph.as_deref(), &head.id)? {
                 Outcome::Ready { shown, follow } => {
                     self.walk.queue.remove(0);
                     if !self.walk.first_parent {
@@ -500,14 +594,22 @@ impl Log {
                 Outcome::Pending { .. } => break,
             }
         }
-        self.read_ahead(cache)?;
+        self.read_ahead(cache, graph.as_deref())?;
         Ok(self.get())
     }
 
     /// While the first undecided commit waits, ask for what the next few will need, as
     /// if the walk went on through every parent they could follow.
-    fn read_ahead(&mut self, cache: &ObjectCache) -> Result<(), Error> {
-        let window = self.walk.window();
+    fn read_ahead(&mut self, cache: &ObjectCache, graph: Option<&Chain>) -> Result<(), Error> {
+        // With the commit-graph, looking ahead reads only what the page will show (and
+        // the trees of commits its filters cannot rule out): the rest of the page at once.
+        let window = match graph {
+            Some(_) => self
+                .walk
+                .window()
+                .max(self.limit.saturating_sub(self.out.len()).min(MAX_READ_AHEAD)),
+            None => self.walk.window(),
+        };
         if window == 0 {
             return Ok(());
         }
@@ -518,7 +620,7 @@ impl Log {
                 break;
             }
             let head = queue.remove(0);
-            let parents = match self.walk.decide(&mut self.fetch, cache, &head.id)? {
+            let parents = match self.walk.decide(&mut self.fetch, cache, graph, &head.id)? {
                 Outcome::Ready { follow, .. } => follow,
                 Outcome::Pending { candidates } => candidates,
             };
@@ -585,6 +687,10 @@ impl Operation for Log {
             Err(Error::Object(err)) => Err(self.named(err)),
             other => other,
         }
+    }
+
+    fn wants_graph(&self) -> bool {
+        true
     }
 }
 
@@ -744,6 +850,10 @@ impl Operation for FileLog {
         } else {
             self.log.provide(cache, objects)
         }
+    }
+
+    fn wants_graph(&self) -> bool {
+        true
     }
 }
 

@@ -98,6 +98,13 @@ struct Resolve {
     /// The packs were listed before the loose objects were asked for: one absent now may
     /// have been packed (and its loose copy deleted) in between, so they are listed again.
     relist_after_loose: bool,
+    /// The operation walks history and the cache has not looked for the commit-graph:
+    /// read it with the indexes of the next listing.
+    want_graph: bool,
+    /// The commit-graph is part of the index read out.
+    graph_asked: bool,
+    /// The commit-graph read, for the cache: `Some(None)` if absent or unusable.
+    graph: Option<Option<Arc<crate::graph::Chain>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +187,9 @@ impl Resolve {
             loose: Vec::new(),
             loose_untried: false,
             relist_after_loose: false,
+            want_graph: false,
+            graph_asked: false,
+            graph: None,
         }
     }
 
@@ -449,13 +459,24 @@ impl Resolve {
         self.chunks.clear();
         self.bases.clear();
         self.base_bytes = 0;
-        if self.reading.is_empty() {
-            return None;
+        let mut keys: Vec<String> = self.reading.iter().map(|(idx, _, _)| idx.clone()).collect();
+        // A store with packs may have a commit-graph: read in the same round.
+        self.graph_asked = self.want_graph && !kept_or_read_empty(&self.packs, &self.reading);
+        if self.graph_asked {
+            keys.push(crate::graph::GRAPH.to_owned());
         }
-        Some(self.reading.iter().map(|(idx, _, _)| idx.clone()).collect())
+        (!keys.is_empty()).then_some(keys)
     }
 
-    fn indexes(&mut self, read: Vec<Option<Vec<u8>>>, hash_kind: gix_hash::Kind) -> Result<(), (ObjectId, Error)> {
+    fn indexes(&mut self, mut read: Vec<Option<Vec<u8>>>, hash_kind: gix_hash::Kind) -> Result<(), (ObjectId, Error)> {
+        if std::mem::take(&mut self.graph_asked) {
+            let graph = read
+                .pop()
+                .flatten()
+                .and_then(|bytes| crate::graph::Graph::from_bytes(crate::graph::GRAPH, bytes, hash_kind).ok())
+                .and_then(|graph| crate::graph::Chain::new(vec![graph]).ok());
+            self.graph = Some(graph.map(Arc::new));
+        }
         let mut packs: Vec<PackFile> = self.packs.as_ref().clone();
         let reading = std::mem::take(&mut self.reading);
         packs.extend(loaded(reading, read, hash_kind).map_err(|err| (self.first_missing(), err))?);
@@ -542,6 +563,11 @@ pub(crate) fn loaded(
     Ok(packs)
 }
 
+/// `true` when a listing found no pack at all: no commit-graph to look for then.
+fn kept_or_read_empty(kept: &[PackFile], reading: &[(String, String, u64)]) -> bool {
+    kept.is_empty() && reading.is_empty()
+}
+
 /// An object as its uncompressed loose form: `<kind> <size>\0<content>`.
 fn raw_loose(kind: Kind, data: &[u8]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(data.len() + 32);
@@ -590,6 +616,9 @@ impl Resolve {
             Need::Step(step) => Ok(Next::Step(Need::Step(step))),
             Need::Done => {
                 cache.set_packs(self.packs.clone());
+                if let Some(graph) = self.graph.take() {
+                    cache.set_graph(graph);
+                }
                 Ok(Next::Done(std::mem::take(&mut self.answers)))
             }
         }
@@ -670,7 +699,8 @@ where
                             Some(packs) if !packs.is_empty() => Resolve::packs_first(ids, packs),
                             _ => None,
                         };
-                        if let Some(resolve) = resolve {
+                        if let Some(mut resolve) = resolve {
+                            resolve.want_graph = self.op.wants_graph() && !cache.graph_known();
                             self.state = State::Resolving(Box::new(resolve).reuse(self.kept.take()));
                             continue;
                         }
@@ -712,7 +742,8 @@ where
         if objects.len() != ids.len() || objects.iter().all(Option::is_some) {
             return self.op.provide(cache, objects);
         }
-        let resolve = Box::new(Resolve::new(ids, objects, cache.packs()));
+        let mut resolve = Box::new(Resolve::new(ids, objects, cache.packs()));
+        resolve.want_graph = self.op.wants_graph() && !cache.graph_known();
         self.state = State::Resolving(resolve.reuse(self.kept.take()));
         Ok(())
     }
@@ -724,5 +755,9 @@ where
                 .map_err(Refused::into_error::<O::Error>),
             State::Inner { .. } => self.op.answer(cache, answer),
         }
+    }
+
+    fn wants_graph(&self) -> bool {
+        self.op.wants_graph()
     }
 }

@@ -275,6 +275,13 @@ pub trait Operation {
         let _ = (cache, answer);
         Err(Misuse("this operation asked for no such step").into())
     }
+
+    /// `true` for an operation that walks history and reads the store's commit-graph when
+    /// it has one ([`Packed`](crate::pack::Packed) reads it with the pack indexes, and
+    /// the cache keeps it).
+    fn wants_graph(&self) -> bool {
+        false
+    }
 }
 
 /// An operation borrowed: drivers and wrappers such as
@@ -293,6 +300,10 @@ impl<O: Operation + ?Sized> Operation for &mut O {
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Self::Error> {
         (**self).answer(cache, answer)
+    }
+
+    fn wants_graph(&self) -> bool {
+        (**self).wants_graph()
     }
 }
 

@@ -222,3 +222,91 @@ fn file_history_counts_equal_git_numstat() {
     }
     assert!(checked > 100, "{checked} file commits compared");
 }
+
+/// Every page of our walk over `store`, joined, with `cache`.
+fn walk_store(
+    store: &snapgit_core::drive::MemoryStore,
+    cache: &mut ObjectCache,
+    start: ObjectId,
+    path: Option<&str>,
+    first_parent: bool,
+    limit: usize,
+) -> Vec<ObjectId> {
+    let mut out = Vec::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let mut req = request(start, path, first_parent, limit);
+        req.cursor = cursor.take();
+        let page = drive::run(&mut Log::new(req).expect("valid request"), cache, store).expect("walk");
+        out.extend(page.commits.iter().map(|c| c.id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// After compaction the walk reads the commit-graph (parents, times, trees, and the
+/// changed-path Bloom filters that rule out most commits without a tree read); with it,
+/// and past its tip, every log equals git's, paged or not, and reads fewer objects.
+#[test]
+fn with_the_commit_graph_logs_equal_git_log_and_read_less() {
+    use snapgit_core::{
+        drive::ObjectStore,
+        gc::{Compact, CompactOptions},
+    };
+    let h = generated::history();
+    let store = h.git.to_full_store();
+    store.set_time_ms(1_000);
+    let mut options = CompactOptions::new(1_000);
+    options.grace_ms = 0;
+    let report = drive::run(
+        &mut Compact::new(&cache(), options).expect("valid"),
+        &mut cache(),
+        &store,
+    )
+    .expect("compacts");
+    assert!(report.graph_commits > 0, "{report:?}");
+    let without = h.git.to_full_store();
+    // The same packs without the graph: what the walk reads without it.
+    for listed in store.list("objects/").expect("memory") {
+        if listed.key != snapgit_core::graph::GRAPH {
+            without.insert_file(&listed.key, store.file(&listed.key).expect("listed"));
+        }
+    }
+    let mut compared = 0;
+    let (mut read_with, mut read_without) = (0, 0);
+    for first_parent in [true, false] {
+        for path in paths(h) {
+            let expected = git_log(h, h.main, path, first_parent);
+            let mut with_graph = cache();
+            assert_eq!(
+                walk_store(&store, &mut with_graph, h.main, path, first_parent, usize::MAX),
+                expected,
+                "path {path:?}, first parent {first_parent}"
+            );
+            let mut plain = cache();
+            walk_store(&without, &mut plain, h.main, path, first_parent, usize::MAX);
+            read_with += with_graph.len();
+            read_without += plain.len();
+            compared += usize::from(!expected.is_empty());
+        }
+    }
+    assert!(compared > 50);
+    eprintln!("objects read by every log: {read_with} with the commit-graph, {read_without} without");
+    assert!(
+        read_with * 2 < read_without,
+        "objects read: {read_with} with the graph, {read_without} without"
+    );
+    // Paged, and from starts inside the graph.
+    for start in starts(h) {
+        for path in paths(h).into_iter().step_by(11) {
+            let expected = git_log(h, start, path, false);
+            assert_eq!(
+                walk_store(&store, &mut cache(), start, path, false, 7),
+                expected,
+                "start {start}, path {path:?}"
+            );
+        }
+    }
+}
