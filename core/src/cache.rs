@@ -123,9 +123,12 @@ impl ObjectCache {
     /// that may start after another process compacted the store, whose new packs the
     /// old listing lacks. Objects never change under their ids, and a remembered ref is
     /// only the expected value of a compare-and-swap, so both stay valid.
+    ///
+    /// The commit-graph read with the listing stays: it is read again when a listing
+    /// finds packs this cache did not know (a compaction writes both), and until then a
+    /// walk reads the objects of commits newer than it.
     pub fn forget_packs(&mut self) {
         self.packs = None;
-        self.graph = None;
     }
 
     /// The last state of the ref at `key` that an operation saw, if any. It may be stale:

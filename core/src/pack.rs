@@ -98,9 +98,10 @@ struct Resolve {
     /// The packs were listed before the loose objects were asked for: one absent now may
     /// have been packed (and its loose copy deleted) in between, so they are listed again.
     relist_after_loose: bool,
-    /// The operation walks history and the cache has not looked for the commit-graph:
-    /// read it with the indexes of the next listing.
+    /// The operation walks history: read the commit-graph with the indexes of the next
+    /// listing if the cache has none yet (`graph_known` false) or the packs changed.
     want_graph: bool,
+    graph_known: bool,
     /// The commit-graph is part of the index read out.
     graph_asked: bool,
     /// The commit-graph read, for the cache: `Some(None)` if absent or unusable.
@@ -188,6 +189,7 @@ impl Resolve {
             loose_untried: false,
             relist_after_loose: false,
             want_graph: false,
+            graph_known: false,
             graph_asked: false,
             graph: None,
         }
@@ -215,6 +217,15 @@ impl Resolve {
         resolve.missing = packed;
         resolve.loose = loose;
         Some(resolve)
+    }
+
+    /// Packs known from an earlier operation that did not want the commit-graph, and an
+    /// operation that does: read it before the packs (once per cache).
+    fn graph_first(&mut self) {
+        if self.want_graph && !self.graph_known && !self.packs.is_empty() && self.pending_read.is_none() {
+            self.graph_asked = true;
+            self.pending_read = Some(vec![crate::graph::GRAPH.to_owned()]);
+        }
     }
 
     /// The answers to the loose `Get`; objects still absent are looked for in the packs.
@@ -460,8 +471,11 @@ impl Resolve {
         self.bases.clear();
         self.base_bytes = 0;
         let mut keys: Vec<String> = self.reading.iter().map(|(idx, _, _)| idx.clone()).collect();
-        // A store with packs may have a commit-graph: read in the same round.
-        self.graph_asked = self.want_graph && !kept_or_read_empty(&self.packs, &self.reading);
+        // A store with packs may have a commit-graph: read in the same round, unless the
+        // cache has it and no pack is new (a compaction writes both).
+        self.graph_asked = self.want_graph
+            && !kept_or_read_empty(&self.packs, &self.reading)
+            && (!self.graph_known || !self.reading.is_empty());
         if self.graph_asked {
             keys.push(crate::graph::GRAPH.to_owned());
         }
@@ -700,7 +714,9 @@ where
                             _ => None,
                         };
                         if let Some(mut resolve) = resolve {
-                            resolve.want_graph = self.op.wants_graph() && !cache.graph_known();
+                            resolve.want_graph = self.op.wants_graph();
+                            resolve.graph_known = cache.graph_known();
+                            resolve.graph_first();
                             self.state = State::Resolving(Box::new(resolve).reuse(self.kept.take()));
                             continue;
                         }
@@ -743,7 +759,8 @@ where
             return self.op.provide(cache, objects);
         }
         let mut resolve = Box::new(Resolve::new(ids, objects, cache.packs()));
-        resolve.want_graph = self.op.wants_graph() && !cache.graph_known();
+        resolve.want_graph = self.op.wants_graph();
+        resolve.graph_known = cache.graph_known();
         self.state = State::Resolving(resolve.reuse(self.kept.take()));
         Ok(())
     }

@@ -298,6 +298,23 @@ fn with_the_commit_graph_logs_equal_git_log_and_read_less() {
         read_with * 2 < read_without,
         "objects read: {read_with} with the graph, {read_without} without"
     );
+    // A cache an operation without history listed the packs for reads the graph before
+    // its first walk.
+    let path = paths(h)[5];
+    let mut listed = cache();
+    drive::run(&mut snapgit_core::read::ReadCommit::new(h.main), &mut listed, &store).expect("reads");
+    let mut plain = cache();
+    drive::run(&mut snapgit_core::read::ReadCommit::new(h.main), &mut plain, &without).expect("reads");
+    assert_eq!(
+        walk_store(&store, &mut listed, h.main, path, true, usize::MAX),
+        walk_store(&without, &mut plain, h.main, path, true, usize::MAX)
+    );
+    assert!(
+        listed.len() * 2 < plain.len(),
+        "{} objects read, {} without the graph",
+        listed.len(),
+        plain.len()
+    );
     // Paged, and from starts inside the graph.
     for start in starts(h) {
         for path in paths(h).into_iter().step_by(11) {

@@ -490,6 +490,12 @@ async fn every_error_is_problem_json_with_cores_code_and_writes_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "EMPTY_COMMIT",
         ),
+        (s.post("/v1/cap", json!({})).await, StatusCode::BAD_REQUEST, "INVALID_INPUT"),
+        (
+            s.post("/v1/cap", json!({ "maxBytes": 1, "keepLast": 0 })).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+        ),
         (
             s.post(commits, json!({ "author": me(), "message": "m", "changes": [{ "type": "rename", "from": "nope.md", "to": "x.md" }] }))
                 .await,
@@ -757,6 +763,7 @@ fn example(id: &str, path: &str) -> (String, Option<Value>) {
         "prune" => Some(json!({ "retention": { "keepLast": 10 } })),
         "readFiles" => Some(json!({ "paths": ["notes/a.md"] })),
         "gc" | "compact" => Some(json!({})),
+        "cap" => Some(json!({ "maxBytes": 1_000_000_000 })),
         _ => None,
     };
     (url, body)
@@ -798,6 +805,7 @@ async fn the_openapi_document_names_every_route_the_router_serves() {
         "footprint",
         "gc",
         "compact",
+        "cap",
         "deleteBranch",
         "deleteRepo",
     ];
