@@ -13,6 +13,14 @@
 //! rounds, a level per round for each commit still being decided, so a path of depth
 //! `d` adds about `d` rounds to the whole walk, not to each commit.
 //!
+//! With a commit-graph ([`crate::graph`], read by [`Packed`](crate::pack::Packed) with
+//! the pack indexes and kept in the cache) the chain is known without reading it:
+//! parents, committer times and root trees come from the graph, its changed-path Bloom
+//! filters rule out the commits that did not change the path (for a commit whose first
+//! parent is all that matters) without reading a tree, and only the commits a page shows
+//! are read, the rest of the page in one round. Commits newer than the graph are walked
+//! as objects, as without one.
+//!
 //! [`FileLog`] runs the same walk for one file and adds, for each commit, how the file
 //! changed and its lines added and removed.
 //!

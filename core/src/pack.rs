@@ -10,7 +10,9 @@
 //! and checks like every other: an object read from a pack is trusted no more than a
 //! loose one. A cache that never listed the packs lists them before its first read: a
 //! store git or compaction packed is then read in three rounds (the listing, the
-//! indexes, the packs), and a loose store pays one listing per cache.
+//! indexes, the packs), and a loose store pays one listing per cache. For an operation
+//! that walks history ([`Operation::wants_graph`]) the store's commit-graph is read with
+//! the indexes, and kept in the cache.
 //!
 //! Work on hostile packs is bounded: delta chains by [`MAX_DELTA_DEPTH`], every inflated
 //! entry and every rebuilt object by [`crate::Limits::max_object_bytes`], the bases kept

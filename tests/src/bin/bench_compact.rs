@@ -201,7 +201,7 @@ fn kib(bytes: u64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
-fn storage(name: &str, store: &MemoryStore, head: ObjectId, path: &str) {
+fn storage(name: &str, store: &MemoryStore, head: ObjectId, path: &str, timed_paths: &[&str]) {
     let (keys, bytes) = footprint(store);
     let git = git_aggressive(store);
     let (log_loose, page_loose) = log_costs(store, head, path);
@@ -226,6 +226,29 @@ fn storage(name: &str, store: &MemoryStore, head: ObjectId, path: &str) {
     println!("  log -- {path} (all), cold, packed: {}", log_packed.show());
     println!("  first page of 50, cold, loose:      {}", page_loose.show());
     println!("  first page of 50, cold, packed:     {}", page_packed.show());
+    // The same logs in process, with the commit-graph and without it (the file removed).
+    let timed = |store: &MemoryStore, path: &str| {
+        let mut best = f64::MAX;
+        let mut read = 0;
+        for _ in 0..5 {
+            let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+            let started = Instant::now();
+            let request = history::Request::new(head, 10_000).with_path(path);
+            drive::run(&mut history::Log::new(request).expect("valid"), &mut cache, store).expect("log");
+            best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+            read = cache.len();
+        }
+        (best, read)
+    };
+    let with: Vec<(f64, usize)> = timed_paths.iter().map(|p| timed(store, p)).collect();
+    store.delete(&[snapgit_core::graph::GRAPH.to_owned()]).expect("memory");
+    for (p, (with_ms, with_read)) in timed_paths.iter().zip(with) {
+        let (without_ms, without_read) = timed(store, p);
+        println!(
+            "  log -- {p} (all), in process: {with_ms:.1} ms, {with_read} objects read with the commit-graph; {without_ms:.1} ms, {without_read} without ({:.1}x)",
+            without_ms / with_ms
+        );
+    }
 }
 
 fn notes_history() -> (MemoryStore, ObjectId) {
@@ -462,9 +485,16 @@ fn main() {
         &store,
         head,
         "notes.md",
+        &["notes.md"],
     );
     let (store, head) = agent_history();
-    storage("agent memory, 1,000 turns", &store, head, "memory/profile.md");
+    storage(
+        "agent memory, 1,000 turns",
+        &store,
+        head,
+        "memory/profile.md",
+        &["memory/profile.md", "memory/notes", "memory/notes/500.md"],
+    );
     commits_section();
     retention();
     let me = std::env::current_exe().expect("the benchmark's own path");
