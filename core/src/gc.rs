@@ -162,3 +162,24 @@ pub struct Progress {
 fn loose_id(key: &str, hash_kind: gix_hash::Kind) -> Option<ObjectId> {
     store::parse_object_key(key, hash_kind).filter(|id| object::loose_key(id) == key)
 }
+
+/// Every entry of the packs `cache` listed, with its size in its pack: from its offset
+/// to the next entry's, or to the pack's trailer.
+fn packed_sizes(cache: &crate::ObjectCache) -> Vec<(ObjectId, u64)> {
+    let trailer = cache.hash_kind().len_in_bytes() as u64;
+    let mut out = Vec::new();
+    for pack in cache.packs().iter().flat_map(|packs| packs.iter()) {
+        let mut entries: Vec<(u64, ObjectId)> = pack
+            .index
+            .ids()
+            .filter_map(|id| pack.index.lookup(&id).map(|offset| (offset, id)))
+            .collect();
+        crate::order::sort(&mut entries);
+        let end = pack.size.saturating_sub(trailer);
+        for (i, (offset, id)) in entries.iter().enumerate() {
+            let next = entries.get(i + 1).map_or(end, |(next, _)| *next);
+            out.push((*id, next.saturating_sub(*offset)));
+        }
+    }
+    out
+}

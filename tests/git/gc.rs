@@ -237,6 +237,21 @@ fn compaction_gives_back_what_retention_dropped_from_packs() {
     let packed = compact_at(&store, 5 * HOUR_MS, 0, false);
     assert_eq!((packed.packs_after, store.len()), (1, 0), "one pack, nothing loose");
     let before = pack_bytes(&store);
+    // The footprint counts packed objects as their entries in the pack.
+    let footprint = |store: &MemoryStore| {
+        let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+        drive::run(&mut Footprint::new(&cache), &mut cache, store).expect("footprint")
+    };
+    let packed_report = footprint(&store);
+    assert!(
+        packed_report.objects.bytes > before * 9 / 10 && packed_report.objects.bytes < before,
+        "{packed_report:?}, pack {before}"
+    );
+    assert_eq!(packed_report.unreachable.count, 0, "{packed_report:?}");
+    assert!(
+        packed_report.repos.iter().all(|r| r.reachable.bytes > 0),
+        "{packed_report:?}"
+    );
 
     // Without `drop_unreachable` a prune gives nothing back: the pack holds it all.
     store.set_time_ms(9 * HOUR_MS);
@@ -246,6 +261,8 @@ fn compaction_gives_back_what_retention_dropped_from_packs() {
     assert_eq!(pruned.dropped, Some(4));
     let plain = compact_at(&store, 10 * HOUR_MS, HOUR_MS as u64, false);
     assert_eq!(plain.dropped, 0);
+    let pruned_report = footprint(&store);
+    assert!(pruned_report.unreachable.count > 0, "{pruned_report:?}");
 
     // The first run writes a pack of what is reachable; the old pack stays until that
     // one is older than the grace period.
@@ -311,6 +328,8 @@ fn compaction_gives_back_what_retention_dropped_from_packs() {
     );
     let after = pack_bytes(&store);
     assert!(after < before, "packs {before} bytes before, {after} after");
+    let last = footprint(&store);
+    assert!(last.objects.bytes < packed_report.objects.bytes, "{last:?}");
     assert_eq!(our_log(&store, pruned.new_head), newest_first(&pruned.written));
 }
 

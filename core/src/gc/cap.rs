@@ -6,6 +6,7 @@ use gix_hash::ObjectId;
 use super::{
     CorruptRef, Phase, Progress, Unsupported, loose_id,
     mark::Mark,
+    packed_sizes,
     prune::{Prune, PruneError, PruneRequest, Pruned, Retention},
     survey::Survey,
 };
@@ -220,20 +221,9 @@ impl Cap {
                 self.sizes.insert(id, listed.size);
             }
         }
-        // A packed object counts as its entry: from its offset to the next entry's.
-        let trailer = self.hash_kind.len_in_bytes() as u64;
-        for pack in cache.packs().iter().flat_map(|packs| packs.iter()) {
-            let mut entries: Vec<(u64, ObjectId)> = pack
-                .index
-                .ids()
-                .filter_map(|id| pack.index.lookup(&id).map(|offset| (offset, id)))
-                .collect();
-            crate::order::sort(&mut entries);
-            let end = pack.size.saturating_sub(trailer);
-            for (i, (offset, id)) in entries.iter().enumerate() {
-                let next = entries.get(i + 1).map_or(end, |(next, _)| *next);
-                self.sizes.entry(*id).or_insert(next.saturating_sub(*offset));
-            }
+        // A packed object counts as its entry in the pack.
+        for (id, size) in packed_sizes(cache) {
+            self.sizes.entry(id).or_insert(size);
         }
         let reachable = &self.survey.mark.reachable;
         self.report.reachable_bytes = reachable

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use gix_hash::ObjectId;
 
-use super::{CorruptRef, Phase, Progress, Unsupported, Usage, loose_id, mark::Mark, survey::Survey};
+use super::{CorruptRef, Phase, Progress, Unsupported, Usage, loose_id, mark::Mark, packed_sizes, survey::Survey};
 use crate::{
     cache::ObjectCache,
     id::{IdMap, IdSet},
@@ -28,21 +28,24 @@ pub struct RepoUsage {
 
 /// The size of a store, from a [`Footprint`].
 ///
-/// Counts cover loose objects as storage lists them (`objects/ab/cdef...`); a reachable
-/// object that is not listed (a blob lost, or an object in a pack) counts with 0 bytes.
+/// Counts cover loose objects as storage lists them (`objects/ab/cdef...`) and packed
+/// ones as their entries in the packs (a delta is small); a reachable object that is
+/// neither (a blob lost) counts with 0 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FootprintReport {
-    /// Every loose object in the store.
+    /// Every object stored: each loose copy, and each entry of every pack.
     pub objects: Usage,
     /// Per repo, sorted by name: the objects its refs reach.
     pub repos: Vec<RepoUsage>,
     /// The objects reached from refs outside any repo's namespace (e.g. `refs/heads/x`).
     pub other_refs: Usage,
-    /// Loose objects no ref reaches: what GC would delete once they are old enough.
+    /// Objects no ref reaches: loose ones, which GC deletes once they are old enough, and
+    /// packed ones, which compaction with `drop_unreachable` leaves out.
     pub unreachable: Usage,
-    /// Keys under `objects/` that are not loose objects (packs, `info/packs`).
+    /// Keys under `objects/` that are neither loose objects nor packs (pack indexes, the
+    /// commit-graph, `info/packs`).
     pub other_keys: Usage,
 }
 
@@ -101,11 +104,17 @@ impl Footprint {
         self.survey.progress()
     }
 
-    fn report(&self) -> FootprintReport {
+    fn report(&self, cache: &ObjectCache) -> FootprintReport {
         let mut sizes: IdMap<u64> = IdMap::with_capacity_and_hasher(self.survey.objects.len(), Default::default());
         let mut objects = Usage::default();
         let mut other_keys = Usage::default();
         let mut unreachable = Usage::default();
+        let packed = packed_sizes(cache);
+        // A pack's bytes count as its objects' entries; a pack whose index was never
+        // read (nothing the refs reach is in it, in a cache that never listed the packs)
+        // stays one of `other_keys`.
+        let packs = cache.packs().unwrap_or_default();
+        let known: foldhash::HashSet<&str> = packs.iter().map(|p| p.key.as_str()).collect();
         for listed in &self.survey.objects {
             match loose_id(&listed.key, self.hash_kind) {
                 Some(id) => {
@@ -115,7 +124,16 @@ impl Footprint {
                         unreachable.add(listed.size);
                     }
                 }
+                None if known.contains(listed.key.as_str()) => {}
                 None => other_keys.add(listed.size),
+            }
+        }
+        let mut dropped = IdSet::default();
+        for (id, size) in packed {
+            objects.add(size);
+            sizes.entry(id).or_insert(size);
+            if !self.survey.mark.reachable.contains(&id) && dropped.insert(id) {
+                unreachable.add(size);
             }
         }
 
@@ -191,7 +209,7 @@ impl Operation for Footprint {
             None => {
                 self.done = true;
                 self.survey.phase = Phase::Done;
-                Ok(Step::Done(self.report()))
+                Ok(Step::Done(self.report(cache)))
             }
         }
     }
