@@ -196,6 +196,56 @@ pub fn parse_chain(key: &str, text: &[u8], hash_kind: gix_hash::Kind) -> Result<
         .collect()
 }
 
+/// What a reader of a store's commit-graph reads first: the single file, which git
+/// prefers when both exist, and the chain file of a split graph.
+pub const FILES: [&str; 2] = [GRAPH, CHAIN];
+
+/// What the first read of a store's commit-graph ([`FILES`]) gave.
+#[derive(Debug)]
+pub enum Loaded {
+    /// The graph, or `None` when there is none or it does not read as git writes it (it
+    /// is derived data: a reader then walks the commits).
+    Graph(Option<Chain>),
+    /// A split graph: its layers' keys, base first, to read next ([`load_layers`]).
+    Layers(Vec<(String, ObjectId)>),
+}
+
+/// Take the answers to a read of [`FILES`].
+pub fn load(graph: Option<Vec<u8>>, chain: Option<Vec<u8>>, hash_kind: gix_hash::Kind) -> Loaded {
+    if let Some(bytes) = graph {
+        let graph = Graph::from_bytes(GRAPH, bytes, hash_kind).ok();
+        return Loaded::Graph(graph.and_then(|graph| Chain::new(vec![graph]).ok()));
+    }
+    match chain.and_then(|text| parse_chain(CHAIN, &text, hash_kind).ok()) {
+        Some(layers) if !layers.is_empty() => {
+            Loaded::Layers(layers.into_iter().map(|id| (layer_key(&id), id)).collect())
+        }
+        _ => Loaded::Graph(None),
+    }
+}
+
+/// The chain of the layers read, each checked against the checksum the chain file names;
+/// `None` if one is missing (replaced meanwhile) or does not read.
+pub fn load_layers(
+    layers: &[(String, ObjectId)],
+    read: Vec<Option<Vec<u8>>>,
+    hash_kind: gix_hash::Kind,
+) -> Option<Chain> {
+    if read.len() != layers.len() {
+        return None;
+    }
+    let graphs = layers
+        .iter()
+        .zip(read)
+        .map(|((key, id), bytes)| {
+            Graph::from_bytes(key, bytes?, hash_kind)
+                .ok()
+                .filter(|graph| graph.checksum() == *id)
+        })
+        .collect::<Option<Vec<Graph>>>()?;
+    Chain::new(graphs).ok()
+}
+
 /// The text of a chain file listing `layers` (their checksums, base first).
 pub fn format_chain(layers: &[ObjectId]) -> String {
     layers.iter().map(|id| format!("{id}\n")).collect()

@@ -104,8 +104,10 @@ struct Resolve {
     /// listing if the cache has none yet (`graph_known` false) or the packs changed.
     want_graph: bool,
     graph_known: bool,
-    /// The commit-graph is part of the index read out.
+    /// The commit-graph's files ([`crate::graph::FILES`]) end the index read out.
     graph_asked: bool,
+    /// The layers of a split commit-graph, being read.
+    graph_layers: Option<Vec<(String, ObjectId)>>,
     /// The commit-graph read, for the cache: `Some(None)` if absent or unusable.
     graph: Option<Option<Arc<crate::graph::Chain>>>,
 }
@@ -193,6 +195,7 @@ impl Resolve {
             want_graph: false,
             graph_known: false,
             graph_asked: false,
+            graph_layers: None,
             graph: None,
         }
     }
@@ -226,7 +229,7 @@ impl Resolve {
     fn graph_first(&mut self) {
         if self.want_graph && !self.graph_known && !self.packs.is_empty() && self.pending_read.is_none() {
             self.graph_asked = true;
-            self.pending_read = Some(vec![crate::graph::GRAPH.to_owned()]);
+            self.pending_read = Some(crate::graph::FILES.map(str::to_owned).to_vec());
         }
     }
 
@@ -479,19 +482,28 @@ impl Resolve {
             && !kept_or_read_empty(&self.packs, &self.reading)
             && (!self.graph_known || !self.reading.is_empty());
         if self.graph_asked {
-            keys.push(crate::graph::GRAPH.to_owned());
+            keys.extend(crate::graph::FILES.map(str::to_owned));
         }
         (!keys.is_empty()).then_some(keys)
     }
 
     fn indexes(&mut self, mut read: Vec<Option<Vec<u8>>>, hash_kind: gix_hash::Kind) -> Result<(), (ObjectId, Error)> {
+        if let Some(layers) = self.graph_layers.take() {
+            let chain = crate::graph::load_layers(&layers, read, hash_kind);
+            self.graph = Some(chain.map(Arc::new));
+            return Ok(());
+        }
         if std::mem::take(&mut self.graph_asked) {
-            let graph = read
-                .pop()
-                .flatten()
-                .and_then(|bytes| crate::graph::Graph::from_bytes(crate::graph::GRAPH, bytes, hash_kind).ok())
-                .and_then(|graph| crate::graph::Chain::new(vec![graph]).ok());
-            self.graph = Some(graph.map(Arc::new));
+            let chain = read.pop().flatten();
+            let graph = read.pop().flatten();
+            match crate::graph::load(graph, chain, hash_kind) {
+                crate::graph::Loaded::Graph(graph) => self.graph = Some(graph.map(Arc::new)),
+                // A split graph: its layers next (before the packs' ranges).
+                crate::graph::Loaded::Layers(layers) => {
+                    self.pending_read = Some(layers.iter().map(|(key, _)| key.clone()).collect());
+                    self.graph_layers = Some(layers);
+                }
+            }
         }
         let mut packs: Vec<PackFile> = self.packs.as_ref().clone();
         let reading = std::mem::take(&mut self.reading);

@@ -75,6 +75,14 @@ fn git_checks(store: &MemoryStore) -> GitRepo {
     repo
 }
 
+/// The layers the store's commit-graph chain file names.
+fn chain(store: &MemoryStore) -> Vec<String> {
+    let text = store
+        .file("objects/info/commit-graphs/commit-graph-chain")
+        .unwrap_or_default();
+    String::from_utf8(text).unwrap().lines().map(str::to_owned).collect()
+}
+
 fn loose_history() -> (&'static History, MemoryStore) {
     let h = generated::history();
     (h, h.git.to_full_store())
@@ -250,10 +258,16 @@ fn thresholds_decide_from_one_listing() {
 #[test]
 fn the_commit_graph_git_verifies_and_uses() {
     let (h, store) = loose_history();
+    // A single-file graph git wrote (as `git gc` does) is replaced by a chain.
+    let before = GitRepo::from_store(&store);
+    before.git(&["commit-graph", "write", "--reachable"]);
+    let single = std::fs::read(before.path().join("objects/info/commit-graph")).unwrap();
+    store.insert_file("objects/info/commit-graph", single);
     let report = compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
     assert_eq!(report.graph_commits as usize, h.commits.len(), "{report:?}");
     let repo = GitRepo::from_store(&store);
-    assert!(repo.path().join("objects/info/commit-graph").exists());
+    assert!(!repo.path().join("objects/info/commit-graph").exists());
+    assert_eq!(chain(&store).len(), 1, "one layer");
     repo.git(&["commit-graph", "verify"]);
     let with = repo.git(&["log", "--graph", "--oneline", "--all"]);
     let without = repo.git(&["-c", "core.commitGraph=false", "log", "--graph", "--oneline", "--all"]);
@@ -294,7 +308,7 @@ fn the_commit_graph_grows_with_new_commits() {
     let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
     let key = AGENT_MAIN;
     let mut head = None;
-    for round in 0..3i64 {
+    for round in 0..4i64 {
         for turn in 0..10i64 {
             let n = round * 10 + turn;
             let changes = vec![
@@ -304,14 +318,38 @@ fn the_commit_graph_grows_with_new_commits() {
             head = Some(commit_turn(&store, &mut cache, head, changes, n));
         }
         let report = compact(&store, grace_0(now(&store, HOUR_MS * (round + 1))));
-        assert_eq!(report.graph_commits as i64, (round + 1) * 10, "{report:?}");
+        // A layer of the new commits; merged with the layer below while it holds more
+        // than half as many (git's split strategy).
+        let (written, layers) = [(10, 1), (20, 1), (10, 2), (40, 1)][round as usize];
+        assert_eq!(report.graph_commits, written, "round {round}: {report:?}");
+        assert_eq!(chain(&store).len(), layers, "round {round}");
         let repo = GitRepo::from_store(&store);
         repo.git(&["commit-graph", "verify"]);
+        // The layers the chain no longer names go at the next run (no grace period here).
+        compact(&store, grace_0(now(&store, HOUR_MS * (round + 1) + 1)));
+        let named = chain(&store);
+        let stored: Vec<String> = keys(&store, "objects/info/commit-graphs/")
+            .into_iter()
+            .map(|l| l.key)
+            .filter(|k| k.ends_with(".graph"))
+            .collect();
+        assert_eq!(stored.len(), named.len(), "round {round}: {stored:?}");
         let args = ["log", "--format=%H", key, "--", "deep/a"];
         let mut plain = vec!["-c", "core.commitGraph=false"];
         plain.extend_from_slice(&args);
         assert_eq!(repo.git(&args), repo.git(&plain));
         assert_eq!(repo.git(&args).lines().count() as i64, (round + 1) * 10);
+        // snapgit's log reads the chain, and agrees with git's.
+        let request = snapgit_core::history::Request::new(head.unwrap(), 1000).with_path("deep/a");
+        let mut reader = ObjectCache::new(gix_hash::Kind::Sha1);
+        let page = drive::run(
+            &mut snapgit_core::history::Log::new(request).unwrap(),
+            &mut reader,
+            &store,
+        )
+        .unwrap();
+        let ours: Vec<String> = page.commits.iter().map(|c| c.id.to_string()).collect();
+        assert_eq!(ours, repo.git(&args).lines().map(str::to_owned).collect::<Vec<_>>());
     }
 }
 

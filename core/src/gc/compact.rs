@@ -279,9 +279,9 @@ enum Out {
     Delete(u64, u64),
     InfoDelete,
     InfoWrite,
+    GraphLayers,
     GraphTrees,
-    GraphDelete,
-    GraphWrite,
+    GraphIo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,15 +373,21 @@ pub struct Compact {
     /// Packs to delete for holding only unreachable objects beyond later packs, once the
     /// refs are read again.
     drops: Vec<String>,
-    /// The commit-graph there holds exactly the reachable commits the walk found.
-    graph_current: bool,
+    /// A single-file commit-graph is stored (git reads it rather than a chain).
+    old_single: bool,
+    /// The layers the chain file names, base first, as listed at the start; and the
+    /// chain they make, once read.
+    chain_layers: Option<Vec<(String, ObjectId)>>,
+    chain_read: bool,
+    old_chain: Option<crate::graph::Chain>,
+    /// The commit-graph is written whole, on no base: packs with unreachable objects
+    /// (whose commits a layer may name) are to go.
+    whole_graph: bool,
     cursor: usize,
     report: Compacted,
     info_changed: bool,
     info_deleted: bool,
     done: bool,
-    /// The commit-graph the store had, as stored.
-    old_graph: Option<Vec<u8>>,
     /// Pack files without their partner (a pack whose index was never written, an index
     /// whose pack is gone): key, size, stored at.
     orphans: Vec<Listed>,
@@ -393,11 +399,18 @@ pub struct Compact {
 /// Where the commit-graph stands.
 #[derive(Debug, Default)]
 struct GraphWork {
+    /// The commits of the layer to write, the new ones first.
     commits: Vec<crate::graph::Commit>,
     walks: Vec<Paths>,
     fetch: crate::step::Fetch,
-    bytes: Option<Vec<u8>>,
-    deleted: bool,
+    /// The layers it goes on top of.
+    base: Option<crate::graph::Chain>,
+    /// The writes and deletes still to do, last first.
+    steps: Vec<Step<Compacted>>,
+    /// The keys written: the layer and the chain file.
+    written: Vec<String>,
+    /// The layer holds every reachable commit, on no base.
+    whole: bool,
 }
 
 /// The files a commit changed against its first parent (against nothing for a root),
@@ -520,7 +533,11 @@ impl Compact {
             deletions: Vec::new(),
             remaining: Vec::new(),
             drops: Vec::new(),
-            graph_current: false,
+            old_single: false,
+            chain_layers: None,
+            chain_read: false,
+            old_chain: None,
+            whole_graph: false,
             cursor: 0,
             report: Compacted {
                 pack: None,
@@ -544,7 +561,6 @@ impl Compact {
             info_changed: false,
             info_deleted: false,
             done: false,
-            old_graph: None,
             graph: None,
             orphans: Vec::new(),
         })
@@ -604,11 +620,15 @@ impl Compact {
     }
 
     fn take_indexes(&mut self, mut read: Vec<Option<Vec<u8>>>) -> Result<(), CompactError> {
-        if read.len() != self.unread.len() + 1 {
+        if read.len() != self.unread.len() + crate::graph::FILES.len() {
             return Err(Misuse("a Read must answer every key").into());
         }
-        // The commit-graph there is read only to see whether it is up to date.
-        self.old_graph = read.pop().flatten();
+        // The commit-graph there: a chain's layers are built on, a single file replaced.
+        let chain = read.pop().flatten();
+        self.old_single = read.pop().flatten().is_some();
+        if let crate::graph::Loaded::Layers(layers) = crate::graph::load(None, chain, self.hash_kind) {
+            self.chain_layers = Some(layers);
+        }
         let mut packs = Vec::new();
         for (unread, bytes) in std::mem::take(&mut self.unread).into_iter().zip(read) {
             // Gone since the listing: another compaction or `git repack` replaced it.
@@ -729,6 +749,7 @@ impl Compact {
     /// packs that keep the rest geometric.
     fn plan(&mut self) {
         if self.options.drop_unreachable && self.plan_drop() {
+            self.whole_graph = true;
             return;
         }
         let reachable = &self.survey.mark.reachable;
@@ -742,6 +763,7 @@ impl Compact {
             }
         }
         let ready = self.drop_ready();
+        self.whole_graph = !ready.is_empty();
         let candidates: Vec<usize> = (0..self.packs.len())
             .filter(|&i| !self.packs[i].pinned && !self.superseded(i) && !ready.contains(&i))
             .collect();
@@ -931,6 +953,26 @@ impl Compact {
             waiting += u64::from(!holders.is_empty());
             remaining.push(name);
         }
+        // Layers of a split commit-graph that the chain file no longer names go once that
+        // chain file is older than the grace period: a writer that read a chain naming
+        // them has finished since (a writer builds on the layers of the chain it read).
+        // Without a chain file none goes: a writer may be between replacing it and
+        // writing it again.
+        if let Some((_, chain_ms)) = self.listed.get(crate::graph::CHAIN)
+            && self.settled(*chain_ms)
+        {
+            let named: Vec<&str> = self
+                .chain_layers
+                .iter()
+                .flatten()
+                .map(|(key, _)| key.as_str())
+                .collect();
+            for (key, (size, _)) in &self.listed {
+                if key.starts_with(crate::graph::LAYERS) && key.ends_with(".graph") && !named.contains(&key.as_str()) {
+                    deletions.push((key.clone(), *size, Gone::Other));
+                }
+            }
+        }
         for (listed, id) in &self.loose {
             let holders: Vec<bool> = packs
                 .iter()
@@ -985,9 +1027,14 @@ impl Compact {
             return;
         }
         self.deletions.extend(gone);
-        // A commit-graph written before this run may name a commit that goes now.
+        // A commit-graph written before this run may name a commit that goes now; one this
+        // run wrote whole, of the commits reachable now, stays.
+        let keep: Vec<String> = match &self.graph {
+            Some(graph) if graph.whole && graph.steps.is_empty() => graph.written.clone(),
+            _ => Vec::new(),
+        };
         for key in std::mem::take(&mut self.survey.derived) {
-            if key != crate::graph::GRAPH || !self.graph_current {
+            if !keep.contains(&key) {
                 let size = self.listed.get(&key).map_or(0, |(size, _)| *size);
                 self.deletions.push((key, size, Gone::Other));
             }
@@ -1046,7 +1093,7 @@ impl Compact {
                 Stage::Indexes => {
                     // The indexes, and the commit-graph to bring up to date.
                     let mut keys: Vec<String> = self.unread.iter().map(|p| index_key(&p.key)).collect();
-                    keys.push(crate::graph::GRAPH.to_owned());
+                    keys.extend(crate::graph::FILES.map(str::to_owned));
                     self.out = Out::Indexes;
                     return Ok(Some(Step::Read(keys)));
                 }
@@ -1177,41 +1224,22 @@ impl Compact {
     /// to write; `None` once it is written, or when the old one already holds exactly the
     /// reachable commits.
     fn graph_step(&mut self, cache: &ObjectCache) -> Result<Option<Step<Compacted>>, CompactError> {
+        // A split graph's layers, to build on.
+        if let Some(layers) = &self.chain_layers
+            && self.old_chain.is_none()
+            && !self.chain_read
+            && !self.whole_graph
+        {
+            self.out = Out::GraphLayers;
+            return Ok(Some(Step::Read(layers.iter().map(|(key, _)| key.clone()).collect())));
+        }
         if self.graph.is_none() {
-            let commits = std::mem::take(&mut self.survey.mark.commits);
-            if commits.is_empty() || commits.len() > crate::graph::MAX_COMMITS as usize {
-                self.graph = Some(GraphWork::default());
-                return Ok(None);
-            }
-            // Every commit's changed paths, from the trees the walk read already: the
-            // file is made whole each time, and written only when it differs.
-            let trees: IdMap<ObjectId> = commits.iter().map(|c| (c.id, c.tree)).collect();
-            let walks = commits
-                .iter()
-                .enumerate()
-                .map(|(i, commit)| Paths {
-                    commit: i,
-                    stack: vec![(
-                        BString::default(),
-                        Some(commit.tree),
-                        commit.parents.first().and_then(|p| trees.get(p).copied()),
-                    )],
-                    found: Vec::new(),
-                })
-                .collect();
-            self.graph = Some(GraphWork {
-                commits,
-                walks,
-                ..GraphWork::default()
-            });
+            self.graph = Some(self.plan_graph());
         }
         let Some(graph) = &mut self.graph else {
             return Ok(None);
         };
-        if graph.commits.is_empty() {
-            return Ok(None);
-        }
-        if graph.bytes.is_none() && !graph.deleted {
+        if !graph.commits.is_empty() {
             graph.fetch.reset_want();
             let mut pending = Vec::new();
             for mut walk in std::mem::take(&mut graph.walks) {
@@ -1226,37 +1254,134 @@ impl Compact {
                 self.out = Out::GraphTrees;
                 return Ok(Some(step));
             }
-            match crate::graph::write(self.hash_kind, &graph.commits, None) {
-                Ok(bytes) if self.old_graph.as_ref() == Some(&bytes) => {
-                    graph.commits.clear();
-                    self.graph_current = true;
-                    return Ok(None);
+            let commits = std::mem::take(&mut graph.commits);
+            let base = graph.base.take();
+            match crate::graph::write(self.hash_kind, &commits, base.as_ref()) {
+                Ok(bytes) => {
+                    let hash_len = self.hash_kind.len_in_bytes();
+                    let checksum = ObjectId::try_from(&bytes[bytes.len() - hash_len..]).map_err(|_| {
+                        pack::Error::corrupt(crate::graph::CHAIN, None, "a layer without its checksum".into())
+                    })?;
+                    let layer = crate::graph::layer_key(&checksum);
+                    let mut chain: Vec<ObjectId> = base
+                        .iter()
+                        .flat_map(|b| b.layers().iter().map(|l| l.checksum()))
+                        .collect();
+                    chain.push(checksum);
+                    // The layer, then the chain file replaced (not a compare-and-swap: a
+                    // reader in between finds no graph and walks the commits; of two
+                    // compactions at once the first to write wins, and either chain names
+                    // layers that exist), then a single-file graph, which git would read
+                    // instead of the chain.
+                    graph.steps.push(Step::Write(vec![Stored {
+                        key: layer.clone(),
+                        bytes,
+                    }]));
+                    graph.steps.push(Step::Delete(vec![crate::graph::CHAIN.to_owned()]));
+                    graph.steps.push(Step::Write(vec![Stored {
+                        key: crate::graph::CHAIN.to_owned(),
+                        bytes: crate::graph::format_chain(&chain).into_bytes(),
+                    }]));
+                    if self.old_single {
+                        graph.steps.push(Step::Delete(vec![crate::graph::GRAPH.to_owned()]));
+                    }
+                    graph.steps.reverse();
+                    graph.written = vec![layer, crate::graph::CHAIN.to_owned()];
+                    graph.whole = base.is_none();
+                    self.report.graph_commits = commits.len() as u64;
                 }
-                Ok(bytes) => graph.bytes = Some(bytes),
                 // A history the format cannot hold (dates before 1970 or past 2514) has
                 // no commit-graph: reads walk the objects, as without compaction.
-                Err(_) => {
-                    graph.commits.clear();
-                    return Ok(None);
-                }
+                Err(_) => return Ok(None),
             }
         }
-        if !graph.deleted {
-            // Not a compare-and-swap: a reader in between finds no graph and reads the
-            // commits themselves; of two compactions at once, the first to write wins,
-            // and either file is a valid graph of commits that exist.
-            self.out = Out::GraphDelete;
-            return Ok(Some(Step::Delete(vec![crate::graph::GRAPH.to_owned()])));
-        }
-        match graph.bytes.take() {
-            Some(bytes) => {
-                self.out = Out::GraphWrite;
-                Ok(Some(Step::Write(vec![Stored {
-                    key: crate::graph::GRAPH.to_owned(),
-                    bytes,
-                }])))
+        match graph.steps.pop() {
+            Some(step) => {
+                self.out = Out::GraphIo;
+                Ok(Some(step))
             }
             None => Ok(None),
+        }
+    }
+
+    /// The commit-graph to write: a layer of the reachable commits the store's chain
+    /// lacks, on top of it. While the new layer would hold more than half the commits of
+    /// the layer below, that layer is merged into it (git's split strategy), so a chain
+    /// keeps O(log n) layers and a compaction writes only what is new. Without a chain
+    /// (or dropping unreachable objects, whose commits a layer may name) it is one layer
+    /// of every reachable commit. Changed paths are found for the new commits only; the
+    /// merged layers' commits keep their filters.
+    fn plan_graph(&mut self) -> GraphWork {
+        let commits = std::mem::take(&mut self.survey.mark.commits);
+        if commits.is_empty() || commits.len() > crate::graph::MAX_COMMITS as usize {
+            return GraphWork::default();
+        }
+        let old = if self.whole_graph { None } else { self.old_chain.take() };
+        let mut all: Vec<crate::graph::Commit> = commits
+            .into_iter()
+            .filter(|c| old.as_ref().is_none_or(|o| o.find(&c.id).is_none()))
+            .collect();
+        if all.is_empty() {
+            // The chain holds every reachable commit already.
+            return GraphWork::default();
+        }
+        let new = all.len();
+        let mut layers: Vec<crate::graph::Graph> = old.as_ref().map(|o| o.layers().to_vec()).unwrap_or_default();
+        let mut count = new as u64;
+        while let Some(top) = layers.last() {
+            if count * 2 <= u64::from(top.len()) {
+                break;
+            }
+            count += u64::from(top.len());
+            layers.pop();
+        }
+        if let Some(old) = &old {
+            let kept: u32 = layers.iter().map(crate::graph::Graph::len).sum();
+            for pos in kept..old.len() {
+                let (Some(id), Some(entry)) = (old.id(pos), old.commit(pos)) else {
+                    continue;
+                };
+                all.push(crate::graph::Commit {
+                    id,
+                    tree: entry.tree,
+                    parents: entry.parents.iter().filter_map(|&p| old.id(p)).collect(),
+                    time: entry.time,
+                    changed: None,
+                    filter: old.filter(pos),
+                });
+            }
+        }
+        let base = if layers.is_empty() {
+            None
+        } else {
+            crate::graph::Chain::new(layers).ok()
+        };
+        // The first parent's tree of each new commit: written with it, or in the chain.
+        let trees: IdMap<ObjectId> = all.iter().map(|c| (c.id, c.tree)).collect();
+        let tree_of = |id: &ObjectId| {
+            trees.get(id).copied().or_else(|| {
+                let old = old.as_ref()?;
+                Some(old.commit(old.find(id)?)?.tree)
+            })
+        };
+        let walks = all[..new]
+            .iter()
+            .enumerate()
+            .map(|(i, commit)| Paths {
+                commit: i,
+                stack: vec![(
+                    BString::default(),
+                    Some(commit.tree),
+                    commit.parents.first().and_then(tree_of),
+                )],
+                found: Vec::new(),
+            })
+            .collect();
+        GraphWork {
+            commits: all,
+            walks,
+            base,
+            ..GraphWork::default()
         }
     }
 }
@@ -1404,19 +1529,13 @@ impl Operation for Compact {
                 self.report.packs_deleted += packs;
             }
             (Out::InfoDelete, Answer::Deleted) => self.info_deleted = true,
-            (Out::GraphDelete, Answer::Deleted) => {
-                if let Some(graph) = &mut self.graph {
-                    graph.deleted = true;
+            (Out::GraphLayers, Answer::Read(read)) => {
+                self.chain_read = true;
+                if let Some(layers) = &self.chain_layers {
+                    self.old_chain = crate::graph::load_layers(layers, read, self.hash_kind);
                 }
             }
-            (Out::GraphWrite, Answer::Put) => {
-                if let Some(graph) = &mut self.graph {
-                    graph.bytes = None;
-                    self.report.graph_commits = graph.commits.len() as u64;
-                }
-                self.graph_current = true;
-                self.after_graph();
-            }
+            (Out::GraphIo, Answer::Put | Answer::Deleted) => {}
             (Out::InfoWrite, Answer::Put) => self.stage = Stage::Done,
             (out, _) => {
                 self.out = out;

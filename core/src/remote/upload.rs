@@ -150,8 +150,9 @@ struct Walked {
 #[derive(Debug)]
 enum Stage {
     Refs(ListRefs),
-    /// Reading the commit-graph.
+    /// Reading the commit-graph: its files, then a split graph's layers.
     Graph,
+    GraphLayers(Vec<(String, ObjectId)>),
     /// Reading the haves.
     Haves,
     /// Proving wants that are not tips reachable: a walk from the tips until each is
@@ -421,7 +422,7 @@ impl Upload {
                     Step::Done(refs) => {
                         self.refs = refs;
                         self.stage = Stage::Graph;
-                        return Ok(Step::Read(vec![crate::graph::GRAPH.to_owned()]));
+                        return Ok(Step::Read(crate::graph::FILES.map(str::to_owned).to_vec()));
                     }
                     step => {
                         self.stage = Stage::Refs(list);
@@ -796,6 +797,11 @@ impl Upload {
                         return Ok(Step::ReadRanges(ranges));
                     }
                     self.stage = Stage::Blobs { next: 0 };
+                }
+                Stage::GraphLayers(layers) => {
+                    let keys = layers.iter().map(|(key, _)| key.clone()).collect();
+                    self.stage = Stage::GraphLayers(layers);
+                    return Ok(Step::Read(keys));
                 }
                 Stage::Reuse | Stage::Graph => return Err(Misuse("poll called before the step was answered").into()),
                 Stage::Blobs { next } => {
@@ -1183,16 +1189,24 @@ impl Operation for Upload {
     }
 
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
+        let hash_kind = self.commits_hash_kind();
         match (&mut self.stage, answer) {
             (Stage::Refs(list), answer) => list.answer(cache, answer),
             (Stage::Graph, Answer::Read(mut files)) => {
                 // A graph that does not read is not used: commits are read instead.
-                let hash_kind = self.commits_hash_kind();
-                self.graph = files
-                    .pop()
-                    .flatten()
-                    .and_then(|bytes| crate::graph::Graph::from_bytes(crate::graph::GRAPH, bytes, hash_kind).ok())
-                    .and_then(|graph| crate::graph::Chain::new(vec![graph]).ok());
+                let chain = files.pop().flatten();
+                let graph = files.pop().flatten();
+                match crate::graph::load(graph, chain, hash_kind) {
+                    crate::graph::Loaded::Graph(graph) => {
+                        self.graph = graph;
+                        self.stage = Stage::Haves;
+                    }
+                    crate::graph::Loaded::Layers(layers) => self.stage = Stage::GraphLayers(layers),
+                }
+                Ok(())
+            }
+            (Stage::GraphLayers(layers), Answer::Read(files)) => {
+                self.graph = crate::graph::load_layers(layers, files, hash_kind);
                 self.stage = Stage::Haves;
                 Ok(())
             }
