@@ -326,7 +326,7 @@ export interface CompactResult {
   dropped: number;
   /** Below `minLoose` and `minPacks`: nothing was done but one listing. */
   skipped: boolean;
-  /** Commits in the commit-graph written (`objects/info/commit-graph`); 0 when it was up to date. */
+  /** Commits in the commit-graph layer written (new ones and merged layers'); 0 when it was up to date. */
   graphCommits: number;
 }
 

@@ -144,8 +144,8 @@ pub struct Compacted {
     /// The store was below [`CompactOptions::min_loose`] and
     /// [`CompactOptions::min_packs`]: nothing was done but one listing.
     pub skipped: bool,
-    /// Commits in the commit-graph written (`objects/info/commit-graph`); 0 when the one
-    /// there was up to date.
+    /// Commits in the commit-graph layer written (`objects/info/commit-graphs/`): the new
+    /// ones, and those of the layers merged into it; 0 when the chain was up to date.
     pub graph_commits: u64,
 }
 
@@ -322,7 +322,9 @@ enum Stage {
 ///    an object no root reaches (history `prune` dropped), every other pack is merged
 ///    into one that leaves such objects out.
 /// 3. The pack and its index are written ([`Step::Write`]) and read back: the index
-///    whole, the pack's trailer; a mismatch stops it before anything is deleted.
+///    whole, the pack's trailer; a mismatch stops it before anything is deleted. The
+///    commit-graph chain gains a layer of the reachable commits it lacks, merged with the
+///    layers below while it would hold more than half of theirs ([`crate::graph`]).
 /// 4. It deletes each loose object that a pack holds, once the holding pack was stored
 ///    more than [`CompactOptions::grace_ms`] ago (the pack just written counts as
 ///    settled only with a grace period of 0) and the loose copy is as old (a writer that
