@@ -67,7 +67,7 @@ mod survey;
 
 pub use cap::{Cap, CapError, CapRequest, Capped};
 pub use collect::{Collect, CollectError, CollectOptions, Collected};
-pub use compact::{Compact, CompactError, CompactOptions, Compacted, INFO_PACKS};
+pub use compact::{Compact, CompactError, CompactOptions, Compacted, INFO_PACKS, SINGLE_GRAPH_COMMITS};
 pub use footprint::{Footprint, FootprintError, FootprintReport, RepoUsage};
 pub use prune::{Prune, PruneError, PruneRequest, Pruned, Retention, Within};
 pub use roots::{CorruptRef, Unsupported};

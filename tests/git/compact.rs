@@ -266,8 +266,13 @@ fn the_commit_graph_git_verifies_and_uses() {
     let report = compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
     assert_eq!(report.graph_commits as usize, h.commits.len(), "{report:?}");
     let repo = GitRepo::from_store(&store);
-    assert!(!repo.path().join("objects/info/commit-graph").exists());
-    assert_eq!(chain(&store).len(), 1, "one layer");
+    // A short history keeps one file (a reader gets it with the pack indexes).
+    assert_ne!(
+        std::fs::read(repo.path().join("objects/info/commit-graph")).unwrap(),
+        std::fs::read(before.path().join("objects/info/commit-graph")).unwrap(),
+        "written again, with Bloom filters"
+    );
+    assert!(chain(&store).is_empty());
     repo.git(&["commit-graph", "verify"]);
     let with = repo.git(&["log", "--graph", "--oneline", "--all"]);
     let without = repo.git(&["-c", "core.commitGraph=false", "log", "--graph", "--oneline", "--all"]);
@@ -317,7 +322,9 @@ fn the_commit_graph_grows_with_new_commits() {
             ];
             head = Some(commit_turn(&store, &mut cache, head, changes, n));
         }
-        let report = compact(&store, grace_0(now(&store, HOUR_MS * (round + 1))));
+        let mut options = grace_0(now(&store, HOUR_MS * (round + 1)));
+        options.split_graph_at = 0;
+        let report = compact(&store, options);
         // A layer of the new commits; merged with the layer below while it holds more
         // than half as many (git's split strategy).
         let (written, layers) = [(10, 1), (20, 1), (10, 2), (40, 1)][round as usize];
@@ -326,7 +333,9 @@ fn the_commit_graph_grows_with_new_commits() {
         let repo = GitRepo::from_store(&store);
         repo.git(&["commit-graph", "verify"]);
         // The layers the chain no longer names go at the next run (no grace period here).
-        compact(&store, grace_0(now(&store, HOUR_MS * (round + 1) + 1)));
+        let mut options = grace_0(now(&store, HOUR_MS * (round + 1) + 1));
+        options.split_graph_at = 0;
+        compact(&store, options);
         let named = chain(&store);
         let stored: Vec<String> = keys(&store, "objects/info/commit-graphs/")
             .into_iter()
@@ -351,6 +360,16 @@ fn the_commit_graph_grows_with_new_commits() {
         let ours: Vec<String> = page.commits.iter().map(|c| c.id.to_string()).collect();
         assert_eq!(ours, repo.git(&args).lines().map(str::to_owned).collect::<Vec<_>>());
     }
+    // Under the default threshold the chain becomes one file again, keeping its filters;
+    // the layers go at the next run.
+    let single = compact(&store, grace_0(now(&store, 10 * HOUR_MS)));
+    assert_eq!(single.graph_commits, 40, "{single:?}");
+    assert!(chain(&store).is_empty());
+    compact(&store, grace_0(now(&store, 11 * HOUR_MS)));
+    assert!(keys(&store, "objects/info/commit-graphs/").is_empty());
+    let repo = GitRepo::from_store(&store);
+    repo.git(&["commit-graph", "verify"]);
+    assert!(repo.path().join("objects/info/commit-graph").exists());
 }
 
 /// A reader that listed the packs (none yet) before a compaction packed everything and

@@ -71,6 +71,16 @@ pub struct CompactOptions {
     /// sees (never in the run that writes it).
     #[serde(default)]
     pub drop_unreachable: bool,
+    /// Histories of up to this many commits keep their commit-graph as one file, which
+    /// a reader gets with the pack indexes; longer ones a split chain of layers updated
+    /// incrementally, which takes a reader one more round ([`SINGLE_GRAPH_COMMITS`] by
+    /// default).
+    #[serde(default = "default_split_graph_at")]
+    pub split_graph_at: u64,
+}
+
+fn default_split_graph_at() -> u64 {
+    SINGLE_GRAPH_COMMITS as u64
 }
 
 fn default_window() -> usize {
@@ -98,6 +108,7 @@ impl CompactOptions {
             min_loose: None,
             min_packs: None,
             drop_unreachable: false,
+            split_graph_at: default_split_graph_at(),
         }
     }
 }
@@ -375,8 +386,8 @@ pub struct Compact {
     /// Packs to delete for holding only unreachable objects beyond later packs, once the
     /// refs are read again.
     drops: Vec<String>,
-    /// A single-file commit-graph is stored (git reads it rather than a chain).
-    old_single: bool,
+    /// The single-file commit-graph stored (git reads it rather than a chain), as stored.
+    old_single: Option<Vec<u8>>,
     /// The layers the chain file names, base first, as listed at the start; and the
     /// chain they make, once read.
     chain_layers: Option<Vec<(String, ObjectId)>>,
@@ -413,6 +424,8 @@ struct GraphWork {
     written: Vec<String>,
     /// The layer holds every reachable commit, on no base.
     whole: bool,
+    /// It is written as the single file `objects/info/commit-graph`.
+    single: bool,
 }
 
 /// The files a commit changed against its first parent (against nothing for a root),
@@ -427,6 +440,14 @@ struct Paths {
 
 /// A tree entry's mode and id.
 type Slot = (gix_object::tree::EntryMode, ObjectId);
+
+/// By default, histories of up to this many commits keep their commit-graph as one file,
+/// written again whole when it changes (the filters it had are reused, so only new
+/// commits' changed paths are found; 50,000 commits make a file of about 5 MB): a reader
+/// gets it with the pack indexes, in the same round. Longer ones keep a split chain of
+/// layers updated incrementally, which a reader gets in one more round (the chain file
+/// names the layers). [`CompactOptions::split_graph_at`] changes it.
+pub const SINGLE_GRAPH_COMMITS: usize = 50_000;
 
 /// More changed paths than this make git's "too large" filter; the walk stops there.
 const MAX_CHANGED_PATHS: usize = 512;
@@ -535,7 +556,7 @@ impl Compact {
             deletions: Vec::new(),
             remaining: Vec::new(),
             drops: Vec::new(),
-            old_single: false,
+            old_single: None,
             chain_layers: None,
             chain_read: false,
             old_chain: None,
@@ -627,7 +648,7 @@ impl Compact {
         }
         // The commit-graph there: a chain's layers are built on, a single file replaced.
         let chain = read.pop().flatten();
-        self.old_single = read.pop().flatten().is_some();
+        self.old_single = read.pop().flatten();
         if let crate::graph::Loaded::Layers(layers) = crate::graph::load(None, chain, self.hash_kind) {
             self.chain_layers = Some(layers);
         }
@@ -960,8 +981,17 @@ impl Compact {
         // them has finished since (a writer builds on the layers of the chain it read).
         // Without a chain file none goes: a writer may be between replacing it and
         // writing it again.
-        if let Some((_, chain_ms)) = self.listed.get(crate::graph::CHAIN)
-            && self.settled(*chain_ms)
+        let replaced_at = match (
+            self.listed.get(crate::graph::CHAIN),
+            self.listed.get(crate::graph::GRAPH),
+        ) {
+            (Some((_, chain_ms)), _) => Some(*chain_ms),
+            // A single file took the chain's place (written after the chain went).
+            (None, Some((_, graph_ms))) => Some(*graph_ms),
+            (None, None) => None,
+        };
+        if let Some(replaced_ms) = replaced_at
+            && self.settled(replaced_ms)
         {
             let named: Vec<&str> = self
                 .chain_layers
@@ -1259,11 +1289,34 @@ impl Compact {
             let commits = std::mem::take(&mut graph.commits);
             let base = graph.base.take();
             match crate::graph::write(self.hash_kind, &commits, base.as_ref()) {
+                // Small enough to be one file: written again whole, only when it changed.
+                Ok(bytes) if graph.single => {
+                    if self.old_single.as_ref() != Some(&bytes) {
+                        // Not a compare-and-swap: a reader in between finds no graph and
+                        // walks the commits; of two compactions at once the first to
+                        // write wins, and either file is a graph of commits that exist.
+                        graph.steps.push(Step::Delete(vec![crate::graph::GRAPH.to_owned()]));
+                        graph.steps.push(Step::Write(vec![Stored {
+                            key: crate::graph::GRAPH.to_owned(),
+                            bytes,
+                        }]));
+                        self.report.graph_commits = commits.len() as u64;
+                    }
+                    // A chain git would no longer read goes (its layers once the file is
+                    // older than the grace period).
+                    if self.listed.contains_key(crate::graph::CHAIN) {
+                        graph.steps.push(Step::Delete(vec![crate::graph::CHAIN.to_owned()]));
+                    }
+                    graph.steps.reverse();
+                    graph.written = vec![crate::graph::GRAPH.to_owned()];
+                    graph.whole = true;
+                }
                 Ok(bytes) => {
+                    // A written layer ends with its checksum (the length is the hash's, so
+                    // the id reads without a fallible conversion, which the .wasm would
+                    // pay for in formatting code).
                     let hash_len = self.hash_kind.len_in_bytes();
-                    let checksum = ObjectId::try_from(&bytes[bytes.len() - hash_len..]).map_err(|_| {
-                        pack::Error::corrupt(crate::graph::CHAIN, None, "a layer without its checksum".into())
-                    })?;
+                    let checksum = ObjectId::from_bytes_or_panic(&bytes[bytes.len().saturating_sub(hash_len)..]);
                     let layer = crate::graph::layer_key(&checksum);
                     let mut chain: Vec<ObjectId> = base
                         .iter()
@@ -1284,7 +1337,7 @@ impl Compact {
                         key: crate::graph::CHAIN.to_owned(),
                         bytes: crate::graph::format_chain(&chain).into_bytes(),
                     }]));
-                    if self.old_single {
+                    if self.old_single.is_some() {
                         graph.steps.push(Step::Delete(vec![crate::graph::GRAPH.to_owned()]));
                     }
                     graph.steps.reverse();
@@ -1306,6 +1359,47 @@ impl Compact {
         }
     }
 
+    /// The commit-graph of a history of at most [`SINGLE_GRAPH_COMMITS`] commits: one file
+    /// of every reachable commit, whose changed paths are found only for the commits no
+    /// graph there (a single file or a chain) has a filter for.
+    fn plan_single_graph(&mut self, mut commits: Vec<crate::graph::Commit>) -> GraphWork {
+        let single = self.old_single.clone().and_then(|bytes| {
+            let graph = crate::graph::Graph::from_bytes(crate::graph::GRAPH, bytes, self.hash_kind).ok()?;
+            crate::graph::Chain::new(vec![graph]).ok()
+        });
+        let olds: Vec<&crate::graph::Chain> = single.iter().chain(self.old_chain.iter()).collect();
+        let mut walked = Vec::new();
+        for (i, commit) in commits.iter_mut().enumerate() {
+            // A filter depends only on the commit and its first parent: reused as it is.
+            let filter = olds
+                .iter()
+                .find_map(|old| old.find(&commit.id).and_then(|pos| old.filter(pos)));
+            match filter {
+                Some(filter) => commit.filter = Some(filter),
+                None => walked.push(i),
+            }
+        }
+        let trees: IdMap<ObjectId> = commits.iter().map(|c| (c.id, c.tree)).collect();
+        let walks = walked
+            .into_iter()
+            .map(|i| Paths {
+                commit: i,
+                stack: vec![(
+                    BString::default(),
+                    Some(commits[i].tree),
+                    commits[i].parents.first().and_then(|p| trees.get(p).copied()),
+                )],
+                found: Vec::new(),
+            })
+            .collect();
+        GraphWork {
+            commits,
+            walks,
+            single: true,
+            ..GraphWork::default()
+        }
+    }
+
     /// The commit-graph to write: a layer of the reachable commits the store's chain
     /// lacks, on top of it. While the new layer would hold more than half the commits of
     /// the layer below, that layer is merged into it (git's split strategy), so a chain
@@ -1317,6 +1411,9 @@ impl Compact {
         let commits = std::mem::take(&mut self.survey.mark.commits);
         if commits.is_empty() || commits.len() > crate::graph::MAX_COMMITS as usize {
             return GraphWork::default();
+        }
+        if commits.len() as u64 <= self.options.split_graph_at {
+            return self.plan_single_graph(commits);
         }
         let old = if self.whole_graph { None } else { self.old_chain.take() };
         let mut all: Vec<crate::graph::Commit> = commits

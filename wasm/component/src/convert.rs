@@ -330,7 +330,7 @@ record! {
     CapRequest = gc::CapRequest { max_bytes, keep_last, max_attempts }
     Capped = gc::Capped { max_bytes, stored_bytes, reachable_bytes, estimated_bytes, under_cap, pruned }
     CompactRequest = gc::CompactOptions {
-        now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs, drop_unreachable,
+        now_ms, grace_ms, window, depth, factor, batch, min_loose, min_packs, drop_unreachable, split_graph_at,
     }
     Remote = remote::Remote { url, headers }
     PushRequest = remote::PushRequest { repo, branch, remote, remote_ref, force }
