@@ -22,7 +22,7 @@ fn request(start: ObjectId, path: Option<&str>, first_parent: bool, limit: usize
     request
 }
 
-/// Every page of our walk, joined.
+/// Every page of our walk over the generated history's loose store, joined.
 fn ours(
     h: &History,
     cache: &mut ObjectCache,
@@ -31,20 +31,7 @@ fn ours(
     first_parent: bool,
     limit: usize,
 ) -> Vec<ObjectId> {
-    let mut out = Vec::new();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let mut req = request(start, path, first_parent, limit);
-        req.cursor = cursor.take();
-        let mut op = Log::new(req).expect("valid request");
-        let page = drive::run(&mut op, cache, &h.store).expect("walk");
-        assert!(page.commits.len() <= limit);
-        out.extend(page.commits.iter().map(|c| c.id));
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
+    walk_store(&h.store, cache, start, path, first_parent, limit)
 }
 
 fn git_log(h: &History, start: ObjectId, path: Option<&str>, first_parent: bool) -> Vec<ObjectId> {
@@ -238,6 +225,7 @@ fn walk_store(
         let mut req = request(start, path, first_parent, limit);
         req.cursor = cursor.take();
         let page = drive::run(&mut Log::new(req).expect("valid request"), cache, store).expect("walk");
+        assert!(page.commits.len() <= limit);
         out.extend(page.commits.iter().map(|c| c.id));
         match page.next {
             Some(next) => cursor = Some(next),
