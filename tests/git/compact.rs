@@ -500,3 +500,65 @@ fn an_object_over_the_limit_stays_loose() {
     assert_eq!(store.ids(), vec![id], "only the big blob is loose");
     git_checks(&store);
 }
+
+/// A pack stored after an older pack that holds all its objects (a push of objects the
+/// store had, or two compactions finishing out of order) is never deleted for the older
+/// one, but it is merged like any small pack, then deleted for the pack it went into.
+#[test]
+fn a_newer_pack_an_older_one_holds_is_merged_away() {
+    use snapgit_core::{commit::Change, pack};
+    let store = agent_store();
+    let mut cache = ObjectCache::new(gix_hash::Kind::Sha1);
+    let mut head = None;
+    let mut first = Vec::new();
+    // A big pack: many turns, so that it is not merged again below.
+    for n in 0..30 {
+        let changes = vec![Change::put("notes.md", format!("turn {n}\n"))];
+        head = Some(commit_turn(&store, &mut cache, head, changes, n));
+        if n == 0 {
+            let ids: Vec<_> = keys(&store, "objects/")
+                .iter()
+                .filter_map(|l| snapgit_core::store::parse_object_key(&l.key, gix_hash::Kind::Sha1))
+                .collect();
+            first = ids
+                .iter()
+                .zip(store.get_many(&ids).unwrap())
+                .map(|(id, b)| (*id, b.unwrap()))
+                .collect();
+        }
+    }
+    let big = compact(&store, grace_0(now(&store, HOUR_MS)));
+    assert_eq!(big.packs_after, 1);
+    // A later pack of the first turn's objects, which the big pack holds too.
+    let objects: Vec<pack::write::Object> = first
+        .iter()
+        .map(|(id, stored)| {
+            let (kind, data) = snapgit_core::object::decode_content(id, stored, u64::MAX).unwrap();
+            pack::write::Object {
+                id: *id,
+                kind,
+                data,
+                name: 0,
+            }
+        })
+        .collect();
+    store.set_time_ms(2 * HOUR_MS);
+    let small = pack::write::write(gix_hash::Kind::Sha1, &objects, &pack::write::Options::default());
+    store.write(&small.files()).unwrap();
+    assert_eq!(packs(&store).len(), 2);
+    // Two more turns, compacted: the small pack goes into the new one, and goes; the big
+    // one stays.
+    for n in 30..32 {
+        let changes = vec![Change::put("notes.md", format!("turn {n}\n"))];
+        head = Some(commit_turn(&store, &mut cache, head, changes, n));
+    }
+    let report = compact(&store, grace_0(now(&store, 3 * HOUR_MS)));
+    assert_eq!(report.packs_merged, 1, "{report:?}");
+    assert_eq!(report.packs_after, 2, "{report:?}");
+    assert!(
+        !packs(&store).contains(&small.pack_key()),
+        "{report:?}: {:?}",
+        packs(&store)
+    );
+    git_checks(&store);
+}

@@ -677,9 +677,14 @@ impl Compact {
         self.packs.iter().any(|p| p.file.index.lookup(id).is_some())
     }
 
-    /// Whether pack `i` is superseded: a pack later in rank order holds all its objects.
+    /// Whether pack `i` is superseded: a pack later in rank order, and stored after it,
+    /// holds all its objects (the sweep deletes it for that one; a pack an older one
+    /// holds is merged instead, since nothing may be deleted for an older pack).
     fn superseded(&self, i: usize) -> bool {
-        self.packs[i + 1..].iter().any(|q| q.holds_all_of(&self.packs[i]))
+        let pack = &self.packs[i];
+        self.packs[i + 1..]
+            .iter()
+            .any(|q| (q.modified_ms, q.rank()) > (pack.modified_ms, pack.rank()) && q.holds_all_of(pack))
     }
 
     /// `true` if a key stored at `modified_ms` is older than the grace period.
