@@ -29,7 +29,8 @@ fn keys(store: &MemoryStore, prefix: &str) -> Vec<Listed> {
     store.list(prefix).unwrap()
 }
 
-fn packs(store: &MemoryStore) -> Vec<String> {
+/// The keys of the store's packs.
+pub(crate) fn packs(store: &MemoryStore) -> Vec<String> {
     keys(store, "objects/pack/")
         .into_iter()
         .filter(|l| l.key.ends_with(".pack"))

@@ -449,7 +449,7 @@ fn simulate(seed: u64, packed: bool) {
         maintainer.pruned,
         maintainer.deleted,
         maintainer.failed,
-        packs(&store),
+        crate::compact::packs(&store).len(),
         compacted.packs_after,
     );
     assert!(
@@ -467,15 +467,6 @@ fn simulate(seed: u64, packed: bool) {
     );
     assert_eq!(acknowledged, WRITERS * COMMITS);
     assert!(faulty.faults.load(Ordering::Relaxed) > 100, "faults were injected");
-}
-
-fn packs(store: &MemoryStore) -> usize {
-    store
-        .list("objects/pack/")
-        .expect("in memory")
-        .iter()
-        .filter(|l| l.key.ends_with(".pack"))
-        .count()
 }
 
 /// git's verdict on the store: `fsck --strict` passes, and every acknowledged commit is in

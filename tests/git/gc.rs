@@ -288,7 +288,7 @@ fn compaction_gives_back_what_retention_dropped_from_packs() {
 
     let second = compact_at(&store, 11 * HOUR_MS + HOUR_MS / 5, HOUR_MS as u64, true);
     assert!(second.packs_deleted >= 1, "{second:?}");
-    assert_eq!(packs_left(&store), 1, "{second:?}");
+    assert_eq!(crate::compact::packs(&store).len(), 1, "{second:?}");
     let outcome = store
         .cas_ref(&CasRef {
             key: key("agent-2", "main"),
@@ -331,15 +331,6 @@ fn compaction_gives_back_what_retention_dropped_from_packs() {
     let last = footprint(&store);
     assert!(last.objects.bytes < packed_report.objects.bytes, "{last:?}");
     assert_eq!(our_log(&store, pruned.new_head), newest_first(&pruned.written));
-}
-
-fn packs_left(store: &MemoryStore) -> usize {
-    store
-        .list("objects/pack/")
-        .expect("in memory")
-        .iter()
-        .filter(|l| l.key.ends_with(".pack"))
-        .count()
 }
 
 fn cap(store: &MemoryStore, request: CapRequest) -> Capped {
@@ -500,13 +491,13 @@ fn dropping_runs_within_one_clock_tick_wait_and_write_the_same_pack() {
         assert_eq!(again.packs_deleted, 0, "{again:?}");
         assert_eq!(again.pack, first.pack, "the same objects make the same pack");
     }
-    assert_eq!(packs_left(&store), 2);
+    assert_eq!(crate::compact::packs(&store).len(), 2);
     // Once the clock moves, writing the same pack again stamps it later; the next run
     // deletes the old pack for it.
     let refreshed = compact_at(&store, 4 * HOUR_MS, 0, true);
     assert_eq!((refreshed.pack, refreshed.packs_deleted), (first.pack, 0));
     let later = compact_at(&store, 5 * HOUR_MS, 0, true);
     assert_eq!(later.packs_deleted, 1, "{later:?}");
-    assert_eq!(packs_left(&store), 1);
+    assert_eq!(crate::compact::packs(&store).len(), 1);
     GitRepo::from_store(&store).fsck();
 }
