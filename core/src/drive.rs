@@ -59,6 +59,11 @@ pub trait ObjectStore {
     fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, StorageError> {
         Err(unsupported("refs", &cas.key))
     }
+    /// Replace a file only if it still holds `swap.expected` ([`Step::Swap`]): `true`
+    /// if it was replaced.
+    fn swap(&self, swap: &crate::step::Swap) -> Result<bool, StorageError> {
+        Err(unsupported("replacing files", &swap.key))
+    }
     /// Every key under `prefix`.
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
         Err(unsupported("listing", prefix))
@@ -146,6 +151,12 @@ pub fn step<O: Operation>(
         Step::ReadRanges(ranges) => Answer::Ranges(store.read_ranges(&ranges)?),
         Step::ReadRef(key) => Answer::Ref(store.read_ref(&key)?),
         Step::CasRef(cas) => Answer::Cas(store.cas_ref(&cas)?),
+        Step::Swap(swap) => {
+            if !swap.allowed() {
+                return Err(StorageError::from(format!("a swap of {:?} is not allowed", swap.key)).into());
+            }
+            Answer::Swapped(store.swap(&swap)?)
+        }
         Step::List(prefix) => Answer::List(store.list(&prefix)?),
         Step::Delete(keys) => {
             store.delete(&keys)?;
@@ -438,6 +449,31 @@ impl ObjectStore for MemoryStore {
                 Ok(CasOutcome::Won { version: String::new() })
             }
         }
+    }
+
+    fn swap(&self, swap: &crate::step::Swap) -> Result<bool, StorageError> {
+        self.count_other();
+        let now = self.now();
+        let mut state = self.lock();
+        let current = state.files.get(&swap.key).map(|stored| stored.bytes.as_slice());
+        if current != swap.expected.as_deref() {
+            return Ok(false);
+        }
+        match &swap.new {
+            Some(bytes) => {
+                state.files.insert(
+                    swap.key.clone(),
+                    Stored {
+                        bytes: bytes.clone(),
+                        modified_ms: now,
+                    },
+                );
+            }
+            None => {
+                state.files.remove(&swap.key);
+            }
+        }
+        Ok(true)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {

@@ -48,6 +48,12 @@ pub enum Step<T> {
     /// indexes, named by their checksum, and other files of the repository that are not
     /// loose objects.
     Write(Vec<Stored>),
+    /// Replace one of the repository's small files that git rewrites whole under a lock
+    /// ([`SWAPPABLE`]: `shallow`, `config`) only if it still holds exactly
+    /// `expected` (`None`: only if it does not exist); answer [`Answer::Swapped`].
+    /// Folders take git's own `<key>.lock`, so a `git` process working on the same
+    /// repository is safe alongside; object stores make a conditional write.
+    Swap(Swap),
     /// Read the ref at this key; answer [`Answer::Ref`] with its value and version, or
     /// `None` if it does not exist.
     ReadRef(String),
@@ -95,6 +101,7 @@ impl<T> Step<T> {
             Step::ReadRanges(ranges) => Step::ReadRanges(ranges),
             Step::Put(objects) => Step::Put(objects),
             Step::Write(files) => Step::Write(files),
+            Step::Swap(swap) => Step::Swap(swap),
             Step::ReadRef(key) => Step::ReadRef(key),
             Step::CasRef(cas) => Step::CasRef(cas),
             Step::List(prefix) => Step::List(prefix),
@@ -115,6 +122,28 @@ pub struct Stored {
     pub key: String,
     /// The bytes.
     pub bytes: Vec<u8>,
+}
+
+/// The files a [`Step::Swap`] may replace: the ones git itself rewrites whole under
+/// `<file>.lock`. Drivers refuse a swap of any other key.
+pub const SWAPPABLE: [&str; 2] = ["shallow", "config"];
+
+/// A [`Step::Swap`]: replace a file only if it still holds what was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap {
+    /// The key, one of [`SWAPPABLE`].
+    pub key: String,
+    /// The bytes it must still hold; `None`: it must not exist.
+    pub expected: Option<Vec<u8>>,
+    /// What it holds afterwards; `None` deletes it.
+    pub new: Option<Vec<u8>>,
+}
+
+impl Swap {
+    /// Whether a driver may carry it out: its key is one of [`SWAPPABLE`].
+    pub fn allowed(&self) -> bool {
+        SWAPPABLE.contains(&self.key.as_str())
+    }
 }
 
 /// An HTTP request of a [`Step::Http`]. Redirects may be followed; the driver adds
@@ -231,6 +260,9 @@ pub enum Answer {
     Ref(Option<RefState>),
     /// The outcome of a `CasRef`.
     Cas(CasOutcome),
+    /// The outcome of a `Swap`: `true` if the file now holds the new bytes, `false` if
+    /// it no longer held the expected ones (nothing was written; read it again).
+    Swapped(bool),
     /// The keys of a `List`.
     List(Vec<Listed>),
     /// The keys of a `Delete` are gone.

@@ -117,6 +117,7 @@ async fn carry_out<T>(
         }
         Step::ReadRef(key) => Answer::Ref(storage.read_ref(&key).await?),
         Step::CasRef(cas) => Answer::Cas(storage.cas_ref(&cas).await?),
+        Step::Swap(swap) => Answer::Swapped(storage.swap(&swap).await?),
         Step::List(prefix) => Answer::List(storage.list(&prefix).await?),
         Step::Delete(keys) => {
             delete_all(storage, keys, options.concurrency).await?;

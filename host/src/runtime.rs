@@ -707,6 +707,20 @@ impl wit::Host for Call {
             }
         }
     }
+
+    async fn swap(&mut self, key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>>) -> Result<bool, Failure> {
+        let swap = core_step::Swap { key, expected, new };
+        if !swap.allowed() {
+            return Err(failure(
+                Code::InvalidInput,
+                format!(
+                    "the component asked to replace {:?}, which is not a replaceable file",
+                    swap.key
+                ),
+            ));
+        }
+        self.io.storage.swap(&swap).await.map_err(storage_failure)
+    }
 }
 
 impl bindings::snapgit::core::wait::Host for Call {

@@ -29,7 +29,7 @@ use std::{fmt, path::PathBuf, sync::Arc};
 use bytes::Bytes;
 use snapgit_core::{
     ObjectId,
-    step::{CasOutcome, CasRef, Listed, RefState},
+    step::{CasOutcome, CasRef, Listed, RefState, Swap},
 };
 
 /// One object to store: its key and its stored bytes.
@@ -99,6 +99,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// `cas.expected` (`None`: only if it does not exist). On a mismatch nothing changes
     /// and the outcome is [`CasOutcome::Lost`] with the state found.
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, Error>;
+
+    /// Replace the file `swap.key` (one of core's [`SWAPPABLE`](snapgit_core::step::SWAPPABLE)
+    /// files) with `swap.new` (`None` removes it) only if it holds exactly
+    /// `swap.expected` (`None`: only if it does not exist): `true` if it was replaced,
+    /// `false` (and nothing changed) if not.
+    async fn swap(&self, swap: &Swap) -> Result<bool, Error>;
 }
 
 /// The bytes from `start` for `len` within `bytes`, fewer where they end first.

@@ -62,6 +62,13 @@ export interface StorageAdapter {
    * current state instead.
    */
   casRef(key: string, expected: RefState | null, value: string | null): Promise<CasResult>;
+  /**
+   * Optional: replace the file at `key` (`shallow` or `config`, files git rewrites whole
+   * under `<key>.lock`) with `value` (`null` removes it) only if it holds exactly
+   * `expected` (`null`: only if it does not exist). `true` if replaced, `false` (nothing
+   * changed) if not. Shallow and partial fetches need it; other operations never call it.
+   */
+  swap?(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean>;
   /** Optional advisory lock: a token, or `null` if held by someone else. */
   acquire?(name: string, ttlMs: number): Promise<string | null>;
   /** Release a lock only if `token` still holds it. */

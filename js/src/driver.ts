@@ -45,6 +45,7 @@ type Step =
   | { type: "put"; keys: string[]; ends: number[] }
   | { type: "readRef"; key: string }
   | { type: "cas"; key: string; expected: { value: string; version: string } | null; value: string | null }
+  | { type: "swap"; key: string; expected: number | null; new: number | null }
   | { type: "list"; prefix: string }
   | { type: "delete"; keys: string[] }
   | { type: "lock"; name: string; ttlMs: number }
@@ -433,6 +434,27 @@ export async function drive<T>(
           } else {
             throw badAnswer("a compare-and-swap result must be { won: boolean, ... }", result);
           }
+          break;
+        }
+        case "swap": {
+          if (!adapter.swap) {
+            throw storageFailed(
+              "swap",
+              new Error(`this storage adapter cannot replace the file ${step.key} (it has no swap()); a shallow or partial fetch needs it`),
+            );
+          }
+          const bytes = op.bytes();
+          const expectedLen = step.expected ?? 0;
+          const expected = step.expected === null ? null : bytes.subarray(0, expectedLen);
+          const value = step.new === null ? null : bytes.subarray(expectedLen, expectedLen + step.new);
+          let replaced;
+          try {
+            replaced = await adapter.swap(step.key, expected, value);
+          } catch (error) {
+            throw storageFailed("swap", error);
+          }
+          if (typeof replaced !== "boolean") throw badAnswer("swap must resolve to a boolean", replaced);
+          engine(() => op.answerSwapped(replaced));
           break;
         }
         case "list": {

@@ -55,6 +55,7 @@ enum Pending {
     Put,
     Ref(String),
     Cas(String),
+    Swap,
     List,
     Delete,
     Lock,
@@ -74,6 +75,11 @@ enum Pending {
 /// - `{ type: 'readRef', key }`: `answerRef(value, version)`, neither if absent.
 /// - `{ type: 'cas', key, expected, value }`: compare-and-swap, then `answerWon(version)`
 ///   or `answerLost(value, version)` with the current state (neither if absent).
+/// - `{ type: 'swap', key, expected, new }`: replace the file at `key` (`shallow` or
+///   `config`) only if it still holds exactly the expected bytes. `bytes()` gives the
+///   expected bytes then the new ones, end to end; `expected` and `new` are their lengths,
+///   `null` for "absent" (and for "delete" as the new value). Then `answerSwapped(true)`
+///   if it was replaced, `answerSwapped(false)` if it held something else.
 /// - `{ type: 'list', prefix }`: `answerList(listed)`, the keys with their sizes and
 ///   `modifiedMs`, packed.
 /// - `{ type: 'delete', keys }`: delete them, then `answer()`.
@@ -192,6 +198,22 @@ fn step(step: Step<Output>) -> JsResult<Polled> {
             }
             json.field("value").opt_id(cas.new.as_ref());
             Pending::Cas(cas.key)
+        }
+        Step::Swap(swap) => {
+            json.string("swap").field("key").string(&swap.key);
+            json.field("expected");
+            match &swap.expected {
+                Some(bytes) => json.number(bytes.len() as u64),
+                None => json.null(),
+            };
+            json.field("new");
+            match &swap.new {
+                Some(bytes) => json.number(bytes.len() as u64),
+                None => json.null(),
+            };
+            put.extend_from_slice(swap.expected.as_deref().unwrap_or_default());
+            put.extend_from_slice(swap.new.as_deref().unwrap_or_default());
+            Pending::Swap
         }
         Step::List(prefix) => {
             json.string("list").field("prefix").string(&prefix);
@@ -365,6 +387,15 @@ impl Op {
         };
         let current = read_ref_state(self.kind(), key, value, version)?;
         self.reply(Answer::Cas(CasOutcome::Lost { current }))
+    }
+
+    /// Answer a `swap` step: whether the file was replaced.
+    #[wasm_bindgen(js_name = answerSwapped)]
+    pub fn answer_swapped(&mut self, replaced: bool) -> Result<(), JsValue> {
+        let Pending::Swap = self.pending else {
+            return Err(error::misuse("answerSwapped called without an outstanding swap"));
+        };
+        self.reply(Answer::Swapped(replaced))
     }
 
     /// Answer a `list` step. `listed` packed (see `js/src/pack.ts`): a u32 count, then

@@ -265,7 +265,7 @@ mod component {
 
     use snapgit_core::{
         api,
-        step::{CasOutcome, CasRef, Listed, RefState},
+        step::{CasOutcome, CasRef, Listed, RefState, Swap},
     };
 
     use super::{Error, GcProgress, StorageCalls};
@@ -386,6 +386,10 @@ mod component {
 
         async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, storage::Error> {
             self.inner.cas_ref(cas).await
+        }
+
+        async fn swap(&self, swap: &Swap) -> Result<bool, storage::Error> {
+            self.inner.swap(swap).await
         }
     }
 }

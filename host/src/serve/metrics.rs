@@ -14,7 +14,7 @@ use prometheus_client::{
 };
 use snapgit_core::{
     api,
-    step::{CasOutcome, CasRef, Listed, RefState},
+    step::{CasOutcome, CasRef, Listed, RefState, Swap},
 };
 
 use super::problem::Problem;
@@ -217,5 +217,10 @@ impl Storage for Metered {
             self.metrics.lost_swaps.inc();
         }
         Ok(outcome)
+    }
+
+    async fn swap(&self, swap: &Swap) -> Result<bool, storage::Error> {
+        self.metrics.call("swap");
+        self.inner.swap(swap).await
     }
 }

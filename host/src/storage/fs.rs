@@ -69,7 +69,7 @@ use std::{
 
 use snapgit_core::{
     ObjectId,
-    step::{CasOutcome, CasRef, Listed, RefState},
+    step::{CasOutcome, CasRef, Listed, RefState, Swap},
 };
 
 use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
@@ -176,14 +176,23 @@ impl FsStorage {
     /// Carry out a compare-and-swap (or an unconditional delete), waiting for other
     /// writers' locks.
     async fn update_ref(&self, key: String, expect: Expect, new: Option<ObjectId>) -> Result<CasOutcome, Error> {
+        self.under_lock(key.clone(), move |inner| inner.try_update(&key, &expect, new))
+            .await
+    }
+
+    /// Try `attempt` until it is not [`Attempt::Busy`], waiting for other writers' locks
+    /// up to the configured wait.
+    async fn under_lock<T: Send + 'static>(
+        &self,
+        key: String,
+        attempt: impl Fn(&Inner) -> Result<Attempt<T>, Error> + Send + Sync + 'static,
+    ) -> Result<T, Error> {
+        let attempt = Arc::new(attempt);
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            let (key2, expect2) = (key.clone(), expect.clone());
-            match self
-                .blocking(move |inner| inner.try_update(&key2, &expect2, new))
-                .await?
-            {
+            let once = attempt.clone();
+            match self.blocking(move |inner| once(inner)).await? {
                 Attempt::Done(outcome) => return Ok(outcome),
                 Attempt::Busy(lock) => {
                     let waited = started.elapsed();
@@ -211,9 +220,9 @@ enum Expect {
     Anything,
 }
 
-/// One try at a ref update.
-enum Attempt {
-    Done(CasOutcome),
+/// One try at an update under a lock file.
+enum Attempt<T = CasOutcome> {
+    Done(T),
     /// Another writer holds this lock file (or our hold ran out): try again later.
     Busy(PathBuf),
 }
@@ -531,6 +540,48 @@ impl Inner {
         }
     }
 
+    /// One try at a [`Swap`]: under `<key>.lock` (git's own lock for `shallow` and
+    /// `config`), the file re-read and compared, then replaced by a rename or removed.
+    fn try_swap(&self, swap: &Swap) -> Result<Attempt<bool>, Error> {
+        let path = self.path(&swap.key);
+        let lock_path = suffixed(&path, ".lock");
+        let Some(mut lock) = LockFile::acquire(&lock_path, self.options.lock_stale)? else {
+            return Ok(Attempt::Busy(lock_path));
+        };
+        let current = match fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if absent(&err) => None,
+            Err(err) => return Err(Error::io("read", &path)(err)),
+        };
+        if current != swap.expected {
+            return Ok(Attempt::Done(false));
+        }
+        match &swap.new {
+            Some(bytes) => {
+                lock.write(bytes, self.fsync())?;
+                if lock.taken.elapsed() > self.options.lock_hold {
+                    return Ok(Attempt::Busy(lock_path));
+                }
+                lock.commit(&path, self.fsync())?;
+            }
+            None => {
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        if self.fsync()
+                            && let Some(folder) = path.parent()
+                        {
+                            sync_folder(folder)?;
+                        }
+                    }
+                    Err(err) if absent(&err) => {}
+                    Err(err) => return Err(Error::io("delete", &path)(err)),
+                }
+                drop(lock);
+            }
+        }
+        Ok(Attempt::Done(true))
+    }
+
     /// Remove the folders a deleted ref leaves empty, up to `refs/`, as git does. A
     /// writer creating a ref there at the same time recreates the folder.
     fn remove_empty_parents(&self, path: &Path) {
@@ -832,6 +883,19 @@ impl Storage for FsStorage {
         check_key(key)?;
         let key = key.to_owned();
         self.blocking(move |inner| inner.read_ref(&key)).await
+    }
+
+    async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
+        check_key(&swap.key)?;
+        if !swap.allowed() {
+            return Err(Error::Unsupported {
+                location: self.location(),
+                what: "replacing files other than `shallow` and `config`",
+            });
+        }
+        let swap = swap.clone();
+        self.under_lock(swap.key.clone(), move |inner| inner.try_swap(&swap))
+            .await
     }
 
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, Error> {

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, sync::Mutex};
 
-use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
+use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState, Swap};
 
 use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
 use crate::util::now_ms;
@@ -187,5 +187,29 @@ impl Storage for MemoryStorage {
                 CasOutcome::Won { version: String::new() }
             }
         })
+    }
+
+    async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
+        check_key(&swap.key)?;
+        if !swap.allowed() {
+            return Err(Error::Unsupported {
+                location: self.location(),
+                what: "replacing files other than `shallow` and `config`",
+            });
+        }
+        let mut state = self.lock();
+        let current = state.entries.get(&swap.key).map(|entry| entry.bytes.as_slice());
+        if current != swap.expected.as_deref() {
+            return Ok(false);
+        }
+        match &swap.new {
+            Some(bytes) => {
+                state.insert(swap.key.clone(), bytes.clone());
+            }
+            None => {
+                state.entries.remove(&swap.key);
+            }
+        }
+        Ok(true)
     }
 }

@@ -38,7 +38,7 @@ use ::object_store::{
 };
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
-use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState};
+use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState, Swap};
 use tokio::sync::OnceCell;
 
 use super::{
@@ -529,6 +529,29 @@ impl ObjectStoreStorage {
         }))
     }
 
+    /// The bytes and version of a small file (`shallow`, `config`), `None` if absent.
+    async fn read_file(&self, key: &str) -> Result<Option<(Vec<u8>, Version)>, Error> {
+        let path = self.path(key)?;
+        let result = match self.store.get_opts(&path, GetOptions::default()).await {
+            Ok(result) => result,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(self.backend("read", key)(err)),
+        };
+        if result.meta.size > self.limits.max_read_bytes {
+            return Err(Error::TooLarge {
+                key: key.to_owned(),
+                size: result.meta.size,
+                limit: self.limits.max_read_bytes,
+            });
+        }
+        let version = Version {
+            e_tag: result.meta.e_tag.clone(),
+            version: result.meta.version.clone(),
+        };
+        let bytes = result.bytes().await.map_err(self.backend("read", key))?;
+        Ok(Some((bytes.to_vec(), version)))
+    }
+
     async fn lost(&self, key: &str) -> Result<CasOutcome, Error> {
         Ok(CasOutcome::Lost {
             current: self.read(key).await?,
@@ -843,6 +866,59 @@ impl Storage for ObjectStoreStorage {
 
     async fn read_ref(&self, key: &str) -> Result<Option<RefState>, Error> {
         self.read(key).await
+    }
+
+    async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
+        let path = self.path(&swap.key)?;
+        if !swap.allowed() {
+            return Err(Error::Unsupported {
+                location: self.location.clone(),
+                what: "replacing files other than `shallow` and `config`",
+            });
+        }
+        self.check_conditional_writes().await?;
+        let key = swap.key.as_str();
+        let current = self.read_file(key).await?;
+        let (bytes, version) = match current {
+            Some((bytes, version)) => (Some(bytes), Some(version)),
+            None => (None, None),
+        };
+        if bytes != swap.expected {
+            return Ok(false);
+        }
+        match (&swap.new, version) {
+            (Some(new), version) => {
+                let mode = match version {
+                    None => PutMode::Create,
+                    Some(version) if version.e_tag.is_none() && version.version.is_none() => return Ok(false),
+                    Some(version) => PutMode::Update(UpdateVersion {
+                        e_tag: version.e_tag,
+                        version: version.version,
+                    }),
+                };
+                let payload = PutPayload::from_bytes(Bytes::from(new.clone()));
+                match self.store.put_opts(&path, payload, mode.into()).await {
+                    Ok(_) => Ok(true),
+                    Err(
+                        StoreError::AlreadyExists { .. }
+                        | StoreError::Precondition { .. }
+                        | StoreError::NotFound { .. },
+                    ) => Ok(false),
+                    Err(err) => Err(self.backend("replace", key)(err)),
+                }
+            }
+            (None, None) => Ok(true),
+            (None, Some(version)) => {
+                self.check_conditional_deletes().await?;
+                let Some(signed) = &self.signed else {
+                    return Err(Error::Unsupported {
+                        location: self.location.clone(),
+                        what: "conditional deletes",
+                    });
+                };
+                self.delete_if(signed, &path, key, &version).await
+            }
+        }
     }
 
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, Error> {

@@ -148,6 +148,10 @@ impl Storage for Hanging {
     async fn cas_ref(&self, cas: &CasRef) -> Result<CasOutcome, storage::Error> {
         self.0.cas_ref(cas).await
     }
+
+    async fn swap(&self, swap: &snapgit_core::step::Swap) -> Result<bool, storage::Error> {
+        self.0.swap(swap).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use snapgit_core::{
     object::encode_loose,
     read::ReadFiles,
     repo::{AdminOutput, Commit, CommitRequest, RepoOp},
-    step::{CasOutcome, CasRef, RefState},
+    step::{CasOutcome, CasRef, RefState, Swap},
 };
 use snapgit_host::{
     Storage, driver,
@@ -58,6 +58,8 @@ backends!(
     reads_are_capped,
     invalid_keys_are_refused,
     sixteen_writers_race_one_ref,
+    files_swap_only_from_what_was_read,
+    eight_writers_race_one_file,
     concurrent_commits_all_survive,
     gc_deletes_only_old_unreachable_objects,
 );
@@ -400,6 +402,106 @@ async fn sixteen_writers_race_one_ref(make: Make) {
     eprintln!(
         "[{}] {WRITERS} writers x {ROUNDS} increments, {lost} lost swaps",
         store.location()
+    );
+}
+
+fn file_swap(key: &str, expected: Option<&[u8]>, new: Option<&[u8]>) -> Swap {
+    Swap {
+        key: key.to_owned(),
+        expected: expected.map(<[u8]>::to_vec),
+        new: new.map(<[u8]>::to_vec),
+    }
+}
+
+async fn read_shallow(store: &dyn Storage) -> Option<Vec<u8>> {
+    store.get_many(&keys(&["shallow"])).await.unwrap().remove(0)
+}
+
+/// `shallow` and `config` are replaced only from exactly what they hold; nothing else
+/// may be swapped.
+async fn files_swap_only_from_what_was_read(make: Make) {
+    let Some(store) = make(Limits::default()) else { return };
+    assert!(
+        !store
+            .swap(&file_swap("shallow", Some(b"x\n"), Some(b"y\n")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(read_shallow(&*store).await, None, "a lost swap writes nothing");
+    assert!(store.swap(&file_swap("shallow", None, Some(b"a\n"))).await.unwrap());
+    assert!(
+        !store.swap(&file_swap("shallow", None, Some(b"b\n"))).await.unwrap(),
+        "it exists now"
+    );
+    assert!(
+        !store
+            .swap(&file_swap("shallow", Some(b"a"), Some(b"b\n")))
+            .await
+            .unwrap(),
+        "bytes, not a prefix"
+    );
+    assert_eq!(read_shallow(&*store).await.as_deref(), Some(&b"a\n"[..]));
+    assert!(
+        store
+            .swap(&file_swap("shallow", Some(b"a\n"), Some(b"a\nb\n")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(read_shallow(&*store).await.as_deref(), Some(&b"a\nb\n"[..]));
+    assert!(store.swap(&file_swap("shallow", Some(b"a\nb\n"), None)).await.unwrap());
+    assert_eq!(read_shallow(&*store).await, None, "a swap to nothing removes it");
+    assert!(
+        store.swap(&file_swap("shallow", None, None)).await.unwrap(),
+        "absent stays absent"
+    );
+    for key in ["HEAD", "refs/heads/main", "objects/pack/x.promisor", "shallow.lock"] {
+        assert!(
+            store.swap(&file_swap(key, None, Some(b"z"))).await.is_err(),
+            "{key} must not be swappable"
+        );
+    }
+    assert_eq!(
+        store.get_many(&keys(&["HEAD"])).await.unwrap()[0]
+            .as_deref()
+            .map(|h| h.starts_with(b"ref: ")),
+        Some(true)
+    );
+}
+
+/// Eight writers each add their lines to one file by read and swap: none is lost.
+async fn eight_writers_race_one_file(make: Make) {
+    const WRITERS: usize = 8;
+    const ROUNDS: usize = 4;
+    let Some(store) = make(Limits::default()) else { return };
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                loop {
+                    let current = store.get_many(&keys(&["shallow"])).await.unwrap().remove(0);
+                    let mut next = current.clone().unwrap_or_default();
+                    next.extend_from_slice(format!("{writer} {round}\n").as_bytes());
+                    if store
+                        .swap(&file_swap("shallow", current.as_deref(), Some(&next)))
+                        .await
+                        .unwrap()
+                    {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let end = store.get_many(&keys(&["shallow"])).await.unwrap().remove(0).unwrap();
+    assert_eq!(
+        end.iter().filter(|b| **b == b'\n').count(),
+        WRITERS * ROUNDS,
+        "lines were lost"
     );
 }
 

@@ -196,4 +196,9 @@ impl Storage for Metered {
         self.requests(&self.counters.cas, 1).await;
         self.inner.cas_ref(cas).await
     }
+
+    async fn swap(&self, swap: &snapgit_core::step::Swap) -> Result<bool, Error> {
+        self.requests(&self.counters.cas, 1).await;
+        self.inner.swap(swap).await
+    }
 }

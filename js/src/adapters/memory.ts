@@ -40,6 +40,7 @@ export interface MemoryCounters {
   delete: number;
   readRef: number;
   casRef: number;
+  swap: number;
   acquire: number;
   release: number;
   /** Keys asked for by `getMany`. */
@@ -78,6 +79,7 @@ function zeroCounters(): MemoryCounters {
     delete: 0,
     readRef: 0,
     casRef: 0,
+    swap: 0,
     acquire: 0,
     release: 0,
     keysRead: 0,
@@ -202,6 +204,23 @@ export class MemoryAdapter implements StorageAdapter {
     const version = this.#nextVersion++;
     this.#entries.set(key, { ref: value, modifiedMs: this.#now(), version });
     return { won: true, version: String(version) };
+  }
+
+  async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    checkKey(key);
+    const wait = this.#round("swap");
+    if (wait) await wait;
+    // From here to the return nothing awaits: the check and the write are one step.
+    const entry = this.#entries.get(key);
+    const current = entry ? bytesOf(entry) : null;
+    const same =
+      current === null || expected === null
+        ? current === expected
+        : current.length === expected.length && current.every((byte, i) => byte === expected[i]);
+    if (!same) return false;
+    if (value === null) this.#entries.delete(key);
+    else this.#entries.set(key, { bytes: value.slice(), modifiedMs: this.#now(), version: this.#nextVersion++ });
+    return true;
   }
 
   async acquire(name: string, ttlMs: number): Promise<string | null> {

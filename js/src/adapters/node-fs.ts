@@ -364,6 +364,52 @@ export class NodeFsAdapter implements StorageAdapter {
     }
   }
 
+  async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    checkKey(key);
+    if (key !== "shallow" && key !== "config") throw new Error(`node-fs: ${key} is not a file that can be replaced`);
+    await this.#init();
+    try {
+      return await this.#swap(key, expected, value);
+    } catch (error) {
+      throw wrap(`cannot replace ${key}`, error);
+    }
+  }
+
+  /** Under git's own `<key>.lock`: read, compare, then rename the lock into place or unlink. */
+  async #swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    const file = this.#file(key);
+    const lock = await this.#lock(`${file}.lock`);
+    let committed = false;
+    try {
+      let current: Uint8Array | null = null;
+      try {
+        current = await fs.readFile(file);
+      } catch (error) {
+        if (code(error) !== "ENOENT") throw error;
+      }
+      const same =
+        current === null || expected === null
+          ? current === expected
+          : Buffer.compare(Buffer.from(current), Buffer.from(expected)) === 0;
+      if (!same) return false;
+      if (value !== null) {
+        const handle = lock.handle as FileHandle;
+        await handle.writeFile(value);
+        if (this.#fsync) await handle.sync();
+        await this.#commit(lock, file);
+        committed = true;
+      } else {
+        await fs.unlink(file).catch((error: unknown) => {
+          if (code(error) !== "ENOENT") throw error;
+        });
+      }
+      if (this.#fsync) await fsyncDir(path.dirname(file));
+      return true;
+    } finally {
+      if (!committed) await this.#unlock(lock);
+    }
+  }
+
   async #casRef(key: string, expected: RefState | null, value: string | null): Promise<CasResult> {
     const file = this.#file(key);
     const lock = await this.#lock(`${file}.lock`);

@@ -126,6 +126,10 @@ impl ObjectStore for Imports {
         })
     }
 
+    fn swap(&self, swap: &snapgit_core::step::Swap) -> Result<bool, StorageError> {
+        storage::swap(&swap.key, swap.expected.as_deref(), swap.new.as_deref()).map_err(host_error)
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<Listed>, StorageError> {
         Ok(storage::list(prefix)
             .map_err(host_error)?
