@@ -1033,13 +1033,14 @@ impl Session {
 
     /// `fetch` and `import`: bring `refs` of the git remote at `url` (every branch and
     /// tag when empty) into the repo, fast-forward only unless `force`; with `into`, the
-    /// one ref goes to that branch.
+    /// one ref goes to that branch; `cut` makes it shallow or partial.
     pub async fn fetch(
         &mut self,
         remote: Remote,
         refs: Vec<String>,
         into: Option<String>,
         force: bool,
+        cut: Cut,
     ) -> Result<FetchReport, Error> {
         let request = client::FetchRequest {
             repo: self.repo.clone(),
@@ -1047,6 +1048,8 @@ impl Session {
             refs,
             into,
             force,
+            depth: cut.depth,
+            filter: cut.filter,
         };
         Ok(FetchReport(self.engine.call(Request::Fetch(request)).await?))
     }
@@ -1056,6 +1059,15 @@ impl Session {
         let report: gc::FootprintReport = self.engine.call(Request::Footprint).await?;
         Ok(StatusReport::new(self.storage().location(), &report))
     }
+}
+
+/// How `fetch` and `import` cut what they bring (`--depth`, `--filter`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// A shallow fetch: this many commits of each ref's history.
+    pub depth: Option<u32>,
+    /// A partial fetch: `blob:none` or `blob:limit=<n>`.
+    pub filter: Option<String>,
 }
 
 fn skipped(list: &[(BString, String)]) -> Vec<Skipped> {

@@ -313,10 +313,27 @@ export interface FetchOptions extends RemoteOptions {
    * existing tags. Default `false`: such a fetch fails with `CONFLICT`.
    */
   force?: boolean;
+  /**
+   * A shallow fetch: this many commits of each ref's history (`git fetch --depth`). The
+   * store's `shallow` file lists the commits kept without their parents. Needs an
+   * adapter with `swap()`.
+   */
+  depth?: number;
+  /**
+   * A partial fetch: `"blob:none"` or `"blob:limit=<n>"` (`git fetch --filter`). The pack
+   * is marked `.promisor` and the store's `config` names the remote a promisor remote;
+   * later fetches from it keep the filter. Needs an adapter with `swap()`.
+   */
+  filter?: string;
 }
 
 /** Options of {@link Store.import}. */
-export type ImportOptions = RemoteOptions;
+export interface ImportOptions extends RemoteOptions {
+  /** A shallow import: this many commits of each ref's history (see {@link FetchOptions.depth}). */
+  depth?: number;
+  /** A partial import: `"blob:none"` or `"blob:limit=<n>"` (see {@link FetchOptions.filter}). */
+  filter?: string;
+}
 
 /** An operation's request when it has none. */
 const NONE = new Uint8Array(0);
@@ -632,7 +649,14 @@ export class Store {
       const o = options(importOptions, "options");
       const run = control(o);
       const request = pack((p) =>
-        p.str(name, "repo").remote(o.url, o.headers).strs([], "refs").optStr(undefined, "into").flag(undefined, "force"),
+        p
+          .str(name, "repo")
+          .remote(o.url, o.headers)
+          .strs([], "refs")
+          .optStr(undefined, "into")
+          .flag(undefined, "force")
+          .optU32(o.depth, "depth")
+          .optStr(o.filter, "filter"),
       );
       return this.run((e) => e.run("fetch", request), run);
     } catch (error) {
@@ -968,7 +992,9 @@ export class Repo {
           .remote(o.url, o.headers)
           .strs(o.refs, "refs")
           .optStr(o.into, "into")
-          .flag(o.force, "force"),
+          .flag(o.force, "force")
+          .optU32(o.depth, "depth")
+          .optStr(o.filter, "filter"),
       );
       return this.#store.run((e) => e.run("fetch", request), run);
     } catch (error) {

@@ -383,4 +383,8 @@ export interface FetchResult {
   packBytes: number;
   /** HTTP requests made. */
   requests: number;
+  /** Commits the store holds without their parents (its shallow boundary), sorted. */
+  shallow: string[];
+  /** The filter the remote applied (the store is a partial clone of it), or `null`. */
+  filter: string | null;
 }

@@ -149,6 +149,8 @@ fn requests() -> Vec<Request> {
             refs: vec!["main".into()],
             into: Some("main".into()),
             force: true,
+            depth: Some(1),
+            filter: Some("blob:none".into()),
         }),
     ]
 }
@@ -336,6 +338,8 @@ fn outputs() -> Vec<Output> {
             objects: 1,
             pack_bytes: 1,
             requests: 1,
+            shallow: vec![id()],
+            filter: Some("blob:none".into()),
         }),
     ]
 }

@@ -723,19 +723,23 @@ impl Engine {
                     force,
                 })
             }
-            // repo, url, headers, refs, into?, force?
+            // repo, url, headers, refs, into?, force?, depth?, filter?
             "fetch" => {
                 let repo = r.string()?;
                 let remote = remote(&mut r)?;
                 let refs = r.strings()?;
                 let into = r.opt_string()?;
                 let force = r.flag()?.unwrap_or(false);
+                let depth = r.opt_u32()?;
+                let filter = r.opt_string()?;
                 api::Request::Fetch(FetchRequest {
                     repo,
                     remote,
                     refs,
                     into,
                     force,
+                    depth,
+                    filter,
                 })
             }
             _ => return Err(error::misuse("run called with an operation core does not have")),

@@ -12,6 +12,14 @@
 //!   would be ([`Receive`]): every object checked, the pack and
 //!   its index written, each branch moved by compare-and-swap, fast-forward only unless
 //!   forced.
+//!   - `depth`: a shallow fetch (`deepen`). The remote's boundary commits go into the
+//!     store's `shallow` file, as git keeps them, and the file is kept to exactly the
+//!     commits that still lack a parent ([`receive`]).
+//!   - `filter` (`blob:none`, `blob:limit=<n>`): a partial fetch. The pack is marked
+//!     `.promisor`, and the store's `config` names the remote a promisor remote
+//!     (`remote.<name>.promisor`), so that `git fsck` accepts the objects left out and
+//!     git fetches them from there when it needs them. Later fetches from that remote
+//!     keep its filter.
 
 use gix_hash::ObjectId;
 
@@ -533,7 +541,18 @@ pub struct FetchRequest {
     /// existing tags.
     #[serde(default)]
     pub force: bool,
+    /// A shallow fetch: this many commits of each ref's history (`git fetch --depth`).
+    #[serde(default)]
+    pub depth: Option<u32>,
+    /// A partial fetch: what the remote leaves out, as `git fetch --filter` takes it
+    /// (`blob:none`, `blob:limit=<n>[kmg]`).
+    #[serde(default)]
+    pub filter: Option<String>,
 }
+
+/// The deepest shallow fetch asked for; git's own "infinite" depth is larger, and a
+/// deeper fetch is a whole one.
+pub const MAX_DEPTH: u32 = 1 << 30;
 
 /// One ref a fetch brought.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -567,6 +586,13 @@ pub struct Fetched {
     pub pack_bytes: usize,
     /// How many HTTP requests it took.
     pub requests: u32,
+    /// Commits the store now holds without their parents (the shallow boundary), after
+    /// a shallow fetch or in a shallow store.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[serde(with = "crate::api::wire::ids")]
+    pub shallow: Vec<ObjectId>,
+    /// The filter the remote applied: the store is a partial clone of it.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug)]
@@ -574,6 +600,12 @@ enum FetchStage {
     Advertise,
     LsRefs,
     Local(super::refs::ListRefs),
+    /// Reading the store's `shallow` and `config`.
+    Files,
+    /// Naming the remote a promisor remote in `config`.
+    Config(crate::step::Swap),
+    /// Asking for the pack.
+    Ask,
     Fetch,
     Store(Box<Receive>),
     Done,
@@ -592,6 +624,16 @@ pub struct Fetch {
     objects: usize,
     pack_bytes: usize,
     requests: u32,
+    /// The filter asked for, or the one `config` records for this remote.
+    filter: Option<(v2::Filter, String)>,
+    /// The store's shallow commits, as read.
+    shallows: Vec<ObjectId>,
+    /// The fetch's pack, once read, with the boundary the remote sent.
+    pack: Option<(Vec<u8>, Vec<ObjectId>)>,
+    /// The shallow boundary after the fetch.
+    boundary: Vec<ObjectId>,
+    /// Swaps of `config` lost to another writer.
+    config_attempts: u32,
 }
 
 impl Fetch {
@@ -605,6 +647,17 @@ impl Fetch {
         if let Some(into) = &request.into {
             BranchName::new(into)?;
         }
+        if let Some(depth) = request.depth
+            && !(1..=MAX_DEPTH).contains(&depth)
+        {
+            return Err(Error::Refused(format!(
+                "a depth of {depth} is not between 1 and {MAX_DEPTH}"
+            )));
+        }
+        let filter = match &request.filter {
+            Some(spec) => Some((parse_filter(spec)?, spec.clone())),
+            None => None,
+        };
         for name in &request.refs {
             let full = full_ref(name);
             if gix_validate::reference::name(full.as_bytes().into()).is_err() {
@@ -620,6 +673,11 @@ impl Fetch {
             objects: 0,
             pack_bytes: 0,
             requests: 0,
+            filter,
+            shallows: Vec::new(),
+            pack: None,
+            boundary: Vec::new(),
+            config_attempts: 0,
         })
     }
 
@@ -673,8 +731,148 @@ impl Fetch {
             objects: self.objects,
             pack_bytes: self.pack_bytes,
             requests: self.requests,
+            shallow: std::mem::take(&mut self.boundary),
+            filter: self.filter.as_ref().map(|(_, spec)| spec.clone()),
         })
     }
+
+    /// Ask for the pack: the wants, the store's tips as haves, and how the history and
+    /// the objects are cut.
+    fn fetch_request(&mut self) -> Result<Step<Fetched>, Error> {
+        let updates = self.updates();
+        let mut wants: Vec<ObjectId> = updates.iter().map(|u| u.new).collect();
+        wants.sort();
+        wants.dedup();
+        let mut haves: Vec<ObjectId> = self.local.tips().collect();
+        haves.truncate(256);
+        let fetch = v2::Fetch {
+            wants,
+            haves,
+            done: true,
+            ofs_delta: true,
+            no_progress: true,
+            // Only a shallow fetch tells the remote where the store's history is cut: a
+            // whole fetch asks for whole history, which settles the boundary it reaches.
+            shallows: if self.request.depth.is_some() {
+                self.shallows.clone()
+            } else {
+                Vec::new()
+            },
+            deepen: self
+                .request
+                .depth
+                .map(|depth| v2::Deepen::Depth { depth, relative: false }),
+            filter: self.filter.as_ref().map(|(filter, _)| *filter),
+            ..Default::default()
+        };
+        let mut body = Vec::new();
+        v2::Request::new(v2::Command::Fetch(fetch)).write_to(&mut body)?;
+        self.stage = FetchStage::Fetch;
+        Ok(self.upload_pack(body, MAX_PACK_BYTES))
+    }
+
+    /// Store the fetched pack as a push into the repo would be, with what the remote cut.
+    fn store(&mut self) -> Result<(), Error> {
+        let (pack, boundary) = self.pack.take().ok_or(Misuse("no pack to store"))?;
+        let request = receive::PushRequest {
+            repo: self.request.repo.clone(),
+            updates: self.updates(),
+            pack,
+            allow_non_fast_forward: self.request.force,
+            policy: crate::policy::Policy::default(),
+            cut: receive::Cut {
+                promisor: self.filter.is_some(),
+                shallow: boundary,
+            },
+        };
+        self.stage = FetchStage::Store(Box::new(Receive::new(request)?));
+        Ok(())
+    }
+}
+
+/// The key of the repository's configuration.
+const CONFIG: &str = "config";
+
+/// The ids of a `shallow` file, one hex id per line.
+pub(crate) fn parse_ids(bytes: &[u8], kind: gix_hash::Kind) -> Result<Vec<ObjectId>, Error> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            crate::id::from_hex(line).filter(|id| id.kind() == kind).ok_or_else(|| {
+                Error::Refused(format!(
+                    "the store's shallow file has a line that is not an object id: {:?}",
+                    String::from_utf8_lossy(&line[..line.len().min(80)])
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A filter spec a partial fetch may ask for: the blob filters (a tree filter leaves
+/// out trees that every read of a commit needs).
+fn parse_filter(spec: &str) -> Result<v2::Filter, Error> {
+    match v2::Filter::from_spec(spec) {
+        Ok(filter @ (v2::Filter::BlobNone | v2::Filter::BlobLimit(_))) => Ok(filter),
+        _ => Err(Error::Refused(format!(
+            "the filter {spec:?} is not one snapgit fetches with (blob:none, blob:limit=<n>)"
+        ))),
+    }
+}
+
+/// The name of the promisor remote `url` is in a store's `config`.
+fn promisor_name(url: &str) -> String {
+    let id = crate::object::blob_id(gix_hash::Kind::Sha1, url.as_bytes())
+        .map_or_else(|_| "0".repeat(12), |id| id.to_hex_with_len(12).to_string());
+    format!("snapgit-{id}")
+}
+
+/// The promisor remote of `url` in `config`: its filter, if the section is there.
+fn promisor_filter(config: &str, url: &str) -> Option<String> {
+    let name = promisor_name(url);
+    let header = format!("[remote \"{name}\"]");
+    let mut inside = false;
+    let (mut promisor, mut filter, mut same_url) = (false, None, false);
+    for line in config.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = line == header;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        match key.as_str() {
+            "url" => same_url = value == url,
+            "promisor" => promisor = value == "true",
+            "partialclonefilter" => filter = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    (promisor && same_url).then(|| filter.unwrap_or_else(|| "blob:none".to_owned()))
+}
+
+/// `config` with the promisor remote of `url` and its filter added.
+fn with_promisor(config: Option<&[u8]>, url: &str, filter: &str) -> Vec<u8> {
+    let mut out = match config {
+        Some(bytes) => bytes.to_vec(),
+        None => b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n".to_vec(),
+    };
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(
+        format!(
+            "[remote \"{}\"]\n\turl = {url}\n\tpromisor = true\n\tpartialclonefilter = {filter}\n",
+            promisor_name(url)
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 /// `main` → `refs/heads/main`; a full ref name stays.
@@ -721,30 +919,20 @@ impl Operation for Fetch {
             FetchStage::Local(list) => match list.poll(cache)? {
                 Step::Done(refs) => {
                     self.local = refs;
-                    let updates = self.updates();
-                    if updates.is_empty() {
+                    if self.updates().is_empty() {
                         return Ok(self.done());
                     }
-                    let mut wants: Vec<ObjectId> = updates.iter().map(|u| u.new).collect();
-                    wants.sort();
-                    wants.dedup();
-                    let mut haves: Vec<ObjectId> = self.local.tips().collect();
-                    haves.truncate(256);
-                    let fetch = v2::Fetch {
-                        wants,
-                        haves,
-                        done: true,
-                        ofs_delta: true,
-                        no_progress: true,
-                        ..Default::default()
-                    };
-                    let mut body = Vec::new();
-                    v2::Request::new(v2::Command::Fetch(fetch)).write_to(&mut body)?;
-                    self.stage = FetchStage::Fetch;
-                    Ok(self.upload_pack(body, MAX_PACK_BYTES))
+                    self.stage = FetchStage::Files;
+                    Ok(Step::Read(vec![receive::SHALLOW.to_owned(), CONFIG.to_owned()]))
                 }
                 step => Ok(step.map(|_| unreachable!("only a step other than Done is passed on"))),
             },
+            FetchStage::Files if self.config_attempts > 0 => {
+                Ok(Step::Read(vec![receive::SHALLOW.to_owned(), CONFIG.to_owned()]))
+            }
+            FetchStage::Files => Err(Misuse("poll called before the files were read").into()),
+            FetchStage::Ask => self.fetch_request(),
+            FetchStage::Config(swap) => Ok(Step::Swap(swap.clone())),
             FetchStage::Fetch => Err(Misuse("poll called before the fetch was answered").into()),
             FetchStage::Store(receive) => match receive.poll(cache)? {
                 Step::Done(pushed) => {
@@ -758,6 +946,7 @@ impl Operation for Fetch {
                         });
                     }
                     self.objects = pushed.objects;
+                    self.boundary = pushed.shallow;
                     Ok(self.done())
                 }
                 step => Ok(step.map(|_| unreachable!("only a step other than Done is passed on"))),
@@ -781,6 +970,14 @@ impl Operation for Fetch {
                 let capabilities = v2::parse_advertisement(&response.body, &Limits::default())?;
                 if !capabilities.contains("fetch") || !capabilities.contains("ls-refs") {
                     return Err(Error::Remote("the remote offers no ls-refs and fetch".into()));
+                }
+                if self.request.depth.is_some() && !capabilities.supports("fetch", "shallow") {
+                    return Err(Error::Remote("the remote does not serve shallow fetches".into()));
+                }
+                if self.request.filter.is_some() && !capabilities.supports("fetch", "filter") {
+                    return Err(Error::Remote(
+                        "the remote does not serve partial fetches (uploadpack.allowFilter is off)".into(),
+                    ));
                 }
                 self.stage = FetchStage::LsRefs;
                 Ok(())
@@ -818,24 +1015,79 @@ impl Operation for Fetch {
                 Ok(())
             }
             (FetchStage::Local(list), answer) => list.answer(cache, answer),
+            (FetchStage::Files, Answer::Read(files)) => {
+                let [shallow, config]: [Option<Vec<u8>>; 2] = files
+                    .try_into()
+                    .map_err(|_| Misuse("a read of two files answers two"))?;
+                self.shallows = match &shallow {
+                    Some(bytes) => parse_ids(bytes, cache.hash_kind())?,
+                    None => Vec::new(),
+                };
+                let recorded = config
+                    .as_deref()
+                    .and_then(|bytes| promisor_filter(&String::from_utf8_lossy(bytes), &self.remote.url));
+                match (&self.filter, recorded) {
+                    // A partial clone of this remote: its fetches keep the filter.
+                    (None, Some(spec)) => self.filter = Some((parse_filter(&spec)?, spec)),
+                    (Some((_, spec)), None) => {
+                        self.stage = FetchStage::Config(crate::step::Swap {
+                            key: CONFIG.to_owned(),
+                            new: Some(with_promisor(config.as_deref(), &self.remote.url, spec)),
+                            expected: config,
+                        });
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+                self.stage = FetchStage::Ask;
+                Ok(())
+            }
+            (FetchStage::Config(_), Answer::Swapped(replaced)) => {
+                // Lost to another writer of `config`: read it again.
+                self.stage = if replaced { FetchStage::Ask } else { FetchStage::Files };
+                if !replaced {
+                    self.config_attempts += 1;
+                    if self.config_attempts > 16 {
+                        return Err(Error::Refused(
+                            "the store's config kept changing; nothing was fetched".into(),
+                        ));
+                    }
+                }
+                Ok(())
+            }
             (FetchStage::Fetch, Answer::Http(response)) => {
                 check(&response, &self.remote.url, "the fetch")?;
-                let pack = match v2::FetchResponse::from_bytes(&response.body, false, &Limits::default())? {
-                    v2::FetchResponse::Pack(pack) => pack.pack,
+                let response = match v2::FetchResponse::from_bytes(&response.body, false, &Limits::default())? {
+                    v2::FetchResponse::Pack(pack) => pack,
                     v2::FetchResponse::Acknowledgments { .. } => {
                         return Err(Error::Remote("the remote sent no pack after `done`".into()));
                     }
                 };
-                self.pack_bytes = pack.len();
-                let request = receive::PushRequest {
-                    repo: self.request.repo.clone(),
-                    updates: self.updates(),
-                    pack,
-                    allow_non_fast_forward: self.request.force,
-                    policy: crate::policy::Policy::default(),
+                let info = response.shallow_info.unwrap_or_default();
+                if self.request.depth.is_none() && !info.shallow.is_empty() {
+                    return Err(Error::Remote(
+                        "the remote cut the history of a fetch that asked for all of it".into(),
+                    ));
+                }
+                self.pack_bytes = response.pack.len();
+                // The store's own boundary counts too: the remote may send a commit of it
+                // again, still without its parents.
+                let own: &[ObjectId] = if self.request.depth.is_some() {
+                    &self.shallows
+                } else {
+                    &[]
                 };
-                self.stage = FetchStage::Store(Box::new(Receive::new(request)?));
-                Ok(())
+                let mut boundary: Vec<ObjectId> = info
+                    .shallow
+                    .iter()
+                    .chain(own)
+                    .filter(|id| !info.unshallow.contains(id))
+                    .copied()
+                    .collect();
+                boundary.sort();
+                boundary.dedup();
+                self.pack = Some((response.pack, boundary));
+                self.store()
             }
             (FetchStage::Store(receive), answer) => receive.answer(cache, answer),
             _ => Err(Misuse("the answer does not match the step asked").into()),

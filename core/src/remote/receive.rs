@@ -20,6 +20,23 @@
 //!    client sent: a ref someone else moved meanwhile is refused, never overwritten.
 //!
 //! Each command's outcome is reported as git's report-status gives it.
+//!
+//! A fetch from a remote stores its pack the same way, with what the remote cut out of
+//! it ([`Cut`]): objects a partial fetch filtered out may be missing (the pack is marked
+//! `.promisor`, as git marks packs from a promisor remote), and a shallow fetch's
+//! boundary commits may lack their parents.
+//!
+//! ## The `shallow` file
+//! git keeps the commits whose parents a repository lacks in one file, `shallow`, and
+//! treats each as having no parents. A store is one repository for many repos, so an
+//! entry whose parents *are* present would cut another repo's history short for git (and
+//! git's gc would then delete it). So after every pack is stored — a fetch's and a push's
+//! alike — the file is rewritten by [`Step::Swap`] to list exactly the commits, of its
+//! own and of the new boundary, that still lack a parent; an entry whose parents arrived
+//! goes. A fetch that added entries reads their parents once more after the swap: a pack
+//! another writer stored meanwhile may have brought them, and then the file is settled
+//! again. Either that writer, which reads the file after storing its pack, or this one
+//! sees the other's write, so no entry outlives its parents' arrival.
 
 use gix_hash::ObjectId;
 use gix_object::Kind;
@@ -67,7 +84,24 @@ pub struct PushRequest {
     /// The repo's write policy: excluded paths and the largest file, checked on every
     /// tree and blob the pack brings (a push that breaks it is refused whole).
     pub policy: Policy,
+    /// What the sender cut out of the pack: nothing for a push.
+    pub cut: Cut,
 }
+
+/// What a remote left out of a fetched pack.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// Trees and blobs the pack's objects name may be missing: a partial fetch (a
+    /// `filter`) from a promisor remote. The pack gets a `.promisor` marker.
+    pub promisor: bool,
+    /// Commits the pack brings without their parents: a shallow fetch's boundary (the
+    /// shallow-info section's `shallow` lines).
+    pub shallow: Vec<ObjectId>,
+}
+
+/// The most times the `shallow` file is read and swapped again after losing to another
+/// writer.
+const SHALLOW_ATTEMPTS: u32 = 16;
 
 /// How a push went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +114,9 @@ pub struct Pushed {
     pub objects: usize,
     /// The pack stored, if one was.
     pub pack_key: Option<String>,
+    /// The store's `shallow` file as this push left it: the commits it holds without
+    /// their parents.
+    pub shallow: Vec<ObjectId>,
 }
 
 /// What is known of an object of the pack.
@@ -118,6 +155,15 @@ enum Stage {
         walk: Option<Ancestry>,
     },
     Write,
+    /// Reading the `shallow` file, once the pack is stored.
+    ShallowRead,
+    /// Reading the parents of the file's entries and the new boundary.
+    ShallowParents,
+    /// Swapping the file to the entries that still lack a parent.
+    ShallowSwap,
+    /// After the refs: reading the parents of the entries this pack added once more
+    /// (`true` once they are asked for).
+    ShallowRecheck(bool),
     /// Updating refs: reading update `at`, or (`Some`) swapping it.
     Swap {
         at: usize,
@@ -153,6 +199,24 @@ pub struct Receive {
     asked: Vec<ObjectId>,
     pack_key: Option<String>,
     objects: usize,
+    cut: Cut,
+    shallow: Shallow,
+}
+
+/// The `shallow` file as this push sees it.
+#[derive(Debug, Default)]
+struct Shallow {
+    /// Its bytes as read (`None`: absent), and their entries.
+    read: Option<Vec<u8>>,
+    entries: Vec<ObjectId>,
+    /// What it is swapped to.
+    new: Option<Vec<u8>>,
+    /// Its entries once settled.
+    kept: Vec<ObjectId>,
+    /// The entries this push added, checked again after the refs.
+    added: Vec<ObjectId>,
+    /// Reads of the file so far.
+    attempts: u32,
 }
 
 impl Receive {
@@ -203,7 +267,27 @@ impl Receive {
             asked: Vec::new(),
             pack_key: None,
             objects: 0,
+            cut: request.cut,
+            shallow: Shallow::default(),
         })
+    }
+
+    /// The parents of `id`, if it is a commit of the pack or one read.
+    fn parents_of(&self, id: &ObjectId) -> Option<&[ObjectId]> {
+        self.commits.get(id).map(|c| c.parents.as_slice())
+    }
+
+    /// Whether `id` is known to be stored now (in the pack or read from the store).
+    fn present(&self, id: &ObjectId) -> bool {
+        self.nodes.contains_key(id) || self.stored.contains_key(id)
+    }
+
+    /// The candidates for the `shallow` file: its entries and the new boundary.
+    fn shallow_candidates(&self) -> Vec<ObjectId> {
+        let mut all: Vec<ObjectId> = self.shallow.entries.iter().chain(&self.cut.shallow).copied().collect();
+        all.sort();
+        all.dedup();
+        all
     }
 
     fn refuse(&mut self, at: usize, reason: impl Into<String>) {
@@ -410,12 +494,18 @@ impl Receive {
                 match self.nodes.get(&id) {
                     Some(node) => {
                         let is_commit = node.kind == Kind::Commit;
+                        // A boundary commit of a shallow fetch comes without parents.
+                        let cut = is_commit && self.cut.shallow.contains(&id);
                         for (i, child) in node.children.iter().enumerate() {
                             // A commit's first child is its tree; the rest are parents.
-                            stack.push((*child, Some(is_commit && i > 0)));
+                            if !(cut && i > 0) {
+                                stack.push((*child, Some(is_commit && i > 0)));
+                            }
                         }
                     }
                     None if parent_of_commit == Some(true) => commits.push(id),
+                    // A partial fetch leaves out what its filter took.
+                    None if self.cut.promisor => {}
                     None => objects.push(id),
                 }
             }
@@ -576,15 +666,127 @@ impl Receive {
                     let accepted = self.open().next().is_some();
                     match self.indexed.take() {
                         Some(indexed) if accepted && !indexed.objects.is_empty() => {
-                            self.pack_key = Some(indexed.pack_key());
-                            self.stage = Stage::Swap { at: 0, cas: None };
-                            return Ok(Step::Write(indexed.files()));
+                            let key = indexed.pack_key();
+                            let mut files = indexed.files();
+                            if self.cut.promisor {
+                                files.push(crate::step::Stored {
+                                    key: promisor_key(&key),
+                                    bytes: Vec::new(),
+                                });
+                            }
+                            self.pack_key = Some(key);
+                            self.stage = Stage::ShallowRead;
+                            return Ok(Step::Write(files));
                         }
+                        // Nothing stored: the shallow file has nothing new to account for.
                         _ => self.stage = Stage::Swap { at: 0, cas: None },
                     }
                 }
+                Stage::ShallowRead => {
+                    self.shallow.attempts += 1;
+                    if self.shallow.attempts > SHALLOW_ATTEMPTS {
+                        return Err(Error::Refused(format!(
+                            "the shallow file kept changing under this push ({SHALLOW_ATTEMPTS} attempts); nothing was updated"
+                        )));
+                    }
+                    self.stage = Stage::ShallowRead;
+                    return Ok(Step::Read(vec![SHALLOW.to_owned()]));
+                }
+                Stage::ShallowParents => {
+                    let candidates = self.shallow_candidates();
+                    // The candidates' commits first, then their parents.
+                    let unread: Vec<ObjectId> = candidates
+                        .iter()
+                        .filter(|id| self.parents_of(id).is_none())
+                        .copied()
+                        .collect();
+                    if let Some(step) = self.need(unread) {
+                        self.stage = Stage::ShallowParents;
+                        return Ok(step);
+                    }
+                    let parents: Vec<ObjectId> = candidates
+                        .iter()
+                        .filter_map(|id| self.parents_of(id))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    if let Some(step) = self.need(parents) {
+                        self.stage = Stage::ShallowParents;
+                        return Ok(step);
+                    }
+                    // An entry stays while a parent of it is missing.
+                    let kept: Vec<ObjectId> = candidates
+                        .into_iter()
+                        .filter(|id| match self.parents_of(id) {
+                            Some(parents) => parents.iter().any(|p| !self.present(p)),
+                            // A boundary commit the store does not hold stays listed: git
+                            // reads the file only for commits it has.
+                            None => true,
+                        })
+                        .collect();
+                    self.shallow.added = kept
+                        .iter()
+                        .filter(|id| !self.shallow.entries.contains(id))
+                        .copied()
+                        .collect();
+                    let new = (!kept.is_empty()).then(|| {
+                        kept.iter()
+                            .flat_map(|id| format!("{id}\n").into_bytes())
+                            .collect::<Vec<u8>>()
+                    });
+                    self.shallow.kept.clone_from(&kept);
+                    if kept == self.shallow.entries || new == self.shallow.read {
+                        self.stage = Stage::Swap { at: 0, cas: None };
+                        continue;
+                    }
+                    self.shallow.new = new;
+                    self.stage = Stage::ShallowSwap;
+                }
+                Stage::ShallowSwap => {
+                    self.stage = Stage::ShallowSwap;
+                    return Ok(Step::Swap(crate::step::Swap {
+                        key: SHALLOW.to_owned(),
+                        expected: self.shallow.read.clone(),
+                        new: self.shallow.new.clone(),
+                    }));
+                }
+                Stage::ShallowRecheck(asked) => {
+                    // Read the parents afresh: another writer may have stored them.
+                    if !asked {
+                        let parents: Vec<ObjectId> = self
+                            .shallow
+                            .added
+                            .iter()
+                            .filter_map(|id| self.parents_of(id))
+                            .flatten()
+                            .copied()
+                            .collect();
+                        for parent in &parents {
+                            self.absent.remove(parent);
+                        }
+                        if let Some(step) = self.need(parents) {
+                            self.stage = Stage::ShallowRecheck(true);
+                            return Ok(step);
+                        }
+                    }
+                    let arrived = self.shallow.added.iter().any(|id| {
+                        self.parents_of(id)
+                            .is_some_and(|parents| parents.iter().all(|p| self.present(p)))
+                    });
+                    self.shallow.added.clear();
+                    if arrived {
+                        // Settle the file again; the refs are done.
+                        self.stage = Stage::ShallowRead;
+                        continue;
+                    }
+                    return Ok(Step::Done(self.report()));
+                }
                 Stage::Swap { at, cas } => {
                     let Some(at) = (at..self.updates.len()).find(|&i| !self.updates[i].settled) else {
+                        if !self.shallow.added.is_empty() {
+                            self.stage = Stage::ShallowRecheck(false);
+                            continue;
+                        }
                         return Ok(Step::Done(self.report()));
                     };
                     match cas {
@@ -624,8 +826,17 @@ impl Receive {
                 .collect(),
             objects: self.objects,
             pack_key: self.pack_key.clone(),
+            shallow: self.shallow.kept.clone(),
         }
     }
+}
+
+/// The key of git's list of commits without their parents.
+pub const SHALLOW: &str = "shallow";
+
+/// The marker git puts beside a pack fetched from a promisor remote.
+fn promisor_key(pack_key: &str) -> String {
+    format!("{}.promisor", pack_key.strip_suffix(".pack").unwrap_or(pack_key))
 }
 
 /// Why an update whose old id is not the ref's value is refused.
@@ -721,6 +932,40 @@ impl Operation for Receive {
                     }
                 }
                 self.stage = Stage::Swap { at: at + 1, cas: None };
+                Ok(())
+            }
+            // The pack is stored: the file is read next.
+            (Stage::ShallowRead, Answer::Put) => {
+                self.stage = Stage::ShallowRead;
+                Ok(())
+            }
+            (Stage::ShallowRead, Answer::Read(mut files)) => {
+                let read = files.pop().flatten();
+                self.shallow.entries = match &read {
+                    Some(bytes) => super::client::parse_ids(bytes, cache.hash_kind())?,
+                    None => Vec::new(),
+                };
+                self.shallow.read = read;
+                self.shallow.kept.clone_from(&self.shallow.entries);
+                let untouched = self.shallow.entries.is_empty() && self.cut.shallow.is_empty();
+                self.stage = if untouched {
+                    Stage::Swap { at: 0, cas: None }
+                } else {
+                    Stage::ShallowParents
+                };
+                Ok(())
+            }
+            (Stage::ShallowSwap, Answer::Swapped(replaced)) => {
+                if replaced {
+                    // After the refs of a first settling; at once after a recheck's.
+                    self.stage = if self.open().any(|_| true) {
+                        Stage::Swap { at: 0, cas: None }
+                    } else {
+                        Stage::ShallowRecheck(false)
+                    };
+                } else {
+                    self.stage = Stage::ShallowRead;
+                }
                 Ok(())
             }
             (Stage::Swap { at, cas: None }, Answer::Put) => {

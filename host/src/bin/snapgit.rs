@@ -420,6 +420,8 @@ enum Command {
         #[arg(long)]
         force: bool,
         #[command(flatten)]
+        cut: CutArgs,
+        #[command(flatten)]
         auth: RemoteAuth,
     },
     /// Create the repo (--repo) from every branch and tag of a git remote; the store is
@@ -427,6 +429,8 @@ enum Command {
     Import {
         /// The remote's URL
         url: String,
+        #[command(flatten)]
+        cut: CutArgs,
         #[command(flatten)]
         auth: RemoteAuth,
     },
@@ -682,9 +686,14 @@ async fn run(args: Cli) -> Result<(), Error> {
         };
         return serve(&config, options, quiet).await;
     }
-    if let Command::Import { url, auth } = &args.command {
+    if let Command::Import { url, cut, auth } = &args.command {
         let mut session = Session::create(&config).await?;
-        return emit(&session.fetch(auth.remote(url)?, Vec::new(), None, false).await?, json);
+        return emit(
+            &session
+                .fetch(auth.remote(url)?, Vec::new(), None, false, cut.cut())
+                .await?,
+            json,
+        );
     }
     if let Command::Mcp { who } = &args.command {
         let options = snapgit_host::mcp::Options {
@@ -974,8 +983,34 @@ async fn run(args: Cli) -> Result<(), Error> {
             refs,
             into,
             force,
+            cut,
             auth,
-        } => emit(&session.fetch(auth.remote(&url)?, refs, into, force).await?, json),
+        } => emit(
+            &session.fetch(auth.remote(&url)?, refs, into, force, cut.cut()).await?,
+            json,
+        ),
+    }
+}
+
+/// `--depth` and `--filter` of `fetch` and `import`.
+#[derive(Debug, Clone, clap::Args)]
+struct CutArgs {
+    /// A shallow fetch: only this many commits of each ref's history (the store's
+    /// `shallow` file lists the commits kept without parents)
+    #[arg(long, value_name = "N")]
+    depth: Option<u32>,
+    /// A partial fetch: what the remote leaves out, `blob:none` or `blob:limit=<n>[kmg]`
+    /// (the store's config then names the remote a promisor remote)
+    #[arg(long, value_name = "SPEC")]
+    filter: Option<String>,
+}
+
+impl CutArgs {
+    fn cut(&self) -> snapgit_host::cli::Cut {
+        snapgit_host::cli::Cut {
+            depth: self.depth,
+            filter: self.filter.clone(),
+        }
     }
 }
 

@@ -1270,6 +1270,19 @@ impl Report for FetchReport {
             plural(f.objects as u64, "object", "objects"),
             bytes(f.pack_bytes as u64)
         );
+        if let Some(filter) = &f.filter {
+            let _ = writeln!(
+                out,
+                "Partial: the remote left out {filter}; the store names it a promisor remote."
+            );
+        }
+        if !f.shallow.is_empty() {
+            let _ = writeln!(
+                out,
+                "Shallow: {} without parents in the store.",
+                plural(f.shallow.len() as u64, "commit", "commits")
+            );
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use snapgit_core::{
     remote::{
         self, OpError,
         http::Service as Wire,
-        receive::{PushRequest, Receive, RefUpdate},
+        receive::{Cut, PushRequest, Receive, RefUpdate},
         refs::{ListRefs, Refs},
         upload::{self, FetchRequest, Upload},
         v0, v2,
@@ -243,6 +243,7 @@ pub(super) async fn receive_pack(shared: &Shared, repo: &str, body: Bytes) -> Re
         pack: push.pack.to_vec(),
         allow_non_fast_forward: shared.config.allow_non_fast_forward,
         policy: shared.config.policy.clone(),
+        cut: Cut::default(),
     };
     drop(body);
     let pushed = match Receive::new(request) {

@@ -292,3 +292,184 @@ fn push_and_fetch_with_snapgit_serve_and_tokens() {
     assert_eq!(served.run(&["cat", "mine.md"]).ok(), "mine\n");
     served.git(&["fsck", "--strict"]);
 }
+
+/// `git <args>` in the work tree `dir`, as a committer with no other config.
+fn in_tree(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=P", "-c", "user.email=p@example.com"])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A bare repository `name` under `root` with `commits` commits on `main`, each changing
+/// `notes.md` and adding `turn-<n>.md`, that serves partial fetches.
+fn history(root: &Path, name: &str, commits: usize) -> PathBuf {
+    let remote = bare(root, name);
+    git(&remote, &["config", "uploadpack.allowFilter", "true"]);
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    in_tree(w, &["init", "-q", "-b", "main", "."]);
+    for n in 1..=commits {
+        std::fs::write(w.join("notes.md"), format!("turn {n}\n")).unwrap();
+        std::fs::write(w.join(format!("turn-{n}.md")), format!("only in turn {n}\n")).unwrap();
+        in_tree(w, &["add", "-A"]);
+        in_tree(w, &["commit", "-q", "-m", &format!("turn {n}")]);
+    }
+    in_tree(w, &["push", "-q", remote.to_str().unwrap(), "main"]);
+    remote
+}
+
+/// The store's `shallow` file, one id per line; empty when it is absent.
+fn shallow_file(work: &Work) -> Vec<String> {
+    std::fs::read_to_string(work.store().join("shallow"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
+    let root = tempfile::tempdir().unwrap();
+    let server = GitServer::start(root.path());
+    let remote = history(root.path(), "agent.git", 5);
+    let url = format!("{}/agent.git", server.url);
+    let work = Work::init();
+    let log = |repo: &str| -> Vec<String> {
+        work.git(&["log", "--format=%H", &format!("refs/namespaces/{repo}/refs/heads/main")])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // One commit of history: git's own shallow file names it, and git reads the store.
+    let imported = work.json(&["--repo", "tip", "import", &url, "--depth", "1"]);
+    let tip = git(&remote, &["rev-parse", "main"]).trim().to_owned();
+    assert_eq!(imported["shallow"], serde_json::json!([tip]), "{imported}");
+    assert_eq!(shallow_file(&work), std::slice::from_ref(&tip));
+    assert_eq!(log("tip"), std::slice::from_ref(&tip));
+    work.git(&["fsck", "--strict"]);
+    assert_eq!(
+        work.run(&["--repo", "tip", "cat", "turn-5.md"]).ok(),
+        "only in turn 5\n"
+    );
+
+    // Two more commits arrive at depth 1: the new tip's parent is the old one, so only
+    // the old boundary stays listed.
+    let more = tempfile::tempdir().unwrap();
+    let m = more.path();
+    in_tree(m, &["clone", "-q", remote.to_str().unwrap(), "."]);
+    for n in 6..=7 {
+        std::fs::write(m.join("notes.md"), format!("turn {n}\n")).unwrap();
+        in_tree(m, &["add", "-A"]);
+        in_tree(m, &["commit", "-q", "-m", &format!("turn {n}")]);
+    }
+    in_tree(m, &["push", "-q", "origin", "main"]);
+    // At depth 1 the new tip's history does not reach the old one: not a fast-forward
+    // anyone can prove, so it is refused and nothing changes.
+    work.run(&["--repo", "tip", "fetch", &url, "main", "--depth", "1"])
+        .fails(4, "non-fast-forward");
+    assert_eq!(shallow_file(&work), std::slice::from_ref(&tip));
+    // At depth 3 it does: the two new commits come with their parents, and only the old
+    // boundary stays listed.
+    let fetched = work.json(&["--repo", "tip", "fetch", &url, "main", "--depth", "3"]);
+    let new_tip = git(&remote, &["rev-parse", "main"]).trim().to_owned();
+    assert_eq!(fetched["refs"][0]["new"], new_tip.as_str(), "{fetched}");
+    assert_eq!(shallow_file(&work), std::slice::from_ref(&tip));
+    assert_eq!(log("tip").len(), 3);
+    work.git(&["fsck", "--strict"]);
+
+    // A push into another repo of the store (`snapgit serve`, git as the client) brings
+    // the whole history: every parent is there now, so no entry is left to cut that
+    // repo's history short for git (or for git gc).
+    {
+        let server = crate::serve::Server::start(&work, &[]);
+        in_tree(m, &["push", "-q", &server.repo("pushed"), "main"]);
+    }
+    assert_eq!(shallow_file(&work), Vec::<String>::new());
+    // (Through the native engine: the component took the steps above.)
+    work.json(&["--engine", "native", "--repo", "whole", "import", &url]);
+    assert!(
+        !work.store().join("shallow").exists(),
+        "an empty list is no file, as git keeps it"
+    );
+    assert_eq!(log("tip").len(), 7);
+    assert_eq!(log("whole").len(), 7);
+    work.git(&["fsck", "--strict"]);
+    work.git(&["gc", "--quiet"]);
+    work.git(&["fsck", "--strict"]);
+    assert_eq!(log("tip").len(), 7);
+
+    // Bad depths are refused before anything is asked.
+    work.run(&["--repo", "bad", "import", &url, "--depth", "0"])
+        .fails(2, "depth");
+}
+
+#[test]
+fn partial_fetches_mark_the_pack_and_name_the_promisor_remote() {
+    let root = tempfile::tempdir().unwrap();
+    let server = GitServer::start(root.path());
+    let remote = history(root.path(), "agent.git", 4);
+    let url = format!("{}/agent.git", server.url);
+    let work = Work::init();
+
+    let imported = work.json(&[
+        "--engine",
+        "native",
+        "--repo",
+        "lazy",
+        "import",
+        &url,
+        "--filter",
+        "blob:none",
+    ]);
+    assert_eq!(imported["filter"], "blob:none", "{imported}");
+    // Commits and trees only: 4 commits, 4 root trees.
+    assert_eq!(imported["objects"], 8, "{imported}");
+    let packs: Vec<String> = std::fs::read_dir(work.store().join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(packs.iter().any(|p| p.ends_with(".promisor")), "{packs:?}");
+    let config = std::fs::read_to_string(work.store().join("config")).unwrap();
+    assert!(
+        config.contains(&format!("url = {url}")) && config.contains("promisor = true"),
+        "{config}"
+    );
+    // git accepts the blobs left out, and knows where to get them.
+    work.git(&["fsck", "--strict"]);
+    let blob = git(&remote, &["rev-parse", "main:turn-1.md"]).trim().to_owned();
+    let missing = Command::new("git")
+        .current_dir(work.store())
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .args(["cat-file", "-e", &blob])
+        .status()
+        .unwrap();
+    assert!(!missing.success(), "the blob was left out");
+    assert_eq!(
+        work.git(&["cat-file", "-p", &blob]).trim(),
+        "only in turn 1",
+        "git fetches it on demand"
+    );
+
+    // A later fetch from the same remote keeps its filter, and the config is not repeated.
+    let again = work.json(&["--repo", "lazy2", "import", &url]);
+    assert_eq!(again["filter"], "blob:none", "{again}");
+    let config = std::fs::read_to_string(work.store().join("config")).unwrap();
+    assert_eq!(config.matches("promisor = true").count(), 1, "{config}");
+    work.git(&["fsck", "--strict"]);
+
+    // Only blob filters.
+    work.run(&["--repo", "bad", "import", &url, "--filter", "tree:0"])
+        .fails(2, "filter");
+}

@@ -82,6 +82,8 @@ fn fetch_request(repo: &str, remote: Remote, refs: &[&str]) -> FetchRequest {
         refs: refs.iter().map(|r| (*r).to_owned()).collect(),
         into: None,
         force: false,
+        depth: None,
+        filter: None,
     }
 }
 

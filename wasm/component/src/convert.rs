@@ -335,9 +335,9 @@ record! {
     Remote = remote::Remote { url, headers }
     PushRequest = remote::PushRequest { repo, branch, remote, remote_ref, force }
     Pushed = remote::Pushed { remote_ref, old, new, up_to_date, objects, pack_bytes, requests }
-    FetchRequest = remote::FetchRequest { repo, remote, refs, into, force }
+    FetchRequest = remote::FetchRequest { repo, remote, refs, into, force, depth, filter }
     FetchedRef = remote::FetchedRef { remote_ref, local_ref, old, new }
-    Fetched = remote::Fetched { refs, objects, pack_bytes, requests }
+    Fetched = remote::Fetched { refs, objects, pack_bytes, requests, shallow, filter }
 }
 
 /// The `http` import's request and response, which cross as core's `Step::Http` and
