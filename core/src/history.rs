@@ -74,7 +74,7 @@ use crate::{
     id::IdSet,
     object, path,
     read::CommitInfo,
-    step::{Fetch, Misuse, Operation, Step, StorageError},
+    step::{Answer, Fetch, Misuse, Operation, Step, StorageError},
     tree::{self, Mode},
 };
 
@@ -292,6 +292,9 @@ struct Walk {
     seen: IdSet,
     /// Commits looked at, for the cursor (a first-parent chain never leads back to one).
     popped: Vec<Queued>,
+    /// The store's shallow commits (git's `shallow` file): their parents are not stored,
+    /// and the walk ends there as git's does.
+    cut: IdSet,
 }
 
 impl Walk {
@@ -413,6 +416,7 @@ impl Walk {
             return Ok(Outcome::Pending { candidates: Vec::new() });
         };
         let parents = match commit.parents.first() {
+            _ if self.cut.contains(id) => &[][..],
             Some(first) if self.first_parent => std::slice::from_ref(first),
             _ => &commit.parents[..],
         };
@@ -520,6 +524,18 @@ pub struct Log {
     out: Vec<CommitInfo>,
     fetch: Fetch,
     done: bool,
+    shallow: Shallow,
+}
+
+/// Whether a walk knows the store's shallow commits. It reads them only when an object
+/// is missing, so a whole history costs nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shallow {
+    Unread,
+    /// An object was missing: the `shallow` file is to be read.
+    Wanted,
+    Asked,
+    Read,
 }
 
 impl Log {
@@ -538,6 +554,7 @@ impl Log {
             queue: Vec::new(),
             seen: IdSet::default(),
             popped: Vec::new(),
+            cut: IdSet::default(),
         };
         let started = match &request.cursor {
             None => false,
@@ -558,7 +575,63 @@ impl Log {
             out: Vec::new(),
             fetch: Fetch::default(),
             done: false,
+            shallow: Shallow::Unread,
         })
+    }
+
+    /// Whether git's shallow file cuts history at `id`: its parents are not stored.
+    fn is_cut(&self, id: &ObjectId) -> bool {
+        self.walk.cut.contains(id)
+    }
+
+    /// Take the last `Get`'s answers, unless an object other than the start is missing
+    /// while the shallow file is unread: then read it first and ask again.
+    fn take_answers(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
+        if self.shallow == Shallow::Unread && self.fetch.absent_in(&objects).iter().any(|id| *id != self.start) {
+            self.shallow = Shallow::Wanted;
+            return match self.fetch.provide_present(cache, objects) {
+                Err(Error::Object(err)) => Err(self.named(err)),
+                other => other,
+            };
+        }
+        match self.fetch.provide(cache, objects) {
+            Err(Error::Object(err)) => Err(self.named(err)),
+            other => other,
+        }
+    }
+
+    /// The `shallow` file's answer.
+    fn take_shallow(&mut self, cache: &ObjectCache, answer: Answer) -> Result<(), Error> {
+        let (Shallow::Asked, Answer::Read(mut files)) = (self.shallow, answer) else {
+            return Err(Misuse("the answer does not match the step asked").into());
+        };
+        self.shallow = Shallow::Read;
+        if let Some(bytes) = files.pop().flatten() {
+            for line in bytes.split(|b| *b == b'\n').filter(|line| !line.is_empty()) {
+                let id = crate::id::from_hex(line)
+                    .filter(|id| id.kind() == cache.hash_kind())
+                    .ok_or_else(|| object::Error::Corrupt {
+                        id: self.start,
+                        reason: "the store's shallow file has a line that is not an object id".into(),
+                    })?;
+                self.walk.cut.insert(id);
+            }
+        }
+        // A first-parent walk queues parents unread: those of a cut commit go again, as
+        // if never met (another path may still lead to them).
+        let cut_parents: IdSet = self
+            .walk
+            .cut
+            .iter()
+            .filter_map(|id| self.fetch.commit(cache, id).ok().flatten())
+            .flat_map(|commit| commit.parents.iter().copied().collect::<Vec<_>>())
+            .collect();
+        self.fetch.reset_want();
+        self.walk.queue.retain(|q| !cut_parents.contains(&q.id));
+        for id in &cut_parents {
+            self.walk.seen.remove(id);
+        }
+        Ok(())
     }
 
     /// The number of `Get` rounds asked for so far.
@@ -683,6 +756,10 @@ impl Operation for Log {
         if self.done {
             return Err(Misuse("poll called after Done").into());
         }
+        if self.shallow == Shallow::Wanted {
+            self.shallow = Shallow::Asked;
+            return Ok(Step::Read(vec![SHALLOW.to_owned()]));
+        }
         self.fetch.reset_want();
         match self.step(cache) {
             Err(Error::Object(err)) => Err(self.named(err)),
@@ -691,16 +768,20 @@ impl Operation for Log {
     }
 
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
-        match self.fetch.provide(cache, objects) {
-            Err(Error::Object(err)) => Err(self.named(err)),
-            other => other,
-        }
+        self.take_answers(cache, objects)
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
+        self.take_shallow(cache, answer)
     }
 
     fn wants_graph(&self) -> bool {
         true
     }
 }
+
+/// The key of git's list of commits stored without their parents.
+const SHALLOW: &str = crate::remote::receive::SHALLOW;
 
 /// One commit of a file's history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -773,6 +854,8 @@ impl FileLog {
         for info in &page.commits {
             let new = self.file_at(cache, Some(info.tree))?;
             let old = match info.parents.first() {
+                // A shallow commit's file is new as far as the store knows.
+                _ if self.log.is_cut(&info.id) => Some(None),
                 None => Some(None),
                 Some(parent) => match self.fetch.commit(cache, parent)? {
                     None => None,
@@ -829,7 +912,8 @@ impl Operation for FileLog {
             None => match self.log.poll(cache)? {
                 Step::Done(page) => page,
                 Step::Get(ids) => return Ok(Step::Get(ids)),
-                _ => return Err(Misuse("a history walk only reads objects").into()),
+                Step::Read(keys) => return Ok(Step::Read(keys)),
+                _ => return Err(Misuse("a history walk only reads objects and the shallow file").into()),
             },
         };
         self.fetch.reset_want();
@@ -858,6 +942,10 @@ impl Operation for FileLog {
         } else {
             self.log.provide(cache, objects)
         }
+    }
+
+    fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
+        self.log.answer(cache, answer)
     }
 
     fn wants_graph(&self) -> bool {

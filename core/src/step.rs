@@ -480,6 +480,36 @@ impl Fetch {
         self.rounds
     }
 
+    /// The ids the answers to the last `Get` leave out.
+    pub fn absent_in(&self, answers: &[Option<Vec<u8>>]) -> Vec<ObjectId> {
+        self.asked
+            .iter()
+            .zip(answers)
+            .filter(|(_, answer)| answer.is_none())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Keep the answers to the last `Get` that are there, each verified; the absent ones
+    /// are not held, so the operation asks for them again if it still needs them.
+    pub fn provide_present<E: From<object::Error> + From<Misuse>>(
+        &mut self,
+        cache: &mut ObjectCache,
+        answers: Vec<Option<Vec<u8>>>,
+    ) -> Result<(), E> {
+        let asked = std::mem::take(&mut self.asked);
+        let (ids, answers): (Vec<ObjectId>, Vec<Option<Vec<u8>>>) = asked
+            .into_iter()
+            .zip(answers)
+            .filter(|(_, answer)| answer.is_some())
+            .unzip();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.asked = ids;
+        self.provide(cache, answers)
+    }
+
     /// Verify and keep the answers to the last `Get`.
     pub fn provide<E: From<object::Error> + From<Misuse>>(
         &mut self,

@@ -473,3 +473,63 @@ fn file_history_has_kinds_and_line_counts() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A store that holds the newest commits of a history without the older ones, as a
+/// shallow fetch leaves it: git's `shallow` file names the oldest commit kept.
+fn shallow_history(store: &MemoryStore, cache: &mut ObjectCache, keep: usize) -> Vec<(ObjectId, &'static str)> {
+    let history = linear(store, cache);
+    let boundary = history.len() - keep;
+    for (id, _) in &history[..boundary] {
+        store.remove(id);
+    }
+    let file = format!("{}\n", history[boundary].0);
+    assert!(
+        store
+            .swap(&snapgit_core::step::Swap {
+                key: "shallow".into(),
+                expected: None,
+                new: Some(file.into_bytes()),
+            })
+            .expect("memory store")
+    );
+    history[boundary..].to_vec()
+}
+
+#[test]
+fn walks_end_at_the_shallow_boundary_as_git_log_does() {
+    for filter in ["", "a/b/c/deep.md", "z", "a"] {
+        let store = MemoryStore::new();
+        let mut cache = sha1();
+        let kept = shallow_history(&store, &mut cache, 4);
+        let tip = kept.last().unwrap().0;
+        let mut cache = sha1();
+        let mut request = Request::new(tip, 100);
+        request.path = (!filter.is_empty()).then(|| filter.into());
+        // The real driver: the walk reads the shallow file, which the test driver does not.
+        let mut op = Log::new(request).unwrap();
+        let page =
+            snapgit_core::drive::run(&mut op, &mut cache, &store).unwrap_or_else(|err| panic!("{filter:?}: {err}"));
+        // The boundary shows as a root commit would: with every path it has.
+        let mut expected: Vec<ObjectId> = if filter.is_empty() {
+            kept[1..].iter().rev().map(|(id, _)| *id).collect()
+        } else {
+            expected(&kept[1..], filter)
+        };
+        expected.push(kept[0].0);
+        assert_eq!(ids(&page), expected, "{filter:?}");
+        assert!(page.next.is_none());
+    }
+}
+
+#[test]
+fn a_missing_parent_without_a_shallow_file_is_still_an_error() {
+    let store = MemoryStore::new();
+    let history = linear(&store, &mut sha1());
+    store.remove(&history[3].0);
+    let mut op = Log::new(Request::new(history.last().unwrap().0, 100)).unwrap();
+    let err = snapgit_core::drive::run(&mut op, &mut sha1(), &store).unwrap_err();
+    assert!(
+        matches!(err, Error::Object(ObjectError::NotFound { id }) if id == history[3].0),
+        "{err}"
+    );
+}

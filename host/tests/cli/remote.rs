@@ -358,6 +358,9 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     assert_eq!(imported["shallow"], serde_json::json!([tip]), "{imported}");
     assert_eq!(shallow_file(&work), std::slice::from_ref(&tip));
     assert_eq!(log("tip"), std::slice::from_ref(&tip));
+    // snapgit's own log ends at the boundary as git's does.
+    let ours = work.json(&["--repo", "tip", "log"]);
+    assert_eq!(ours["commits"].as_array().map(Vec::len), Some(1), "{ours}");
     work.git(&["fsck", "--strict"]);
     assert_eq!(
         work.run(&["--repo", "tip", "cat", "turn-5.md"]).ok(),
@@ -387,6 +390,8 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     assert_eq!(fetched["refs"][0]["new"], new_tip.as_str(), "{fetched}");
     assert_eq!(shallow_file(&work), std::slice::from_ref(&tip));
     assert_eq!(log("tip").len(), 3);
+    let ours = work.json(&["--repo", "tip", "log", "--path", "notes.md"]);
+    assert_eq!(ours["commits"].as_array().map(Vec::len), Some(3), "{ours}");
     work.git(&["fsck", "--strict"]);
 
     // A push into another repo of the store (`snapgit serve`, git as the client) brings
