@@ -25,6 +25,8 @@ export interface EngineOp {
   answerWon(version: string): void;
   /** Answer a `cas` step that lost with the ref's current value and version, or neither. */
   answerLost(value?: string, version?: string): void;
+  /** Answer a `swap` step: whether the file was replaced. */
+  answerSwapped(replaced: boolean): void;
   /** Answer a `list` step with the listing, packed. */
   answerList(listed: Uint8Array): void;
   /** Answer a `lock` step with the token, or none if busy. */

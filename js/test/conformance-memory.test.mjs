@@ -47,6 +47,7 @@ test("memory: counters count calls and keys; latency applies once per call", asy
       delete: 0,
       readRef: 0,
       casRef: 2,
+      swap: 0,
       acquire: 0,
       release: 0,
       keysRead: 10,
@@ -56,6 +57,22 @@ test("memory: counters count calls and keys; latency applies once per call", asy
   );
   adapter.resetCounters();
   assert.equal(adapter.counters.requests, 0);
+});
+
+test("memory: swap replaces shallow and config only from exactly what they hold", async () => {
+  const adapter = new MemoryAdapter();
+  const bytes = (text) => new TextEncoder().encode(text);
+  const read = async () => (await adapter.getMany(["shallow"]))[0];
+  assert.equal(await adapter.swap("shallow", bytes("x\n"), bytes("y\n")), false);
+  assert.equal(await read(), null);
+  assert.equal(await adapter.swap("shallow", null, bytes("a\n")), true);
+  assert.equal(await adapter.swap("shallow", null, bytes("b\n")), false, "it exists now");
+  assert.equal(await adapter.swap("shallow", bytes("a"), bytes("b\n")), false, "bytes, not a prefix");
+  assert.equal(await adapter.swap("shallow", bytes("a\n"), bytes("a\nb\n")), true);
+  assert.deepEqual(await read(), bytes("a\nb\n"));
+  assert.equal(await adapter.swap("shallow", bytes("a\nb\n"), null), true);
+  assert.equal(await read(), null, "a swap to nothing removes it");
+  assert.equal(adapter.counters.swap, 6);
 });
 
 test("memory: versions are never reused, even after delete and re-create", async () => {

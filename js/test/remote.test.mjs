@@ -122,6 +122,43 @@ describe("git remotes", { skip: noServer }, () => {
     assert.equal(await mirror.repo("agent").head("from-experiment"), head);
   });
 
+  test("shallow and partial imports keep the store a git repository", async () => {
+    const store = await Store.open({ adapter: new MemoryAdapter() });
+    await store.createRepo("agent", { author: at(0), files: { "memory.md": "0\n", "old.md": "old\n" } });
+    const repo = store.repo("agent");
+    for (let turn = 1; turn <= 3; turn++) {
+      await repo.commit({ author: at(turn), message: `turn ${turn}`, files: { "memory.md": `${turn}\n` } });
+    }
+    const head = await repo.head();
+    const url = server.url("shallow-src");
+    await repo.push({ url });
+
+    const dir = join(await scratch(), "mirror.git");
+    const mirror = await Store.open({ adapter: await NodeFsAdapter.open(dir) });
+    // One commit: git's shallow file names it, and git reads the store.
+    const shallow = await mirror.import("tip", { url, depth: 1 });
+    assert.deepEqual(shallow.shallow, [head]);
+    assert.equal(shallow.filter, null);
+    assert.equal((await readFile(join(dir, "shallow"), "utf8")).trim(), head);
+    const log = await mirror.repo("tip").log();
+    assert.deepEqual(
+      log.commits.map((c) => c.id),
+      [head],
+    );
+    git(dir, "--git-dir", dir, "fsck", "--strict");
+    // Trees and commits only: the pack is a promisor pack and the config names the remote.
+    const partial = await mirror.import("lazy", { url, filter: "blob:none" });
+    assert.equal(partial.filter, "blob:none");
+    assert.equal(partial.objects, 8);
+    assert.deepEqual(partial.shallow, [], "the whole history arrived: no commit lacks its parents");
+    const config = await readFile(join(dir, "config"), "utf8");
+    assert.match(config, /promisor = true/);
+    git(dir, "--git-dir", dir, "fsck", "--strict");
+    // A memory adapter has swap() too; bad options are refused before any request.
+    await rejectsWith(store.import("bad", { url, filter: "tree:0" }), "INVALID_INPUT");
+    await rejectsWith(store.import("bad", { url, depth: 0 }), "INVALID_INPUT");
+  });
+
   test("failures carry the engine's codes", async () => {
     const store = await Store.open({ adapter: new MemoryAdapter() });
     await store.createRepo("agent", { author: at(0), files: { "a.md": "a\n" } });

@@ -208,6 +208,7 @@ export class MemoryAdapter implements StorageAdapter {
 
   async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
     checkKey(key);
+    if (key !== "shallow" && key !== "config") throw new Error(`memory: ${key} is not a file that can be replaced`);
     const wait = this.#round("swap");
     if (wait) await wait;
     // From here to the return nothing awaits: the check and the write are one step.
