@@ -315,6 +315,13 @@ macro_rules! operations {
             fn wants_graph(&self) -> bool {
                 matches!(self, Op::Log(_) | Op::FileLog(_))
             }
+
+            fn fetches_promised(&self) -> bool {
+                matches!(
+                    self,
+                    Op::ReadFile(_) | Op::ReadFiles(_) | Op::Diff(_) | Op::Checkout(_) | Op::Commit(_) | Op::Push(_)
+                )
+            }
         }
 
         impl error::Classify for Error {

@@ -213,6 +213,7 @@ impl Classify for object::Error {
             // store that lost it.
             E::NotFound { .. } | E::Corrupt { .. } | E::HashMismatch { .. } | E::WrongKind { .. } => Code::Corrupt,
             E::TooLarge { .. } => Code::Limit,
+            E::Unavailable { .. } => Code::Storage,
         }
     }
 
@@ -223,6 +224,7 @@ impl Classify for object::Error {
                 vec![("value", Value::Id(id))]
             }
             E::TooLarge { id, limit } => vec![("value", Value::Id(id)), ("limit", number(*limit))],
+            E::Unavailable { id, .. } => vec![("value", Value::Id(id))],
         }
     }
 }

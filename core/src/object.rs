@@ -114,6 +114,15 @@ pub enum Error {
         /// The limit in force, in bytes.
         limit: u64,
     },
+    /// The object is missing from a partial clone, and its promisor remote did not give
+    /// it.
+    #[error("object {id} is missing (a partial fetch left it out): {reason}")]
+    Unavailable {
+        /// The id asked for.
+        id: ObjectId,
+        /// Why the promisor remote did not give it.
+        reason: String,
+    },
     /// The object has another kind than the place that names it requires.
     #[error("object {id} is a {actual}, expected a {expected}")]
     WrongKind {

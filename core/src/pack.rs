@@ -128,6 +128,13 @@ enum State {
     Inner { get: Option<Vec<ObjectId>> },
     /// Finding objects in the packs.
     Resolving(Box<Resolve>),
+    /// Fetching objects that are neither loose nor packed from the store's promisor
+    /// remote ([`crate::remote::promised`]): the `Get`'s ids and answers so far.
+    Promised {
+        promise: Box<crate::remote::promised::Promise>,
+        ids: Vec<ObjectId>,
+        answers: Vec<Option<Vec<u8>>>,
+    },
 }
 
 /// Any operation, reading packed objects as well as loose ones. Drive it like the
@@ -139,6 +146,8 @@ pub struct Packed<O> {
     state: State,
     /// What the last resolution read and rebuilt, for the next one of this operation.
     kept: Option<Box<Resolve>>,
+    /// The store's config names no promisor remote: missing objects stay missing.
+    no_promisor: bool,
 }
 
 impl<O> Packed<O> {
@@ -148,6 +157,7 @@ impl<O> Packed<O> {
             op,
             state: State::Inner { get: None },
             kept: None,
+            no_promisor: false,
         }
     }
 
@@ -597,7 +607,7 @@ fn kept_or_read_empty(kept: &[PackFile], reading: &[(String, String, u64)]) -> b
 }
 
 /// An object as its uncompressed loose form: `<kind> <size>\0<content>`.
-fn raw_loose(kind: Kind, data: &[u8]) -> Vec<u8> {
+pub(crate) fn raw_loose(kind: Kind, data: &[u8]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(data.len() + 32);
     raw.extend_from_slice(kind.as_bytes());
     raw.push(b' ');
@@ -745,12 +755,54 @@ where
                     Next::Step(Need::Step(Step::Get(ids))) => return Ok(Step::Get(ids)),
                     Next::Step(_) => return Err(Misuse("packs asked for an unknown step").into()),
                     Next::Done(answers) => {
+                        let mut ids = Vec::new();
                         if let State::Resolving(done) = std::mem::replace(&mut self.state, State::Inner { get: None }) {
+                            ids.clone_from(&done.ids);
                             self.kept = Some(done);
+                        }
+                        let missing: Vec<ObjectId> = ids
+                            .iter()
+                            .zip(&answers)
+                            .filter(|(_, answer)| answer.is_none())
+                            .map(|(id, _)| *id)
+                            .collect();
+                        if !missing.is_empty() && !self.no_promisor && self.op.fetches_promised() {
+                            self.state = State::Promised {
+                                promise: Box::new(crate::remote::promised::Promise::new(missing)),
+                                ids,
+                                answers,
+                            };
+                            continue;
                         }
                         self.op.provide(cache, answers)?;
                     }
                 },
+                State::Promised { promise, .. } => {
+                    if let Some(step) = promise.next()? {
+                        return Ok(step.map(|()| unreachable!("a promise's steps are storage and HTTP steps")));
+                    }
+                    let State::Promised {
+                        promise,
+                        ids,
+                        mut answers,
+                    } = std::mem::replace(&mut self.state, State::Inner { get: None })
+                    else {
+                        unreachable!("matched above")
+                    };
+                    self.no_promisor = !promise.has_remotes();
+                    let mut found = promise.into_found();
+                    if !found.is_empty() {
+                        // A pack was stored: the next reads list the packs again.
+                        cache.forget_packs();
+                        self.kept = None;
+                    }
+                    for (id, answer) in ids.iter().zip(answers.iter_mut()) {
+                        if answer.is_none() {
+                            *answer = found.remove(id);
+                        }
+                    }
+                    self.op.provide(cache, answers)?;
+                }
             }
         }
     }
@@ -765,6 +817,7 @@ where
                 resolve.out = Out::Nothing;
                 return Ok(());
             }
+            State::Promised { .. } => return Err(Misuse("provide called without an outstanding Get").into()),
         };
         let Some(ids) = get.take() else {
             return Err(Misuse("provide called without an outstanding Get").into());
@@ -784,11 +837,16 @@ where
             State::Resolving(resolve) => resolve
                 .take(cache.hash_kind(), answer)
                 .map_err(Refused::into_error::<O::Error>),
+            State::Promised { promise, .. } => Ok(promise.take(cache, answer)?),
             State::Inner { .. } => self.op.answer(cache, answer),
         }
     }
 
     fn wants_graph(&self) -> bool {
         self.op.wants_graph()
+    }
+
+    fn fetches_promised(&self) -> bool {
+        self.op.fetches_promised()
     }
 }

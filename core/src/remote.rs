@@ -71,6 +71,7 @@ pub mod http;
 mod lines;
 mod op_error;
 pub mod pkt;
+pub(crate) mod promised;
 pub mod receive;
 pub mod refs;
 pub mod sideband;

@@ -308,6 +308,14 @@ pub trait Operation {
         Err(Misuse("this operation asked for no such step").into())
     }
 
+    /// `true` for an operation that reads contents (files, diffs, packs to send): objects
+    /// a partial fetch left out are then fetched from the store's promisor remote when it
+    /// asks for them ([`Packed`](crate::pack::Packed)). History walks never do, so that a
+    /// shallow store's missing commits stay missing.
+    fn fetches_promised(&self) -> bool {
+        false
+    }
+
     /// `true` for an operation that walks history and reads the store's commit-graph when
     /// it has one ([`Packed`](crate::pack::Packed) reads it with the pack indexes, and
     /// the cache keeps it).
@@ -336,6 +344,10 @@ impl<O: Operation + ?Sized> Operation for &mut O {
 
     fn wants_graph(&self) -> bool {
         (**self).wants_graph()
+    }
+
+    fn fetches_promised(&self) -> bool {
+        (**self).fetches_promised()
     }
 }
 

@@ -56,6 +56,18 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, StorageError> {
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
+    // Objects a partial fetch left out are fetched from the promisor remote the store's
+    // config names, by core, with no credentials of its own: the token the command line
+    // takes for remotes (`SNAPGIT_REMOTE_TOKEN`) goes with them.
+    if !request
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        && let Ok(token) = std::env::var("SNAPGIT_REMOTE_TOKEN")
+        && !token.is_empty()
+    {
+        builder = builder.bearer_auth(token);
+    }
     let mut response = builder.send().await.map_err(|err| failed(source_chain(&err)))?;
     let status = response.status().as_u16();
     let content_type = response

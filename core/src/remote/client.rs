@@ -59,7 +59,7 @@ pub struct Remote {
 impl Remote {
     /// The remote at `url`, checked: an `http(s)://` URL with a host; credentials in it
     /// become an `Authorization: Basic` header.
-    fn checked(&self) -> Result<Remote, Error> {
+    pub(crate) fn checked(&self) -> Result<Remote, Error> {
         let refuse = |why: &str| Error::Refused(format!("the remote URL {:?} {why}", redact(&self.url)));
         let (scheme, rest) = self
             .url
@@ -103,7 +103,7 @@ impl Remote {
         })
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         method: HttpMethod,
         path: &str,
@@ -174,7 +174,7 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// What a response must be: 200, else an error naming the status.
-fn check(response: &HttpResponse, url: &str, what: &str) -> Result<(), Error> {
+pub(crate) fn check(response: &HttpResponse, url: &str, what: &str) -> Result<(), Error> {
     let body = String::from_utf8_lossy(&response.body[..response.body.len().min(300)])
         .trim()
         .to_owned();
@@ -791,7 +791,7 @@ impl Fetch {
 }
 
 /// The key of the repository's configuration.
-const CONFIG: &str = "config";
+pub(crate) const CONFIG: &str = "config";
 
 /// The ids of a `shallow` file, one hex id per line.
 pub(crate) fn parse_ids(bytes: &[u8], kind: gix_hash::Kind) -> Result<Vec<ObjectId>, Error> {
@@ -827,33 +827,53 @@ fn promisor_name(url: &str) -> String {
     format!("snapgit-{id}")
 }
 
-/// The promisor remote of `url` in `config`: its filter, if the section is there.
-fn promisor_filter(config: &str, url: &str) -> Option<String> {
-    let name = promisor_name(url);
-    let header = format!("[remote \"{name}\"]");
+/// The promisor remotes of `config`, in order: (URL, filter). A section
+/// `[remote "<name>"]` with `promisor = true` and a `url`; the filter is its
+/// `partialclonefilter`, `blob:none` without one.
+pub(crate) fn promisor_remotes(config: &str) -> Vec<(String, String)> {
+    #[derive(Default)]
+    struct Section {
+        url: Option<String>,
+        promisor: bool,
+        filter: Option<String>,
+    }
+    let mut sections: Vec<Section> = Vec::new();
     let mut inside = false;
-    let (mut promisor, mut filter, mut same_url) = (false, None, false);
     for line in config.lines() {
         let line = line.trim();
         if line.starts_with('[') {
-            inside = line == header;
+            inside = line.to_ascii_lowercase().starts_with("[remote \"");
+            if inside {
+                sections.push(Section::default());
+            }
             continue;
         }
-        if !inside {
+        let (true, Some(section)) = (inside, sections.last_mut()) else {
             continue;
-        }
+        };
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
         let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
         match key.as_str() {
-            "url" => same_url = value == url,
-            "promisor" => promisor = value == "true",
-            "partialclonefilter" => filter = Some(value.to_owned()),
+            "url" => section.url = Some(value.to_owned()),
+            "promisor" => section.promisor = value.eq_ignore_ascii_case("true"),
+            "partialclonefilter" => section.filter = Some(value.to_owned()),
             _ => {}
         }
     }
-    (promisor && same_url).then(|| filter.unwrap_or_else(|| "blob:none".to_owned()))
+    sections
+        .into_iter()
+        .filter(|s| s.promisor)
+        .filter_map(|s| Some((s.url?, s.filter.unwrap_or_else(|| "blob:none".to_owned()))))
+        .collect()
+}
+
+/// The promisor remote of `url` in `config`: its filter, if the section is there.
+fn promisor_filter(config: &str, url: &str) -> Option<String> {
+    promisor_remotes(config)
+        .into_iter()
+        .find_map(|(remote, filter)| (remote == url).then_some(filter))
 }
 
 /// `config` with the promisor remote of `url` and its filter added.

@@ -248,6 +248,14 @@ impl<O: Operation, F: FnMut(&O)> Operation for Observed<O, F> {
     fn answer(&mut self, cache: &mut ObjectCache, answer: snapgit_core::step::Answer) -> Result<(), O::Error> {
         self.op.answer(cache, answer)
     }
+
+    fn wants_graph(&self) -> bool {
+        self.op.wants_graph()
+    }
+
+    fn fetches_promised(&self) -> bool {
+        self.op.fetches_promised()
+    }
 }
 
 /// The component's runtime, and the storage calls of its long operations.

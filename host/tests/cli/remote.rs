@@ -467,6 +467,37 @@ fn partial_fetches_mark_the_pack_and_name_the_promisor_remote() {
         "git fetches it on demand"
     );
 
+    // snapgit's own reads fetch what they need from the promisor remote, in one request
+    // per read, into another promisor pack; both engines.
+    let has = |blob: &str| {
+        Command::new("git")
+            .current_dir(work.store())
+            .env("GIT_NO_LAZY_FETCH", "1")
+            .args(["cat-file", "-e", blob])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let second = git(&remote, &["rev-parse", "main:turn-2.md"]).trim().to_owned();
+    assert!(!has(&second));
+    assert_eq!(
+        work.run(&["--repo", "lazy", "cat", "turn-2.md"]).ok(),
+        "only in turn 2\n"
+    );
+    assert!(has(&second), "the blob is stored now");
+    let diff = work.json(&[
+        "--engine",
+        "native",
+        "--repo",
+        "lazy",
+        "diff",
+        "main~1",
+        "main",
+        "--numstat",
+    ]);
+    assert_eq!(diff["files"].as_array().map(Vec::len), Some(2), "{diff}");
+    work.git(&["fsck", "--strict"]);
+
     // A later fetch from the same remote keeps its filter, and the config is not repeated.
     let again = work.json(&["--repo", "lazy2", "import", &url]);
     assert_eq!(again["filter"], "blob:none", "{again}");
@@ -477,4 +508,10 @@ fn partial_fetches_mark_the_pack_and_name_the_promisor_remote() {
     // Only blob filters.
     work.run(&["--repo", "bad", "import", &url, "--filter", "tree:0"])
         .fails(2, "filter");
+
+    // With the remote gone, a read of what it left out says so.
+    drop(server);
+    std::fs::remove_dir_all(&remote).unwrap();
+    work.run(&["--repo", "lazy", "cat", "turn-3.md"])
+        .fails(6, "a partial fetch left it out");
 }
