@@ -8,14 +8,15 @@
 # version Cargo.toml pins, and binaryen at the version pinned below (its npm package, run
 # by Node, under the target folder; Debian's binaryen 108 breaks modules with two tables:
 # it exports the function table in place of wasm-bindgen's externref table).
-# Prints the .wasm size raw and gzipped, and fails above the hard limit of 368 KB gzipped:
+# Prints the .wasm size raw and gzipped, and fails above the hard limit of 384 KB gzipped:
 # a guard against accidental growth, not the budget (DESIGN.md's 200 KB, which the
 # package misses: compaction with its deltas and commit-graph took it from 219 to 252 KB,
 # push and fetch to git remotes — the git protocol, the walk that packs what a remote
 # lacks, indexing a received pack — to 334 KB; the store-wide size cap, compaction that
 # drops unreachable objects, history reading the commit-graph and its split chains to
-# 357 KB; about 85 KB of that growth is generic code instantiated again for the new
-# types, the first place to slim).
+# 357 KB; shallow and partial fetches into a store, the swap of git's shallow and config
+# files and the lazy fetch of promised objects to 371 KB; about 85 KB of that growth is
+# generic code instantiated again for the new types, the first place to slim).
 #
 # For size experiments, two settings build a variant elsewhere without touching js/pkg:
 # SNAPGIT_WASM_OUT (the output folder) and SNAPGIT_WASM_CARGO_FLAGS (more `cargo build`
@@ -29,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out="${SNAPGIT_WASM_OUT:-js/pkg}"
-hard_limit_gzip=$((368 * 1024))
+hard_limit_gzip=$((384 * 1024))
 binaryen_version=132.0.0
 
 step() { printf '\n== %s\n' "$*" >&2; }
@@ -86,6 +87,6 @@ awk -v raw="$raw" -v gz="$gzipped" 'BEGIN {
   if (raw > 250 * 1024 || gz > 100 * 1024) print "note: over the budget of 250 KB raw and 100 KB gzipped (DESIGN.md)"
 }'
 if [ "$gzipped" -gt "$hard_limit_gzip" ]; then
-  echo "error: the .wasm is over the hard limit of 368 KB gzipped" >&2
+  echo "error: the .wasm is over the hard limit of 384 KB gzipped" >&2
   exit 1
 fi

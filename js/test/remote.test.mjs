@@ -3,7 +3,7 @@
 // pushes, the package fetches; errors carry the engine's codes. Without a binary these
 // tests are skipped, saying how to build one.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,6 +153,13 @@ describe("git remotes", { skip: noServer }, () => {
     assert.deepEqual(partial.shallow, [], "the whole history arrived: no commit lacks its parents");
     const config = await readFile(join(dir, "config"), "utf8");
     assert.match(config, /promisor = true/);
+    git(dir, "--git-dir", dir, "fsck", "--strict");
+    // A blob left out is fetched from the remote when a read needs it: the root
+    // commit's memory.md is in no commit the shallow import brought.
+    const root = (await mirror.repo("lazy").log()).commits.at(-1).id;
+    const before = (await readdir(join(dir, "objects", "pack"))).length;
+    assert.equal(await mirror.repo("lazy").readText("memory.md", { ref: root }), "0\n");
+    assert.equal((await readdir(join(dir, "objects", "pack"))).length, before + 3, "a promisor pack more");
     git(dir, "--git-dir", dir, "fsck", "--strict");
     // A memory adapter has swap() too; bad options are refused before any request.
     await rejectsWith(store.import("bad", { url, filter: "tree:0" }), "INVALID_INPUT");
