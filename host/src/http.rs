@@ -1,7 +1,7 @@
 //! HTTP for core's [`Step::Http`](snapgit_core::Step): the requests a push or fetch
 //! sends to a git remote, over one shared client (connections and TLS sessions reused).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use snapgit_core::{
     StorageError,
@@ -29,6 +29,42 @@ pub enum Error {
         /// The limit.
         limit: u64,
     },
+}
+
+/// How far one HTTP transfer to a remote has come: reported as the request goes out, as
+/// each part of the response arrives, and at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The URL (never with credentials: core sends them as a header).
+    pub url: String,
+    /// Bytes of the request body sent.
+    pub sent: u64,
+    /// Bytes of the response body received so far.
+    pub received: u64,
+    /// The response's declared length, if it declared one.
+    pub expected: Option<u64>,
+    /// The response is whole.
+    pub done: bool,
+}
+
+/// Where [`with_progress`] reports transfers.
+pub type OnTransfer = Arc<dyn Fn(&Transfer) + Send + Sync>;
+
+tokio::task_local! {
+    static PROGRESS: OnTransfer;
+}
+
+/// Run `work`, reporting every HTTP transfer it makes (a push's pack going out, a fetch's
+/// coming in) to `progress` as it goes: under either engine, since the component's HTTP
+/// import is answered by [`send`] on the same task.
+pub async fn with_progress<F: std::future::Future>(progress: OnTransfer, work: F) -> F::Output {
+    PROGRESS.scope(progress, work).await
+}
+
+fn report(transfer: &Transfer) {
+    let _ = PROGRESS.try_with(|progress| progress(transfer));
 }
 
 fn client() -> &'static reqwest::Client {
@@ -68,7 +104,18 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, StorageError> {
     {
         builder = builder.bearer_auth(token);
     }
+    let mut transfer = Transfer {
+        method,
+        url: request.url.clone(),
+        sent: request.body.len() as u64,
+        received: 0,
+        expected: None,
+        done: false,
+    };
+    report(&transfer);
     let mut response = builder.send().await.map_err(|err| failed(source_chain(&err)))?;
+    transfer.expected = response.content_length();
+    report(&transfer);
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -93,7 +140,11 @@ pub async fn send(request: HttpRequest) -> Result<HttpResponse, StorageError> {
             .into());
         }
         body.extend_from_slice(&chunk);
+        transfer.received = body.len() as u64;
+        report(&transfer);
     }
+    transfer.done = true;
+    report(&transfer);
     Ok(HttpResponse {
         status,
         content_type,

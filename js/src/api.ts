@@ -8,7 +8,14 @@
 
 import { Engine } from "../pkg/snapgit_wasm.js";
 import type { StorageAdapter } from "./adapter.js";
-import { type DriverOptions, type EngineOp, type RunControl, drive, engine } from "./driver.js";
+import {
+  type DriverOptions,
+  type EngineOp,
+  type RunControl,
+  type TransferProgress,
+  drive,
+  engine,
+} from "./driver.js";
 import { invalidArgument } from "./errors.js";
 import { type Packer, pack } from "./pack.js";
 import type {
@@ -284,6 +291,11 @@ export interface RemoteOptions extends RunOptions {
   url: string;
   /** Headers every request carries, e.g. `{ Authorization: "Bearer <token>" }`. */
   headers?: Record<string, string>;
+  /**
+   * Hears each HTTP transfer as it goes: the request sent, the response's parts as they
+   * arrive, and its end (`done`).
+   */
+  onProgress?: (progress: TransferProgress) => void;
 }
 
 /** Options of {@link Repo.push}. */
@@ -344,6 +356,12 @@ function options<T extends object>(value: T | undefined, name: string): Partial<
   if (value === undefined) return {};
   if (value === null || typeof value !== "object") throw invalidArgument(name, "an object", value);
   return value;
+}
+
+/** The run controls of a push, fetch or import: `onProgress` hears its HTTP transfers. */
+function transferControl(o: { signal?: unknown; onProgress?: unknown }): RunControl {
+  const { signal, onProgress } = control(o);
+  return { signal, onTransfer: onProgress as RunControl["onTransfer"] };
 }
 
 /** The run controls of `o`, checked: `signal` must be an `AbortSignal`, `onProgress` a function. */
@@ -647,7 +665,7 @@ export class Store {
   import(name: string, importOptions: ImportOptions): Promise<FetchResult> {
     try {
       const o = options(importOptions, "options");
-      const run = control(o);
+      const run = transferControl(o);
       const request = pack((p) =>
         p
           .str(name, "repo")
@@ -961,7 +979,7 @@ export class Repo {
   push(pushOptions: PushOptions): Promise<PushResult> {
     try {
       const o = options(pushOptions, "options");
-      const run = control(o);
+      const run = transferControl(o);
       const request = pack((p) =>
         p
           .str(this.name, "repo")
@@ -985,7 +1003,7 @@ export class Repo {
   fetch(fetchOptions: FetchOptions): Promise<FetchResult> {
     try {
       const o = options(fetchOptions, "options");
-      const run = control(o);
+      const run = transferControl(o);
       const request = pack((p) =>
         p
           .str(this.name, "repo")

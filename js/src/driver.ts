@@ -62,12 +62,33 @@ export interface DriverOptions {
   concurrency: number;
 }
 
+/**
+ * How far one HTTP transfer of a push, fetch or import has come, reported to its
+ * `onProgress` as the request goes out, as each part of the response arrives, and at
+ * its end.
+ */
+export interface TransferProgress {
+  method: "GET" | "POST";
+  /** The URL (never with credentials: they travel as a header). */
+  url: string;
+  /** Bytes of the request body sent. */
+  sent: number;
+  /** Bytes of the response body received so far. */
+  received: number;
+  /** The response's declared length, or `null`. */
+  expected: number | null;
+  /** The response is whole. */
+  done: boolean;
+}
+
 /** What one run of an operation takes besides its request. */
 export interface RunControl {
   /** Cancels the run: checked before each storage round and during a wait. */
   signal?: AbortSignal;
   /** Called after each step of an operation that reports progress (GC, footprint). */
   onProgress?: (progress: GcProgress) => void;
+  /** Called as each HTTP transfer to a git remote goes (push, fetch, import). */
+  onTransfer?: (progress: TransferProgress) => void;
 }
 
 /** Why `signal` aborted: its reason, or an `AbortError` where the runtime gives none. */
@@ -293,8 +314,12 @@ async function http(
   step: Extract<Step, { type: "http" }>,
   body: Uint8Array,
   signal: AbortSignal | undefined,
+  onTransfer?: (progress: TransferProgress) => void,
 ): Promise<HttpResponse> {
   const { method, url, maxResponseBytes: limit } = step;
+  const transfer: TransferProgress = { method, url, sent: body.length, received: 0, expected: null, done: false };
+  const report = () => onTransfer?.({ ...transfer });
+  report();
   const failed = (error: unknown): unknown => {
     if (signal?.aborted) return abortReason(signal);
     const message = error instanceof Error ? error.message : String(error);
@@ -322,11 +347,17 @@ async function http(
   const contentType = response.headers.get("content-type") ?? undefined;
   const stream = response.body;
   const declared = Number(response.headers.get("content-length") ?? 0);
+  if (response.headers.has("content-length")) transfer.expected = declared;
+  report();
   if (declared > limit) {
     await stream?.cancel().catch(() => undefined);
     throw tooLarge();
   }
-  if (!stream) return { status, contentType, body: new Uint8Array(0) };
+  if (!stream) {
+    transfer.done = true;
+    report();
+    return { status, contentType, body: new Uint8Array(0) };
+  }
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -340,11 +371,15 @@ async function http(
         throw tooLarge();
       }
       chunks.push(value);
+      transfer.received = total;
+      report();
     }
   } catch (error) {
     if (error instanceof SnapgitError) throw error;
     throw failed(error);
   }
+  transfer.done = true;
+  report();
   if (chunks.length === 1) return { status, contentType, body: chunks[0] as Uint8Array };
   const whole = new Uint8Array(total);
   let at = 0;
@@ -368,7 +403,7 @@ export async function drive<T>(
   control: RunControl = {},
   shape: (result: any) => T = (result) => result,
 ): Promise<T> {
-  const { signal, onProgress } = control;
+  const { signal, onProgress, onTransfer } = control;
   // The lock this run holds, released (best effort) if the run ends before the engine
   // releases it: an abort or a failure must not leave it to its TTL.
   let held: { name: string; token: string } | undefined;
@@ -494,7 +529,7 @@ export async function drive<T>(
           engine(() => op.answer());
           break;
         case "http": {
-          const response = await http(step, op.bytes(), signal);
+          const response = await http(step, op.bytes(), signal, onTransfer);
           engine(() => op.answerHttp(response.status, response.contentType, response.body));
           break;
         }

@@ -46,3 +46,4 @@ export type { WasmSource } from "./wasm.js";
 export { StorageError } from "./adapter.js";
 export type { StorageAdapter, ByteRange, RefState, CasResult, Listed } from "./adapter.js";
 export type * from "./types.js";
+export type { TransferProgress } from "./driver.js";

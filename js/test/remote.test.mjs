@@ -136,7 +136,14 @@ describe("git remotes", { skip: noServer }, () => {
     const dir = join(await scratch(), "mirror.git");
     const mirror = await Store.open({ adapter: await NodeFsAdapter.open(dir) });
     // One commit: git's shallow file names it, and git reads the store.
-    const shallow = await mirror.import("tip", { url, depth: 1 });
+    const heard = [];
+    const shallow = await mirror.import("tip", { url, depth: 1, onProgress: (p) => heard.push(p) });
+    // Each transfer is heard going out, arriving and done.
+    const last = heard.at(-1);
+    assert.equal(last.done, true);
+    assert.equal(last.method, "POST");
+    assert.ok(last.url.endsWith("/git-upload-pack") && last.received > 0, JSON.stringify(last));
+    assert.ok(heard.some((p) => p.method === "GET" && p.done));
     assert.deepEqual(shallow.shallow, [head]);
     assert.equal(shallow.filter, null);
     assert.equal((await readFile(join(dir, "shallow"), "utf8")).trim(), head);

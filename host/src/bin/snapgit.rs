@@ -688,12 +688,9 @@ async fn run(args: Cli) -> Result<(), Error> {
     }
     if let Command::Import { url, cut, auth } = &args.command {
         let mut session = Session::create(&config).await?;
-        return emit(
-            &session
-                .fetch(auth.remote(url)?, Vec::new(), None, false, cut.cut())
-                .await?,
-            json,
-        );
+        let remote = auth.remote(url)?;
+        let work = session.fetch(remote, Vec::new(), None, false, cut.cut());
+        return emit(&transferring("import", quiet, work).await?, json);
     }
     if let Command::Mcp { who } = &args.command {
         let options = snapgit_host::mcp::Options {
@@ -974,10 +971,10 @@ async fn run(args: Cli) -> Result<(), Error> {
             remote_ref,
             force,
             auth,
-        } => emit(
-            &session.push(auth.remote(&url)?, &branch, remote_ref, force).await?,
-            json,
-        ),
+        } => {
+            let work = session.push(auth.remote(&url)?, &branch, remote_ref, force);
+            emit(&transferring("push", args.quiet, work).await?, json)
+        }
         Command::Fetch {
             url,
             refs,
@@ -985,10 +982,10 @@ async fn run(args: Cli) -> Result<(), Error> {
             force,
             cut,
             auth,
-        } => emit(
-            &session.fetch(auth.remote(&url)?, refs, into, force, cut.cut()).await?,
-            json,
-        ),
+        } => {
+            let work = session.fetch(auth.remote(&url)?, refs, into, force, cut.cut());
+            emit(&transferring("fetch", args.quiet, work).await?, json)
+        }
     }
 }
 
@@ -1256,6 +1253,35 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// Run a push or fetch with its HTTP transfers shown on stderr as they go: what is sent,
+/// what has arrived of how much, and from where.
+async fn transferring<T>(what: &'static str, quiet: bool, work: impl std::future::Future<Output = T>) -> T {
+    if quiet {
+        return work.await;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(what);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let shown = bar.clone();
+    let progress: snapgit_host::http::OnTransfer = std::sync::Arc::new(move |t: &snapgit_host::http::Transfer| {
+        let size = |n: u64| indicatif::HumanBytes(n).to_string();
+        let message = match (t.done, t.expected) {
+            (true, _) => format!("{} {} received from {}", t.method, size(t.received), t.url),
+            (false, Some(total)) => format!("receiving {} of {} from {}", size(t.received), size(total), t.url),
+            (false, None) if t.received > 0 => format!("receiving {} from {}", size(t.received), t.url),
+            (false, None) => format!("{} {} sent to {}", t.method, size(t.sent), t.url),
+        };
+        shown.set_message(message);
+    });
+    let out = snapgit_host::http::with_progress(progress, work).await;
+    bar.finish_and_clear();
+    out
 }
 
 /// A count of files written and deleted, for long rollbacks.
