@@ -75,6 +75,56 @@ export function conformance(name, spec) {
 
   const it = (title, fn) => test(title, () => withStore(fn));
 
+  describe(`${name}: swap of shallow and config`, () => {
+    const bytes = (text) => encoder.encode(text);
+    const read = async (a) => (await a.getMany(["shallow"]))[0];
+
+    it("replaces only from exactly what the file holds, and removes it", async (open) => {
+      const a = await open();
+      assert.equal(await a.swap("shallow", bytes("x\n"), bytes("y\n")), false);
+      assert.equal(await read(a), null, "a lost swap writes nothing");
+      assert.equal(await a.swap("shallow", null, bytes("a\n")), true);
+      assert.equal(await a.swap("shallow", null, bytes("b\n")), false, "it exists now");
+      assert.equal(await a.swap("shallow", bytes("a"), bytes("b\n")), false, "bytes, not a prefix");
+      assert.deepEqual(await read(a), bytes("a\n"));
+      assert.equal(await a.swap("shallow", bytes("a\n"), bytes("a\nb\n")), true);
+      assert.deepEqual(await read(a), bytes("a\nb\n"));
+      if (features.refDelete === "cas") {
+        assert.equal(await a.swap("shallow", bytes("a\nb\n"), null), true);
+        assert.equal(await read(a), null, "a swap to nothing removes it");
+      } else {
+        await rejectsStorage(a.swap("shallow", bytes("a\nb\n"), null), /remove/);
+        assert.deepEqual(await read(a), bytes("a\nb\n"));
+      }
+    });
+
+    it("refuses every other key", async (open) => {
+      const a = await open();
+      for (const key of ["HEAD", refKey("r", "main"), "objects/pack/pack-1.promisor"]) {
+        await rejectsStorage(a.swap(key, null, bytes("z")));
+      }
+    });
+
+    it("four clients each add their lines by read and swap: none is lost", async (open) => {
+      const rounds = 3;
+      const clients = await Promise.all([open(), open(), open(), open()]);
+      await Promise.all(
+        clients.map(async (a, writer) => {
+          for (let round = 0; round < rounds; round++) {
+            for (;;) {
+              const current = await read(a);
+              const line = bytes(`${writer} ${round}\n`);
+              const next = new Uint8Array([...(current ?? []), ...line]);
+              if (await a.swap("shallow", current, next)) break;
+            }
+          }
+        }),
+      );
+      const end = new TextDecoder().decode(await read(clients[0]));
+      assert.equal(end.split("\n").filter(Boolean).length, clients.length * rounds);
+    });
+  });
+
   describe(`${name}: objects`, () => {
     it("getMany answers null for absent keys, in order", async (open) => {
       const a = await open();

@@ -10,7 +10,7 @@
  */
 import type { ByteRange, CasResult, Listed, RefState, StorageAdapter } from "../adapter.js";
 import { StorageError } from "../adapter.js";
-import { checkCas, checkKey, checkPrefix, checkTtl, encodeRef, lockKey, newToken } from "./keys.js";
+import { checkCas, checkKey, checkPrefix, checkSwappable, checkTtl, encodeRef, lockKey, newToken, sameBytes } from "./keys.js";
 
 export interface IndexedDbAdapterOptions {
   /** The IndexedDB factory. Default `globalThis.indexedDB`. */
@@ -273,6 +273,30 @@ export class IndexedDbAdapter implements StorageAdapter {
       });
     } catch (error) {
       throw wrap(`updating ref ${key}`, error);
+    }
+  }
+
+  /** Replace `shallow` or `config` only if it holds exactly `expected`: one readwrite transaction. */
+  async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    checkSwappable(key);
+    const now = this.#now();
+    try {
+      return await transact<boolean>(this.#db, [OBJECTS], "readwrite", (tx, done) => {
+        const store = tx.objectStore(OBJECTS);
+        const request = store.get(key);
+        request.onsuccess = () => {
+          const found = request.result as ObjectRecord | undefined;
+          if (!sameBytes(found ? new Uint8Array(found.bytes) : null, expected)) {
+            done(false);
+            return;
+          }
+          if (value === null) store.delete(key);
+          else store.put({ bytes: value.slice(), modifiedMs: now } satisfies ObjectRecord, key);
+          done(true);
+        };
+      });
+    } catch (error) {
+      throw wrap(`replacing ${key}`, error);
     }
   }
 

@@ -167,3 +167,17 @@ export function checkCas(
   }
   if (value !== null) checkRefValue(value);
 }
+
+/** The files a `swap()` may replace: git's whole-file state, rewritten under `<file>.lock`. */
+export function checkSwappable(key: string): void {
+  checkKey(key);
+  if (key !== "shallow" && key !== "config") {
+    throw new StorageError(`${key} is not a file that can be replaced (only shallow and config)`);
+  }
+}
+
+/** Whether two stored values (`null`: absent) hold the same bytes. */
+export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}

@@ -17,6 +17,8 @@ import {
   encodeRef,
   lockKey,
   newToken,
+  checkSwappable,
+  sameBytes,
 } from "./keys.js";
 import { sleep } from "./concurrency.js";
 
@@ -207,18 +209,13 @@ export class MemoryAdapter implements StorageAdapter {
   }
 
   async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
-    checkKey(key);
-    if (key !== "shallow" && key !== "config") throw new Error(`memory: ${key} is not a file that can be replaced`);
+    checkSwappable(key);
     const wait = this.#round("swap");
     if (wait) await wait;
     // From here to the return nothing awaits: the check and the write are one step.
     const entry = this.#entries.get(key);
     const current = entry ? bytesOf(entry) : null;
-    const same =
-      current === null || expected === null
-        ? current === expected
-        : current.length === expected.length && current.every((byte, i) => byte === expected[i]);
-    if (!same) return false;
+    if (!sameBytes(current, expected)) return false;
     if (value === null) this.#entries.delete(key);
     else this.#entries.set(key, { bytes: value.slice(), modifiedMs: this.#now(), version: this.#nextVersion++ });
     return true;

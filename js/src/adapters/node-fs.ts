@@ -50,6 +50,8 @@ import {
   lockKey,
   newToken,
   sameRef,
+  checkSwappable,
+  sameBytes,
 } from "./keys.js";
 
 export interface NodeFsAdapterOptions {
@@ -365,8 +367,7 @@ export class NodeFsAdapter implements StorageAdapter {
   }
 
   async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
-    checkKey(key);
-    if (key !== "shallow" && key !== "config") throw new Error(`node-fs: ${key} is not a file that can be replaced`);
+    checkSwappable(key);
     await this.#init();
     try {
       return await this.#swap(key, expected, value);
@@ -387,11 +388,7 @@ export class NodeFsAdapter implements StorageAdapter {
       } catch (error) {
         if (code(error) !== "ENOENT") throw error;
       }
-      const same =
-        current === null || expected === null
-          ? current === expected
-          : Buffer.compare(Buffer.from(current), Buffer.from(expected)) === 0;
-      if (!same) return false;
+      if (!sameBytes(current, expected)) return false;
       if (value !== null) {
         const handle = lock.handle as FileHandle;
         await handle.writeFile(value);

@@ -29,6 +29,8 @@ import {
   lockKey,
   newToken,
   sameRef,
+  checkSwappable,
+  sameBytes,
 } from "./keys.js";
 
 /** The conditions of an R2 operation; ETags unquoted, `"*"` for any object. */
@@ -208,6 +210,32 @@ export class R2Adapter implements StorageAdapter {
       const stored = await this.#bucket.put(this.#prefix + key, encodeRef(value), { onlyIf });
       if (stored !== null) return { won: true, version: stored.etag };
       return { won: false, current: await this.#readRef(key) };
+    });
+  }
+
+  /**
+   * Replace `shallow` or `config` only if it holds exactly `expected`: read with its ETag,
+   * compare, then `put` with `onlyIf`. The binding has no conditional delete, so removing
+   * the file needs `unconditionalRefDelete`, as deleting a ref does.
+   */
+  async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    checkSwappable(key);
+    return this.#guard(`replacing ${key}`, async () => {
+      const object = await this.#bucket.get(this.#prefix + key);
+      const current = object === null ? null : new Uint8Array(await object.arrayBuffer());
+      if (!sameBytes(current, expected)) return false;
+      if (value === null) {
+        if (object === null) return true;
+        if (!this.#unconditionalRefDelete) {
+          throw new StorageError(
+            `r2: cannot remove ${key}: the R2 binding has no conditional delete (set unconditionalRefDelete to accept that)`,
+          );
+        }
+        await this.#bucket.delete(this.#prefix + key);
+        return true;
+      }
+      const onlyIf = object === null ? { etagDoesNotMatch: "*" } : { etagMatches: object.etag };
+      return (await this.#bucket.put(this.#prefix + key, value, { onlyIf })) !== null;
     });
   }
 

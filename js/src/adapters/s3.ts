@@ -29,6 +29,7 @@ import { backoff, chunks, mapLimit } from "./concurrency.js";
 import {
   checkCas,
   checkKey,
+  checkSwappable,
   checkPrefix,
   checkTtl,
   decodeLock,
@@ -38,6 +39,7 @@ import {
   lockKey,
   newToken,
   sameRef,
+  sameBytes,
 } from "./keys.js";
 import { base64, md5 } from "./md5.js";
 import { elements, escape, text } from "./xml.js";
@@ -531,6 +533,58 @@ export class S3Adapter implements StorageAdapter {
       return value === null
         ? this.#casDelete(key, expected, capabilities)
         : this.#casPut(key, expected, value);
+    });
+  }
+
+  /**
+   * Replace `shallow` or `config` only if it holds exactly `expected`: read with its ETag,
+   * compare, then a conditional `PUT` (`If-Match`, or `If-None-Match: *` to create) or
+   * `DELETE` (`If-Match`). A precondition that fails is `false`.
+   */
+  async swap(key: string, expected: Uint8Array | null, value: Uint8Array | null): Promise<boolean> {
+    return this.#guard(`replacing ${key}`, async () => {
+      checkSwappable(key);
+      const capabilities = await this.#writable();
+      const url = this.#url(key);
+      const read = await this.#send("GET", url, { idempotent: true, noStore: true }, key);
+      let current: Uint8Array | null = null;
+      let etag: string | null = null;
+      if (!(await this.#absent(read, `reading ${key}`, key))) {
+        if (!read.ok) throw await this.#error(read, `reading ${key}`, key);
+        etag = read.headers.get("etag");
+        current = new Uint8Array(await read.arrayBuffer());
+      }
+      if (!sameBytes(current, expected)) return false;
+      if (current !== null && !etag) return false;
+      let response: Response;
+      if (value === null) {
+        if (current === null) return true;
+        if (!capabilities.conditionalDelete) {
+          throw new S3Error(`s3: cannot remove ${key}: ${this.#bucketUrl} ignores If-Match on DELETE`, {
+            status: 0,
+            s3Code: "snapgit:NoConditionalDelete",
+            key,
+          });
+        }
+        response = await this.#send("DELETE", url, { headers: { "if-match": etag as string }, idempotent: false }, key);
+      } else {
+        const condition: Record<string, string> = current === null ? { "if-none-match": "*" } : { "if-match": etag as string };
+        response = await this.#send(
+          "PUT",
+          url,
+          { headers: { "content-type": "application/octet-stream", ...condition }, body: value, idempotent: false },
+          key,
+        );
+      }
+      if (response.ok) {
+        await drain(response);
+        return true;
+      }
+      if (response.status === 412 || response.status === 404 || response.status === 409) {
+        await drain(response);
+        return false;
+      }
+      throw await this.#error(response, `replacing ${key}`, key);
     });
   }
 
