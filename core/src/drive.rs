@@ -132,7 +132,20 @@ pub fn step<O: Operation>(
     cache: &mut ObjectCache,
     store: &impl ObjectStore,
 ) -> Result<Option<O::Output>, O::Error> {
-    let answer = match op.poll(cache)? {
+    let polled = op.poll(cache)?;
+    carry(op, cache, store, polled)
+}
+
+/// Carry out `step`, which `op` asked for, against `store` and answer it: its result
+/// once it is done, else `None`. A driver that looks at each step before it is carried
+/// out (a test that interleaves writers at chosen points) polls itself and calls this.
+pub fn carry<O: Operation>(
+    op: &mut O,
+    cache: &mut ObjectCache,
+    store: &impl ObjectStore,
+    step: Step<O::Output>,
+) -> Result<Option<O::Output>, O::Error> {
+    let answer = match step {
         Step::Get(ids) => {
             let objects = store.get_many(&ids)?;
             op.provide(cache, objects)?;

@@ -719,3 +719,110 @@ fn git_push_reads_our_advertisement_and_report() {
         "the second commit, its tree and the changed blob"
     );
 }
+
+/// The store's `shallow` file, one id per line; empty when absent.
+fn shallow_of(store: &snapgit_core::drive::MemoryStore) -> Vec<ObjectId> {
+    use snapgit_core::drive::ObjectStore;
+    let file = store
+        .read(&["shallow".to_owned()])
+        .unwrap()
+        .remove(0)
+        .unwrap_or_default();
+    String::from_utf8(file)
+        .unwrap()
+        .lines()
+        .map(|line| ObjectId::from_hex(line.as_bytes()).unwrap())
+        .collect()
+}
+
+/// A fetch of `main` at depth 1 into repo `a` (its pack: the second commit and every
+/// object of its tree, the first commit left out) and, when `race` is set, a push of the
+/// first commit into repo `b` that lands between the fetch's check of the parents and its
+/// swap of the `shallow` file. Returns the file afterwards, and the two commits.
+fn shallow_fetch(race: bool) -> (Vec<ObjectId>, ObjectId, ObjectId) {
+    use snapgit_core::{
+        drive::{self, MemoryStore},
+        pack::Packed,
+        policy::Policy,
+        remote::receive::{self, Cut, Receive, RefUpdate},
+        step::{Operation, Step},
+    };
+    let source = Source::new();
+    let (first, second) = (source.id("main~1"), source.id("main"));
+    let objects = source.git(&["rev-list", "--objects", "main"]);
+    let listed: String = objects
+        .lines()
+        .filter(|line| !line.starts_with(&first.to_string()))
+        .map(|line| format!("{}\n", &line[..40]))
+        .collect();
+    let fetched = git_in(
+        source.path(),
+        &["pack-objects", "--stdout", "-q"],
+        &[],
+        listed.as_bytes(),
+    );
+    let pushed = source.pack(&format!("{first}\n"));
+    let update = |new| RefUpdate {
+        name: "refs/heads/main".into(),
+        old: ObjectId::null(gix_hash::Kind::Sha1),
+        new,
+    };
+    let request = |repo: &str, new, pack, cut| receive::PushRequest {
+        repo: repo.into(),
+        updates: vec![update(new)],
+        pack,
+        allow_non_fast_forward: false,
+        policy: Policy::default(),
+        cut,
+    };
+    let store = MemoryStore::new();
+    let mut cache = snapgit_core::ObjectCache::new(gix_hash::Kind::Sha1);
+    let cut = Cut {
+        promisor: false,
+        shallow: vec![second],
+    };
+    let mut fetch = Packed::new(Receive::new(request("a", second, fetched, cut)).unwrap());
+    // The fetch runs until it asks to swap the file: it has found the parent absent.
+    let swap = loop {
+        let step = fetch.poll(&mut cache).unwrap();
+        if matches!(&step, Step::Swap(_)) {
+            break step;
+        }
+        assert!(drive::carry(&mut fetch, &mut cache, &store, step).unwrap().is_none());
+    };
+    if race {
+        let mut push = Receive::new(request("b", first, pushed, Cut::default())).unwrap();
+        let mut other = snapgit_core::ObjectCache::new(gix_hash::Kind::Sha1);
+        let done = drive::run(&mut push, &mut other, &store).unwrap();
+        assert!(done.refs.iter().all(|(_, outcome)| outcome.is_ok()), "{done:?}");
+        assert!(
+            shallow_of(&store).is_empty(),
+            "the push read the file before the fetch wrote it"
+        );
+    }
+    let mut out = drive::carry(&mut fetch, &mut cache, &store, swap).unwrap();
+    while out.is_none() {
+        out = drive::step(&mut fetch, &mut cache, &store).unwrap();
+    }
+    let done = out.unwrap();
+    assert!(done.refs.iter().all(|(_, outcome)| outcome.is_ok()), "{done:?}");
+    (shallow_of(&store), first, second)
+}
+
+#[test]
+fn a_shallow_fetch_lists_its_boundary_in_git_s_shallow_file() {
+    let (file, _, second) = shallow_fetch(false);
+    assert_eq!(file, [second]);
+}
+
+#[test]
+fn a_boundary_whose_parents_a_racing_push_stored_is_not_left_listed() {
+    // The push stored the parent after the fetch found it absent, and read the file
+    // before the fetch wrote it: only the fetch's check after its swap sees both.
+    let (file, _, _) = shallow_fetch(true);
+    assert_eq!(
+        file,
+        Vec::<ObjectId>::new(),
+        "an entry whose parent is stored cuts repo b's history for git"
+    );
+}
