@@ -223,6 +223,10 @@ pub struct Upload {
     expanded: IdSet,
     /// The client's shallow commits: what it has ends there.
     graft: IdSet,
+    /// The store's own shallow commits (git's `shallow` file): their parents are not
+    /// stored, so the walk ends there and the client is told they are shallow, as git's
+    /// upload-pack does in a shallow repository.
+    cut: IdSet,
     /// Commits whose parents are not sent: the client's shallow commits still shallow,
     /// and the new boundary.
     stop: IdSet,
@@ -291,6 +295,7 @@ impl Upload {
             uninteresting: IdSet::default(),
             expanded: IdSet::default(),
             graft,
+            cut: IdSet::default(),
             stop: IdSet::default(),
             deepened: IdSet::default(),
             commit_wants: Vec::new(),
@@ -394,10 +399,15 @@ impl Upload {
             match self.parsed(id)? {
                 None => return Ok(None),
                 Some(Object::Commit(commit)) => {
+                    let parents = if self.cut.contains(id) {
+                        Vec::new()
+                    } else {
+                        commit.parents.iter().copied().collect()
+                    };
                     self.commits.insert(
                         *id,
                         Walked {
-                            parents: commit.parents.iter().copied().collect(),
+                            parents,
                             tree: commit.tree,
                         },
                     );
@@ -422,7 +432,9 @@ impl Upload {
                     Step::Done(refs) => {
                         self.refs = refs;
                         self.stage = Stage::Graph;
-                        return Ok(Step::Read(crate::graph::FILES.map(str::to_owned).to_vec()));
+                        let mut keys = crate::graph::FILES.map(str::to_owned).to_vec();
+                        keys.push(super::receive::SHALLOW.to_owned());
+                        return Ok(Step::Read(keys));
                     }
                     step => {
                         self.stage = Stage::Refs(list);
@@ -858,6 +870,12 @@ impl Upload {
     /// boundary.
     fn start_edges(&mut self) -> Stage {
         self.order.retain(|id| !self.uninteresting.contains(id));
+        // Commits sent whose parents the store lacks are shallow for the client too.
+        for id in &self.order {
+            if self.cut.contains(id) && !self.graft.contains(id) && !self.shallow.contains(id) {
+                self.shallow.push(*id);
+            }
+        }
         let mut edges = Vec::new();
         for id in &self.order {
             for parent in self.commits.get(id).map(|w| w.parents.as_slice()).unwrap_or_default() {
@@ -1193,6 +1211,9 @@ impl Operation for Upload {
         match (&mut self.stage, answer) {
             (Stage::Refs(list), answer) => list.answer(cache, answer),
             (Stage::Graph, Answer::Read(mut files)) => {
+                if let Some(shallow) = files.pop().flatten() {
+                    self.cut = super::client::parse_ids(&shallow, hash_kind)?.into_iter().collect();
+                }
                 // A graph that does not read is not used: commits are read instead.
                 let chain = files.pop().flatten();
                 let graph = files.pop().flatten();

@@ -362,6 +362,27 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     let ours = work.json(&["--repo", "tip", "log"]);
     assert_eq!(ours["commits"].as_array().map(Vec::len), Some(1), "{ours}");
     work.git(&["fsck", "--strict"]);
+    // Served, the repo is a shallow remote: git's clone of it is shallow at the same
+    // commit, as a clone of a shallow git repository is.
+    {
+        let server = crate::serve::Server::start(&work, &[]);
+        let clones = tempfile::tempdir().unwrap();
+        let clone = clones.path().join("tip");
+        in_tree(
+            clones.path(),
+            &["clone", "-q", &server.repo("tip"), clone.to_str().unwrap()],
+        );
+        assert_eq!(
+            in_tree(&clone, &["rev-parse", "--is-shallow-repository"]).trim(),
+            "true"
+        );
+        assert_eq!(in_tree(&clone, &["rev-list", "--count", "HEAD"]).trim(), "1");
+        in_tree(&clone, &["fsck", "--strict"]);
+        assert_eq!(
+            std::fs::read_to_string(clone.join("turn-5.md")).unwrap(),
+            "only in turn 5\n"
+        );
+    }
     assert_eq!(
         work.run(&["--repo", "tip", "cat", "turn-5.md"]).ok(),
         "only in turn 5\n"
