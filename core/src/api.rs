@@ -317,10 +317,11 @@ macro_rules! operations {
             }
 
             fn fetches_promised(&self) -> bool {
-                matches!(
-                    self,
-                    Op::ReadFile(_) | Op::ReadFiles(_) | Op::Diff(_) | Op::Checkout(_) | Op::Commit(_) | Op::Push(_)
-                )
+                match self {
+                    Op::ReadFile(_) | Op::ReadFiles(_) | Op::Diff(_) | Op::Checkout(_) | Op::Commit(_) => true,
+                    Op::Push(op) => op.fetches_promised(),
+                    _ => false,
+                }
             }
         }
 

@@ -444,6 +444,12 @@ impl Operation for Push {
         }
     }
 
+    /// Only the blobs the pack sends (the remote's old commit, which the store may lack,
+    /// is never fetched).
+    fn fetches_promised(&self) -> bool {
+        matches!(&self.stage, PushStage::Pack { upload, .. } if upload.fetches_promised())
+    }
+
     fn provide(&mut self, cache: &mut ObjectCache, objects: Vec<Option<Vec<u8>>>) -> Result<(), Error> {
         match &mut self.stage {
             PushStage::Ancestry { walk, .. } => walk.provide(cache, objects),

@@ -1206,6 +1206,13 @@ impl Operation for Upload {
         Ok(())
     }
 
+    /// Blobs to send that a partial fetch left out of the store are fetched from its
+    /// promisor remote, as git's upload-pack does in a partial clone; nothing else is
+    /// (haves the store lacks are the client's own).
+    fn fetches_promised(&self) -> bool {
+        matches!(self.stage, Stage::Blobs { .. })
+    }
+
     fn answer(&mut self, cache: &mut ObjectCache, answer: Answer) -> Result<(), Error> {
         let hash_kind = self.commits_hash_kind();
         match (&mut self.stage, answer) {
