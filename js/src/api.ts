@@ -73,6 +73,14 @@ export interface OpenOptions {
   maxChanges?: number;
   /** The most object reads in flight at once (default 16). */
   concurrency?: number;
+  /**
+   * Headers for the requests the engine makes to a git remote on its own: a read in a
+   * partial clone fetches the blobs it needs from the promisor remote the store's config
+   * names (see {@link FetchOptions.filter}). Called with the request's URL; its headers
+   * are added to a request that has no `Authorization` yet, e.g.
+   * `(url) => (url.startsWith("https://git.example.com/") ? { Authorization: "Bearer …" } : undefined)`.
+   */
+  remoteHeaders?: (url: string) => Record<string, string> | undefined;
 }
 
 /** What every operation that reads or writes storage accepts. */
@@ -504,8 +512,12 @@ export class Store {
       }
       return value;
     };
+    if (o.remoteHeaders !== undefined && typeof o.remoteHeaders !== "function") {
+      throw invalidArgument("remoteHeaders", "a function", o.remoteHeaders);
+    }
     const driver: DriverOptions = {
       concurrency: count(o.concurrency, "concurrency", 16, 1),
+      remoteHeaders: o.remoteHeaders,
     };
     const defaultBranch = o.defaultBranch ?? "main";
     if (typeof defaultBranch !== "string") throw invalidArgument("defaultBranch", "a string", defaultBranch);

@@ -60,6 +60,8 @@ type Step =
 export interface DriverOptions {
   /** The most object reads in flight at once. */
   concurrency: number;
+  /** Headers for a request to a remote that carries no `Authorization` of its own. */
+  remoteHeaders?: (url: string) => Record<string, string> | undefined;
 }
 
 /**
@@ -310,6 +312,17 @@ interface HttpResponse {
  * `fetch`'s as `cause`, as the native driver reports it; a body over the step's
  * `maxResponseBytes` is a `LIMIT` error, found before more than that is read.
  */
+/** `step` with the store's headers for its URL, where it carries no credentials. */
+function withRemoteHeaders(
+  step: Extract<Step, { type: "http" }>,
+  remoteHeaders: DriverOptions["remoteHeaders"],
+): Extract<Step, { type: "http" }> {
+  if (!remoteHeaders || step.headers.some(([name]) => name.toLowerCase() === "authorization")) return step;
+  const extra = remoteHeaders(step.url);
+  if (!extra) return step;
+  return { ...step, headers: [...step.headers, ...Object.entries(extra)] };
+}
+
 async function http(
   step: Extract<Step, { type: "http" }>,
   body: Uint8Array,
@@ -529,7 +542,7 @@ export async function drive<T>(
           engine(() => op.answer());
           break;
         case "http": {
-          const response = await http(step, op.bytes(), signal, onTransfer);
+          const response = await http(withRemoteHeaders(step, options.remoteHeaders), op.bytes(), signal, onTransfer);
           engine(() => op.answerHttp(response.status, response.contentType, response.body));
           break;
         }

@@ -239,6 +239,22 @@ describe("git remotes", { skip: noServer }, () => {
     const mirror = await Store.open({ adapter: new MemoryAdapter() });
     const imported = await mirror.import("copy", { url: basic });
     assert.equal(imported.refs[0].new, pushed.new);
+
+    // A partial clone's reads fetch what they need with the store's remoteHeaders.
+    const authorization = { Authorization: "Bearer s3cret-0123456789abcdef" };
+    const shared = new MemoryAdapter();
+    const bare = await Store.open({ adapter: shared });
+    await bare.import("lazy", { url, headers: authorization, filter: "blob:none" });
+    await assert.rejects(bare.repo("lazy").readText("a.md"), (error) => {
+      assert.equal(error.code, "STORAGE");
+      assert.match(error.message, /partial fetch left it out.*HTTP 401/);
+      return true;
+    });
+    const keyed = await Store.open({
+      adapter: shared,
+      remoteHeaders: (to) => (to.startsWith(url) ? authorization : undefined),
+    });
+    assert.equal(await keyed.repo("lazy").readText("a.md"), "a\n");
   });
 
   test("a response over the engine's limit is refused while it arrives", async () => {
