@@ -21,6 +21,10 @@
 //! between runs). Bytes are what the server sent, counted by a proxy in front of each. The
 //! client is the same `git`, over protocol v2. The `snapgit` binary is built (release,
 //! native core only) when missing.
+//!
+//! Then the clients, against the same `git http-backend`: `git clone --bare` and
+//! `snapgit import` into a new folder store (its default engine), of the whole history,
+//! at `--depth 1` and with `--filter blob:none`, with what the server sent to each.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -575,6 +579,71 @@ fn main() {
         mb(packed.peak_rss()),
         mb(loose.peak_rss())
     );
+
+    // The clients, against one server (git's): `git clone --bare` and `snapgit import`
+    // into a new folder store, whole, shallow and partial.
+    git_ok(&git_repo, &["config", "uploadpack.allowFilter", "true"]);
+    let git_server = &servers[0];
+    println!(
+        "
+{:<28} {:<18} {:>10} {:>8} {:>12} {:>8}",
+        "against git http-backend", "client", "wall", "ratio", "received", "ratio"
+    );
+    let client_rows: [(&str, &[&str]); 3] = [
+        ("whole history", &[]),
+        ("--depth 1", &["--depth", "1"]),
+        ("--filter blob:none", &["--filter", "blob:none"]),
+    ];
+    for (row, cut) in client_rows {
+        let mut samples = [Samples::default(), Samples::default()];
+        for r in 0..options.runs {
+            let order: Vec<usize> = if r % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+            for at in order {
+                let dir = tempfile::tempdir_in(root).expect("a folder");
+                let dir = dir.path();
+                if at == 0 {
+                    // git spells the filter with `=`.
+                    let git_cut: Vec<String> = match cut {
+                        ["--filter", spec] => vec![format!("--filter={spec}")],
+                        other => other.iter().map(|a| (*a).to_owned()).collect(),
+                    };
+                    measure(git_server, &mut samples[0], |url| {
+                        let mut args = vec!["clone", "-q", "--bare"];
+                        args.extend(git_cut.iter().map(String::as_str));
+                        args.extend([url, "clone.git"]);
+                        git_ok(dir, &args);
+                    });
+                } else {
+                    measure(git_server, &mut samples[1], |url| {
+                        let out = Command::new(&options.snapgit)
+                            .args(["--quiet", "--store"])
+                            .arg(dir.join("store"))
+                            .args(["--repo", "default", "import", url])
+                            .args(cut)
+                            .output()
+                            .expect("snapgit runs");
+                        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    });
+                    if r == 0 {
+                        git_ok(&dir.join("store"), &["fsck", "--no-progress"]);
+                    }
+                }
+            }
+        }
+        let git_ms = samples[0].median_ms();
+        let git_bytes = samples[0].median_bytes().max(1);
+        for (client, s) in ["git clone --bare", "snapgit import"].iter().zip(&samples) {
+            println!(
+                "{:<28} {:<18} {:>7.0} ms {:>7.2}x {:>12} {:>7.2}x",
+                row,
+                client,
+                s.median_ms(),
+                s.median_ms() / git_ms,
+                mb(s.median_bytes()),
+                s.median_bytes() as f64 / git_bytes as f64
+            );
+        }
+    }
 }
 
 /// Point the store's branch at `id` (a folder store's loose ref).
