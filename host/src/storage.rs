@@ -107,6 +107,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn swap(&self, swap: &Swap) -> Result<bool, Error>;
 }
 
+/// Refuse a swap of anything but core's [`SWAPPABLE`](snapgit_core::step::SWAPPABLE)
+/// files.
+pub(crate) fn check_swap(swap: &Swap, location: impl FnOnce() -> String) -> Result<(), Error> {
+    if swap.allowed() {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        location: location(),
+        what: "replacing files other than `shallow` and `config`",
+    })
+}
+
 /// The bytes from `start` for `len` within `bytes`, fewer where they end first.
 pub fn cut(bytes: &[u8], start: u64, len: u64) -> Vec<u8> {
     let from = usize::try_from(start).unwrap_or(usize::MAX).min(bytes.len());

@@ -103,6 +103,22 @@ impl Remote {
         })
     }
 
+    /// A protocol v2 command to the remote's `git-upload-pack`.
+    pub(crate) fn upload_pack(&self, body: Vec<u8>, max: u64) -> HttpRequest {
+        let service = Service::UploadPack;
+        self.request(
+            HttpMethod::Post,
+            service.name(),
+            &[
+                ("Git-Protocol", "version=2"),
+                ("Content-Type", service.request_type()),
+                ("Accept", service.result_type()),
+            ],
+            body,
+            max,
+        )
+    }
+
     pub(crate) fn request(
         &self,
         method: HttpMethod,
@@ -689,18 +705,7 @@ impl Fetch {
 
     fn upload_pack(&mut self, body: Vec<u8>, max: u64) -> Step<Fetched> {
         self.requests += 1;
-        let service = Service::UploadPack;
-        Step::Http(self.remote.request(
-            HttpMethod::Post,
-            service.name(),
-            &[
-                ("Git-Protocol", "version=2"),
-                ("Content-Type", service.request_type()),
-                ("Accept", service.result_type()),
-            ],
-            body,
-            max,
-        ))
+        Step::Http(self.remote.upload_pack(body, max))
     }
 
     /// The updates the fetched pack makes: refs that differ from the store's.

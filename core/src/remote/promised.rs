@@ -22,10 +22,9 @@ use crate::{
     remote::{
         Limits,
         client::{self, Remote},
-        http::Service,
         v2,
     },
-    step::{Answer, HttpMethod, Step, Stored},
+    step::{Answer, Step, Stored},
 };
 
 /// The largest pack of promised objects taken.
@@ -87,18 +86,7 @@ impl Promise {
                 v2::Request::new(v2::Command::Fetch(fetch))
                     .write_to(&mut body)
                     .map_err(|err| self.unavailable(&err.to_string()))?;
-                let service = Service::UploadPack;
-                Some(Step::Http(remote.request(
-                    HttpMethod::Post,
-                    service.name(),
-                    &[
-                        ("Git-Protocol", "version=2"),
-                        ("Content-Type", service.request_type()),
-                        ("Accept", service.result_type()),
-                    ],
-                    body,
-                    MAX_PROMISED_BYTES,
-                )))
+                Some(Step::Http(remote.upload_pack(body, MAX_PROMISED_BYTES)))
             }
             Stage::Write => Some(Step::Write(std::mem::take(&mut self.files))),
             Stage::Done => None,

@@ -72,7 +72,9 @@ use snapgit_core::{
     step::{CasOutcome, CasRef, Listed, RefState, Swap},
 };
 
-use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
+use super::{
+    Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, check_swap, parse_ref, ref_bytes,
+};
 use crate::util::{jitter, millis, token};
 
 /// How a folder store writes and waits.
@@ -522,17 +524,7 @@ impl Inner {
                 if lock.taken.elapsed() > self.options.lock_hold {
                     return Ok(Attempt::Busy(lock_path));
                 }
-                match fs::remove_file(&path) {
-                    Ok(()) => {
-                        if self.fsync()
-                            && let Some(folder) = path.parent()
-                        {
-                            sync_folder(folder)?;
-                        }
-                    }
-                    Err(err) if absent(&err) => {}
-                    Err(err) => return Err(Error::io("delete", &path)(err)),
-                }
+                self.remove_synced(&path)?;
                 drop(lock);
                 self.remove_empty_parents(&path);
                 Ok(Attempt::Done(CasOutcome::Won { version: String::new() }))
@@ -565,21 +557,27 @@ impl Inner {
                 lock.commit(&path, self.fsync())?;
             }
             None => {
-                match fs::remove_file(&path) {
-                    Ok(()) => {
-                        if self.fsync()
-                            && let Some(folder) = path.parent()
-                        {
-                            sync_folder(folder)?;
-                        }
-                    }
-                    Err(err) if absent(&err) => {}
-                    Err(err) => return Err(Error::io("delete", &path)(err)),
-                }
+                self.remove_synced(&path)?;
                 drop(lock);
             }
         }
         Ok(Attempt::Done(true))
+    }
+
+    /// Remove the file at `path` (absent is fine), syncing its folder when asked to.
+    fn remove_synced(&self, path: &Path) -> Result<(), Error> {
+        match fs::remove_file(path) {
+            Ok(()) => {
+                if self.fsync()
+                    && let Some(folder) = path.parent()
+                {
+                    sync_folder(folder)?;
+                }
+                Ok(())
+            }
+            Err(err) if absent(&err) => Ok(()),
+            Err(err) => Err(Error::io("delete", path)(err)),
+        }
     }
 
     /// Remove the folders a deleted ref leaves empty, up to `refs/`, as git does. A
@@ -887,12 +885,7 @@ impl Storage for FsStorage {
 
     async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
         check_key(&swap.key)?;
-        if !swap.allowed() {
-            return Err(Error::Unsupported {
-                location: self.location(),
-                what: "replacing files other than `shallow` and `config`",
-            });
-        }
+        check_swap(swap, || self.location())?;
         let swap = swap.clone();
         self.under_lock(swap.key.clone(), move |inner| inner.try_swap(&swap))
             .await

@@ -8,7 +8,9 @@ use std::{collections::BTreeMap, sync::Mutex};
 
 use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState, Swap};
 
-use super::{Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes};
+use super::{
+    Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, check_swap, parse_ref, ref_bytes,
+};
 use crate::util::now_ms;
 
 #[derive(Debug)]
@@ -191,12 +193,7 @@ impl Storage for MemoryStorage {
 
     async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
         check_key(&swap.key)?;
-        if !swap.allowed() {
-            return Err(Error::Unsupported {
-                location: self.location(),
-                what: "replacing files other than `shallow` and `config`",
-            });
-        }
+        check_swap(swap, || self.location())?;
         let mut state = self.lock();
         let current = state.entries.get(&swap.key).map(|entry| entry.bytes.as_slice());
         if current != swap.expected.as_deref() {

@@ -42,7 +42,8 @@ use snapgit_core::step::{CasOutcome, CasRef, Listed, RefState, Swap};
 use tokio::sync::OnceCell;
 
 use super::{
-    BoxError, Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, parse_ref, ref_bytes,
+    BoxError, Error, Limits, Object, Storage, check_delete_key, check_key, check_prefix, check_swap, parse_ref,
+    ref_bytes,
 };
 use crate::util::token;
 
@@ -870,12 +871,7 @@ impl Storage for ObjectStoreStorage {
 
     async fn swap(&self, swap: &Swap) -> Result<bool, Error> {
         let path = self.path(&swap.key)?;
-        if !swap.allowed() {
-            return Err(Error::Unsupported {
-                location: self.location.clone(),
-                what: "replacing files other than `shallow` and `config`",
-            });
-        }
+        check_swap(swap, || self.location.clone())?;
         self.check_conditional_writes().await?;
         let key = swap.key.as_str();
         let current = self.read_file(key).await?;
