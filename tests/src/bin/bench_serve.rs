@@ -23,7 +23,8 @@
 //! native core only) when missing.
 //!
 //! Then the clients, against the same `git http-backend`: `git clone --bare` and
-//! `snapgit import` into a new folder store (its default engine), of the whole history,
+//! `snapgit import` into a new folder store (the default engine, the component, and the
+//! native one), of the whole history,
 //! at `--depth 1` and with `--filter blob:none`, with what the server sent to each.
 
 use std::{
@@ -589,15 +590,24 @@ fn main() {
 {:<28} {:<18} {:>10} {:>8} {:>12} {:>8}",
         "against git http-backend", "client", "wall", "ratio", "received", "ratio"
     );
+    // A binary built without the component (as this benchmark builds one when missing)
+    // runs only the native engine.
+    let has_component = Command::new(&options.snapgit)
+        .args(["--quiet", "--engine", "component", "--store"])
+        .arg(root.join("probe"))
+        .arg("init")
+        .output()
+        .is_ok_and(|out| out.status.success());
     let client_rows: [(&str, &[&str]); 3] = [
         ("whole history", &[]),
         ("--depth 1", &["--depth", "1"]),
         ("--filter blob:none", &["--filter", "blob:none"]),
     ];
     for (row, cut) in client_rows {
-        let mut samples = [Samples::default(), Samples::default()];
+        let mut samples = [Samples::default(), Samples::default(), Samples::default()];
         for r in 0..options.runs {
-            let order: Vec<usize> = if r % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+            let mut order: Vec<usize> = if r % 2 == 0 { vec![0, 1, 2] } else { vec![2, 1, 0] };
+            order.retain(|&at| at != 1 || has_component);
             for at in order {
                 let dir = tempfile::tempdir_in(root).expect("a folder");
                 let dir = dir.path();
@@ -614,9 +624,10 @@ fn main() {
                         git_ok(dir, &args);
                     });
                 } else {
-                    measure(git_server, &mut samples[1], |url| {
+                    let engine = if at == 1 { "component" } else { "native" };
+                    measure(git_server, &mut samples[at], |url| {
                         let out = Command::new(&options.snapgit)
-                            .args(["--quiet", "--store"])
+                            .args(["--quiet", "--engine", engine, "--store"])
                             .arg(dir.join("store"))
                             .args(["--repo", "default", "import", url])
                             .args(cut)
@@ -632,7 +643,10 @@ fn main() {
         }
         let git_ms = samples[0].median_ms();
         let git_bytes = samples[0].median_bytes().max(1);
-        for (client, s) in ["git clone --bare", "snapgit import"].iter().zip(&samples) {
+        for (client, s) in ["git clone --bare", "snapgit import", "snapgit, native"]
+            .iter()
+            .zip(&samples)
+        {
             println!(
                 "{:<28} {:<18} {:>7.0} ms {:>7.2}x {:>12} {:>7.2}x",
                 row,
