@@ -751,7 +751,16 @@ impl Fetch {
     /// the objects are cut.
     fn fetch_request(&mut self) -> Result<Step<Fetched>, Error> {
         let updates = self.updates();
-        let mut wants: Vec<ObjectId> = updates.iter().map(|u| u.new).collect();
+        if updates.is_empty() && self.shallows.is_empty() {
+            // Up to date, and no history is cut: there is nothing to deepen.
+            return Ok(self.done());
+        }
+        // Every ref up to date, at a depth: the tips again, to deepen their history.
+        let mut wants: Vec<ObjectId> = if updates.is_empty() {
+            self.chosen.iter().map(|(_, _, id)| *id).collect()
+        } else {
+            updates.iter().map(|u| u.new).collect()
+        };
         wants.sort();
         wants.dedup();
         let mut haves: Vec<ObjectId> = self.local.tips().collect();
@@ -794,6 +803,7 @@ impl Fetch {
             cut: receive::Cut {
                 promisor: self.filter.is_some(),
                 shallow: boundary,
+                deepen: self.updates().is_empty(),
             },
         };
         self.stage = FetchStage::Store(Box::new(Receive::new(request)?));
@@ -950,7 +960,8 @@ impl Operation for Fetch {
             FetchStage::Local(list) => match list.poll(cache)? {
                 Step::Done(refs) => {
                     self.local = refs;
-                    if self.updates().is_empty() {
+                    // Up to date: nothing to fetch, unless a depth asks to deepen.
+                    if self.updates().is_empty() && self.request.depth.is_none() {
                         return Ok(self.done());
                     }
                     self.stage = FetchStage::Files;

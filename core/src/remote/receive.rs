@@ -97,6 +97,11 @@ pub struct Cut {
     /// Commits the pack brings without their parents: a shallow fetch's boundary (the
     /// shallow-info section's `shallow` lines).
     pub shallow: Vec<ObjectId>,
+    /// The pack deepens the history of refs that are up to date: it comes with no ref
+    /// update, every object it names must be in it or in the store (or be a boundary
+    /// commit's parent, or left out by the filter), and it is stored, and the `shallow`
+    /// file settled, like any other.
+    pub deepen: bool,
 }
 
 /// The most times the `shallow` file is read and swapped again after losing to another
@@ -154,6 +159,8 @@ enum Stage {
         at: usize,
         walk: Option<Ancestry>,
     },
+    /// A deepening pack: reading what it names outside itself.
+    Closure(Vec<ObjectId>),
     Write,
     /// Reading the `shallow` file, once the pack is stored.
     ShallowRead,
@@ -270,6 +277,31 @@ impl Receive {
             cut: request.cut,
             shallow: Shallow::default(),
         })
+    }
+
+    /// A deepening pack, indexed: stored with no ref update.
+    fn deepens(&self) -> bool {
+        self.cut.deepen && self.updates.is_empty() && self.indexed.is_some()
+    }
+
+    /// What a deepening pack's objects name outside it, which must be stored: every
+    /// child but a boundary commit's parents, and what the filter left out.
+    fn closure(&self) -> Vec<ObjectId> {
+        let mut named = Vec::new();
+        let mut once = IdSet::default();
+        for (id, node) in self.nodes.iter() {
+            let is_commit = node.kind == Kind::Commit;
+            for (i, child) in node.children.iter().enumerate() {
+                let parent = is_commit && i > 0;
+                let cut = parent && self.cut.shallow.contains(id);
+                let filtered = self.cut.promisor && node.kind == Kind::Tree;
+                if self.nodes.contains_key(child) || cut || filtered || !once.insert(*child) {
+                    continue;
+                }
+                named.push(*child);
+            }
+        }
+        named
     }
 
     /// The parents of `id`, if it is a commit of the pack or one read.
@@ -520,11 +552,24 @@ impl Receive {
                 Stage::Index => {
                     self.index(cache);
                     self.connectivity();
-                    self.stage = if self.open().next().is_none() {
+                    self.stage = if self.deepens() {
+                        Stage::Closure(self.closure())
+                    } else if self.open().next().is_none() {
                         Stage::Write
                     } else {
                         Stage::Refs(ListRefs::new(self.repo.as_str())?)
                     };
+                }
+                Stage::Closure(named) => {
+                    if let Some(step) = self.need(named.iter().copied()) {
+                        self.stage = Stage::Closure(named);
+                        return Ok(step);
+                    }
+                    if let Some(id) = named.iter().find(|id| self.kind(id).is_none()) {
+                        self.unpack = Err(format!("missing necessary objects: {id}"));
+                        self.indexed = None;
+                    }
+                    self.stage = Stage::Write;
                 }
                 Stage::Refs(mut list) => match list.poll(cache)? {
                     Step::Done(refs) => {
@@ -663,7 +708,7 @@ impl Receive {
                     }
                 }
                 Stage::Write => {
-                    let accepted = self.open().next().is_some();
+                    let accepted = self.open().next().is_some() || (self.deepens() && self.unpack.is_ok());
                     match self.indexed.take() {
                         Some(indexed) if accepted && !indexed.objects.is_empty() => {
                             let key = indexed.pack_key();

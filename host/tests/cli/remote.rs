@@ -415,6 +415,15 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     assert_eq!(ours["commits"].as_array().map(Vec::len), Some(3), "{ours}");
     work.git(&["fsck", "--strict"]);
 
+    // Up to date, a fetch at a depth deepens: the two commits before the boundary come,
+    // the old entry goes (its parents are stored now), and the new boundary is listed.
+    let deeper = work.json(&["--repo", "tip", "fetch", &url, "main", "--depth", "5"]);
+    let third = git(&remote, &["rev-parse", "main~4"]).trim().to_owned();
+    assert_eq!(deeper["shallow"], serde_json::json!([third]), "{deeper}");
+    assert_eq!(shallow_file(&work), std::slice::from_ref(&third));
+    assert_eq!(log("tip").len(), 5);
+    work.git(&["fsck", "--strict"]);
+
     // A push into another repo of the store (`snapgit serve`, git as the client) brings
     // the whole history: every parent is there now, so no entry is left to cut that
     // repo's history short for git (or for git gc).

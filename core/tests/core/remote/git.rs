@@ -780,6 +780,7 @@ fn shallow_fetch(race: bool) -> (Vec<ObjectId>, ObjectId, ObjectId) {
     let cut = Cut {
         promisor: false,
         shallow: vec![second],
+        deepen: false,
     };
     let mut fetch = Packed::new(Receive::new(request("a", second, fetched, cut)).unwrap());
     // The fetch runs until it asks to swap the file: it has found the parent absent.
@@ -825,4 +826,41 @@ fn a_boundary_whose_parents_a_racing_push_stored_is_not_left_listed() {
         Vec::<ObjectId>::new(),
         "an entry whose parent is stored cuts repo b's history for git"
     );
+}
+
+#[test]
+fn a_deepening_pack_that_names_objects_no_one_has_is_refused_whole() {
+    use snapgit_core::{
+        drive::{self, MemoryStore, ObjectStore},
+        policy::Policy,
+        remote::receive::{self, Cut, Receive},
+    };
+    let source = Source::new();
+    let first = source.id("main~1");
+    // The first commit alone: its tree is in neither the pack nor the store.
+    let alone = git_in(
+        source.path(),
+        &["pack-objects", "--stdout", "-q"],
+        &[],
+        format!("{first}\n").as_bytes(),
+    );
+    let request = receive::PushRequest {
+        repo: "a".into(),
+        updates: Vec::new(),
+        pack: alone,
+        allow_non_fast_forward: false,
+        policy: Policy::default(),
+        cut: Cut {
+            promisor: false,
+            shallow: vec![first],
+            deepen: true,
+        },
+    };
+    let store = MemoryStore::new();
+    let mut cache = snapgit_core::ObjectCache::new(gix_hash::Kind::Sha1);
+    let done = drive::run(&mut Receive::new(request).unwrap(), &mut cache, &store).unwrap();
+    let reason = done.unpack.expect_err("refused");
+    assert!(reason.starts_with("missing necessary objects"), "{reason}");
+    assert_eq!(done.pack_key, None, "nothing is stored");
+    assert!(store.list("objects/pack/").unwrap().is_empty());
 }
