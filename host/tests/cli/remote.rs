@@ -8,7 +8,10 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::support::{Work, git};
+use crate::{
+    serve::git_ok,
+    support::{Work, git},
+};
 
 /// `git http-backend` over HTTP on loopback, serving the repositories under `root`.
 pub struct GitServer {
@@ -293,24 +296,6 @@ fn push_and_fetch_with_snapgit_serve_and_tokens() {
     served.git(&["fsck", "--strict"]);
 }
 
-/// `git <args>` in the work tree `dir`, as a committer with no other config.
-fn in_tree(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.name=P", "-c", "user.email=p@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// A bare repository `name` under `root` with `commits` commits on `main`, each changing
 /// `notes.md` and adding `turn-<n>.md`, that serves partial fetches.
 fn history(root: &Path, name: &str, commits: usize) -> PathBuf {
@@ -318,14 +303,14 @@ fn history(root: &Path, name: &str, commits: usize) -> PathBuf {
     git(&remote, &["config", "uploadpack.allowFilter", "true"]);
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    in_tree(w, &["init", "-q", "-b", "main", "."]);
+    git_ok(w, &["init", "-q", "-b", "main", "."]);
     for n in 1..=commits {
         std::fs::write(w.join("notes.md"), format!("turn {n}\n")).unwrap();
         std::fs::write(w.join(format!("turn-{n}.md")), format!("only in turn {n}\n")).unwrap();
-        in_tree(w, &["add", "-A"]);
-        in_tree(w, &["commit", "-q", "-m", &format!("turn {n}")]);
+        git_ok(w, &["add", "-A"]);
+        git_ok(w, &["commit", "-q", "-m", &format!("turn {n}")]);
     }
-    in_tree(w, &["push", "-q", remote.to_str().unwrap(), "main"]);
+    git_ok(w, &["push", "-q", remote.to_str().unwrap(), "main"]);
     remote
 }
 
@@ -368,16 +353,13 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
         let server = crate::serve::Server::start(&work, &[]);
         let clones = tempfile::tempdir().unwrap();
         let clone = clones.path().join("tip");
-        in_tree(
+        git_ok(
             clones.path(),
             &["clone", "-q", &server.repo("tip"), clone.to_str().unwrap()],
         );
-        assert_eq!(
-            in_tree(&clone, &["rev-parse", "--is-shallow-repository"]).trim(),
-            "true"
-        );
-        assert_eq!(in_tree(&clone, &["rev-list", "--count", "HEAD"]).trim(), "1");
-        in_tree(&clone, &["fsck", "--strict"]);
+        assert_eq!(git_ok(&clone, &["rev-parse", "--is-shallow-repository"]).trim(), "true");
+        assert_eq!(git_ok(&clone, &["rev-list", "--count", "HEAD"]).trim(), "1");
+        git_ok(&clone, &["fsck", "--strict"]);
         assert_eq!(
             std::fs::read_to_string(clone.join("turn-5.md")).unwrap(),
             "only in turn 5\n"
@@ -392,13 +374,13 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     // the old boundary stays listed.
     let more = tempfile::tempdir().unwrap();
     let m = more.path();
-    in_tree(m, &["clone", "-q", remote.to_str().unwrap(), "."]);
+    git_ok(m, &["clone", "-q", remote.to_str().unwrap(), "."]);
     for n in 6..=7 {
         std::fs::write(m.join("notes.md"), format!("turn {n}\n")).unwrap();
-        in_tree(m, &["add", "-A"]);
-        in_tree(m, &["commit", "-q", "-m", &format!("turn {n}")]);
+        git_ok(m, &["add", "-A"]);
+        git_ok(m, &["commit", "-q", "-m", &format!("turn {n}")]);
     }
-    in_tree(m, &["push", "-q", "origin", "main"]);
+    git_ok(m, &["push", "-q", "origin", "main"]);
     // At depth 1 the new tip's history does not reach the old one: not a fast-forward
     // anyone can prove, so it is refused and nothing changes.
     work.run(&["--repo", "tip", "fetch", &url, "main", "--depth", "1"])
@@ -429,7 +411,7 @@ fn shallow_fetches_keep_git_s_shallow_file_to_what_lacks_parents() {
     // repo's history short for git (or for git gc).
     {
         let server = crate::serve::Server::start(&work, &[]);
-        in_tree(m, &["push", "-q", &server.repo("pushed"), "main"]);
+        git_ok(m, &["push", "-q", &server.repo("pushed"), "main"]);
     }
     assert_eq!(shallow_file(&work), Vec::<String>::new());
     // (Through the native engine: the component took the steps above.)
@@ -548,12 +530,12 @@ fn partial_fetches_mark_the_pack_and_name_the_promisor_remote() {
         let snapgit = crate::serve::Server::start(&work, &[]);
         let clones = tempfile::tempdir().unwrap();
         let clone = clones.path().join("lazy");
-        in_tree(
+        git_ok(
             clones.path(),
             &["clone", "-q", &snapgit.repo("lazy"), clone.to_str().unwrap()],
         );
-        assert_eq!(in_tree(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
-        in_tree(&clone, &["fsck", "--strict"]);
+        assert_eq!(git_ok(&clone, &["rev-list", "--count", "HEAD"]).trim(), "4");
+        git_ok(&clone, &["fsck", "--strict"]);
         assert_eq!(
             std::fs::read_to_string(clone.join("turn-4.md")).unwrap(),
             "only in turn 4\n"

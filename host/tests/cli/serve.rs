@@ -83,7 +83,7 @@ fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
 
 /// `git <args>` in `dir`, which must succeed; its stdout.
 #[track_caller]
-fn git_ok(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git_ok(dir: &Path, args: &[&str]) -> String {
     let output = git_in(dir, args);
     assert!(
         output.status.success(),
