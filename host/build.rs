@@ -1,5 +1,6 @@
 //! Embeds the core component in snapgit-host (feature `component`): writes
-//! `$OUT_DIR/snapgit.wasm`, which `cli::engine::COMPONENT` includes.
+//! `$OUT_DIR/snapgit.wasm`, which `cli::engine::COMPONENT` includes, and its SHA-256 in
+//! hex (`snapgit.wasm.sha256`, `cli::engine::COMPONENT_SHA256`).
 //!
 //! - `SNAPGIT_COMPONENT=<path>`: that component (as `wasm/component/build.sh` prints it)
 //!   is used as it is.
@@ -10,6 +11,7 @@
 //!   to this build's, `<target>/<profile>/snapgit-component`): on the outer one it would
 //!   wait for a lock the outer cargo holds.
 
+use sha2::{Digest, Sha256};
 use std::{
     env,
     ffi::OsString,
@@ -66,8 +68,19 @@ fn embed() -> Result<(), String> {
     };
     let bytes = std::fs::read(&component).map_err(|err| format!("cannot read {}: {err}", component.display()))?;
     // Rewriting the same bytes would make rustc rebuild the crate for nothing.
-    if std::fs::read(&dest).ok().as_deref() != Some(&bytes[..]) {
-        std::fs::write(&dest, &bytes).map_err(|err| format!("cannot write {}: {err}", dest.display()))?;
+    write_if_changed(&dest, &bytes)?;
+    // Its SHA-256, which names its compiled code in the cache folder
+    // (`cli::engine::COMPONENT_SHA256`): computed here, not in every process.
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    write_if_changed(&out.join("snapgit.wasm.sha256"), digest.as_bytes())
+}
+
+fn write_if_changed(dest: &Path, bytes: &[u8]) -> Result<(), String> {
+    if std::fs::read(dest).ok().as_deref() != Some(bytes) {
+        std::fs::write(dest, bytes).map_err(|err| format!("cannot write {}: {err}", dest.display()))?;
     }
     Ok(())
 }

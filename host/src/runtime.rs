@@ -91,6 +91,8 @@ pub fn core_code(code: Code) -> snapgit_core::error::Code {
     code.to_core().unwrap_or(snapgit_core::error::Code::Misuse)
 }
 
+mod compiled;
+
 /// The conversion between core's operations and the WIT types, shared with the component.
 #[path = "../../wasm/component/src/convert.rs"]
 mod convert;
@@ -147,9 +149,9 @@ pub const DEFAULT_OBJECT_CACHE_BYTES: usize = 64 << 20;
 pub struct Config {
     /// Bounds on each call.
     pub limits: Limits,
-    /// Keep compiled code in this folder, so the next process loads it instead of
-    /// compiling (wasmtime's cache, keyed by the component's bytes, wasmtime's version
-    /// and the engine's settings); `None` compiles in every process.
+    /// Keep compiled code in this folder, so the next process maps it into memory instead
+    /// of compiling (a file per component and engine settings, mapped as it is); `None`
+    /// compiles in every process.
     pub cache_dir: Option<PathBuf>,
     /// How storage calls are made: batch concurrency.
     pub driver: driver::Options,
@@ -341,6 +343,18 @@ impl Runtime {
     /// against the `snapgit` world: it must import nothing but snapgit's storage, lock,
     /// HTTP and type interfaces.
     pub fn new(component: &[u8], config: Config) -> Result<Self, Error> {
+        Self::load(component, None, config)
+    }
+
+    /// [`Runtime::new`] for a component whose SHA-256 (in hex) is known, such as the one
+    /// embedded in the binary: it names the compiled code in [`Config::cache_dir`], so
+    /// loading it need not hash the component. It must be `component`'s: compiled code
+    /// kept under it is loaded as it is. A value that is not 64 hex digits is ignored.
+    pub fn with_sha256(component: &[u8], sha256: &str, config: Config) -> Result<Self, Error> {
+        Self::load(component, Some(sha256), config)
+    }
+
+    fn load(component: &[u8], sha256: Option<&str>, config: Config) -> Result<Self, Error> {
         let mut wasm = wasmtime::Config::new();
         wasm.epoch_interruption(true);
         // Instances come from a pool of slots made once: a call reuses a slot's memory
@@ -361,13 +375,11 @@ impl Runtime {
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT);
         wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        if let Some(dir) = &config.cache_dir {
-            let mut cache = wasmtime::CacheConfig::new();
-            cache.with_directory(dir);
-            wasm.cache(Some(wasmtime::Cache::new(cache).map_err(Error::Load)?));
-        }
         let engine = Engine::new(&wasm).map_err(Error::Load)?;
-        let component = Component::new(&engine, component).map_err(Error::Load)?;
+        let component = match &config.cache_dir {
+            Some(dir) => compiled::load(&engine, component, sha256, dir)?,
+            None => Component::new(&engine, component).map_err(Error::Load)?,
+        };
         let mut linker = Linker::<Call>::new(&engine);
         Snapgit::add_to_linker::<Call, HasSelf<Call>>(&mut linker, |call| call).map_err(Error::Load)?;
         // Instantiating through the linker fails for any import it does not define.

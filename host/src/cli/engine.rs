@@ -39,6 +39,11 @@ pub const CACHE_DIR_ENV: &str = "SNAPGIT_CACHE_DIR";
 #[cfg(feature = "component")]
 pub const COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/snapgit.wasm"));
 
+/// [`COMPONENT`]'s SHA-256 in hex, computed when the binary was built: it names the
+/// component's compiled code in the cache folder.
+#[cfg(feature = "component")]
+pub const COMPONENT_SHA256: &str = include_str!(concat!(env!("OUT_DIR"), "/snapgit.wasm.sha256"));
+
 /// Which engine runs core's operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -301,7 +306,7 @@ mod component {
         // A command makes one call at a time: one slot of the pool, not a server's 64
         // (each slot's stack and guard pages are set up when the runtime is made).
         config.limits.concurrent_calls = CLI_CALLS;
-        let runtime = Arc::new(Runtime::new(super::COMPONENT, config)?);
+        let runtime = Arc::new(Runtime::with_sha256(super::COMPONENT, super::COMPONENT_SHA256, config)?);
         runtimes.insert(key, runtime.clone());
         Ok(runtime)
     }

@@ -11,11 +11,11 @@ use snapgit_core::{
     step::{CasOutcome, CasRef, Listed, RefState},
 };
 use snapgit_host::{
-    runtime::{Config, Error, Io, Limits},
+    runtime::{Config, Error, Io, Limits, Runtime},
     storage::{self, Object, Storage, memory::MemoryStorage},
 };
 
-use crate::{commit_request, create_repo, names, read_head, runtime, signature};
+use crate::{commit_request, component, create_repo, names, read_head, runtime, signature};
 
 fn commit_of(path: &str, data: Vec<u8>) -> Request {
     Request::Commit(commit_request(vec![Change::put(path, data)], signature(), "big"))
@@ -172,20 +172,64 @@ async fn a_storage_call_that_hangs_ends_at_the_deadline() {
 }
 
 #[tokio::test]
-async fn compiled_code_is_cached_on_disk() {
+async fn compiled_code_is_kept_on_disk_and_loaded_from_there() {
+    use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         cache_dir: Some(dir.path().to_owned()),
         ..Config::default()
     };
-    let first = runtime(config.clone());
-    drop(first);
-    let cached: Vec<_> = walk(dir.path());
-    assert!(!cached.is_empty(), "nothing was cached in {}", dir.path().display());
-    // A second runtime loads from the cache and works.
-    let second = runtime(config);
+    drop(runtime(config.clone()));
+    let kept = walk(dir.path());
+    assert_eq!(kept.len(), 1, "one compiled component and nothing else: {kept:?}");
+    let file = &kept[0];
+    assert_eq!(file.extension().and_then(|e| e.to_str()), Some("cwasm"));
+    let inode = std::fs::metadata(file).unwrap().ino();
+    // A second runtime maps the same file (not compiled and written again) and works,
+    // also when told the component's digest rather than hashing it.
+    let second = runtime(config.clone());
     let io = store_with_repo(&second).await;
     assert_eq!(names(&second, &io, Request::ListRepos).await, ["agent"]);
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let sha256 = name.strip_prefix("snapgit-").unwrap().split('-').next().unwrap();
+    let third = Runtime::with_sha256(component(), sha256, config.clone()).unwrap();
+    assert_eq!(names(&third, &io, Request::ListRepos).await, ["agent"]);
+    assert_eq!(
+        std::fs::metadata(file).unwrap().ino(),
+        inode,
+        "the kept file was written again"
+    );
+    assert_eq!(walk(dir.path()), kept);
+}
+
+#[tokio::test]
+async fn a_damaged_compiled_component_is_compiled_again_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        cache_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    };
+    drop(runtime(config.clone()));
+    let file = walk(dir.path()).remove(0);
+    let whole = std::fs::read(&file).unwrap();
+    let damaged: [Vec<u8>; 3] = [
+        b"not compiled code".to_vec(),
+        whole[..whole.len() / 2].to_vec(),
+        Vec::new(),
+    ];
+    for bytes in damaged {
+        std::fs::write(&file, &bytes).unwrap();
+        let runtime = runtime(config.clone());
+        let io = store_with_repo(&runtime).await;
+        assert_eq!(names(&runtime, &io, Request::ListRepos).await, ["agent"]);
+        assert_eq!(
+            std::fs::read(&file).unwrap().len(),
+            whole.len(),
+            "not replaced after {} bytes",
+            bytes.len()
+        );
+        assert_eq!(walk(dir.path()), std::slice::from_ref(&file));
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
