@@ -42,25 +42,6 @@ pub struct Found {
     pub clean: bool,
 }
 
-/// One entry of a folder's listing.
-enum Listed {
-    File(Found),
-    /// A folder, by its repo path.
-    Folder(BString),
-}
-
-impl Listed {
-    /// What the listing is sorted by: a folder's path with a `/` after it, as the paths
-    /// below it sort among its neighbours.
-    fn key(&self) -> impl Iterator<Item = &u8> + '_ {
-        let (path, slash): (&BString, &[u8]) = match self {
-            Listed::File(found) => (&found.file.path, b""),
-            Listed::Folder(path) => (path, b"/"),
-        };
-        path.iter().chain(slash)
-    }
-}
-
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -190,18 +171,15 @@ impl Folder {
             self.identify(&mut scan, cache, hash_kind)?;
             return Ok(scan);
         }
-        scan.files.reserve(cache.len());
         self.walk(start, scope.to_owned(), &skip, &mut scan)?;
+        scan.files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
         self.identify(&mut scan, cache, hash_kind)?;
         Ok(scan)
     }
 
-    /// Every file below `start`, in path order, its folders listed and its files
-    /// stat'ed by as many threads as there are cores (git's `core.preloadIndex` does the
-    /// same for its index): each takes the next folder to list, and queues the folders
-    /// it finds. Each listing is sorted on its own, a folder's name taken as `name/`,
-    /// so that reading the listings depth first gives every path in byte order with no
-    /// sort of the whole.
+    /// Every file below `start`, its folders listed and its files stat'ed by as many
+    /// threads as there are cores (git's `core.preloadIndex` does the same for its index):
+    /// each takes the next folder to list, and queues the folders it finds.
     fn walk(&self, start: PathBuf, repo_start: BString, skip: &[PathBuf], scan: &mut Scan) -> Result<(), Error> {
         struct Queue {
             folders: Vec<(PathBuf, BString)>,
@@ -209,7 +187,7 @@ impl Folder {
             failed: Option<Error>,
         }
         let queue = std::sync::Mutex::new(Queue {
-            folders: vec![(start, repo_start.clone())],
+            folders: vec![(start, repo_start)],
             busy: 0,
             failed: None,
         });
@@ -217,8 +195,7 @@ impl Folder {
         let found = std::sync::Mutex::new(Vec::new());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         let work = || {
-            let mut listings = Vec::new();
-            let mut skipped = Vec::new();
+            let mut mine = Scan::default();
             loop {
                 let (dir, repo_dir) = {
                     let Ok(mut q) = queue.lock() else { break };
@@ -245,21 +222,18 @@ impl Folder {
                     break;
                 }
                 let mut below = Vec::new();
-                let listed = self.list(&dir, repo_dir.as_bstr(), skip, &mut below, &mut skipped);
+                let listed = self.list(&dir, repo_dir, skip, &mut below, &mut mine);
                 if let Ok(mut q) = queue.lock() {
                     q.busy -= 1;
                     q.folders.extend(below);
-                    match listed {
-                        Ok(entries) => listings.push((repo_dir, entries)),
-                        Err(err) => {
-                            q.failed.get_or_insert(err);
-                        }
+                    if let Err(err) = listed {
+                        q.failed.get_or_insert(err);
                     }
                 }
                 wake.notify_all();
             }
             if let Ok(mut all) = found.lock() {
-                all.push((listings, skipped));
+                all.push(mine);
             }
         };
         std::thread::scope(|s| {
@@ -274,64 +248,44 @@ impl Folder {
         if let Some(err) = queue.failed {
             return Err(err);
         }
-        let mut listings = std::collections::HashMap::new();
-        for (part, skipped) in found
+        for part in found
             .into_inner()
             .map_err(|_| Error::invalid("a folder scan thread panicked"))?
         {
-            listings.extend(part);
-            scan.skipped.extend(skipped);
-        }
-        // Depth first, each listing in its order: every file in path order.
-        let mut stack = Vec::new();
-        if let Some(entries) = listings.remove(&repo_start) {
-            stack.push(entries.into_iter());
-        }
-        while let Some(entries) = stack.last_mut() {
-            match entries.next() {
-                Some(Listed::File(file)) => scan.files.push(file),
-                Some(Listed::Folder(path)) => {
-                    if let Some(below) = listings.remove(&path) {
-                        stack.push(below.into_iter());
-                    }
-                }
-                None => {
-                    stack.pop();
-                }
-            }
+            scan.files.extend(part.files);
+            scan.skipped.extend(part.skipped);
         }
         Ok(())
     }
 
-    /// List one folder: its files and folders in the order their paths sort in (a
-    /// folder's as `name/`), its folders also into `below`.
+    /// List one folder: its files taken into `scan`, its folders into `below`.
     fn list(
         &self,
         dir: &Path,
-        repo_dir: &BStr,
+        repo_dir: BString,
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString)>,
-        skipped: &mut Vec<(BString, String)>,
-    ) -> Result<Vec<Listed>, Error> {
-        let mut listed = Vec::new();
+        scan: &mut Scan,
+    ) -> Result<(), Error> {
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
             if !repo_dir.is_empty() {
-                skipped.push((repo_dir.to_owned(), "the store's own folder".into()));
+                scan.skipped.push((repo_dir, "the store's own folder".into()));
             }
-            return Ok(listed);
+            return Ok(());
         }
         let unreadable = |source| Error::Unreadable {
             path: dir.to_owned(),
             source,
         };
-        let mut scan = Scan::default();
+        let mut taken = 0;
+        // In the order the folder lists them: the files are sorted once at the end.
         for entry in fs::read_dir(dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 let shown = entry.path().to_string_lossy().into_owned();
-                skipped.push((shown.into(), "its name is not UTF-8".into()));
+                scan.skipped.push((shown.into(), "its name is not UTF-8".into()));
                 continue;
             };
             // A nested git repository's own folder is never part of a snapshot.
@@ -342,7 +296,7 @@ impl Folder {
                 BString::from(name)
             } else {
                 let mut p = BString::from(Vec::with_capacity(repo_dir.len() + 1 + name.len()));
-                p.extend_from_slice(repo_dir);
+                p.extend_from_slice(&repo_dir);
                 p.push(b'/');
                 p.extend_from_slice(name.as_bytes());
                 p
@@ -354,24 +308,21 @@ impl Folder {
             // The type the folder listing gives: no stat for folders.
             if entry.file_type().map_err(unreadable)?.is_dir() {
                 if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), true) {
-                    skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                    scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
                 } else {
-                    below.push((entry.path(), repo_path.clone()));
-                    listed.push(Listed::Folder(repo_path));
+                    below.push((entry.path(), repo_path));
                 }
             } else {
                 let meta = entry.metadata().map_err(unreadable)?;
-                self.take(repo_path, &meta, &mut scan);
-                listed.extend(scan.files.pop().map(Listed::File));
+                self.take(repo_path, &meta, scan);
+                taken += 1;
             }
         }
-        skipped.append(&mut scan.skipped);
-        listed.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
-            bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);
+            bar.inc_length(taken);
         }
-        Ok(listed)
+        Ok(())
     }
 
     /// One file: skipped, or taken with its stat.
