@@ -849,62 +849,53 @@ impl StatCache {
     /// tree id: what [`diff()`] compares without looking inside (git's cache-tree). The
     /// root is never collapsed.
     pub fn collapse(&self, files: Vec<File>, clean: &[bool]) -> Vec<File> {
+        // Files not clean before each index: a range is all clean when the counts at its
+        // two ends agree.
+        let mut unclean = Vec::with_capacity(files.len() + 1);
+        unclean.push(0usize);
+        for i in 0..files.len() {
+            let dirty = !clean.get(i).copied().unwrap_or(false);
+            unclean.push(unclean[i] + usize::from(dirty));
+        }
+        // The folders that can be given whole, as ranges of `files`: the files below a
+        // folder are those whose path starts with `dir/`, side by side in path order.
+        let mut prefix = Vec::new();
+        let mut whole: Vec<(usize, usize, &BString, ObjectId)> = Vec::new();
+        for (dir, id, count) in self.trees.iter().filter(|t| !t.0.is_empty()) {
+            prefix.clear();
+            prefix.extend_from_slice(dir);
+            prefix.push(b'/');
+            let lo = files.partition_point(|f| f.path.as_slice() < prefix.as_slice());
+            let hi = lo + files[lo..].partition_point(|f| f.path.starts_with(&prefix));
+            if hi > lo && (hi - lo) as u64 == *count && unclean[hi] == unclean[lo] {
+                whole.push((lo, hi, dir, *id));
+            }
+        }
+        // By first file, the widest first: a folder comes before the folders inside it
+        // (folders' own path order differs: `a.b/` sorts before `a/`).
+        order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut out = Vec::with_capacity(files.len().min(1024));
-        let mut files = files.into_iter().zip(clean.iter().copied()).peekable();
-        let mut trees = self.trees.iter().filter(|t| !t.0.is_empty()).peekable();
-        let mut pending: Vec<(File, bool)> = Vec::new();
-        while let Some((file, is_clean)) = files.next() {
-            // The first folder (in path order) at or above this file that the cache knows.
-            while trees
-                .peek()
-                .is_some_and(|t| t.0 < file.path && !is_below(file.path.as_bstr(), t.0.as_bstr()))
-            {
-                trees.next();
-            }
-            let Some((dir, id, count)) = trees
-                .peek()
-                .copied()
-                .filter(|t| is_below(file.path.as_bstr(), t.0.as_bstr()))
-            else {
-                out.push(file);
-                continue;
-            };
-            // Every file below `dir`, in order.
-            pending.clear();
-            pending.push((file, is_clean));
-            while let Some(next) = files.next_if(|(f, _)| is_below(f.path.as_bstr(), dir.as_bstr())) {
-                pending.push(next);
-            }
-            // Skip the cache's folders below this one.
-            while trees
-                .peek()
-                .is_some_and(|t| t.0 == *dir || is_below(t.0.as_bstr(), dir.as_bstr()))
-            {
-                trees.next();
-            }
-            if pending.len() as u64 == *count && pending.iter().all(|(_, c)| *c) {
+        let mut whole = whole.into_iter().peekable();
+        let mut files = files.into_iter();
+        let mut at = 0;
+        loop {
+            // Folders inside one already given whole.
+            while whole.next_if(|w| w.0 < at).is_some() {}
+            if let Some((_, hi, dir, id)) = whole.next_if(|w| w.0 == at) {
                 out.push(File {
                     path: dir.clone(),
                     mode: Mode::Tree,
-                    id: *id,
+                    id,
                     data: None,
                 });
-            } else {
-                // Look inside: its subfolders may be whole.
-                let (inner, flags): (Vec<File>, Vec<bool>) = pending.drain(..).unzip();
-                let sub = StatCache {
-                    hash_kind: self.hash_kind,
-                    entries: Vec::new(),
-                    trees: self
-                        .trees
-                        .iter()
-                        .filter(|t| is_below(t.0.as_bstr(), dir.as_bstr()))
-                        .cloned()
-                        .collect(),
-                    written: self.written,
-                };
-                out.extend(sub.collapse(inner, &flags));
+                // The files below it (at least one: `hi > at`).
+                files.nth(hi - at - 1);
+                at = hi;
+                continue;
             }
+            let Some(file) = files.next() else { break };
+            out.push(file);
+            at += 1;
         }
         out
     }

@@ -2,7 +2,7 @@
 
 use bstr::BString;
 use snapgit_core::{
-    Mode, ObjectId,
+    HashKind, Mode, ObjectId,
     commit::Change,
     diff::ChangeKind,
     drive::MemoryStore,
@@ -428,5 +428,86 @@ fn folders_none_of_whose_files_changed_are_given_whole() {
         let got = drive(&mut op, &mut cache_b, &store).result.unwrap();
         assert_eq!(got.files, expected.files);
         assert_eq!(got.to, expected.to);
+    }
+}
+
+/// [`StatCache::collapse`] as its documentation defines it, written plainly: each file in
+/// turn, under the outermost folder the cache knows whose files are exactly as many as
+/// the cache counted and all clean, that folder given once in their place.
+fn collapse_by_definition(trees: &[(BString, ObjectId, u64)], files: &[File], clean: &[bool]) -> Vec<(String, Mode)> {
+    let below =
+        |path: &BString, dir: &BString| path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/';
+    let mut out: Vec<(String, Mode)> = Vec::new();
+    for file in files {
+        let mut around: Vec<&(BString, ObjectId, u64)> = trees
+            .iter()
+            .filter(|(dir, _, _)| !dir.is_empty() && below(&file.path, dir))
+            .collect();
+        around.sort_by_key(|(dir, _, _)| dir.len());
+        let whole = around.into_iter().find(|(dir, _, count)| {
+            let inside: Vec<usize> = (0..files.len()).filter(|&i| below(&files[i].path, dir)).collect();
+            inside.len() as u64 == *count && inside.iter().all(|&i| clean[i])
+        });
+        match whole {
+            Some((dir, _, _)) => {
+                let shown = (dir.to_string(), Mode::Tree);
+                if out.last() != Some(&shown) {
+                    out.push(shown);
+                }
+            }
+            None => out.push((file.path.to_string(), file.mode)),
+        }
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// Folders named so that path order and folder order differ (`a.b/` sorts before
+    /// `a/`), files the cache knew, files it did not, files gone, and any mix of clean.
+    #[test]
+    fn collapse_gives_whole_exactly_the_folders_its_definition_does(
+        picks in proptest::collection::vec((0usize..4, 0usize..4, 0usize..4, 0usize..3), 1..40),
+        extra in proptest::collection::vec((0usize..4, 0usize..4, 0usize..3), 0..4),
+        gone in proptest::collection::vec(0usize..40, 0..4),
+        dirty in proptest::collection::vec(0usize..40, 0..6),
+    ) {
+        const NAMES: [&str; 4] = ["a", "a.b", "a-", "b"];
+        let path = |parts: &[usize], leaf: usize| {
+            let mut p: Vec<&str> = parts.iter().map(|&i| NAMES[i]).collect();
+            p.push(["x.md", "y", "z0"][leaf]);
+            p.join("/")
+        };
+        // Folder names never also file names: files end in a leaf name of their own.
+        let mut known_paths: Vec<String> =
+            picks.iter().map(|&(a, b, depth, leaf)| path(&[a, b][..depth.min(2)], leaf)).collect();
+        known_paths.sort();
+        known_paths.dedup();
+        let known_files: Vec<File> = known_paths.iter().map(|p| known(p, p.as_bytes())).collect();
+        let trees = worktree::folder_trees(HashKind::Sha1, known_files.clone()).unwrap();
+        let cache = StatCache::from_files(HashKind::Sha1, Vec::new()).with_trees(trees.clone());
+        // The folder now: some files gone, some new.
+        let mut now: Vec<File> = known_files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gone.contains(i))
+            .map(|(_, f)| f.clone())
+            .collect();
+        for &(a, depth, leaf) in &extra {
+            let p = path(&[a, 3][..depth.min(2)], leaf);
+            if !now.iter().any(|f| f.path == p.as_str()) {
+                now.push(read(&p, b"new"));
+            }
+        }
+        now.sort_by(|a, b| a.path.cmp(&b.path));
+        let clean: Vec<bool> = now
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.data.is_none() && !dirty.contains(&i))
+            .collect();
+        let expected = collapse_by_definition(&trees, &now, &clean);
+        let got: Vec<(String, Mode)> =
+            cache.collapse(now, &clean).iter().map(|f| (f.path.to_string(), f.mode)).collect();
+        proptest::prop_assert_eq!(got, expected);
     }
 }
