@@ -650,7 +650,7 @@ impl Session {
         let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
 
         loop {
-            let mut request = FolderDiffRequest::new(*commit, scan.collapsed(&stat_cache, true));
+            let mut request = FolderDiffRequest::new(*commit, scan.into_collapsed(&stat_cache));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
             match self.engine.call(Request::DiffFolder(request)).await {

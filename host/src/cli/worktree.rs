@@ -42,6 +42,25 @@ pub struct Found {
     pub clean: bool,
 }
 
+/// One entry of a folder's listing.
+enum Listed {
+    File(Found),
+    /// A folder, by its repo path.
+    Folder(BString),
+}
+
+impl Listed {
+    /// What the listing is sorted by: a folder's path with a `/` after it, as the paths
+    /// below it sort among its neighbours.
+    fn key(&self) -> impl Iterator<Item = &u8> + '_ {
+        let (path, slash): (&BString, &[u8]) = match self {
+            Listed::File(found) => (&found.file.path, b""),
+            Listed::Folder(path) => (path, b"/"),
+        };
+        path.iter().chain(slash)
+    }
+}
+
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -77,6 +96,13 @@ impl Scan {
     pub fn collapsed(&self, cache: &StatCache, with_data: bool) -> Vec<File> {
         let clean: Vec<bool> = self.files.iter().map(|f| f.clean).collect();
         cache.collapse(self.files(with_data), &clean)
+    }
+
+    /// [`Scan::collapsed`] with content, the files moved out of the scan rather than
+    /// copied.
+    pub fn into_collapsed(self, cache: &StatCache) -> Vec<File> {
+        let clean: Vec<bool> = self.files.iter().map(|f| f.clean).collect();
+        cache.collapse(self.files.into_iter().map(|f| f.file).collect(), &clean)
     }
 
     /// A stat cache of every file found (less `stale` ones), with its folders' trees, to
@@ -171,15 +197,18 @@ impl Folder {
             self.identify(&mut scan, cache, hash_kind)?;
             return Ok(scan);
         }
+        scan.files.reserve(cache.len());
         self.walk(start, scope.to_owned(), &skip, &mut scan)?;
-        scan.files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
         self.identify(&mut scan, cache, hash_kind)?;
         Ok(scan)
     }
 
-    /// Every file below `start`, its folders listed and its files stat'ed by as many
-    /// threads as there are cores (git's `core.preloadIndex` does the same for its index):
-    /// each takes the next folder to list, and queues the folders it finds.
+    /// Every file below `start`, in path order, its folders listed and its files
+    /// stat'ed by as many threads as there are cores (git's `core.preloadIndex` does the
+    /// same for its index): each takes the next folder to list, and queues the folders
+    /// it finds. Each listing is sorted on its own, a folder's name taken as `name/`,
+    /// so that reading the listings depth first gives every path in byte order with no
+    /// sort of the whole.
     fn walk(&self, start: PathBuf, repo_start: BString, skip: &[PathBuf], scan: &mut Scan) -> Result<(), Error> {
         struct Queue {
             folders: Vec<(PathBuf, BString)>,
@@ -187,7 +216,7 @@ impl Folder {
             failed: Option<Error>,
         }
         let queue = std::sync::Mutex::new(Queue {
-            folders: vec![(start, repo_start)],
+            folders: vec![(start, repo_start.clone())],
             busy: 0,
             failed: None,
         });
@@ -195,7 +224,8 @@ impl Folder {
         let found = std::sync::Mutex::new(Vec::new());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         let work = || {
-            let mut mine = Scan::default();
+            let mut listings = Vec::new();
+            let mut skipped = Vec::new();
             loop {
                 let (dir, repo_dir) = {
                     let Ok(mut q) = queue.lock() else { break };
@@ -222,18 +252,21 @@ impl Folder {
                     break;
                 }
                 let mut below = Vec::new();
-                let listed = self.list(&dir, repo_dir, skip, &mut below, &mut mine);
+                let listed = self.list(&dir, repo_dir.as_bstr(), skip, &mut below, &mut skipped);
                 if let Ok(mut q) = queue.lock() {
                     q.busy -= 1;
                     q.folders.extend(below);
-                    if let Err(err) = listed {
-                        q.failed.get_or_insert(err);
+                    match listed {
+                        Ok(entries) => listings.push((repo_dir, entries)),
+                        Err(err) => {
+                            q.failed.get_or_insert(err);
+                        }
                     }
                 }
                 wake.notify_all();
             }
             if let Ok(mut all) = found.lock() {
-                all.push(mine);
+                all.push((listings, skipped));
             }
         };
         std::thread::scope(|s| {
@@ -248,44 +281,64 @@ impl Folder {
         if let Some(err) = queue.failed {
             return Err(err);
         }
-        for part in found
+        let mut listings = std::collections::HashMap::new();
+        for (part, skipped) in found
             .into_inner()
             .map_err(|_| Error::invalid("a folder scan thread panicked"))?
         {
-            scan.files.extend(part.files);
-            scan.skipped.extend(part.skipped);
+            listings.extend(part);
+            scan.skipped.extend(skipped);
+        }
+        // Depth first, each listing in its order: every file in path order.
+        let mut stack = Vec::new();
+        if let Some(entries) = listings.remove(&repo_start) {
+            stack.push(entries.into_iter());
+        }
+        while let Some(entries) = stack.last_mut() {
+            match entries.next() {
+                Some(Listed::File(file)) => scan.files.push(file),
+                Some(Listed::Folder(path)) => {
+                    if let Some(below) = listings.remove(&path) {
+                        stack.push(below.into_iter());
+                    }
+                }
+                None => {
+                    stack.pop();
+                }
+            }
         }
         Ok(())
     }
 
-    /// List one folder: its files taken into `scan`, its folders into `below`.
+    /// List one folder: its files and folders in the order their paths sort in (a
+    /// folder's as `name/`), its folders also into `below`.
     fn list(
         &self,
         dir: &Path,
-        repo_dir: BString,
+        repo_dir: &BStr,
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString)>,
-        scan: &mut Scan,
-    ) -> Result<(), Error> {
+        skipped: &mut Vec<(BString, String)>,
+    ) -> Result<Vec<Listed>, Error> {
+        let mut listed = Vec::new();
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
             if !repo_dir.is_empty() {
-                scan.skipped.push((repo_dir, "the store's own folder".into()));
+                skipped.push((repo_dir.to_owned(), "the store's own folder".into()));
             }
-            return Ok(());
+            return Ok(listed);
         }
         let unreadable = |source| Error::Unreadable {
             path: dir.to_owned(),
             source,
         };
-        let mut taken = 0;
-        // In the order the folder lists them: the files are sorted once at the end.
+        let mut scan = Scan::default();
         for entry in fs::read_dir(dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 let shown = entry.path().to_string_lossy().into_owned();
-                scan.skipped.push((shown.into(), "its name is not UTF-8".into()));
+                skipped.push((shown.into(), "its name is not UTF-8".into()));
                 continue;
             };
             // A nested git repository's own folder is never part of a snapshot.
@@ -296,7 +349,7 @@ impl Folder {
                 BString::from(name)
             } else {
                 let mut p = BString::from(Vec::with_capacity(repo_dir.len() + 1 + name.len()));
-                p.extend_from_slice(&repo_dir);
+                p.extend_from_slice(repo_dir);
                 p.push(b'/');
                 p.extend_from_slice(name.as_bytes());
                 p
@@ -308,21 +361,24 @@ impl Folder {
             // The type the folder listing gives: no stat for folders.
             if entry.file_type().map_err(unreadable)?.is_dir() {
                 if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), true) {
-                    scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                    skipped.push((repo_path, format!("excluded by {pattern:?}")));
                 } else {
-                    below.push((entry.path(), repo_path));
+                    below.push((entry.path(), repo_path.clone()));
+                    listed.push(Listed::Folder(repo_path));
                 }
             } else {
                 let meta = entry.metadata().map_err(unreadable)?;
-                self.take(repo_path, &meta, scan);
-                taken += 1;
+                self.take(repo_path, &meta, &mut scan);
+                listed.extend(scan.files.pop().map(Listed::File));
             }
         }
+        skipped.append(&mut scan.skipped);
+        listed.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
-            bar.inc_length(taken);
+            bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);
         }
-        Ok(())
+        Ok(listed)
     }
 
     /// One file: skipped, or taken with its stat.
