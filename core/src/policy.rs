@@ -168,6 +168,64 @@ impl Policy {
     }
 }
 
+/// The patterns of an ignore file (`.gitignore`, `.snapgitignore`) in the folder `base`
+/// (a repo path; empty for the root), as patterns on repo paths that [`Policy::exclude`]
+/// takes, in the file's order.
+///
+/// The file's lines are read as git reads them: blank lines and lines starting with `#`
+/// are skipped, a trailing `\r` and trailing spaces not escaped with a backslash are
+/// dropped. A pattern of a file below the root applies below its folder only, as git has
+/// it: one with no slash but a trailing one matches at any depth below `base`
+/// (`/base/**/pattern`), one with a slash elsewhere is relative to `base`
+/// (`/base/pattern`); characters of `base` that a pattern would read as wildcards are
+/// escaped. Patterns from files deeper down come later, so they win, as in git.
+pub fn ignore_file_patterns(base: &BStr, text: &str) -> Vec<String> {
+    let mut folder = String::new();
+    for c in base.to_str_lossy().chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            folder.push('\\');
+        }
+        folder.push(c);
+    }
+    text.split('\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.starts_with('#') {
+                return None;
+            }
+            let line = trim_unescaped_spaces(line);
+            if line.is_empty() {
+                return None;
+            }
+            if folder.is_empty() {
+                return Some(line.to_owned());
+            }
+            let (negated, body) = match line.strip_prefix('!') {
+                Some(body) => ("!", body),
+                None => ("", line),
+            };
+            // `/` at the start or in the middle anchors the pattern to its file's folder.
+            let anchored = body.trim_end_matches('/').contains('/');
+            let body = body.strip_prefix('/').unwrap_or(body);
+            Some(if anchored {
+                format!("{negated}/{folder}/{body}")
+            } else {
+                format!("{negated}/{folder}/**/{body}")
+            })
+        })
+        .collect()
+}
+
+/// `line` without its trailing spaces, but for one escaped with a backslash.
+fn trim_unescaped_spaces(line: &str) -> &str {
+    let trimmed = line.trim_end_matches(' ');
+    if trimmed.len() < line.len() && trimmed.ends_with('\\') && !trimmed.ends_with("\\\\") {
+        &line[..trimmed.len() + 1]
+    } else {
+        trimmed
+    }
+}
+
 /// A policy's serde form: `{ maxFileBytes, maxObjectsPerCommit, exclude }`, each optional.
 #[derive(serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -511,3 +511,45 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn an_ignore_file_s_patterns_apply_below_its_folder_as_git_reads_them() {
+    use snapgit_core::policy::{Policy, ignore_file_patterns};
+    let text = "# comment\n\n*.log\r\n!keep.log\n/build\ndist/\na/b\ntrail   \nspace\\ \n\\#hash\n";
+    assert_eq!(
+        ignore_file_patterns("".into(), text),
+        [
+            "*.log",
+            "!keep.log",
+            "/build",
+            "dist/",
+            "a/b",
+            "trail",
+            "space\\ ",
+            "\\#hash"
+        ]
+    );
+    assert_eq!(
+        ignore_file_patterns("sub/x*".into(), text),
+        [
+            "/sub/x\\*/**/*.log",
+            "!/sub/x\\*/**/keep.log",
+            "/sub/x\\*/build",
+            "/sub/x\\*/**/dist/",
+            "/sub/x\\*/a/b",
+            "/sub/x\\*/**/trail",
+            "/sub/x\\*/**/space\\ ",
+            "/sub/x\\*/**/\\#hash",
+        ]
+    );
+    let policy = Policy::new()
+        .exclude(ignore_file_patterns("sub/x*".into(), text))
+        .unwrap();
+    let excluded = |path: &str| policy.excluded(path.into()).is_some();
+    assert!(excluded("sub/x*/a.log") && excluded("sub/x*/deep/er/a.log"));
+    assert!(!excluded("sub/xy/a.log") && !excluded("a.log") && !excluded("sub/a.log"));
+    assert!(!excluded("sub/x*/keep.log"));
+    assert!(excluded("sub/x*/build") && !excluded("sub/x*/deep/build"));
+    assert!(excluded("sub/x*/deep/dist/f") && excluded("sub/x*/a/b") && !excluded("sub/x*/c/a/b"));
+    assert!(excluded("sub/x*/space ") && excluded("sub/x*/#hash"));
+}

@@ -14,7 +14,7 @@ use snapgit_core::{
     gc::Phase,
     id,
     merge::ConflictPolicy,
-    policy::Policy,
+    policy::{self, Policy},
     worktree as worktree_core,
 };
 use snapgit_host::cli::{
@@ -159,6 +159,11 @@ struct Excludes {
     /// archives, audio and video (`snapgit_core::worktree::CHECKPOINT_EXCLUDES`)
     #[arg(long)]
     checkpoint_excludes: bool,
+    /// Leave out what the folder's `.gitignore` files do, as git reads them: the one in
+    /// each folder applies below that folder, a deeper one's patterns winning (over the
+    /// other excludes too)
+    #[arg(long)]
+    gitignore: bool,
 }
 
 impl Excludes {
@@ -180,12 +185,7 @@ impl Excludes {
                 path: file.clone(),
                 source,
             })?;
-            patterns.extend(
-                text.lines()
-                    .map(|line| line.trim_end_matches('\r'))
-                    .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
-                    .map(str::to_owned),
-            );
+            patterns.extend(policy::ignore_file_patterns(Default::default(), &text));
         }
         patterns.extend(self.exclude.iter().cloned());
         Policy::new()
@@ -1140,6 +1140,7 @@ fn is_snapshot(command: &CommitCommand) -> bool {
 fn folder(dir: &std::path::Path, excludes: &Excludes, config: &Config, quiet: bool) -> Result<Folder, Error> {
     let mut folder = Folder::new(dir)?;
     folder.policy = excludes.policy(dir)?;
+    folder.gitignore = excludes.gitignore;
     folder.skip = store_folder(config);
     if !quiet {
         // Files found, and read because their stat changed: shown once a scan takes a while.

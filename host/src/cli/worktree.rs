@@ -6,12 +6,13 @@
 use std::{
     fs,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use bstr::{BStr, BString, ByteSlice};
 use snapgit_core::{
     HashKind, Mode, ObjectId, object,
-    policy::Policy,
+    policy::{self, Policy},
     worktree::{self, CheckoutPlan, File, Stat, StatCache},
 };
 
@@ -26,6 +27,9 @@ pub struct Folder {
     pub policy: Policy,
     /// Folders never read (a local store below the folder).
     pub skip: Vec<PathBuf>,
+    /// Read every `.gitignore` of the folder too, as git does: each one's patterns apply
+    /// below its own folder, a deeper one's winning ([`policy::ignore_file_patterns`]).
+    pub gitignore: bool,
     /// Counts files as a scan finds them (its length: files found), then as it reads
     /// them (its position: files read), for a progress display.
     pub progress: Option<indicatif::ProgressBar>,
@@ -152,6 +156,7 @@ impl Folder {
             root,
             policy: Policy::new(),
             skip: Vec::new(),
+            gitignore: false,
             progress: None,
         })
     }
@@ -180,25 +185,37 @@ impl Folder {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
+        // The `.gitignore` files of the folders above the scope count too.
+        let mut policy = Arc::new(self.policy.clone());
+        if self.gitignore && !scope.is_empty() {
+            let mut above = BString::default();
+            for part in scope.split(|&b| b == b'/') {
+                policy = self.read_gitignore(above.as_bstr(), policy)?;
+                if !above.is_empty() {
+                    above.push(b'/');
+                }
+                above.extend_from_slice(part);
+            }
+        }
         // Below an excluded folder, or excluded itself: nothing to take.
         if !scope.is_empty() {
             let mut named = scope.to_owned();
             if meta.is_dir() {
                 named.push(b'/');
             }
-            if let Some(pattern) = self.policy.excluded(named.as_bstr()) {
+            if let Some(pattern) = policy.excluded(named.as_bstr()) {
                 scan.skipped
                     .push((scope.to_owned(), format!("excluded by {pattern:?}")));
                 return Ok(scan);
             }
         }
         if !meta.is_dir() {
-            self.take(scope.to_owned(), &meta, &mut scan);
+            self.take(&policy, scope.to_owned(), &meta, &mut scan);
             self.identify(&mut scan, cache, hash_kind)?;
             return Ok(scan);
         }
         scan.files.reserve(cache.len());
-        self.walk(start, scope.to_owned(), &skip, &mut scan)?;
+        self.walk(start, scope.to_owned(), policy, &skip, &mut scan)?;
         self.identify(&mut scan, cache, hash_kind)?;
         Ok(scan)
     }
@@ -209,14 +226,22 @@ impl Folder {
     /// it finds. Each listing is sorted on its own, a folder's name taken as `name/`,
     /// so that reading the listings depth first gives every path in byte order with no
     /// sort of the whole.
-    fn walk(&self, start: PathBuf, repo_start: BString, skip: &[PathBuf], scan: &mut Scan) -> Result<(), Error> {
+    fn walk(
+        &self,
+        start: PathBuf,
+        repo_start: BString,
+        policy: Arc<Policy>,
+        skip: &[PathBuf],
+        scan: &mut Scan,
+    ) -> Result<(), Error> {
         struct Queue {
-            folders: Vec<(PathBuf, BString)>,
+            /// Each folder with the policy its `.gitignore` files above it make.
+            folders: Vec<(PathBuf, BString, Arc<Policy>)>,
             busy: usize,
             failed: Option<Error>,
         }
         let queue = std::sync::Mutex::new(Queue {
-            folders: vec![(start, repo_start.clone())],
+            folders: vec![(start, repo_start.clone(), policy)],
             busy: 0,
             failed: None,
         });
@@ -227,7 +252,7 @@ impl Folder {
             let mut listings = Vec::new();
             let mut skipped = Vec::new();
             loop {
-                let (dir, repo_dir) = {
+                let Some((dir, repo_dir, policy)) = ({
                     let Ok(mut q) = queue.lock() else { break };
                     loop {
                         if q.failed.is_some() {
@@ -245,14 +270,12 @@ impl Folder {
                             Err(_) => break None,
                         };
                     }
-                }
-                .unwrap_or_default();
-                if dir.as_os_str().is_empty() {
+                }) else {
                     wake.notify_all();
                     break;
-                }
+                };
                 let mut below = Vec::new();
-                let listed = self.list(&dir, repo_dir.as_bstr(), skip, &mut below, &mut skipped);
+                let listed = self.list(&dir, repo_dir.as_bstr(), policy, skip, &mut below, &mut skipped);
                 if let Ok(mut q) = queue.lock() {
                     q.busy -= 1;
                     q.folders.extend(below);
@@ -316,8 +339,9 @@ impl Folder {
         &self,
         dir: &Path,
         repo_dir: &BStr,
+        policy: Arc<Policy>,
         skip: &[PathBuf],
-        below: &mut Vec<(PathBuf, BString)>,
+        below: &mut Vec<(PathBuf, BString, Arc<Policy>)>,
         skipped: &mut Vec<(BString, String)>,
     ) -> Result<Vec<Listed>, Error> {
         let mut listed = Vec::new();
@@ -328,6 +352,11 @@ impl Folder {
             }
             return Ok(listed);
         }
+        let policy = if self.gitignore {
+            self.read_gitignore(repo_dir, policy)?
+        } else {
+            policy
+        };
         let unreadable = |source| Error::Unreadable {
             path: dir.to_owned(),
             source,
@@ -360,15 +389,15 @@ impl Folder {
             };
             // The type the folder listing gives: no stat for folders.
             if entry.file_type().map_err(unreadable)?.is_dir() {
-                if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), true) {
+                if let Some(pattern) = policy.excluded_here(repo_path.as_bstr(), true) {
                     skipped.push((repo_path, format!("excluded by {pattern:?}")));
                 } else {
-                    below.push((entry.path(), repo_path.clone()));
+                    below.push((entry.path(), repo_path.clone(), policy.clone()));
                     listed.push(Listed::Folder(repo_path));
                 }
             } else {
                 let meta = entry.metadata().map_err(unreadable)?;
-                self.take(repo_path, &meta, &mut scan);
+                self.take(&policy, repo_path, &meta, &mut scan);
                 listed.extend(scan.files.pop().map(Listed::File));
             }
         }
@@ -382,9 +411,9 @@ impl Folder {
     }
 
     /// One file: skipped, or taken with its stat.
-    fn take(&self, repo_path: BString, meta: &fs::Metadata, scan: &mut Scan) {
+    fn take(&self, policy: &Policy, repo_path: BString, meta: &fs::Metadata, scan: &mut Scan) {
         // Its folders were checked on the way down.
-        if let Some(pattern) = self.policy.excluded_here(repo_path.as_bstr(), false) {
+        if let Some(pattern) = policy.excluded_here(repo_path.as_bstr(), false) {
             scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
             return;
         }
@@ -397,7 +426,7 @@ impl Folder {
                 .push((repo_path, "not a regular file, folder or symlink".into()));
             return;
         };
-        if let Some(max) = self.policy.max_file_bytes
+        if let Some(max) = policy.max_file_bytes
             && meta.len() > max
             && mode != Mode::Symlink
         {
@@ -416,6 +445,32 @@ impl Folder {
             stat: stat_of(meta, mode),
             clean: false,
         });
+    }
+
+    /// `policy` with the patterns of the `.gitignore` in the folder `repo_dir`, if it has
+    /// one (a file, not a symlink: git does not follow one either).
+    fn read_gitignore(&self, repo_dir: &BStr, policy: Arc<Policy>) -> Result<Arc<Policy>, Error> {
+        let mut path = repo_dir.to_owned();
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(b".gitignore");
+        let full = self.full(path.as_bstr())?;
+        if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
+            return Ok(policy);
+        }
+        let text = fs::read(&full).map_err(|source| Error::Unreadable {
+            path: full.clone(),
+            source,
+        })?;
+        let patterns = policy::ignore_file_patterns(repo_dir, &String::from_utf8_lossy(&text));
+        if patterns.is_empty() {
+            return Ok(policy);
+        }
+        let policy = Policy::clone(&policy)
+            .exclude(patterns)
+            .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
+        Ok(Arc::new(policy))
     }
 
     /// Each file's id: from the cache where its stat is clean, else read and hashed.

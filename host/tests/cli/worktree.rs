@@ -499,3 +499,93 @@ fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_igno
     assert!(c.folder().join("node_modules/pkg/index.js").exists());
     assert_eq!(std::fs::read_to_string(c.folder().join("top.md")).unwrap(), "top\n");
 }
+
+#[test]
+fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        // Patterns anchored and not, negated, with a slash inside, in a folder whose name
+        // has wildcard characters, and deeper files winning over shallower ones.
+        for (path, text) in [
+            (
+                ".gitignore",
+                "*.log\n!keep.log\n# a comment\n\n/top.txt\nbuild/\ntrailing.md   \n",
+            ),
+            ("sub/.gitignore", "dist/\n/local.txt\n!important.log\nnested/*.md\n"),
+            ("sub/deeper/.gitignore", "*.tmp\n!/deeper.log\n"),
+            ("we[ird]*/.gitignore", "x/\n"),
+            ("a.log", "1"),
+            ("keep.log", "1"),
+            ("top.txt", "1"),
+            ("trailing.md", "1"),
+            ("sub/top.txt", "1"),
+            ("sub/local.txt", "1"),
+            ("sub/deeper/local.txt", "1"),
+            ("sub/important.log", "1"),
+            ("sub/deeper/important.log", "1"),
+            ("sub/deeper/deeper.log", "1"),
+            ("sub/deeper/a.tmp", "1"),
+            ("sub/dist/x", "1"),
+            ("other/dist/y", "1"),
+            ("sub/nested/a.md", "1"),
+            ("sub/nested/n/b.md", "1"),
+            ("sub/deeper/nested/c.md", "1"),
+            ("we[ird]*/x/z", "1"),
+            ("we[ird]*/y", "1"),
+            ("pkg/build/o", "1"),
+            ("pkg/a/b.txt", "1"),
+        ] {
+            c.write(path, text);
+        }
+        let tree = c.git_tree();
+        let out = c.snapshot_with(&["--gitignore"], true);
+        assert_eq!(out["tree"].as_str(), Some(tree.as_str()), "{engine}: {out}");
+        let skipped: Vec<&str> = out["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            skipped.contains(&"sub/dist") && skipped.contains(&"we[ird]*/x"),
+            "{skipped:?}"
+        );
+        // A diff of one folder reads the `.gitignore` files above it: an ignored file
+        // that changes is not in it; a tracked one is.
+        c.write("sub/deeper/a.tmp", "2");
+        c.write("sub/deeper/local.txt", "2");
+        let head = c.head();
+        let diff = c
+            .snapgit(
+                &[
+                    "diff",
+                    &head,
+                    "--worktree",
+                    "folder",
+                    "--path",
+                    "sub/deeper",
+                    "--name-status",
+                    "--gitignore",
+                ],
+                true,
+            )
+            .ok();
+        assert_eq!(diff.trim(), "M\tsub/deeper/local.txt", "{engine}");
+        // A rollback leaves what a `.gitignore` leaves out alone.
+        c.write("sub/dist/x", "changed");
+        c.snapgit(&["rollback", &head, "--worktree", "folder", "--gitignore"], true)
+            .ok();
+        assert_eq!(
+            std::fs::read_to_string(c.folder().join("sub/dist/x")).unwrap(),
+            "changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(c.folder().join("sub/deeper/local.txt")).unwrap(),
+            "1"
+        );
+        // Without the flag the `.gitignore` files are only files: everything is taken.
+        let all = c.snapshot_with(&[], false);
+        assert_ne!(all["tree"].as_str(), Some(tree.as_str()));
+        assert!(all["skipped"].as_array().unwrap().is_empty(), "{all}");
+    }
+}
