@@ -29,7 +29,7 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm,
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
-import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
+import { Excludes, checkpointExcludes, ignoreFilePatterns, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo } from "./api.js";
 import { fromEngine } from "./errors.js";
 import { Packer } from "./pack.js";
@@ -75,6 +75,12 @@ export interface WorktreeOptions {
   exclude?: string[];
   /** Also leave out what checkpoint tools do: dependency and build folders, caches, `.env*`, archives, audio and video. */
   checkpointExcludes?: boolean;
+  /**
+   * Also leave out what the folder's `.gitignore` files do, as git reads them: the one in
+   * each folder applies below that folder, a deeper one's patterns winning (over the
+   * other excludes too).
+   */
+  gitignore?: boolean;
 }
 
 /** What a snapshot made. */
@@ -172,37 +178,54 @@ async function saveCache(file: string | null, files: Found[]): Promise<void> {
   }
 }
 
-/** The patterns `options` name, with the folder's own `.snapgitignore` (packed), or `null` for none. */
-async function excludes(dir: string, options: WorktreeOptions): Promise<Uint8Array | null> {
+/** What leaves files out: the patterns `options` name with the folder's own `.snapgitignore` (packed, or `null` for none), and whether each `.gitignore` counts. */
+interface Leaving {
+  patterns: Uint8Array | null;
+  gitignore: boolean;
+}
+
+async function excludes(dir: string, options: WorktreeOptions): Promise<Leaving> {
   const patterns = options.checkpointExcludes ? checkpointExcludes().split("\n") : [];
   const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => "");
-  patterns.push(...own.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.trim() && !l.startsWith("#")));
+  const read = ignoreFilePatterns("", own);
+  if (read) patterns.push(...read.split("\n"));
   patterns.push(...(options.exclude ?? []));
-  if (patterns.length === 0) return null;
+  const gitignore = options.gitignore === true;
+  if (patterns.length === 0) return { patterns: null, gitignore };
   const p = new Packer().u32(patterns.length);
   patterns.forEach((pattern, i) => p.str(pattern, `exclude[${i}]`));
-  return p.buf.slice(0, p.pos);
+  return { patterns: p.buf.slice(0, p.pos), gitignore };
 }
 
 /** Every file of `dir`: stat'ed, known by the stat cache in `cache` or read and hashed. */
-async function scan(dir: string, cache: string | null, patterns: Uint8Array | null = null): Promise<Scan> {
+async function scan(dir: string, cache: string | null, leaving: Leaving = { patterns: null, gitignore: false }): Promise<Scan> {
   let excluded: Excludes | null = null;
   try {
-    excluded = patterns ? new Excludes(patterns) : null;
+    const none = new Packer().u32(0);
+    excluded = leaving.patterns || leaving.gitignore ? new Excludes(leaving.patterns ?? none.buf.subarray(0, none.pos)) : null;
   } catch (error) {
     throw fromEngine(error);
   }
   try {
-    return await scanWith(dir, cache, excluded);
+    return await scanWith(dir, cache, excluded, leaving.gitignore);
   } finally {
     excluded?.free();
   }
 }
 
-async function scanWith(dir: string, cache: string | null, excluded: Excludes | null): Promise<Scan> {
+async function scanWith(dir: string, cache: string | null, excluded: Excludes | null, gitignore: boolean): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
     let entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
+    // This folder's `.gitignore` first: its patterns decide its entries and all below.
+    if (excluded && gitignore && entries.some((e) => e.name === ".gitignore" && e.isFile())) {
+      const text = await readFile(join(folder, ".gitignore"), "utf8");
+      try {
+        excluded.addIgnoreFile(prefix, text);
+      } catch (error) {
+        throw fromEngine(error);
+      }
+    }
     if (excluded) {
       // One question to core per folder: which of its entries a pattern leaves out.
       const p = new Packer().u32(entries.length);

@@ -152,3 +152,40 @@ test("excludes leave out what git ignores, and a rollback never touches them", a
   assert.equal(readFileSync(join(folder, "node_modules/pkg/index.js"), "utf8"), "x\n");
   await rejectsWith(snapshot(repo, folder, { author, message: "3", statCache, exclude: [""] }), "INVALID_INPUT");
 });
+
+test("every .gitignore of the folder counts when asked, as git reads them", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  const files = {
+    ".gitignore": "*.log\n!keep.log\n# a comment\n\n/top.txt\nbuild/\n",
+    "sub/.gitignore": "dist/\n/local.txt\n!important.log\nnested/*.md\n",
+    "sub/deeper/.gitignore": "*.tmp\n!/deeper.log\n",
+    "we[ird]*/.gitignore": "x/\n",
+    "a.log": "1", "keep.log": "1", "top.txt": "1", "sub/top.txt": "1", "sub/local.txt": "1",
+    "sub/deeper/local.txt": "1", "sub/important.log": "1", "sub/deeper/important.log": "1",
+    "sub/deeper/deeper.log": "1", "sub/deeper/a.tmp": "1", "sub/dist/x": "1", "other/dist/y": "1",
+    "sub/nested/a.md": "1", "sub/nested/n/b.md": "1", "we[ird]*/x/z": "1", "we[ird]*/y": "1",
+    "pkg/build/o": "1", "pkg/a/b.txt": "1",
+  };
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(folder, path, ".."), { recursive: true });
+    writeFileSync(join(folder, path), text);
+  }
+  git(base, "init", "-q");
+  git(base, "add", "-A");
+  const tree = git(base, "write-tree").trim();
+  const { repo } = await openRepo({});
+  const statCache = false;
+  const first = await snapshot(repo, folder, { author, message: "1", statCache, gitignore: true });
+  assert.equal((await repo.readCommit(first.commit)).tree, tree);
+  // A rollback leaves what a .gitignore leaves out alone.
+  writeFileSync(join(folder, "sub/dist/x"), "changed");
+  writeFileSync(join(folder, "sub/deeper/local.txt"), "2");
+  await rollback(repo, folder, { to: first.commit, author, statCache, gitignore: true });
+  assert.equal(readFileSync(join(folder, "sub/dist/x"), "utf8"), "changed");
+  assert.equal(readFileSync(join(folder, "sub/deeper/local.txt"), "utf8"), "1");
+  // Without it, the .gitignore files are only files.
+  const all = await snapshot(repo, folder, { author, message: "3", statCache });
+  assert.notEqual((await repo.readCommit(all.commit)).tree, tree);
+});

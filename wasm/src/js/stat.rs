@@ -91,6 +91,13 @@ pub fn checkpoint_excludes() -> String {
     snapgit_core::worktree::CHECKPOINT_EXCLUDES.join("\n")
 }
 
+/// The patterns of an ignore file in the folder `base` (empty: the root), one per line,
+/// read as git reads a `.gitignore` (core's `policy::ignore_file_patterns`).
+#[wasm_bindgen(js_name = ignoreFilePatterns)]
+pub fn ignore_file_patterns(base: &str, text: &str) -> String {
+    snapgit_core::policy::ignore_file_patterns(base.into(), text).join("\n")
+}
+
 /// Gitignore-style exclude patterns, matched as core's write policy matches them.
 #[wasm_bindgen]
 pub struct Excludes {
@@ -110,6 +117,17 @@ impl Excludes {
             .exclude(patterns)
             .map_err(|e| super::error::to_js(&e))?;
         Ok(Excludes { policy })
+    }
+
+    /// Add the patterns of the ignore file in the folder `base` (a `.gitignore` found by
+    /// a walk down): they apply below that folder, after (so over) those given before.
+    #[wasm_bindgen(js_name = addIgnoreFile)]
+    pub fn add_ignore_file(&mut self, base: &str, text: &str) -> Result<(), JsValue> {
+        let patterns = snapgit_core::policy::ignore_file_patterns(base.into(), text);
+        self.policy = std::mem::take(&mut self.policy)
+            .exclude(patterns)
+            .map_err(|e| super::error::to_js(&e))?;
+        Ok(())
     }
 
     /// For each packed entry of one folder (a u32 count, then each: its path and a byte,
