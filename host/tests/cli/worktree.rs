@@ -461,6 +461,16 @@ fn bad_worktree_arguments_are_refused() {
         .fails(2, "--worktree");
 }
 
+/// The paths a snapshot's report says it left out.
+fn skipped(report: &serde_json::Value) -> Vec<&str> {
+    report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_ignores() {
     let c = Checkout::new("native");
@@ -473,12 +483,7 @@ fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_igno
     let snapshot = |args: &[&str]| c.snapshot_with(args, true);
     let out = snapshot(&["--exclude-from", "folder/.gitignore"]);
     assert_eq!(out["tree"].as_str(), Some(tree.as_str()));
-    let skipped: Vec<&str> = out["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["path"].as_str().unwrap())
-        .collect();
+    let skipped = skipped(&out);
     assert!(
         skipped.contains(&"node_modules") && skipped.contains(&".env"),
         "{skipped:?}"
@@ -540,12 +545,7 @@ fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
         let tree = c.git_tree();
         let out = c.snapshot_with(&["--gitignore"], true);
         assert_eq!(out["tree"].as_str(), Some(tree.as_str()), "{engine}: {out}");
-        let skipped: Vec<&str> = out["skipped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["path"].as_str().unwrap())
-            .collect();
+        let skipped = skipped(&out);
         assert!(
             skipped.contains(&"sub/dist") && skipped.contains(&"we[ird]*/x"),
             "{skipped:?}"
