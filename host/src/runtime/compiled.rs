@@ -41,8 +41,7 @@ const EXTENSION: &str = "cwasm";
 
 /// `component` compiled for `engine`: loaded from `dir` when it was kept there, else
 /// compiled and kept (a folder that cannot be written only costs the next process a
-/// compile).
-/// `sha256` is the component's digest in hex when the caller knows it.
+/// compile). `sha256` is the component's digest in hex when the caller knows it.
 pub(super) fn load(engine: &Engine, component: &[u8], sha256: Option<&str>, dir: &Path) -> Result<Component, Error> {
     let path = dir.join(file_name(engine, component, sha256));
     if let Some(loaded) = open(engine, &path) {
