@@ -15,7 +15,17 @@ pub struct Policy {
     pub max_file_bytes: Option<u64>,
     /// The most objects one commit may write (blobs, trees and the commit).
     pub max_objects_per_commit: Option<usize>,
-    exclude: Vec<(String, gix_glob::Pattern)>,
+    exclude: Vec<Exclude>,
+}
+
+/// One exclude pattern: as given, parsed, and what names it in a verdict.
+#[derive(Debug, Clone)]
+struct Exclude {
+    text: String,
+    pattern: gix_glob::Pattern,
+    /// Where it came from, for a pattern of an ignore file below the root
+    /// (`sub/.gitignore: dist/`); `None`: the text itself.
+    shown: Option<String>,
 }
 
 /// One rule a change breaks.
@@ -76,14 +86,37 @@ impl Policy {
             let parsed = gix_glob::parse(pattern.as_bytes()).ok_or_else(|| PatternError {
                 pattern: pattern.clone(),
             })?;
-            self.exclude.push((pattern, parsed));
+            self.exclude.push(Exclude {
+                text: pattern,
+                pattern: parsed,
+                shown: None,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Add the patterns of the ignore file `file` (a repo path, such as `sub/.gitignore`)
+    /// whose text is `text`, read as [`ignore_file_patterns`] reads it: they apply below
+    /// the file's folder. A path they leave out is said to be excluded by
+    /// `"<file>: <line>"`.
+    pub fn exclude_file(mut self, file: &BStr, text: &str) -> Result<Self, PatternError> {
+        let base = file.rfind_byte(b'/').map_or(&file[..0], |slash| &file[..slash]);
+        for (line, pattern) in ignore_file_lines(base.as_bstr(), text) {
+            let parsed = gix_glob::parse(pattern.as_bytes()).ok_or_else(|| PatternError {
+                pattern: format!("{file}: {line}"),
+            })?;
+            self.exclude.push(Exclude {
+                shown: Some(format!("{file}: {line}")),
+                text: pattern,
+                pattern: parsed,
+            });
         }
         Ok(self)
     }
 
     /// The exclude patterns, as given.
     pub fn exclude_patterns(&self) -> impl Iterator<Item = &str> {
-        self.exclude.iter().map(|(p, _)| p.as_str())
+        self.exclude.iter().map(|e| e.text.as_str())
     }
 
     /// The first violation among `changes`, if any.
@@ -153,7 +186,7 @@ impl Policy {
     fn decide(&self, path: &BStr, is_dir: bool) -> Option<&str> {
         let basename = path.rfind_byte(b'/').map(|i| i + 1);
         let mut verdict = None;
-        for (text, pattern) in &self.exclude {
+        for Exclude { text, pattern, shown } in &self.exclude {
             if pattern.matches_repo_relative_path(
                 path,
                 basename,
@@ -161,7 +194,7 @@ impl Policy {
                 gix_glob::pattern::Case::Sensitive,
                 gix_glob::wildmatch::Mode::NO_MATCH_SLASH_LITERAL,
             ) {
-                verdict = (!pattern.is_negative()).then_some(text.as_str());
+                verdict = (!pattern.is_negative()).then_some(shown.as_deref().unwrap_or(text));
             }
         }
         verdict
@@ -180,6 +213,14 @@ impl Policy {
 /// (`/base/pattern`); characters of `base` that a pattern would read as wildcards are
 /// escaped. Patterns from files deeper down come later, so they win, as in git.
 pub fn ignore_file_patterns(base: &BStr, text: &str) -> Vec<String> {
+    ignore_file_lines(base, text)
+        .into_iter()
+        .map(|(_, pattern)| pattern)
+        .collect()
+}
+
+/// [`ignore_file_patterns`], each with the line it was read from.
+fn ignore_file_lines<'a>(base: &BStr, text: &'a str) -> Vec<(&'a str, String)> {
     let mut folder = String::new();
     for c in base.to_str_lossy().chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -198,7 +239,7 @@ pub fn ignore_file_patterns(base: &BStr, text: &str) -> Vec<String> {
                 return None;
             }
             if folder.is_empty() {
-                return Some(line.to_owned());
+                return Some((line, line.to_owned()));
             }
             let (negated, body) = match line.strip_prefix('!') {
                 Some(body) => ("!", body),
@@ -207,11 +248,12 @@ pub fn ignore_file_patterns(base: &BStr, text: &str) -> Vec<String> {
             // `/` at the start or in the middle anchors the pattern to its file's folder.
             let anchored = body.trim_end_matches('/').contains('/');
             let body = body.strip_prefix('/').unwrap_or(body);
-            Some(if anchored {
+            let pattern = if anchored {
                 format!("{negated}/{folder}/{body}")
             } else {
                 format!("{negated}/{folder}/**/{body}")
-            })
+            };
+            Some((line, pattern))
         })
         .collect()
 }

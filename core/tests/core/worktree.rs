@@ -552,4 +552,18 @@ fn an_ignore_file_s_patterns_apply_below_its_folder_as_git_reads_them() {
     assert!(excluded("sub/x*/build") && !excluded("sub/x*/deep/build"));
     assert!(excluded("sub/x*/deep/dist/f") && excluded("sub/x*/a/b") && !excluded("sub/x*/c/a/b"));
     assert!(excluded("sub/x*/space ") && excluded("sub/x*/#hash"));
+    // Read as a file, the verdict names the file and the line.
+    let policy = Policy::new().exclude_file("sub/x*/.gitignore".into(), text).unwrap();
+    assert_eq!(
+        policy.excluded("sub/x*/deep/a.log".into()),
+        Some("sub/x*/.gitignore: *.log")
+    );
+    assert_eq!(policy.excluded("sub/x*/keep.log".into()), None);
+    assert_eq!(
+        policy.excluded("sub/x*/space ".into()),
+        Some("sub/x*/.gitignore: space\\ ")
+    );
+    let root = Policy::new().exclude_file(".gitignore".into(), "/build\n").unwrap();
+    assert_eq!(root.excluded("build/x".into()), Some(".gitignore: /build"));
+    assert_eq!(root.excluded("a/build".into()), None);
 }

@@ -12,7 +12,7 @@ use std::{
 use bstr::{BStr, BString, ByteSlice};
 use snapgit_core::{
     HashKind, Mode, ObjectId, object,
-    policy::{self, Policy},
+    policy::Policy,
     worktree::{self, CheckoutPlan, File, Stat, StatCache},
 };
 
@@ -28,7 +28,7 @@ pub struct Folder {
     /// Folders never read (a local store below the folder).
     pub skip: Vec<PathBuf>,
     /// Read every `.gitignore` of the folder too, as git does: each one's patterns apply
-    /// below its own folder, a deeper one's winning ([`policy::ignore_file_patterns`]).
+    /// below its own folder, a deeper one's winning ([`Policy::exclude_file`]).
     pub gitignore: bool,
     /// Counts files as a scan finds them (its length: files found), then as it reads
     /// them (its position: files read), for a progress display.
@@ -463,12 +463,8 @@ impl Folder {
             path: full.clone(),
             source,
         })?;
-        let patterns = policy::ignore_file_patterns(repo_dir, &String::from_utf8_lossy(&text));
-        if patterns.is_empty() {
-            return Ok(policy);
-        }
         let policy = Policy::clone(&policy)
-            .exclude(patterns)
+            .exclude_file(path.as_bstr(), &String::from_utf8_lossy(&text))
             .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
         Ok(Arc::new(policy))
     }

@@ -550,6 +550,14 @@ fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
             skipped.contains(&"sub/dist") && skipped.contains(&"we[ird]*/x"),
             "{skipped:?}"
         );
+        // Each named by the file and line that leave it out.
+        let reason = out["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == "sub/dist")
+            .map(|s| s["reason"].as_str().unwrap().to_owned());
+        assert_eq!(reason.as_deref(), Some("excluded by \"sub/.gitignore: dist/\""));
         // A diff of one folder reads the `.gitignore` files above it: an ignored file
         // that changes is not in it; a tracked one is.
         c.write("sub/deeper/a.tmp", "2");

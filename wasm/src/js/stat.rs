@@ -123,9 +123,13 @@ impl Excludes {
     /// a walk down): they apply below that folder, after (so over) those given before.
     #[wasm_bindgen(js_name = addIgnoreFile)]
     pub fn add_ignore_file(&mut self, base: &str, text: &str) -> Result<(), JsValue> {
-        let patterns = snapgit_core::policy::ignore_file_patterns(base.into(), text);
+        let file = if base.is_empty() {
+            ".gitignore".to_owned()
+        } else {
+            format!("{base}/.gitignore")
+        };
         self.policy = std::mem::take(&mut self.policy)
-            .exclude(patterns)
+            .exclude_file(file.as_str().into(), text)
             .map_err(|e| super::error::to_js(&e))?;
         Ok(())
     }
