@@ -603,6 +603,11 @@ fn duration(text: &str) -> Result<Duration, String> {
     cli::parse_duration(text).map_err(|err| err.to_string())
 }
 
+// A scan makes and drops a few values per file of a folder: mimalloc does that with
+// less time and fewer page faults than the system's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Cli::parse();
     let json = args.json;
