@@ -150,13 +150,15 @@ fn chunk_size(n: usize, concurrency: usize) -> usize {
     n.div_ceil(concurrency.max(1)).max(1)
 }
 
-/// Read `keys` with at most `concurrency` [`Storage::get_many`] calls in flight: the
-/// stored bytes per key, in order.
+/// Read `keys` with at most `concurrency` [`Storage::get_many`] calls in flight (fewer
+/// if the storage's [`Storage::read_parallelism`] says so): the stored bytes per key, in
+/// order.
 pub async fn get_all(
     storage: &dyn Storage,
     keys: Vec<String>,
     concurrency: usize,
 ) -> Result<Vec<Option<Vec<u8>>>, storage::Error> {
+    let concurrency = concurrency.min(storage.read_parallelism());
     let size = chunk_size(keys.len(), concurrency);
     // Named async fns, not closures returning futures: their futures are provably `Send`
     // for every lifetime, so a caller can run the driver in `tokio::spawn`.

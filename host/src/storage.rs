@@ -62,6 +62,13 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Where this store is, for messages: a URL or a folder.
     fn location(&self) -> String;
 
+    /// The most [`Storage::get_many`] calls worth running at once: a remote store's reads
+    /// wait on round trips, so many at once pay (the default: no bound of its own); a
+    /// local folder's are bounded by the cores. The driver runs no more than this.
+    fn read_parallelism(&self) -> usize {
+        usize::MAX
+    }
+
     /// The stored bytes at each key, `None` where absent, in the order asked. A value
     /// larger than the configured [`Limits::max_read_bytes`] fails with
     /// [`Error::TooLarge`] before it is read.

@@ -369,6 +369,10 @@ mod component {
             self.inner.location()
         }
 
+        fn read_parallelism(&self) -> usize {
+            self.inner.read_parallelism()
+        }
+
         async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, storage::Error> {
             let found = self.inner.get_many(keys).await?;
             add(&self.counts.objects_read, keys.len());

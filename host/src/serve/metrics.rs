@@ -180,6 +180,10 @@ impl Storage for Metered {
         self.inner.location()
     }
 
+    fn read_parallelism(&self) -> usize {
+        self.inner.read_parallelism()
+    }
+
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, storage::Error> {
         self.metrics.call("get");
         self.inner.get_many(keys).await
