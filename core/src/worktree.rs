@@ -401,6 +401,12 @@ pub struct DiffRequest {
     /// Binary files as `GIT binary patch` data in the patch.
     #[serde(default)]
     pub binary_patch: bool,
+    /// Paths of the folder its files leave out (excluded or skipped files, excluded
+    /// folders): what the commit has at and below them is no change, as a snapshot of
+    /// the folder keeps it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    #[serde(default, with = "crate::api::wire::paths")]
+    pub untracked: Vec<BString>,
 }
 
 impl DiffRequest {
@@ -414,13 +420,15 @@ impl DiffRequest {
             line_stats: true,
             patch: false,
             binary_patch: false,
+            untracked: Vec::new(),
         }
     }
 }
 
 /// The difference between a commit and a folder, as `git diff <commit>` in a work tree
-/// reports it: a [`Diff`] whose output has `to` the id the folder's tree would have as a
-/// commit (the commit's tree id when nothing differs).
+/// reports it: a [`Diff`] whose output has `to` the id the tree of the folder's `files`
+/// would have (the commit's tree id when nothing differs and nothing is untracked).
+/// What the commit has at or below an `untracked` path is left out of the comparison.
 ///
 /// Only the commit's folders whose ids differ from the folder's are read, a level per
 /// round; blobs only for line counts and patches. A file of the folder that differs from
@@ -430,6 +438,9 @@ impl DiffRequest {
 pub fn diff(cache: &ObjectCache, request: DiffRequest) -> Result<Diff, diff::tree::Error> {
     let mut files = request.files;
     check_files(cache.hash_kind(), &mut files, true)?;
+    for untracked in &request.untracked {
+        path::validate(untracked.as_bstr(), false).map_err(FolderError::from)?;
+    }
     let Built { root, objects, .. } = build_trees(cache.hash_kind(), files)?;
     let diff = diff::tree::Request {
         from: Some(request.from),
@@ -440,7 +451,7 @@ pub fn diff(cache: &ObjectCache, request: DiffRequest) -> Result<Diff, diff::tre
         patch: request.patch,
         binary_patch: request.binary_patch,
     };
-    Diff::against_tree(diff, root, objects)
+    Diff::against_tree(diff, root, objects, request.untracked)
 }
 
 /// A commit's tree (or one path of it) to write into a folder.

@@ -650,9 +650,12 @@ impl Session {
         let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
 
         loop {
+            // What the scan leaves out is no change: a snapshot keeps the commit's.
+            let untracked = scan.untracked();
             let mut request = FolderDiffRequest::new(*commit, scan.into_collapsed(&stat_cache));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
+            request.untracked = untracked;
             match self.engine.call(Request::DiffFolder(request)).await {
                 Ok(out) => {
                     let out: diff_tree::Output = out;

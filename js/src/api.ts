@@ -198,6 +198,11 @@ export interface DiffOptions extends RunOptions {
 export interface DiffFolderOptions extends Omit<DiffOptions, "to"> {
   /** Every file of the folder. */
   files: FolderFile[];
+  /**
+   * Paths of the folder its files leave out (excluded or skipped files, excluded
+   * folders): what the commit has at and below them is no change, as a snapshot keeps it.
+   */
+  untracked?: string[];
 }
 
 /** Options of {@link Repo.checkout}. */
@@ -915,7 +920,8 @@ export class Repo {
             p
               .str(from, "from")
               .folderFiles(o.files, "files")
-              .also((p) => diffFlags(p, o)),
+              .also((p) => diffFlags(p, o))
+              .strs(o.untracked, "untracked"),
           ),
         ),
       run,

@@ -337,6 +337,7 @@ export async function diffWorktree(
     files: scan.files.map(({ path, mode, id, data }) => (data ? { path, mode, id, data } : { path, mode, id })),
     path: options.path,
     patch: options.patch,
+    untracked: scan.skipped,
   });
   try {
     return await repo.diffFolder(request(found));

@@ -189,3 +189,29 @@ test("every .gitignore of the folder counts when asked, as git reads them", asyn
   const all = await snapshot(repo, folder, { author, message: "3", statCache });
   assert.notEqual((await repo.readCommit(all.commit)).tree, tree);
 });
+
+test("a diff takes what excludes leave out as a snapshot keeps it", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(join(folder, "logs"), { recursive: true });
+  mkdirSync(join(folder, "notes"), { recursive: true });
+  writeFileSync(join(folder, "a.txt"), "1\n");
+  writeFileSync(join(folder, "logs/x.log"), "the same text\n");
+  writeFileSync(join(folder, "notes/b.md"), "b\n");
+  writeFileSync(join(folder, "notes/c.md"), "c\n");
+  const { repo } = await openRepo({});
+  const statCache = false;
+  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  // A tracked edit, and a new file with an excluded file's content: no rename from it.
+  writeFileSync(join(folder, "a.txt"), "2\n");
+  writeFileSync(join(folder, "copy.txt"), "the same text\n");
+  const exclude = ["logs/", "notes/b.md"];
+  const diff = await diffWorktree(repo, folder, { from: first.commit, statCache, exclude });
+  const changes = diff.files.map((f) => `${f.kind} ${f.path}`).sort();
+  assert.deepEqual(changes, ["added copy.txt", "modified a.txt"]);
+  // The same as the snapshot with those excludes commits.
+  const next = await snapshot(repo, folder, { author, message: "2", statCache, exclude });
+  const committed = await repo.diff({ from: first.commit, to: next.commit });
+  assert.deepEqual(committed.files.map((f) => `${f.kind} ${f.path}`).sort(), changes);
+});

@@ -116,6 +116,7 @@ fn requests() -> Vec<Request> {
             path: Some("a".into()),
             patch: true,
             binary_patch: true,
+            untracked: vec!["b".into()],
             ..worktree::DiffRequest::new(id(), vec![folder_file()])
         }),
         Request::Checkout(worktree::CheckoutRequest {

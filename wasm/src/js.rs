@@ -645,7 +645,7 @@ impl Engine {
                 set(&mut request.binary_patch, r.flag()?);
                 api::Request::Diff(request)
             }
-            // from, files, path?, renames?, lineStats?, patch?, binaryPatch?
+            // from, files, path?, renames?, lineStats?, patch?, binaryPatch?, untracked
             "diff-folder" => {
                 let from = r.id(kind)?;
                 let mut request = worktree::DiffRequest::new(from, r.folder_files(kind)?);
@@ -654,6 +654,7 @@ impl Engine {
                 set(&mut request.line_stats, r.flag()?);
                 set(&mut request.patch, r.flag()?);
                 set(&mut request.binary_patch, r.flag()?);
+                request.untracked = r.strings()?.into_iter().map(Into::into).collect();
                 api::Request::DiffFolder(request)
             }
             // commit, path?, files, untracked

@@ -229,6 +229,8 @@ pub struct Diff {
     /// The new side's root tree when it is a folder built in memory
     /// ([`crate::worktree`]) rather than a commit.
     folder: Option<ObjectId>,
+    /// Paths the folder leaves out: no change at or below them.
+    untracked: std::collections::HashSet<BString>,
     done: bool,
 }
 
@@ -245,23 +247,38 @@ impl Diff {
             files: Vec::new(),
             fetch: Fetch::default(),
             folder: None,
+            untracked: Default::default(),
             done: false,
         })
     }
 
     /// Compare the commit `request.from` with the tree `root`, held in memory with the
     /// objects below it (`held`) that storage may not have: a folder on disk.
+    /// What the commit has at or below an `untracked` path is no change (the folder left
+    /// it out).
     pub(crate) fn against_tree(
         request: Request,
         root: ObjectId,
         held: Vec<(ObjectId, object::Object)>,
+        untracked: Vec<BString>,
     ) -> Result<Self, Error> {
         let mut diff = Diff::new(request)?;
         for (id, object) in held {
             diff.fetch.hold(id, object);
         }
         diff.folder = Some(root);
+        diff.untracked = untracked.into_iter().collect();
         Ok(diff)
+    }
+
+    /// `path` is untracked, or below an untracked folder.
+    fn untracked(&self, path: &BStr) -> bool {
+        !self.untracked.is_empty()
+            && (self.untracked.contains(path)
+                || path
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &b)| b == b'/' && self.untracked.contains(&path[..i])))
     }
 
     /// The number of `Get` rounds asked for so far.
@@ -313,7 +330,7 @@ impl Diff {
     fn walk(&mut self, cache: &ObjectCache) -> Result<(), Error> {
         let mut work = std::mem::take(&mut self.pairs);
         while let Some(pair) = work.pop() {
-            if pair.old == pair.new {
+            if pair.old == pair.new || self.untracked(pair.path.as_bstr()) {
                 continue;
             }
             let old_tree = tree_of(&mut self.fetch, cache, pair.old)?;

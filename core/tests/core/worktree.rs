@@ -567,3 +567,36 @@ fn an_ignore_file_s_patterns_apply_below_its_folder_as_git_reads_them() {
     assert_eq!(root.excluded("build/x".into()), Some(".gitignore: /build"));
     assert_eq!(root.excluded("a/build".into()), None);
 }
+
+#[test]
+fn what_the_folder_leaves_out_is_no_change_and_a_bad_path_of_it_is_refused() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let mut cache = sha1();
+    // Excludes left out `docs/` and `gone.md`; `new.md` has `gone.md`'s content and is no
+    // rename of it.
+    let folder = vec![read("a.md", b"one\n2\n"), read("new.md", b"gone\n")];
+    let mut request = DiffRequest::new(head, folder);
+    request.untracked = vec!["docs".into(), "gone.md".into()];
+    let mut op = worktree::diff(&cache, request).unwrap();
+    let out = drive(&mut op, &mut cache, &store).result.unwrap();
+    let kinds: Vec<(String, ChangeKind)> = out.files.iter().map(|f| (f.path.to_string(), f.kind.clone())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("a.md".into(), ChangeKind::Modified),
+            ("new.md".into(), ChangeKind::Added)
+        ]
+    );
+    for bad in ["../x", "/abs", ""] {
+        let mut request = DiffRequest::new(head, vec![]);
+        request.untracked = vec![bad.into()];
+        assert!(
+            matches!(
+                worktree::diff(&cache, request),
+                Err(snapgit_core::diff::tree::Error::Folder(FolderError::InvalidPath(_)))
+            ),
+            "{bad:?}"
+        );
+    }
+}

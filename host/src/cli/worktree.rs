@@ -366,8 +366,13 @@ impl Folder {
             let entry = entry.map_err(unreadable)?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
-                let shown = entry.path().to_string_lossy().into_owned();
-                skipped.push((shown.into(), "its name is not UTF-8".into()));
+                // Named by its repo path, the name made readable.
+                let mut shown = repo_dir.to_owned();
+                if !shown.is_empty() {
+                    shown.push(b'/');
+                }
+                shown.extend_from_slice(name.to_string_lossy().as_bytes());
+                skipped.push((shown, "its name is not UTF-8".into()));
                 continue;
             };
             // A nested git repository's own folder is never part of a snapshot.

@@ -597,3 +597,41 @@ fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
         assert!(all["skipped"].as_array().unwrap().is_empty(), "{all}");
     }
 }
+
+#[test]
+fn a_diff_takes_what_excludes_leave_out_as_the_snapshot_keeps_it() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        for (path, text) in [
+            ("a.txt", "1\n"),
+            ("logs/x.log", "the same text\n"),
+            ("notes/b.md", "b\n"),
+            ("notes/c.md", "c\n"),
+        ] {
+            c.write(path, text);
+        }
+        c.snapshot(true);
+        let checkpoint = c.head();
+        // A tracked edit, and a new file with an excluded file's content (no rename from
+        // it: the excluded file is not deleted).
+        c.write("a.txt", "2\n");
+        c.write("copy.txt", "the same text\n");
+        let excludes = ["--exclude", "logs/", "--exclude", "notes/b.md"];
+        let mut args = vec!["diff", &checkpoint, "--worktree", "folder", "--name-status"];
+        args.extend(excludes);
+        let diff = c.snapgit(&args, true).ok();
+        assert_eq!(sorted(&diff), ["A\tcopy.txt", "M\ta.txt"], "{engine}");
+        // The same as a snapshot with those excludes commits.
+        let mut snapshot = vec!["commit", "--root", "folder", ".", "--sync", "-m", "next"];
+        snapshot.extend(excludes);
+        c.snapgit(&snapshot, true).ok();
+        let next = c.head();
+        let committed = c.snapgit(&["diff", &checkpoint, &next, "--name-status"], true).ok();
+        assert_eq!(sorted(&committed), sorted(&diff), "{engine}");
+        // Below an excluded folder, a path of it: nothing.
+        c.write("logs/x.log", "changed\n");
+        let mut args = vec!["diff", &next, "--worktree", "folder", "--name-status", "--path", "logs"];
+        args.extend(excludes);
+        assert_eq!(c.snapgit(&args, true).ok().trim(), "", "{engine}");
+    }
+}

@@ -471,7 +471,7 @@ record! {
     LogRequest = history::Request { start, path, first_parent, limit, cursor }
     DiffRequest = diff::tree::Request { from, to, path, renames, line_stats, patch, binary_patch }
     FolderFile = worktree::File { path, mode, id, data }
-    DiffFolderRequest = worktree::DiffRequest { from, files, path, renames, line_stats, patch, binary_patch }
+    DiffFolderRequest = worktree::DiffRequest { from, files, path, renames, line_stats, patch, binary_patch, untracked }
     CheckoutRequest = worktree::CheckoutRequest { commit, path, files, untracked }
     CheckoutPlan = worktree::CheckoutPlan { commit, deletes, writes, unchanged, submodules }
 }
