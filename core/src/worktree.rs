@@ -882,10 +882,13 @@ impl StatCache {
                 whole.push((lo, hi, dir, *id));
             }
         }
+        if whole.is_empty() {
+            return files;
+        }
         // By first file, the widest first: a folder comes before the folders inside it
         // (folders' own path order differs: `a.b/` sorts before `a/`).
         order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut out = Vec::with_capacity(files.len().min(1024));
+        let mut out = Vec::with_capacity(files.len());
         let mut whole = whole.into_iter().peekable();
         let mut files = files.into_iter();
         let mut at = 0;

@@ -47,3 +47,10 @@ pub(crate) fn jitter(max: Duration) -> Duration {
         None => Duration::from_nanos(random_u64()),
     }
 }
+
+/// The cores this process may use, asked once: std reads the cgroup's CPU quota from
+/// `/proc` and `/sys` on every call (about half a millisecond).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

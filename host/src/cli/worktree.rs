@@ -54,14 +54,23 @@ enum Listed {
 }
 
 impl Listed {
-    /// What the listing is sorted by: a folder's path with a `/` after it, as the paths
-    /// below it sort among its neighbours.
-    fn key(&self) -> impl Iterator<Item = &u8> + '_ {
-        let (path, slash): (&BString, &[u8]) = match self {
-            Listed::File(found) => (&found.file.path, b""),
-            Listed::Folder(path) => (path, b"/"),
-        };
-        path.iter().chain(slash)
+    /// Its repo path, and whether it is a folder.
+    fn path(&self) -> (&[u8], bool) {
+        match self {
+            Listed::File(found) => (&found.file.path, false),
+            Listed::Folder(path) => (path, true),
+        }
+    }
+
+    /// The order of a listing: by path, a folder's with a `/` after it, as the paths below
+    /// it sort among its neighbours (git's order of tree entries).
+    fn order(&self, other: &Listed) -> std::cmp::Ordering {
+        let ((a, a_folder), (b, b_folder)) = (self.path(), other.path());
+        let common = a.len().min(b.len());
+        a[..common].cmp(&b[..common]).then_with(|| {
+            let next = |path: &[u8], folder: bool| path.get(common).copied().or(folder.then_some(b'/'));
+            next(a, a_folder).cmp(&next(b, b_folder))
+        })
     }
 }
 
@@ -247,7 +256,7 @@ impl Folder {
         });
         let wake = std::sync::Condvar::new();
         let found = std::sync::Mutex::new(Vec::new());
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let threads = crate::util::cores().clamp(1, 8);
         let work = || {
             let mut listings = Vec::new();
             let mut skipped = Vec::new();
@@ -407,7 +416,7 @@ impl Folder {
             }
         }
         skipped.append(&mut scan.skipped);
-        listed.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        listed.sort_unstable_by(Listed::order);
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
             bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);

@@ -819,7 +819,7 @@ impl Storage for FsStorage {
     /// Reads from the page cache keep a core busy each: more calls than cores only add
     /// threads (each call is one blocking task).
     fn read_parallelism(&self) -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::util::cores()
     }
 
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
