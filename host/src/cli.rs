@@ -521,7 +521,8 @@ impl Session {
     /// `args.branch`: the branch's tree below `scope` becomes the folder's. Only files
     /// whose stat changed since the last snapshot are read and hashed ([`worktree`]);
     /// core compares the folder with the head reading only folders that differ; the
-    /// commit carries only what changed. Files the scan skipped are never deleted. Saves
+    /// commit carries only what changed. What the scan skipped is no change to core, so
+    /// never deleted. Saves
     /// the stat cache once the commit landed. Returns the scan as well.
     pub async fn snapshot(
         &mut self,
@@ -566,6 +567,8 @@ impl Session {
             request.path = (!scope.is_empty()).then(|| scope.to_owned());
             request.renames = false;
             request.line_stats = false;
+            // What the scan skipped is no change: the branch keeps it.
+            request.untracked = scan.untracked();
             match self.engine.call(Request::DiffFolder(request)).await {
                 Ok(out) => {
                     let out: diff_tree::Output = out;
@@ -578,12 +581,6 @@ impl Session {
                 Err(err) if whole && err.code() == Code::Corrupt => whole = false,
                 Err(err) => return Err(err),
             }
-        };
-        let untracked = scan.untracked();
-        let is_untracked = |path: &BString| {
-            untracked
-                .iter()
-                .any(|u| path == u || (path.len() > u.len() && path.starts_with(u.as_slice()) && path[u.len()] == b'/'))
         };
         let found: std::collections::HashMap<&BString, &worktree::Found> =
             scan.files.iter().map(|f| (&f.file.path, f)).collect();
@@ -610,8 +607,8 @@ impl Session {
                         mode: found.file.mode,
                     });
                 }
-                (None, _) if !is_untracked(&file.path) => args.changes.push(Change::delete(file.path)),
-                _ => {}
+                (None, _) => args.changes.push(Change::delete(file.path)),
+                (Some(_), None) => {}
             }
         }
         args.skipped.extend(scan.skipped.iter().cloned());

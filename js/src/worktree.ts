@@ -285,8 +285,6 @@ async function content(file: Found): Promise<Uint8Array> {
 /** Ids and modes only: what core compares. */
 const idsOnly = (files: Scan["files"]): FolderFile[] => files.map(({ path, mode, id }) => ({ path, mode, id }));
 
-const below = (path: string, dir: string) => path === dir || path.startsWith(`${dir}/`);
-
 async function commitScan(
   repo: Repo,
   found: Scan,
@@ -295,13 +293,20 @@ async function commitScan(
 ): Promise<SnapshotResult> {
   const head = await repo.head(options.branch);
   // Only ids are compared: no blob is read, and the folder's contents need not be stored.
-  const diff = await repo.diffFolder({ from: head, files: idsOnly(found.files), renames: false, lineStats: false });
+  // What the scan skipped is no change to core: the branch keeps it.
+  const diff = await repo.diffFolder({
+    from: head,
+    files: idsOnly(found.files),
+    renames: false,
+    lineStats: false,
+    untracked: found.skipped,
+  });
   const byPath = new Map(found.files.map((f) => [f.path, f]));
   const changes = [];
   for (const file of diff.files) {
     const mine = byPath.get(file.path);
     if (mine) changes.push({ type: "put" as const, path: file.path, content: await content(mine), mode: mine.mode });
-    else if (!found.skipped.some((s) => below(file.path, s))) changes.push({ type: "delete" as const, path: file.path });
+    else changes.push({ type: "delete" as const, path: file.path });
   }
   const out =
     changes.length === 0
