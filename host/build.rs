@@ -5,11 +5,11 @@
 //! - `SNAPGIT_COMPONENT=<path>`: that component (as `wasm/component/build.sh` prints it)
 //!   is used as it is.
 //! - Otherwise the component is built here, as `wasm/component/build.sh` builds it: the
-//!   guest (`snapgit-component`) for `wasm32-unknown-unknown` with the `wasm` profile, then
-//!   encoded by `snapgit-component-encode`, which refuses a component importing anything
-//!   but snapgit's own interfaces. The nested cargo gets a target folder of its own (next
-//!   to this build's, `<target>/<profile>/snapgit-component`): on the outer one it would
-//!   wait for a lock the outer cargo holds.
+//!   guest (`snapgit-component`) for `wasm32-unknown-unknown` with the `component`
+//!   profile, then encoded by `snapgit-component-encode`, which refuses a component
+//!   importing anything but snapgit's own interfaces. The nested cargo gets a target
+//!   folder of its own (next to this build's, `<target>/<profile>/snapgit-component`):
+//!   on the outer one it would wait for a lock the outer cargo holds.
 
 use sha2::{Digest, Sha256};
 use std::{
@@ -117,10 +117,10 @@ fn build(out: &Path) -> Result<PathBuf, String> {
         "--target",
         WASM_TARGET,
         "--profile",
-        "wasm",
+        "component",
     ]))?;
     run(cargo_command(&cargo, &manifest, &target_dir).args(["-p", "snapgit-component-encode"]))?;
-    let module = target_dir.join(WASM_TARGET).join("wasm").join("snapgit_component.wasm");
+    let module = target_dir.join(WASM_TARGET).join("component").join("snapgit_component.wasm");
     let component = target_dir.join("snapgit.wasm");
     let encoder = target_dir
         .join("debug")
