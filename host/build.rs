@@ -120,7 +120,10 @@ fn build(out: &Path) -> Result<PathBuf, String> {
         "component",
     ]))?;
     run(cargo_command(&cargo, &manifest, &target_dir).args(["-p", "snapgit-component-encode"]))?;
-    let module = target_dir.join(WASM_TARGET).join("component").join("snapgit_component.wasm");
+    let module = target_dir
+        .join(WASM_TARGET)
+        .join("component")
+        .join("snapgit_component.wasm");
     let component = target_dir.join("snapgit.wasm");
     let encoder = target_dir
         .join("debug")
