@@ -47,6 +47,21 @@ fn fixture(store: &MemoryStore) -> ObjectId {
     commit(&mut cache, store, None, changes).id
 }
 
+/// The folder diff of `request`, run to its end.
+fn diffed(
+    cache: &mut snapgit_core::ObjectCache,
+    store: &MemoryStore,
+    request: DiffRequest,
+) -> snapgit_core::diff::tree::Output {
+    let mut op = worktree::diff(cache, request).unwrap();
+    drive(&mut op, cache, store).result.unwrap()
+}
+
+/// Each changed path with its kind.
+fn kinds(out: &snapgit_core::diff::tree::Output) -> Vec<(String, ChangeKind)> {
+    out.files.iter().map(|f| (f.path.to_string(), f.kind.clone())).collect()
+}
+
 #[test]
 fn a_folder_equal_to_a_commit_has_its_tree_and_no_changes() {
     let store = MemoryStore::new();
@@ -86,11 +101,9 @@ fn a_folder_diff_reports_kinds_lines_and_a_patch() {
     ];
     let mut request = DiffRequest::new(head, folder);
     request.patch = true;
-    let mut op = worktree::diff(&cache, request).unwrap();
-    let out = drive(&mut op, &mut cache, &store).result.unwrap();
-    let kinds: Vec<(String, ChangeKind)> = out.files.iter().map(|f| (f.path.to_string(), f.kind.clone())).collect();
+    let out = diffed(&mut cache, &store, request);
     assert_eq!(
-        kinds,
+        kinds(&out),
         [
             ("a.md".into(), ChangeKind::Modified),
             (
@@ -578,11 +591,9 @@ fn what_the_folder_leaves_out_is_no_change_and_a_bad_path_of_it_is_refused() {
     let folder = vec![read("a.md", b"one\n2\n"), read("new.md", b"gone\n")];
     let mut request = DiffRequest::new(head, folder);
     request.untracked = vec!["docs".into(), "gone.md".into()];
-    let mut op = worktree::diff(&cache, request).unwrap();
-    let out = drive(&mut op, &mut cache, &store).result.unwrap();
-    let kinds: Vec<(String, ChangeKind)> = out.files.iter().map(|f| (f.path.to_string(), f.kind.clone())).collect();
+    let out = diffed(&mut cache, &store, request);
     assert_eq!(
-        kinds,
+        kinds(&out),
         [
             ("a.md".into(), ChangeKind::Modified),
             ("new.md".into(), ChangeKind::Added)
