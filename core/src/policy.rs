@@ -99,14 +99,25 @@ impl Policy {
     /// whose text is `text`, read as [`ignore_file_patterns`] reads it: they apply below
     /// the file's folder. A path they leave out is said to be excluded by
     /// `"<file>: <line>"`.
-    pub fn exclude_file(mut self, file: &BStr, text: &str) -> Result<Self, PatternError> {
+    pub fn exclude_file(self, file: &BStr, text: &str) -> Result<Self, PatternError> {
         let base = file.rfind_byte(b'/').map_or(&file[..0], |slash| &file[..slash]);
-        for (line, pattern) in ignore_file_lines(base.as_bstr(), text) {
+        self.exclude_lines(&file.to_str_lossy(), base.as_bstr(), text)
+    }
+
+    /// Add the patterns of an ignore file read for the whole folder, wherever it is kept
+    /// (`--exclude-from rules.txt`): as a `.gitignore` at the folder's root, a path they
+    /// leave out said to be excluded by `"<shown>: <line>"`.
+    pub fn exclude_from(self, shown: &str, text: &str) -> Result<Self, PatternError> {
+        self.exclude_lines(shown, BStr::new(""), text)
+    }
+
+    fn exclude_lines(mut self, shown: &str, base: &BStr, text: &str) -> Result<Self, PatternError> {
+        for (line, pattern) in ignore_file_lines(base, text) {
             let parsed = gix_glob::parse(pattern.as_bytes()).ok_or_else(|| PatternError {
-                pattern: format!("{file}: {line}"),
+                pattern: format!("{shown}: {line}"),
             })?;
             self.exclude.push(Exclude {
-                shown: Some(format!("{file}: {line}")),
+                shown: Some(format!("{shown}: {line}")),
                 text: pattern,
                 pattern: parsed,
             });

@@ -579,6 +579,12 @@ fn an_ignore_file_s_patterns_apply_below_its_folder_as_git_reads_them() {
     let root = Policy::new().exclude_file(".gitignore".into(), "/build\n").unwrap();
     assert_eq!(root.excluded("build/x".into()), Some(".gitignore: /build"));
     assert_eq!(root.excluded("a/build".into()), None);
+    // A file kept anywhere, read for the whole folder: named as given.
+    let rules = Policy::new()
+        .exclude_from("../rules.txt", "*.log\n!keep.log\n")
+        .unwrap();
+    assert_eq!(rules.excluded("deep/a.log".into()), Some("../rules.txt: *.log"));
+    assert_eq!(rules.excluded("deep/keep.log".into()), None);
 }
 
 #[test]

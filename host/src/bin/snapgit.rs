@@ -169,28 +169,33 @@ struct Excludes {
 impl Excludes {
     /// The policy of these excludes for the folder `root`: the defaults first, then the
     /// files' patterns, then `--exclude`; a later pattern wins, as in a `.gitignore`.
+    /// A file's patterns say which file and line leave a path out.
     fn policy(&self, root: &std::path::Path) -> Result<Policy, Error> {
-        let mut patterns: Vec<String> = Vec::new();
+        let invalid = |err: policy::PatternError| Error::invalid(err.to_string());
+        let mut policy = Policy::new();
         if self.checkpoint_excludes {
-            patterns.extend(worktree_core::CHECKPOINT_EXCLUDES.iter().map(|p| (*p).to_owned()));
+            policy = policy
+                .exclude(worktree_core::CHECKPOINT_EXCLUDES.iter().copied())
+                .map_err(invalid)?;
         }
-        let own = root.join(".snapgitignore");
-        let files = own
-            .is_file()
-            .then_some(own)
-            .into_iter()
-            .chain(self.exclude_from.iter().cloned());
-        for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| Error::Unreadable {
-                path: file.clone(),
+        let read = |file: &std::path::Path| {
+            std::fs::read_to_string(file).map_err(|source| Error::Unreadable {
+                path: file.to_owned(),
                 source,
-            })?;
-            patterns.extend(policy::ignore_file_patterns(Default::default(), &text));
+            })
+        };
+        let own = root.join(".snapgitignore");
+        if own.is_file() {
+            policy = policy
+                .exclude_file(".snapgitignore".into(), &read(&own)?)
+                .map_err(invalid)?;
         }
-        patterns.extend(self.exclude.iter().cloned());
-        Policy::new()
-            .exclude(patterns)
-            .map_err(|err| Error::invalid(err.to_string()))
+        for file in &self.exclude_from {
+            policy = policy
+                .exclude_from(&file.display().to_string(), &read(file)?)
+                .map_err(invalid)?;
+        }
+        policy.exclude(self.exclude.iter().cloned()).map_err(invalid)
     }
 }
 

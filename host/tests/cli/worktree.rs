@@ -471,6 +471,15 @@ fn skipped(report: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
+/// Why a snapshot's report says it skipped `path`.
+fn reason(report: &serde_json::Value, path: &str) -> Option<String> {
+    report["skipped"]
+        .as_array()?
+        .iter()
+        .find(|s| s["path"] == path)
+        .and_then(|s| s["reason"].as_str().map(str::to_owned))
+}
+
 #[test]
 fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_ignores() {
     let c = Checkout::new("native");
@@ -488,6 +497,11 @@ fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_igno
         skipped.contains(&"node_modules") && skipped.contains(&".env"),
         "{skipped:?}"
     );
+    // Each named by the file and line that leave it out.
+    assert_eq!(
+        reason(&out, "node_modules").as_deref(),
+        Some("excluded by \"folder/.gitignore: node_modules/\"")
+    );
     // The checkpoint defaults and one pattern: the same tree; a `.snapgitignore` is read.
     assert_eq!(
         snapshot(&["--checkpoint-excludes", "--exclude", "*.log"])["tree"].as_str(),
@@ -496,7 +510,12 @@ fn excludes_from_a_gitignore_and_the_checkpoint_defaults_leave_out_what_git_igno
     c.write(".snapgitignore", "node_modules/\n.env\n*.log\n");
     git_in(&c.work, &["add", "-A"]);
     let tree = git_in(&c.work, &["write-tree"]).trim().to_owned();
-    assert_eq!(snapshot(&[])["tree"].as_str(), Some(tree.as_str()));
+    let own = snapshot(&[]);
+    assert_eq!(own["tree"].as_str(), Some(tree.as_str()));
+    assert_eq!(
+        reason(&own, ".env").as_deref(),
+        Some("excluded by \".snapgitignore: .env\"")
+    );
     // A rollback never touches what is left out.
     let head = c.head();
     std::fs::write(c.folder().join("top.md"), "edited\n").unwrap();
@@ -551,13 +570,10 @@ fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
             "{skipped:?}"
         );
         // Each named by the file and line that leave it out.
-        let reason = out["skipped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["path"] == "sub/dist")
-            .map(|s| s["reason"].as_str().unwrap().to_owned());
-        assert_eq!(reason.as_deref(), Some("excluded by \"sub/.gitignore: dist/\""));
+        assert_eq!(
+            reason(&out, "sub/dist").as_deref(),
+            Some("excluded by \"sub/.gitignore: dist/\"")
+        );
         // A diff of one folder reads the `.gitignore` files above it: an ignored file
         // that changes is not in it; a tracked one is.
         c.write("sub/deeper/a.tmp", "2");
