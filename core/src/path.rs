@@ -115,8 +115,8 @@ fn validate_component(component: &BStr, mode: Option<gix_validate::path::compone
     }
 }
 
-/// Join a folder path and an entry name.
-pub(crate) fn join(dir: &BStr, name: &BStr) -> BString {
+/// Join a folder path (empty for the root) and an entry name: `dir/name`.
+pub fn join(dir: &BStr, name: &BStr) -> BString {
     if dir.is_empty() {
         name.to_owned()
     } else {

@@ -522,8 +522,8 @@ impl Session {
     /// whose stat changed since the last snapshot are read and hashed ([`worktree`]);
     /// core compares the folder with the head reading only folders that differ; the
     /// commit carries only what changed. What the scan skipped is no change to core, so
-    /// never deleted. Saves
-    /// the stat cache once the commit landed. Returns the scan as well.
+    /// never deleted. Saves the stat cache once the commit landed. Returns the scan as
+    /// well.
     pub async fn snapshot(
         &mut self,
         folder: &worktree::Folder,

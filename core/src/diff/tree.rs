@@ -354,12 +354,6 @@ impl Diff {
             let old_entries = old_tree.as_deref().map_or(&[][..], |t| &t.entries[..]);
             let new_entries = new_tree.as_deref().map_or(&[][..], |t| &t.entries[..]);
             merge_entries(old_entries, new_entries, |old, new| {
-                // The same entry on both sides: nothing at or below it differs.
-                if let (Some(a), Some(b)) = (old, new)
-                    && side(a) == side(b)
-                {
-                    return;
-                }
                 let name = old.or(new).map(|e| e.filename.as_bstr()).unwrap_or_default();
                 work.push(Pair {
                     path: path::join(pair.path.as_bstr(), name),

@@ -54,23 +54,14 @@ enum Listed {
 }
 
 impl Listed {
-    /// Its repo path, and whether it is a folder.
-    fn path(&self) -> (&[u8], bool) {
-        match self {
-            Listed::File(found) => (&found.file.path, false),
-            Listed::Folder(path) => (path, true),
-        }
-    }
-
-    /// The order of a listing: by path, a folder's with a `/` after it, as the paths below
-    /// it sort among its neighbours (git's order of tree entries).
-    fn order(&self, other: &Listed) -> std::cmp::Ordering {
-        let ((a, a_folder), (b, b_folder)) = (self.path(), other.path());
-        let common = a.len().min(b.len());
-        a[..common].cmp(&b[..common]).then_with(|| {
-            let next = |path: &[u8], folder: bool| path.get(common).copied().or(folder.then_some(b'/'));
-            next(a, a_folder).cmp(&next(b, b_folder))
-        })
+    /// What the listing is sorted by: a folder's path with a `/` after it, as the paths
+    /// below it sort among its neighbours.
+    fn key(&self) -> impl Iterator<Item = &u8> + '_ {
+        let (path, slash): (&BString, &[u8]) = match self {
+            Listed::File(found) => (&found.file.path, b""),
+            Listed::Folder(path) => (path, b"/"),
+        };
+        path.iter().chain(slash)
     }
 }
 
@@ -376,11 +367,7 @@ impl Folder {
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
-                let mut shown = repo_dir.to_owned();
-                if !shown.is_empty() {
-                    shown.push(b'/');
-                }
-                shown.extend_from_slice(name.to_string_lossy().as_bytes());
+                let shown = snapgit_core::path::join(repo_dir, name.to_string_lossy().as_bytes().as_bstr());
                 skipped.push((shown, "its name is not UTF-8".into()));
                 continue;
             };
@@ -388,15 +375,7 @@ impl Folder {
             if name.eq_ignore_ascii_case(".git") {
                 continue;
             }
-            let repo_path = if repo_dir.is_empty() {
-                BString::from(name)
-            } else {
-                let mut p = BString::from(Vec::with_capacity(repo_dir.len() + 1 + name.len()));
-                p.extend_from_slice(repo_dir);
-                p.push(b'/');
-                p.extend_from_slice(name.as_bytes());
-                p
-            };
+            let repo_path = snapgit_core::path::join(repo_dir, name.as_bytes().as_bstr());
             let unreadable = |source| Error::Unreadable {
                 path: entry.path(),
                 source,
@@ -416,7 +395,7 @@ impl Folder {
             }
         }
         skipped.append(&mut scan.skipped);
-        listed.sort_unstable_by(Listed::order);
+        listed.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
             bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);
