@@ -23,7 +23,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_object_bytes: 100 << 20,
-            max_file_bytes: 100 << 20,
+            max_file_bytes: crate::worktree::DEFAULT_MAX_FILE_BYTES,
             max_changes: 100_000,
         }
     }

@@ -95,6 +95,85 @@ pub const CHECKPOINT_EXCLUDES: &[&str] = &[
     "*.flac",
 ];
 
+/// What a face found at a path of a folder, as far as [`skip`] needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Found {
+    /// A folder (not followed if it is a symlink: that is a [`Found::Symlink`]).
+    Folder,
+    /// A regular file, executable or not, of this many bytes.
+    File {
+        /// Its size.
+        size: u64,
+    },
+    /// A symlink, whatever it points to.
+    Symlink,
+    /// Anything else: a socket, a FIFO, a device.
+    Other,
+}
+
+/// Why a scan of a folder leaves a path out: a snapshot keeps what the branch has there,
+/// a diff shows no change there, a rollback never touches it. Its text is what every face
+/// reports (`excluded by ".snapgitignore: *.log"`, `larger than 1024 bytes (2000 bytes)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Skip {
+    /// An exclude pattern matched it: the pattern, or its ignore file and line.
+    Excluded {
+        /// What names the pattern.
+        by: String,
+    },
+    /// A file over the size cap.
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// Neither a file, a symlink nor a folder.
+    NotAFile,
+    /// Its name is not UTF-8, which a path in a commit must be.
+    NotUtf8,
+    /// The store's own folder, inside the folder scanned.
+    StoreFolder,
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Excluded { by } => write!(f, "excluded by {by:?}"),
+            Skip::TooLarge { size, limit } => write!(f, "larger than {limit} bytes ({size} bytes)"),
+            Skip::NotAFile => f.write_str("not a regular file, folder or symlink"),
+            Skip::NotUtf8 => f.write_str("its name is not UTF-8"),
+            Skip::StoreFolder => f.write_str("the store's own folder"),
+        }
+    }
+}
+
+/// The size cap of a scan whose policy sets none: the largest file a commit may write
+/// ([`Limits`](crate::Limits)' default), so that one file too large to commit is left out
+/// and listed instead of failing the snapshot.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 << 20;
+
+/// Whether a scan of a folder leaves `path` out, and why: the one rule of every face.
+/// Folders above `path` were decided on the way down, as a walk does. `policy`'s exclude
+/// patterns leave out what they match; files over its `max_file_bytes` (default
+/// [`DEFAULT_MAX_FILE_BYTES`]) and what is neither a file, a symlink nor a folder are left
+/// out too. A symlink is never too large: its content is its target.
+pub fn skip(policy: &crate::policy::Policy, path: &BStr, found: Found) -> Option<Skip> {
+    if let Some(by) = policy.excluded_here(path, found == Found::Folder) {
+        return Some(Skip::Excluded { by: by.to_owned() });
+    }
+    match found {
+        Found::Other => Some(Skip::NotAFile),
+        Found::File { size } => {
+            let limit = policy.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES);
+            (size > limit).then_some(Skip::TooLarge { size, limit })
+        }
+        Found::Folder | Found::Symlink => None,
+    }
+}
+
 /// A file a face found in a folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -54,7 +54,7 @@ use snapgit_core::{
     remote::client::{self, Remote},
     repo::{self, AdminOutput, CommitOutput, CommitRequest, RepoOp, RestoreRequest, Start},
     step::Misuse,
-    worktree::{CheckoutPlan, CheckoutRequest, DiffRequest as FolderDiffRequest},
+    worktree::{CheckoutPlan, CheckoutRequest, DiffRequest as FolderDiffRequest, Skip},
 };
 
 use engine::Engine;
@@ -159,7 +159,7 @@ pub struct CommitArgs {
     /// them that are not among `changes` are deleted.
     pub sync: Vec<BString>,
     /// Local files passed over, reported back.
-    pub skipped: Vec<(BString, String)>,
+    pub skipped: Vec<(BString, Skip)>,
     /// Who.
     pub author: Signature,
     /// The message.
@@ -1070,13 +1070,17 @@ pub struct Cut {
     pub filter: Option<String>,
 }
 
-fn skipped(list: &[(BString, String)]) -> Vec<Skipped> {
-    list.iter()
+fn skipped(list: &[(BString, Skip)]) -> Vec<Skipped> {
+    let mut out: Vec<Skipped> = list
+        .iter()
         .map(|(path, reason)| Skipped {
             path: path.to_str_lossy().into_owned(),
-            reason: reason.clone(),
+            reason: reason.to_string(),
+            excluded: matches!(reason, Skip::Excluded { .. }),
         })
-        .collect()
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
 }
 
 fn commit_report(

@@ -617,3 +617,60 @@ fn what_the_folder_leaves_out_is_no_change_and_a_bad_path_of_it_is_refused() {
         );
     }
 }
+
+#[test]
+fn a_scan_leaves_out_what_a_pattern_the_size_cap_or_the_type_says_and_names_why() {
+    use snapgit_core::{
+        policy::Policy,
+        worktree::{DEFAULT_MAX_FILE_BYTES, Found, Skip, skip},
+    };
+    let policy = Policy::new().exclude(["*.log", "build/"]).unwrap();
+    let why = |path: &str, found| skip(&policy, path.into(), found).map(|s| s.to_string());
+    assert_eq!(
+        why("a.log", Found::File { size: 1 }).as_deref(),
+        Some("excluded by \"*.log\"")
+    );
+    assert_eq!(why("build", Found::Folder).as_deref(), Some("excluded by \"build/\""));
+    // A folder pattern leaves out no file of that name.
+    assert_eq!(why("build", Found::File { size: 1 }), None);
+    // The default cap is the largest file a commit may write.
+    assert_eq!(DEFAULT_MAX_FILE_BYTES, snapgit_core::Limits::default().max_file_bytes);
+    assert_eq!(
+        why(
+            "a.bin",
+            Found::File {
+                size: DEFAULT_MAX_FILE_BYTES
+            }
+        ),
+        None
+    );
+    assert_eq!(
+        skip(
+            &policy,
+            "a.bin".into(),
+            Found::File {
+                size: DEFAULT_MAX_FILE_BYTES + 1
+            }
+        ),
+        Some(Skip::TooLarge {
+            size: DEFAULT_MAX_FILE_BYTES + 1,
+            limit: DEFAULT_MAX_FILE_BYTES
+        })
+    );
+    // A symlink is never too large; what is neither file, symlink nor folder is left out.
+    let mut capped = Policy::new();
+    capped.max_file_bytes = Some(10);
+    assert_eq!(skip(&capped, "link".into(), Found::Symlink), None);
+    assert_eq!(
+        skip(&capped, "big".into(), Found::File { size: 11 })
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("larger than 10 bytes (11 bytes)")
+    );
+    assert_eq!(
+        skip(&capped, "fifo".into(), Found::Other)
+            .map(|s| s.to_string())
+            .as_deref(),
+        Some("not a regular file, folder or symlink")
+    );
+}

@@ -164,6 +164,10 @@ struct Excludes {
     /// other excludes too)
     #[arg(long)]
     gitignore: bool,
+    /// Leave out files larger than this (1048576, 10m, 1GiB); default 100m, the largest
+    /// file a commit may write. A symlink is never left out for its size
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    max_file_size: Option<u64>,
 }
 
 impl Excludes {
@@ -195,7 +199,9 @@ impl Excludes {
                 .exclude_from(&file.display().to_string(), &read(file)?)
                 .map_err(invalid)?;
         }
-        policy.exclude(self.exclude.iter().cloned()).map_err(invalid)
+        let mut policy = policy.exclude(self.exclude.iter().cloned()).map_err(invalid)?;
+        policy.max_file_bytes = self.max_file_size;
+        Ok(policy)
     }
 }
 

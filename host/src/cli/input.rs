@@ -8,7 +8,12 @@ use std::{
 };
 
 use bstr::{BString, ByteSlice};
-use snapgit_core::{Mode, commit::Change, policy::Policy};
+use snapgit_core::{
+    Mode,
+    commit::Change,
+    policy::Policy,
+    worktree::{self, Found, Skip},
+};
 
 use super::Error;
 
@@ -33,7 +38,7 @@ pub struct Collected {
     /// The repo path of each folder named (empty for the root), for `--sync`.
     pub folders: Vec<BString>,
     /// Files passed over, with why: excluded by a pattern, or not a file.
-    pub skipped: Vec<(BString, String)>,
+    pub skipped: Vec<(BString, Skip)>,
 }
 
 impl Inputs {
@@ -57,7 +62,7 @@ impl Inputs {
             } else if repo_path.is_empty() {
                 return Err(Error::invalid(format!("{} is not a file", path.display())));
             } else {
-                self.file(&full, repo_path, &meta, &mut files, &mut out.skipped)?;
+                self.file(&full, repo_path, &meta, true, &mut files, &mut out.skipped)?;
             }
         }
         out.changes = files.into_values().collect();
@@ -80,7 +85,7 @@ impl Inputs {
         repo_dir: BString,
         skip: &[PathBuf],
         files: &mut BTreeMap<BString, Change>,
-        skipped: &mut Vec<(BString, String)>,
+        skipped: &mut Vec<(BString, Skip)>,
     ) -> Result<(), Error> {
         if fs::canonicalize(dir).is_ok_and(|real| skip.contains(&real)) {
             return Ok(());
@@ -97,10 +102,7 @@ impl Inputs {
         for entry in entries {
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
-                skipped.push((
-                    BString::from(entry.path().to_string_lossy().as_bytes()),
-                    "its name is not UTF-8".into(),
-                ));
+                skipped.push((BString::from(entry.path().to_string_lossy().as_bytes()), Skip::NotUtf8));
                 continue;
             };
             // A nested git repository's own folder is never part of a snapshot.
@@ -119,41 +121,59 @@ impl Inputs {
             })?;
             if meta.is_dir() {
                 if let Some(pattern) = self.policy.excluded(format!("{repo_path}/").as_bytes().as_bstr()) {
-                    skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                    let skip = Skip::Excluded { by: pattern.to_owned() };
+                    skipped.push((repo_path, skip));
                     continue;
                 }
                 self.walk(&path, repo_path, skip, files, skipped)?;
             } else {
-                self.file(&path, repo_path, &meta, files, skipped)?;
+                self.file(&path, repo_path, &meta, false, files, skipped)?;
             }
         }
         Ok(())
     }
 
+    /// A file: read, or skipped by core's rule ([`worktree::skip`]). One `named` on the
+    /// command line is read whatever its size: the commit refuses it if it is too large.
     fn file(
         &self,
         path: &Path,
         repo_path: BString,
         meta: &fs::Metadata,
+        named: bool,
         files: &mut BTreeMap<BString, Change>,
-        skipped: &mut Vec<(BString, String)>,
+        skipped: &mut Vec<(BString, Skip)>,
     ) -> Result<(), Error> {
+        // The whole path: a file named on the command line has folders no walk checked.
         if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
-            skipped.push((repo_path, format!("excluded by {pattern:?}")));
+            let skip = Skip::Excluded { by: pattern.to_owned() };
+            skipped.push((repo_path, skip));
             return Ok(());
+        }
+        let found = if meta.file_type().is_symlink() {
+            Found::Symlink
+        } else if meta.is_file() {
+            Found::File { size: meta.len() }
+        } else {
+            Found::Other
+        };
+        match worktree::skip(&self.policy, repo_path.as_bstr(), found) {
+            Some(Skip::TooLarge { .. }) if named => {}
+            Some(skip) => {
+                skipped.push((repo_path, skip));
+                return Ok(());
+            }
+            None => {}
         }
         let unreadable = |source| Error::Unreadable {
             path: path.to_owned(),
             source,
         };
-        let (data, mode) = if meta.file_type().is_symlink() {
+        let (data, mode) = if found == Found::Symlink {
             let target = fs::read_link(path).map_err(unreadable)?;
             (target.into_os_string().into_encoded_bytes(), Mode::Symlink)
-        } else if meta.is_file() {
-            (fs::read(path).map_err(unreadable)?, file_mode(meta))
         } else {
-            skipped.push((repo_path, "not a regular file, folder or symlink".into()));
-            return Ok(());
+            (fs::read(path).map_err(unreadable)?, file_mode(meta))
         };
         files.insert(
             repo_path.clone(),

@@ -449,6 +449,10 @@ pub struct Skipped {
     pub path: String,
     /// Why.
     pub reason: String,
+    /// An exclude pattern left it out (as asked), rather than its size or its type: the
+    /// text report lists only the others.
+    #[serde(skip)]
+    pub excluded: bool,
 }
 
 impl Report for CommitReport {
@@ -460,6 +464,7 @@ impl Report for CommitReport {
                 self.branch,
                 &self.commit[..7.min(self.commit.len())]
             );
+            write_skipped(out, &self.skipped);
             return;
         }
         let _ = writeln!(
@@ -470,6 +475,15 @@ impl Report for CommitReport {
             subject(&self.message)
         );
         write_stat(out, &self.changes);
+        write_skipped(out, &self.skipped);
+    }
+}
+
+/// The files a snapshot left out for their size or type (those a pattern excludes, as
+/// asked, only in `--json`).
+fn write_skipped(out: &mut Vec<u8>, skipped: &[Skipped]) {
+    for s in skipped.iter().filter(|s| !s.excluded) {
+        let _ = writeln!(out, " skipped {}: {}", s.path, s.reason);
     }
 }
 

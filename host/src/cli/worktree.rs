@@ -13,7 +13,7 @@ use bstr::{BStr, BString, ByteSlice};
 use snapgit_core::{
     HashKind, Mode, ObjectId, object,
     policy::Policy,
-    worktree::{self, CheckoutPlan, File, Stat, StatCache},
+    worktree::{self, CheckoutPlan, File, Skip, Stat, StatCache},
 };
 
 use super::Error;
@@ -71,7 +71,7 @@ pub struct Scan {
     /// Every file taken, sorted by path.
     pub files: Vec<Found>,
     /// Paths passed over (excluded, too large, not a file), with why.
-    pub skipped: Vec<(BString, String)>,
+    pub skipped: Vec<(BString, Skip)>,
     /// Files read and hashed (the others' stat was clean in the cache).
     pub hashed: usize,
     /// Files the stat cache knew.
@@ -204,8 +204,8 @@ impl Folder {
                 named.push(b'/');
             }
             if let Some(pattern) = policy.excluded(named.as_bstr()) {
-                scan.skipped
-                    .push((scope.to_owned(), format!("excluded by {pattern:?}")));
+                let skip = worktree::Skip::Excluded { by: pattern.to_owned() };
+                scan.skipped.push((scope.to_owned(), skip));
                 return Ok(scan);
             }
         }
@@ -342,13 +342,13 @@ impl Folder {
         policy: Arc<Policy>,
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString, Arc<Policy>)>,
-        skipped: &mut Vec<(BString, String)>,
+        skipped: &mut Vec<(BString, Skip)>,
     ) -> Result<Vec<Listed>, Error> {
         let mut listed = Vec::new();
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
             if !repo_dir.is_empty() {
-                skipped.push((repo_dir.to_owned(), "the store's own folder".into()));
+                skipped.push((repo_dir.to_owned(), worktree::Skip::StoreFolder));
             }
             return Ok(listed);
         }
@@ -368,7 +368,7 @@ impl Folder {
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
                 let shown = snapgit_core::path::join(repo_dir, name.to_string_lossy().as_bytes().as_bstr());
-                skipped.push((shown, "its name is not UTF-8".into()));
+                skipped.push((shown, worktree::Skip::NotUtf8));
                 continue;
             };
             // A nested git repository's own folder is never part of a snapshot.
@@ -382,8 +382,8 @@ impl Folder {
             };
             // The type the folder listing gives: no stat for folders.
             if entry.file_type().map_err(unreadable)?.is_dir() {
-                if let Some(pattern) = policy.excluded_here(repo_path.as_bstr(), true) {
-                    skipped.push((repo_path, format!("excluded by {pattern:?}")));
+                if let Some(skip) = worktree::skip(&policy, repo_path.as_bstr(), worktree::Found::Folder) {
+                    skipped.push((repo_path, skip));
                 } else {
                     below.push((entry.path(), repo_path.clone(), policy.clone()));
                     listed.push(Listed::Folder(repo_path));
@@ -403,28 +403,21 @@ impl Folder {
         Ok(listed)
     }
 
-    /// One file: skipped, or taken with its stat.
+    /// One file: skipped (core's rule, [`worktree::skip`]), or taken with its stat.
     fn take(&self, policy: &Policy, repo_path: BString, meta: &fs::Metadata, scan: &mut Scan) {
-        // Its folders were checked on the way down.
-        if let Some(pattern) = policy.excluded_here(repo_path.as_bstr(), false) {
-            scan.skipped.push((repo_path, format!("excluded by {pattern:?}")));
-            return;
-        }
-        let mode = if meta.file_type().is_symlink() {
-            Mode::Symlink
+        let (found, mode) = if meta.file_type().is_symlink() {
+            (worktree::Found::Symlink, Mode::Symlink)
         } else if meta.is_file() {
-            super::input::file_mode(meta)
+            (
+                worktree::Found::File { size: meta.len() },
+                super::input::file_mode(meta),
+            )
         } else {
-            scan.skipped
-                .push((repo_path, "not a regular file, folder or symlink".into()));
-            return;
+            (worktree::Found::Other, Mode::Regular)
         };
-        if let Some(max) = policy.max_file_bytes
-            && meta.len() > max
-            && mode != Mode::Symlink
-        {
-            scan.skipped
-                .push((repo_path, format!("larger than {max} bytes ({} bytes)", meta.len())));
+        // Its folders were checked on the way down.
+        if let Some(skip) = worktree::skip(policy, repo_path.as_bstr(), found) {
+            scan.skipped.push((repo_path, skip));
             return;
         }
         // The id comes once every file is found, in path order (see `scan`).

@@ -651,3 +651,105 @@ fn a_diff_takes_what_excludes_leave_out_as_the_snapshot_keeps_it() {
         assert_eq!(c.snapgit(&args, true).ok().trim(), "", "{engine}");
     }
 }
+
+#[test]
+fn files_over_the_size_cap_are_left_out_and_listed_not_a_failed_snapshot() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        c.write("a.txt", "a\n");
+        c.write("data/mid.bin", &"m".repeat(3000));
+        // Over the default cap (the largest file a commit may write) without using the
+        // disk: a sparse file, never read.
+        let big = std::fs::File::create(c.folder().join("data/big.bin")).unwrap();
+        big.set_len((100 << 20) + 1).unwrap();
+        let out = c.snapshot_with(&[], true);
+        assert_eq!(
+            reason(&out, "data/big.bin").as_deref(),
+            Some("larger than 104857600 bytes (104857601 bytes)"),
+            "{engine}"
+        );
+        assert_eq!(skipped(&out), ["data/big.bin"], "{engine}");
+        let first = c.head();
+        assert_eq!(
+            sorted(&c.work.git(&["ls-tree", "-r", "--name-only", &first])),
+            ["a.txt", "data/mid.bin"],
+            "{engine}"
+        );
+        // A smaller cap: the text report names what it left out and why; the branch keeps
+        // mid.bin as it was, even edited.
+        c.write("data/mid.bin", &"n".repeat(3000));
+        c.write("a.txt", "b\n");
+        let text = c
+            .snapgit(
+                &[
+                    "commit",
+                    "--root",
+                    "folder",
+                    ".",
+                    "--sync",
+                    "-m",
+                    "capped",
+                    "--max-file-size",
+                    "2k",
+                ],
+                true,
+            )
+            .ok();
+        assert!(
+            text.contains(" skipped data/mid.bin: larger than 2048 bytes (3000 bytes)"),
+            "{text}"
+        );
+        let second = c.head();
+        assert_eq!(
+            c.work.git(&["rev-parse", &format!("{first}:data/mid.bin")]),
+            c.work.git(&["rev-parse", &format!("{second}:data/mid.bin")]),
+            "{engine}"
+        );
+        // A diff with the same cap shows no change for it. A rollback that would write
+        // over it is refused, nothing written; one of another path leaves it alone.
+        let diff = c
+            .snapgit(
+                &[
+                    "diff",
+                    &first,
+                    "--worktree",
+                    "folder",
+                    "--name-status",
+                    "--max-file-size",
+                    "2k",
+                ],
+                true,
+            )
+            .ok();
+        assert_eq!(sorted(&diff), ["M\ta.txt"], "{engine}");
+        let cap = ["--worktree", "folder", "--max-file-size", "2k"];
+        let mut rollback = vec!["rollback", &first];
+        rollback.extend(cap);
+        c.snapgit(&rollback, true).fails(4, "data/mid.bin");
+        assert_eq!(std::fs::read_to_string(c.folder().join("a.txt")).unwrap(), "b\n");
+        rollback.insert(2, "a.txt");
+        c.snapgit(&rollback, true).ok();
+        assert_eq!(std::fs::read_to_string(c.folder().join("a.txt")).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::read_to_string(c.folder().join("data/mid.bin")).unwrap(),
+            "n".repeat(3000),
+            "{engine}"
+        );
+        // A bad size is refused before anything is read.
+        c.snapgit(
+            &[
+                "commit",
+                "--root",
+                "folder",
+                ".",
+                "--sync",
+                "-m",
+                "x",
+                "--max-file-size",
+                "lots",
+            ],
+            true,
+        )
+        .fails(2, "lots");
+    }
+}
