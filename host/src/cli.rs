@@ -746,6 +746,7 @@ impl Session {
             deleted: applied.deleted.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
             unchanged,
             submodules,
+            skipped: undo.skipped,
         })
     }
 

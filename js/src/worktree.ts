@@ -29,9 +29,9 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm,
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
-import { Excludes, checkpointExcludes, ignoreFilePatterns, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
+import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo } from "./api.js";
-import { fromEngine } from "./errors.js";
+import { fromEngine, invalidArgument } from "./errors.js";
 import { Packer } from "./pack.js";
 import type { CommitResult, DiffResult, FileMode, FolderFile, SignatureInput } from "./types.js";
 
@@ -46,11 +46,17 @@ interface Stat {
 /** A file found: its id, its content when it was read (its stat changed), its stat. */
 type Found = FolderFile & { mode: FileMode; data?: Uint8Array; stat: Stat; full: string };
 
+/** A path a scan left out, and why (`excluded by ".snapgitignore: *.log"`, `larger than 104857600 bytes (...)`). */
+export interface Skipped {
+  path: string;
+  reason: string;
+}
+
 /** What a folder holds: its files, and the paths left out. */
 interface Scan {
   files: Found[];
-  /** Paths left out (not a file, symlink or folder): never written or deleted. */
-  skipped: string[];
+  /** Paths left out (excluded, too large, not a file, symlink or folder): never written or deleted. */
+  skipped: Skipped[];
   /** Files read and hashed (the others' stat was clean in the cache). */
   hashed: number;
   /** Files the stat cache knew. */
@@ -76,6 +82,12 @@ export interface WorktreeOptions {
   /** Also leave out what checkpoint tools do: dependency and build folders, caches, `.env*`, archives, audio and video. */
   checkpointExcludes?: boolean;
   /**
+   * Leave out files larger than this many bytes (a symlink never). Default: 100 MiB, the
+   * largest file a commit may write, so one file too large to commit is left out and
+   * listed in `skipped` rather than failing the snapshot.
+   */
+  maxFileBytes?: number;
+  /**
    * Also leave out what the folder's `.gitignore` files do, as git reads them: the one in
    * each folder applies below that folder, a deeper one's patterns winning (over the
    * other excludes too).
@@ -92,6 +104,8 @@ export interface SnapshotResult {
   files: CommitResult["files"];
   /** Files read and hashed: those whose stat changed since the stat cache was written. */
   read: number;
+  /** What the snapshot left out, and why: the branch keeps what it has there. */
+  skipped: Skipped[];
 }
 
 /** Options of {@link snapshot}. */
@@ -119,7 +133,12 @@ export interface RollbackResult {
   written: string[];
   deleted: string[];
   unchanged: number;
+  /** What the rollback left alone, and why (as the snapshots leave it out). */
+  skipped: Skipped[];
 }
+
+/** A commit against the folder, and what the comparison left out (no change there). */
+export type WorktreeDiff = DiffResult & { skipped: Skipped[] };
 
 function blobId(data: Uint8Array): string {
   return createHash("sha1").update(`blob ${data.length}\0`).update(data).digest("hex");
@@ -178,79 +197,92 @@ async function saveCache(file: string | null, files: Found[]): Promise<void> {
   }
 }
 
-/** What leaves files out: the patterns `options` name with the folder's own `.snapgitignore` (packed, or `null` for none), and whether each `.gitignore` counts. */
-interface Leaving {
-  patterns: Uint8Array | null;
-  gitignore: boolean;
+/** What leaves files out, as core decides it. Free it after use. */
+async function excludes(dir: string, options: WorktreeOptions): Promise<{ rules: Excludes; gitignore: boolean }> {
+  const max = options.maxFileBytes;
+  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
+    throw invalidArgument("maxFileBytes", "a whole number of bytes", max);
+  }
+  const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => null);
+  // In the `snapgit` command's order, a later pattern winning: the checkpoint defaults,
+  // the folder's `.snapgitignore`, `exclude`; then each `.gitignore` as the walk finds it.
+  const rules = new Excludes(max);
+  try {
+    if (options.checkpointExcludes) rules.exclude(packed(checkpointExcludes().split("\n")));
+    if (own !== null) rules.addIgnoreFile(".snapgitignore", own);
+    if (options.exclude?.length) rules.exclude(packed(options.exclude));
+  } catch (error) {
+    rules.free();
+    throw fromEngine(error);
+  }
+  return { rules, gitignore: options.gitignore === true };
 }
 
-async function excludes(dir: string, options: WorktreeOptions): Promise<Leaving> {
-  const patterns = options.checkpointExcludes ? checkpointExcludes().split("\n") : [];
-  const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => "");
-  const read = ignoreFilePatterns("", own);
-  if (read) patterns.push(...read.split("\n"));
-  patterns.push(...(options.exclude ?? []));
-  const gitignore = options.gitignore === true;
-  if (patterns.length === 0) return { patterns: null, gitignore };
+/** Patterns, packed. */
+function packed(patterns: unknown[]): Uint8Array {
   const p = new Packer().u32(patterns.length);
   patterns.forEach((pattern, i) => p.str(pattern, `exclude[${i}]`));
-  return { patterns: p.buf.slice(0, p.pos), gitignore };
+  return p.buf.subarray(0, p.pos);
 }
 
 /** Every file of `dir`: stat'ed, known by the stat cache in `cache` or read and hashed. */
-async function scan(dir: string, cache: string | null, leaving: Leaving = { patterns: null, gitignore: false }): Promise<Scan> {
-  let excluded: Excludes | null = null;
+async function scan(dir: string, cache: string | null, options: WorktreeOptions): Promise<Scan> {
+  const { rules, gitignore } = await excludes(dir, options);
   try {
-    const none = new Packer().u32(0);
-    excluded = leaving.patterns || leaving.gitignore ? new Excludes(leaving.patterns ?? none.buf.subarray(0, none.pos)) : null;
-  } catch (error) {
-    throw fromEngine(error);
-  }
-  try {
-    return await scanWith(dir, cache, excluded, leaving.gitignore);
+    return await scanWith(dir, cache, rules, gitignore);
   } finally {
-    excluded?.free();
+    rules.free();
   }
 }
 
-async function scanWith(dir: string, cache: string | null, excluded: Excludes | null, gitignore: boolean): Promise<Scan> {
+async function scanWith(dir: string, cache: string | null, rules: Excludes, gitignore: boolean): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
-    let entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
+    const entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
     // This folder's `.gitignore` first: its patterns decide its entries and all below.
-    if (excluded && gitignore && entries.some((e) => e.name === ".gitignore" && e.isFile())) {
+    if (gitignore && entries.some((e) => e.name === ".gitignore" && e.isFile())) {
       const text = await readFile(join(folder, ".gitignore"), "utf8");
       try {
-        excluded.addIgnoreFile(prefix, text);
+        rules.addIgnoreFile(prefix ? `${prefix}/.gitignore` : ".gitignore", text);
       } catch (error) {
         throw fromEngine(error);
       }
     }
-    if (excluded) {
-      // One question to core per folder: which of its entries a pattern leaves out.
-      const p = new Packer().u32(entries.length);
-      for (const e of entries) p.text(prefix ? `${prefix}/${e.name}` : e.name).u8(e.isDirectory() ? 1 : 0);
-      const flags = excluded.check(p.buf.subarray(0, p.pos));
-      entries = entries.filter((e, i) => {
-        if (flags[i] === 1) out.skipped.push(prefix ? `${prefix}/${e.name}` : e.name);
-        return flags[i] !== 1;
-      });
+    // Every entry but a folder stat'ed, then one question to core per folder: which
+    // entries a pattern, the size cap or their type leave out, and why.
+    const found = await Promise.all(
+      entries.map(async (entry) => ({
+        entry,
+        path: prefix ? `${prefix}/${entry.name}` : entry.name,
+        info: entry.isDirectory() ? null : await lstat(join(folder, entry.name), { bigint: true }),
+      })),
+    );
+    const p = new Packer().u32(found.length);
+    for (const { entry, path, info } of found) {
+      const kind = entry.isDirectory() ? 0 : entry.isSymbolicLink() ? 2 : entry.isFile() ? 1 : 3;
+      p.text(path).u8(kind).f64(Number(info?.size ?? 0n));
+    }
+    let reasons: (string | null)[];
+    try {
+      reasons = JSON.parse(rules.skips(p.buf.subarray(0, p.pos)));
+    } catch (error) {
+      throw fromEngine(error);
     }
     await Promise.all(
-      entries.map(async (entry) => {
-        const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-        const full = join(folder, entry.name);
-        if (entry.isDirectory()) return walk(full, path);
-        if (!entry.isSymbolicLink() && !entry.isFile()) return void out.skipped.push(path);
-        const info = await lstat(full, { bigint: true });
+      found.map(async ({ entry, path, info }, i) => {
+        const reason = reasons[i] ?? null;
+        if (reason !== null) return void out.skipped.push({ path, reason });
+        if (!info) return walk(join(folder, entry.name), path);
         const mode: FileMode = entry.isSymbolicLink() ? "symlink" : (info.mode & 0o111n) !== 0n ? "executable" : "regular";
         const stat = { size: Number(info.size), mtime: split(info.mtimeNs), ctime: split(info.ctimeNs), inode: Number(info.ino) };
-        out.files.push({ path, mode, id: "", stat, full });
+        out.files.push({ path, mode, id: "", stat, full: join(folder, entry.name) });
       }),
     );
   };
   await walk(dir, "");
-  out.files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  out.files.sort(byPath);
+  out.skipped.sort(byPath);
   // Core's stat cache says which files are unchanged since the last snapshot.
   const [bytes, written] = await loadCache(cache);
   const p = new Packer().u32(out.files.length);
@@ -299,7 +331,7 @@ async function commitScan(
     files: idsOnly(found.files),
     renames: false,
     lineStats: false,
-    untracked: found.skipped,
+    untracked: found.skipped.map((s) => s.path),
   });
   const byPath = new Map(found.files.map((f) => [f.path, f]));
   const changes = [];
@@ -313,7 +345,7 @@ async function commitScan(
       ? { commit: head, created: false, files: [] }
       : await repo.commit({ branch: options.branch, author: options.author, message: options.message, changes });
   if (found.hashed > 0 || found.cached !== found.files.length) await saveCache(cache, found.files);
-  return { commit: out.commit, created: out.created, files: out.files, read: found.hashed };
+  return { commit: out.commit, created: out.created, files: out.files, read: found.hashed, skipped: found.skipped };
 }
 
 /**
@@ -323,7 +355,7 @@ async function commitScan(
  */
 export async function snapshot(repo: Repo, dir: string, options: SnapshotOptions): Promise<SnapshotResult> {
   const cache = await cacheFile(repo, dir, options.statCache);
-  return commitScan(repo, await scan(dir, cache, await excludes(dir, options)), cache, options);
+  return commitScan(repo, await scan(dir, cache, options), cache, options);
 }
 
 /** A commit (`from`, default: the branch's head) against the folder as it is now, as `git diff <commit>` reports it. */
@@ -331,25 +363,27 @@ export async function diffWorktree(
   repo: Repo,
   dir: string,
   options: WorktreeOptions & { from?: string; path?: string; patch?: boolean } = {},
-): Promise<DiffResult> {
-  const excluded = await excludes(dir, options);
-  let found = await scan(dir, await cacheFile(repo, dir, options.statCache), excluded);
+): Promise<WorktreeDiff> {
+  let found = await scan(dir, await cacheFile(repo, dir, options.statCache), options);
   const from = options.from ?? (await repo.head(options.branch));
   // Files read for this call go with their content; the others are blobs earlier
   // snapshots stored. If storage lost one of those (a prune and gc), hash them all.
-  const request = (scan: Scan) => ({
-    from,
-    files: scan.files.map(({ path, mode, id, data }) => (data ? { path, mode, id, data } : { path, mode, id })),
-    path: options.path,
-    patch: options.patch,
-    untracked: scan.skipped,
-  });
+  const compare = async (scan: Scan): Promise<WorktreeDiff> => {
+    const diff = await repo.diffFolder({
+      from,
+      files: scan.files.map(({ path, mode, id, data }) => (data ? { path, mode, id, data } : { path, mode, id })),
+      path: options.path,
+      patch: options.patch,
+      untracked: scan.skipped.map((s) => s.path),
+    });
+    return { ...diff, skipped: scan.skipped };
+  };
   try {
-    return await repo.diffFolder(request(found));
+    return await compare(found);
   } catch (error) {
     if ((error as { code?: string }).code !== "CORRUPT" || found.cached === 0) throw error;
-    found = await scan(dir, null, excluded);
-    return repo.diffFolder(request(found));
+    found = await scan(dir, null, options);
+    return compare(found);
   }
 }
 
@@ -362,12 +396,12 @@ export async function diffWorktree(
  */
 export async function rollback(repo: Repo, dir: string, options: RollbackOptions): Promise<RollbackResult> {
   const cache = await cacheFile(repo, dir, options.statCache);
-  const found = await scan(dir, cache, await excludes(dir, options));
+  const found = await scan(dir, cache, options);
   const plan = await repo.checkout({
     commit: options.to,
     path: options.path,
     files: idsOnly(found.files),
-    untracked: found.skipped,
+    untracked: found.skipped.map((s) => s.path),
   });
   const message = options.message ?? `Checkpoint before rolling back to ${options.to}`;
   const undo = await commitScan(repo, found, cache, { ...options, message });
@@ -410,5 +444,6 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
     written: plan.writes.map((w) => w.path),
     deleted: plan.deletes,
     unchanged: plan.unchanged,
+    skipped: found.skipped,
   };
 }

@@ -215,3 +215,39 @@ test("a diff takes what excludes leave out as a snapshot keeps it", async () => 
   const committed = await repo.diff({ from: first.commit, to: next.commit });
   assert.deepEqual(committed.files.map((f) => `${f.kind} ${f.path}`).sort(), changes);
 });
+
+test("what a scan leaves out is listed with why, files over maxFileBytes too, as the snapgit command says it", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(join(folder, "data"), { recursive: true });
+  writeFileSync(join(folder, "a.txt"), "a\n");
+  writeFileSync(join(folder, "data/mid.bin"), "m".repeat(3000));
+  writeFileSync(join(folder, ".env"), "SECRET=1\n");
+  writeFileSync(join(folder, ".snapgitignore"), "# secrets\n.env\n");
+  execFileSync("mkfifo", [join(folder, "pipe")]);
+  const { repo } = await openRepo({});
+  const statCache = false;
+  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  assert.deepEqual(first.skipped, [
+    { path: ".env", reason: 'excluded by ".snapgitignore: .env"' },
+    { path: "pipe", reason: "not a regular file, folder or symlink" },
+  ]);
+  // A smaller cap: mid.bin is left out, and the branch keeps it as it was, even edited.
+  writeFileSync(join(folder, "data/mid.bin"), "n".repeat(3000));
+  writeFileSync(join(folder, "a.txt"), "b\n");
+  const capped = { author, message: "2", statCache, maxFileBytes: 2048 };
+  const second = await snapshot(repo, folder, capped);
+  assert.deepEqual(second.skipped[1], { path: "data/mid.bin", reason: "larger than 2048 bytes (3000 bytes)" });
+  assert.equal(new TextDecoder().decode((await repo.readFile("data/mid.bin", { at: second.commit })).data), "m".repeat(3000));
+  // A diff with the same cap shows no change there, and says what it left out.
+  const diff = await diffWorktree(repo, folder, { from: first.commit, statCache, maxFileBytes: 2048 });
+  assert.deepEqual(diff.files.map((f) => `${f.kind} ${f.path}`), ["modified a.txt"]);
+  assert.deepEqual(diff.skipped.map((s) => s.path), [".env", "data/mid.bin", "pipe"]);
+  // A rollback of another path leaves it alone, and lists it.
+  const back = await rollback(repo, folder, { to: first.commit, path: "a.txt", author, statCache, maxFileBytes: 2048 });
+  assert.equal(readFileSync(join(folder, "a.txt"), "utf8"), "a\n");
+  assert.equal(readFileSync(join(folder, "data/mid.bin"), "utf8"), "n".repeat(3000));
+  assert.deepEqual(back.skipped.map((s) => s.path), [".env", "data/mid.bin", "pipe"]);
+  await rejectsWith(snapshot(repo, folder, { ...capped, maxFileBytes: -1 }), "INVALID_INPUT");
+});

@@ -866,6 +866,8 @@ pub struct RollbackReport {
     pub unchanged: u64,
     /// Submodules of the target, not written.
     pub submodules: Vec<String>,
+    /// Local files left alone, with why: what the snapshots leave out.
+    pub skipped: Vec<Skipped>,
 }
 
 impl Report for RollbackReport {
@@ -891,6 +893,7 @@ impl Report for RollbackReport {
             self.unchanged,
             &self.undo[..self.undo.len().min(12)]
         );
+        write_skipped(out, &self.skipped);
     }
 }
 

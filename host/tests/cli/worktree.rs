@@ -728,7 +728,11 @@ fn files_over_the_size_cap_are_left_out_and_listed_not_a_failed_snapshot() {
         c.snapgit(&rollback, true).fails(4, "data/mid.bin");
         assert_eq!(std::fs::read_to_string(c.folder().join("a.txt")).unwrap(), "b\n");
         rollback.insert(2, "a.txt");
-        c.snapgit(&rollback, true).ok();
+        let text = c.snapgit(&rollback, true).ok();
+        assert!(
+            text.contains(" skipped data/mid.bin: larger than 2048 bytes (3000 bytes)"),
+            "{text}"
+        );
         assert_eq!(std::fs::read_to_string(c.folder().join("a.txt")).unwrap(), "a\n");
         assert_eq!(
             std::fs::read_to_string(c.folder().join("data/mid.bin")).unwrap(),

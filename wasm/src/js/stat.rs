@@ -9,7 +9,7 @@
 use bstr::BString;
 use snapgit_core::{
     HashKind, Mode,
-    worktree::{Stat, StatCache},
+    worktree::{Found, Stat, StatCache, skip},
 };
 use wasm_bindgen::prelude::*;
 
@@ -91,14 +91,9 @@ pub fn checkpoint_excludes() -> String {
     snapgit_core::worktree::CHECKPOINT_EXCLUDES.join("\n")
 }
 
-/// The patterns of an ignore file in the folder `base` (empty: the root), one per line,
-/// read as git reads a `.gitignore` (core's `policy::ignore_file_patterns`).
-#[wasm_bindgen(js_name = ignoreFilePatterns)]
-pub fn ignore_file_patterns(base: &str, text: &str) -> String {
-    snapgit_core::policy::ignore_file_patterns(base.into(), text).join("\n")
-}
-
-/// Gitignore-style exclude patterns, matched as core's write policy matches them.
+/// What a scan of a folder leaves out, and why: core's one rule
+/// (`snapgit_core::worktree::skip`) over gitignore-style patterns, ignore files and a
+/// size cap, as the `snapgit` command applies it.
 #[wasm_bindgen]
 pub struct Excludes {
     policy: snapgit_core::policy::Policy,
@@ -106,47 +101,62 @@ pub struct Excludes {
 
 #[wasm_bindgen]
 impl Excludes {
-    /// The packed patterns (a u32 count, then each); a later one wins, as in a
-    /// `.gitignore`. A pattern git cannot parse is an `INVALID_INPUT` error naming it.
+    /// No pattern yet, and files over `maxFileBytes` left out (default: the largest file
+    /// a commit may write).
     #[wasm_bindgen(constructor)]
-    pub fn new(patterns: &[u8]) -> Result<Excludes, JsValue> {
+    pub fn new(max_file_bytes: Option<f64>) -> Excludes {
+        let mut policy = snapgit_core::policy::Policy::new();
+        policy.max_file_bytes = max_file_bytes.map(|n| n as u64);
+        Excludes { policy }
+    }
+
+    /// Add the packed patterns (a u32 count, then each), after (so over) those before,
+    /// as in a `.gitignore`. A pattern git cannot parse is an `INVALID_INPUT` error naming
+    /// it.
+    pub fn exclude(&mut self, patterns: &[u8]) -> Result<(), JsValue> {
         let mut r = Reader::new(patterns);
         let patterns = r.strings()?;
         r.finish()?;
-        let policy = snapgit_core::policy::Policy::new()
-            .exclude(patterns)
-            .map_err(|e| super::error::to_js(&e))?;
-        Ok(Excludes { policy })
-    }
-
-    /// Add the patterns of the ignore file in the folder `base` (a `.gitignore` found by
-    /// a walk down): they apply below that folder, after (so over) those given before.
-    #[wasm_bindgen(js_name = addIgnoreFile)]
-    pub fn add_ignore_file(&mut self, base: &str, text: &str) -> Result<(), JsValue> {
-        let file = if base.is_empty() {
-            ".gitignore".to_owned()
-        } else {
-            format!("{base}/.gitignore")
-        };
         self.policy = std::mem::take(&mut self.policy)
-            .exclude_file(file.as_str().into(), text)
+            .exclude(patterns)
             .map_err(|e| super::error::to_js(&e))?;
         Ok(())
     }
 
-    /// For each packed entry of one folder (a u32 count, then each: its path and a byte,
-    /// 1 for a folder), 1 if a pattern leaves it out, else 0. The folders above it were
-    /// checked already, as a walk down does.
-    pub fn check(&self, entries: &[u8]) -> Result<Vec<u8>, JsValue> {
+    /// Add the patterns of the ignore file `file` (`.snapgitignore`, `sub/.gitignore`):
+    /// they apply below its folder, after (so over) those before, and a path one leaves
+    /// out is said to be excluded by the file and line.
+    #[wasm_bindgen(js_name = addIgnoreFile)]
+    pub fn add_ignore_file(&mut self, file: &str, text: &str) -> Result<(), JsValue> {
+        self.policy = std::mem::take(&mut self.policy)
+            .exclude_file(file.into(), text)
+            .map_err(|e| super::error::to_js(&e))?;
+        Ok(())
+    }
+
+    /// For each packed entry of one folder (a u32 count, then each: its path, a byte for
+    /// what it is — 0 a folder, 1 a file, 2 a symlink, 3 anything else — and its size),
+    /// why the scan leaves it out, or `null` to take it: JSON text of the list. The
+    /// folders above were decided already, as a walk down does.
+    pub fn skips(&self, entries: &[u8]) -> Result<String, JsValue> {
         let mut r = Reader::new(entries);
         let count = r.u32()? as usize;
         let mut out = Vec::with_capacity(count.min(entries.len()));
         for _ in 0..count {
             let path = BString::from(r.string()?);
-            let is_dir = r.u8()? == 1;
-            out.push(u8::from(self.policy.excluded_here(path.as_ref(), is_dir).is_some()));
+            let found = match r.u8()? {
+                0 => Found::Folder,
+                1 => Found::File { size: 0 },
+                2 => Found::Symlink,
+                _ => Found::Other,
+            };
+            let found = match (found, r.number()?) {
+                (Found::File { .. }, size) => Found::File { size: size as u64 },
+                (found, _) => found,
+            };
+            out.push(skip(&self.policy, path.as_ref(), found).map(|s| s.to_string()));
         }
         r.finish()?;
-        Ok(out)
+        super::output::json(&out).map_err(|e| super::error::misuse_text(&e.to_string()))
     }
 }
