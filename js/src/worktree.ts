@@ -30,7 +30,7 @@ import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
 import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
-import type { Repo } from "./api.js";
+import type { Repo, RunOptions } from "./api.js";
 import { fromEngine, invalidArgument } from "./errors.js";
 import { Packer } from "./pack.js";
 import type { CommitResult, DiffResult, FileMode, FolderFile, SignatureInput } from "./types.js";
@@ -63,8 +63,12 @@ interface Scan {
   cached: number;
 }
 
-/** Options every call takes. */
-export interface WorktreeOptions {
+/**
+ * Options every call takes. `signal` cancels: the promise rejects with its reason, except
+ * once a rollback has begun to write, which stops between two files and resolves with
+ * `complete: false`.
+ */
+export interface WorktreeOptions extends RunOptions {
   /** The branch (default: the store's default branch). */
   branch?: string;
   /**
@@ -124,12 +128,29 @@ export interface RollbackOptions extends WorktreeOptions {
   author: SignatureInput;
   /** Its message (default: one naming the target). */
   message?: string;
+  /** Called after each file written or deleted. */
+  onProgress?: (progress: RollbackProgress) => void;
+}
+
+/** How far a rollback has come. */
+export interface RollbackProgress {
+  /** Files written or deleted so far. */
+  done: number;
+  /** Files the rollback is to write or delete. */
+  planned: number;
+  /** The file just done. */
+  path: string;
 }
 
 /** What a rollback did. */
 export interface RollbackResult {
   /** The snapshot taken first: roll back to it to undo. */
   undo: string;
+  /**
+   * `false` if `signal` stopped it: only the files in `written` and `deleted` were done,
+   * every other file is as it was.
+   */
+  complete: boolean;
   written: string[];
   deleted: string[];
   unchanged: number;
@@ -229,13 +250,19 @@ function packed(patterns: unknown[]): Uint8Array {
 async function scan(dir: string, cache: string | null, options: WorktreeOptions): Promise<Scan> {
   const { rules, gitignore } = await excludes(dir, options);
   try {
-    return await scanWith(dir, cache, rules, gitignore);
+    return await scanWith(dir, cache, rules, gitignore, options.signal);
   } finally {
     rules.free();
   }
 }
 
-async function scanWith(dir: string, cache: string | null, rules: Excludes, gitignore: boolean): Promise<Scan> {
+async function scanWith(
+  dir: string,
+  cache: string | null,
+  rules: Excludes,
+  gitignore: boolean,
+  signal: AbortSignal | undefined,
+): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
     const entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
@@ -296,6 +323,7 @@ async function scanWith(dir: string, cache: string | null, rules: Excludes, giti
       at += 21;
     } else {
       at += 1;
+      signal?.throwIfAborted();
       const data =
         file.mode === "symlink" ? new TextEncoder().encode(await readlink(file.full)) : new Uint8Array(await readFile(file.full));
       file.id = blobId(data);
@@ -332,6 +360,7 @@ async function commitScan(
     renames: false,
     lineStats: false,
     untracked: found.skipped.map((s) => s.path),
+    signal: options.signal,
   });
   const byPath = new Map(found.files.map((f) => [f.path, f]));
   const changes = [];
@@ -343,7 +372,7 @@ async function commitScan(
   const out =
     changes.length === 0
       ? { commit: head, created: false, files: [] }
-      : await repo.commit({ branch: options.branch, author: options.author, message: options.message, changes });
+      : await repo.commit({ branch: options.branch, author: options.author, message: options.message, changes, signal: options.signal });
   if (found.hashed > 0 || found.cached !== found.files.length) await saveCache(cache, found.files);
   return { commit: out.commit, created: out.created, files: out.files, read: found.hashed, skipped: found.skipped };
 }
@@ -375,6 +404,7 @@ export async function diffWorktree(
       path: options.path,
       patch: options.patch,
       untracked: scan.skipped.map((s) => s.path),
+      signal: options.signal,
     });
     return { ...diff, skipped: scan.skipped };
   };
@@ -402,6 +432,7 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
     path: options.path,
     files: idsOnly(found.files),
     untracked: found.skipped.map((s) => s.path),
+    signal: options.signal,
   });
   const message = options.message ?? `Checkpoint before rolling back to ${options.to}`;
   const undo = await commitScan(repo, found, cache, { ...options, message });
@@ -418,15 +449,26 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
       }
     }
   }
-  for (const path of plan.deletes) {
+  // Each file is either as it was or as the commit has it: a cancellation stops between
+  // two files and says which were done.
+  const planned = plan.deletes.length + plan.writes.length;
+  const done = { written: [] as string[], deleted: [] as string[] };
+  const step = (path: string): boolean => {
+    options.onProgress?.({ done: done.written.length + done.deleted.length, planned, path });
+    return options.signal?.aborted !== true;
+  };
+  let going = options.signal?.aborted !== true;
+  for (const path of going ? plan.deletes : []) {
     await rm(join(dir, path), { force: true });
     // Folders left empty go too.
     for (let parent = dirname(path); parent !== "."; parent = dirname(parent)) {
       if (!(await rmdir(join(dir, parent)).then(() => true, () => false))) break;
     }
+    done.deleted.push(path);
+    if (!(going = step(path))) break;
   }
   let n = 0;
-  for (const write of plan.writes) {
+  for (const write of going ? plan.writes : []) {
     const full = join(dir, write.path);
     await mkdir(dirname(full), { recursive: true });
     const existing = await lstat(full).catch(() => null);
@@ -438,11 +480,14 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
       await chmod(temp, write.mode === "executable" ? 0o755 : 0o644);
     }
     await rename(temp, full);
+    done.written.push(write.path);
+    if (!(going = step(write.path))) break;
   }
   return {
     undo: undo.commit,
-    written: plan.writes.map((w) => w.path),
-    deleted: plan.deletes,
+    complete: done.written.length + done.deleted.length === planned,
+    written: done.written,
+    deleted: done.deleted,
     unchanged: plan.unchanged,
     skipped: found.skipped,
   };

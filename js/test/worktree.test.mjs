@@ -251,3 +251,46 @@ test("what a scan leaves out is listed with why, files over maxFileBytes too, as
   assert.deepEqual(back.skipped.map((s) => s.path), [".env", "data/mid.bin", "pipe"]);
   await rejectsWith(snapshot(repo, folder, { ...capped, maxFileBytes: -1 }), "INVALID_INPUT");
 });
+
+test("a rollback reports each file done, and a cancelled one stops between two files and says which", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(folder, { recursive: true });
+  const names = ["a.txt", "b.txt", "c.txt", "d.txt"];
+  for (const name of names) writeFileSync(join(folder, name), `${name} 1\n`);
+  const { repo } = await openRepo({});
+  const statCache = false;
+  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  for (const name of names) writeFileSync(join(folder, name), `${name} 2\n`);
+  writeFileSync(join(folder, "new.txt"), "new\n");
+  // Cancelled after the second file: those two are as the commit has them, the rest as they were.
+  const controller = new AbortController();
+  const seen = [];
+  const stopped = await rollback(repo, folder, {
+    to: first.commit,
+    author,
+    statCache,
+    signal: controller.signal,
+    onProgress: (p) => {
+      seen.push(p);
+      if (p.done === 2) controller.abort();
+    },
+  });
+  assert.equal(stopped.complete, false);
+  assert.deepEqual(seen.map((p) => [p.done, p.planned]), [[1, 5], [2, 5]]);
+  const done = [...stopped.deleted, ...stopped.written];
+  assert.deepEqual(done, seen.map((p) => p.path));
+  for (const name of names) {
+    const expected = done.includes(name) ? `${name} 1\n` : `${name} 2\n`;
+    assert.equal(readFileSync(join(folder, name), "utf8"), expected, name);
+  }
+  assert.equal(done.includes("new.txt"), !readdirSync(folder).includes("new.txt"));
+  // Run again to the end; an abort before anything is planned rejects, nothing written.
+  const whole = await rollback(repo, folder, { to: first.commit, author, statCache });
+  assert.equal(whole.complete, true);
+  assert.deepEqual(contents(folder), Object.fromEntries(names.map((n) => [n, `file ${n} 1\n`])));
+  writeFileSync(join(folder, "a.txt"), "edited\n");
+  await assert.rejects(rollback(repo, folder, { to: first.commit, author, statCache, signal: AbortSignal.abort() }), { name: "AbortError" });
+  assert.equal(readFileSync(join(folder, "a.txt"), "utf8"), "edited\n");
+});
