@@ -19,7 +19,7 @@
  * each file's stat and blob id, so a snapshot reads and hashes only the files whose stat
  * changed. `.git` folders are never part of a folder; what is neither a file, a symlink
  * nor a folder is left out and never written over, and so is what `exclude` patterns, a
- * `.snapgitignore` at the folder's root or `checkpointExcludes` leave out.
+ * `.snapgitignore` of the folder or `checkpointExcludes` leave out.
  *
  * @module
  */
@@ -79,8 +79,9 @@ export interface WorktreeOptions extends RunOptions {
   statCache?: string | false;
   /**
    * Files and folders left out: gitignore-style patterns on the folder's paths, matched
-   * by core as the `snapgit` command matches them. A `.snapgitignore` at the folder's
-   * root is always read; a later pattern wins.
+   * by core as the `snapgit` command matches them. Every `.snapgitignore` is always
+   * read: the root's before these, one in a subfolder below it as a `.gitignore` is
+   * (and over that folder's `.gitignore`); a later pattern wins.
    */
   exclude?: string[];
   /** Also leave out what checkpoint tools do: dependency and build folders, caches, `.env*`, archives, audio and video. */
@@ -266,11 +267,14 @@ async function scanWith(
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const walk = async (folder: string, prefix: string): Promise<void> => {
     const entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
-    // This folder's `.gitignore` first: its patterns decide its entries and all below.
-    if (gitignore && entries.some((e) => e.name === ".gitignore" && e.isFile())) {
-      const text = await readFile(join(folder, ".gitignore"), "utf8");
+    // This folder's ignore files first: their patterns decide its entries and all below.
+    // Its `.gitignore` when asked, then (below the root, whose own came first) its
+    // `.snapgitignore`, which so wins, as the `snapgit` command reads them.
+    for (const [name, read] of [[".gitignore", gitignore], [".snapgitignore", prefix !== ""]] as const) {
+      if (!read || !entries.some((e) => e.name === name && e.isFile())) continue;
+      const text = await readFile(join(folder, name), "utf8");
       try {
-        rules.addIgnoreFile(prefix ? `${prefix}/.gitignore` : ".gitignore", text);
+        rules.addIgnoreFile(prefix ? `${prefix}/${name}` : name, text);
       } catch (error) {
         throw fromEngine(error);
       }

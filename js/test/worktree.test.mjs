@@ -294,3 +294,25 @@ test("a rollback reports each file done, and a cancelled one stops between two f
   await assert.rejects(rollback(repo, folder, { to: first.commit, author, statCache, signal: AbortSignal.abort() }), { name: "AbortError" });
   assert.equal(readFileSync(join(folder, "a.txt"), "utf8"), "edited\n");
 });
+
+test("a .snapgitignore in a subfolder applies below it, as the snapgit command reads it", async () => {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  const files = {
+    "a.txt": "a\n", "x.tmp": "top\n", "sub/.snapgitignore": "# scratch\n*.tmp\n!keep.tmp\n", "sub/x.tmp": "x\n",
+    "sub/keep.tmp": "keep\n", "sub/deeper/y.tmp": "y\n", "sub/deeper/b.md": "b\n",
+  };
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(folder, path, ".."), { recursive: true });
+    writeFileSync(join(folder, path), text);
+  }
+  const { repo } = await openRepo({});
+  const out = await snapshot(repo, folder, { author, message: "1", statCache: false });
+  const listed = (await repo.listTree({ ref: out.commit })).map((f) => f.path);
+  assert.deepEqual(listed.sort(), ["a.txt", "sub/.snapgitignore", "sub/deeper/b.md", "sub/keep.tmp", "x.tmp"]);
+  assert.deepEqual(out.skipped, [
+    { path: "sub/deeper/y.tmp", reason: 'excluded by "sub/.snapgitignore: *.tmp"' },
+    { path: "sub/x.tmp", reason: 'excluded by "sub/.snapgitignore: *.tmp"' },
+  ]);
+});

@@ -151,8 +151,9 @@ struct Excludes {
     #[arg(long, value_name = "PATTERN")]
     exclude: Vec<String>,
     /// Leave out what the patterns of this file match (gitignore syntax, relative to the
-    /// root folder: a `.gitignore` at the root, for example; repeatable). A
-    /// `.snapgitignore` at the root folder is always read
+    /// root folder: a `.gitignore` at the root, for example; repeatable). Every
+    /// `.snapgitignore` is always read: the root folder's first, one in a subfolder below
+    /// it as a `.gitignore` is
     #[arg(long, value_name = "FILE")]
     exclude_from: Vec<PathBuf>,
     /// Leave out what checkpoint tools do: dependency and build folders, caches, `.env*`,

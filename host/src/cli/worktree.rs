@@ -185,12 +185,12 @@ impl Folder {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
-        // The `.gitignore` files of the folders above the scope count too.
+        // The ignore files of the folders above the scope count too.
         let mut policy = Arc::new(self.policy.clone());
-        if self.gitignore && !scope.is_empty() {
+        if !scope.is_empty() {
             let mut above = BString::default();
             for part in scope.split(|&b| b == b'/') {
-                policy = self.read_gitignore(above.as_bstr(), policy)?;
+                policy = self.read_ignores(above.as_bstr(), policy, |_| true)?;
                 if !above.is_empty() {
                     above.push(b'/');
                 }
@@ -352,18 +352,23 @@ impl Folder {
             }
             return Ok(listed);
         }
-        let policy = if self.gitignore {
-            self.read_gitignore(repo_dir, policy)?
-        } else {
-            policy
-        };
         let unreadable = |source| Error::Unreadable {
             path: dir.to_owned(),
             source,
         };
+        let entries: Vec<fs::DirEntry> = fs::read_dir(dir)
+            .map_err(unreadable)?
+            .collect::<Result<_, _>>()
+            .map_err(unreadable)?;
+        // This folder's ignore files first: their patterns decide its entries and all below.
+        let listed_file = |name: &str| {
+            entries
+                .iter()
+                .any(|e| e.file_name() == name && e.file_type().is_ok_and(|t| t.is_file()))
+        };
+        let policy = self.read_ignores(repo_dir, policy, listed_file)?;
         let mut scan = Scan::default();
-        for entry in fs::read_dir(dir).map_err(unreadable)? {
-            let entry = entry.map_err(unreadable)?;
+        for entry in entries {
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
@@ -433,26 +438,35 @@ impl Folder {
         });
     }
 
-    /// `policy` with the patterns of the `.gitignore` in the folder `repo_dir`, if it has
-    /// one (a file, not a symlink: git does not follow one either).
-    fn read_gitignore(&self, repo_dir: &BStr, policy: Arc<Policy>) -> Result<Arc<Policy>, Error> {
-        let mut path = repo_dir.to_owned();
-        if !path.is_empty() {
-            path.push(b'/');
+    /// `policy` with the patterns of the ignore files in the folder `repo_dir` that it has
+    /// (files, not symlinks: git does not follow one either) and `listed` says it holds:
+    /// its `.gitignore` when the folder's `.gitignore` files count, then (below the root,
+    /// whose own is part of [`Folder::policy`]) its `.snapgitignore`, which so wins.
+    fn read_ignores(
+        &self,
+        repo_dir: &BStr,
+        mut policy: Arc<Policy>,
+        listed: impl Fn(&str) -> bool,
+    ) -> Result<Arc<Policy>, Error> {
+        for (name, read) in [(".gitignore", self.gitignore), (".snapgitignore", !repo_dir.is_empty())] {
+            if !read || !listed(name) {
+                continue;
+            }
+            let path = snapgit_core::path::join(repo_dir, name.as_bytes().as_bstr());
+            let full = self.full(path.as_bstr())?;
+            if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let text = fs::read(&full).map_err(|source| Error::Unreadable {
+                path: full.clone(),
+                source,
+            })?;
+            let next = Policy::clone(&policy)
+                .exclude_file(path.as_bstr(), &String::from_utf8_lossy(&text))
+                .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
+            policy = Arc::new(next);
         }
-        path.extend_from_slice(b".gitignore");
-        let full = self.full(path.as_bstr())?;
-        if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
-            return Ok(policy);
-        }
-        let text = fs::read(&full).map_err(|source| Error::Unreadable {
-            path: full.clone(),
-            source,
-        })?;
-        let policy = Policy::clone(&policy)
-            .exclude_file(path.as_bstr(), &String::from_utf8_lossy(&text))
-            .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
-        Ok(Arc::new(policy))
+        Ok(policy)
     }
 
     /// Each file's id: from the cache where its stat is clean, else read and hashed.

@@ -757,3 +757,53 @@ fn files_over_the_size_cap_are_left_out_and_listed_not_a_failed_snapshot() {
         .fails(2, "lots");
     }
 }
+
+#[test]
+fn a_snapgitignore_in_a_subfolder_applies_below_it_as_a_gitignore_does() {
+    let c = Checkout::new("native");
+    for (path, text) in [
+        ("a.txt", "a\n"),
+        ("x.tmp", "top\n"),
+        ("sub/.snapgitignore", "# scratch\n*.tmp\n!keep.tmp\n"),
+        ("sub/x.tmp", "x\n"),
+        ("sub/keep.tmp", "keep\n"),
+        ("sub/deeper/y.tmp", "y\n"),
+        ("sub/deeper/b.md", "b\n"),
+    ] {
+        c.write(path, text);
+    }
+    let out = c.snapshot_with(&[], true);
+    assert_eq!(
+        sorted(&c.work.git(&["ls-tree", "-r", "--name-only", &c.head()])),
+        [
+            "a.txt",
+            "sub/.snapgitignore",
+            "sub/deeper/b.md",
+            "sub/keep.tmp",
+            "x.tmp"
+        ]
+    );
+    assert_eq!(
+        reason(&out, "sub/deeper/y.tmp").as_deref(),
+        Some("excluded by \"sub/.snapgitignore: *.tmp\"")
+    );
+    // A diff of a path below it reads it too: a new scratch file there is no change.
+    c.write("sub/deeper/z.tmp", "z\n");
+    c.write("sub/deeper/c.md", "c\n");
+    let head = c.head();
+    let diff = c
+        .snapgit(
+            &[
+                "diff",
+                &head,
+                "--worktree",
+                "folder",
+                "--name-status",
+                "--path",
+                "sub/deeper",
+            ],
+            true,
+        )
+        .ok();
+    assert_eq!(sorted(&diff), ["A\tsub/deeper/c.md"]);
+}
