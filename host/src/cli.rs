@@ -649,6 +649,7 @@ impl Session {
         loop {
             // What the scan leaves out is no change: a snapshot keeps the commit's.
             let untracked = scan.untracked();
+            let left_out = skipped(&scan.skipped);
             let mut request = FolderDiffRequest::new(*commit, scan.into_collapsed(&stat_cache));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
@@ -661,6 +662,7 @@ impl Session {
                         to: out.to.to_string(),
                         changes: Changes::new(&out.files),
                         patch: out.patch.as_ref().map(|p| p.to_str_lossy().into_owned()),
+                        skipped: Some(left_out),
                         patch_bytes: out.patch,
                         format,
                     });
@@ -940,6 +942,7 @@ impl Session {
             to: out.to.to_string(),
             changes: Changes::new(&out.files),
             patch: out.patch.as_ref().map(|p| p.to_str_lossy().into_owned()),
+            skipped: None,
             patch_bytes: out.patch,
             format,
         })

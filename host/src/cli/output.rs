@@ -719,6 +719,10 @@ pub struct DiffReport {
     pub changes: Changes,
     /// The unified patch, when asked for.
     pub patch: Option<String>,
+    /// Against a folder: its files left out, with why (no change there, as a snapshot
+    /// keeps them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<Vec<Skipped>>,
     #[serde(skip)]
     pub(crate) patch_bytes: Option<BString>,
     #[serde(skip)]

@@ -722,6 +722,24 @@ fn files_over_the_size_cap_are_left_out_and_listed_not_a_failed_snapshot() {
             )
             .ok();
         assert_eq!(sorted(&diff), ["M\ta.txt"], "{engine}");
+        let json = c
+            .snapgit(
+                &[
+                    "--json",
+                    "diff",
+                    &first,
+                    "--worktree",
+                    "folder",
+                    "--max-file-size",
+                    "2k",
+                ],
+                true,
+            )
+            .json();
+        assert_eq!(
+            reason(&json, "data/mid.bin").as_deref(),
+            Some("larger than 2048 bytes (3000 bytes)")
+        );
         let cap = ["--worktree", "folder", "--max-file-size", "2k"];
         let mut rollback = vec!["rollback", &first];
         rollback.extend(cap);
