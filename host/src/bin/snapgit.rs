@@ -1350,3 +1350,14 @@ fn show_progress(bar: &indicatif::ProgressBar, progress: GcProgress<'_>) {
     };
     bar.set_message(message);
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of every command and flag: no two flags share a name, every
+    /// default parses.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
