@@ -356,20 +356,20 @@ impl Folder {
             path: dir.to_owned(),
             source,
         };
-        let entries: Vec<fs::DirEntry> = fs::read_dir(dir)
-            .map_err(unreadable)?
-            .collect::<Result<_, _>>()
-            .map_err(unreadable)?;
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            entries.push((entry.file_name(), entry));
+        }
         // This folder's ignore files first: their patterns decide its entries and all below.
         let listed_file = |name: &str| {
             entries
                 .iter()
-                .any(|e| e.file_name() == name && e.file_type().is_ok_and(|t| t.is_file()))
+                .any(|(n, e)| n == name && e.file_type().is_ok_and(|t| t.is_file()))
         };
         let policy = self.read_ignores(repo_dir, policy, listed_file)?;
         let mut scan = Scan::default();
-        for entry in entries {
-            let name = entry.file_name();
+        for (name, entry) in entries {
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
                 let shown = snapgit_core::path::join(repo_dir, name.to_string_lossy().as_bytes().as_bstr());
