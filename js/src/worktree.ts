@@ -31,7 +31,7 @@ import { join, dirname } from "node:path";
 
 import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo, RunOptions } from "./api.js";
-import { fromEngine, invalidArgument } from "./errors.js";
+import { SnapgitError, fromEngine, invalidArgument } from "./errors.js";
 import { Packer } from "./pack.js";
 import type { CommitResult, DiffResult, FileMode, FolderFile, SignatureInput } from "./types.js";
 
@@ -449,7 +449,10 @@ export async function rollback(repo: Repo, dir: string, options: RollbackOptions
       const stat = await lstat(join(dir, prefix)).catch(() => null);
       if (!stat) break;
       if (!stat.isDirectory() && !deleted.has(prefix)) {
-        throw new Error(`refusing to write ${write.path}: ${prefix} is not a folder the rollback tracks`);
+        const what = stat.isSymbolicLink() ? "a symlink" : "a file";
+        throw new SnapgitError("CONFLICT", `refusing to write ${write.path}: ${what} the rollback does not track stands where a folder goes`, {
+          value: prefix,
+        });
       }
     }
   }
