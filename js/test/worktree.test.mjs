@@ -37,6 +37,19 @@ function contents(dir, prefix = "") {
 
 const sorted = (text) => text.trim().split("\n").sort();
 
+/** A new folder (removed after the tests) holding `files`, path to content. */
+async function folderWith(files) {
+  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
+  dirs.push(base);
+  const folder = join(base, "folder");
+  mkdirSync(folder, { recursive: true });
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(folder, path, ".."), { recursive: true });
+    writeFileSync(join(folder, path), text);
+  }
+  return folder;
+}
+
 test("snapshots, a diff and a rollback of a folder agree with git", async () => {
   const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
   dirs.push(base);
@@ -217,14 +230,9 @@ test("a diff takes what excludes leave out as a snapshot keeps it", async () => 
 });
 
 test("what a scan leaves out is listed with why, files over maxFileBytes too, as the snapgit command says it", async () => {
-  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
-  dirs.push(base);
-  const folder = join(base, "folder");
-  mkdirSync(join(folder, "data"), { recursive: true });
-  writeFileSync(join(folder, "a.txt"), "a\n");
-  writeFileSync(join(folder, "data/mid.bin"), "m".repeat(3000));
-  writeFileSync(join(folder, ".env"), "SECRET=1\n");
-  writeFileSync(join(folder, ".snapgitignore"), "# secrets\n.env\n");
+  const folder = await folderWith({
+    "a.txt": "a\n", "data/mid.bin": "m".repeat(3000), ".env": "SECRET=1\n", ".snapgitignore": "# secrets\n.env\n",
+  });
   execFileSync("mkfifo", [join(folder, "pipe")]);
   const { repo } = await openRepo({});
   const statCache = false;
@@ -253,12 +261,8 @@ test("what a scan leaves out is listed with why, files over maxFileBytes too, as
 });
 
 test("a rollback reports each file done, and a cancelled one stops between two files and says which", async () => {
-  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
-  dirs.push(base);
-  const folder = join(base, "folder");
-  mkdirSync(folder, { recursive: true });
   const names = ["a.txt", "b.txt", "c.txt", "d.txt"];
-  for (const name of names) writeFileSync(join(folder, name), `${name} 1\n`);
+  const folder = await folderWith(Object.fromEntries(names.map((name) => [name, `${name} 1\n`])));
   const { repo } = await openRepo({});
   const statCache = false;
   const first = await snapshot(repo, folder, { author, message: "1", statCache });
@@ -296,17 +300,10 @@ test("a rollback reports each file done, and a cancelled one stops between two f
 });
 
 test("a .snapgitignore in a subfolder applies below it, as the snapgit command reads it", async () => {
-  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
-  dirs.push(base);
-  const folder = join(base, "folder");
-  const files = {
+  const folder = await folderWith({
     "a.txt": "a\n", "x.tmp": "top\n", "sub/.snapgitignore": "# scratch\n*.tmp\n!keep.tmp\n", "sub/x.tmp": "x\n",
     "sub/keep.tmp": "keep\n", "sub/deeper/y.tmp": "y\n", "sub/deeper/b.md": "b\n",
-  };
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(folder, path, ".."), { recursive: true });
-    writeFileSync(join(folder, path), text);
-  }
+  });
   const { repo } = await openRepo({});
   const out = await snapshot(repo, folder, { author, message: "1", statCache: false });
   const listed = (await repo.listTree({ ref: out.commit })).map((f) => f.path);

@@ -85,6 +85,13 @@ impl Checkout {
         self.work.write(&format!("folder/{path}"), content);
     }
 
+    /// `diff <from> --worktree folder --name-status` with more arguments: its lines, sorted.
+    fn name_status(&self, from: &str, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["diff", from, "--worktree", "folder", "--name-status"];
+        all.extend_from_slice(args);
+        sorted(&self.snapgit(&all, true).ok())
+    }
+
     /// What `git add -A` makes of the folder: the tree id.
     fn git_tree(&self) -> String {
         git_in(&self.work, &["add", "-A"]);
@@ -579,22 +586,8 @@ fn every_gitignore_of_the_folder_is_read_as_git_reads_it() {
         c.write("sub/deeper/a.tmp", "2");
         c.write("sub/deeper/local.txt", "2");
         let head = c.head();
-        let diff = c
-            .snapgit(
-                &[
-                    "diff",
-                    &head,
-                    "--worktree",
-                    "folder",
-                    "--path",
-                    "sub/deeper",
-                    "--name-status",
-                    "--gitignore",
-                ],
-                true,
-            )
-            .ok();
-        assert_eq!(diff.trim(), "M\tsub/deeper/local.txt", "{engine}");
+        let diff = c.name_status(&head, &["--path", "sub/deeper", "--gitignore"]);
+        assert_eq!(diff, ["M\tsub/deeper/local.txt"], "{engine}");
         // A rollback leaves what a `.gitignore` leaves out alone.
         c.write("sub/dist/x", "changed");
         c.snapgit(&["rollback", &head, "--worktree", "folder", "--gitignore"], true)
@@ -707,21 +700,8 @@ fn files_over_the_size_cap_are_left_out_and_listed_not_a_failed_snapshot() {
         );
         // A diff with the same cap shows no change for it. A rollback that would write
         // over it is refused, nothing written; one of another path leaves it alone.
-        let diff = c
-            .snapgit(
-                &[
-                    "diff",
-                    &first,
-                    "--worktree",
-                    "folder",
-                    "--name-status",
-                    "--max-file-size",
-                    "2k",
-                ],
-                true,
-            )
-            .ok();
-        assert_eq!(sorted(&diff), ["M\ta.txt"], "{engine}");
+        let diff = c.name_status(&first, &["--max-file-size", "2k"]);
+        assert_eq!(diff, ["M\ta.txt"], "{engine}");
         let json = c
             .snapgit(
                 &[
@@ -809,19 +789,5 @@ fn a_snapgitignore_in_a_subfolder_applies_below_it_as_a_gitignore_does() {
     c.write("sub/deeper/z.tmp", "z\n");
     c.write("sub/deeper/c.md", "c\n");
     let head = c.head();
-    let diff = c
-        .snapgit(
-            &[
-                "diff",
-                &head,
-                "--worktree",
-                "folder",
-                "--name-status",
-                "--path",
-                "sub/deeper",
-            ],
-            true,
-        )
-        .ok();
-    assert_eq!(sorted(&diff), ["A\tsub/deeper/c.md"]);
+    assert_eq!(c.name_status(&head, &["--path", "sub/deeper"]), ["A\tsub/deeper/c.md"]);
 }
