@@ -150,6 +150,20 @@ impl std::fmt::Display for Skip {
     }
 }
 
+/// The ignore files a scan reads in each folder it lists, in the order their patterns
+/// apply below that folder (a later one winning, as a deeper folder's win over those
+/// above): its `.gitignore` when the folder's `.gitignore` files count (`gitignore`), then
+/// its `.snapgitignore`, always — except at the root, whose `.snapgitignore` a face reads
+/// first, into the policy the scan starts from, before the patterns given on the side.
+pub fn ignore_files(root: bool, gitignore: bool) -> &'static [&'static str] {
+    match (root, gitignore) {
+        (true, true) => &[".gitignore"],
+        (true, false) => &[],
+        (false, true) => &[".gitignore", ".snapgitignore"],
+        (false, false) => &[".snapgitignore"],
+    }
+}
+
 /// The size cap of a scan whose policy sets none: the largest file a commit may write
 /// ([`Limits`](crate::Limits)' default), so that one file too large to commit is left out
 /// and listed instead of failing the snapshot.

@@ -29,7 +29,7 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm,
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
-import { Excludes, checkpointExcludes, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
+import { Excludes, checkpointExcludes, ignoreFiles, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo, RunOptions } from "./api.js";
 import { SnapgitError, fromEngine, invalidArgument } from "./errors.js";
 import { Packer } from "./pack.js";
@@ -265,13 +265,14 @@ async function scanWith(
   signal: AbortSignal | undefined,
 ): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
+  const ignores = (root: boolean) => ignoreFiles(root, gitignore).split("\n").filter(Boolean);
+  const [rootIgnores, nestedIgnores] = [ignores(true), ignores(false)];
   const walk = async (folder: string, prefix: string): Promise<void> => {
     const entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
-    // This folder's ignore files first: their patterns decide its entries and all below.
-    // Its `.gitignore` when asked, then (below the root, whose own came first) its
-    // `.snapgitignore`, which so wins, as the `snapgit` command reads them.
-    for (const [name, read] of [[".gitignore", gitignore], [".snapgitignore", prefix !== ""]] as const) {
-      if (!read || !entries.some((e) => e.name === name && e.isFile())) continue;
+    // This folder's ignore files first (those core reads, in its order): their patterns
+    // decide its entries and all below.
+    for (const name of (prefix === "" ? rootIgnores : nestedIgnores)) {
+      if (!entries.some((e) => e.name === name && e.isFile())) continue;
       const text = await readFile(join(folder, name), "utf8");
       try {
         rules.addIgnoreFile(prefix ? `${prefix}/${name}` : name, text);

@@ -674,3 +674,12 @@ fn a_scan_leaves_out_what_a_pattern_the_size_cap_or_the_type_says_and_names_why(
         Some("not a regular file, folder or symlink")
     );
 }
+
+#[test]
+fn a_scan_reads_a_folders_gitignore_when_asked_then_its_snapgitignore_below_the_root() {
+    use snapgit_core::worktree::ignore_files;
+    assert_eq!(ignore_files(true, false), [] as [&str; 0]);
+    assert_eq!(ignore_files(true, true), [".gitignore"]);
+    assert_eq!(ignore_files(false, false), [".snapgitignore"]);
+    assert_eq!(ignore_files(false, true), [".gitignore", ".snapgitignore"]);
+}

@@ -438,18 +438,17 @@ impl Folder {
         });
     }
 
-    /// `policy` with the patterns of the ignore files in the folder `repo_dir` that it has
-    /// (files, not symlinks: git does not follow one either) and `listed` says it holds:
-    /// its `.gitignore` when the folder's `.gitignore` files count, then (below the root,
-    /// whose own is part of [`Folder::policy`]) its `.snapgitignore`, which so wins.
+    /// `policy` with the patterns of the ignore files core reads in the folder `repo_dir`
+    /// ([`worktree::ignore_files`]) that it has (files, not symlinks: git does not follow
+    /// one either) and `listed` says it holds.
     fn read_ignores(
         &self,
         repo_dir: &BStr,
         mut policy: Arc<Policy>,
         listed: impl Fn(&str) -> bool,
     ) -> Result<Arc<Policy>, Error> {
-        for (name, read) in [(".gitignore", self.gitignore), (".snapgitignore", !repo_dir.is_empty())] {
-            if !read || !listed(name) {
+        for &name in worktree::ignore_files(repo_dir.is_empty(), self.gitignore) {
+            if !listed(name) {
                 continue;
             }
             let path = snapgit_core::path::join(repo_dir, name.as_bytes().as_bstr());

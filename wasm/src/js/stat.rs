@@ -91,6 +91,13 @@ pub fn checkpoint_excludes() -> String {
     snapgit_core::worktree::CHECKPOINT_EXCLUDES.join("\n")
 }
 
+/// The ignore files a scan reads in a folder, in the order their patterns apply, one per
+/// line (core's `worktree::ignore_files`).
+#[wasm_bindgen(js_name = ignoreFiles)]
+pub fn ignore_files(root: bool, gitignore: bool) -> String {
+    snapgit_core::worktree::ignore_files(root, gitignore).join("\n")
+}
+
 /// What a scan of a folder leaves out, and why: core's one rule
 /// (`snapgit_core::worktree::skip`) over gitignore-style patterns, ignore files and a
 /// size cap, as the `snapgit` command applies it.
