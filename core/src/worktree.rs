@@ -150,6 +150,43 @@ impl std::fmt::Display for Skip {
     }
 }
 
+/// What a scan of a folder leaves out before it reads any folder's own ignore files, as
+/// every face takes it from its user: built by [`ScanExcludes::policy`] in one order, a
+/// later pattern winning, as in a `.gitignore`.
+#[derive(Debug, Clone, Default)]
+pub struct ScanExcludes<'a> {
+    /// What checkpoint tools leave out ([`CHECKPOINT_EXCLUDES`]), first.
+    pub checkpoint: bool,
+    /// The text of the `.snapgitignore` at the folder's root, next.
+    pub snapgitignore: Option<&'a str>,
+    /// Ignore files kept anywhere, as if at the folder's root (`--exclude-from`): how each
+    /// is named in a verdict, and its text; then.
+    pub files: Vec<(&'a str, &'a str)>,
+    /// Patterns given one by one (`--exclude`), last.
+    pub patterns: Vec<String>,
+    /// The size cap (default [`DEFAULT_MAX_FILE_BYTES`]).
+    pub max_file_bytes: Option<u64>,
+}
+
+impl ScanExcludes<'_> {
+    /// The policy a scan starts from; a pattern git cannot parse is refused.
+    pub fn policy(&self) -> Result<crate::policy::Policy, crate::policy::PatternError> {
+        let mut policy = crate::policy::Policy::new();
+        if self.checkpoint {
+            policy = policy.exclude(CHECKPOINT_EXCLUDES.iter().copied())?;
+        }
+        if let Some(text) = self.snapgitignore {
+            policy = policy.exclude_file(".snapgitignore".into(), text)?;
+        }
+        for (shown, text) in &self.files {
+            policy = policy.exclude_from(shown, text)?;
+        }
+        let mut policy = policy.exclude(self.patterns.iter().cloned())?;
+        policy.max_file_bytes = self.max_file_bytes;
+        Ok(policy)
+    }
+}
+
 /// The ignore files a scan reads in each folder it lists, in the order their patterns
 /// apply below that folder (a later one winning, as a deeper folder's win over those
 /// above): its `.gitignore` when the folder's `.gitignore` files count (`gitignore`), then

@@ -29,7 +29,7 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm,
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
-import { Excludes, checkpointExcludes, ignoreFiles, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
+import { Excludes, ignoreFiles, statCacheEncode, statCacheIds } from "../pkg/snapgit_wasm.js";
 import type { Repo, RunOptions } from "./api.js";
 import { SnapgitError, fromEngine, invalidArgument } from "./errors.js";
 import { Packer } from "./pack.js";
@@ -225,16 +225,11 @@ async function excludes(dir: string, options: WorktreeOptions): Promise<{ rules:
   if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
     throw invalidArgument("maxFileBytes", "a whole number of bytes", max);
   }
-  const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => null);
-  // In the `snapgit` command's order, a later pattern winning: the checkpoint defaults,
-  // the folder's `.snapgitignore`, `exclude`; then each `.gitignore` as the walk finds it.
-  const rules = new Excludes(max);
+  const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => undefined);
+  let rules: Excludes;
   try {
-    if (options.checkpointExcludes) rules.exclude(packed(checkpointExcludes().split("\n")));
-    if (own !== null) rules.addIgnoreFile(".snapgitignore", own);
-    if (options.exclude?.length) rules.exclude(packed(options.exclude));
+    rules = new Excludes(options.checkpointExcludes === true, own, packed(options.exclude ?? []), max);
   } catch (error) {
-    rules.free();
     throw fromEngine(error);
   }
   return { rules, gitignore: options.gitignore === true };

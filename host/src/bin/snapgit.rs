@@ -14,7 +14,7 @@ use snapgit_core::{
     gc::Phase,
     id,
     merge::ConflictPolicy,
-    policy::{self, Policy},
+    policy::Policy,
     worktree as worktree_core,
 };
 use snapgit_host::cli::{
@@ -176,13 +176,6 @@ impl Excludes {
     /// files' patterns, then `--exclude`; a later pattern wins, as in a `.gitignore`.
     /// A file's patterns say which file and line leave a path out.
     fn policy(&self, root: &std::path::Path) -> Result<Policy, Error> {
-        let invalid = |err: policy::PatternError| Error::invalid(err.to_string());
-        let mut policy = Policy::new();
-        if self.checkpoint_excludes {
-            policy = policy
-                .exclude(worktree_core::CHECKPOINT_EXCLUDES.iter().copied())
-                .map_err(invalid)?;
-        }
         let read = |file: &std::path::Path| {
             std::fs::read_to_string(file).map_err(|source| Error::Unreadable {
                 path: file.to_owned(),
@@ -190,19 +183,23 @@ impl Excludes {
             })
         };
         let own = root.join(".snapgitignore");
-        if own.is_file() {
-            policy = policy
-                .exclude_file(".snapgitignore".into(), &read(&own)?)
-                .map_err(invalid)?;
-        }
+        let own = if own.is_file() { Some(read(&own)?) } else { None };
+        let mut files = Vec::new();
         for file in &self.exclude_from {
-            policy = policy
-                .exclude_from(&file.display().to_string(), &read(file)?)
-                .map_err(invalid)?;
+            files.push((file.display().to_string(), read(file)?));
         }
-        let mut policy = policy.exclude(self.exclude.iter().cloned()).map_err(invalid)?;
-        policy.max_file_bytes = self.max_file_size;
-        Ok(policy)
+        worktree_core::ScanExcludes {
+            checkpoint: self.checkpoint_excludes,
+            snapgitignore: own.as_deref(),
+            files: files
+                .iter()
+                .map(|(shown, text)| (shown.as_str(), text.as_str()))
+                .collect(),
+            patterns: self.exclude.clone(),
+            max_file_bytes: self.max_file_size,
+        }
+        .policy()
+        .map_err(|err| Error::invalid(err.to_string()))
     }
 }
 

@@ -84,13 +84,6 @@ pub fn stat_cache_encode(files: &[u8]) -> Result<Vec<u8>, JsValue> {
     Ok(StatCache::from_files(kind, entries).encode())
 }
 
-/// The patterns checkpoint tools leave out of a snapshot (core's
-/// `worktree::CHECKPOINT_EXCLUDES`), one per line.
-#[wasm_bindgen(js_name = checkpointExcludes)]
-pub fn checkpoint_excludes() -> String {
-    snapgit_core::worktree::CHECKPOINT_EXCLUDES.join("\n")
-}
-
 /// The ignore files a scan reads in a folder, in the order their patterns apply, one per
 /// line (core's `worktree::ignore_files`).
 #[wasm_bindgen(js_name = ignoreFiles)]
@@ -108,26 +101,31 @@ pub struct Excludes {
 
 #[wasm_bindgen]
 impl Excludes {
-    /// No pattern yet, and files over `maxFileBytes` left out (default: the largest file
-    /// a commit may write).
+    /// What a scan starts from, in core's order (`worktree::ScanExcludes`), a later
+    /// pattern winning: checkpoint tools' excludes when `checkpoint`, the root's
+    /// `.snapgitignore` (its text, if it has one), then the packed `patterns` (a u32
+    /// count, then each); files over `maxFileBytes` left out (default: the largest file a
+    /// commit may write). A pattern git cannot parse is an `INVALID_INPUT` error naming it.
     #[wasm_bindgen(constructor)]
-    pub fn new(max_file_bytes: Option<f64>) -> Excludes {
-        let mut policy = snapgit_core::policy::Policy::new();
-        policy.max_file_bytes = max_file_bytes.map(|n| n as u64);
-        Excludes { policy }
-    }
-
-    /// Add the packed patterns (a u32 count, then each), after (so over) those before,
-    /// as in a `.gitignore`. A pattern git cannot parse is an `INVALID_INPUT` error naming
-    /// it.
-    pub fn exclude(&mut self, patterns: &[u8]) -> Result<(), JsValue> {
+    pub fn new(
+        checkpoint: bool,
+        snapgitignore: Option<String>,
+        patterns: &[u8],
+        max_file_bytes: Option<f64>,
+    ) -> Result<Excludes, JsValue> {
         let mut r = Reader::new(patterns);
         let patterns = r.strings()?;
         r.finish()?;
-        self.policy = std::mem::take(&mut self.policy)
-            .exclude(patterns)
-            .map_err(|e| super::error::to_js(&e))?;
-        Ok(())
+        let policy = snapgit_core::worktree::ScanExcludes {
+            checkpoint,
+            snapgitignore: snapgitignore.as_deref(),
+            patterns,
+            max_file_bytes: max_file_bytes.map(|n| n as u64),
+            ..Default::default()
+        }
+        .policy()
+        .map_err(|e| super::error::to_js(&e))?;
+        Ok(Excludes { policy })
     }
 
     /// Add the patterns of the ignore file `file` (`.snapgitignore`, `sub/.gitignore`):
