@@ -225,6 +225,9 @@ async function excludes(dir: string, options: WorktreeOptions): Promise<{ rules:
   if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
     throw invalidArgument("maxFileBytes", "a whole number of bytes", max);
   }
+  if (options.exclude !== undefined && !Array.isArray(options.exclude)) {
+    throw invalidArgument("exclude", "an array of patterns", options.exclude);
+  }
   const own = await readFile(join(dir, ".snapgitignore"), "utf8").catch(() => undefined);
   let rules: Excludes;
   try {

@@ -258,6 +258,8 @@ test("what a scan leaves out is listed with why, files over maxFileBytes too, as
   assert.equal(readFileSync(join(folder, "data/mid.bin"), "utf8"), "n".repeat(3000));
   assert.deepEqual(back.skipped.map((s) => s.path), [".env", "data/mid.bin", "pipe"]);
   await rejectsWith(snapshot(repo, folder, { ...capped, maxFileBytes: -1 }), "INVALID_INPUT");
+  await rejectsWith(snapshot(repo, folder, { ...capped, exclude: "*.log" }), "INVALID_INPUT");
+  await rejectsWith(snapshot(repo, folder, { ...capped, exclude: [7] }), "INVALID_INPUT");
 });
 
 test("a rollback reports each file done, and a cancelled one stops between two files and says which", async () => {
