@@ -145,7 +145,7 @@ impl Who {
 }
 
 /// Files and folders left out of what is read from disk.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct Excludes {
     /// Leave out files matching this gitignore-style pattern (repeatable)
     #[arg(long, value_name = "PATTERN")]
@@ -742,11 +742,14 @@ async fn run(args: Cli) -> Result<(), Error> {
             who,
         }) => {
             let author = who.signature()?;
+            // The folders' `.snapgitignore` files count, as in a commit.
+            let policy = Excludes::default().policy(&root)?;
             let collected = Inputs {
                 root,
                 paths,
                 skip: store_folder(&config),
-                policy: Policy::new(),
+                policy,
+                gitignore: false,
             }
             .collect()?;
             Prepared::CreateRepo {
@@ -1209,6 +1212,7 @@ fn commit_args(command: CommitCommand, branch: &str, config: &Config) -> Result<
         paths: command.paths,
         skip: store_folder(config),
         policy,
+        gitignore: command.excludes.gitignore,
     }
     .collect()?;
     let mut args = CommitArgs::new(branch, author, command.message);

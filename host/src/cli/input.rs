@@ -5,6 +5,7 @@ use std::{
     collections::BTreeMap,
     fs,
     path::{Component, Path, PathBuf},
+    sync::Arc,
 };
 
 use bstr::{BString, ByteSlice};
@@ -15,7 +16,10 @@ use snapgit_core::{
     worktree::{self, Found, Skip},
 };
 
-use super::Error;
+use super::{
+    Error,
+    worktree::{ignores_above, read_ignores},
+};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +32,9 @@ pub struct Inputs {
     pub skip: Vec<PathBuf>,
     /// Files and folders left out: gitignore-style patterns, matched on repo paths.
     pub policy: Policy,
+    /// Read every `.gitignore` of the folders too, as git does (each folder's
+    /// `.snapgitignore` is always read): core's [`worktree::ignore_files`].
+    pub gitignore: bool,
 }
 
 /// Files read from disk.
@@ -56,13 +63,20 @@ impl Inputs {
                 path: path.clone(),
                 source,
             })?;
+            // The ignore files of the folders above count, as in a walk from the root.
+            let policy = ignores_above(
+                &root,
+                repo_path.as_bstr(),
+                self.gitignore,
+                Arc::new(self.policy.clone()),
+            )?;
             if meta.is_dir() {
                 out.folders.push(repo_path.clone());
-                self.walk(&full, repo_path, &skip, &mut files, &mut out.skipped)?;
+                self.walk(&root, &full, repo_path, policy, &skip, &mut files, &mut out.skipped)?;
             } else if repo_path.is_empty() {
                 return Err(Error::invalid(format!("{} is not a file", path.display())));
             } else {
-                self.file(&full, repo_path, &meta, true, &mut files, &mut out.skipped)?;
+                self.file(&policy, &full, repo_path, &meta, true, &mut files, &mut out.skipped)?;
             }
         }
         out.changes = files.into_values().collect();
@@ -79,10 +93,13 @@ impl Inputs {
         repo_path(root, &full, given)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
+        root: &Path,
         dir: &Path,
         repo_dir: BString,
+        policy: Arc<Policy>,
         skip: &[PathBuf],
         files: &mut BTreeMap<BString, Change>,
         skipped: &mut Vec<(BString, Skip)>,
@@ -99,6 +116,13 @@ impl Inputs {
             .collect::<Result<_, _>>()
             .map_err(unreadable)?;
         entries.sort_by_key(|e| e.file_name());
+        // This folder's ignore files first: their patterns decide its entries and all below.
+        let listed = |name: &str| {
+            entries
+                .iter()
+                .any(|e| e.file_name() == name && e.file_type().is_ok_and(|t| t.is_file()))
+        };
+        let policy = read_ignores(root, repo_dir.as_bstr(), self.gitignore, policy, listed)?;
         for entry in entries {
             let name = entry.file_name();
             let Some(name) = name.to_str() else {
@@ -120,14 +144,14 @@ impl Inputs {
                 source,
             })?;
             if meta.is_dir() {
-                if let Some(pattern) = self.policy.excluded(format!("{repo_path}/").as_bytes().as_bstr()) {
+                if let Some(pattern) = policy.excluded(format!("{repo_path}/").as_bytes().as_bstr()) {
                     let skip = Skip::Excluded { by: pattern.to_owned() };
                     skipped.push((repo_path, skip));
                     continue;
                 }
-                self.walk(&path, repo_path, skip, files, skipped)?;
+                self.walk(root, &path, repo_path, policy.clone(), skip, files, skipped)?;
             } else {
-                self.file(&path, repo_path, &meta, false, files, skipped)?;
+                self.file(&policy, &path, repo_path, &meta, false, files, skipped)?;
             }
         }
         Ok(())
@@ -135,8 +159,10 @@ impl Inputs {
 
     /// A file: read, or skipped by core's rule ([`worktree::skip`]). One `named` on the
     /// command line is read whatever its size: the commit refuses it if it is too large.
+    #[allow(clippy::too_many_arguments)]
     fn file(
         &self,
+        policy: &Policy,
         path: &Path,
         repo_path: BString,
         meta: &fs::Metadata,
@@ -145,7 +171,7 @@ impl Inputs {
         skipped: &mut Vec<(BString, Skip)>,
     ) -> Result<(), Error> {
         // The whole path: a file named on the command line has folders no walk checked.
-        if let Some(pattern) = self.policy.excluded(repo_path.as_bstr()) {
+        if let Some(pattern) = policy.excluded(repo_path.as_bstr()) {
             let skip = Skip::Excluded { by: pattern.to_owned() };
             skipped.push((repo_path, skip));
             return Ok(());
@@ -157,7 +183,7 @@ impl Inputs {
         } else {
             Found::Other
         };
-        match worktree::skip(&self.policy, repo_path.as_bstr(), found) {
+        match worktree::skip(policy, repo_path.as_bstr(), found) {
             Some(Skip::TooLarge { .. }) if named => {}
             Some(skip) => {
                 skipped.push((repo_path, skip));
@@ -275,6 +301,7 @@ mod tests {
             paths: vec![".".into(), "notes/../top.md".into()],
             skip: vec![root.join("store")],
             policy: Policy::new().exclude(["*.log"]).expect("a pattern"),
+            gitignore: false,
         };
         let collected = inputs.collect().expect("readable");
         assert_eq!(put_paths(&collected), ["notes/a.md", "top.md"]);

@@ -186,17 +186,7 @@ impl Folder {
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
         // The ignore files of the folders above the scope count too.
-        let mut policy = Arc::new(self.policy.clone());
-        if !scope.is_empty() {
-            let mut above = BString::default();
-            for part in scope.split(|&b| b == b'/') {
-                policy = self.read_ignores(above.as_bstr(), policy, |_| true)?;
-                if !above.is_empty() {
-                    above.push(b'/');
-                }
-                above.extend_from_slice(part);
-            }
-        }
+        let policy = ignores_above(&self.root, scope, self.gitignore, Arc::new(self.policy.clone()))?;
         // Below an excluded folder, or excluded itself: nothing to take.
         if !scope.is_empty() {
             let mut named = scope.to_owned();
@@ -367,7 +357,7 @@ impl Folder {
                 .iter()
                 .any(|(n, e)| n == name && e.file_type().is_ok_and(|t| t.is_file()))
         };
-        let policy = self.read_ignores(repo_dir, policy, listed_file)?;
+        let policy = read_ignores(&self.root, repo_dir, self.gitignore, policy, listed_file)?;
         let mut scan = Scan::default();
         for (name, entry) in entries {
             let Some(name) = name.to_str() else {
@@ -436,36 +426,6 @@ impl Folder {
             stat: stat_of(meta, mode),
             clean: false,
         });
-    }
-
-    /// `policy` with the patterns of the ignore files core reads in the folder `repo_dir`
-    /// ([`worktree::ignore_files`]) that it has (files, not symlinks: git does not follow
-    /// one either) and `listed` says it holds.
-    fn read_ignores(
-        &self,
-        repo_dir: &BStr,
-        mut policy: Arc<Policy>,
-        listed: impl Fn(&str) -> bool,
-    ) -> Result<Arc<Policy>, Error> {
-        for &name in worktree::ignore_files(repo_dir.is_empty(), self.gitignore) {
-            if !listed(name) {
-                continue;
-            }
-            let path = snapgit_core::path::join(repo_dir, name.as_bytes().as_bstr());
-            let full = self.full(path.as_bstr())?;
-            if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
-                continue;
-            }
-            let text = fs::read(&full).map_err(|source| Error::Unreadable {
-                path: full.clone(),
-                source,
-            })?;
-            let next = Policy::clone(&policy)
-                .exclude_file(path.as_bstr(), &String::from_utf8_lossy(&text))
-                .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
-            policy = Arc::new(next);
-        }
-        Ok(policy)
     }
 
     /// Each file's id: from the cache where its stat is clean, else read and hashed.
@@ -623,6 +583,63 @@ impl Folder {
         }
         Ok(())
     }
+}
+
+/// `policy` with the patterns of the ignore files core reads in the folder `repo_dir` of
+/// the folder `root` ([`worktree::ignore_files`]: its `.gitignore` when `gitignore`, its
+/// `.snapgitignore` below the root) that it has (files, not symlinks: git does not follow
+/// one either) and `listed` says it holds.
+pub(super) fn read_ignores(
+    root: &Path,
+    repo_dir: &BStr,
+    gitignore: bool,
+    mut policy: Arc<Policy>,
+    listed: impl Fn(&str) -> bool,
+) -> Result<Arc<Policy>, Error> {
+    for &name in worktree::ignore_files(repo_dir.is_empty(), gitignore) {
+        if !listed(name) {
+            continue;
+        }
+        let path = snapgit_core::path::join(repo_dir, name.as_bytes().as_bstr());
+        let text = path
+            .to_str()
+            .map_err(|_| Error::invalid(format!("{path:?} is not UTF-8")))?;
+        let full = root.join(text);
+        if !fs::symlink_metadata(&full).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let text = fs::read(&full).map_err(|source| Error::Unreadable {
+            path: full.clone(),
+            source,
+        })?;
+        let next = Policy::clone(&policy)
+            .exclude_file(path.as_bstr(), &String::from_utf8_lossy(&text))
+            .map_err(|err| Error::invalid(format!("{}: {err}", full.display())))?;
+        policy = Arc::new(next);
+    }
+    Ok(policy)
+}
+
+/// `policy` with the ignore files of every folder above `path` (a repo path of `root`):
+/// what a walk down from the root would have read before reaching it.
+pub(super) fn ignores_above(
+    root: &Path,
+    path: &BStr,
+    gitignore: bool,
+    mut policy: Arc<Policy>,
+) -> Result<Arc<Policy>, Error> {
+    if path.is_empty() {
+        return Ok(policy);
+    }
+    let mut above = BString::default();
+    for part in path.split(|&b| b == b'/') {
+        policy = read_ignores(root, above.as_bstr(), gitignore, policy, |_| true)?;
+        if !above.is_empty() {
+            above.push(b'/');
+        }
+        above.extend_from_slice(part);
+    }
+    Ok(policy)
 }
 
 fn blob_id(hash_kind: HashKind, data: &[u8]) -> Result<ObjectId, Error> {

@@ -791,3 +791,57 @@ fn a_snapgitignore_in_a_subfolder_applies_below_it_as_a_gitignore_does() {
     let head = c.head();
     assert_eq!(c.name_status(&head, &["--path", "sub/deeper"]), ["A\tsub/deeper/c.md"]);
 }
+
+#[test]
+fn a_commit_of_a_folder_without_sync_reads_the_same_ignore_files_as_a_snapshot() {
+    let c = Checkout::new("native");
+    for (path, text) in [
+        ("a.txt", "a\n"),
+        (".gitignore", "*.log\n"),
+        ("x.log", "x\n"),
+        ("sub/.gitignore", "*.tmp\n"),
+        ("sub/y.tmp", "y\n"),
+        ("sub/.snapgitignore", "*.md\n"),
+        ("sub/z.md", "z\n"),
+        ("sub/b.txt", "b\n"),
+    ] {
+        c.write(path, text);
+    }
+    let commit = |args: &[&str]| {
+        let mut all = vec!["--json", "commit", "--root", "folder", "-m", "add"];
+        all.extend_from_slice(args);
+        c.snapgit(&all, true).json()
+    };
+    let files = |out: &serde_json::Value| -> Vec<String> {
+        let mut paths: Vec<String> = out["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect();
+        paths.sort();
+        paths
+    };
+    // `--gitignore` counts without `--sync` too (it used to be ignored: x.log and
+    // sub/y.tmp were committed).
+    let out = commit(&[".", "--gitignore"]);
+    assert_eq!(
+        files(&out),
+        [
+            ".gitignore",
+            "a.txt",
+            "sub/.gitignore",
+            "sub/.snapgitignore",
+            "sub/b.txt"
+        ]
+    );
+    assert_eq!(
+        reason(&out, "sub/y.tmp").as_deref(),
+        Some("excluded by \"sub/.gitignore: *.tmp\"")
+    );
+    // A folder or a file named below them reads the ignore files above it.
+    c.write("sub/b.txt", "b2\n");
+    c.write("sub/z.md", "z2\n");
+    assert_eq!(files(&commit(&["sub"])), ["sub/b.txt", "sub/y.tmp"]);
+    assert_eq!(skipped(&commit(&["sub/z.md", "--allow-empty"])), ["sub/z.md"]);
+}
