@@ -93,11 +93,26 @@ export interface WorktreeOptions extends RunOptions {
    */
   maxFileBytes?: number;
   /**
+   * Called as the folder is scanned: after each folder listed (`found` grows) and after
+   * each file read and hashed because its stat changed (`read` of `toRead`).
+   */
+  onScan?: (progress: ScanProgress) => void;
+  /**
    * Also leave out what the folder's `.gitignore` files do, as git reads them: the one in
    * each folder applies below that folder, a deeper one's patterns winning (over the
    * other excludes too).
    */
   gitignore?: boolean;
+}
+
+/** How far a scan of a folder has come. */
+export interface ScanProgress {
+  /** Files found so far. */
+  found: number;
+  /** Files read and hashed so far. */
+  read: number;
+  /** Files to read and hash (their stat changed, or no stat cache knew them); 0 while listing. */
+  toRead: number;
 }
 
 /** What a snapshot made. */
@@ -249,7 +264,7 @@ function packed(patterns: unknown[]): Uint8Array {
 async function scan(dir: string, cache: string | null, options: WorktreeOptions): Promise<Scan> {
   const { rules, gitignore } = await excludes(dir, options);
   try {
-    return await scanWith(dir, cache, rules, gitignore, options.signal);
+    return await scanWith(dir, cache, rules, gitignore, options);
   } finally {
     rules.free();
   }
@@ -260,7 +275,7 @@ async function scanWith(
   cache: string | null,
   rules: Excludes,
   gitignore: boolean,
-  signal: AbortSignal | undefined,
+  { signal, onScan }: WorktreeOptions,
 ): Promise<Scan> {
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const ignores = (root: boolean) => ignoreFiles(root, gitignore).split("\n").filter(Boolean);
@@ -308,6 +323,7 @@ async function scanWith(
         out.files.push({ path, mode, id: "", stat, full: join(folder, entry.name) });
       }),
     );
+    onScan?.({ found: out.files.length, read: 0, toRead: 0 });
   };
   await walk(dir, "");
   const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
@@ -318,6 +334,7 @@ async function scanWith(
   const p = new Packer().u32(out.files.length);
   for (const f of out.files) packStat(p, f);
   const known = statCacheIds(bytes, written, p.buf.subarray(0, p.pos));
+  const toRead = out.files.length - Math.floor((known.length - out.files.length) / 20);
   let at = 0;
   for (const file of out.files) {
     if (known[at] === 1) {
@@ -332,6 +349,7 @@ async function scanWith(
       file.id = blobId(data);
       file.data = data;
       out.hashed++;
+      onScan?.({ found: out.files.length, read: out.hashed, toRead });
     }
   }
   return out;

@@ -236,7 +236,11 @@ test("what a scan leaves out is listed with why, files over maxFileBytes too, as
   execFileSync("mkfifo", [join(folder, "pipe")]);
   const { repo } = await openRepo({});
   const statCache = false;
-  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  const seen = [];
+  const first = await snapshot(repo, folder, { author, message: "1", statCache, onScan: (p) => seen.push(p) });
+  // Progress: the folders listed, then each file read (no stat cache: all three).
+  assert.deepEqual(seen.filter((p) => p.read > 0), [1, 2, 3].map((read) => ({ found: 3, read, toRead: 3 })));
+  assert.equal(first.read, 3);
   assert.deepEqual(first.skipped, [
     { path: ".env", reason: 'excluded by ".snapgitignore: .env"' },
     { path: "pipe", reason: "not a regular file, folder or symlink" },
