@@ -204,15 +204,9 @@ test("every .gitignore of the folder counts when asked, as git reads them", asyn
 });
 
 test("a diff takes what excludes leave out as a snapshot keeps it", async () => {
-  const base = await mkdtemp(join(tmpdir(), "snapgit-wt-"));
-  dirs.push(base);
-  const folder = join(base, "folder");
-  mkdirSync(join(folder, "logs"), { recursive: true });
-  mkdirSync(join(folder, "notes"), { recursive: true });
-  writeFileSync(join(folder, "a.txt"), "1\n");
-  writeFileSync(join(folder, "logs/x.log"), "the same text\n");
-  writeFileSync(join(folder, "notes/b.md"), "b\n");
-  writeFileSync(join(folder, "notes/c.md"), "c\n");
+  const folder = await folderWith({
+    "a.txt": "1\n", "logs/x.log": "the same text\n", "notes/b.md": "b\n", "notes/c.md": "c\n",
+  });
   const { repo } = await openRepo({});
   const statCache = false;
   const first = await snapshot(repo, folder, { author, message: "1", statCache });

@@ -18,7 +18,7 @@ use snapgit_core::{
 
 use super::{
     Error,
-    worktree::{ignores_above, read_ignores},
+    worktree::{ignores_above, lists_file, read_ignores},
 };
 
 /// What to read.
@@ -111,20 +111,17 @@ impl Inputs {
             path: dir.to_owned(),
             source,
         };
-        let mut entries: Vec<_> = fs::read_dir(dir)
-            .map_err(unreadable)?
-            .collect::<Result<_, _>>()
-            .map_err(unreadable)?;
-        entries.sort_by_key(|e| e.file_name());
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir).map_err(unreadable)? {
+            let entry = entry.map_err(unreadable)?;
+            entries.push((entry.file_name(), entry));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         // This folder's ignore files first: their patterns decide its entries and all below.
-        let listed = |name: &str| {
-            entries
-                .iter()
-                .any(|e| e.file_name() == name && e.file_type().is_ok_and(|t| t.is_file()))
-        };
-        let policy = read_ignores(root, repo_dir.as_bstr(), self.gitignore, policy, listed)?;
-        for entry in entries {
-            let name = entry.file_name();
+        let policy = read_ignores(root, repo_dir.as_bstr(), self.gitignore, policy, |name| {
+            lists_file(&entries, name)
+        })?;
+        for (name, entry) in entries {
             let Some(name) = name.to_str() else {
                 skipped.push((BString::from(entry.path().to_string_lossy().as_bytes()), Skip::NotUtf8));
                 continue;

@@ -352,12 +352,9 @@ impl Folder {
             entries.push((entry.file_name(), entry));
         }
         // This folder's ignore files first: their patterns decide its entries and all below.
-        let listed_file = |name: &str| {
-            entries
-                .iter()
-                .any(|(n, e)| n == name && e.file_type().is_ok_and(|t| t.is_file()))
-        };
-        let policy = read_ignores(&self.root, repo_dir, self.gitignore, policy, listed_file)?;
+        let policy = read_ignores(&self.root, repo_dir, self.gitignore, policy, |name| {
+            lists_file(&entries, name)
+        })?;
         let mut scan = Scan::default();
         for (name, entry) in entries {
             let Some(name) = name.to_str() else {
@@ -618,6 +615,14 @@ pub(super) fn read_ignores(
         policy = Arc::new(next);
     }
     Ok(policy)
+}
+
+/// Whether a folder's listing (each entry with its name) holds a file, not a folder or a
+/// symlink, named `name`.
+pub(super) fn lists_file(entries: &[(std::ffi::OsString, fs::DirEntry)], name: &str) -> bool {
+    entries
+        .iter()
+        .any(|(n, e)| n == name && e.file_type().is_ok_and(|t| t.is_file()))
 }
 
 /// `policy` with the ignore files of every folder above `path` (a repo path of `root`):
