@@ -1187,14 +1187,25 @@ impl InOrder<'_> {
     /// asked in ascending order (a path asked out of order is looked up by search).
     pub fn id(&mut self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
         let entries = &self.cache.entries;
+        // One comparison per entry passed: a merge of two sorted lists.
+        loop {
+            let Some((cached_path, cached, id)) = entries.get(self.at) else {
+                break;
+            };
+            match cached_path.as_bstr().cmp(path) {
+                std::cmp::Ordering::Less => self.at += 1,
+                std::cmp::Ordering::Equal => {
+                    self.at += 1;
+                    return (cached == stat && stat.mtime.0 < self.cache.written).then_some(*id);
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        // Not at the walk's place: a path the cache lacks, or one asked out of order.
         if self.at > 0 && entries.get(self.at - 1).is_some_and(|e| e.0.as_bstr() >= path) {
             return self.cache.id(path, stat);
         }
-        while entries.get(self.at).is_some_and(|e| e.0.as_bstr() < path) {
-            self.at += 1;
-        }
-        let (cached_path, cached, id) = entries.get(self.at)?;
-        (cached_path.as_bstr() == path && cached == stat && stat.mtime.0 < self.cache.written).then_some(*id)
+        None
     }
 }
 

@@ -535,8 +535,7 @@ impl Session {
             snapgit_core::path::validate(scope, false).map_err(|err| Error::invalid(err.to_string()))?;
         }
         let kind = HashKind::Sha1;
-        let known = cache.load(kind);
-        let scan = folder.scan(scope, &known, kind)?;
+        let (known, scan) = folder.scan_loading(scope, || cache.load(kind), kind)?;
         let report = self.commit_scan(folder, scope, cache, &known, &scan, args).await?;
         Ok((report, scan))
     }
@@ -642,9 +641,8 @@ impl Session {
             snapgit_core::path::validate(scope.as_bstr(), false).map_err(|err| Error::invalid(err.to_string()))?;
         }
         let kind = HashKind::Sha1;
-        let mut stat_cache = cache.load(kind);
+        let (mut stat_cache, mut scan) = folder.scan_loading(scope.as_bstr(), || cache.load(kind), kind)?;
         let mut cached = !stat_cache.is_empty();
-        let mut scan = folder.scan(scope.as_bstr(), &stat_cache, kind)?;
 
         loop {
             // What the scan leaves out is no change: a snapshot keeps the commit's.
@@ -700,8 +698,7 @@ impl Session {
         let target = &target;
         let kind = HashKind::Sha1;
         let root = bstr::BStr::new("");
-        let known = cache.load(kind);
-        let scan = folder.scan(root, &known, kind)?;
+        let (known, scan) = folder.scan_loading(root, || cache.load(kind), kind)?;
         // Planned first: a refused rollback leaves the branch and the folder as they were.
         let mut request = CheckoutRequest::new(*target, scan.files(false));
         request.path = path.filter(|p| !p.is_empty());

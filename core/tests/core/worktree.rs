@@ -357,6 +357,10 @@ fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
     assert_eq!(in_order.id("b.md".into(), &stat(1, 100)), Some(id));
     assert_eq!(in_order.id("b.md".into(), &stat(9, 100)), None);
     assert_eq!(in_order.id("z.md".into(), &stat(1, 100)), None);
+    // Back to the start after the walk passed the end, and the same path twice.
+    assert_eq!(in_order.id("a.md".into(), &stat(1, 100)), Some(id));
+    assert_eq!(in_order.id("a.md".into(), &stat(1, 100)), Some(id));
+    assert_eq!(in_order.id("b.md".into(), &stat(1, 100)), Some(id));
 }
 
 #[test]

@@ -54,14 +54,25 @@ enum Listed {
 }
 
 impl Listed {
-    /// What the listing is sorted by: a folder's path with a `/` after it, as the paths
-    /// below it sort among its neighbours.
-    fn key(&self) -> impl Iterator<Item = &u8> + '_ {
-        let (path, slash): (&BString, &[u8]) = match self {
-            Listed::File(found) => (&found.file.path, b""),
-            Listed::Folder(path) => (path, b"/"),
-        };
-        path.iter().chain(slash)
+    /// Listings sort by path, a folder's with a `/` after it, as the paths below it sort
+    /// among its neighbours. Within one listing no name holds a `/`, so two paths that
+    /// agree up to the shorter one's end are told apart by the next byte of the longer
+    /// (or a folder's `/`, or nothing for a file).
+    fn cmp(&self, other: &Listed) -> std::cmp::Ordering {
+        let (a, a_folder) = self.path();
+        let (b, b_folder) = other.path();
+        let n = a.len().min(b.len());
+        a[..n].cmp(&b[..n]).then_with(|| {
+            let next = |path: &BString, folder: bool| path.get(n).copied().or(folder.then_some(b'/'));
+            next(a, a_folder).cmp(&next(b, b_folder))
+        })
+    }
+
+    fn path(&self) -> (&BString, bool) {
+        match self {
+            Listed::File(found) => (&found.file.path, false),
+            Listed::Folder(path) => (path, true),
+        }
     }
 }
 
@@ -123,6 +134,12 @@ impl Scan {
     }
 }
 
+/// A scan with the count of files its stat cache knew.
+fn loaded<C: std::borrow::Borrow<StatCache>>(cache: C, mut scan: Scan) -> (C, Scan) {
+    scan.cached = cache.borrow().len();
+    (cache, scan)
+}
+
 /// A stat cache of these files, with their folders' trees ([`worktree::folder_trees`]).
 pub fn cache_of(hash_kind: HashKind, entries: Vec<(BString, Stat, ObjectId)>) -> StatCache {
     let files = entries
@@ -169,11 +186,19 @@ impl Folder {
     /// Every file below `scope` (a repo path; empty for the whole folder): stat each,
     /// take the blob id from `cache` where the stat is clean, else read and hash it.
     pub fn scan(&self, scope: &BStr, cache: &StatCache, hash_kind: HashKind) -> Result<Scan, Error> {
+        self.scan_loading(scope, || cache, hash_kind).map(|(_, scan)| scan)
+    }
+
+    /// [`Folder::scan`] with the stat cache `load` gives, loaded while the folder is
+    /// listed (only comparing stats needs it): the cache and the scan.
+    pub fn scan_loading<C: std::borrow::Borrow<StatCache> + Send>(
+        &self,
+        scope: &BStr,
+        load: impl FnOnce() -> C + Send,
+        hash_kind: HashKind,
+    ) -> Result<(C, Scan), Error> {
         let skip: Vec<PathBuf> = self.skip.iter().filter_map(|p| fs::canonicalize(p).ok()).collect();
-        let mut scan = Scan {
-            cached: cache.len(),
-            ..Scan::default()
-        };
+        let mut scan = Scan::default();
         let start = if scope.is_empty() {
             self.root.clone()
         } else {
@@ -182,7 +207,7 @@ impl Folder {
         };
         let meta = match fs::symlink_metadata(&start) {
             Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(loaded(load(), scan)),
             Err(source) => return Err(Error::Unreadable { path: start, source }),
         };
         // The ignore files of the folders above the scope count too.
@@ -196,18 +221,25 @@ impl Folder {
             if let Some(pattern) = policy.excluded(named.as_bstr()) {
                 let skip = worktree::Skip::Excluded { by: pattern.to_owned() };
                 scan.skipped.push((scope.to_owned(), skip));
-                return Ok(scan);
+                return Ok(loaded(load(), scan));
             }
         }
         if !meta.is_dir() {
             self.take(&policy, scope.to_owned(), &meta, &mut scan);
-            self.identify(&mut scan, cache, hash_kind)?;
-            return Ok(scan);
+            let (cache, mut scan) = loaded(load(), scan);
+            self.identify(&mut scan, cache.borrow(), hash_kind)?;
+            return Ok((cache, scan));
         }
-        scan.files.reserve(cache.len());
-        self.walk(start, scope.to_owned(), policy, &skip, &mut scan)?;
-        self.identify(&mut scan, cache, hash_kind)?;
-        Ok(scan)
+        let (cache, walked) = std::thread::scope(|s| {
+            let loader = s.spawn(load);
+            let walked = self.walk(start, scope.to_owned(), policy, &skip, &mut scan);
+            (loader.join(), walked)
+        });
+        let cache = cache.map_err(|_| Error::invalid("the stat cache's loader panicked"))?;
+        walked?;
+        let (cache, mut scan) = loaded(cache, scan);
+        self.identify(&mut scan, cache.borrow(), hash_kind)?;
+        Ok((cache, scan))
     }
 
     /// Every file below `start`, in path order, its folders listed and its files
@@ -241,6 +273,7 @@ impl Folder {
         let work = || {
             let mut listings = Vec::new();
             let mut skipped = Vec::new();
+            let mut entries = Vec::new();
             loop {
                 let Some((dir, repo_dir, policy)) = ({
                     let Ok(mut q) = queue.lock() else { break };
@@ -265,7 +298,15 @@ impl Folder {
                     break;
                 };
                 let mut below = Vec::new();
-                let listed = self.list(&dir, repo_dir.as_bstr(), policy, skip, &mut below, &mut skipped);
+                let listed = self.list(
+                    &dir,
+                    repo_dir.as_bstr(),
+                    policy,
+                    skip,
+                    &mut below,
+                    &mut skipped,
+                    &mut entries,
+                );
                 if let Ok(mut q) = queue.lock() {
                     q.busy -= 1;
                     q.folders.extend(below);
@@ -302,6 +343,7 @@ impl Folder {
             listings.extend(part);
             scan.skipped.extend(skipped);
         }
+        scan.files.reserve(listings.values().map(Vec::len).sum());
         // Depth first, each listing in its order: every file in path order.
         let mut stack = Vec::new();
         if let Some(entries) = listings.remove(&repo_start) {
@@ -333,30 +375,32 @@ impl Folder {
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString, Arc<Policy>)>,
         skipped: &mut Vec<(BString, Skip)>,
+        entries: &mut Vec<(std::ffi::OsString, fs::DirEntry)>,
     ) -> Result<Vec<Listed>, Error> {
-        let mut listed = Vec::new();
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
             if !repo_dir.is_empty() {
                 skipped.push((repo_dir.to_owned(), worktree::Skip::StoreFolder));
             }
-            return Ok(listed);
+            return Ok(Vec::new());
         }
         let unreadable = |source| Error::Unreadable {
             path: dir.to_owned(),
             source,
         };
-        let mut entries = Vec::new();
+        // A scratch list the thread reuses from folder to folder.
+        entries.clear();
         for entry in fs::read_dir(dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
             entries.push((entry.file_name(), entry));
         }
         // This folder's ignore files first: their patterns decide its entries and all below.
         let policy = read_ignores(&self.root, repo_dir, self.gitignore, policy, |name| {
-            lists_file(&entries, name)
+            lists_file(entries, name)
         })?;
         let mut scan = Scan::default();
-        for (name, entry) in entries {
+        let mut listed = Vec::with_capacity(entries.len());
+        for (name, entry) in entries.drain(..) {
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
                 let shown = snapgit_core::path::join(repo_dir, name.to_string_lossy().as_bytes().as_bstr());
@@ -387,7 +431,7 @@ impl Folder {
             }
         }
         skipped.append(&mut scan.skipped);
-        listed.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        listed.sort_unstable_by(Listed::cmp);
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
             bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);
