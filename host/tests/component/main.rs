@@ -13,6 +13,7 @@ mod limits;
 #[path = "../support/metered.rs"]
 mod metered;
 mod metering;
+mod reads;
 mod remote;
 #[path = "../support/requests.rs"]
 mod requests;
