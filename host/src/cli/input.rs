@@ -119,7 +119,7 @@ impl Inputs {
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         // This folder's ignore files first: their patterns decide its entries and all below.
         let policy = read_ignores(root, repo_dir.as_bstr(), self.gitignore, policy, |name| {
-            lists_file(&entries, name)
+            lists_file(entries.iter().map(|(n, e)| (n.as_os_str(), e.file_type().ok())), name)
         })?;
         for (name, entry) in entries {
             let Some(name) = name.to_str() else {

@@ -53,29 +53,6 @@ enum Listed {
     Folder(BString),
 }
 
-impl Listed {
-    /// Listings sort by path, a folder's with a `/` after it, as the paths below it sort
-    /// among its neighbours. Within one listing no name holds a `/`, so two paths that
-    /// agree up to the shorter one's end are told apart by the next byte of the longer
-    /// (or a folder's `/`, or nothing for a file).
-    fn cmp(&self, other: &Listed) -> std::cmp::Ordering {
-        let (a, a_folder) = self.path();
-        let (b, b_folder) = other.path();
-        let n = a.len().min(b.len());
-        a[..n].cmp(&b[..n]).then_with(|| {
-            let next = |path: &BString, folder: bool| path.get(n).copied().or(folder.then_some(b'/'));
-            next(a, a_folder).cmp(&next(b, b_folder))
-        })
-    }
-
-    fn path(&self) -> (&BString, bool) {
-        match self {
-            Listed::File(found) => (&found.file.path, false),
-            Listed::Folder(path) => (path, true),
-        }
-    }
-}
-
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -375,7 +352,7 @@ impl Folder {
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString, Arc<Policy>)>,
         skipped: &mut Vec<(BString, Skip)>,
-        entries: &mut Vec<(std::ffi::OsString, fs::DirEntry)>,
+        entries: &mut Vec<(std::ffi::OsString, Option<fs::FileType>, fs::DirEntry)>,
     ) -> Result<Vec<Listed>, Error> {
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
@@ -392,15 +369,30 @@ impl Folder {
         entries.clear();
         for entry in fs::read_dir(dir).map_err(unreadable)? {
             let entry = entry.map_err(unreadable)?;
-            entries.push((entry.file_name(), entry));
+            // The type the listing gives (a stat only where the file system gives none).
+            entries.push((entry.file_name(), entry.file_type().ok(), entry));
         }
+        // In the order of their paths, a folder's taken as `name/` (the order of the
+        // paths below it among its neighbours): sorted here, the entries are small.
+        entries.sort_unstable_by(|(a, a_type, _), (b, b_type, _)| {
+            let (a, b) = (a.as_encoded_bytes(), b.as_encoded_bytes());
+            let n = a.len().min(b.len());
+            a[..n].cmp(&b[..n]).then_with(|| {
+                let next = |name: &[u8], kind: &Option<fs::FileType>| {
+                    name.get(n)
+                        .copied()
+                        .or(kind.is_some_and(|t| t.is_dir()).then_some(b'/'))
+                };
+                next(a, a_type).cmp(&next(b, b_type))
+            })
+        });
         // This folder's ignore files first: their patterns decide its entries and all below.
         let policy = read_ignores(&self.root, repo_dir, self.gitignore, policy, |name| {
-            lists_file(entries, name)
+            lists_file(entries.iter().map(|(n, t, _)| (n.as_os_str(), *t)), name)
         })?;
         let mut scan = Scan::default();
         let mut listed = Vec::with_capacity(entries.len());
-        for (name, entry) in entries.drain(..) {
+        for (name, kind, entry) in entries.drain(..) {
             let Some(name) = name.to_str() else {
                 // Named by its repo path, the name made readable.
                 let shown = snapgit_core::path::join(repo_dir, name.to_string_lossy().as_bytes().as_bstr());
@@ -417,7 +409,11 @@ impl Folder {
                 source,
             };
             // The type the folder listing gives: no stat for folders.
-            if entry.file_type().map_err(unreadable)?.is_dir() {
+            let kind = match kind {
+                Some(kind) => kind,
+                None => entry.file_type().map_err(unreadable)?,
+            };
+            if kind.is_dir() {
                 if let Some(skip) = worktree::skip(&policy, repo_path.as_bstr(), worktree::Found::Folder) {
                     skipped.push((repo_path, skip));
                 } else {
@@ -431,7 +427,6 @@ impl Folder {
             }
         }
         skipped.append(&mut scan.skipped);
-        listed.sort_unstable_by(Listed::cmp);
         // Once per folder: the bar's counter is shared by the scan's threads.
         if let Some(bar) = &self.progress {
             bar.inc_length(listed.iter().filter(|l| matches!(l, Listed::File(_))).count() as u64);
@@ -663,10 +658,13 @@ pub(super) fn read_ignores(
 
 /// Whether a folder's listing (each entry with its name) holds a file, not a folder or a
 /// symlink, named `name`.
-pub(super) fn lists_file(entries: &[(std::ffi::OsString, fs::DirEntry)], name: &str) -> bool {
+pub(super) fn lists_file<'a>(
+    entries: impl IntoIterator<Item = (&'a std::ffi::OsStr, Option<fs::FileType>)>,
+    name: &str,
+) -> bool {
     entries
-        .iter()
-        .any(|(n, e)| n == name && e.file_type().is_ok_and(|t| t.is_file()))
+        .into_iter()
+        .any(|(n, kind)| n == name && kind.is_some_and(|t| t.is_file()))
 }
 
 /// `policy` with the ignore files of every folder above `path` (a repo path of `root`):
