@@ -22,7 +22,8 @@ use crate::{
 /// blocking driver sees it. Only the object methods are required; the others answer
 /// with an error saying the store does not support them.
 pub trait ObjectStore {
-    /// The stored (loose, compressed) bytes of each object, `None` where absent, in order.
+    /// The stored (loose, compressed) bytes of each object, `None` where absent, in order;
+    /// an object may be given inflated instead (`<kind> <size>\0<content>`).
     fn get_many(&self, ids: &[ObjectId]) -> Result<Vec<Option<Vec<u8>>>, StorageError>;
     /// Store objects; an object already present is left as it is.
     fn put_many(&self, objects: &[NewObject]) -> Result<(), StorageError>;

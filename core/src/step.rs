@@ -26,6 +26,8 @@ use crate::{
 pub enum Step<T> {
     /// Read these objects from storage (at the keys [`object::loose_key`] gives) and pass
     /// their stored bytes to `provide`, in this order, `None` for an object that is absent.
+    /// A driver may pass an object inflated (`<kind> <size>\0<content>`) instead: core
+    /// checks either form against the id.
     /// A batch holds every object that can be known to be needed at this point, so fetch
     /// them in parallel.
     Get(Vec<ObjectId>),
