@@ -1188,10 +1188,7 @@ impl InOrder<'_> {
     pub fn id(&mut self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
         let entries = &self.cache.entries;
         // One comparison per entry passed: a merge of two sorted lists.
-        loop {
-            let Some((cached_path, cached, id)) = entries.get(self.at) else {
-                break;
-            };
+        while let Some((cached_path, cached, id)) = entries.get(self.at) {
             match cached_path.as_bstr().cmp(path) {
                 std::cmp::Ordering::Less => self.at += 1,
                 std::cmp::Ordering::Equal => {

@@ -53,6 +53,14 @@ enum Listed {
     Folder(BString),
 }
 
+/// What a scan's thread keeps from folder to folder: what it passed over, and a list it
+/// reads each folder's entries into.
+#[derive(Default)]
+struct Scratch {
+    skipped: Vec<(BString, Skip)>,
+    entries: Vec<(std::ffi::OsString, Option<fs::FileType>, fs::DirEntry)>,
+}
+
 /// What a scan found.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -249,8 +257,7 @@ impl Folder {
         let threads = crate::util::cores().clamp(1, 8);
         let work = || {
             let mut listings = Vec::new();
-            let mut skipped = Vec::new();
-            let mut entries = Vec::new();
+            let mut scratch = Scratch::default();
             loop {
                 let Some((dir, repo_dir, policy)) = ({
                     let Ok(mut q) = queue.lock() else { break };
@@ -275,15 +282,7 @@ impl Folder {
                     break;
                 };
                 let mut below = Vec::new();
-                let listed = self.list(
-                    &dir,
-                    repo_dir.as_bstr(),
-                    policy,
-                    skip,
-                    &mut below,
-                    &mut skipped,
-                    &mut entries,
-                );
+                let listed = self.list(&dir, repo_dir.as_bstr(), policy, skip, &mut below, &mut scratch);
                 if let Ok(mut q) = queue.lock() {
                     q.busy -= 1;
                     q.folders.extend(below);
@@ -297,7 +296,7 @@ impl Folder {
                 wake.notify_all();
             }
             if let Ok(mut all) = found.lock() {
-                all.push((listings, skipped));
+                all.push((listings, scratch.skipped));
             }
         };
         std::thread::scope(|s| {
@@ -351,9 +350,9 @@ impl Folder {
         policy: Arc<Policy>,
         skip: &[PathBuf],
         below: &mut Vec<(PathBuf, BString, Arc<Policy>)>,
-        skipped: &mut Vec<(BString, Skip)>,
-        entries: &mut Vec<(std::ffi::OsString, Option<fs::FileType>, fs::DirEntry)>,
+        scratch: &mut Scratch,
     ) -> Result<Vec<Listed>, Error> {
+        let Scratch { skipped, entries } = scratch;
         if skip.iter().any(|s| s == dir) {
             // Listed, so that a rollback never writes into the store.
             if !repo_dir.is_empty() {
