@@ -8,8 +8,10 @@
 //!
 //! For each folder size (100 files per folder, two levels deep, about 200 bytes each),
 //! the same folder is snapshotted by both tools, each keeping its own cache (git's
-//! index, snapgit's stat cache), and each row is timed in turns, git then snapgit then
-//! the other way round, the median of `--runs` printed with the ratio:
+//! index, snapgit's stat cache) and its own history (git's repository; a store for each
+//! engine of snapgit, so that no engine finds a snapshot the other already made), and
+//! each row is timed in turns, git then snapgit then the other way round, the median of
+//! `--runs` printed with the ratio:
 //!
 //! - snapshot with nothing changed: `git add -A; git commit` (which finds nothing) vs
 //!   `snapgit commit DIR --sync`;
@@ -61,7 +63,9 @@ fn options() -> Options {
     options
 }
 
-/// One folder, a git repository of it kept outside it, a snapgit store and stat cache.
+/// One folder, a git repository of it kept outside it, and for each engine a snapgit
+/// store and stat cache of its own: each tool (and engine) snapshots only its own
+/// history, so none finds the others' commits already made.
 struct Bench {
     dir: tempfile::TempDir,
     snapgit: PathBuf,
@@ -101,9 +105,9 @@ impl Bench {
             .current_dir(self.dir.path())
             .args(["--engine", engine, "--quiet"])
             .args(args)
-            .env("SNAPGIT_STORE", self.dir.path().join("store"))
+            .env("SNAPGIT_STORE", self.dir.path().join(format!("store-{engine}")))
             .env("SNAPGIT_AUTHOR", "Bench <bench@example.com>")
-            .env("SNAPGIT_STAT_CACHE_DIR", self.dir.path().join("stat"))
+            .env("SNAPGIT_STAT_CACHE_DIR", self.dir.path().join(format!("stat-{engine}")))
             .env("SNAPGIT_CACHE_DIR", self.dir.path().join("code"));
         command
     }
@@ -123,10 +127,12 @@ impl Bench {
         ok(bench.git(&["init", "-q"]));
         ok(bench.git(&["add", "-A"]));
         ok(bench.git(&["commit", "-qm", "base"]));
-        ok(bench.snapgit("native", &["init"]));
         // Both engines compile and cache what they need once, outside the timings.
-        ok(bench.snapgit("component", &["status"]));
-        ok(bench.snapgit("native", &["commit", "--root", "folder", ".", "--sync", "-m", "base"]));
+        for engine in ENGINES {
+            ok(bench.snapgit(engine, &["init"]));
+            ok(bench.snapgit(engine, &["status"]));
+            ok(bench.snapgit(engine, &["commit", "--root", "folder", ".", "--sync", "-m", "base"]));
+        }
         // Files written in the second a cache is written are hashed again by the next
         // run (git's racily clean rule, both tools): start from a settled folder.
         std::thread::sleep(Duration::from_millis(1100));
@@ -148,9 +154,10 @@ impl Bench {
         edits
     }
 
-    fn head(&self) -> String {
+    /// The head of `engine`'s store.
+    fn head(&self, engine: &str) -> String {
         let out = self
-            .snapgit("native", &["log", "-n", "1", "--oneline"])
+            .snapgit(engine, &["log", "-n", "1", "--oneline"])
             .output()
             .expect("snapgit runs");
         String::from_utf8_lossy(&out.stdout)
@@ -206,6 +213,12 @@ fn ms(d: Duration) -> String {
 }
 
 const ENGINES: [&str; 2] = ["component", "native"];
+
+/// `engine`'s entry of a list with one per engine, in [`ENGINES`]' order.
+fn head_of<'a>(heads: &'a [String], engine: &str) -> &'a str {
+    let at = ENGINES.iter().position(|e| *e == engine).expect("an engine");
+    &heads[at]
+}
 
 /// One row: per run, `prepare` then git and each engine in turns (the order flips each
 /// run), each timed; medians and ratios printed.
@@ -307,25 +320,32 @@ fn main() {
 
         // Diff: 100 files changed since the last snapshot of both tools.
         bench.edit(100);
-        let head = bench.head();
+        let heads: Vec<String> = ENGINES.iter().map(|engine| bench.head(engine)).collect();
         row(
             &mut bench,
             "diff against the folder (100 changed)",
             runs,
             |_| Vec::new(),
             |b| (vec![b.git(&["diff", "--numstat", "HEAD"])], true),
-            |b, engine| b.snapgit(engine, &["diff", &head, "--worktree", "folder", "--numstat"]),
+            |b, engine| {
+                b.snapgit(
+                    engine,
+                    &["diff", head_of(&heads, engine), "--worktree", "folder", "--numstat"],
+                )
+            },
         );
         // Settle: both tools snapshot the edits, so each rollback starts from a checkpoint.
         ok(bench.git(&["add", "-A"]));
         ok(bench.git(&["commit", "-qm", "settle"]));
-        ok(bench.snapgit("native", &["commit", "--root", "folder", ".", "--sync", "-m", "settle"]));
+        for engine in ENGINES {
+            ok(bench.snapgit(engine, &["commit", "--root", "folder", ".", "--sync", "-m", "settle"]));
+        }
         std::thread::sleep(Duration::from_millis(1100));
         let base_git = {
             let out = bench.git(&["rev-parse", "HEAD"]).output().expect("git runs");
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         };
-        let base_ours = bench.head();
+        let bases: Vec<String> = ENGINES.iter().map(|engine| bench.head(engine)).collect();
         row(
             &mut bench,
             "rollback of the whole tree (100 changed)",
@@ -339,7 +359,7 @@ fn main() {
                 ];
                 (commands, true)
             },
-            |b, engine| b.snapgit(engine, &["rollback", &base_ours, "--worktree", "folder"]),
+            |b, engine| b.snapgit(engine, &["rollback", head_of(&bases, engine), "--worktree", "folder"]),
         );
     }
 }
