@@ -3,9 +3,11 @@
 //!
 //! One [`Runtime`] holds one `Engine` (epoch interruption on, a ticker thread advancing
 //! the epoch), the component compiled once (and cached on disk when a cache folder is
-//! given), and an `InstancePre` made once. Every call gets a fresh `Store` with its own
-//! memory limit and deadline, instantiates the component, runs one export, and drops the
-//! store — after a trap too, so nothing of a failed call survives into the next.
+//! given), and an `InstancePre` made once. Every call ([`Runtime::run`]) gets a fresh
+//! `Store` with its own memory limit and deadline, instantiates the component, runs one
+//! export, and drops the store — after a trap too, so nothing of a failed call survives
+//! into the next. A [`Session`]'s calls ([`Runtime::run_in`]) share one instance instead,
+//! each with a deadline of its own; a trap still drops it.
 //! Instances live in wasmtime's pooling allocator ([`Limits::concurrent_calls`] slots):
 //! a slot's memory is zeroed and reused, never shared by two calls at once.
 //!
@@ -16,8 +18,13 @@
 //! [`crate::http::send`], as the native driver sends them. Waits and HTTP count against
 //! the call's deadline like storage calls.
 //!
-//! Since every call starts with an empty guest, the component's own object cache never
-//! outlives a call. The runtime keeps one for it instead: loose objects
+//! A [`Session`] keeps one instance for a run of calls against one store (a command's
+//! reads, folder diff and commit): the component's own object cache then lasts from
+//! call to call, as native core's does. A call that traps or passes its deadline drops
+//! its instance; the session's next call starts a fresh one.
+//!
+//! Since a call outside a session starts with an empty guest, the component's own object
+//! cache never outlives it. The runtime keeps one for it instead: loose objects
 //! (`objects/ab/cdef…`) the component read or wrote, by store, bounded in bytes
 //! ([`Config::object_cache_bytes`], 64 MiB by default), least recently used dropped
 //! first. A loose object's key is its content's hash, so a cached one can never be
@@ -283,6 +290,38 @@ enum Refs {
     Remembered,
 }
 
+/// One instance of the component kept for a run of calls against one store
+/// ([`Runtime::run_in`]), and the pool slot it holds: a command's calls share the
+/// guest's object cache this way. Dropping it frees the slot.
+pub struct Session {
+    io: Io,
+    kept: Option<(Store<Call>, Snapgit, Option<tokio::sync::OwnedSemaphorePermit>)>,
+}
+
+impl Session {
+    /// A session against `io`'s store (no instance until its first call).
+    pub fn new(io: &Io) -> Self {
+        Session {
+            io: io.clone(),
+            kept: None,
+        }
+    }
+
+    /// Let the kept instance go, and the pool slot with it.
+    pub fn release(&mut self) {
+        self.kept = None;
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("io", &self.io)
+            .field("instance", &self.kept.is_some())
+            .finish()
+    }
+}
+
 /// The component, compiled and ready to instantiate.
 pub struct Runtime {
     engine: Engine,
@@ -426,8 +465,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, call);
         store.limiter(|call| call as &mut dyn ResourceLimiter);
-        let ticks = self.limits.deadline.as_nanos() / self.limits.tick.as_nanos().max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.set_epoch_deadline(self.deadline_ticks());
         store.epoch_deadline_trap();
         let instance = self.pre.instantiate_async(&mut store).await;
         match instance {
@@ -492,6 +530,48 @@ impl Runtime {
             .bounded(instance.snapgit_core_operations().call_run(&mut store, &request))
             .await;
         self.settle(store, result)?.to_core().map_err(Error::Failed)
+    }
+
+    /// [`Runtime::run`] in `session`'s instance: kept from the session's last call when
+    /// that one ended (with an output or a failure), else a fresh one. Its object cache
+    /// then lasts from call to call, as native core's does in a session. A call that
+    /// traps or passes its deadline takes its instance with it.
+    pub async fn run_in(&self, session: &mut Session, request: api::Request) -> Result<api::Output, Error> {
+        let refs = if request.writes_branch() {
+            Refs::Remembered
+        } else {
+            Refs::Fresh
+        };
+        let (mut store, instance, slot) = match session.kept.take() {
+            Some(kept) => kept,
+            None => {
+                let slot = self.slots.clone().acquire_owned().await.ok();
+                let (store, instance) = self.instance(&session.io, refs).await?;
+                (store, instance, slot)
+            }
+        };
+        let call = store.data_mut();
+        call.refs = refs;
+        call.memory_asked = None;
+        call.packs_listed = false;
+        store.set_epoch_deadline(self.deadline_ticks());
+        let request = request.to_wit();
+        let result = self
+            .bounded(instance.snapgit_core_operations().call_run(&mut store, &request))
+            .await;
+        let output = match result {
+            Some(Ok(output)) => {
+                session.kept = Some((store, instance, slot));
+                output.map_err(Error::Failed)?
+            }
+            other => self.settle(store, other)?,
+        };
+        output.to_core().map_err(Error::Failed)
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        let ticks = self.limits.deadline.as_nanos() / self.limits.tick.as_nanos().max(1);
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
     }
 
     /// [`Runtime::run`], with the output taken as the type the operation gives

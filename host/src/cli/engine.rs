@@ -135,11 +135,12 @@ pub(crate) struct Engine {
 enum Inner {
     /// Core in this process; the cache lives as long as the session.
     Native(ObjectCache),
-    /// The component: the runtime, and the storage and locks its imports reach.
+    /// The component: the runtime, and one instance for the session's calls (its object
+    /// cache lasts as long) over the storage and locks its imports reach.
     #[cfg(feature = "component")]
     Component {
         runtime: Arc<crate::runtime::Runtime>,
-        io: crate::runtime::Io,
+        session: crate::runtime::Session,
     },
 }
 
@@ -160,7 +161,7 @@ impl Engine {
                 io.locks = locks.clone();
                 Inner::Component {
                     runtime: component::runtime(cache_dir)?,
-                    io,
+                    session: crate::runtime::Session::new(&io),
                 }
             }
             #[cfg(not(feature = "component"))]
@@ -210,14 +211,16 @@ impl Engine {
                 Ok(driver::run(&mut op, cache, self.storage.as_ref(), locks).await?)
             }
             #[cfg(feature = "component")]
-            Inner::Component { runtime, io } => {
+            Inner::Component { runtime, session } => {
                 if matches!(
                     request,
                     api::Request::Collect(_) | api::Request::Compact(_) | api::Request::Footprint
                 ) {
+                    // Its own instance, metered: the kept one (objects gc may delete) goes.
+                    session.release();
                     return component::counted(runtime, &self.storage, request, on_progress).await;
                 }
-                Ok(runtime.run(io, request).await?)
+                Ok(runtime.run_in(session, request).await?)
             }
         }
     }

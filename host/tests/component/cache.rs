@@ -13,7 +13,7 @@ use snapgit_core::{
 };
 use snapgit_host::{
     driver,
-    runtime::{Config, Io, Runtime},
+    runtime::{Config, Io, Runtime, Session},
     storage::{Storage, memory::MemoryStorage},
 };
 
@@ -216,4 +216,80 @@ async fn a_remembered_head_that_went_stale_costs_a_replay_not_an_update() {
     let before = metered.counts();
     assert_eq!(read_head(&runtime, &other, "main").await.unwrap(), ours.commit);
     assert_eq!(metered.counts().since(&before).read_ref, 1);
+}
+
+#[tokio::test]
+async fn a_session_keeps_the_guests_cache_from_call_to_call_and_a_failure_does_not_spoil_it() {
+    // No runtime cache: what the guest keeps is all that spares a read.
+    let runtime = runtime(Config {
+        object_cache_bytes: 0,
+        ..Config::default()
+    });
+    let metered = Arc::new(Metered::new(Arc::new(MemoryStorage::new())));
+    let io = Io::new(metered.clone());
+    let initial: Vec<Change> = files().iter().map(|(p, d)| put(p, d)).collect();
+    let (commit, _) = create_repo(&runtime, &io, initial).await;
+    let read = |path: &str| Request::ReadFile {
+        commit,
+        path: path.into(),
+    };
+
+    // Calls of their own read the commit, its trees and the blob each time.
+    let before = metered.counts();
+    for _ in 0..2 {
+        let file: read::File = runtime.call(&io, read("dir-0/sub-0/file-0.md")).await.unwrap();
+        assert_eq!(file.data, b"# file 0\n");
+    }
+    let alone = metered.counts().since(&before).get;
+    assert!(alone >= 2 * 5, "{alone} reads for two calls of their own");
+
+    // In one session the second read, and a read of a file beside it, ask for no object
+    // the first one read.
+    let mut session = Session::new(&io);
+    let first = metered.counts();
+    let output = runtime
+        .run_in(&mut session, read("dir-0/sub-0/file-0.md"))
+        .await
+        .unwrap();
+    let read_once = metered.counts().since(&first).get;
+    assert_eq!(
+        read_once,
+        alone / 2,
+        "the session's first call reads as a call of its own"
+    );
+    assert_eq!(read::File::try_from(output).unwrap().data, b"# file 0\n");
+    let again = metered.counts();
+    runtime
+        .run_in(&mut session, read("dir-0/sub-0/file-0.md"))
+        .await
+        .unwrap();
+    assert_eq!(metered.counts().since(&again).get, 0);
+
+    // A failure (no such file) leaves the instance and its cache to the next call.
+    let err = runtime
+        .run_in(&mut session, read("dir-0/sub-0/none.md"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code().map(snapgit_host::runtime::core_code),
+        Some(snapgit_core::error::Code::NotFound),
+        "{err}"
+    );
+    let beside = metered.counts();
+    let output = runtime
+        .run_in(&mut session, read("dir-0/sub-0/file-15.md"))
+        .await
+        .unwrap();
+    assert_eq!(read::File::try_from(output).unwrap().data, b"# file 15\n");
+    // Only the new blob: the commit and its trees are kept.
+    assert_eq!(metered.counts().since(&beside).get, 1);
+
+    // Released, the next call starts a fresh instance and reads again.
+    session.release();
+    let fresh = metered.counts();
+    runtime
+        .run_in(&mut session, read("dir-0/sub-0/file-0.md"))
+        .await
+        .unwrap();
+    assert_eq!(metered.counts().since(&fresh).get, read_once);
 }

@@ -164,13 +164,29 @@ impl ObjectStore for Imports {
     }
 }
 
+thread_local! {
+    /// The object cache of this instance: kept from one call to the next when the host
+    /// keeps the instance for a run of calls (as native core keeps its cache for a
+    /// session), so that a commit after a folder's diff reads no tree twice. Objects enter
+    /// only verified, so a kept cache is never wrong.
+    static CACHE: std::cell::RefCell<Option<ObjectCache>> = const { std::cell::RefCell::new(None) };
+}
+
 impl ops::Guest for Component {
     fn run(request: ops::Request) -> Result<ops::Output, Failure> {
-        let mut cache = ObjectCache::new(HashKind::Sha1);
-        let mut op = api::Op::new(&cache, request.to_core()?).map_err(|e| convert::failure(&e))?;
-        let output = drive::run(&mut op, &mut cache, &Imports).map_err(|e| convert::failure(&e))?;
-        Ok(output.to_wit())
+        let mut cache = CACHE
+            .with(|kept| kept.borrow_mut().take())
+            .unwrap_or_else(|| ObjectCache::new(HashKind::Sha1));
+        let output = run_with(&mut cache, request);
+        CACHE.with(|kept| *kept.borrow_mut() = Some(cache));
+        output
     }
+}
+
+fn run_with(cache: &mut ObjectCache, request: ops::Request) -> Result<ops::Output, Failure> {
+    let mut op = api::Op::new(cache, request.to_core()?).map_err(|e| convert::failure(&e))?;
+    let output = drive::run(&mut op, cache, &Imports).map_err(|e| convert::failure(&e))?;
+    Ok(output.to_wit())
 }
 
 /// The export glue `wit-bindgen` writes (its `unsafe` ABI code is allowed here only).
