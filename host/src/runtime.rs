@@ -119,6 +119,10 @@ pub struct Limits {
     pub concurrent_calls: u32,
 }
 
+/// The most linear memory a [`Session`] keeps an instance with: its object cache (64 MiB
+/// at most) and room to work. A call that grew it further ends the instance.
+const SESSION_MEMORY_BYTES: usize = 128 << 20;
+
 /// Core instances (and tables) one instance of the component may take from the pool.
 const CORE_INSTANCES_PER_CALL: u32 = 8;
 
@@ -311,6 +315,11 @@ impl Session {
     pub fn release(&mut self) {
         self.kept = None;
     }
+
+    /// Whether an instance is kept for the next call.
+    pub fn has_instance(&self) -> bool {
+        self.kept.is_some()
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -355,6 +364,8 @@ struct Call {
     objects: Option<Arc<SharedObjects>>,
     memory_limit: usize,
     memory_asked: Option<usize>,
+    /// The guest's linear memory, in bytes, as it last grew.
+    memory_bytes: usize,
     /// The packs were listed in this call: a second listing goes to storage.
     packs_listed: bool,
 }
@@ -369,6 +380,7 @@ impl ResourceLimiter for Call {
                 self.memory_limit
             )));
         }
+        self.memory_bytes = desired;
         Ok(true)
     }
 
@@ -461,6 +473,7 @@ impl Runtime {
             objects: self.objects.clone(),
             memory_limit: self.limits.memory_bytes,
             memory_asked: None,
+            memory_bytes: 0,
             packs_listed: false,
         };
         let mut store = Store::new(&self.engine, call);
@@ -561,7 +574,11 @@ impl Runtime {
             .await;
         let output = match result {
             Some(Ok(output)) => {
-                session.kept = Some((store, instance, slot));
+                // A guest that grew large (a big file) is let go: wasm memory never
+                // shrinks, and a long session (the MCP server) would hold it.
+                if store.data().memory_bytes <= SESSION_MEMORY_BYTES {
+                    session.kept = Some((store, instance, slot));
+                }
                 output.map_err(Error::Failed)?
             }
             other => self.settle(store, other)?,

@@ -285,11 +285,35 @@ async fn a_session_keeps_the_guests_cache_from_call_to_call_and_a_failure_does_n
     assert_eq!(metered.counts().since(&beside).get, 1);
 
     // Released, the next call starts a fresh instance and reads again.
+    assert!(session.has_instance());
     session.release();
+    assert!(!session.has_instance());
     let fresh = metered.counts();
     runtime
         .run_in(&mut session, read("dir-0/sub-0/file-0.md"))
         .await
         .unwrap();
     assert_eq!(metered.counts().since(&fresh).get, read_once);
+}
+
+#[tokio::test]
+async fn a_session_lets_a_guest_that_grew_large_go() {
+    let runtime = runtime(Config::default());
+    let io = Io::new(Arc::new(MemoryStorage::new()));
+    create_repo(&runtime, &io, vec![put("small.md", "small\n")]).await;
+    let mut session = Session::new(&io);
+    let small = commit_of(vec![put("notes.md", "a note\n")], "small");
+    runtime.run_in(&mut session, Request::Commit(small)).await.unwrap();
+    assert!(session.has_instance(), "a small commit keeps its guest");
+    // 40 MiB: the guest's memory grows past what a session keeps.
+    let big = Change::put("big.bin", vec![0u8; 40 << 20]);
+    runtime
+        .run_in(&mut session, Request::Commit(commit_of(vec![big], "big")))
+        .await
+        .unwrap();
+    assert!(!session.has_instance(), "a guest that grew large is let go");
+    // The next call starts a fresh one, and works.
+    let after = commit_of(vec![put("notes.md", "another note\n")], "after");
+    runtime.run_in(&mut session, Request::Commit(after)).await.unwrap();
+    assert!(session.has_instance());
 }
