@@ -939,10 +939,20 @@ pub enum CacheError {
 /// second the cache was written or later (git's "racily clean" rule: such a file could
 /// change again within the same second without its stat showing it), so a file edited
 /// in the same second as a snapshot is hashed again by the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The files' entries stay in the bytes they were decoded from (or encoded to), found by
+/// where each starts: a cache of 100,000 files is one buffer and one list of offsets, not
+/// 100,000 paths of their own.
+#[derive(Clone)]
 pub struct StatCache {
     hash_kind: gix_hash::Kind,
-    entries: Vec<(BString, Stat, ObjectId)>,
+    /// Holds the entries, one after another in path order, as [`StatCache::encode`]
+    /// writes them (and possibly more: a decoded file is kept whole).
+    bytes: Vec<u8>,
+    /// Where each entry starts in `bytes`.
+    starts: Vec<usize>,
+    /// Where the last entry ends.
+    end: usize,
     /// Each folder's tree id and file count when the cache was written, sorted by path.
     trees: Vec<(BString, ObjectId, u64)>,
     written: i64,
@@ -951,12 +961,18 @@ pub struct StatCache {
 /// The first bytes of a stat cache, version 2.
 const MAGIC: &[u8; 20] = b"snapgit stat cache\x00\x02";
 
+/// An entry's bytes after its path: mode (u32), size (u64), mtime and ctime (seconds u64,
+/// nanoseconds u32 each) and inode (u64); the id follows.
+const ENTRY_FIXED: usize = 4 + 8 + 12 + 12 + 8;
+
 impl StatCache {
     /// An empty cache: every file is hashed.
     pub fn new(hash_kind: gix_hash::Kind) -> Self {
         StatCache {
             hash_kind,
-            entries: Vec::new(),
+            bytes: Vec::new(),
+            starts: Vec::new(),
+            end: 0,
             trees: Vec::new(),
             written: i64::MIN,
         }
@@ -966,9 +982,27 @@ impl StatCache {
     pub fn from_files(hash_kind: gix_hash::Kind, mut entries: Vec<(BString, Stat, ObjectId)>) -> Self {
         order::sort_by(&mut entries, |a, b| a.0.cmp(&b.0));
         entries.dedup_by(|a, b| a.0 == b.0);
+        let id_len = hash_kind.len_in_bytes();
+        let mut bytes = Vec::with_capacity(entries.iter().map(|e| 4 + e.0.len() + ENTRY_FIXED + id_len).sum());
+        let mut starts = Vec::with_capacity(entries.len());
+        for (path, stat, id) in &entries {
+            starts.push(bytes.len());
+            bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(path);
+            bytes.extend_from_slice(&stat.mode.as_u32().to_le_bytes());
+            bytes.extend_from_slice(&stat.size.to_le_bytes());
+            bytes.extend_from_slice(&(stat.mtime.0 as u64).to_le_bytes());
+            bytes.extend_from_slice(&stat.mtime.1.to_le_bytes());
+            bytes.extend_from_slice(&(stat.ctime.0 as u64).to_le_bytes());
+            bytes.extend_from_slice(&stat.ctime.1.to_le_bytes());
+            bytes.extend_from_slice(&stat.inode.to_le_bytes());
+            bytes.extend_from_slice(id.as_bytes());
+        }
         StatCache {
             hash_kind,
-            entries,
+            end: bytes.len(),
+            bytes,
+            starts,
             trees: Vec::new(),
             written: i64::MIN,
         }
@@ -988,8 +1022,8 @@ impl StatCache {
     /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
     /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's
     /// tree id: what [`diff()`] compares without looking inside (git's cache-tree). The
-    /// root is never collapsed.
-    pub fn collapse(&self, files: Vec<File>, clean: &[bool]) -> Vec<File> {
+    /// root is never collapsed. The files are moved within their own list, not copied.
+    pub fn collapse(&self, mut files: Vec<File>, clean: &[bool]) -> Vec<File> {
         // Files not clean before each index: a range is all clean when the counts at its
         // two ends agree.
         let mut unclean = Vec::with_capacity(files.len() + 1);
@@ -1018,35 +1052,36 @@ impl StatCache {
         // By first file, the widest first: a folder comes before the folders inside it
         // (folders' own path order differs: `a.b/` sorts before `a/`).
         order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut out = Vec::with_capacity(files.len());
         let mut whole = whole.into_iter().peekable();
-        let mut files = files.into_iter();
-        let mut at = 0;
-        loop {
+        // Compacted in place: `files[..kept]` is the result so far, `files[kept..at]`
+        // entries already used up, `files[at..]` still to go.
+        let (mut kept, mut at) = (0, 0);
+        while at < files.len() {
             // Folders inside one already given whole.
             while whole.next_if(|w| w.0 < at).is_some() {}
             if let Some((_, hi, dir, id)) = whole.next_if(|w| w.0 == at) {
-                out.push(File {
+                files[kept] = File {
                     path: dir.clone(),
                     mode: Mode::Tree,
                     id,
                     data: None,
-                });
-                // The files below it (at least one: `hi > at`).
-                files.nth(hi - at - 1);
+                };
                 at = hi;
-                continue;
+            } else {
+                files.swap(kept, at);
+                at += 1;
             }
-            let Some(file) = files.next() else { break };
-            out.push(file);
-            at += 1;
+            kept += 1;
         }
-        out
+        files.truncate(kept);
+        files
     }
 
-    /// The cache in `bytes`, written at `written` (seconds since the Unix epoch: the
-    /// cache file's modification time, as the file system reports it).
-    pub fn decode(hash_kind: gix_hash::Kind, bytes: &[u8], written: i64) -> Result<Self, CacheError> {
+    /// The cache in `bytes` (taken as they are when given owned), written at `written`
+    /// (seconds since the Unix epoch: the cache file's modification time, as the file
+    /// system reports it).
+    pub fn decode(hash_kind: gix_hash::Kind, bytes: impl Into<Vec<u8>>, written: i64) -> Result<Self, CacheError> {
+        let bytes = bytes.into();
         let body_len = bytes.len().checked_sub(8).ok_or(CacheError::Damaged)?;
         let (body, sum) = bytes.split_at(body_len);
         let header = MAGIC.len() + 1 + 8;
@@ -1064,33 +1099,17 @@ impl StatCache {
         };
         let count = reader.u64()?;
         let id_len = hash_kind.len_in_bytes();
-        let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(body.len() / 60));
+        let mut starts = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(body.len() / 60));
+        let mut last: Option<&[u8]> = None;
         for _ in 0..count {
-            let len = reader.u32()? as usize;
-            let path = BString::from(reader.take(len)?);
-            let mode = Mode::from_u32(reader.u32()?).ok_or(CacheError::Damaged)?;
-            let size = reader.u64()?;
-            let mtime = (reader.u64()? as i64, reader.u32()?);
-            let ctime = (reader.u64()? as i64, reader.u32()?);
-            let inode = reader.u64()?;
-            // `take` gives exactly the id's length: no panic (and no gix-error formatting,
-            // floats included, in the npm package's `.wasm`, which `try_from` would link).
-            let id = ObjectId::from_bytes_or_panic(reader.take(id_len)?);
-            let stat = Stat {
-                size,
-                mtime,
-                ctime,
-                inode,
-                mode,
-            };
-            if entries
-                .last()
-                .is_some_and(|(last, _, _): &(BString, Stat, ObjectId)| *last >= path)
-            {
+            starts.push(body.len() - reader.bytes.len());
+            let (path, _, _) = reader.entry(id_len)?;
+            if last.is_some_and(|last| last >= path) {
                 return Err(CacheError::Damaged);
             }
-            entries.push((path, stat, id));
+            last = Some(path);
         }
+        let end = body.len() - reader.bytes.len();
         let count = reader.u64()?;
         let mut trees = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(body.len() / 40));
         for _ in 0..count {
@@ -1113,7 +1132,9 @@ impl StatCache {
         }
         Ok(StatCache {
             hash_kind,
-            entries,
+            bytes,
+            starts,
+            end,
             trees,
             written,
         })
@@ -1121,23 +1142,12 @@ impl StatCache {
 
     /// The cache's bytes, to write to its file (through a temporary file and a rename).
     pub fn encode(&self) -> Vec<u8> {
-        let id_len = self.hash_kind.len_in_bytes();
-        let mut out = Vec::with_capacity(40 + self.entries.iter().map(|e| e.0.len() + 48 + id_len).sum::<usize>());
+        let records = self.records();
+        let mut out = Vec::with_capacity(48 + records.len() + self.trees.iter().map(|t| t.0.len() + 40).sum::<usize>());
         out.extend_from_slice(MAGIC);
         out.push(hash_kind_byte(self.hash_kind));
-        out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (path, stat, id) in &self.entries {
-            out.extend_from_slice(&(path.len() as u32).to_le_bytes());
-            out.extend_from_slice(path);
-            out.extend_from_slice(&stat.mode.as_u32().to_le_bytes());
-            out.extend_from_slice(&stat.size.to_le_bytes());
-            out.extend_from_slice(&(stat.mtime.0 as u64).to_le_bytes());
-            out.extend_from_slice(&stat.mtime.1.to_le_bytes());
-            out.extend_from_slice(&(stat.ctime.0 as u64).to_le_bytes());
-            out.extend_from_slice(&stat.ctime.1.to_le_bytes());
-            out.extend_from_slice(&stat.inode.to_le_bytes());
-            out.extend_from_slice(id.as_bytes());
-        }
+        out.extend_from_slice(&(self.starts.len() as u64).to_le_bytes());
+        out.extend_from_slice(records);
         out.extend_from_slice(&(self.trees.len() as u64).to_le_bytes());
         for (path, id, files) in &self.trees {
             out.extend_from_slice(&(path.len() as u32).to_le_bytes());
@@ -1150,12 +1160,52 @@ impl StatCache {
         out
     }
 
+    /// The entries' bytes, all of them.
+    fn records(&self) -> &[u8] {
+        let first = self.starts.first().copied().unwrap_or(self.end);
+        self.bytes.get(first..self.end).unwrap_or_default()
+    }
+
+    /// The path of the entry at `index`, read from where it starts (empty if out of
+    /// range, which a checked cache never is).
+    fn path(&self, index: usize) -> &BStr {
+        let entry = self.starts.get(index).and_then(|&at| self.bytes.get(at..));
+        let path = entry.and_then(|entry| {
+            let len = u32::from_le_bytes(entry.get(..4)?.try_into().ok()?) as usize;
+            entry.get(4..4 + len)
+        });
+        path.unwrap_or_default().as_bstr()
+    }
+
+    /// The id of the entry at `index` if `stat` is its stat and not racy.
+    fn clean(&self, index: usize, stat: &Stat) -> Option<ObjectId> {
+        let at = *self.starts.get(index)?;
+        let mut reader = Reader {
+            bytes: self.bytes.get(at..)?,
+        };
+        let (_, cached, id) = reader.entry(self.hash_kind.len_in_bytes()).ok()?;
+        (cached == *stat && stat.mtime.0 < self.written).then_some(id)
+    }
+
     /// The blob id of the file at `path` if its stat shows it unchanged since it was
     /// hashed; `None` if it must be read and hashed.
     pub fn id(&self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
-        let at = self.entries.binary_search_by(|e| e.0.as_bstr().cmp(path)).ok()?;
-        let (_, cached, id) = &self.entries[at];
-        (cached == stat && stat.mtime.0 < self.written).then_some(*id)
+        let at = self.search(path).ok()?;
+        self.clean(at, stat)
+    }
+
+    /// Where `path` is among the entries ([`slice::binary_search`]).
+    fn search(&self, path: &BStr) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.starts.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.path(mid).cmp(path) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 
     /// A lookup for files asked in path order (a sorted scan): [`StatCache::id`] without
@@ -1166,12 +1216,36 @@ impl StatCache {
 
     /// The number of files the cache knows.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.starts.len()
     }
 
     /// `true` if the cache knows no file.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.starts.is_empty()
+    }
+}
+
+impl PartialEq for StatCache {
+    fn eq(&self, other: &Self) -> bool {
+        // An entry's bytes are its one encoding: equal bytes, equal entries.
+        self.hash_kind == other.hash_kind
+            && self.written == other.written
+            && self.starts.len() == other.starts.len()
+            && self.records() == other.records()
+            && self.trees == other.trees
+    }
+}
+
+impl Eq for StatCache {}
+
+impl std::fmt::Debug for StatCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatCache")
+            .field("hash_kind", &self.hash_kind)
+            .field("files", &self.starts.len())
+            .field("trees", &self.trees.len())
+            .field("written", &self.written)
+            .finish()
     }
 }
 
@@ -1186,21 +1260,21 @@ impl InOrder<'_> {
     /// The blob id of the file at `path` if its stat shows it unchanged; paths must be
     /// asked in ascending order (a path asked out of order is looked up by search).
     pub fn id(&mut self, path: &BStr, stat: &Stat) -> Option<ObjectId> {
-        let entries = &self.cache.entries;
+        let cache = self.cache;
         // One comparison per entry passed: a merge of two sorted lists.
-        while let Some((cached_path, cached, id)) = entries.get(self.at) {
-            match cached_path.as_bstr().cmp(path) {
+        while self.at < cache.len() {
+            match cache.path(self.at).cmp(path) {
                 std::cmp::Ordering::Less => self.at += 1,
                 std::cmp::Ordering::Equal => {
                     self.at += 1;
-                    return (cached == stat && stat.mtime.0 < self.cache.written).then_some(*id);
+                    return cache.clean(self.at - 1, stat);
                 }
                 std::cmp::Ordering::Greater => break,
             }
         }
         // Not at the walk's place: a path the cache lacks, or one asked out of order.
-        if self.at > 0 && entries.get(self.at - 1).is_some_and(|e| e.0.as_bstr() >= path) {
-            return self.cache.id(path, stat);
+        if self.at > 0 && cache.path(self.at - 1) >= path {
+            return cache.id(path, stat);
         }
         None
     }
@@ -1250,5 +1324,27 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64, CacheError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("eight bytes")))
+    }
+
+    /// One file's entry: its path, stat and id.
+    fn entry(&mut self, id_len: usize) -> Result<(&'a [u8], Stat, ObjectId), CacheError> {
+        let len = self.u32()? as usize;
+        let path = self.take(len)?;
+        let mode = Mode::from_u32(self.u32()?).ok_or(CacheError::Damaged)?;
+        let size = self.u64()?;
+        let mtime = (self.u64()? as i64, self.u32()?);
+        let ctime = (self.u64()? as i64, self.u32()?);
+        let inode = self.u64()?;
+        // `take` gives exactly the id's length: no panic (and no gix-error formatting,
+        // floats included, in the npm package's `.wasm`, which `try_from` would link).
+        let id = ObjectId::from_bytes_or_panic(self.take(id_len)?);
+        let stat = Stat {
+            size,
+            mtime,
+            ctime,
+            inode,
+            mode,
+        };
+        Ok((path, stat, id))
     }
 }

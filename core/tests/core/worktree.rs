@@ -317,10 +317,10 @@ fn a_stat_cache_keeps_its_folders_trees() {
     let id = blob(b"x");
     let cache = StatCache::from_files(gix_hash::Kind::Sha1, vec![("d/a.md".into(), stat(1, 100), id)])
         .with_trees(vec![("d".into(), id, 1), ("".into(), id, 1)]);
-    let read = StatCache::decode(gix_hash::Kind::Sha1, &cache.encode(), 200).unwrap();
+    let read = StatCache::decode(gix_hash::Kind::Sha1, cache.encode(), 200).unwrap();
     assert_eq!(
         read,
-        StatCache::decode(gix_hash::Kind::Sha1, &read.encode(), 200).unwrap()
+        StatCache::decode(gix_hash::Kind::Sha1, read.encode(), 200).unwrap()
     );
     let collapsed = read.collapse(vec![known("d/a.md", b"x")], &[true]);
     assert_eq!(collapsed[0].mode, Mode::Tree);
@@ -338,7 +338,7 @@ fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
         ],
     );
     let bytes = cache.encode();
-    let read = StatCache::decode(gix_hash::Kind::Sha1, &bytes, 200).unwrap();
+    let read = StatCache::decode(gix_hash::Kind::Sha1, &bytes[..], 200).unwrap();
     assert_eq!(read.len(), 3);
     assert_eq!(read.id("a.md".into(), &stat(1, 100)), Some(id));
     // Any stat change, or none known: hash it.
@@ -347,7 +347,7 @@ fn a_stat_cache_knows_clean_files_and_rehashes_racy_ones() {
     // Modified in the second the cache was written: hash it again.
     assert_eq!(read.id("racy.md".into(), &stat(1, 200)), None);
     // A cache written later knows it.
-    let later = StatCache::decode(gix_hash::Kind::Sha1, &bytes, 201).unwrap();
+    let later = StatCache::decode(gix_hash::Kind::Sha1, &bytes[..], 201).unwrap();
     assert_eq!(later.id("racy.md".into(), &stat(1, 200)), Some(id));
     // Asked in path order (a sorted scan), and out of it: the same answers.
     let mut in_order = later.in_order();
@@ -371,7 +371,7 @@ fn a_damaged_stat_cache_is_refused_whole() {
         let mut damaged = bytes.clone();
         damaged[at] ^= 0x10;
         assert!(
-            StatCache::decode(gix_hash::Kind::Sha1, &damaged, 200).is_err(),
+            StatCache::decode(gix_hash::Kind::Sha1, damaged, 200).is_err(),
             "byte {at}"
         );
     }

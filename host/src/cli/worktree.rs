@@ -809,7 +809,7 @@ impl CacheFile {
         let seconds = written
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        StatCache::decode(hash_kind, &bytes, seconds).unwrap_or_else(|_| StatCache::new(hash_kind))
+        StatCache::decode(hash_kind, bytes, seconds).unwrap_or_else(|_| StatCache::new(hash_kind))
     }
 
     /// Write `cache`, through a temporary file and a rename. A cache that cannot be
