@@ -25,7 +25,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { chmod, lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, dirname } from "node:path";
 
@@ -280,13 +281,25 @@ async function scanWith(
   const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
   const ignores = (root: boolean) => ignoreFiles(root, gitignore).split("\n").filter(Boolean);
   const [rootIgnores, nestedIgnores] = [ignores(true), ignores(false)];
-  const walk = async (folder: string, prefix: string): Promise<void> => {
-    const entries = (await readdir(folder, { withFileTypes: true })).filter((e) => e.name.toLowerCase() !== ".git");
+  // Listed and stat'ed with Node's synchronous calls (several times faster than a promise
+  // per file), giving the event loop a turn every few thousand entries.
+  let sinceTurn = 0;
+  const turn = async (entries: number) => {
+    sinceTurn += entries;
+    if (sinceTurn < 4096) return;
+    sinceTurn = 0;
+    await new Promise((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  };
+  const folders: [string, string][] = [[dir, ""]];
+  for (let next = folders.pop(); next; next = folders.pop()) {
+    const [folder, prefix] = next;
+    const entries = readdirSync(folder, { withFileTypes: true }).filter((e) => e.name.toLowerCase() !== ".git");
     // This folder's ignore files first (those core reads, in its order): their patterns
     // decide its entries and all below.
-    for (const name of (prefix === "" ? rootIgnores : nestedIgnores)) {
+    for (const name of prefix === "" ? rootIgnores : nestedIgnores) {
       if (!entries.some((e) => e.name === name && e.isFile())) continue;
-      const text = await readFile(join(folder, name), "utf8");
+      const text = readFileSync(join(folder, name), "utf8");
       try {
         rules.addIgnoreFile(prefix ? `${prefix}/${name}` : name, text);
       } catch (error) {
@@ -295,13 +308,11 @@ async function scanWith(
     }
     // Every entry but a folder stat'ed, then one question to core per folder: which
     // entries a pattern, the size cap or their type leave out, and why.
-    const found = await Promise.all(
-      entries.map(async (entry) => ({
-        entry,
-        path: prefix ? `${prefix}/${entry.name}` : entry.name,
-        info: entry.isDirectory() ? null : await lstat(join(folder, entry.name), { bigint: true }),
-      })),
-    );
+    const found = entries.map((entry) => ({
+      entry,
+      path: prefix ? `${prefix}/${entry.name}` : entry.name,
+      info: entry.isDirectory() ? null : lstatSync(join(folder, entry.name), { bigint: true }),
+    }));
     const p = new Packer().u32(found.length);
     for (const { entry, path, info } of found) {
       const kind = entry.isDirectory() ? 0 : entry.isSymbolicLink() ? 2 : entry.isFile() ? 1 : 3;
@@ -313,19 +324,17 @@ async function scanWith(
     } catch (error) {
       throw fromEngine(error);
     }
-    await Promise.all(
-      found.map(async ({ entry, path, info }, i) => {
-        const reason = reasons[i] ?? null;
-        if (reason !== null) return void out.skipped.push({ path, reason });
-        if (!info) return walk(join(folder, entry.name), path);
-        const mode: FileMode = entry.isSymbolicLink() ? "symlink" : (info.mode & 0o111n) !== 0n ? "executable" : "regular";
-        const stat = { size: Number(info.size), mtime: split(info.mtimeNs), ctime: split(info.ctimeNs), inode: Number(info.ino) };
-        out.files.push({ path, mode, id: "", stat, full: join(folder, entry.name) });
-      }),
-    );
+    found.forEach(({ entry, path, info }, i) => {
+      const reason = reasons[i] ?? null;
+      if (reason !== null) return void out.skipped.push({ path, reason });
+      if (!info) return void folders.push([join(folder, entry.name), path]);
+      const mode: FileMode = entry.isSymbolicLink() ? "symlink" : (info.mode & 0o111n) !== 0n ? "executable" : "regular";
+      const stat = { size: Number(info.size), mtime: split(info.mtimeNs), ctime: split(info.ctimeNs), inode: Number(info.ino) };
+      out.files.push({ path, mode, id: "", stat, full: join(folder, entry.name) });
+    });
     onScan?.({ found: out.files.length, read: 0, toRead: 0 });
-  };
-  await walk(dir, "");
+    await turn(found.length);
+  }
   const byPath = <T extends { path: string }>(a: T, b: T) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   out.files.sort(byPath);
   out.skipped.sort(byPath);
@@ -344,12 +353,12 @@ async function scanWith(
     } else {
       at += 1;
       signal?.throwIfAborted();
-      const data =
-        file.mode === "symlink" ? new TextEncoder().encode(await readlink(file.full)) : new Uint8Array(await readFile(file.full));
+      const data = file.mode === "symlink" ? new TextEncoder().encode(readlinkSync(file.full)) : new Uint8Array(readFileSync(file.full));
       file.id = blobId(data);
       file.data = data;
       out.hashed++;
       onScan?.({ found: out.files.length, read: out.hashed, toRead });
+      await turn(Math.ceil(data.length / 4096));
     }
   }
   return out;

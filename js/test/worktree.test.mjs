@@ -313,3 +313,35 @@ test("a .snapgitignore in a subfolder applies below it, as the snapgit command r
     { path: "sub/x.tmp", reason: 'excluded by "sub/.snapgitignore: *.tmp"' },
   ]);
 });
+
+test("a large scan gives the event loop turns, and an abort stops it while it lists", async () => {
+  // 60 folders of 100 files: more entries than the scan lists between two turns.
+  const files = {};
+  for (let i = 0; i < 6000; i++) files[`d${Math.floor(i / 100)}/f${i}.txt`] = `${i}\n`;
+  const folder = await folderWith(files);
+  const { repo } = await openRepo({});
+  const head = await repo.head();
+  const controller = new AbortController();
+  let found = 0;
+  let turnAt = -1;
+  // Once the first folder is listed, the next turn of the event loop aborts.
+  const onScan = (p) => {
+    if (found === 0) {
+      setImmediate(() => {
+        turnAt = found;
+        controller.abort();
+      });
+    }
+    found = p.found;
+  };
+  await assert.rejects(snapshot(repo, folder, { author, message: "cancelled", statCache: false, signal: controller.signal, onScan }), {
+    name: "AbortError",
+  });
+  // That turn came while the folder was being listed, and the listing stopped there.
+  assert.ok(turnAt > 0 && turnAt < 6000, `the event loop's turn came after ${turnAt} files`);
+  assert.equal(found, turnAt);
+  assert.equal(await repo.head(), head);
+  // Without a signal the same scan goes through.
+  const whole = await snapshot(repo, folder, { author, message: "all", statCache: false });
+  assert.equal(whole.read, 6000);
+});
