@@ -1018,55 +1018,133 @@ impl StatCache {
         self
     }
 
-    /// `files` (sorted by path, as a scan found them) with every folder whose files are
-    /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
-    /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's
-    /// tree id: what [`diff()`] compares without looking inside (git's cache-tree). The
-    /// root is never collapsed. The files are moved within their own list, not copied.
-    pub fn collapse(&self, mut files: Vec<File>, clean: &[bool]) -> Vec<File> {
+    /// The cache with its folders' trees made from its own files ([`folder_trees`]), as
+    /// a snapshot writes it. Files whose paths cannot make trees leave it without: it
+    /// then still spares reading files, only collapsing is lost.
+    pub fn with_folder_trees(self) -> Self {
+        let files = (0..self.len())
+            .filter_map(|i| {
+                let at = *self.starts.get(i)?;
+                let (path, stat, id) = Reader {
+                    bytes: self.bytes.get(at..)?,
+                }
+                .entry(self.hash_kind.len_in_bytes())
+                .ok()?;
+                Some(File {
+                    path: path.into(),
+                    mode: stat.mode,
+                    id,
+                    data: None,
+                })
+            })
+            .collect();
+        match folder_trees(self.hash_kind, files) {
+            Ok(trees) => self.with_trees(trees),
+            Err(_) => self,
+        }
+    }
+
+    /// The folders a scan can give whole: for files sorted by path (`count` of them,
+    /// `path(i)` the path of file `i`, `clean[i]` whether its stat showed it unchanged),
+    /// each folder the cache knows whose files are all clean and exactly as many as the
+    /// cache knew below it, outermost only, in the order of their files. The root is never
+    /// one, and none if the paths are not in strictly ascending byte order.
+    /// [`StatCache::collapse`] replaces each by one entry.
+    pub fn whole_folders<'p>(
+        &self,
+        count: usize,
+        path: impl Fn(usize) -> &'p [u8],
+        clean: &[bool],
+    ) -> Vec<WholeFolder<'_>> {
+        // The ranges below are found by binary search: files out of order (a face that
+        // sorts otherwise) are compared one by one instead.
+        if self.trees.is_empty() || (1..count).any(|i| path(i - 1) >= path(i)) {
+            return Vec::new();
+        }
         // Files not clean before each index: a range is all clean when the counts at its
         // two ends agree.
-        let mut unclean = Vec::with_capacity(files.len() + 1);
+        let mut unclean = Vec::with_capacity(count + 1);
         unclean.push(0usize);
-        for i in 0..files.len() {
+        for i in 0..count {
             let dirty = !clean.get(i).copied().unwrap_or(false);
             unclean.push(unclean[i] + usize::from(dirty));
         }
-        // The folders that can be given whole, as ranges of `files`: the files below a
+        // The first index in `lo..count` whose path does not pass `test` (paths sorted,
+        // `test` true then false).
+        let partition = |mut lo: usize, test: &dyn Fn(&[u8]) -> bool| {
+            let mut hi = count;
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if test(path(mid)) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        // The folders that can be given whole, as ranges of files: the files below a
         // folder are those whose path starts with `dir/`, side by side in path order.
         let mut prefix = Vec::new();
-        let mut whole: Vec<(usize, usize, &BString, ObjectId)> = Vec::new();
-        for (dir, id, count) in self.trees.iter().filter(|t| !t.0.is_empty()) {
+        let mut whole = Vec::new();
+        for (dir, id, files) in self.trees.iter().filter(|t| !t.0.is_empty()) {
             prefix.clear();
             prefix.extend_from_slice(dir);
             prefix.push(b'/');
-            let lo = files.partition_point(|f| f.path.as_slice() < prefix.as_slice());
-            let hi = lo + files[lo..].partition_point(|f| f.path.starts_with(&prefix));
-            if hi > lo && (hi - lo) as u64 == *count && unclean[hi] == unclean[lo] {
-                whole.push((lo, hi, dir, *id));
+            let lo = partition(0, &|p| p < prefix.as_slice());
+            let hi = partition(lo, &|p| p.starts_with(&prefix));
+            if hi > lo && (hi - lo) as u64 == *files && unclean[hi] == unclean[lo] {
+                whole.push(WholeFolder {
+                    files: lo..hi,
+                    path: dir.as_bstr(),
+                    id: *id,
+                });
             }
         }
+        // By first file, the widest first: a folder comes before the folders inside it
+        // (folders' own path order differs: `a.b/` sorts before `a/`). Then those inside
+        // one already given whole go.
+        order::sort_by(&mut whole, |a, b| {
+            a.files.start.cmp(&b.files.start).then(b.files.end.cmp(&a.files.end))
+        });
+        let mut end = 0;
+        whole.retain(|w| {
+            let outermost = w.files.start >= end;
+            if outermost {
+                end = w.files.end;
+            }
+            outermost
+        });
+        whole
+    }
+
+    /// `files` (sorted by path, as a scan found them) with every folder whose files are
+    /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
+    /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's
+    /// tree id ([`StatCache::whole_folders`]): what [`diff()`] compares without looking
+    /// inside (git's cache-tree). The files are moved within their own list, not copied.
+    pub fn collapse(&self, mut files: Vec<File>, clean: &[bool]) -> Vec<File> {
+        let whole: Vec<(std::ops::Range<usize>, BString, ObjectId)> = self
+            .whole_folders(files.len(), |i| files[i].path.as_slice(), clean)
+            .into_iter()
+            .map(|w| (w.files, w.path.to_owned(), w.id))
+            .collect();
         if whole.is_empty() {
             return files;
         }
-        // By first file, the widest first: a folder comes before the folders inside it
-        // (folders' own path order differs: `a.b/` sorts before `a/`).
-        order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut whole = whole.into_iter().peekable();
         // Compacted in place: `files[..kept]` is the result so far, `files[kept..at]`
         // entries already used up, `files[at..]` still to go.
         let (mut kept, mut at) = (0, 0);
         while at < files.len() {
-            // Folders inside one already given whole.
-            while whole.next_if(|w| w.0 < at).is_some() {}
-            if let Some((_, hi, dir, id)) = whole.next_if(|w| w.0 == at) {
+            if let Some((range, path, id)) = whole.next_if(|w| w.0.start == at) {
                 files[kept] = File {
-                    path: dir.clone(),
+                    path,
                     mode: Mode::Tree,
                     id,
                     data: None,
                 };
-                at = hi;
+                at = range.end;
             } else {
                 files.swap(kept, at);
                 at += 1;
@@ -1247,6 +1325,17 @@ impl std::fmt::Debug for StatCache {
             .field("written", &self.written)
             .finish()
     }
+}
+
+/// A folder a scan can give whole by its tree id ([`StatCache::whole_folders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WholeFolder<'a> {
+    /// Its files: indices into the scan's sorted files.
+    pub files: std::ops::Range<usize>,
+    /// Its path.
+    pub path: &'a BStr,
+    /// Its tree id when the cache was written.
+    pub id: ObjectId,
 }
 
 /// [`StatCache::id`] for paths asked in ascending order, walking the cache once.

@@ -734,7 +734,7 @@ impl Session {
             .map(|w| w.0.to_str_lossy().into_owned())
             .collect();
         entries.extend(applied.written);
-        let _ = cache.save(&worktree::cache_of(HashKind::Sha1, entries));
+        let _ = cache.save(&snapgit_core::worktree::StatCache::from_files(HashKind::Sha1, entries).with_folder_trees());
         Ok(RollbackReport {
             target: target.to_string(),
             undo: undo.commit,

@@ -25,6 +25,8 @@ import type { SignatureInput } from "./types.js";
 const encoder = new TextEncoder();
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const PUT_MODES: Record<string, number> = { regular: 0, executable: 1, symlink: 2 };
+/** A folder's file modes, and a folder given whole by its tree. */
+const FOLDER_MODES: Record<string, number> = { ...PUT_MODES, tree: 3 };
 const DELETE = 3;
 const RENAME = 4;
 const CONFLICT: Record<string, number> = { fail: 0, ours: 1, theirs: 2 };
@@ -211,8 +213,8 @@ export class Packer {
     files.forEach((file: unknown, i) => {
       const at = (name: string) => () => `${field}[${i}].${name}`;
       if (!isObject(file)) throw invalidArgument(`${field}[${i}]`, "an object", file);
-      const mode = absent(file.mode) ? 0 : typeof file.mode === "string" ? PUT_MODES[file.mode] : undefined;
-      if (mode === undefined) throw invalidArgument(at("mode")(), "'regular', 'executable' or 'symlink'", file.mode);
+      const mode = absent(file.mode) ? 0 : typeof file.mode === "string" ? FOLDER_MODES[file.mode] : undefined;
+      if (mode === undefined) throw invalidArgument(at("mode")(), "'regular', 'executable', 'symlink' or 'tree'", file.mode);
       this.u8(mode).str(file.path, at("path")).str(file.id, at("id"));
       if (absent(file.data)) this.u8(0);
       else this.u8(1).content(file.data, at("data"));

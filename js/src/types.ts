@@ -202,7 +202,11 @@ export interface DiffResult {
  */
 export interface FolderFile {
   path: string;
-  mode?: FileMode;
+  /**
+   * Default `regular`. In `diffFolder` also `tree`: a folder given whole, `id` its tree
+   * (a folder a stat cache knows unchanged, compared without looking inside).
+   */
+  mode?: FileMode | "tree";
   id: string;
   data?: Content;
 }

@@ -56,6 +56,8 @@ export interface Skipped {
 /** What a folder holds: its files, and the paths left out. */
 interface Scan {
   files: Found[];
+  /** Folders the stat cache knows unchanged: `files[start..end]` are exactly its files. */
+  whole: { start: number; end: number; id: string; path: string }[];
   /** Paths left out (excluded, too large, not a file, symlink or folder): never written or deleted. */
   skipped: Skipped[];
   /** Files read and hashed (the others' stat was clean in the cache). */
@@ -278,7 +280,7 @@ async function scanWith(
   gitignore: boolean,
   { signal, onScan }: WorktreeOptions,
 ): Promise<Scan> {
-  const out: Scan = { files: [], skipped: [], hashed: 0, cached: 0 };
+  const out: Scan = { files: [], whole: [], skipped: [], hashed: 0, cached: 0 };
   const ignores = (root: boolean) => ignoreFiles(root, gitignore).split("\n").filter(Boolean);
   const [rootIgnores, nestedIgnores] = [ignores(true), ignores(false)];
   // Listed and stat'ed with Node's synchronous calls (several times faster than a promise
@@ -343,15 +345,23 @@ async function scanWith(
   const p = new Packer().u32(out.files.length);
   for (const f of out.files) packStat(p, f);
   const known = statCacheIds(bytes, written, p.buf.subarray(0, p.pos));
-  const toRead = out.files.length - Math.floor((known.length - out.files.length) / 20);
+  const view = new DataView(known.buffer, known.byteOffset, known.byteLength);
+  const hex = (from: number) => Buffer.from(known.subarray(from, from + 20)).toString("hex");
+  // Each file's id or none, then the folders to give whole.
   let at = 0;
-  for (const file of out.files) {
-    if (known[at] === 1) {
-      file.id = Buffer.from(known.subarray(at + 1, at + 21)).toString("hex");
+  const ids: string[] = out.files.map(() => (known[at] === 1 ? ((at += 21), hex(at - 20)) : ((at += 1), "")));
+  for (let n = view.getUint32(at, true), i = 0; i < n; i++) {
+    const [start, end, id, length] = [view.getUint32(at + 4, true), view.getUint32(at + 8, true), hex(at + 12), view.getUint32(at + 32, true)];
+    out.whole.push({ start, end, id, path: Buffer.from(known.subarray(at + 36, at + 36 + length)).toString("utf8") });
+    at += 32 + length;
+  }
+  const toRead = ids.filter((id) => id === "").length;
+  for (const [i, file] of out.files.entries()) {
+    const id = ids[i] ?? "";
+    if (id !== "") {
+      file.id = id;
       out.cached++;
-      at += 21;
     } else {
-      at += 1;
       signal?.throwIfAborted();
       const data = file.mode === "symlink" ? new TextEncoder().encode(readlinkSync(file.full)) : new Uint8Array(readFileSync(file.full));
       file.id = blobId(data);
@@ -375,6 +385,30 @@ async function content(file: Found): Promise<Uint8Array> {
 /** Ids and modes only: what core compares. */
 const idsOnly = (files: Scan["files"]): FolderFile[] => files.map(({ path, mode, id }) => ({ path, mode, id }));
 
+/**
+ * The scan's files for core, each folder the stat cache knows unchanged given whole by
+ * its tree id (only what changed is compared), content kept when `withData`.
+ */
+function collapsed(scan: Scan, withData: boolean): FolderFile[] {
+  const out: FolderFile[] = [];
+  for (let i = 0, next = 0; i < scan.files.length; ) {
+    const whole = scan.whole[next];
+    if (whole?.start === i) {
+      out.push({ path: whole.path, mode: "tree", id: whole.id });
+      [i, next] = [whole.end, next + 1];
+      continue;
+    }
+    const file = scan.files[i++];
+    if (!file) break;
+    const { path, mode, id, data } = file;
+    out.push(withData && data ? { path, mode, id, data } : { path, mode, id });
+  }
+  return out;
+}
+
+/** `true` for core's error for an object storage lacks (a folder's tree a gc removed). */
+const corrupt = (error: unknown) => (error as { code?: string }).code === "CORRUPT";
+
 async function commitScan(
   repo: Repo,
   found: Scan,
@@ -383,14 +417,21 @@ async function commitScan(
 ): Promise<SnapshotResult> {
   const head = await repo.head(options.branch);
   // Only ids are compared: no blob is read, and the folder's contents need not be stored.
-  // What the scan skipped is no change to core: the branch keeps it.
-  const diff = await repo.diffFolder({
-    from: head,
-    files: idsOnly(found.files),
-    renames: false,
-    lineStats: false,
-    untracked: found.skipped.map((s) => s.path),
-    signal: options.signal,
+  // What the scan skipped is no change to core: the branch keeps it. Folders the stat
+  // cache knows unchanged go whole; if storage lacks one's tree (a replay merged other
+  // writers' changes into it), every file goes.
+  const compare = (files: FolderFile[]) =>
+    repo.diffFolder({
+      from: head,
+      files,
+      renames: false,
+      lineStats: false,
+      untracked: found.skipped.map((s) => s.path),
+      signal: options.signal,
+    });
+  const diff = await compare(collapsed(found, false)).catch((error) => {
+    if (found.whole.length === 0 || !corrupt(error)) throw error;
+    return compare(idsOnly(found.files));
   });
   const byPath = new Map(found.files.map((f) => [f.path, f]));
   const changes = [];
@@ -430,7 +471,7 @@ export async function diffWorktree(
   const compare = async (scan: Scan): Promise<WorktreeDiff> => {
     const diff = await repo.diffFolder({
       from,
-      files: scan.files.map(({ path, mode, id, data }) => (data ? { path, mode, id, data } : { path, mode, id })),
+      files: collapsed(scan, true),
       path: options.path,
       patch: options.patch,
       untracked: scan.skipped.map((s) => s.path),
@@ -441,7 +482,7 @@ export async function diffWorktree(
   try {
     return await compare(found);
   } catch (error) {
-    if ((error as { code?: string }).code !== "CORRUPT" || found.cached === 0) throw error;
+    if (!corrupt(error) || found.cached === 0) throw error;
     found = await scan(dir, null, options);
     return compare(found);
   }

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 
+import { Store } from "../dist/node.js";
 import { diffWorktree, rollback, snapshot } from "../dist/worktree.js";
 import { author, openRepo, rejectsWith } from "./helpers.mjs";
 
@@ -344,4 +345,47 @@ test("a large scan gives the event loop turns, and an abort stops it while it li
   // Without a signal the same scan goes through.
   const whole = await snapshot(repo, folder, { author, message: "all", statCache: false });
   assert.equal(whole.read, 6000);
+});
+
+test("folders the stat cache knows unchanged are compared whole, and one whose tree storage lacks costs only speed", async () => {
+  const folder = await folderWith({ "keep/a.md": "a\n", "keep/deep/b.md": "b\n", "work/c.md": "c\n", "top.md": "top\n" });
+  const base = join(folder, "..");
+  const past = Date.now() / 1000 - 60;
+  const age = (path, seconds = past) => utimesSync(join(folder, path), seconds, seconds);
+  for (const path of ["keep/a.md", "keep/deep/b.md", "work/c.md", "top.md"]) age(path);
+  const { adapter, repo } = await openRepo({});
+  const statCache = join(base, "stat");
+  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  assert.equal(first.read, 4);
+  const keepTree = (await repo.listTree({ ref: first.commit, recursive: false })).find((e) => e.path === "keep").id;
+  const treeKey = `objects/${keepTree.slice(0, 2)}/${keepTree.slice(2)}`;
+  // A repo of its own each time (no object cached), whose `diffFolder` calls are seen.
+  const sent = [];
+  const fresh = async () => {
+    const repo = (await Store.open({ adapter })).repo("r");
+    const diffFolder = repo.diffFolder.bind(repo);
+    repo.diffFolder = (options) => (sent.push(options.files.map((f) => `${f.mode} ${f.path}`)), diffFolder(options));
+    return repo;
+  };
+  // One file changed: the folders around it go whole, by their trees.
+  writeFileSync(join(folder, "top.md"), "top 2\n");
+  age("top.md", past + 1);
+  const diff = await diffWorktree(await fresh(), folder, { from: first.commit, statCache });
+  assert.deepEqual(diff.files.map((f) => `${f.kind} ${f.path}`), ["modified top.md"]);
+  const second = await snapshot(await fresh(), folder, { author, message: "2", statCache });
+  assert.deepEqual([second.read, second.files.map((f) => f.path)], [1, ["top.md"]]);
+  assert.deepEqual(sent, [["tree keep", "regular top.md", "tree work"], ["tree keep", "regular top.md", "tree work"]]);
+  // `keep`'s tree gone from storage: while the branch has the same tree, it is not needed.
+  await adapter.delete([treeKey]);
+  assert.deepEqual((await diffWorktree(await fresh(), folder, { statCache })).files, []);
+  // Another writer changes `keep` on the branch: the folder's `keep` (its tree still
+  // missing) differs from the branch's, so every file is compared instead.
+  await repo.commit({ author, message: "elsewhere", changes: [{ type: "put", path: "keep/a.md", content: "theirs\n" }] });
+  const back = await diffWorktree(await fresh(), folder, { statCache });
+  assert.deepEqual(back.files.map((f) => `${f.kind} ${f.path}`), ["modified keep/a.md"]);
+  const third = await snapshot(await fresh(), folder, { author, message: "3", statCache });
+  assert.deepEqual(third.files.map((f) => f.path), ["keep/a.md"]);
+  git(base, "init", "-q");
+  git(base, "add", "-A");
+  assert.equal((await repo.readCommit(third.commit)).tree, git(base, "write-tree").trim());
 });

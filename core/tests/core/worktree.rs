@@ -407,7 +407,17 @@ fn folders_none_of_whose_files_changed_are_given_whole() {
         trees[0].1,
         snapgit_core::drive::run(&mut op, &mut sha1(), &store).unwrap().tree
     );
-    let cache = StatCache::from_files(kind, Vec::new()).with_trees(trees);
+    let cache = StatCache::from_files(kind, Vec::new()).with_trees(trees.clone());
+    // A cache of the files themselves makes the same trees.
+    let entries = files.iter().map(|f| (f.path.clone(), stat(1, 100), f.id)).collect();
+    let own = StatCache::from_files(kind, entries).with_folder_trees();
+    assert_eq!(
+        own.whole_folders(4, |i| files[i].path.as_slice(), &[true; 4]),
+        cache.whole_folders(4, |i| files[i].path.as_slice(), &[true; 4])
+    );
+    // Paths out of order: nothing given whole (the ranges could not be found).
+    let paths: [&[u8]; 4] = [b"a.md", b"docs/deep/c.md", b"docs/b.md", b"gone.md"];
+    assert_eq!(cache.whole_folders(4, |i| paths[i], &[true; 4]), []);
 
     // All clean: `docs` whole.
     let collapsed = cache.collapse(files.clone(), &[true; 4]);

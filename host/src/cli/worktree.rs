@@ -108,14 +108,13 @@ impl Scan {
     /// A stat cache of every file found (less `stale` ones), with its folders' trees, to
     /// write after a snapshot committed them.
     pub fn cache(&self, hash_kind: HashKind, stale: &std::collections::HashSet<BString>) -> StatCache {
-        cache_of(
-            hash_kind,
-            self.files
-                .iter()
-                .filter(|f| !stale.contains(&f.file.path))
-                .map(|f| (f.file.path.clone(), f.stat, f.file.id))
-                .collect(),
-        )
+        let entries = self
+            .files
+            .iter()
+            .filter(|f| !stale.contains(&f.file.path))
+            .map(|f| (f.file.path.clone(), f.stat, f.file.id))
+            .collect();
+        StatCache::from_files(hash_kind, entries).with_folder_trees()
     }
 }
 
@@ -123,25 +122,6 @@ impl Scan {
 fn loaded<C: std::borrow::Borrow<StatCache>>(cache: C, mut scan: Scan) -> (C, Scan) {
     scan.cached = cache.borrow().len();
     (cache, scan)
-}
-
-/// A stat cache of these files, with their folders' trees ([`worktree::folder_trees`]).
-pub fn cache_of(hash_kind: HashKind, entries: Vec<(BString, Stat, ObjectId)>) -> StatCache {
-    let files = entries
-        .iter()
-        .map(|(path, stat, id)| File {
-            path: path.clone(),
-            mode: stat.mode,
-            id: *id,
-            data: None,
-        })
-        .collect();
-    let cache = StatCache::from_files(hash_kind, entries);
-    // Without folder trees a cache still spares reading files: only collapsing is lost.
-    match worktree::folder_trees(hash_kind, files) {
-        Ok(trees) => cache.with_trees(trees),
-        Err(_) => cache,
-    }
 }
 
 impl Folder {

@@ -229,6 +229,8 @@ impl<'a> Reader<'a> {
                 0 => Mode::Regular,
                 1 => Mode::Executable,
                 2 => Mode::Symlink,
+                // A folder given whole by its tree id (a diff's, core refuses it elsewhere).
+                3 => Mode::Tree,
                 _ => return Err(Malformed.into()),
             };
             let path = self.string()?.into();

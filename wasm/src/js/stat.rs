@@ -46,6 +46,11 @@ fn stat(r: &mut Reader) -> JsResult<(BString, Stat)> {
 /// the stat cache `cache` (written at `written`, seconds since the epoch: its file's
 /// modification time) knows for it: a byte 1 and the id's 20 bytes, or a byte 0 when the
 /// file must be read and hashed. A cache that cannot be read knows nothing.
+///
+/// Then the folders whose files the cache knows all unchanged (core's
+/// `StatCache::whole_folders`), for a diff to take whole by their tree ids: a u32 count,
+/// then each folder's first file and the file after its last (u32 indices), its tree id
+/// (20 bytes) and its path (a u32 length, then UTF-8).
 #[wasm_bindgen(js_name = statCacheIds)]
 pub fn stat_cache_ids(cache: &[u8], written: f64, files: &[u8]) -> Result<Vec<u8>, JsValue> {
     let kind = HashKind::Sha1;
@@ -54,22 +59,36 @@ pub fn stat_cache_ids(cache: &[u8], written: f64, files: &[u8]) -> Result<Vec<u8
     let mut r = Reader::new(files);
     let count = r.u32()? as usize;
     let mut out = Vec::with_capacity(count.min(files.len()) * 21);
+    let (mut paths, mut clean) = (Vec::with_capacity(count.min(files.len())), Vec::new());
     for _ in 0..count {
         let (path, stat) = stat(&mut r)?;
-        match known.id(path.as_ref(), &stat) {
+        let id = known.id(path.as_ref(), &stat);
+        match id {
             Some(id) => {
                 out.push(1);
                 out.extend_from_slice(id.as_bytes());
             }
             None => out.push(0),
         }
+        clean.push(id.is_some());
+        paths.push(path);
     }
     r.finish()?;
+    let whole = cache.whole_folders(paths.len(), |i| paths[i].as_slice(), &clean);
+    out.extend_from_slice(&(whole.len() as u32).to_le_bytes());
+    for folder in whole {
+        out.extend_from_slice(&(folder.files.start as u32).to_le_bytes());
+        out.extend_from_slice(&(folder.files.end as u32).to_le_bytes());
+        out.extend_from_slice(folder.id.as_bytes());
+        out.extend_from_slice(&(folder.path.len() as u32).to_le_bytes());
+        out.extend_from_slice(folder.path);
+    }
     Ok(out)
 }
 
 /// The bytes of a stat cache of the packed files (a u32 count, then each file's stat
-/// and its blob id in hex), to write to the cache's file after a snapshot.
+/// and its blob id in hex), with their folders' trees, to write to the cache's file after
+/// a snapshot.
 #[wasm_bindgen(js_name = statCacheEncode)]
 pub fn stat_cache_encode(files: &[u8]) -> Result<Vec<u8>, JsValue> {
     let kind = HashKind::Sha1;
@@ -81,7 +100,7 @@ pub fn stat_cache_encode(files: &[u8]) -> Result<Vec<u8>, JsValue> {
         entries.push((path, stat, r.id(kind)?));
     }
     r.finish()?;
-    Ok(StatCache::from_files(kind, entries).encode())
+    Ok(StatCache::from_files(kind, entries).with_folder_trees().encode())
 }
 
 /// The ignore files a scan reads in a folder, in the order their patterns apply, one per
