@@ -347,12 +347,17 @@ async function scanWith(
   const known = statCacheIds(bytes, written, p.buf.subarray(0, p.pos));
   const view = new DataView(known.buffer, known.byteOffset, known.byteLength);
   const hex = (from: number) => Buffer.from(known.subarray(from, from + 20)).toString("hex");
-  // Each file's id or none, then the folders to give whole.
+  // Each file's id (a byte 1 and 20 bytes) or none (a byte 0).
   let at = 0;
   const ids: string[] = out.files.map(() => (known[at] === 1 ? ((at += 21), hex(at - 20)) : ((at += 1), "")));
-  for (let n = view.getUint32(at, true), i = 0; i < n; i++) {
-    const [start, end, id, length] = [view.getUint32(at + 4, true), view.getUint32(at + 8, true), hex(at + 12), view.getUint32(at + 32, true)];
-    out.whole.push({ start, end, id, path: Buffer.from(known.subarray(at + 36, at + 36 + length)).toString("utf8") });
+  // Then the folders to give whole: a count, then each one's first file, the file after
+  // its last, its tree id and its path.
+  const folderCount = view.getUint32(at, true);
+  at += 4;
+  for (let i = 0; i < folderCount; i++) {
+    const length = view.getUint32(at + 28, true);
+    const path = Buffer.from(known.subarray(at + 32, at + 32 + length)).toString("utf8");
+    out.whole.push({ start: view.getUint32(at, true), end: view.getUint32(at + 4, true), id: hex(at + 8), path });
     at += 32 + length;
   }
   const toRead = ids.filter((id) => id === "").length;
