@@ -389,3 +389,27 @@ test("folders the stat cache knows unchanged are compared whole, and one whose t
   git(base, "add", "-A");
   assert.equal((await repo.readCommit(third.commit)).tree, git(base, "write-tree").trim());
 });
+
+test("names that JS sorts otherwise than git (beyond U+FFFF) snapshot and diff as git has them", async () => {
+  // UTF-16 puts "\u{1F600}" (a surrogate pair) before "\uE000"; git's byte order puts it after.
+  const files = { "a/\uE000.md": "private use\n", "a/\u{1F600}.md": "smile\n", "a/z.md": "z\n", "b/c.md": "c\n" };
+  const folder = await folderWith(files);
+  const base = join(folder, "..");
+  const past = Date.now() / 1000 - 60;
+  for (const path of Object.keys(files)) utimesSync(join(folder, path), past, past);
+  const { repo } = await openRepo({});
+  const statCache = join(base, "stat");
+  const first = await snapshot(repo, folder, { author, message: "1", statCache });
+  git(base, "init", "-q");
+  git(base, "add", "-A");
+  assert.equal((await repo.readCommit(first.commit)).tree, git(base, "write-tree").trim());
+  // Warm cache: one file changed, the rest known by their stats.
+  writeFileSync(join(folder, "a/\u{1F600}.md"), "grin\n");
+  utimesSync(join(folder, "a/\u{1F600}.md"), past + 1, past + 1);
+  const diff = await diffWorktree(repo, folder, { from: first.commit, statCache });
+  assert.deepEqual(diff.files.map((f) => `${f.kind} ${f.path}`), ["modified a/\u{1F600}.md"]);
+  const second = await snapshot(repo, folder, { author, message: "2", statCache });
+  assert.deepEqual([second.read, second.files.map((f) => f.path)], [1, ["a/\u{1F600}.md"]]);
+  git(base, "add", "-A");
+  assert.equal((await repo.readCommit(second.commit)).tree, git(base, "write-tree").trim());
+});
