@@ -41,6 +41,26 @@ struct Slot {
     used: Cell<u64>,
 }
 
+/// Objects core built itself, so that each id is its object's own hash (as an
+/// [`ObjectCache`] requires of what it holds), for a cache to [keep](ObjectCache::keep):
+/// a face hands them over without being able to make or change one.
+#[derive(Debug, Default)]
+pub struct Built {
+    pub(crate) objects: Vec<(ObjectId, Object)>,
+}
+
+impl Built {
+    /// The number of objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// `true` if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
 /// The default capacity of a cache, in bytes.
 pub const DEFAULT_CAPACITY: usize = 64 << 20;
 
@@ -107,6 +127,13 @@ impl ObjectCache {
     /// `true` if `id` is held.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.objects.contains_key(id)
+    }
+
+    /// Keep objects core built itself ([`Built`]), as if they had been read.
+    pub fn keep(&mut self, built: Built) {
+        for (id, object) in built.objects {
+            self.insert(id, object);
+        }
     }
 
     /// Drop every object and remembered ref.

@@ -1118,6 +1118,84 @@ impl StatCache {
         whole
     }
 
+    /// The trees of the folders that `files` (a scan's files after
+    /// [`StatCache::collapse`]) does not give whole, as they were when the cache was
+    /// written: its own files, with the same folders given whole. A diff or snapshot
+    /// against the commit the cache was written for reads these trees of it; an
+    /// [`ObjectCache`] that [keeps](ObjectCache::keep) them reads none. A tree is its
+    /// contents' hash whatever the cache holds, so a stale cache only builds trees no
+    /// commit has; one whose files cannot make trees builds none.
+    pub fn known_trees(&self, files: &[File]) -> crate::cache::Built {
+        let mut built = crate::cache::Built::default();
+        if self.trees.is_empty() {
+            return built;
+        }
+        // Whole folders as `dir/` prefixes, sorted: a path below one sorts after its own
+        // prefix and before every later prefix (they do not nest).
+        let mut whole: Vec<(BString, ObjectId)> = files
+            .iter()
+            .filter(|f| f.mode == Mode::Tree)
+            .map(|f| {
+                let mut prefix = f.path.clone();
+                prefix.push(b'/');
+                (prefix, f.id)
+            })
+            .collect();
+        order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0));
+        let id_len = self.hash_kind.len_in_bytes();
+        let mut known = Vec::new();
+        let mut next = whole.iter().peekable();
+        let mut at = 0;
+        while at < self.len() {
+            let path = self.path(at);
+            // Prefixes wholly before this path have no files left in the cache.
+            while next
+                .next_if(|w| w.0.as_slice() < path.as_bytes() && !path.starts_with(&w.0))
+                .is_some()
+            {}
+            if let Some((prefix, id)) = next.next_if(|w| path.starts_with(&w.0)) {
+                // The folder's files are side by side: one entry for them all.
+                known.push(File {
+                    path: prefix[..prefix.len() - 1].into(),
+                    mode: Mode::Tree,
+                    id: *id,
+                    data: None,
+                });
+                let (mut lo, mut hi) = (at + 1, self.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.path(mid).starts_with(prefix) {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                at = lo;
+                continue;
+            }
+            let Some(Ok((path, stat, id))) = self
+                .bytes
+                .get(self.starts[at]..)
+                .map(|bytes| Reader { bytes }.entry(id_len))
+            else {
+                return built;
+            };
+            known.push(File {
+                path: path.into(),
+                mode: stat.mode,
+                id,
+                data: None,
+            });
+            at += 1;
+        }
+        if check_files(self.hash_kind, &mut known, true).is_ok()
+            && let Ok(trees) = build_trees(self.hash_kind, known)
+        {
+            built.objects = trees.objects;
+        }
+        built
+    }
+
     /// `files` (sorted by path, as a scan found them) with every folder whose files are
     /// all `clean` (known by their stat: `clean[i]` for `files[i]`) and exactly those the
     /// cache knew below it replaced by one entry of mode [`Mode::Tree`] and the folder's

@@ -558,7 +558,11 @@ impl Session {
         let mut whole = true;
         let changed: Vec<snapgit_core::diff::FileChange> = loop {
             let files = if whole {
-                scan.collapsed(known, false)
+                let files = scan.collapsed(known, false);
+                // The head's trees the cache can vouch for (it was most likely written
+                // for the head) need not be read, by this comparison or the commit.
+                self.engine.keep(known.known_trees(&files));
+                files
             } else {
                 scan.files(false)
             };
@@ -649,6 +653,9 @@ impl Session {
             let untracked = scan.untracked();
             let left_out = skipped(&scan.skipped);
             let mut request = FolderDiffRequest::new(*commit, scan.into_collapsed(&stat_cache));
+            // The commit's trees the cache can vouch for (it was most likely written for
+            // this commit) need not be read.
+            self.engine.keep(stat_cache.known_trees(&request.files));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
             request.untracked = untracked;

@@ -2,7 +2,7 @@
 
 use bstr::BString;
 use snapgit_core::{
-    HashKind, Mode, ObjectId,
+    HashKind, Mode, ObjectCache, ObjectId,
     commit::Change,
     diff::ChangeKind,
     drive::MemoryStore,
@@ -458,6 +458,64 @@ fn folders_none_of_whose_files_changed_are_given_whole() {
     }
 }
 
+#[test]
+fn a_stat_cache_vouches_for_the_trees_of_the_folders_not_given_whole() {
+    let store = MemoryStore::new();
+    let head = fixture(&store);
+    let kind = gix_hash::Kind::Sha1;
+    let files = vec![
+        known("a.md", b"one\ntwo\n"),
+        known("docs/b.md", b"b\n"),
+        known("docs/deep/c.md", b"c\n"),
+        known("gone.md", b"gone\n"),
+    ];
+    let entries = files.iter().map(|f| (f.path.clone(), stat(1, 100), f.id)).collect();
+    let cache = StatCache::from_files(kind, entries).with_folder_trees();
+    let trees = worktree::folder_trees(kind, files.clone()).unwrap();
+    let tree = |path: &str| trees.iter().find(|t| t.0 == path).unwrap().1;
+
+    // `docs/b.md` edited, `gone.md` deleted, `new.md` added: `docs/deep` stays whole.
+    let mut now = files.clone();
+    now[1] = read("docs/b.md", b"B\n");
+    now[3] = read("new.md", b"n\n");
+    let collapsed = cache.collapse(now, &[true, false, true, false]);
+    let built = cache.known_trees(&collapsed);
+    // The root and `docs` as the cache knew them: the commit's own trees.
+    assert_eq!(built.len(), 2);
+    let mut warm = sha1();
+    warm.keep(built);
+    for path in ["", "docs"] {
+        assert!(warm.contains(&tree(path)), "{path:?}");
+    }
+    assert!(!warm.contains(&tree("docs/deep")));
+
+    // Compared with the head, they need no reads: storage without them will do.
+    let mut cold = sha1();
+    let mut op = worktree::diff(&cold, DiffRequest::new(head, collapsed.clone())).unwrap();
+    let expected = drive(&mut op, &mut cold, &store).result.unwrap();
+    for path in ["", "docs"] {
+        store.remove(&tree(path));
+    }
+    let mut op = worktree::diff(&warm, DiffRequest::new(head, collapsed.clone())).unwrap();
+    let got = drive(&mut op, &mut warm, &store);
+    assert_eq!(got.result.unwrap().files, expected.files);
+    let mut op = worktree::diff(&sha1(), DiffRequest::new(head, collapsed.clone())).unwrap();
+    assert!(
+        drive(&mut op, &mut sha1(), &store).result.is_err(),
+        "the trees are gone from storage"
+    );
+
+    // A cache whose ids are not the commit's builds trees no commit has: harmless.
+    let stale =
+        StatCache::from_files(kind, vec![("docs/b.md".into(), stat(1, 100), blob(b"old"))]).with_trees(trees.clone());
+    let built = stale.known_trees(&collapsed);
+    let mut other = sha1();
+    other.keep(built);
+    assert!(!other.contains(&tree("")) && !other.contains(&tree("docs")));
+    // One without trees (or given nothing whole) builds none it need not.
+    assert!(StatCache::new(kind).known_trees(&collapsed).is_empty());
+}
+
 /// [`StatCache::collapse`] as its documentation defines it, written plainly: each file in
 /// turn, under the outermost folder the cache knows whose files are exactly as many as
 /// the cache counted and all clean, that folder given once in their place.
@@ -533,9 +591,26 @@ proptest::proptest! {
             .map(|(i, f)| f.data.is_none() && !dirty.contains(&i))
             .collect();
         let expected = collapse_by_definition(&trees, &now, &clean);
-        let got: Vec<(String, Mode)> =
-            cache.collapse(now, &clean).iter().map(|f| (f.path.to_string(), f.mode)).collect();
+        let collapsed = cache.collapse(now.clone(), &clean);
+        let got: Vec<(String, Mode)> = collapsed.iter().map(|f| (f.path.to_string(), f.mode)).collect();
         proptest::prop_assert_eq!(got, expected);
+
+        // A cache of the known files' stats vouches for exactly the trees of theirs that
+        // the collapsed files do not give whole: the root and each folder above a file
+        // not given whole (or above a file now gone).
+        let entries = known_files.iter().map(|f| (f.path.clone(), stat(1, 100), f.id)).collect();
+        let own = StatCache::from_files(HashKind::Sha1, entries).with_folder_trees();
+        let collapsed = own.collapse(now, &clean);
+        let mut warm = ObjectCache::new(HashKind::Sha1);
+        warm.keep(own.known_trees(&collapsed));
+        let whole: Vec<&BString> = collapsed.iter().filter(|f| f.mode == Mode::Tree).map(|f| &f.path).collect();
+        let inside = |dir: &BString, path: &BString| {
+            dir.is_empty() || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
+        };
+        for (dir, id, _) in &trees {
+            let open = !whole.iter().any(|w| *w == dir || inside(w, dir));
+            proptest::prop_assert_eq!(warm.contains(id), open, "{}", dir);
+        }
     }
 }
 

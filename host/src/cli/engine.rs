@@ -225,6 +225,16 @@ impl Engine {
         }
     }
 
+    /// Objects core built for the next operations (a stat cache's trees:
+    /// [`snapgit_core::worktree::StatCache::known_trees`]), so that they need not read
+    /// them. The native engine keeps them in its object cache; the component's cache is
+    /// inside the guest, and it reads them as before.
+    pub(crate) fn keep(&mut self, built: snapgit_core::cache::Built) {
+        if let Inner::Native(cache) = &mut self.inner {
+            cache.keep(built);
+        }
+    }
+
     /// Run one operation and take its output as the type it gives.
     pub(crate) async fn call<T: TryFrom<api::Output>>(&mut self, request: api::Request) -> Result<T, Error> {
         let name = request.name();
