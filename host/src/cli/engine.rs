@@ -230,8 +230,10 @@ impl Engine {
     /// them. The native engine keeps them in its object cache; the component's cache is
     /// inside the guest, and it reads them as before.
     pub(crate) fn keep(&mut self, built: snapgit_core::cache::Built) {
-        if let Inner::Native(cache) = &mut self.inner {
-            cache.keep(built);
+        match &mut self.inner {
+            Inner::Native(cache) => cache.keep(built),
+            #[cfg(feature = "component")]
+            Inner::Component { .. } => {}
         }
     }
 
