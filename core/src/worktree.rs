@@ -1118,53 +1118,54 @@ impl StatCache {
         whole
     }
 
-    /// The trees of the folders that `files` (a scan's files after
-    /// [`StatCache::collapse`]) does not give whole, as they were when the cache was
-    /// written: its own files, with the same folders given whole. A diff or snapshot
-    /// against the commit the cache was written for reads these trees of it; an
-    /// [`ObjectCache`] that [keeps](ObjectCache::keep) them reads none. A tree is its
-    /// contents' hash whatever the cache holds, so a stale cache only builds trees no
-    /// commit has; one whose files cannot make trees builds none.
+    /// The trees of the folders that `files` (a scan's files, as [`StatCache::collapse`]
+    /// gives them) has a file in, as they were when the cache was written: built from
+    /// the cache's own files, every other folder given whole by the tree id the cache
+    /// keeps for it. A diff or snapshot against the commit the cache was written for
+    /// reads exactly these trees of it; an [`ObjectCache`] that [keeps](ObjectCache::keep)
+    /// them reads none. A tree is its contents' hash whatever the cache holds, so a stale
+    /// cache only builds trees no commit has; one whose files cannot make trees builds
+    /// none.
     pub fn known_trees(&self, files: &[File]) -> crate::cache::Built {
         let mut built = crate::cache::Built::default();
         if self.trees.is_empty() {
             return built;
         }
-        // Whole folders as `dir/` prefixes, sorted: a path below one sorts after its own
-        // prefix and before every later prefix (they do not nest).
-        let mut whole: Vec<(BString, ObjectId)> = files
-            .iter()
-            .filter(|f| f.mode == Mode::Tree)
-            .map(|f| {
-                let mut prefix = f.path.clone();
-                prefix.push(b'/');
-                (prefix, f.id)
-            })
-            .collect();
-        order::sort_by(&mut whole, |a, b| a.0.cmp(&b.0));
+        // Every folder a file of `files` is in (a folder given whole has none).
+        let mut touched: foldhash::HashSet<&[u8]> = foldhash::HashSet::default();
+        for file in files.iter().filter(|f| f.mode != Mode::Tree) {
+            for i in file.path.find_iter("/") {
+                touched.insert(&file.path[..i]);
+            }
+        }
         let id_len = self.hash_kind.len_in_bytes();
         let mut known = Vec::new();
-        let mut next = whole.iter().peekable();
         let mut at = 0;
         while at < self.len() {
             let path = self.path(at);
-            // Prefixes wholly before this path have no files left in the cache.
-            while next
-                .next_if(|w| w.0.as_slice() < path.as_bytes() && !path.starts_with(&w.0))
-                .is_some()
-            {}
-            if let Some((prefix, id)) = next.next_if(|w| path.starts_with(&w.0)) {
-                // The folder's files are side by side: one entry for them all.
+            // The outermost folder of this path that no file of `files` is in, if the
+            // cache has its tree: one entry for all the cache's files below it (side by
+            // side in path order).
+            let untouched = path
+                .find_iter("/")
+                .map(|i| &path[..i])
+                .find(|dir| !touched.contains(dir.as_bytes()))
+                .and_then(|dir| {
+                    let found = self.trees.binary_search_by(|t| t.0.as_slice().cmp(dir)).ok()?;
+                    Some((dir, self.trees[found].1))
+                });
+            if let Some((dir, id)) = untouched {
                 known.push(File {
-                    path: prefix[..prefix.len() - 1].into(),
+                    path: dir.into(),
                     mode: Mode::Tree,
-                    id: *id,
+                    id,
                     data: None,
                 });
+                let below = |p: &BStr| p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/';
                 let (mut lo, mut hi) = (at + 1, self.len());
                 while lo < hi {
                     let mid = lo + (hi - lo) / 2;
-                    if self.path(mid).starts_with(prefix) {
+                    if below(self.path(mid)) {
                         lo = mid + 1;
                     } else {
                         hi = mid;

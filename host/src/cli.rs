@@ -561,7 +561,7 @@ impl Session {
                 let files = scan.collapsed(known, false);
                 // The head's trees the cache can vouch for (it was most likely written
                 // for the head) need not be read, by this comparison or the commit.
-                self.engine.keep(known.known_trees(&files));
+                self.engine.keep(|| known.known_trees(&files));
                 files
             } else {
                 scan.files(false)
@@ -655,7 +655,7 @@ impl Session {
             let mut request = FolderDiffRequest::new(*commit, scan.into_collapsed(&stat_cache));
             // The commit's trees the cache can vouch for (it was most likely written for
             // this commit) need not be read.
-            self.engine.keep(stat_cache.known_trees(&request.files));
+            self.engine.keep(|| stat_cache.known_trees(&request.files));
             request.path = path.clone().filter(|p| !p.is_empty());
             request.patch = format.patch;
             request.untracked = untracked;

@@ -505,6 +505,16 @@ fn a_stat_cache_vouches_for_the_trees_of_the_folders_not_given_whole() {
         "the trees are gone from storage"
     );
 
+    // A scan of `docs` alone (`--path docs`): the folders outside it go whole.
+    let scoped: Vec<File> = collapsed
+        .iter()
+        .filter(|f| f.path.starts_with(b"docs"))
+        .cloned()
+        .collect();
+    let mut warm = sha1();
+    warm.keep(cache.known_trees(&scoped));
+    assert!(warm.contains(&tree("")) && warm.contains(&tree("docs")) && !warm.contains(&tree("docs/deep")));
+
     // A cache whose ids are not the commit's builds trees no commit has: harmless.
     let stale =
         StatCache::from_files(kind, vec![("docs/b.md".into(), stat(1, 100), blob(b"old"))]).with_trees(trees.clone());
@@ -595,20 +605,18 @@ proptest::proptest! {
         let got: Vec<(String, Mode)> = collapsed.iter().map(|f| (f.path.to_string(), f.mode)).collect();
         proptest::prop_assert_eq!(got, expected);
 
-        // A cache of the known files' stats vouches for exactly the trees of theirs that
-        // the collapsed files do not give whole: the root and each folder above a file
-        // not given whole (or above a file now gone).
+        // A cache of the known files' stats vouches for exactly the trees of theirs that a
+        // collapsed file is in (the root always), every other folder given whole.
         let entries = known_files.iter().map(|f| (f.path.clone(), stat(1, 100), f.id)).collect();
         let own = StatCache::from_files(HashKind::Sha1, entries).with_folder_trees();
         let collapsed = own.collapse(now, &clean);
         let mut warm = ObjectCache::new(HashKind::Sha1);
         warm.keep(own.known_trees(&collapsed));
-        let whole: Vec<&BString> = collapsed.iter().filter(|f| f.mode == Mode::Tree).map(|f| &f.path).collect();
         let inside = |dir: &BString, path: &BString| {
             dir.is_empty() || (path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/')
         };
         for (dir, id, _) in &trees {
-            let open = !whole.iter().any(|w| *w == dir || inside(w, dir));
+            let open = dir.is_empty() || collapsed.iter().any(|f| f.mode != Mode::Tree && inside(dir, &f.path));
             proptest::prop_assert_eq!(warm.contains(id), open, "{}", dir);
         }
     }

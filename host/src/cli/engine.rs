@@ -228,10 +228,10 @@ impl Engine {
     /// Objects core built for the next operations (a stat cache's trees:
     /// [`snapgit_core::worktree::StatCache::known_trees`]), so that they need not read
     /// them. The native engine keeps them in its object cache; the component's cache is
-    /// inside the guest, and it reads them as before.
-    pub(crate) fn keep(&mut self, built: snapgit_core::cache::Built) {
+    /// inside the guest, so it neither builds them nor keeps them, and reads as before.
+    pub(crate) fn keep(&mut self, built: impl FnOnce() -> snapgit_core::cache::Built) {
         match &mut self.inner {
-            Inner::Native(cache) => cache.keep(built),
+            Inner::Native(cache) => cache.keep(built()),
             #[cfg(feature = "component")]
             Inner::Component { .. } => {}
         }
