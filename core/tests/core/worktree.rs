@@ -387,17 +387,22 @@ fn a_damaged_stat_cache_is_refused_whole() {
     );
 }
 
+/// The files of [`fixture`]'s commit, as a scan that knew them finds them.
+fn fixture_files() -> Vec<File> {
+    vec![
+        known("a.md", b"one\ntwo\n"),
+        known("docs/b.md", b"b\n"),
+        known("docs/deep/c.md", b"c\n"),
+        known("gone.md", b"gone\n"),
+    ]
+}
+
 #[test]
 fn folders_none_of_whose_files_changed_are_given_whole() {
     let store = MemoryStore::new();
     let head = fixture(&store);
     let kind = gix_hash::Kind::Sha1;
-    let files = vec![
-        known("a.md", b"one\ntwo\n"),
-        known("docs/b.md", b"b\n"),
-        known("docs/deep/c.md", b"c\n"),
-        known("gone.md", b"gone\n"),
-    ];
+    let files = fixture_files();
     // The folders' trees are the commit's.
     let trees = worktree::folder_trees(kind, files.clone()).unwrap();
     let names: Vec<(String, u64)> = trees.iter().map(|(p, _, n)| (p.to_string(), *n)).collect();
@@ -463,12 +468,7 @@ fn a_stat_cache_vouches_for_the_trees_of_the_folders_not_given_whole() {
     let store = MemoryStore::new();
     let head = fixture(&store);
     let kind = gix_hash::Kind::Sha1;
-    let files = vec![
-        known("a.md", b"one\ntwo\n"),
-        known("docs/b.md", b"b\n"),
-        known("docs/deep/c.md", b"c\n"),
-        known("gone.md", b"gone\n"),
-    ];
+    let files = fixture_files();
     let entries = files.iter().map(|f| (f.path.clone(), stat(1, 100), f.id)).collect();
     let cache = StatCache::from_files(kind, entries).with_folder_trees();
     let trees = worktree::folder_trees(kind, files.clone()).unwrap();

@@ -92,6 +92,18 @@ impl Checkout {
         sorted(&self.snapgit(&all, true).ok())
     }
 
+    /// A snapshot of the folder (with the stat cache) and a git commit of it: the
+    /// snapshot's commit id.
+    fn checkpoint_beside_git(&self) -> String {
+        self.snapshot(true);
+        git_in(&self.work, &["add", "-A"]);
+        git_in(
+            &self.work,
+            &["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
+        );
+        self.head()
+    }
+
     /// What `git add -A` makes of the folder: the tree id.
     fn git_tree(&self) -> String {
         git_in(&self.work, &["add", "-A"]);
@@ -239,13 +251,7 @@ fn diff_against_the_folder_is_git_diff_of_the_commit() {
     for engine in engines() {
         let c = Checkout::new(engine);
         populate(&c);
-        c.snapshot(true);
-        let checkpoint = c.head();
-        git_in(&c.work, &["add", "-A"]);
-        git_in(
-            &c.work,
-            &["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
-        );
+        let checkpoint = c.checkpoint_beside_git();
         edit(&c);
         let ours = c
             .snapgit(&["diff", &checkpoint, "--worktree", "folder", "--numstat"], true)
@@ -288,13 +294,7 @@ fn diff_against_the_folder_is_git_diff_of_the_commit() {
 fn a_native_diff_takes_the_commit_s_trees_from_the_stat_cache_written_for_it() {
     let c = Checkout::new("native");
     populate(&c);
-    c.snapshot(true);
-    let checkpoint = c.head();
-    git_in(&c.work, &["add", "-A"]);
-    git_in(
-        &c.work,
-        &["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "x"],
-    );
+    let checkpoint = c.checkpoint_beside_git();
     c.write("notes/a.md", "a\nB\n");
     // The trees on the edited file's path go from storage: only the stat cache has them.
     let trees: Vec<String> = ["", "notes"]
