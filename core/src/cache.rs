@@ -59,6 +59,20 @@ impl Built {
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
     }
+
+    /// Each tree with its storage key, in git's loose form before compression
+    /// (`tree <size>\0<entries>`), as a host that inflates loose objects for a guest keeps
+    /// them: the guest's core checks every byte against the id, as it does what storage
+    /// gives.
+    pub fn inflated(&self) -> Vec<(String, Vec<u8>)> {
+        self.objects
+            .iter()
+            .filter_map(|(id, object)| match object {
+                Object::Tree(tree) => Some((crate::object::loose_key(id), crate::object::raw_tree(tree).0)),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The default capacity of a cache, in bytes.

@@ -336,7 +336,7 @@ pub(crate) fn tree_id(hash_kind: gix_hash::Kind, tree: &gix_object::Tree) -> Res
 }
 
 /// A tree's loose form before compression, and the size of its content.
-fn raw_tree(tree: &gix_object::Tree) -> (Vec<u8>, usize) {
+pub(crate) fn raw_tree(tree: &gix_object::Tree) -> (Vec<u8>, usize) {
     let mut mode = [0u8; 6];
     let size = tree
         .entries

@@ -459,6 +459,20 @@ impl Runtime {
             .collect()
     }
 
+    /// Hold these loose objects of `storage` (each key with its inflated bytes) between
+    /// calls, as if the component had read them: its next reads of them need no storage
+    /// call. The component checks every byte against the id, so a wrong one fails the
+    /// read as a damaged object would. Nothing is held when the runtime keeps no objects
+    /// ([`Config::object_cache_bytes`] is 0).
+    pub fn hold(&self, storage: &Arc<dyn Storage>, objects: Vec<(String, Vec<u8>)>) {
+        if let Some(cache) = &self.objects {
+            cache.insert(
+                storage,
+                objects.into_iter().map(|(key, bytes)| (key, Bytes::from(bytes))),
+            );
+        }
+    }
+
     /// The loose objects held between calls: how many, and their bytes.
     pub fn cached_objects(&self) -> (usize, usize) {
         self.objects.as_ref().map_or((0, 0), |objects| objects.size())

@@ -482,6 +482,20 @@ fn a_stat_cache_vouches_for_the_trees_of_the_folders_not_given_whole() {
     let built = cache.known_trees(&collapsed);
     // The root and `docs` as the cache knew them: the commit's own trees.
     assert_eq!(built.len(), 2);
+    // Inflated for a host to hold, each reads back as the tree its key names.
+    let inflated = built.inflated();
+    assert_eq!(inflated.len(), 2);
+    for (key, bytes) in &inflated {
+        let id = ["", "docs"]
+            .map(tree)
+            .into_iter()
+            .find(|id| object::loose_key(id) == *key)
+            .unwrap();
+        assert!(
+            matches!(object::decode_loose(&id, bytes, 1 << 20), Ok(object::Object::Tree(_))),
+            "{key}"
+        );
+    }
     let mut warm = sha1();
     warm.keep(built);
     for path in ["", "docs"] {

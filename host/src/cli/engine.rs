@@ -227,13 +227,14 @@ impl Engine {
 
     /// Objects core built for the next operations (a stat cache's trees:
     /// [`snapgit_core::worktree::StatCache::known_trees`]), so that they need not read
-    /// them. The native engine keeps them in its object cache; the component's cache is
-    /// inside the guest, so it neither builds them nor keeps them, and reads as before.
+    /// them from storage. The native engine keeps them in its object cache; the
+    /// component's runtime holds them inflated, as it holds what the component read
+    /// ([`crate::runtime::Runtime::hold`]), and the component checks them as it reads.
     pub(crate) fn keep(&mut self, built: impl FnOnce() -> snapgit_core::cache::Built) {
         match &mut self.inner {
             Inner::Native(cache) => cache.keep(built()),
             #[cfg(feature = "component")]
-            Inner::Component { .. } => {}
+            Inner::Component { runtime, .. } => runtime.hold(&self.storage, built().inflated()),
         }
     }
 

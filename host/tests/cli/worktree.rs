@@ -291,30 +291,32 @@ fn diff_against_the_folder_is_git_diff_of_the_commit() {
 }
 
 #[test]
-fn a_native_diff_takes_the_commit_s_trees_from_the_stat_cache_written_for_it() {
-    let c = Checkout::new("native");
-    populate(&c);
-    let checkpoint = c.checkpoint_beside_git();
-    c.write("notes/a.md", "a\nB\n");
-    // The trees on the edited file's path go from storage: only the stat cache has them.
-    let trees: Vec<String> = ["", "notes"]
-        .iter()
-        .map(|path| {
-            c.work
-                .git(&["rev-parse", &format!("{checkpoint}:{path}")])
-                .trim()
-                .to_owned()
-        })
-        .collect();
-    for id in trees {
-        std::fs::remove_file(c.work.store().join("objects").join(&id[..2]).join(&id[2..])).unwrap();
+fn a_diff_takes_the_commit_s_trees_from_the_stat_cache_written_for_it() {
+    for engine in engines() {
+        let c = Checkout::new(engine);
+        populate(&c);
+        let checkpoint = c.checkpoint_beside_git();
+        c.write("notes/a.md", "a\nB\n");
+        // The trees on the edited file's path go from storage: only the stat cache has them.
+        let trees: Vec<String> = ["", "notes"]
+            .iter()
+            .map(|path| {
+                c.work
+                    .git(&["rev-parse", &format!("{checkpoint}:{path}")])
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
+        for id in trees {
+            std::fs::remove_file(c.work.store().join("objects").join(&id[..2]).join(&id[2..])).unwrap();
+        }
+        let ours = c
+            .snapgit(&["diff", &checkpoint, "--worktree", "folder", "--numstat"], true)
+            .ok();
+        let theirs = git_in(&c.work, &["diff", "--numstat", "HEAD"]);
+        assert_eq!(sorted(&ours), sorted(&theirs), "{engine}");
+        assert_eq!(sorted(&ours), ["1\t1\tnotes/a.md"], "{engine}");
     }
-    let ours = c
-        .snapgit(&["diff", &checkpoint, "--worktree", "folder", "--numstat"], true)
-        .ok();
-    let theirs = git_in(&c.work, &["diff", "--numstat", "HEAD"]);
-    assert_eq!(sorted(&ours), sorted(&theirs));
-    assert_eq!(sorted(&ours), ["1\t1\tnotes/a.md"]);
 }
 
 fn sorted(text: &str) -> Vec<String> {
