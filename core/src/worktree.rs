@@ -391,6 +391,20 @@ fn check_files(hash_kind: gix_hash::Kind, files: &mut Vec<File>, trees: bool) ->
     Ok(())
 }
 
+/// The first index in `lo..hi` for which `test` fails, where it holds for a prefix of
+/// the range and fails for the rest (a binary search).
+fn partition(mut lo: usize, mut hi: usize, test: impl Fn(usize) -> bool) -> usize {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if test(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// `true` if `path` lies below the folder `dir`.
 fn is_below(path: &BStr, dir: &BStr) -> bool {
     path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
@@ -1022,22 +1036,7 @@ impl StatCache {
     /// a snapshot writes it. Files whose paths cannot make trees leave it without: it
     /// then still spares reading files, only collapsing is lost.
     pub fn with_folder_trees(self) -> Self {
-        let files = (0..self.len())
-            .filter_map(|i| {
-                let at = *self.starts.get(i)?;
-                let (path, stat, id) = Reader {
-                    bytes: self.bytes.get(at..)?,
-                }
-                .entry(self.hash_kind.len_in_bytes())
-                .ok()?;
-                Some(File {
-                    path: path.into(),
-                    mode: stat.mode,
-                    id,
-                    data: None,
-                })
-            })
-            .collect();
+        let files = (0..self.len()).filter_map(|i| self.file(i)).collect();
         match folder_trees(self.hash_kind, files) {
             Ok(trees) => self.with_trees(trees),
             Err(_) => self,
@@ -1069,20 +1068,7 @@ impl StatCache {
             let dirty = !clean.get(i).copied().unwrap_or(false);
             unclean.push(unclean[i] + usize::from(dirty));
         }
-        // The first index in `lo..count` whose path does not pass `test` (paths sorted,
-        // `test` true then false).
-        let partition = |mut lo: usize, test: &dyn Fn(&[u8]) -> bool| {
-            let mut hi = count;
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                if test(path(mid)) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            lo
-        };
+        let partition = |lo: usize, test: &dyn Fn(&[u8]) -> bool| partition(lo, count, |i| test(path(i)));
         // The folders that can be given whole, as ranges of files: the files below a
         // folder are those whose path starts with `dir/`, side by side in path order.
         let mut prefix = Vec::new();
@@ -1138,7 +1124,6 @@ impl StatCache {
                 touched.insert(&file.path[..i]);
             }
         }
-        let id_len = self.hash_kind.len_in_bytes();
         let mut known = Vec::new();
         let mut at = 0;
         while at < self.len() {
@@ -1161,32 +1146,13 @@ impl StatCache {
                     id,
                     data: None,
                 });
-                let below = |p: &BStr| p.len() > dir.len() && p.starts_with(dir) && p[dir.len()] == b'/';
-                let (mut lo, mut hi) = (at + 1, self.len());
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if below(self.path(mid)) {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                at = lo;
+                at = partition(at + 1, self.len(), |i| is_below(self.path(i), dir));
                 continue;
             }
-            let Some(Ok((path, stat, id))) = self
-                .bytes
-                .get(self.starts[at]..)
-                .map(|bytes| Reader { bytes }.entry(id_len))
-            else {
+            let Some(file) = self.file(at) else {
                 return built;
             };
-            known.push(File {
-                path: path.into(),
-                mode: stat.mode,
-                id,
-                data: None,
-            });
+            known.push(file);
             at += 1;
         }
         if check_files(self.hash_kind, &mut known, true).is_ok()
@@ -1334,13 +1300,27 @@ impl StatCache {
         path.unwrap_or_default().as_bstr()
     }
 
+    /// The entry at `index`: its path, stat and id (`None` if it does not read, which a
+    /// checked cache's never fails to).
+    fn entry(&self, index: usize) -> Option<(&[u8], Stat, ObjectId)> {
+        let bytes = self.bytes.get(*self.starts.get(index)?..)?;
+        Reader { bytes }.entry(self.hash_kind.len_in_bytes()).ok()
+    }
+
+    /// The entry at `index` as a file of a folder, known by its id.
+    fn file(&self, index: usize) -> Option<File> {
+        let (path, stat, id) = self.entry(index)?;
+        Some(File {
+            path: path.into(),
+            mode: stat.mode,
+            id,
+            data: None,
+        })
+    }
+
     /// The id of the entry at `index` if `stat` is its stat and not racy.
     fn clean(&self, index: usize, stat: &Stat) -> Option<ObjectId> {
-        let at = *self.starts.get(index)?;
-        let mut reader = Reader {
-            bytes: self.bytes.get(at..)?,
-        };
-        let (_, cached, id) = reader.entry(self.hash_kind.len_in_bytes()).ok()?;
+        let (_, cached, id) = self.entry(index)?;
         (cached == *stat && stat.mtime.0 < self.written).then_some(id)
     }
 
